@@ -1,0 +1,99 @@
+#include "cli_common.h"
+
+#include <fstream>
+#include <iterator>
+
+namespace netcpu::cli {
+
+std::vector<uint8_t> read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Failure(kBadInput, path + ": cannot open");
+  std::vector<uint8_t> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) throw Failure(kBadInput, path + ": read error");
+  return b;
+}
+
+Program load_program(const std::string& path) {
+  std::vector<uint8_t> bytes = read_file(path);
+  if (is_bytecode(bytes)) {
+    std::string why;
+    auto p = decode_bytecode(bytes, &why);
+    if (!p) throw Failure(kBadInput, path + ": corrupt bytecode: " + why);
+    if (p->source_file.empty()) p->source_file = path;
+    return *p;
+  }
+  Diagnostic d;
+  auto p = assemble(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path, &d);
+  if (!p) throw Failure(kRejected, d.str());
+  return *p;
+}
+
+std::unique_ptr<Instance> instantiate(Program p, const HostCaps& caps, const Limits& limits, OutputSink sink) {
+  Diagnostic d;
+  std::string file = p.source_file;
+  auto vm = Instance::create(std::move(p), caps, limits, std::move(sink), &d);
+  if (!vm) {
+    if (d.file.empty()) d.file = file;
+    throw Failure(kRejected, d.str());
+  }
+  return vm;
+}
+
+PcapReader::PcapReader(const std::string& path) : path_(path) {
+  char err[PCAP_ERRBUF_SIZE] = "";
+  p_ = pcap_open_offline(path.c_str(), err);
+  if (!p_) throw Failure(kBadInput, path + ": " + err);
+}
+
+PcapReader::~PcapReader() {
+  if (p_) pcap_close(p_);
+}
+
+std::optional<PcapPacket> PcapReader::next() {
+  struct pcap_pkthdr* h;
+  const u_char* data;
+  int rc = pcap_next_ex(p_, &h, &data);
+  if (rc == 1) return PcapPacket{data, h->caplen, h->len, h->ts};
+  if (rc == PCAP_ERROR_BREAK) return std::nullopt;
+  throw Failure(kBadInput, path_ + ": " + pcap_geterr(p_));
+}
+
+LinkType PcapReader::link() const {
+  switch (pcap_datalink(p_)) {
+    case DLT_EN10MB: return LinkType::Ethernet;
+    case DLT_RAW:
+#ifdef DLT_IPV4
+    case DLT_IPV4:
+    case DLT_IPV6:
+#endif
+      return LinkType::RawIp;
+    default:
+      throw Failure(kBadInput, path_ + ": link type " +
+                                   std::string(pcap_datalink_val_to_name(pcap_datalink(p_)) ?: "unknown") +
+                                   " is not supported (Ethernet or raw IP)");
+  }
+}
+
+PcapWriter::PcapWriter(const std::string& path, int datalink) {
+  dead_ = pcap_open_dead(datalink, 65535);
+  d_ = pcap_dump_open(dead_, path.c_str());
+  if (!d_) {
+    std::string e = pcap_geterr(dead_);
+    pcap_close(dead_);
+    throw Failure(kBadInput, path + ": " + e);
+  }
+}
+
+PcapWriter::~PcapWriter() {
+  if (d_) pcap_dump_close(d_);
+  if (dead_) pcap_close(dead_);
+}
+
+void PcapWriter::write(const struct timeval& ts, const uint8_t* data, uint32_t len) {
+  struct pcap_pkthdr h {};
+  h.ts = ts;
+  h.caplen = h.len = len;
+  pcap_dump(reinterpret_cast<u_char*>(d_), &h, data);
+}
+
+}  // namespace netcpu::cli

@@ -1,0 +1,29 @@
+// The netcpu subcommands. Each returns an exit code (cli_common.h) or throws Failure.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace netcpu::cli {
+
+int cmd_asm(const std::string& src, const std::string& out);
+int cmd_dis(const std::string& file, bool loc, bool pcs);
+int cmd_check(const std::string& file, bool json);
+
+struct RunOptions {
+  std::string program, pcap, out, emitted;
+  bool trace = false, json = false;
+  uint64_t budget = 100000;
+  std::string on_abort = "pass";
+};
+int cmd_run(const RunOptions& o);
+
+struct BenchOptions {
+  std::string program, pcap;
+  uint64_t synthetic = 0;
+  uint32_t rounds = 0;  // 0: as many as fit in about a second
+  bool json = false;
+};
+int cmd_bench(const BenchOptions& o);
+
+}  // namespace netcpu::cli

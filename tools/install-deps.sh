@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages NetCPU needs to build, test and run its demos,
+# when they are missing. Used by demos/quickstart.sh, tests/run.sh and CI.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config        # toolchain
+  libpcap-dev tcpdump                     # pcap I/O and the tcpdump reference
+  libgtest-dev libgmock-dev libbenchmark-dev  # tests and benchmarks
+  libcli11-dev nlohmann-json3-dev         # the netcpu command line
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

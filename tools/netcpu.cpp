@@ -1,0 +1,72 @@
+// netcpu: assemble, inspect, verify, run and benchmark NetCPU programs.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli_common.h"
+#include "commands.h"
+
+using namespace netcpu::cli;
+
+int main(int argc, char** argv) {
+  CLI::App app{"netcpu: assemble, inspect, verify, run and benchmark NetCPU packet programs.\n"
+               "Exit codes: 0 success, 1 program rejected, 2 usage, 3 unreadable or corrupt input."};
+  app.require_subcommand(1);
+
+  std::string src, out;
+  auto* asm_ = app.add_subcommand("asm", "Assemble a source file into bytecode (verified first)");
+  asm_->add_option("SRC", src, "source file (.ncpu)")->required();
+  asm_->add_option("-o,--output", out, "bytecode file to write")->required();
+
+  std::string file;
+  bool no_loc = false, pcs = false, json = false;
+  auto* dis = app.add_subcommand("dis", "Disassemble bytecode (or a source file) into assembly that reassembles "
+                                        "to the same bytes");
+  dis->add_option("FILE", file, "bytecode or source file")->required();
+  dis->add_flag("--no-loc", no_loc, "omit .loc lines; show source lines as comments");
+  dis->add_flag("--pcs", pcs, "show each instruction's pc");
+
+  auto* check = app.add_subcommand("check", "Verify a program and print its instruction count, stack depth, "
+                                            "tables and timers");
+  check->add_option("FILE", file, "bytecode or source file")->required();
+  check->add_flag("--json", json, "print one JSON object");
+
+  RunOptions ro;
+  auto* run = app.add_subcommand("run", "Run a program on every packet of a pcap file");
+  run->add_option("PROGRAM", ro.program, "bytecode or source file")->required();
+  run->add_option("--pcap", ro.pcap, "pcap file to read (Ethernet or raw IP)")->required();
+  run->add_option("--out", ro.out, "write the passed (and rewritten) packets to this pcap file");
+  run->add_option("--emitted", ro.emitted, "write the packets the program emits to this pcap file");
+  run->add_flag("--trace", ro.trace, "show the instructions each packet executed");
+  run->add_flag("--json", ro.json, "print one JSON object with counters, verdicts and output");
+  run->add_option("--budget", ro.budget, "instructions per packet before the run is stopped")->capture_default_str();
+  run->add_option("--on-abort", ro.on_abort, "verdict of a stopped run: pass or drop")->capture_default_str();
+
+  BenchOptions bo;
+  auto* bench = app.add_subcommand("bench", "Measure ns and instructions per packet (a benchmark, not a test)");
+  bench->add_option("PROGRAM", bo.program, "bytecode or source file")->required();
+  auto* bp = bench->add_option("--pcap", bo.pcap, "packets from this pcap file");
+  bench->add_option("--synthetic", bo.synthetic, "N generated packets (default 10000)")->excludes(bp);
+  bench->add_option("--rounds", bo.rounds, "rounds over the packets (default: about one second)");
+  bench->add_flag("--json", bo.json, "print one JSON object");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kOk : kUsage;
+  }
+  try {
+    if (*asm_) return cmd_asm(src, out);
+    if (*dis) return cmd_dis(file, !no_loc, pcs);
+    if (*check) return cmd_check(file, json);
+    if (*run) return cmd_run(ro);
+    if (*bench) return cmd_bench(bo);
+  } catch (const Failure& f) {
+    std::cerr << "netcpu: " << f.what() << "\n";
+    return f.code;
+  } catch (const std::exception& e) {
+    std::cerr << "netcpu: " << e.what() << "\n";
+    return kBadInput;
+  }
+  return kUsage;
+}

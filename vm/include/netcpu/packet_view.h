@@ -1,0 +1,58 @@
+// Lazy header parsing for the mapped registers: where the network and
+// transport headers of a packet are, through VLAN tags, IPv4 options and IPv6
+// extension headers, on Ethernet frames (switch) and bare IP packets (lwIPv6).
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "netcpu/isa.h"
+
+namespace netcpu {
+
+enum class LinkType : uint8_t { Ethernet = 0, RawIp = 1 };
+
+namespace has {
+constexpr uint32_t kEth = 1 << 0;
+constexpr uint32_t kVlan = 1 << 1;
+constexpr uint32_t kArp = 1 << 2;
+constexpr uint32_t kIp4 = 1 << 3;
+constexpr uint32_t kIp6 = 1 << 4;
+constexpr uint32_t kL4 = 1 << 5;  // transport header present and complete enough for ports/type
+constexpr uint32_t kTcp = 1 << 6;
+constexpr uint32_t kUdp = 1 << 7;
+constexpr uint32_t kIcmp = 1 << 8;  // ICMP or ICMPv6
+constexpr uint32_t kFrag = 1 << 9;  // IPv4 MF or offset != 0, or an IPv6 fragment header
+constexpr uint32_t kSctp = 1 << 10;
+}  // namespace has
+
+// Facts about one packet's headers. Offsets are from the start of the packet
+// and only meaningful when the matching has:: bit is set.
+struct Headers {
+  uint32_t flags = 0;
+  uint16_t l3 = 0;       // network header (IPv4, IPv6 or ARP)
+  uint16_t l4 = 0;       // transport header
+  uint16_t payload = 0;  // transport payload
+  uint16_t eth_type = 0; // EtherType after VLAN tags; on raw IP 0x0800 or 0x86dd
+  uint16_t vlan_tci = 0; // TCI of the outer tag
+  uint16_t ip_hlen = 0;  // IPv4 header with options, or IPv6 header with extension headers
+  uint8_t ip_proto = 0;  // transport protocol after extension headers
+  uint8_t ip_mf = 0;
+  uint32_t ip_fragoff = 0;  // bytes
+  uint32_t ip_id = 0;       // IPv4 id or IPv6 fragment header id
+
+  bool has(uint32_t bit) const { return (flags & bit) != 0; }
+};
+
+// Parse what is there; never reads outside pkt. A truncated header leaves its
+// has:: bit (and everything after it) clear.
+Headers parse_headers(std::span<const uint8_t> pkt, LinkType link);
+
+// The value of a header field (mapped registers from HAS_ETH on), 0 when the
+// packet lacks it. Metadata registers (MLEN..PAYLOAD) are the interpreter's.
+uint64_t header_field(MappedReg r, std::span<const uint8_t> pkt, const Headers& h);
+
+// The 16 bytes of ip6.src / ip6.dst, or nullptr when the packet is not IPv6.
+const uint8_t* header_field16(MappedReg r, std::span<const uint8_t> pkt, const Headers& h);
+
+}  // namespace netcpu

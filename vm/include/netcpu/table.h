@@ -1,0 +1,59 @@
+// Tables (2004's flow-classification structure; eBPF's maps): fixed-capacity
+// containers preallocated at load, so lookups and updates never allocate.
+// Keys are byte strings (numbers in network byte order, so a key built from
+// ip.src equals the 4 bytes in the packet); numeric values are stored in host
+// byte order in the first min(value_size, 8) bytes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+
+#include "netcpu/program.h"
+
+namespace netcpu {
+
+class Table {
+ public:
+  virtual ~Table() = default;
+
+  // Checks the declaration (sizes, kind) and preallocates everything.
+  // Returns nullptr with `why` set when the declaration is invalid.
+  static std::unique_ptr<Table> create(const TableDecl& decl, std::string* why = nullptr);
+
+  const TableDecl& decl() const { return decl_; }
+
+  // The value stored for key (key_size bytes), or nullptr. Array: key is a
+  // 4-byte big-endian index. LPM: key is a full address; the longest matching
+  // prefix wins.
+  virtual uint8_t* lookup(const uint8_t* key) = 0;
+
+  // Insert or replace. prefix_len is for LPM tables (0..32 / 0..128; ignored
+  // by the others). Returns false when the table is full or the key invalid
+  // (array index out of range, prefix too long).
+  virtual bool update(const uint8_t* key, const uint8_t* value, uint32_t prefix_len = 0) = 0;
+
+  // Remove an entry (exact key and prefix for LPM); false if absent. Array
+  // entries cannot be removed: erase zeroes the value.
+  virtual bool erase(const uint8_t* key, uint32_t prefix_len = 0) = 0;
+
+  // Value slot for key, inserted zero-filled if missing (LPM: exact full-length
+  // prefix). nullptr when full. Used by atomic add.
+  virtual uint8_t* find_or_insert(const uint8_t* key) = 0;
+
+  virtual size_t size() const = 0;
+  virtual void clear() = 0;
+
+  // Every entry; prefix_len is the prefix for LPM tables and the key size in
+  // bits otherwise. Value slots are 8-byte aligned.
+  using Visitor = std::function<void(std::span<const uint8_t> key, uint32_t prefix_len,
+                                     std::span<const uint8_t> value)>;
+  virtual void for_each(const Visitor& visit) const = 0;
+
+ protected:
+  explicit Table(const TableDecl& d) : decl_(d) {}
+  TableDecl decl_;
+};
+
+}  // namespace netcpu

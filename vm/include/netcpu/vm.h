@@ -1,0 +1,164 @@
+// A loaded program: verified code plus its state (heap, tables, counters),
+// run by the interpreter on packets and timer ticks. This is the core API the
+// hosts (vde_switch plugin, lwIPv6 glue, netcpu CLI) adapt to.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "netcpu/diagnostic.h"
+#include "netcpu/packet_view.h"
+#include "netcpu/program.h"
+#include "netcpu/table.h"
+
+namespace netcpu {
+
+// What a host can do with a program's verdicts. A program that needs more is
+// refused at load with a message naming the instruction.
+struct HostCaps {
+  LinkType link = LinkType::Ethernet;
+  bool redirect = true;
+  bool mirror = true;
+  bool emit = true;
+  bool resize = true;
+  uint32_t max_packet = 1518;  // largest packet a rewrite may produce
+  std::string host_name = "this host";
+};
+
+enum class Verdict : uint8_t { Pass = 0, Drop = 1, Redirect = 2 };
+const char* verdict_name(Verdict v);
+
+enum class AbortReason : uint8_t {
+  None = 0,
+  Budget,      // the instruction budget ran out
+  Fault,       // packet or out buffer access outside its length
+  HeapFault,   // heap access outside the heap
+  StackFault,  // data stack or call stack exhausted (runtime backstop)
+  NoPacket,    // packet instruction in a timer or .init
+};
+const char* abort_reason_name(AbortReason r);
+
+struct PacketMeta {
+  uint32_t port = 0;
+  uint8_t dir = 0;  // 0 in, 1 out
+  Hook hook = Hook::Test;
+  uint64_t now_ms = 0;  // 0: the interpreter reads the steady clock
+};
+
+struct RunResult {
+  Verdict verdict = Verdict::Pass;
+  bool modified = false;  // packet bytes or length changed
+  bool aborted = false;
+  AbortReason reason = AbortReason::None;
+  uint32_t length = 0;         // packet length after the run
+  int32_t redirect_port = -1;  // Verdict::Redirect
+  int32_t mirror_port = -1;    // a copy goes there too (-1: none)
+  uint8_t emitted = 0;         // packets in Instance::emitted()
+  uint32_t instructions = 0;
+  uint32_t abort_pc = 0;
+};
+
+// Counters, readable from other threads while packets run.
+struct Stats {
+  std::atomic<uint64_t> packets{0}, passed{0}, dropped{0}, modified{0}, redirected{0}, mirrored{0},
+      emitted{0}, aborted{0}, errors{0}, instructions{0}, timer_runs{0}, output_lines{0},
+      output_suppressed{0}, ns_total{0};
+  void reset();
+};
+
+enum class OutputKind : uint8_t { Print, Log, Dump };
+using OutputSink = std::function<void(OutputKind, std::string_view line)>;
+
+struct EmittedPacket {
+  int32_t port = -1;  // -1: back where the packet came from
+  uint32_t length = 0;
+  std::span<const uint8_t> bytes() const { return {data.data(), length}; }
+  std::vector<uint8_t> data;  // capacity max_packet, allocated at load
+};
+
+struct Limits {
+  uint64_t budget = 100000;  // instructions per packet or timer run
+  Verdict on_abort = Verdict::Pass;
+  uint32_t output_burst = 200;      // lines that may be printed at once
+  uint32_t output_per_second = 100; // sustained lines per second
+};
+
+constexpr uint32_t kMaxEmitted = 8;  // emit instructions per run
+
+class Instance {
+ public:
+  // Verifies the program against the host and runs its .init section. Returns
+  // nullptr with *err filled (file:line:col and reason) on rejection.
+  static std::unique_ptr<Instance> create(Program program, const HostCaps& caps, const Limits& limits,
+                                          OutputSink sink, Diagnostic* err);
+  ~Instance();
+
+  // Runs the program on pkt[0..len), which it may rewrite in place and
+  // resize up to min(capacity, max_packet). len is updated. No allocation.
+  RunResult run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
+  // Runs timer handler i (no packet).
+  RunResult run_timer(size_t i, const PacketMeta& meta);
+
+  const Program& program() const { return program_; }
+  const HostCaps& caps() const { return caps_; }
+  Stats& stats() { return stats_; }
+  const Stats& stats() const { return stats_; }
+  Limits& limits() { return limits_; }
+  uint64_t hash() const { return hash_; }  // of the bytecode: names a program version
+  size_t max_stack() const { return max_stack_; }
+
+  std::span<const EmittedPacket> emitted() const { return {emitted_.data(), emitted_count_}; }
+
+  size_t table_count() const { return tables_.size(); }
+  Table& table(size_t i) { return *tables_[i]; }
+  Table* find_table(std::string_view name);
+
+  std::span<uint8_t> heap() { return heap_; }
+
+  // Per-instruction hit counts, kept while profiling is on.
+  void set_profiling(bool on);
+  bool profiling() const { return profiling_; }
+  std::span<const uint64_t> profile() const { return profile_; }
+
+  void set_output(OutputSink sink) { sink_ = std::move(sink); }
+
+  struct State;  // interpreter scratch: registers, stacks, parsed headers
+
+ private:
+  Instance(Program p, const HostCaps& caps, const Limits& limits, OutputSink sink);
+  friend struct Interpreter;
+  RunResult execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
+  void account(const RunResult& r);
+
+  Program program_;
+  HostCaps caps_;
+  Limits limits_;
+  OutputSink sink_;
+  Stats stats_;
+  uint64_t hash_ = 0;
+  size_t max_stack_ = 0;
+  std::vector<uint8_t> heap_;
+  std::vector<std::unique_ptr<Table>> tables_;
+  std::vector<EmittedPacket> emitted_;
+  uint32_t emitted_count_ = 0;
+  std::vector<uint8_t> out_;  // the emit buffer programs build in
+  uint32_t out_len_ = 0;
+  bool profiling_ = false;
+  std::vector<uint64_t> profile_;
+  std::unique_ptr<State> state_;
+  // Output rate limiting (token bucket).
+  double tokens_ = 0;
+  std::chrono::steady_clock::time_point last_refill_{};
+  uint32_t rand_state_ = 0x2545f491u;
+  friend void emit_line(Instance&, OutputKind, std::string_view);
+};
+
+}  // namespace netcpu

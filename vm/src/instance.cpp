@@ -1,0 +1,131 @@
+// Loading a program into a runnable Instance, and the bookkeeping around each
+// run (counters, timing). The interpreter itself is in interpreter.cpp.
+#include <cstring>
+
+#include "interpreter_state.h"
+#include "netcpu/bytecode.h"
+#include "netcpu/verifier.h"
+#include "netcpu/vm.h"
+
+namespace netcpu {
+
+const char* verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::Pass: return "pass";
+    case Verdict::Drop: return "drop";
+    case Verdict::Redirect: return "redirect";
+  }
+  return "?";
+}
+
+const char* abort_reason_name(AbortReason r) {
+  switch (r) {
+    case AbortReason::None: return "none";
+    case AbortReason::Budget: return "instruction budget exhausted";
+    case AbortReason::Fault: return "packet access out of bounds";
+    case AbortReason::HeapFault: return "heap access out of bounds";
+    case AbortReason::StackFault: return "stack exhausted";
+    case AbortReason::NoPacket: return "packet access without a packet";
+  }
+  return "?";
+}
+
+void Stats::reset() {
+  for (auto* c : {&packets, &passed, &dropped, &modified, &redirected, &mirrored, &emitted, &aborted, &errors,
+                  &instructions, &timer_runs, &output_lines, &output_suppressed, &ns_total})
+    c->store(0, std::memory_order_relaxed);
+}
+
+Instance::Instance(Program p, const HostCaps& caps, const Limits& limits, OutputSink sink)
+    : program_(std::move(p)), caps_(caps), limits_(limits), sink_(std::move(sink)) {}
+
+Instance::~Instance() = default;
+
+std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps, const Limits& limits,
+                                           OutputSink sink, Diagnostic* err) {
+  auto info = verify(program, &caps, err);
+  if (!info) return nullptr;
+  std::unique_ptr<Instance> vm(new Instance(std::move(program), caps, limits, std::move(sink)));
+  for (const auto& decl : vm->program_.tables) {
+    std::string why;
+    auto t = Table::create(decl, &why);
+    if (!t) {
+      if (err) *err = Diagnostic{vm->program_.source_file, 0, 0, why};
+      return nullptr;
+    }
+    vm->tables_.push_back(std::move(t));
+  }
+  vm->hash_ = program_hash(vm->program_);
+  vm->max_stack_ = info->max_stack;
+  vm->heap_ = vm->program_.data;
+  vm->out_.assign(caps.max_packet, 0);
+  vm->emitted_.resize(caps.emit ? kMaxEmitted : 0);
+  for (auto& e : vm->emitted_) e.data.assign(caps.max_packet, 0);
+  vm->state_ = std::make_unique<State>();
+  prepare_handlers(*vm->state_, vm->program_);
+  if (vm->program_.init_pc != kNoTarget) {
+    uint32_t len = 0;
+    PacketMeta meta;
+    meta.hook = Hook::Init;
+    RunResult r = vm->execute(vm->program_.init_pc, nullptr, len, 0, meta);
+    if (r.aborted) {
+      if (err) {
+        SourcePos pos = vm->program_.pos(r.abort_pc);
+        *err = Diagnostic{vm->program_.source_file, pos.line, pos.col,
+                          std::string(".init stopped: ") + abort_reason_name(r.reason)};
+      }
+      return nullptr;
+    }
+  }
+  return vm;
+}
+
+void Instance::account(const RunResult& r) {
+  auto add = [](std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); };
+  add(stats_.packets);
+  add(stats_.instructions, r.instructions);
+  switch (r.verdict) {
+    case Verdict::Pass: add(stats_.passed); break;
+    case Verdict::Drop: add(stats_.dropped); break;
+    case Verdict::Redirect: add(stats_.redirected); break;
+  }
+  if (r.modified) add(stats_.modified);
+  if (r.mirror_port >= 0) add(stats_.mirrored);
+  if (r.emitted) add(stats_.emitted, r.emitted);
+  if (r.aborted) {
+    add(stats_.aborted);
+    if (r.reason != AbortReason::Budget) add(stats_.errors);
+  }
+}
+
+RunResult Instance::run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta) {
+  RunResult r = execute(program_.text_pc, pkt, len, capacity, meta);
+  account(r);
+  return r;
+}
+
+RunResult Instance::run_timer(size_t i, const PacketMeta& meta) {
+  uint32_t len = 0;
+  PacketMeta m = meta;
+  m.hook = Hook::Timer;
+  RunResult r = execute(program_.timers.at(i).pc, nullptr, len, 0, m);
+  stats_.timer_runs.fetch_add(1, std::memory_order_relaxed);
+  if (r.aborted) {
+    stats_.aborted.fetch_add(1, std::memory_order_relaxed);
+    if (r.reason != AbortReason::Budget) stats_.errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  return r;
+}
+
+Table* Instance::find_table(std::string_view name) {
+  for (auto& t : tables_)
+    if (t->decl().name == name) return t.get();
+  return nullptr;
+}
+
+void Instance::set_profiling(bool on) {
+  profiling_ = on;
+  if (on && profile_.size() != program_.code.size()) profile_.assign(program_.code.size(), 0);
+}
+
+}  // namespace netcpu

@@ -1,0 +1,806 @@
+// The interpreter: threaded dispatch (computed goto) over handlers chosen per
+// instruction at load time. Common shapes (register/immediate ALU, compare and
+// branch on registers, mapped registers and packet loads) get handlers that
+// skip operand decoding; everything else runs through generic operand access.
+// Packet, out buffer and indexed heap accesses are bounds-checked here; the
+// verifier has proven the rest. Nothing here allocates.
+#include <atomic>
+#include <bit>
+#include <cstring>
+
+#include "interpreter_state.h"
+#include "netcpu/checksum.h"
+#include "netcpu/vm.h"
+#include "output.h"
+
+namespace netcpu {
+
+namespace {
+
+inline uint64_t load_be(const uint8_t* p, unsigned width_log) {
+  switch (width_log) {
+    case 0: return p[0];
+    case 1: return (uint64_t{p[0]} << 8) | p[1];
+    case 2: {
+      uint32_t v;
+      std::memcpy(&v, p, 4);
+      return __builtin_bswap32(v);
+    }
+    default: {
+      uint64_t v;
+      std::memcpy(&v, p, 8);
+      return __builtin_bswap64(v);
+    }
+  }
+}
+
+inline uint64_t load_host(const uint8_t* p, unsigned width_log) {
+  uint64_t v = 0;
+  std::memcpy(&v, p, size_t{1} << width_log);  // little-endian hosts: low bytes
+  return v;
+}
+
+inline void store_be(uint8_t* p, unsigned width_log, uint64_t v) {
+  unsigned w = 1u << width_log;
+  for (unsigned i = 0; i < w; ++i) p[i] = static_cast<uint8_t>(v >> (8 * (w - 1 - i)));
+}
+
+inline void store_host(uint8_t* p, unsigned width_log, uint64_t v) { std::memcpy(p, &v, size_t{1} << width_log); }
+
+inline bool in_bounds(uint64_t addr, uint64_t width, uint64_t size) { return addr <= size && width <= size - addr; }
+
+}  // namespace
+
+// Handler ids: one generic handler per opcode, then the specialised shapes.
+enum HandlerId : uint16_t {
+#define NETCPU_H(name, mn, a, b, t, x, f, s) H_##name,
+  NETCPU_OPCODES(NETCPU_H)
+#undef NETCPU_H
+      H_MOV_RI,
+  H_MOV_RR,
+  H_MOV_RM,
+  H_MOV_RP,  // register = packet bytes at a constant offset, network order
+  H_ADD_RI,
+  H_SUB_RI,
+  H_AND_RI,
+  H_OR_RI,
+  H_SHR_RI,
+  H_SHL_RI,
+  H_ADD_RR,
+  H_BEQ_RI,
+  H_BNE_RI,
+  H_BEQ_RR,
+  H_BNE_RR,
+  H_BEQ_MI,  // mapped register vs immediate
+  H_BNE_MI,
+  H_BLTU_RI,
+  H_BGTU_RI,
+  H_BGEU_RI,
+  H_BLEU_RI,
+  H_BSET_RI,
+  H_BCLR_RI,
+  H_CMP_RI,
+  H_CMP_MI,
+  H_Count
+};
+
+static uint16_t select_handler(const Insn& in) {
+  using K = Kind;
+  auto ri = [&] { return in.a.kind == K::Reg && in.b.kind == K::Imm; };
+  auto rr = [&] { return in.a.kind == K::Reg && in.b.kind == K::Reg; };
+  auto mi = [&] { return in.a.kind == K::Mapped && in.b.kind == K::Imm; };
+  switch (in.op) {
+    case Op::MOV:
+      if (ri()) return H_MOV_RI;
+      if (rr()) return H_MOV_RR;
+      if (in.a.kind == K::Reg && in.b.kind == K::Mapped) return H_MOV_RM;
+      if (in.a.kind == K::Reg && in.b.kind == K::PktMem && (in.b.attr & attr::kNoBase) &&
+          !(in.b.attr & attr::kHostOrder) && in.b.imm >= 0)
+        return H_MOV_RP;
+      break;
+    case Op::ADD:
+      if (ri()) return H_ADD_RI;
+      if (rr()) return H_ADD_RR;
+      break;
+    case Op::SUB: if (ri()) return H_SUB_RI; break;
+    case Op::AND: if (ri()) return H_AND_RI; break;
+    case Op::OR: if (ri()) return H_OR_RI; break;
+    case Op::SHR: if (ri()) return H_SHR_RI; break;
+    case Op::SHL: if (ri()) return H_SHL_RI; break;
+    case Op::BEQ:
+      if (ri()) return H_BEQ_RI;
+      if (rr()) return H_BEQ_RR;
+      if (mi()) return H_BEQ_MI;
+      break;
+    case Op::BNE:
+      if (ri()) return H_BNE_RI;
+      if (rr()) return H_BNE_RR;
+      if (mi()) return H_BNE_MI;
+      break;
+    case Op::BLTU: if (ri()) return H_BLTU_RI; break;
+    case Op::BGTU: if (ri()) return H_BGTU_RI; break;
+    case Op::BGEU: if (ri()) return H_BGEU_RI; break;
+    case Op::BLEU: if (ri()) return H_BLEU_RI; break;
+    case Op::BSET: if (ri()) return H_BSET_RI; break;
+    case Op::BCLR: if (ri()) return H_BCLR_RI; break;
+    case Op::CMP:
+      if (ri()) return H_CMP_RI;
+      if (mi()) return H_CMP_MI;
+      break;
+    default: break;
+  }
+  return static_cast<uint16_t>(in.op);
+}
+
+void prepare_handlers(Instance::State& st, const Program& p) {
+  st.hid.resize(p.code.size());
+  for (size_t i = 0; i < p.code.size(); ++i) st.hid[i] = select_handler(p.code[i]);
+}
+
+struct Interpreter {
+  Instance& vm;
+  Instance::State& st;
+  const Program& prog;
+  uint8_t* pkt;
+  uint32_t& len;
+  uint32_t cap;
+  const PacketMeta& meta;
+
+  void parse() {
+    st.h = parse_headers({pkt, len}, vm.caps_.link);
+    st.parsed = true;
+  }
+
+  uint64_t mapped(uint8_t id) {
+    switch (static_cast<MappedReg>(id)) {
+      case MappedReg::MLEN: return len;
+      case MappedReg::PORT: return meta.port;
+      case MappedReg::DIR: return meta.dir;
+      case MappedReg::HOOK: return static_cast<uint64_t>(meta.hook);
+      case MappedReg::NOW:
+        if (meta.now_ms) return meta.now_ms;
+        return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now().time_since_epoch())
+                                         .count());
+      case MappedReg::RAND: {
+        uint32_t x = vm.rand_state_;
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        return vm.rand_state_ = x;
+      }
+      default: break;
+    }
+    if (!st.parsed) parse();
+    switch (static_cast<MappedReg>(id)) {
+      case MappedReg::L3: return st.h.has(has::kIp4 | has::kIp6 | has::kArp) ? st.h.l3 : 0;
+      case MappedReg::L4: return st.h.l4;
+      case MappedReg::PAYLOAD: return st.h.has(has::kL4) ? st.h.payload : 0;
+      default: return header_field(static_cast<MappedReg>(id), {pkt, len}, st.h);
+    }
+  }
+
+  // Address of a memory operand; sets fault and returns nullptr when any of
+  // the `width` bytes lies outside its space.
+  uint8_t* address(const Operand& o, uint64_t width) {
+    uint64_t a = static_cast<uint64_t>(o.imm);
+    if (!(o.attr & attr::kNoBase)) {
+      uint64_t base = (o.attr & attr::kBaseMapped) ? mapped(o.reg) : st.r[o.reg];
+      a += base << ((o.attr & attr::kScaleMask) >> attr::kScaleShift);
+    }
+    switch (o.kind) {
+      case Kind::PktMem:
+        if (!pkt) return fault(AbortReason::NoPacket), nullptr;
+        if (!in_bounds(a, width, len)) return fault(AbortReason::Fault), nullptr;
+        return pkt + a;
+      case Kind::OutMem:
+        if (!in_bounds(a, width, vm.out_len_)) return fault(AbortReason::Fault), nullptr;
+        return vm.out_.data() + a;
+      default:
+        if (!in_bounds(a, width, vm.heap_.size())) return fault(AbortReason::HeapFault), nullptr;
+        return vm.heap_.data() + a;
+    }
+  }
+
+  void fault(AbortReason r) {
+    if (st.fault == AbortReason::None) st.fault = r;
+  }
+
+  uint64_t read(const Operand& o) {
+    switch (o.kind) {
+      case Kind::Reg: return st.r[o.reg];
+      case Kind::Imm: return static_cast<uint64_t>(o.imm);
+      case Kind::Mapped: return mapped(o.reg);
+      case Kind::Var: {
+        uint64_t v;
+        std::memcpy(&v, vm.heap_.data() + o.imm, 8);
+        return v;
+      }
+      case Kind::HeapMem:
+      case Kind::PktMem:
+      case Kind::OutMem: {
+        unsigned w = o.attr & attr::kWidthMask;
+        const uint8_t* p = address(o, 1u << w);
+        if (!p) return 0;
+        return (o.attr & attr::kHostOrder) ? load_host(p, w) : load_be(p, w);
+      }
+      default: return 0;
+    }
+  }
+
+  void write(const Operand& o, uint64_t v) {
+    switch (o.kind) {
+      case Kind::Reg: st.r[o.reg] = v; return;
+      case Kind::Var: std::memcpy(vm.heap_.data() + o.imm, &v, 8); return;
+      case Kind::HeapMem:
+      case Kind::PktMem:
+      case Kind::OutMem: {
+        unsigned w = o.attr & attr::kWidthMask;
+        uint8_t* p = address(o, 1u << w);
+        if (!p) return;
+        (o.attr & attr::kHostOrder) ? store_host(p, w, v) : store_be(p, w, v);
+        if (o.kind == Kind::PktMem) packet_changed();
+        return;
+      }
+      default: return;
+    }
+  }
+
+  void packet_changed() {
+    st.modified = true;
+    st.parsed = false;
+  }
+
+  void set_flags(uint64_t a, uint64_t b) { st.cmp_a = a, st.cmp_b = b; }
+  void set_found(bool ok) { set_flags(ok ? 0 : 1, 0); }
+
+  // Key bytes of a table or cmp16 operand; nullptr when the packet lacks the
+  // field (faults are recorded by address()).
+  const uint8_t* key(const Operand& o, uint32_t size, uint8_t* tmp) {
+    switch (o.kind) {
+      case Kind::Mapped:
+        if (mapped_info(static_cast<MappedReg>(o.reg)).bytes == 16) {
+          if (!st.parsed) parse();
+          return header_field16(static_cast<MappedReg>(o.reg), {pkt, len}, st.h);
+        }
+        break;
+      case Kind::Bytes: return reinterpret_cast<const uint8_t*>(prog.strings[o.imm].data());
+      case Kind::HeapMem:
+      case Kind::PktMem:
+      case Kind::OutMem: return address(o, size);
+      default: break;
+    }
+    uint64_t v = read(o);
+    for (uint32_t i = 0; i < size; ++i) tmp[i] = static_cast<uint8_t>(v >> (8 * (size - 1 - i)));
+    return tmp;
+  }
+
+  uint32_t copy_length(const Insn& in) {
+    if (in.aux == kLengthConst) return in.target;
+    if (in.aux & 0x80) return static_cast<uint32_t>(std::min<uint64_t>(mapped(in.aux & 0x7f), UINT32_MAX));
+    return static_cast<uint32_t>(std::min<uint64_t>(st.r[in.aux], UINT32_MAX));
+  }
+
+  void table_op(const Insn& in) {
+    Table& t = *vm.tables_[in.aux];
+    const TableDecl& d = t.decl();
+    uint8_t tmp[16];
+    const Operand& ko = in.op == Op::LOOKUP ? in.b : in.a;
+    const uint8_t* k = key(ko, d.key_size, tmp);
+    if (!k) return set_found(false);
+    size_t nv = std::min<size_t>(d.value_size, 8);
+    switch (in.op) {
+      case Op::LOOKUP: {
+        uint8_t* v = t.lookup(k);
+        if (!v) return set_found(false);
+        if (d.value_size > 8) {
+          if (uint8_t* dst = address(in.a, d.value_size)) {
+            std::memcpy(dst, v, d.value_size);
+            if (in.a.kind == Kind::PktMem) packet_changed();
+          }
+        } else {
+          uint64_t x = 0;
+          std::memcpy(&x, v, nv);
+          write(in.a, x);
+        }
+        return set_found(true);
+      }
+      case Op::UPDATE: {
+        uint8_t val[kMaxValueSize] = {};
+        if (d.value_size > 8) {
+          const uint8_t* src = address(in.b, d.value_size);
+          if (!src) return;
+          std::memcpy(val, src, d.value_size);
+        } else {
+          uint64_t x = read(in.b);
+          std::memcpy(val, &x, nv);
+        }
+        uint32_t full = d.kind == TableKind::Lpm4 ? 32 : d.kind == TableKind::Lpm6 ? 128 : 0;
+        return set_found(t.update(k, val, full));
+      }
+      case Op::DELETE: {
+        uint32_t full = d.kind == TableKind::Lpm4 ? 32 : d.kind == TableKind::Lpm6 ? 128 : 0;
+        return set_found(t.erase(k, full));
+      }
+      case Op::TADD: {
+        uint64_t delta = read(in.b);
+        uint8_t* v = t.find_or_insert(k);
+        if (!v) return set_found(false);
+        std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(v)).fetch_add(delta, std::memory_order_relaxed);
+        return set_found(true);
+      }
+      default: return;
+    }
+  }
+
+  void output(const Insn& in) {
+    uint64_t vals[2];
+    int n = 0;
+    if (in.a.kind != Kind::None) vals[n++] = read(in.a);
+    if (in.b.kind != Kind::None) vals[n++] = read(in.b);
+    if (st.fault != AbortReason::None) return;
+    std::string_view text = in.target == kNoTarget ? std::string_view() : std::string_view(prog.strings[in.target]);
+    char buf[kMaxOutputLine];
+    size_t l = format_output(buf, sizeof buf, text, vals, n);
+    emit_line(vm, in.op == Op::LOG ? OutputKind::Log : OutputKind::Print, {buf, l});
+  }
+
+  void dump(const Insn& in) {
+    uint64_t max = read(in.a);
+    if (st.fault != AbortReason::None) return;
+    if (!pkt) {
+      emit_line(vm, OutputKind::Dump, "(no packet)");
+      return;
+    }
+    uint32_t n = max == 0 || max > len ? len : static_cast<uint32_t>(max);
+    char buf[kMaxOutputLine];
+    for (uint32_t off = 0; off < n; off += 16) {
+      size_t l = format_hex_line(buf, sizeof buf, off, pkt + off, std::min<uint32_t>(16, n - off));
+      emit_line(vm, OutputKind::Dump, {buf, l});
+    }
+  }
+
+  RunResult run(uint32_t entry);
+};
+
+RunResult Interpreter::run(uint32_t entry) {
+  static const void* const kLabels[H_Count] = {
+#define NETCPU_L(name, mn, a, b, t, x, f, s) &&L_##name,
+      NETCPU_OPCODES(NETCPU_L)
+#undef NETCPU_L
+          &&L_MOV_RI,
+      &&L_MOV_RR, &&L_MOV_RM,   &&L_MOV_RP,   &&L_ADD_RI,   &&L_SUB_RI,   &&L_AND_RI,   &&L_OR_RI,
+      &&L_SHR_RI, &&L_SHL_RI,   &&L_ADD_RR,   &&L_BEQ_RI,   &&L_BNE_RI,   &&L_BEQ_RR,   &&L_BNE_RR,
+      &&L_BEQ_MI, &&L_BNE_MI,   &&L_BLTU_RI,  &&L_BGTU_RI,  &&L_BGEU_RI,  &&L_BLEU_RI,  &&L_BSET_RI,
+      &&L_BCLR_RI, &&L_CMP_RI,  &&L_CMP_MI,
+  };
+  const Insn* const code = prog.code.data();
+  const uint16_t* const hid = st.hid.data();
+  uint64_t* const r = st.r;
+  uint64_t* const prof = vm.profiling_ ? vm.profile_.data() : nullptr;
+  const uint64_t budget = vm.limits_.budget;
+  uint64_t count = 0;
+  uint32_t pc = entry;
+  uint32_t sp = 0, csp = 0;
+  const Insn* in = nullptr;
+  RunResult res;
+  Verdict verdict = Verdict::Pass;
+
+#define DISPATCH()                                  \
+  do {                                              \
+    if (++count > budget) goto out_of_budget;       \
+    in = &code[pc];                                 \
+    if (prof) ++prof[pc];                           \
+    goto* kLabels[hid[pc]];                         \
+  } while (0)
+#define NEXT() \
+  do {         \
+    ++pc;      \
+    DISPATCH(); \
+  } while (0)
+#define JUMP_IF(cond)              \
+  do {                             \
+    pc = (cond) ? in->target : pc + 1; \
+    DISPATCH();                    \
+  } while (0)
+#define CHECK()                                       \
+  do {                                                \
+    if (st.fault != AbortReason::None) goto faulted;  \
+  } while (0)
+#define ALU(expr)                 \
+  do {                            \
+    uint64_t x = read(in->a);     \
+    uint64_t y = read(in->b);     \
+    CHECK();                      \
+    write(in->a, (expr));         \
+    CHECK();                      \
+    NEXT();                       \
+  } while (0)
+#define UNARY(expr)           \
+  do {                        \
+    uint64_t x = read(in->a); \
+    CHECK();                  \
+    write(in->a, (expr));     \
+    CHECK();                  \
+    NEXT();                   \
+  } while (0)
+#define BRANCH(cond)          \
+  do {                        \
+    uint64_t x = read(in->a); \
+    uint64_t y = read(in->b); \
+    CHECK();                  \
+    JUMP_IF(cond);            \
+  } while (0)
+#define SX(v) static_cast<int64_t>(v)
+
+  DISPATCH();
+
+L_NOP:
+L_CASE:
+L_DEFAULT:
+L_ENDSWITCH:
+  NEXT();
+L_MOV: {
+  uint64_t v = read(in->b);
+  CHECK();
+  write(in->a, v);
+  CHECK();
+  NEXT();
+}
+L_ADD: ALU(x + y);
+L_SUB: ALU(x - y);
+L_MUL: ALU(x * y);
+L_DIV: ALU(y ? x / y : 0);
+L_SDIV: ALU(y == 0 ? 0 : (SX(x) == INT64_MIN && SX(y) == -1) ? x : static_cast<uint64_t>(SX(x) / SX(y)));
+L_MOD: ALU(y ? x % y : x);
+L_AND: ALU(x & y);
+L_OR: ALU(x | y);
+L_XOR: ALU(x ^ y);
+L_SHL: ALU(y >= 64 ? 0 : x << y);
+L_SHR: ALU(y >= 64 ? 0 : x >> y);
+L_SAR: ALU(static_cast<uint64_t>(SX(x) >> (y >= 64 ? 63 : y)));
+L_NOT: UNARY(~x);
+L_NEG: UNARY(0 - x);
+L_BSWAP16: UNARY(static_cast<uint64_t>(__builtin_bswap16(static_cast<uint16_t>(x))));
+L_BSWAP32: UNARY(static_cast<uint64_t>(__builtin_bswap32(static_cast<uint32_t>(x))));
+L_BSWAP64: UNARY(__builtin_bswap64(x));
+L_CMP: {
+  uint64_t x = read(in->a), y = read(in->b);
+  CHECK();
+  set_flags(x, y);
+  NEXT();
+}
+L_TEST: {
+  uint64_t x = read(in->a), y = read(in->b);
+  CHECK();
+  set_flags(x & y, 0);
+  NEXT();
+}
+L_CMP16: {
+  uint8_t ta[16], tb[16];
+  const uint8_t* a = key(in->a, 16, ta);
+  const uint8_t* b = key(in->b, 16, tb);
+  CHECK();
+  if (!a || !b) {
+    set_flags(1, 0);  // a missing field equals nothing
+  } else {
+    int c = std::memcmp(a, b, 16);
+    set_flags(c < 0 ? 0 : c > 0 ? 2 : 1, 1);
+  }
+  NEXT();
+}
+L_JMP: JUMP_IF(true);
+L_JE: JUMP_IF(st.cmp_a == st.cmp_b);
+L_JNE: JUMP_IF(st.cmp_a != st.cmp_b);
+L_JL: JUMP_IF(SX(st.cmp_a) < SX(st.cmp_b));
+L_JLE: JUMP_IF(SX(st.cmp_a) <= SX(st.cmp_b));
+L_JG: JUMP_IF(SX(st.cmp_a) > SX(st.cmp_b));
+L_JGE: JUMP_IF(SX(st.cmp_a) >= SX(st.cmp_b));
+L_JB: JUMP_IF(st.cmp_a < st.cmp_b);
+L_JBE: JUMP_IF(st.cmp_a <= st.cmp_b);
+L_JA: JUMP_IF(st.cmp_a > st.cmp_b);
+L_JAE: JUMP_IF(st.cmp_a >= st.cmp_b);
+L_BEQ: BRANCH(x == y);
+L_BNE: BRANCH(x != y);
+L_BLT: BRANCH(SX(x) < SX(y));
+L_BLE: BRANCH(SX(x) <= SX(y));
+L_BGT: BRANCH(SX(x) > SX(y));
+L_BGE: BRANCH(SX(x) >= SX(y));
+L_BLTU: BRANCH(x < y);
+L_BLEU: BRANCH(x <= y);
+L_BGTU: BRANCH(x > y);
+L_BGEU: BRANCH(x >= y);
+L_BSET: BRANCH((x & y) != 0);
+L_BCLR: BRANCH((x & y) == 0);
+L_PUSH: {
+  uint64_t v = read(in->a);
+  CHECK();
+  if (sp >= kStackSlots) {
+    fault(AbortReason::StackFault);
+    goto faulted;
+  }
+  st.stack[sp++] = v;
+  NEXT();
+}
+L_POP: {
+  if (sp == 0) {
+    fault(AbortReason::StackFault);
+    goto faulted;
+  }
+  write(in->a, st.stack[--sp]);
+  CHECK();
+  NEXT();
+}
+L_CALL:
+  if (csp >= kMaxCallDepth) {
+    fault(AbortReason::StackFault);
+    goto faulted;
+  }
+  st.calls[csp++] = pc + 1;
+  pc = in->target;
+  DISPATCH();
+L_RET:
+  if (csp == 0) {
+    fault(AbortReason::StackFault);
+    goto faulted;
+  }
+  pc = st.calls[--csp];
+  DISPATCH();
+L_SWITCH: {
+  uint64_t v = read(in->a);
+  CHECK();
+  uint32_t dflt = kNoTarget;
+  uint32_t c = in->target;
+  // Walk the case chain; each label visited counts against the budget.
+  while (code[c].op != Op::ENDSWITCH) {
+    if (++count > budget) goto out_of_budget;
+    if (code[c].op == Op::DEFAULT) {
+      dflt = c;
+    } else if (static_cast<uint64_t>(code[c].a.imm) == v) {
+      break;
+    }
+    c = code[c].target;
+  }
+  pc = code[c].op == Op::ENDSWITCH && dflt != kNoTarget ? dflt : c;
+  DISPATCH();
+}
+L_BREAK:
+  pc = in->target;
+  DISPATCH();
+L_END:
+  goto finish;
+L_PASS:
+  verdict = Verdict::Pass;
+  goto finish;
+L_DROP:
+  verdict = Verdict::Drop;
+  goto finish;
+L_REDIRECT: {
+  uint64_t port = read(in->a);
+  CHECK();
+  verdict = Verdict::Redirect;
+  res.redirect_port = static_cast<int32_t>(port);
+  goto finish;
+}
+L_MIRROR: {
+  uint64_t port = read(in->a);
+  CHECK();
+  res.mirror_port = static_cast<int32_t>(port);
+  NEXT();
+}
+L_EMIT: {
+  uint64_t port = read(in->a);
+  CHECK();
+  if (vm.emitted_count_ < vm.emitted_.size()) {
+    EmittedPacket& e = vm.emitted_[vm.emitted_count_++];
+    e.port = static_cast<int32_t>(port);
+    e.length = vm.out_len_;
+    std::memcpy(e.data.data(), vm.out_.data(), vm.out_len_);
+  } else {
+    vm.stats_.errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  NEXT();
+}
+L_OUTLEN: {
+  uint64_t n = read(in->a);
+  CHECK();
+  if (n > vm.out_.size()) {
+    fault(AbortReason::Fault);
+    goto faulted;
+  }
+  if (n > vm.out_len_) std::memset(vm.out_.data() + vm.out_len_, 0, n - vm.out_len_);
+  vm.out_len_ = static_cast<uint32_t>(n);
+  NEXT();
+}
+L_RESIZE: {
+  uint64_t n = read(in->a);
+  CHECK();
+  if (!pkt) {
+    fault(AbortReason::NoPacket);
+    goto faulted;
+  }
+  if (n > std::min(cap, vm.caps_.max_packet)) {
+    fault(AbortReason::Fault);
+    goto faulted;
+  }
+  if (n > len) std::memset(pkt + len, 0, n - len);
+  if (n != len) packet_changed();
+  len = static_cast<uint32_t>(n);
+  NEXT();
+}
+L_COPY: {
+  uint32_t n = copy_length(*in);
+  uint8_t* dst = address(in->a, n);
+  const uint8_t* src = dst ? address(in->b, n) : nullptr;
+  CHECK();
+  std::memmove(dst, src, n);
+  if (in->a.kind == Kind::PktMem && n) packet_changed();
+  NEXT();
+}
+L_FIND: {
+  uint64_t start = read(in->b);
+  CHECK();
+  if (!pkt) {
+    fault(AbortReason::NoPacket);
+    goto faulted;
+  }
+  const std::string& needle = prog.strings[in->target];
+  uint64_t found = ~uint64_t{0};
+  if (start < len) {
+    const void* hit = memmem(pkt + start, len - start, needle.data(), needle.size());
+    if (hit) found = static_cast<uint64_t>(static_cast<const uint8_t*>(hit) - pkt);
+  }
+  r[in->a.reg] = found;
+  NEXT();
+}
+L_CSUM:
+  if (in->aux & csum::kOut) {
+    recompute_checksums({vm.out_.data(), vm.out_len_}, vm.caps_.link, in->aux & (csum::kIp | csum::kL4));
+  } else if (pkt) {
+    if (recompute_checksums({pkt, len}, vm.caps_.link, in->aux)) st.modified = true;
+  }
+  NEXT();
+L_REWRITE: {
+  uint64_t v = read(in->b);
+  CHECK();
+  if (!pkt) {
+    fault(AbortReason::NoPacket);
+    goto faulted;
+  }
+  if (!st.parsed) parse();
+  bool ok = rewrite_field({pkt, len}, st.h, static_cast<MappedReg>(in->a.reg), v);
+  if (ok) st.modified = true;
+  set_found(ok);
+  NEXT();
+}
+L_LOOKUP:
+L_UPDATE:
+L_DELETE:
+L_TADD:
+  table_op(*in);
+  CHECK();
+  NEXT();
+L_PRINT:
+L_LOG:
+  output(*in);
+  CHECK();
+  NEXT();
+L_DUMP:
+  dump(*in);
+  CHECK();
+  NEXT();
+
+  // Specialised shapes.
+L_MOV_RI:
+  r[in->a.reg] = static_cast<uint64_t>(in->b.imm);
+  NEXT();
+L_MOV_RR:
+  r[in->a.reg] = r[in->b.reg];
+  NEXT();
+L_MOV_RM:
+  r[in->a.reg] = mapped(in->b.reg);
+  NEXT();
+L_MOV_RP: {
+  unsigned w = in->b.attr & attr::kWidthMask;
+  uint64_t off = static_cast<uint64_t>(in->b.imm);
+  if (!pkt) {
+    fault(AbortReason::NoPacket);
+    goto faulted;
+  }
+  if (!in_bounds(off, 1u << w, len)) {
+    fault(AbortReason::Fault);
+    goto faulted;
+  }
+  r[in->a.reg] = load_be(pkt + off, w);
+  NEXT();
+}
+L_ADD_RI:
+  r[in->a.reg] += static_cast<uint64_t>(in->b.imm);
+  NEXT();
+L_SUB_RI:
+  r[in->a.reg] -= static_cast<uint64_t>(in->b.imm);
+  NEXT();
+L_AND_RI:
+  r[in->a.reg] &= static_cast<uint64_t>(in->b.imm);
+  NEXT();
+L_OR_RI:
+  r[in->a.reg] |= static_cast<uint64_t>(in->b.imm);
+  NEXT();
+L_SHR_RI: {
+  uint64_t y = static_cast<uint64_t>(in->b.imm);
+  r[in->a.reg] = y >= 64 ? 0 : r[in->a.reg] >> y;
+  NEXT();
+}
+L_SHL_RI: {
+  uint64_t y = static_cast<uint64_t>(in->b.imm);
+  r[in->a.reg] = y >= 64 ? 0 : r[in->a.reg] << y;
+  NEXT();
+}
+L_ADD_RR:
+  r[in->a.reg] += r[in->b.reg];
+  NEXT();
+L_BEQ_RI: JUMP_IF(r[in->a.reg] == static_cast<uint64_t>(in->b.imm));
+L_BNE_RI: JUMP_IF(r[in->a.reg] != static_cast<uint64_t>(in->b.imm));
+L_BEQ_RR: JUMP_IF(r[in->a.reg] == r[in->b.reg]);
+L_BNE_RR: JUMP_IF(r[in->a.reg] != r[in->b.reg]);
+L_BEQ_MI: JUMP_IF(mapped(in->a.reg) == static_cast<uint64_t>(in->b.imm));
+L_BNE_MI: JUMP_IF(mapped(in->a.reg) != static_cast<uint64_t>(in->b.imm));
+L_BLTU_RI: JUMP_IF(r[in->a.reg] < static_cast<uint64_t>(in->b.imm));
+L_BGTU_RI: JUMP_IF(r[in->a.reg] > static_cast<uint64_t>(in->b.imm));
+L_BGEU_RI: JUMP_IF(r[in->a.reg] >= static_cast<uint64_t>(in->b.imm));
+L_BLEU_RI: JUMP_IF(r[in->a.reg] <= static_cast<uint64_t>(in->b.imm));
+L_BSET_RI: JUMP_IF((r[in->a.reg] & static_cast<uint64_t>(in->b.imm)) != 0);
+L_BCLR_RI: JUMP_IF((r[in->a.reg] & static_cast<uint64_t>(in->b.imm)) == 0);
+L_CMP_RI:
+  set_flags(r[in->a.reg], static_cast<uint64_t>(in->b.imm));
+  NEXT();
+L_CMP_MI:
+  set_flags(mapped(in->a.reg), static_cast<uint64_t>(in->b.imm));
+  NEXT();
+
+out_of_budget:
+  res.aborted = true;
+  res.reason = AbortReason::Budget;
+  res.abort_pc = pc;
+  verdict = vm.limits_.on_abort;
+  --count;
+  goto finish;
+faulted:
+  res.aborted = true;
+  res.reason = st.fault;
+  res.abort_pc = pc;
+  switch (prog.on_fault) {
+    case FaultAction::Pass: verdict = Verdict::Pass; break;
+    case FaultAction::Drop: verdict = Verdict::Drop; break;
+    default: verdict = vm.limits_.on_abort; break;
+  }
+finish:
+  res.verdict = verdict;
+  res.instructions = static_cast<uint32_t>(count);
+  res.length = len;
+  res.modified = st.modified;
+  res.emitted = static_cast<uint8_t>(vm.emitted_count_);
+  if (verdict != Verdict::Redirect) res.redirect_port = -1;
+  return res;
+#undef DISPATCH
+#undef NEXT
+#undef JUMP_IF
+#undef CHECK
+#undef ALU
+#undef UNARY
+#undef BRANCH
+#undef SX
+}
+
+RunResult Instance::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta) {
+  State& st = *state_;
+  st.parsed = false;
+  st.modified = false;
+  st.fault = AbortReason::None;
+  st.cmp_a = st.cmp_b = 0;
+  std::memset(st.r, 0, sizeof st.r);
+  emitted_count_ = 0;
+  out_len_ = 0;
+  Interpreter it{*this, st, program_, pkt, len, capacity, meta};
+  return it.run(pc);
+}
+
+}  // namespace netcpu

@@ -1,0 +1,27 @@
+// Per-instance scratch space the interpreter reuses for every run, so that a
+// run allocates nothing.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "netcpu/packet_view.h"
+#include "netcpu/vm.h"
+
+namespace netcpu {
+
+struct Instance::State {
+  uint64_t r[kGprCount] = {};
+  uint64_t stack[kStackSlots] = {};
+  uint32_t calls[kMaxCallDepth] = {};
+  uint64_t cmp_a = 0, cmp_b = 0;  // operands of the last compare
+  Headers h;
+  bool parsed = false;
+  bool modified = false;
+  AbortReason fault = AbortReason::None;
+  std::vector<uint16_t> hid;  // handler per instruction, chosen at load
+};
+
+void prepare_handlers(Instance::State& st, const Program& p);
+
+}  // namespace netcpu

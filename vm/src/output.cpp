@@ -1,0 +1,94 @@
+#include "output.h"
+
+#include <cinttypes>
+#include <cstdio>
+
+namespace netcpu {
+namespace {
+
+// Appends formatted text, never past cap; tracks the length.
+struct Buf {
+  char* p;
+  size_t cap, len = 0;
+  template <typename... A>
+  void put(const char* fmt, A... a) {
+    if (len + 1 >= cap) return;
+    int n = std::snprintf(p + len, cap - len, fmt, a...);
+    if (n > 0) len = std::min(cap - 1, len + static_cast<size_t>(n));
+  }
+  void ch(char c) {
+    if (len + 1 < cap) p[len++] = c, p[len] = 0;
+  }
+};
+
+}  // namespace
+
+size_t format_output(char* out, size_t cap, std::string_view text, const uint64_t* vals, int nvals) {
+  Buf b{out, cap};
+  if (cap) out[0] = 0;
+  int next = 0;
+  bool directives = text.find('%') != std::string_view::npos;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c != '%' || i + 1 >= text.size()) {
+      b.ch(c);
+      continue;
+    }
+    std::string_view rest = text.substr(i + 1);
+    auto take = [&]() -> uint64_t { return next < nvals ? vals[next++] : 0; };
+    if (rest[0] == '%') {
+      b.ch('%'), ++i;
+    } else if (rest[0] == 'd') {
+      b.put("%" PRId64, static_cast<int64_t>(take())), ++i;
+    } else if (rest[0] == 'u') {
+      b.put("%" PRIu64, take()), ++i;
+    } else if (rest[0] == 'x') {
+      b.put("%" PRIx64, take()), ++i;
+    } else if (rest.substr(0, 2) == "ip") {
+      uint64_t v = take();
+      b.put("%u.%u.%u.%u", unsigned(v >> 24 & 255), unsigned(v >> 16 & 255), unsigned(v >> 8 & 255), unsigned(v & 255));
+      i += 2;
+    } else if (rest.substr(0, 3) == "mac") {
+      uint64_t v = take();
+      b.put("%02x:%02x:%02x:%02x:%02x:%02x", unsigned(v >> 40 & 255), unsigned(v >> 32 & 255),
+            unsigned(v >> 24 & 255), unsigned(v >> 16 & 255), unsigned(v >> 8 & 255), unsigned(v & 255));
+      i += 3;
+    } else {
+      b.ch(c);
+    }
+  }
+  for (; next < nvals; ++next) {
+    if (b.len || directives) b.ch(' ');
+    b.put("%" PRId64, static_cast<int64_t>(vals[next]));
+  }
+  return b.len;
+}
+
+size_t format_hex_line(char* out, size_t cap, uint32_t off, const uint8_t* bytes, uint32_t n) {
+  Buf b{out, cap};
+  b.put("%04x ", off);
+  for (uint32_t i = 0; i < n; ++i) b.put(" %02x", bytes[i]);
+  return b.len;
+}
+
+void emit_line(Instance& vm, OutputKind kind, std::string_view line) {
+  if (!vm.sink_) return;
+  const Limits& lim = vm.limits();
+  auto now = std::chrono::steady_clock::now();
+  if (vm.last_refill_ == std::chrono::steady_clock::time_point{}) {
+    vm.tokens_ = lim.output_burst;
+  } else {
+    double secs = std::chrono::duration<double>(now - vm.last_refill_).count();
+    vm.tokens_ = std::min<double>(lim.output_burst, vm.tokens_ + secs * lim.output_per_second);
+  }
+  vm.last_refill_ = now;
+  if (vm.tokens_ < 1) {
+    vm.stats().output_suppressed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  vm.tokens_ -= 1;
+  vm.stats().output_lines.fetch_add(1, std::memory_order_relaxed);
+  vm.sink_(kind, line);
+}
+
+}  // namespace netcpu

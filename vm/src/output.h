@@ -1,0 +1,26 @@
+// Formatting and rate limiting of PRINT, LOG and DUMP lines.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "netcpu/vm.h"
+
+namespace netcpu {
+
+constexpr size_t kMaxOutputLine = 512;
+
+// The text, then the values. With % directives in the text (%d signed, %u
+// unsigned, %x hex, %ip IPv4 address, %mac MAC address, %% a percent sign)
+// the values fill them in order; without, each value is appended after a
+// space in decimal. Truncates to cap. Returns the length written.
+size_t format_output(char* buf, size_t cap, std::string_view text, const uint64_t* vals, int nvals);
+
+// "0010  45 00 00 54 ..." for up to 16 bytes at offset off.
+size_t format_hex_line(char* buf, size_t cap, uint32_t off, const uint8_t* bytes, uint32_t n);
+
+// Passes the line to the instance's sink unless the rate limit is exceeded.
+void emit_line(Instance& vm, OutputKind kind, std::string_view line);
+
+}  // namespace netcpu

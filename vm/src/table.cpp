@@ -1,0 +1,415 @@
+// Table implementations. Every byte a table will ever use is allocated in
+// create(), so the data path (lookup/update/erase/find_or_insert) cannot fail
+// for lack of memory and never takes an allocator lock.
+#include "netcpu/table.h"
+
+#include <array>
+#include <bit>
+#include <cstring>
+#include <new>
+#include <string>
+
+namespace netcpu {
+namespace {
+
+constexpr uint32_t kLpm4Bytes = 4;
+constexpr uint32_t kLpm6Bytes = 16;
+
+// Value slots are padded to 8 bytes so the VM's atomic adds (atomic_ref<uint64_t>)
+// always land on an aligned word.
+constexpr uint32_t value_stride(uint32_t value_size) { return (value_size + 7) & ~7u; }
+
+uint64_t load64(const uint8_t* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
+// splitmix64's finaliser: cheap, and every input bit reaches every output bit,
+// which linear probing needs because only the low bits pick the slot.
+uint64_t fmix64(uint64_t h) {
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
+uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t seed) {
+  uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ull);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    h ^= fmix64(load64(p + i) + seed);
+    h = std::rotl(h, 27) * 0x9e3779b97f4a7c15ull;
+  }
+  if (i < n) {
+    uint64_t w = 0;
+    std::memcpy(&w, p + i, n - i);
+    h ^= fmix64(w + seed);
+    h = std::rotl(h, 27) * 0x9e3779b97f4a7c15ull;
+  }
+  return fmix64(h);
+}
+
+// Seeded from the declaration rather than at random so that for_each order
+// (slot order) is the same on every run, while tables with different names
+// still get unrelated collision patterns.
+uint64_t table_seed(const TableDecl& d) {
+  uint64_t s = hash_bytes(reinterpret_cast<const uint8_t*>(d.name.data()), d.name.size(),
+                          0x2545f4914f6cdd1dull);
+  return fmix64(s ^ (uint64_t(d.kind) << 56) ^ (uint64_t(d.key_size) << 40) ^
+                (uint64_t(d.value_size) << 24) ^ d.max_entries);
+}
+
+// Open addressing with linear probing and backward-shift deletion: no
+// tombstones, so probe lengths depend only on the current contents and churn
+// does not degrade lookups. Capacity is at least twice max_entries, keeping the
+// load factor at or below one half.
+class HashCore {
+ public:
+  static constexpr uint32_t kNone = ~0u;
+
+  HashCore(uint32_t key_size, uint32_t value_size, uint32_t max_entries, uint64_t seed)
+      : key_size_(key_size),
+        value_size_(value_size),
+        stride_words_(value_stride(value_size) / 8),
+        cap_(std::bit_ceil(max_entries * 2)),
+        mask_(cap_ - 1),
+        max_(max_entries),
+        seed_(seed),
+        tags_(std::make_unique<uint32_t[]>(cap_)),
+        keys_(std::make_unique_for_overwrite<uint8_t[]>(size_t(cap_) * key_size)),
+        values_(std::make_unique_for_overwrite<uint64_t[]>(size_t(cap_) * stride_words_)) {}
+
+  uint32_t find(const uint8_t* key) const {
+    uint32_t tag = make_tag(key);
+    for (uint32_t i = tag & mask_;; i = (i + 1) & mask_) {
+      if (tags_[i] == 0) return kNone;
+      if (tags_[i] == tag && std::memcmp(key_at(i), key, key_size_) == 0) return i;
+    }
+  }
+
+  // The slot holding key, or a new zero-filled one; kNone when the key is
+  // absent and the table already holds max_entries.
+  uint32_t find_or_insert(const uint8_t* key, bool* inserted) {
+    uint32_t tag = make_tag(key);
+    uint32_t i = tag & mask_;
+    for (;; i = (i + 1) & mask_) {
+      if (tags_[i] == 0) break;
+      if (tags_[i] == tag && std::memcmp(key_at(i), key, key_size_) == 0) {
+        *inserted = false;
+        return i;
+      }
+    }
+    if (size_ >= max_) return kNone;
+    tags_[i] = tag;
+    std::memcpy(key_slot(i), key, key_size_);
+    std::memset(value_words(i), 0, size_t(stride_words_) * 8);
+    ++size_;
+    *inserted = true;
+    return i;
+  }
+
+  bool erase(const uint8_t* key) {
+    uint32_t hole = find(key);
+    if (hole == kNone) return false;
+    // Pull later members of the cluster back into the hole whenever that does
+    // not move them in front of their home slot, so every remaining key stays
+    // reachable from its home without a gap.
+    for (uint32_t j = (hole + 1) & mask_; tags_[j] != 0; j = (j + 1) & mask_) {
+      uint32_t home = tags_[j] & mask_;
+      if (((j - home) & mask_) >= ((j - hole) & mask_)) {
+        move(j, hole);
+        hole = j;
+      }
+    }
+    tags_[hole] = 0;
+    --size_;
+    return true;
+  }
+
+  void clear() {
+    std::memset(tags_.get(), 0, size_t(cap_) * sizeof(uint32_t));
+    size_ = 0;
+  }
+
+  uint32_t size() const { return size_; }
+  uint32_t capacity() const { return cap_; }
+  bool occupied(uint32_t i) const { return tags_[i] != 0; }
+  const uint8_t* key_at(uint32_t i) const { return keys_.get() + size_t(i) * key_size_; }
+  uint8_t* value_at(uint32_t i) const { return reinterpret_cast<uint8_t*>(value_words(i)); }
+  uint32_t value_size() const { return value_size_; }
+
+ private:
+  // Bit 31 marks the slot used; the low bits are the hash, from which the home
+  // slot is recovered during deletion (capacity never exceeds 2^21) and which
+  // rejects almost every non-matching slot before comparing keys.
+  uint32_t make_tag(const uint8_t* key) const {
+    return uint32_t(hash_bytes(key, key_size_, seed_)) | 0x80000000u;
+  }
+  uint8_t* key_slot(uint32_t i) { return keys_.get() + size_t(i) * key_size_; }
+  uint64_t* value_words(uint32_t i) const { return values_.get() + size_t(i) * stride_words_; }
+
+  void move(uint32_t from, uint32_t to) {
+    tags_[to] = tags_[from];
+    std::memcpy(key_slot(to), key_slot(from), key_size_);
+    std::memcpy(value_words(to), value_words(from), size_t(stride_words_) * 8);
+  }
+
+  uint32_t key_size_;
+  uint32_t value_size_;
+  uint32_t stride_words_;
+  uint32_t cap_;
+  uint32_t mask_;
+  uint32_t max_;
+  uint32_t size_ = 0;
+  uint64_t seed_;
+  std::unique_ptr<uint32_t[]> tags_;  // 0 = empty
+  // Key and value storage of empty slots is never read, so it is left
+  // uninitialised: a large table costs no page faults until it fills.
+  std::unique_ptr<uint8_t[]> keys_;
+  std::unique_ptr<uint64_t[]> values_;
+};
+
+class HashTable final : public Table {
+ public:
+  explicit HashTable(const TableDecl& d)
+      : Table(d), core_(d.key_size, d.value_size, d.max_entries, table_seed(d)) {}
+
+  uint8_t* lookup(const uint8_t* key) override {
+    uint32_t i = core_.find(key);
+    return i == HashCore::kNone ? nullptr : core_.value_at(i);
+  }
+
+  bool update(const uint8_t* key, const uint8_t* value, uint32_t) override {
+    bool inserted;
+    uint32_t i = core_.find_or_insert(key, &inserted);
+    if (i == HashCore::kNone) return false;
+    std::memcpy(core_.value_at(i), value, decl_.value_size);
+    return true;
+  }
+
+  bool erase(const uint8_t* key, uint32_t) override { return core_.erase(key); }
+
+  uint8_t* find_or_insert(const uint8_t* key) override {
+    bool inserted;
+    uint32_t i = core_.find_or_insert(key, &inserted);
+    return i == HashCore::kNone ? nullptr : core_.value_at(i);
+  }
+
+  size_t size() const override { return core_.size(); }
+  void clear() override { core_.clear(); }
+
+  void for_each(const Visitor& visit) const override {
+    for (uint32_t i = 0; i < core_.capacity(); ++i) {
+      if (!core_.occupied(i)) continue;
+      visit({core_.key_at(i), decl_.key_size}, decl_.key_size * 8,
+            {core_.value_at(i), decl_.value_size});
+    }
+  }
+
+ private:
+  HashCore core_;
+};
+
+class ArrayTable final : public Table {
+ public:
+  explicit ArrayTable(const TableDecl& d)
+      : Table(d),
+        stride_words_(value_stride(d.value_size) / 8),
+        values_(std::make_unique<uint64_t[]>(size_t(d.max_entries) * stride_words_)) {}
+
+  uint8_t* lookup(const uint8_t* key) override { return slot(index(key)); }
+
+  bool update(const uint8_t* key, const uint8_t* value, uint32_t) override {
+    uint8_t* v = slot(index(key));
+    if (!v) return false;
+    std::memcpy(v, value, decl_.value_size);
+    return true;
+  }
+
+  bool erase(const uint8_t* key, uint32_t) override {
+    uint8_t* v = slot(index(key));
+    if (!v) return false;
+    std::memset(v, 0, size_t(stride_words_) * 8);
+    return true;
+  }
+
+  uint8_t* find_or_insert(const uint8_t* key) override { return slot(index(key)); }
+
+  size_t size() const override { return decl_.max_entries; }
+
+  void clear() override {
+    std::memset(values_.get(), 0, size_t(decl_.max_entries) * stride_words_ * 8);
+  }
+
+  void for_each(const Visitor& visit) const override {
+    for (uint32_t i = 0; i < decl_.max_entries; ++i) {
+      const uint8_t key[4] = {uint8_t(i >> 24), uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)};
+      visit({key, 4}, 32, {slot_bytes(i), decl_.value_size});
+    }
+  }
+
+ private:
+  static uint32_t index(const uint8_t* key) {
+    return uint32_t(key[0]) << 24 | uint32_t(key[1]) << 16 | uint32_t(key[2]) << 8 | key[3];
+  }
+  uint8_t* slot_bytes(uint32_t i) const {
+    return reinterpret_cast<uint8_t*>(values_.get() + size_t(i) * stride_words_);
+  }
+  uint8_t* slot(uint32_t i) const { return i < decl_.max_entries ? slot_bytes(i) : nullptr; }
+
+  uint32_t stride_words_;
+  std::unique_ptr<uint64_t[]> values_;
+};
+
+// Longest-prefix match as one exact-match hash keyed by (length, masked
+// address), probed once per prefix length in use from the longest down. With
+// the handful of distinct lengths real routing and ACL tables use, that beats
+// a trie's per-bit walk and needs no node allocation.
+class LpmTable final : public Table {
+ public:
+  LpmTable(const TableDecl& d, uint32_t addr_bytes)
+      : Table(d),
+        addr_bytes_(addr_bytes),
+        max_len_(addr_bytes * 8),
+        core_(addr_bytes + 1, d.value_size, d.max_entries, table_seed(d)) {}
+
+  uint8_t* lookup(const uint8_t* addr) override {
+    std::array<uint8_t, kLpm6Bytes + 1> k;
+    for (int w = kWords - 1; w >= 0; --w) {
+      for (uint64_t bits = in_use_[w]; bits != 0;) {
+        int top = 63 - std::countl_zero(bits);
+        bits &= ~(uint64_t(1) << top);
+        make_key(addr, uint32_t(w * 64 + top), k.data());
+        uint32_t i = core_.find(k.data());
+        if (i != HashCore::kNone) return core_.value_at(i);
+      }
+    }
+    return nullptr;
+  }
+
+  bool update(const uint8_t* addr, const uint8_t* value, uint32_t prefix_len) override {
+    uint8_t* v = insert(addr, prefix_len);
+    if (!v) return false;
+    std::memcpy(v, value, decl_.value_size);
+    return true;
+  }
+
+  bool erase(const uint8_t* addr, uint32_t prefix_len) override {
+    if (prefix_len > max_len_) return false;
+    std::array<uint8_t, kLpm6Bytes + 1> k;
+    make_key(addr, prefix_len, k.data());
+    if (!core_.erase(k.data())) return false;
+    if (--count_[prefix_len] == 0) in_use_[prefix_len / 64] &= ~(uint64_t(1) << (prefix_len % 64));
+    return true;
+  }
+
+  uint8_t* find_or_insert(const uint8_t* addr) override { return insert(addr, max_len_); }
+
+  size_t size() const override { return core_.size(); }
+
+  void clear() override {
+    core_.clear();
+    count_.fill(0);
+    in_use_.fill(0);
+  }
+
+  void for_each(const Visitor& visit) const override {
+    for (uint32_t i = 0; i < core_.capacity(); ++i) {
+      if (!core_.occupied(i)) continue;
+      const uint8_t* k = core_.key_at(i);
+      visit({k + 1, addr_bytes_}, k[0], {core_.value_at(i), decl_.value_size});
+    }
+  }
+
+ private:
+  static constexpr int kWords = 3;  // bitmap over prefix lengths 0..128
+
+  // Byte 0 is the length so that 10.0.0.0/8 and 10.0.0.0/16 are distinct keys.
+  void make_key(const uint8_t* addr, uint32_t len, uint8_t* k) const {
+    k[0] = uint8_t(len);
+    uint32_t full = len / 8;
+    std::memcpy(k + 1, addr, full);
+    if (full < addr_bytes_) {
+      k[1 + full] = uint8_t(addr[full] & ~(0xffu >> (len % 8)));
+      std::memset(k + 2 + full, 0, addr_bytes_ - full - 1);
+    }
+  }
+
+  uint8_t* insert(const uint8_t* addr, uint32_t prefix_len) {
+    if (prefix_len > max_len_) return nullptr;
+    std::array<uint8_t, kLpm6Bytes + 1> k;
+    make_key(addr, prefix_len, k.data());
+    bool inserted;
+    uint32_t i = core_.find_or_insert(k.data(), &inserted);
+    if (i == HashCore::kNone) return nullptr;
+    if (inserted && count_[prefix_len]++ == 0)
+      in_use_[prefix_len / 64] |= uint64_t(1) << (prefix_len % 64);
+    return core_.value_at(i);
+  }
+
+  uint32_t addr_bytes_;
+  uint32_t max_len_;
+  HashCore core_;
+  std::array<uint32_t, kLpm6Bytes * 8 + 1> count_{};  // prefixes stored per length
+  std::array<uint64_t, kWords> in_use_{};             // bit n: count_[n] != 0
+};
+
+std::string check(const TableDecl& d) {
+  auto fail = [&](const std::string& what) { return "table '" + d.name + "': " + what; };
+  if (d.max_entries < 1 || d.max_entries > kMaxTableEntries)
+    return fail("max_entries must be 1.." + std::to_string(kMaxTableEntries) + " (got " +
+                std::to_string(d.max_entries) + ")");
+  if (d.value_size < 1 || d.value_size > kMaxValueSize)
+    return fail("values must be 1.." + std::to_string(kMaxValueSize) + " bytes (got " +
+                std::to_string(d.value_size) + ")");
+  std::string got = " (got " + std::to_string(d.key_size) + ")";
+  switch (d.kind) {
+    case TableKind::Hash:
+      if (d.key_size < 1 || d.key_size > kMaxKeySize)
+        return fail("hash keys must be 1.." + std::to_string(kMaxKeySize) + " bytes" + got);
+      return {};
+    case TableKind::Array:
+      if (d.key_size != 4) return fail("array tables take 4-byte keys (an index)" + got);
+      return {};
+    case TableKind::Lpm4:
+      if (d.key_size != kLpm4Bytes)
+        return fail("lpm4 tables take 4-byte keys (an IPv4 address)" + got);
+      return {};
+    case TableKind::Lpm6:
+      if (d.key_size != kLpm6Bytes)
+        return fail("lpm6 tables take 16-byte keys (an IPv6 address)" + got);
+      return {};
+  }
+  return fail("unknown table kind " + std::to_string(unsigned(d.kind)));
+}
+
+}  // namespace
+
+std::unique_ptr<Table> Table::create(const TableDecl& decl, std::string* why) {
+  std::string err = check(decl);
+  if (!err.empty()) {
+    if (why) *why = std::move(err);
+    return nullptr;
+  }
+  try {
+    switch (decl.kind) {
+      case TableKind::Hash:
+        return std::make_unique<HashTable>(decl);
+      case TableKind::Array:
+        return std::make_unique<ArrayTable>(decl);
+      case TableKind::Lpm4:
+        return std::make_unique<LpmTable>(decl, kLpm4Bytes);
+      case TableKind::Lpm6:
+        return std::make_unique<LpmTable>(decl, kLpm6Bytes);
+    }
+  } catch (const std::bad_alloc&) {
+    if (why) *why = "table '" + decl.name + "': out of memory preallocating its entries";
+    return nullptr;
+  }
+  return nullptr;  // unreachable: check() rejected any other kind
+}
+
+}  // namespace netcpu
