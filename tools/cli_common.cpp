@@ -23,12 +23,14 @@ Program load_program(const std::string& path) {
     return *p;
   }
   Diagnostic d;
-  auto p = assemble(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path, &d);
+  auto p = assemble(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                    path, &d);
   if (!p) throw Failure(kRejected, d.str());
   return *p;
 }
 
-std::unique_ptr<Instance> instantiate(Program p, const HostCaps& caps, const Limits& limits, OutputSink sink) {
+std::unique_ptr<Instance> instantiate(Program p, const HostCaps& caps, const Limits& limits,
+                                      OutputSink sink) {
   Diagnostic d;
   std::string file = p.source_file;
   auto vm = Instance::create(std::move(p), caps, limits, std::move(sink), &d);
@@ -60,7 +62,8 @@ std::optional<PcapPacket> PcapReader::next() {
 
 LinkType PcapReader::link() const {
   switch (pcap_datalink(p_)) {
-    case DLT_EN10MB: return LinkType::Ethernet;
+    case DLT_EN10MB:
+      return LinkType::Ethernet;
     case DLT_RAW:
 #ifdef DLT_IPV4
     case DLT_IPV4:
@@ -68,9 +71,10 @@ LinkType PcapReader::link() const {
 #endif
       return LinkType::RawIp;
     default:
-      throw Failure(kBadInput, path_ + ": link type " +
-                                   std::string(pcap_datalink_val_to_name(pcap_datalink(p_)) ?: "unknown") +
-                                   " is not supported (Ethernet or raw IP)");
+      throw Failure(kBadInput,
+                    path_ + ": link type " +
+                        std::string(pcap_datalink_val_to_name(pcap_datalink(p_)) ?: "unknown") +
+                        " is not supported (Ethernet or raw IP)");
   }
 }
 

@@ -31,7 +31,8 @@ std::vector<uint8_t> read_file(const std::string& path);
 Program load_program(const std::string& path);
 
 // Verifies and instantiates, throwing kRejected with the diagnostic.
-std::unique_ptr<Instance> instantiate(Program p, const HostCaps& caps, const Limits& limits, OutputSink sink);
+std::unique_ptr<Instance> instantiate(Program p, const HostCaps& caps, const Limits& limits,
+                                      OutputSink sink);
 
 struct PcapPacket {
   const uint8_t* data;
@@ -43,9 +44,9 @@ class PcapReader {
  public:
   explicit PcapReader(const std::string& path);  // throws kBadInput
   ~PcapReader();
-  std::optional<PcapPacket> next();              // throws kBadInput on a corrupt record
+  std::optional<PcapPacket> next();  // throws kBadInput on a corrupt record
   int datalink() const { return pcap_datalink(p_); }
-  LinkType link() const;                         // throws kBadInput for unsupported link types
+  LinkType link() const;  // throws kBadInput for unsupported link types
   int snaplen() const { return pcap_snapshot(p_); }
 
  private:

@@ -43,7 +43,8 @@ int cmd_bench(const BenchOptions& o) {
       if (writes) {
         // A rewriting program gets a fresh copy; the copy is part of the cost.
         std::copy(p.begin(), p.end(), buf.begin());
-        vm->run(buf.data(), len, static_cast<uint32_t>(buf.size()), PacketMeta{0, 0, Hook::Test, 1});
+        vm->run(buf.data(), len, static_cast<uint32_t>(buf.size()),
+                PacketMeta{0, 0, Hook::Test, 1});
       } else {
         vm->run(const_cast<uint8_t*>(p.data()), len, len, PacketMeta{0, 0, Hook::Test, 1});
       }
@@ -53,24 +54,34 @@ int cmd_bench(const BenchOptions& o) {
   one_round();  // warm caches and the branch predictor
   std::vector<double> ns;
   auto start = clock::now();
-  for (uint32_t round = 0; o.rounds ? round < o.rounds : (clock::now() - start < std::chrono::seconds(1) || round < 3);
+  for (uint32_t round = 0;
+       o.rounds ? round < o.rounds : (clock::now() - start < std::chrono::seconds(1) || round < 3);
        ++round) {
     auto t0 = clock::now();
     one_round();
-    ns.push_back(std::chrono::duration<double, std::nano>(clock::now() - t0).count() / packets.size());
+    ns.push_back(std::chrono::duration<double, std::nano>(clock::now() - t0).count() /
+                 packets.size());
   }
   std::sort(ns.begin(), ns.end());
   const Stats& s = vm->stats();
   double insns = static_cast<double>(s.instructions.load()) / static_cast<double>(s.packets.load());
   double best = ns.front(), median = ns[ns.size() / 2];
   if (o.json) {
-    nlohmann::json j{{"program", o.program}, {"packets", packets.size()}, {"source", source},
-                     {"rounds", ns.size()}, {"ns_per_packet_best", best}, {"ns_per_packet_median", median},
-                     {"instructions_per_packet", insns}, {"passed", s.passed.load()}, {"dropped", s.dropped.load()}};
+    nlohmann::json j{{"program", o.program},
+                     {"packets", packets.size()},
+                     {"source", source},
+                     {"rounds", ns.size()},
+                     {"ns_per_packet_best", best},
+                     {"ns_per_packet_median", median},
+                     {"instructions_per_packet", insns},
+                     {"passed", s.passed.load()},
+                     {"dropped", s.dropped.load()}};
     std::cout << j.dump() << "\n";
   } else {
-    std::printf("%s on %zu %s packets, %zu rounds: %.1f ns/packet (median %.1f), %.1f instructions/packet\n",
-                o.program.c_str(), packets.size(), source.c_str(), ns.size(), best, median, insns);
+    std::printf(
+        "%s on %zu %s packets, %zu rounds: %.1f ns/packet (median %.1f), %.1f "
+        "instructions/packet\n",
+        o.program.c_str(), packets.size(), source.c_str(), ns.size(), best, median, insns);
   }
   return kOk;
 }

@@ -14,7 +14,8 @@ int cmd_asm(const std::string& src, const std::string& out) {
   if (!verify(p, nullptr, &d)) throw Failure(kRejected, d.str());
   std::vector<uint8_t> bytes = encode_bytecode(p);
   std::ofstream f(out, std::ios::binary | std::ios::trunc);
-  if (!f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size())))
+  if (!f.write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size())))
     throw Failure(kBadInput, out + ": cannot write");
   return kOk;
 }
@@ -38,7 +39,8 @@ int cmd_check(const std::string& file, bool json) {
   for (const Insn& in : p.code) {
     uint16_t f = op_info(in.op).flags;
     auto need = [&](uint16_t bit, const char* what) {
-      if ((f & bit) && std::find(needs.begin(), needs.end(), what) == needs.end()) needs.push_back(what);
+      if ((f & bit) && std::find(needs.begin(), needs.end(), what) == needs.end())
+        needs.push_back(what);
     };
     need(flag::kRedirect, "redirect");
     need(flag::kMirror, "mirror");
@@ -58,10 +60,14 @@ int cmd_check(const std::string& file, bool json) {
     j["hash"] = program_hash(p);
     j["tables"] = nlohmann::json::array();
     for (const auto& t : p.tables)
-      j["tables"].push_back({{"name", t.name}, {"kind", kinds[static_cast<int>(t.kind)]}, {"key", t.key_size},
-                             {"value", t.value_size}, {"max", t.max_entries}});
+      j["tables"].push_back({{"name", t.name},
+                             {"kind", kinds[static_cast<int>(t.kind)]},
+                             {"key", t.key_size},
+                             {"value", t.value_size},
+                             {"max", t.max_entries}});
     j["timers"] = nlohmann::json::array();
-    for (const auto& t : p.timers) j["timers"].push_back({{"name", t.name}, {"period_ms", t.period_ms}});
+    for (const auto& t : p.timers)
+      j["timers"].push_back({{"name", t.name}, {"period_ms", t.period_ms}});
     std::cout << j.dump(2) << "\n";
     return kOk;
   }
@@ -78,9 +84,10 @@ int cmd_check(const std::string& file, bool json) {
     std::cout << "\n";
   }
   for (const auto& t : p.tables)
-    std::cout << "  table:        " << t.name << " " << kinds[static_cast<int>(t.kind)] << " key " << t.key_size
-              << " value " << t.value_size << " max " << t.max_entries << "\n";
-  for (const auto& t : p.timers) std::cout << "  timer:        " << t.name << " every " << t.period_ms << " ms\n";
+    std::cout << "  table:        " << t.name << " " << kinds[static_cast<int>(t.kind)] << " key "
+              << t.key_size << " value " << t.value_size << " max " << t.max_entries << "\n";
+  for (const auto& t : p.timers)
+    std::cout << "  timer:        " << t.name << " every " << t.period_ms << " ms\n";
   return kOk;
 }
 

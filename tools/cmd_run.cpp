@@ -36,8 +36,10 @@ int cmd_run(const RunOptions& o) {
 
   std::vector<std::string> lines;
   OutputSink sink = [&](OutputKind, std::string_view line) {
-    if (o.json) lines.emplace_back(line);
-    else std::cout << line << "\n";
+    if (o.json)
+      lines.emplace_back(line);
+    else
+      std::cout << line << "\n";
   };
   auto vm = instantiate(load_program(o.program), caps, limits, sink);
   if (o.trace) vm->set_profiling(true);
@@ -63,7 +65,8 @@ int cmd_run(const RunOptions& o) {
     uint32_t len = std::min<uint32_t>(pkt->caplen, static_cast<uint32_t>(buf.size()));
     std::copy(pkt->data, pkt->data + len, buf.begin());
     if (o.trace) before.assign(vm->profile().begin(), vm->profile().end());
-    RunResult r = vm->run(buf.data(), len, static_cast<uint32_t>(buf.size()), PacketMeta{0, 0, Hook::Test, now});
+    RunResult r = vm->run(buf.data(), len, static_cast<uint32_t>(buf.size()),
+                          PacketMeta{0, 0, Hook::Test, now});
     std::string v = verdict_name(r.verdict);
     if (r.verdict == Verdict::Redirect) v += " " + std::to_string(r.redirect_port);
     if (o.json) {
@@ -72,15 +75,18 @@ int cmd_run(const RunOptions& o) {
       std::cout << "packet " << n << ": " << v << (r.modified ? " (modified)" : "")
                 << (r.mirror_port >= 0 ? " mirror " + std::to_string(r.mirror_port) : "")
                 << (r.emitted ? " emitted " + std::to_string(r.emitted) : "")
-                << (r.aborted ? std::string(" aborted: ") + abort_reason_name(r.reason) : "") << " [" << len
-                << " bytes, " << r.instructions << " instructions]\n";
+                << (r.aborted ? std::string(" aborted: ") + abort_reason_name(r.reason) : "")
+                << " [" << len << " bytes, " << r.instructions << " instructions]\n";
     }
     if (o.trace && !o.json) {
       auto prof = vm->profile();
       for (size_t pc = 0; pc < prof.size(); ++pc)
         if (prof[pc] != before[pc])
           std::cout << "    " << pc << "\tline " << prog.pos(static_cast<uint32_t>(pc)).line << "\t"
-                    << format_insn(prog, prog.code[pc]) << (prof[pc] - before[pc] > 1 ? "  (x" + std::to_string(prof[pc] - before[pc]) + ")" : "")
+                    << format_insn(prog, prog.code[pc])
+                    << (prof[pc] - before[pc] > 1
+                            ? "  (x" + std::to_string(prof[pc] - before[pc]) + ")"
+                            : "")
                     << "\n";
     }
     if (out && r.verdict == Verdict::Pass) out->write(pkt->ts, buf.data(), len);
@@ -105,9 +111,9 @@ int cmd_run(const RunOptions& o) {
     j["verdicts"] = verdicts;
     std::cout << j.dump() << "\n";
   } else {
-    std::cout << s.packets << " packets: " << s.passed << " passed, " << s.dropped << " dropped, " << s.modified
-              << " modified, " << s.redirected << " redirected, " << s.emitted << " emitted, " << s.aborted
-              << " aborted, " << s.instructions << " instructions\n";
+    std::cout << s.packets << " packets: " << s.passed << " passed, " << s.dropped << " dropped, "
+              << s.modified << " modified, " << s.redirected << " redirected, " << s.emitted
+              << " emitted, " << s.aborted << " aborted, " << s.instructions << " instructions\n";
   }
   return kOk;
 }

@@ -8,8 +8,9 @@
 using namespace netcpu::cli;
 
 int main(int argc, char** argv) {
-  CLI::App app{"netcpu: assemble, inspect, verify, run and benchmark NetCPU packet programs.\n"
-               "Exit codes: 0 success, 1 program rejected, 2 usage, 3 unreadable or corrupt input."};
+  CLI::App app{
+      "netcpu: assemble, inspect, verify, run and benchmark NetCPU packet programs.\n"
+      "Exit codes: 0 success, 1 program rejected, 2 usage, 3 unreadable or corrupt input."};
   app.require_subcommand(1);
 
   std::string src, out;
@@ -19,14 +20,17 @@ int main(int argc, char** argv) {
 
   std::string file;
   bool no_loc = false, pcs = false, json = false;
-  auto* dis = app.add_subcommand("dis", "Disassemble bytecode (or a source file) into assembly that reassembles "
-                                        "to the same bytes");
+  auto* dis =
+      app.add_subcommand("dis",
+                         "Disassemble bytecode (or a source file) into assembly that reassembles "
+                         "to the same bytes");
   dis->add_option("FILE", file, "bytecode or source file")->required();
   dis->add_flag("--no-loc", no_loc, "omit .loc lines; show source lines as comments");
   dis->add_flag("--pcs", pcs, "show each instruction's pc");
 
-  auto* check = app.add_subcommand("check", "Verify a program and print its instruction count, stack depth, "
-                                            "tables and timers");
+  auto* check = app.add_subcommand("check",
+                                   "Verify a program and print its instruction count, stack depth, "
+                                   "tables and timers");
   check->add_option("FILE", file, "bytecode or source file")->required();
   check->add_flag("--json", json, "print one JSON object");
 
@@ -38,14 +42,18 @@ int main(int argc, char** argv) {
   run->add_option("--emitted", ro.emitted, "write the packets the program emits to this pcap file");
   run->add_flag("--trace", ro.trace, "show the instructions each packet executed");
   run->add_flag("--json", ro.json, "print one JSON object with counters, verdicts and output");
-  run->add_option("--budget", ro.budget, "instructions per packet before the run is stopped")->capture_default_str();
-  run->add_option("--on-abort", ro.on_abort, "verdict of a stopped run: pass or drop")->capture_default_str();
+  run->add_option("--budget", ro.budget, "instructions per packet before the run is stopped")
+      ->capture_default_str();
+  run->add_option("--on-abort", ro.on_abort, "verdict of a stopped run: pass or drop")
+      ->capture_default_str();
 
   BenchOptions bo;
-  auto* bench = app.add_subcommand("bench", "Measure ns and instructions per packet (a benchmark, not a test)");
+  auto* bench = app.add_subcommand(
+      "bench", "Measure ns and instructions per packet (a benchmark, not a test)");
   bench->add_option("PROGRAM", bo.program, "bytecode or source file")->required();
   auto* bp = bench->add_option("--pcap", bo.pcap, "packets from this pcap file");
-  bench->add_option("--synthetic", bo.synthetic, "N generated packets (default 10000)")->excludes(bp);
+  bench->add_option("--synthetic", bo.synthetic, "N generated packets (default 10000)")
+      ->excludes(bp);
   bench->add_option("--rounds", bo.rounds, "rounds over the packets (default: about one second)");
   bench->add_flag("--json", bo.json, "print one JSON object");
 

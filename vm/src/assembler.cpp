@@ -978,6 +978,10 @@ class Assembler {
         in.a = value_operand(l.ops[1], Slot::Key);
         in.b = value_operand(l.ops[2], prog_.tables[in.aux].value_size > 8 && *op == Op::UPDATE ? Slot::Mem : Slot::Read);
         return in;
+      case Op::TCLEAR:
+        expect_ops(l, 1, 1, "tclear table");
+        in.aux = table_operand(l.ops[0]);
+        return in;
       case Op::DELETE:
         expect_ops(l, 2, 2, "delete table, key");
         in.aux = table_operand(l.ops[0]);

@@ -169,6 +169,7 @@ class Printer {
       case Op::UPDATE:
       case Op::TADD: ops = {table(in.aux), operand(in.a), operand(in.b)}; break;
       case Op::DELETE: ops = {table(in.aux), operand(in.a)}; break;
+      case Op::TCLEAR: ops = {table(in.aux)}; break;
       case Op::CASE: return "case " + operand(in.a) + ":";
       case Op::DEFAULT: return "default:";
       case Op::SWITCH: ops = {operand(in.a)}; break;

@@ -153,16 +153,16 @@ struct Interpreter {
 
   uint64_t mapped(uint8_t id) {
     switch (static_cast<MappedReg>(id)) {
-      case MappedReg::MLEN: return len;
-      case MappedReg::PORT: return meta.port;
-      case MappedReg::DIR: return meta.dir;
-      case MappedReg::HOOK: return static_cast<uint64_t>(meta.hook);
-      case MappedReg::NOW:
+      case MappedReg::Mlen: return len;
+      case MappedReg::Port: return meta.port;
+      case MappedReg::Dir: return meta.dir;
+      case MappedReg::Hook: return static_cast<uint64_t>(meta.hook);
+      case MappedReg::Now:
         if (meta.now_ms) return meta.now_ms;
         return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                          std::chrono::steady_clock::now().time_since_epoch())
                                          .count());
-      case MappedReg::RAND: {
+      case MappedReg::Rand: {
         uint32_t x = vm.rand_state_;
         x ^= x << 13, x ^= x >> 17, x ^= x << 5;
         return vm.rand_state_ = x;
@@ -173,7 +173,7 @@ struct Interpreter {
     switch (static_cast<MappedReg>(id)) {
       case MappedReg::L3: return st.h.has(has::kIp4 | has::kIp6 | has::kArp) ? st.h.l3 : 0;
       case MappedReg::L4: return st.h.l4;
-      case MappedReg::PAYLOAD: return st.h.has(has::kL4) ? st.h.payload : 0;
+      case MappedReg::Payload: return st.h.has(has::kL4) ? st.h.payload : 0;
       default: return header_field(static_cast<MappedReg>(id), {pkt, len}, st.h);
     }
   }
@@ -677,6 +677,9 @@ L_DELETE:
 L_TADD:
   table_op(*in);
   CHECK();
+  NEXT();
+L_TCLEAR:
+  vm.tables_[in->aux]->clear();
   NEXT();
 L_PRINT:
 L_LOG:

@@ -122,6 +122,7 @@ constexpr uint16_t kSetsFlags = 1 << 8;      // sets the compare flags
   X(UPDATE, "update", Key, Read, None, Table, flag::kSetsFlags, "table[a] = b; flags equal if stored")             \
   X(DELETE, "delete", Key, None, None, Table, flag::kSetsFlags, "remove table[a]; flags equal if it was there")     \
   X(TADD, "tadd", Key, Read, None, Table, flag::kSetsFlags, "atomically table[a] += b (inserted if missing)")      \
+  X(TCLEAR, "tclear", None, None, None, Table, 0, "remove every entry of the table (array: zero every value)")   \
   X(PRINT, "print", Read, Read, OptString, None, 0, "output a line: the string, then a and b")                     \
   X(LOG, "log", Read, Read, OptString, None, 0, "output a log line: the string, then a and b")                     \
   X(DUMP, "dump", Read, None, None, None, 0, "output a hex dump of the packet (at most a bytes)")
@@ -190,55 +191,55 @@ constexpr uint8_t kOut = 0x80;   // on the out buffer instead of the packet
 // X(ENUM, name, bytes, description). bytes 16 marks a 16-byte field usable only
 // where a Key slot is accepted. Fields the packet does not have read as 0.
 #define NETCPU_MAPPED(X)                                                                   \
-  X(MLEN, "mlen", 8, "packet length in bytes")                                             \
-  X(PORT, "port", 8, "port the packet came in on (switch) or interface index")            \
-  X(DIR, "dir", 8, "direction: 0 in, 1 out")                                               \
-  X(HOOK, "hook", 8, "where the program runs (HOOK_* constants)")                         \
-  X(NOW, "now", 8, "host clock in milliseconds")                                           \
-  X(RAND, "rand", 8, "a pseudo-random 32-bit number")                                      \
+  X(Mlen, "mlen", 8, "packet length in bytes")                                             \
+  X(Port, "port", 8, "port the packet came in on (switch) or interface index")            \
+  X(Dir, "dir", 8, "direction: 0 in, 1 out")                                               \
+  X(Hook, "hook", 8, "where the program runs (HOOK_* constants)")                         \
+  X(Now, "now", 8, "host clock in milliseconds")                                           \
+  X(Rand, "rand", 8, "a pseudo-random 32-bit number")                                      \
   X(L3, "l3", 8, "offset of the network header")                                           \
   X(L4, "l4", 8, "offset of the transport header")                                         \
-  X(PAYLOAD, "payload", 8, "offset of the transport payload")                              \
-  X(HAS_ETH, "has.eth", 8, "1 if the packet has an Ethernet header")                       \
-  X(HAS_VLAN, "has.vlan", 8, "1 if the frame has at least one 802.1Q/802.1ad tag")         \
-  X(HAS_ARP, "has.arp", 8, "1 if ARP")                                                     \
-  X(HAS_IP, "has.ip", 8, "1 if IPv4 or IPv6")                                              \
-  X(HAS_IP4, "has.ip4", 8, "1 if IPv4")                                                    \
-  X(HAS_IP6, "has.ip6", 8, "1 if IPv6")                                                    \
-  X(HAS_L4, "has.l4", 8, "1 if a transport header is present (first fragment)")           \
-  X(HAS_TCP, "has.tcp", 8, "1 if TCP")                                                     \
-  X(HAS_UDP, "has.udp", 8, "1 if UDP")                                                     \
-  X(HAS_ICMP, "has.icmp", 8, "1 if ICMP or ICMPv6")                                        \
-  X(ETH_DST, "eth.dst", 8, "destination MAC (48 bits)")                                    \
-  X(ETH_SRC, "eth.src", 8, "source MAC (48 bits)")                                         \
-  X(ETH_TYPE, "eth.type", 8, "EtherType after VLAN tags")                                  \
-  X(VLAN_ID, "vlan.id", 8, "VLAN id of the outer tag")                                     \
-  X(VLAN_PCP, "vlan.pcp", 8, "priority of the outer tag")                                  \
-  X(ARP_OP, "arp.op", 8, "ARP operation")                                                  \
-  X(ARP_SPA, "arp.spa", 8, "ARP sender IPv4 address")                                      \
-  X(ARP_TPA, "arp.tpa", 8, "ARP target IPv4 address")                                      \
-  X(IP_VER, "ip.ver", 8, "4 or 6")                                                         \
-  X(IP_HLEN, "ip.hlen", 8, "network header length including IPv6 extension headers")      \
-  X(IP_TOS, "ip.tos", 8, "IPv4 TOS / IPv6 traffic class")                                  \
-  X(IP_LEN, "ip.len", 8, "IP total length (IPv6: payload length + 40)")                    \
-  X(IP_ID, "ip.id", 8, "IPv4 identification / IPv6 fragment identification")              \
-  X(IP_FRAG, "ip.frag", 8, "1 if the packet is a fragment")                                \
-  X(IP_FRAGOFF, "ip.fragoff", 8, "fragment offset in bytes")                               \
-  X(IP_MF, "ip.mf", 8, "more-fragments flag")                                              \
-  X(IP_TTL, "ip.ttl", 8, "TTL / hop limit")                                                \
-  X(IP_PROTO, "ip.proto", 8, "transport protocol after IPv6 extension headers")            \
-  X(IP_SRC, "ip.src", 8, "IPv4 source address")                                            \
-  X(IP_DST, "ip.dst", 8, "IPv4 destination address")                                       \
-  X(IP6_SRC, "ip6.src", 16, "IPv6 source address (16 bytes)")                              \
-  X(IP6_DST, "ip6.dst", 16, "IPv6 destination address (16 bytes)")                         \
-  X(L4_SPORT, "l4.sport", 8, "TCP/UDP/SCTP source port")                                   \
-  X(L4_DPORT, "l4.dport", 8, "TCP/UDP/SCTP destination port")                              \
-  X(TCP_FLAGS, "tcp.flags", 8, "TCP flags (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32)")  \
-  X(TCP_SEQ, "tcp.seq", 8, "TCP sequence number")                                          \
-  X(TCP_ACK, "tcp.ack", 8, "TCP acknowledgement number")                                   \
-  X(TCP_WIN, "tcp.win", 8, "TCP window")                                                   \
-  X(ICMP_TYPE, "icmp.type", 8, "ICMP / ICMPv6 type")                                       \
-  X(ICMP_CODE, "icmp.code", 8, "ICMP / ICMPv6 code")
+  X(Payload, "payload", 8, "offset of the transport payload")                              \
+  X(HasEth, "has.eth", 8, "1 if the packet has an Ethernet header")                       \
+  X(HasVlan, "has.vlan", 8, "1 if the frame has at least one 802.1Q/802.1ad tag")         \
+  X(HasArp, "has.arp", 8, "1 if ARP")                                                     \
+  X(HasIp, "has.ip", 8, "1 if IPv4 or IPv6")                                              \
+  X(HasIp4, "has.ip4", 8, "1 if IPv4")                                                    \
+  X(HasIp6, "has.ip6", 8, "1 if IPv6")                                                    \
+  X(HasL4, "has.l4", 8, "1 if a transport header is present (first fragment)")           \
+  X(HasTcp, "has.tcp", 8, "1 if TCP")                                                     \
+  X(HasUdp, "has.udp", 8, "1 if UDP")                                                     \
+  X(HasIcmp, "has.icmp", 8, "1 if ICMP or ICMPv6")                                        \
+  X(EthDst, "eth.dst", 8, "destination MAC (48 bits)")                                    \
+  X(EthSrc, "eth.src", 8, "source MAC (48 bits)")                                         \
+  X(EthType, "eth.type", 8, "EtherType after VLAN tags")                                  \
+  X(VlanId, "vlan.id", 8, "VLAN id of the outer tag")                                     \
+  X(VlanPcp, "vlan.pcp", 8, "priority of the outer tag")                                  \
+  X(ArpOp, "arp.op", 8, "ARP operation")                                                  \
+  X(ArpSpa, "arp.spa", 8, "ARP sender IPv4 address")                                      \
+  X(ArpTpa, "arp.tpa", 8, "ARP target IPv4 address")                                      \
+  X(IpVer, "ip.ver", 8, "4 or 6")                                                         \
+  X(IpHlen, "ip.hlen", 8, "network header length including IPv6 extension headers")      \
+  X(IpTos, "ip.tos", 8, "IPv4 TOS / IPv6 traffic class")                                  \
+  X(IpLen, "ip.len", 8, "IP total length (IPv6: payload length + 40)")                    \
+  X(IpId, "ip.id", 8, "IPv4 identification / IPv6 fragment identification")              \
+  X(IpFrag, "ip.frag", 8, "1 if the packet is a fragment")                                \
+  X(IpFragoff, "ip.fragoff", 8, "fragment offset in bytes")                               \
+  X(IpMf, "ip.mf", 8, "more-fragments flag")                                              \
+  X(IpTtl, "ip.ttl", 8, "TTL / hop limit")                                                \
+  X(IpProto, "ip.proto", 8, "transport protocol after IPv6 extension headers")            \
+  X(IpSrc, "ip.src", 8, "IPv4 source address")                                            \
+  X(IpDst, "ip.dst", 8, "IPv4 destination address")                                       \
+  X(Ip6Src, "ip6.src", 16, "IPv6 source address (16 bytes)")                              \
+  X(Ip6Dst, "ip6.dst", 16, "IPv6 destination address (16 bytes)")                         \
+  X(L4Sport, "l4.sport", 8, "TCP/UDP/SCTP source port")                                   \
+  X(L4Dport, "l4.dport", 8, "TCP/UDP/SCTP destination port")                              \
+  X(TcpFlags, "tcp.flags", 8, "TCP flags (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32)")  \
+  X(TcpSeq, "tcp.seq", 8, "TCP sequence number")                                          \
+  X(TcpAck, "tcp.ack", 8, "TCP acknowledgement number")                                   \
+  X(TcpWin, "tcp.win", 8, "TCP window")                                                   \
+  X(IcmpType, "icmp.type", 8, "ICMP / ICMPv6 type")                                       \
+  X(IcmpCode, "icmp.code", 8, "ICMP / ICMPv6 code")
 
 enum class MappedReg : uint8_t {
 #define NETCPU_MENUM(name, str, bytes, d) name,

@@ -1,0 +1,391 @@
+// The netcpu command line as scripts use it: exit codes, JSON, and the
+// example programs on the bundled pcaps, with verdicts checked against
+// independent references (Debian's tcpdump, plain libpcap reads).
+#include <gtest/gtest.h>
+#include <pcap/pcap.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const std::string kCli = NETCPU_CLI;
+const std::string kSrc = NETCPU_SOURCE_DIR;
+const std::string kTcpdump = TCPDUMP;
+
+struct Result {
+  int code = -1;  // exit status, or 128 + signal
+  std::string out, err;
+};
+
+fs::path scratch() {
+  static fs::path dir = [] {
+    fs::path d = fs::temp_directory_path() / ("netcpu-cli-test-" + std::to_string(getpid()));
+    fs::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+Result sh(const std::string& cmd) {
+  static int n = 0;
+  fs::path out = scratch() / ("out" + std::to_string(n)), err = scratch() / ("err" + std::to_string(n++));
+  int st = std::system((cmd + " >" + out.string() + " 2>" + err.string()).c_str());
+  Result r;
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+Result netcpu(const std::string& args) { return sh(kCli + " " + args); }
+
+std::string example(const std::string& name) { return kSrc + "/examples/" + name; }
+std::string pcap(const std::string& name) { return kSrc + "/examples/pcaps/" + name; }
+
+
+struct Frame {
+  std::vector<uint8_t> bytes;
+  double ts;
+};
+
+std::vector<Frame> read_pcap(const std::string& file) {
+  char err[PCAP_ERRBUF_SIZE];
+  pcap_t* p = pcap_open_offline(file.c_str(), err);
+  EXPECT_TRUE(p) << err;
+  std::vector<Frame> v;
+  if (!p) return v;
+  struct pcap_pkthdr* h;
+  const u_char* d;
+  while (pcap_next_ex(p, &h, &d) == 1) v.push_back({{d, d + h->caplen}, h->ts.tv_sec + h->ts.tv_usec / 1e6});
+  pcap_close(p);
+  return v;
+}
+
+// Which packets a pcap-filter(7) expression matches, by libpcap's own
+// compiler and filter: tcpdump's semantics, independent of NetCPU.
+std::vector<bool> tcpdump_matches(const std::string& file, const std::string& expr, size_t count) {
+  char err[PCAP_ERRBUF_SIZE];
+  pcap_t* p = pcap_open_offline(file.c_str(), err);
+  EXPECT_TRUE(p) << err;
+  std::vector<bool> m;
+  if (!p) return std::vector<bool>(count, false);
+  struct bpf_program prog;
+  EXPECT_EQ(pcap_compile(p, &prog, expr.c_str(), 1, PCAP_NETMASK_UNKNOWN), 0) << pcap_geterr(p);
+  struct pcap_pkthdr* h;
+  const u_char* d;
+  while (pcap_next_ex(p, &h, &d) == 1) m.push_back(pcap_offline_filter(&prog, h, d) != 0);
+  pcap_freecode(&prog);
+  pcap_close(p);
+  EXPECT_EQ(m.size(), count);
+  return m;
+}
+
+json run_json(const std::string& program, const std::string& capture, const std::string& extra = "") {
+  Result r = netcpu("run " + program + " --pcap " + capture + " --json " + extra);
+  EXPECT_EQ(r.code, 0) << r.err;
+  return json::parse(r.out.empty() ? "{}" : r.out);
+}
+
+std::vector<bool> passed(const json& j) {
+  std::vector<bool> v;
+  for (const auto& x : j["verdicts"]) v.push_back(x.get<std::string>() == "pass");
+  return v;
+}
+
+// ---- exit codes and help ----------------------------------------------------
+
+TEST(Cli, UsageErrorsExitWith2) {
+  EXPECT_EQ(netcpu("").code, 2);
+  EXPECT_EQ(netcpu("frobnicate").code, 2);
+  EXPECT_EQ(netcpu("run " + example("slides.ncpu")).code, 2);  // --pcap missing
+  EXPECT_EQ(netcpu("asm " + example("slides.ncpu")).code, 2);  // -o missing
+}
+
+TEST(Cli, EverySubcommandHasHelp) {
+  for (const char* sub : {"asm", "dis", "check", "run", "bench"}) {
+    Result r = netcpu(std::string(sub) + " --help");
+    EXPECT_EQ(r.code, 0) << sub;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub << ": " << r.out;
+  }
+  EXPECT_NE(netcpu("run --help").out.find("--json"), std::string::npos);
+}
+
+TEST(Cli, SyntaxErrorsExitWith1AndNameFileLineCol) {
+  fs::path bad = scratch() / "bad.ncpu";
+  std::ofstream(bad) << ".text:\n    mov gpr0, 1\n    frob gpr0\n    end\n";
+  Result r = netcpu("check " + bad.string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find(bad.string() + ":3:5: error: unknown instruction 'frob'"), std::string::npos) << r.err;
+  std::ofstream(bad) << ".text:\n    mov gpr0, 1\n";
+  r = netcpu("run " + bad.string() + " --pcap " + pcap("mixed.pcap"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find(bad.string() + ":2:5: error: control falls off the end"), std::string::npos) << r.err;
+}
+
+TEST(Cli, UnreadableInputExitsWith3) {
+  EXPECT_EQ(netcpu("check /nonexistent.ncpu").code, 3);
+  EXPECT_EQ(netcpu("run " + example("slides.ncpu") + " --pcap /nonexistent.pcap").code, 3);
+  // Corrupt bytecode: a valid file cut short, and one with a wrong version.
+  fs::path bc = scratch() / "slides.ncpub";
+  ASSERT_EQ(netcpu("asm " + example("slides.ncpu") + " -o " + bc.string()).code, 0);
+  std::string bytes = slurp(bc);
+  fs::path cut = scratch() / "cut.ncpub";
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  Result r = netcpu("dis " + cut.string());
+  EXPECT_EQ(r.code, 3);
+  EXPECT_NE(r.err.find("corrupt bytecode"), std::string::npos) << r.err;
+  std::string v2 = bytes;
+  v2[4] = 2;
+  std::ofstream(cut, std::ios::binary) << v2;
+  r = netcpu("run " + cut.string() + " --pcap " + pcap("mixed.pcap"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_NE(r.err.find("version 2 is not supported"), std::string::npos) << r.err;
+}
+
+TEST(Cli, MalformedPcapsExitWith3NeverCrash) {
+  std::string good = slurp(pcap("mixed.pcap"));
+  std::mt19937 rng(7);
+  fs::path f = scratch() / "broken.pcap";
+  for (int i = 0; i < 40; ++i) {
+    std::string b = good;
+    if (i < 20) {
+      b.resize(rng() % b.size());  // truncated anywhere, header included
+    } else {
+      for (int k = 0; k < 8; ++k) b[rng() % 64] = static_cast<char>(rng());  // damaged headers
+    }
+    std::ofstream(f, std::ios::binary | std::ios::trunc) << b;
+    Result r = netcpu("run " + example("slides.ncpu") + " --pcap " + f.string() + " --json");
+    EXPECT_TRUE(r.code == 0 || r.code == 3) << "case " << i << " exit " << r.code << ": " << r.err;
+  }
+  std::ofstream(f, std::ios::binary | std::ios::trunc) << "this is not a capture at all";
+  EXPECT_EQ(netcpu("run " + example("slides.ncpu") + " --pcap " + f.string()).code, 3);
+}
+
+// ---- asm / dis / check ----------------------------------------------------
+
+TEST(Cli, AsmDisAsmIsByteIdenticalForEveryExample) {
+  size_t n = 0;
+  for (const auto& e : fs::directory_iterator(kSrc + "/examples")) {
+    if (e.path().extension() != ".ncpu") continue;
+    ++n;
+    fs::path a = scratch() / "a.ncpub", s = scratch() / "dis.ncpu", b = scratch() / "b.ncpub";
+    ASSERT_EQ(netcpu("asm " + e.path().string() + " -o " + a.string()).code, 0) << e.path();
+    Result d = netcpu("dis " + a.string());
+    ASSERT_EQ(d.code, 0) << d.err;
+    std::ofstream(s) << d.out;
+    Result r = netcpu("asm " + s.string() + " -o " + b.string());
+    ASSERT_EQ(r.code, 0) << r.err << "\n" << d.out;
+    EXPECT_EQ(slurp(a), slurp(b)) << e.path();
+  }
+  EXPECT_GE(n, 8u);
+}
+
+TEST(Cli, CheckReportsCountsAndTables) {
+  Result r = netcpu("check " + example("tcp_firewall.ncpu") + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["tables"][0]["name"], "allowed");
+  EXPECT_EQ(j["tables"][0]["key"], 2);
+  EXPECT_GT(j["instructions"].get<int>(), 5);
+  r = netcpu("check " + example("slides.ncpu"));
+  EXPECT_NE(r.out.find("instructions: 7"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("stack:        0 of 64"), std::string::npos) << r.out;
+  r = netcpu("check " + example("rate_limit.ncpu"));
+  EXPECT_NE(r.out.find("timer:        window every 1000 ms"), std::string::npos) << r.out;
+}
+
+// ---- examples on the bundled pcaps ------------------------------------------
+
+TEST(Examples, SlidesPrintsEachLengthThen666) {
+  auto frames = read_pcap(pcap("mixed.pcap"));
+  ASSERT_GT(frames.size(), 20u);
+  json j = run_json(example("slides.ncpu"), pcap("mixed.pcap"));
+  std::vector<std::string> want;
+  for (const auto& f : frames) want.push_back(std::to_string(f.bytes.size())), want.push_back("666");
+  EXPECT_EQ(j["output"].get<std::vector<std::string>>(), want);
+  EXPECT_EQ(j["packets"], frames.size());
+  EXPECT_EQ(j["passed"], frames.size());
+  for (const char* key : {"dropped", "modified", "redirected", "emitted", "aborted", "errors"}) EXPECT_EQ(j[key], 0) << key;
+  EXPECT_EQ(j["instructions"], 7 * frames.size());
+}
+
+// tcpdump's `ip`, `arp`, ... look at the untagged EtherType; NetCPU's eth.type
+// is the one after any VLAN tags. The oracle matches untagged, single- and
+// double-tagged frames with separate expressions: libpcap's `vlan` shifts the
+// offsets of everything after it, even across `or`.
+std::vector<bool> matches_through_vlans(const std::string& file, const std::string& e, size_t count) {
+  auto m = tcpdump_matches(file, e, count);
+  auto m1 = tcpdump_matches(file, "vlan and (" + e + ")", count);
+  auto m2 = tcpdump_matches(file, "vlan and vlan and (" + e + ")", count);
+  for (size_t i = 0; i < count; ++i) m[i] = m[i] || m1[i] || m2[i];
+  return m;
+}
+
+TEST(Examples, IpPairMatchesTcpdump) {
+  auto frames = read_pcap(pcap("mixed.pcap"));
+  json j = run_json(example("ip_pair.ncpu"), pcap("mixed.pcap"));
+  auto want = matches_through_vlans(pcap("mixed.pcap"), "ip src host 128.3.112.15 and ip dst host 128.3.112.35",
+                                    frames.size());
+  EXPECT_EQ(passed(j), want);
+  EXPECT_GE(std::count(want.begin(), want.end(), true), 3);
+  EXPECT_GE(std::count(want.begin(), want.end(), false), 10);
+}
+
+TEST(Examples, ArpOnlyMatchesTcpdump) {
+  auto frames = read_pcap(pcap("mixed.pcap"));
+  json j = run_json(example("arp_only.ncpu"), pcap("mixed.pcap"));
+  auto want = matches_through_vlans(pcap("mixed.pcap"), "arp", frames.size());
+  EXPECT_EQ(passed(j), want);
+  EXPECT_GE(std::count(want.begin(), want.end(), true), 2);
+}
+
+TEST(Examples, TcpFirewallMatchesTcpdump) {
+  auto frames = read_pcap(pcap("mixed.pcap"));
+  json j = run_json(example("tcp_firewall.ncpu"), pcap("mixed.pcap"));
+  auto want = matches_through_vlans(pcap("mixed.pcap"), "not tcp or tcp port 22 or tcp port 80 or tcp port 443",
+                                    frames.size());
+  EXPECT_EQ(passed(j), want);
+  EXPECT_GE(std::count(want.begin(), want.end(), false), 2);
+}
+
+TEST(Examples, DropStringDropsExactlyTheFreebsdPayloads) {
+  auto frames = read_pcap(pcap("mixed.pcap"));
+  json j = run_json(example("drop_string.ncpu"), pcap("mixed.pcap"));
+  std::vector<bool> want;
+  size_t hits = 0;
+  for (const auto& f : frames) {
+    bool has = memmem(f.bytes.data(), f.bytes.size(), "freebsd", 7) != nullptr;
+    hits += has;
+    want.push_back(!has);
+  }
+  EXPECT_GE(hits, 3u);
+  EXPECT_EQ(passed(j), want);
+  EXPECT_EQ(j["output"].size(), hits);
+  EXPECT_NE(j["output"][0].get<std::string>().find("payload has \"freebsd\""), std::string::npos);
+}
+
+TEST(Examples, RateLimiterAllowsTwentyPerSourcePerSecond) {
+  auto frames = read_pcap(pcap("flood.pcap"));
+  ASSERT_GT(frames.size(), 100u);
+  json j = run_json(example("rate_limit.ncpu"), pcap("flood.pcap"));
+  // Reference: the window timer fires every 1000 ms of capture time from the
+  // first packet on, before the packet whose timestamp reaches it.
+  std::map<std::pair<uint32_t, long>, int> seen;
+  std::vector<bool> want;
+  double t0 = frames[0].ts;
+  for (const auto& f : frames) {
+    uint32_t src = (uint32_t{f.bytes[26]} << 24) | (f.bytes[27] << 16) | (f.bytes[28] << 8) | f.bytes[29];
+    long window = static_cast<long>((static_cast<int64_t>(f.ts * 1000) - static_cast<int64_t>(t0 * 1000)) / 1000);
+    want.push_back(++seen[{src, window}] <= 20);
+  }
+  EXPECT_EQ(passed(j), want);
+  EXPECT_GT(j["dropped"].get<int>(), 50);
+  EXPECT_GE(j["timer_runs"].get<int>(), 2);
+}
+
+TEST(Examples, NatRewritesAddressesWithChecksumsTcpdumpAccepts) {
+  fs::path out = scratch() / "nat-out.pcap";
+  json j = run_json(example("nat.ncpu"), pcap("nat.pcap"), "--out " + out.string());
+  auto frames = read_pcap(pcap("nat.pcap"));
+  auto inside = tcpdump_matches(pcap("nat.pcap"), "src net 10.0.0.0/24", frames.size());
+  size_t n_inside = std::count(inside.begin(), inside.end(), true);
+  ASSERT_GT(n_inside, 3u);
+  EXPECT_EQ(j["modified"], n_inside);
+  EXPECT_EQ(j["passed"], frames.size());
+  auto after = read_pcap(out.string());
+  ASSERT_EQ(after.size(), frames.size());
+  auto still_inside = tcpdump_matches(out.string(), "src net 10.0.0.0/24", after.size());
+  EXPECT_EQ(std::count(still_inside.begin(), still_inside.end(), true), 0);
+  auto outside = tcpdump_matches(out.string(), "src net 198.51.100.0/24", after.size());
+  EXPECT_EQ(outside, inside);
+  Result v = sh(kTcpdump + " -vvv -n -r " + out.string());
+  EXPECT_EQ(v.out.find("incorrect"), std::string::npos) << v.out;
+  EXPECT_EQ(v.out.find("wrong"), std::string::npos) << v.out;
+  // tcpdump verifies TCP ("(correct)") and UDP ("sum ok") checksums and
+  // complains about a bad ICMP one; every rewritten TCP/UDP packet is verified.
+  auto l4 = tcpdump_matches(pcap("nat.pcap"), "src net 10.0.0.0/24 and (tcp or udp)", frames.size());
+  size_t verified = 0;
+  for (const char* ok : {"(correct)", "sum ok"})
+    for (size_t p = v.out.find(ok); p != std::string::npos; p = v.out.find(ok, p + 1)) ++verified;
+  EXPECT_GE(verified, static_cast<size_t>(std::count(l4.begin(), l4.end(), true))) << v.out;
+}
+
+TEST(Examples, IcmpResponderEmitsValidReplies) {
+  fs::path em = scratch() / "replies.pcap";
+  auto frames = read_pcap(pcap("mixed.pcap"));
+  json j = run_json(example("icmp_responder.ncpu"), pcap("mixed.pcap"), "--emitted " + em.string());
+  auto req = tcpdump_matches(pcap("mixed.pcap"), "icmp[icmptype] == icmp-echo and dst host 192.168.1.1", frames.size());
+  size_t n = std::count(req.begin(), req.end(), true);
+  ASSERT_GE(n, 1u) << "mixed.pcap has no echo request to 192.168.1.1";
+  EXPECT_EQ(j["emitted"], n);
+  EXPECT_EQ(j["dropped"], n);
+  auto replies = read_pcap(em.string());
+  ASSERT_EQ(replies.size(), n);
+  auto is_reply = tcpdump_matches(em.string(), "icmp[icmptype] == icmp-echoreply and src host 192.168.1.1", n);
+  EXPECT_EQ(std::count(is_reply.begin(), is_reply.end(), true), static_cast<long>(n));
+  Result v = sh(kTcpdump + " -vvv -n -r " + em.string());
+  EXPECT_EQ(v.out.find("wrong"), std::string::npos) << v.out;
+  EXPECT_EQ(v.out.find("incorrect"), std::string::npos) << v.out;
+}
+
+TEST(Examples, CounterAgreesWithTcpdump) {
+  auto frames = read_pcap(pcap("mixed.pcap"));
+  json j = run_json(example("counter.ncpu"), pcap("mixed.pcap"));
+  auto count = [&](const std::string& e) {
+    auto m = matches_through_vlans(pcap("mixed.pcap"), e, frames.size());
+    return static_cast<size_t>(std::count(m.begin(), m.begin() + (frames.size() / 10) * 10, true));
+  };
+  auto out = j["output"].get<std::vector<std::string>>();
+  ASSERT_GE(out.size(), 5u);
+  size_t reported = (frames.size() / 10) * 10;
+  size_t bytes = 0;
+  for (size_t i = 0; i < reported; ++i) bytes += frames[i].bytes.size();
+  std::vector<std::string> last(out.end() - 5, out.end());
+  EXPECT_EQ(last[0], std::to_string(reported) + " packets, " + std::to_string(bytes) + " bytes");
+  EXPECT_EQ(last[1], "ipv4 " + std::to_string(count("ip")));
+  EXPECT_EQ(last[2], "ipv6 " + std::to_string(count("ip6")));
+  EXPECT_EQ(last[3], "arp " + std::to_string(count("arp")));
+}
+
+TEST(Cli, BudgetStopsRunawayProgramsAndTraceShowsInstructions) {
+  fs::path loop = scratch() / "loop.ncpu";
+  std::ofstream(loop) << ".text:\nspin:\n    jmp spin\n";
+  json j = run_json(loop.string(), pcap("rawip.pcap"), "--budget 500 --on-abort drop");
+  EXPECT_EQ(j["aborted"], j["packets"]);
+  EXPECT_EQ(j["dropped"], j["packets"]);
+  EXPECT_EQ(j["instructions"], 500 * j["packets"].get<int>());
+  Result r = netcpu("run " + example("ip_pair.ncpu") + " --pcap " + pcap("mixed.pcap") + " --trace");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("bne eth.type, 2048, reject"), std::string::npos) << r.out.substr(0, 2000);
+}
+
+TEST(Cli, BenchReportsNsPerPacket) {
+  Result r = netcpu("bench " + example("tcp_firewall.ncpu") + " --synthetic 2000 --rounds 2 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["packets"], 2000);
+  EXPECT_GT(j["ns_per_packet_best"].get<double>(), 0);
+  EXPECT_GT(j["instructions_per_packet"].get<double>(), 1);
+}
+
+}  // namespace

@@ -1,0 +1,95 @@
+// Shared helpers for the core's tests: assemble, verify and run snippets.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "netcpu/netcpu.h"
+
+namespace netcpu::test {
+
+// Assembles and verifies; fails the test with the diagnostic otherwise.
+inline Program assemble_ok(std::string_view src, const std::string& file = "test.ncpu") {
+  Diagnostic d;
+  auto p = assemble(src, file, &d);
+  EXPECT_TRUE(p.has_value()) << d.str() << "\n--- source:\n" << src;
+  if (!p) return Program{};
+  EXPECT_TRUE(verify(*p, nullptr, &d).has_value()) << d.str() << "\n--- source:\n" << src;
+  return *p;
+}
+
+// The diagnostic of a program the assembler or the verifier rejects ("" if accepted).
+inline std::string rejection(std::string_view src, const HostCaps* caps = nullptr) {
+  Diagnostic d;
+  auto p = assemble(src, "bad.ncpu", &d);
+  if (!p) return d.str();
+  if (!verify(*p, caps, &d)) return d.str();
+  return "";
+}
+
+struct RunOutput {
+  RunResult result;
+  std::vector<std::string> lines;
+  std::vector<uint8_t> packet;  // after the run
+  std::unique_ptr<Instance> vm;
+};
+
+inline RunOutput run_program(std::string_view src, std::vector<uint8_t> packet, HostCaps caps = {},
+                             Limits limits = {}, PacketMeta meta = {}) {
+  RunOutput out;
+  auto lines = std::make_shared<std::vector<std::string>>();
+  Diagnostic d;
+  out.vm = Instance::create(assemble_ok(src), caps, limits,
+                            [lines](OutputKind, std::string_view l) { lines->emplace_back(l); }, &d);
+  EXPECT_TRUE(out.vm) << d.str();
+  if (!out.vm) return out;
+  uint32_t len = static_cast<uint32_t>(packet.size());
+  packet.resize(std::max<size_t>(packet.size(), caps.max_packet));
+  if (meta.now_ms == 0) meta.now_ms = 1000;
+  out.result = out.vm->run(packet.data(), len, static_cast<uint32_t>(packet.size()), meta);
+  packet.resize(len);
+  out.packet = packet;
+  out.lines = *lines;
+  return out;
+}
+
+// Runs `body` (code, in a .text section unless it names one; `end` appended) on a 60-byte zero frame
+// and returns the printed lines joined with '\n'.
+inline std::string eval(const std::string& body, std::vector<uint8_t> packet = std::vector<uint8_t>(60, 0)) {
+  std::string src = body.find(".text:") == std::string::npos ? ".text:\n" + body : body;
+  auto out = run_program(src + "\nend\n", std::move(packet));
+  std::string s;
+  for (size_t i = 0; i < out.lines.size(); ++i) s += (i ? "\n" : "") + out.lines[i];
+  return s;
+}
+
+// A minimal Ethernet + IPv4 + TCP/UDP frame with correct checksums.
+inline std::vector<uint8_t> ipv4_frame(uint8_t proto, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+                                       std::string_view payload = "") {
+  std::vector<uint8_t> f(14 + 20 + (proto == 6 ? 20 : 8) + payload.size(), 0);
+  uint8_t* e = f.data();
+  const uint8_t dmac[6] = {0x02, 0, 0, 0, 0, 0x02}, smac[6] = {0x02, 0, 0, 0, 0, 0x01};
+  std::copy(dmac, dmac + 6, e);
+  std::copy(smac, smac + 6, e + 6);
+  e[12] = 0x08, e[13] = 0x00;
+  uint8_t* ip = e + 14;
+  uint16_t tot = static_cast<uint16_t>(f.size() - 14);
+  ip[0] = 0x45, ip[2] = tot >> 8, ip[3] = tot & 0xff, ip[8] = 64, ip[9] = proto;
+  for (int i = 0; i < 4; ++i) ip[12 + i] = src >> (24 - 8 * i), ip[16 + i] = dst >> (24 - 8 * i);
+  uint8_t* l4 = ip + 20;
+  l4[0] = sport >> 8, l4[1] = sport & 0xff, l4[2] = dport >> 8, l4[3] = dport & 0xff;
+  if (proto == 6) {
+    l4[12] = 0x50, l4[13] = 0x18, l4[14] = 0xff;
+  } else {
+    uint16_t ul = static_cast<uint16_t>(8 + payload.size());
+    l4[4] = ul >> 8, l4[5] = ul & 0xff;
+  }
+  std::copy(payload.begin(), payload.end(), f.begin() + (l4 - e) + (proto == 6 ? 20 : 8));
+  recompute_checksums(f, LinkType::Ethernet, csum::kIp | csum::kL4);
+  if (f.size() < 60) f.resize(60, 0);
+  return f;
+}
+
+}  // namespace netcpu::test
