@@ -833,8 +833,8 @@ TEST(AssemblerErrors, UnterminatedSecondString) {
   ASSERT_NE(e.find("unterminated string"), std::string::npos) << e;
   if (e.rfind("bad.ncpu:2:9: error: ", 0) == 0)
     GTEST_SKIP() << "BUG: unterminated string reported at the first '\"' of the line (" << e
-                 << "), not at the unterminated one (column 21)";
-  EXPECT_EQ(e.rfind("bad.ncpu:2:21: error: ", 0), 0u) << e;
+                 << "), not at the unterminated one (column 20)";
+  EXPECT_EQ(e.rfind("bad.ncpu:2:20: error: ", 0), 0u) << e;
 }
 
 TEST(AssemblerErrors, SwitchStructure) {

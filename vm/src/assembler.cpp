@@ -128,7 +128,7 @@ class Assembler {
   std::optional<ParsedLine> parse_line(std::string_view raw, unsigned lineno) {
     // Cut the comment: '#' outside a string or character literal.
     bool in_str = false;
-    size_t cut = raw.size();
+    size_t cut = raw.size(), str_start = 0;
     for (size_t i = 0; i < raw.size(); ++i) {
       char c = raw[i];
       if (in_str) {
@@ -136,12 +136,15 @@ class Assembler {
         else if (c == '"') in_str = false;
       } else if (c == '"') {
         in_str = true;
+        str_start = i;
+      } else if (c == '\'' && i + 2 < raw.size() && raw[i + 2] == '\'') {
+        i += 2;  // a character literal such as '#' or ','
       } else if (c == '#' || c == ';') {
         cut = i;
         break;
       }
     }
-    if (in_str) fail(static_cast<unsigned>(raw.find('"') + 1), "unterminated string");
+    if (in_str) fail(static_cast<unsigned>(str_start + 1), "unterminated string");
     std::string_view s = raw.substr(0, cut);
     ParsedLine pl;
     pl.lineno = lineno;
@@ -199,6 +202,8 @@ class Assembler {
           else if (c == '"') str = false;
         } else if (c == '"') {
           str = true;
+        } else if (c == '\'' && i + 2 < s.size() && s[i + 2] == '\'') {
+          i += 2;
         } else if (c == '[') {
           ++depth;
         } else if (c == ']') {
@@ -243,7 +248,7 @@ class Assembler {
     uint64_t v = 0;
     auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v, base);
     if (ec != std::errc() || p != t.data() + t.size()) return std::nullopt;
-    return neg ? -static_cast<int64_t>(v) : static_cast<int64_t>(v);
+    return static_cast<int64_t>(neg ? 0 - v : v);  // wraps: -0x8000000000000000 is INT64_MIN
   }
 
   static std::optional<int64_t> parse_char(std::string_view t) {
@@ -377,8 +382,12 @@ class Assembler {
       while (i < o.text.size()) {
         while (i < o.text.size() && std::isspace(static_cast<unsigned char>(o.text[i]))) ++i;
         size_t b = i;
-        while (i < o.text.size() && !std::isspace(static_cast<unsigned char>(o.text[i]))) ++i;
-        if (i > b) out.push_back({o.text.substr(b, i - b), o.col + static_cast<unsigned>(b)});
+        bool str = false;
+        for (; i < o.text.size() && (str || !std::isspace(static_cast<unsigned char>(o.text[i]))); ++i) {
+          if (str && o.text[i] == '\\') ++i;
+          else if (o.text[i] == '"') str = !str;
+        }
+        if (i > b) out.push_back({o.text.substr(b, std::min(i, o.text.size()) - b), o.col + static_cast<unsigned>(b)});
       }
     }
     return out;

@@ -88,8 +88,9 @@ class Printer {
     }
     if (!(o.attr & attr::kNoBase)) {
       if (any) s += " + ";
-      s += (o.attr & attr::kBaseMapped) ? std::string(mapped_info(static_cast<MappedReg>(o.reg)).name)
-                                        : "gpr" + std::to_string(o.reg);
+      s += !(o.attr & attr::kBaseMapped) ? "gpr" + std::to_string(o.reg)
+           : o.reg < kMappedCount         ? std::string(mapped_info(static_cast<MappedReg>(o.reg)).name)
+                                          : "?";
       unsigned sc = (o.attr & attr::kScaleMask) >> attr::kScaleShift;
       if (sc) s += "*" + std::to_string(1u << sc);
       any = true;
@@ -101,7 +102,8 @@ class Printer {
     return s + "]";
   }
 
-  std::string operand(const Operand& o, bool typed = true) const {
+  // whole: a buffer operand of a Key or Mem slot, printed as the buffer's name.
+  std::string operand(const Operand& o, bool typed = true, bool whole = false) const {
     switch (o.kind) {
       case Kind::None: return "";
       case Kind::Reg: return "gpr" + std::to_string(o.reg);
@@ -115,7 +117,7 @@ class Printer {
       case Kind::HeapMem: {
         // A whole buffer used as a key or value prints as its name.
         auto it = data_names_.find(static_cast<uint32_t>(o.imm));
-        if ((o.attr & attr::kNoBase) && o.attr == attr::kNoBase && it != data_names_.end() &&
+        if (whole && o.attr == attr::kNoBase && it != data_names_.end() &&
             it->second->kind != SymbolKind::Num)
           return it->second->name;
         return memory(o, typed);
@@ -162,21 +164,21 @@ class Printer {
                           : (in.aux & 0x80) && (in.aux & 0x7f) < kMappedCount
                               ? std::string(mapped_info(static_cast<MappedReg>(in.aux & 0x7f)).name)
                               : "gpr" + std::to_string(in.aux);
-        ops = {operand(in.a, false), operand(in.b, false), len};
+        ops = {operand(in.a, false, true), operand(in.b, false, true), len};
         break;
       }
-      case Op::LOOKUP: ops = {operand(in.a), table(in.aux), operand(in.b)}; break;
-      case Op::UPDATE:
-      case Op::TADD: ops = {table(in.aux), operand(in.a), operand(in.b)}; break;
-      case Op::DELETE: ops = {table(in.aux), operand(in.a)}; break;
+      case Op::LOOKUP: ops = {operand(in.a, true, true), table(in.aux), operand(in.b, true, true)}; break;
+      case Op::UPDATE: ops = {table(in.aux), operand(in.a, true, true), operand(in.b, true, true)}; break;
+      case Op::TADD: ops = {table(in.aux), operand(in.a, true, true), operand(in.b)}; break;
+      case Op::DELETE: ops = {table(in.aux), operand(in.a, true, true)}; break;
       case Op::TCLEAR: ops = {table(in.aux)}; break;
       case Op::CASE: return "case " + operand(in.a) + ":";
       case Op::DEFAULT: return "default:";
       case Op::SWITCH: ops = {operand(in.a)}; break;
       case Op::BREAK: break;
       default:
-        if (info.a != Slot::None) ops.push_back(operand(in.a));
-        if (info.b != Slot::None) ops.push_back(operand(in.b));
+        if (info.a != Slot::None) ops.push_back(operand(in.a, true, info.a == Slot::Key));
+        if (info.b != Slot::None) ops.push_back(operand(in.b, true, info.b == Slot::Key));
         if (info.target == Target::Label || info.target == Target::Function) ops.push_back(target(in.target));
     }
     for (size_t i = 0; i < ops.size(); ++i) m += (i ? ", " : " ") + ops[i];
@@ -268,6 +270,10 @@ std::string disassemble(const Program& p, const DisasmOptions& opt) {
     }
     o += line + "\n";
   }
+  // A label after the last instruction (a jump to it fails verification, but
+  // the symbol must survive a round trip).
+  for (auto [it, end] = labels.equal_range(static_cast<uint32_t>(p.code.size())); it != end; ++it)
+    o += it->second->name + ":\n";
   return o;
 }
 

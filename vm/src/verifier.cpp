@@ -69,6 +69,8 @@ class Verifier {
     if (p_.data.size() > kMaxHeap) reject(0, "heap larger than " + std::to_string(kMaxHeap) + " bytes");
     if (p_.tables.size() > kMaxTables) reject(0, "too many tables");
     for (const auto& t : p_.tables) {
+      if (static_cast<uint8_t>(t.kind) > static_cast<uint8_t>(TableKind::Lpm6))
+        reject(0, "table '" + t.name + "' has an unknown kind");
       uint32_t want_key = t.kind == TableKind::Array || t.kind == TableKind::Lpm4 ? 4 : t.kind == TableKind::Lpm6 ? 16 : 0;
       if ((want_key && t.key_size != want_key) || t.key_size == 0 || t.key_size > kMaxKeySize)
         reject(0, "table '" + t.name + "' has a bad key size");
@@ -234,6 +236,7 @@ class Verifier {
       reject(pc, "update of " + std::to_string(p_.tables[in.aux].value_size) + "-byte values needs a buffer");
     if (in.op == Op::CMP16 && (in.a.kind == Kind::Bytes && in.b.kind == Kind::Bytes))
       reject(pc, "cmp16 of two constants");
+    if (info.flags & flag::kWritesPacket) writes_packet_ = true;
     if (caps_) check_caps(pc, info);
   }
 
@@ -293,6 +296,12 @@ class Verifier {
       reject(pc, "ret outside a function (use end to finish the program)");
   }
 
+  std::string function_name(uint32_t pc) const {
+    for (const auto& s : p_.symbols)
+      if (s.kind == SymbolKind::Func && s.value == pc) return s.name;
+    return "pc " + std::to_string(pc);
+  }
+
   bool is_timer(uint32_t pc) const {
     return std::any_of(p_.timers.begin(), p_.timers.end(), [&](const TimerDecl& t) { return t.pc == pc; });
   }
@@ -320,10 +329,16 @@ class Verifier {
 
   // Stack heights by abstract interpretation over the region's flow graph;
   // recursion shows up as a function already on the analysis path.
-  const FuncResult& analyse(uint32_t entry, std::vector<uint32_t> path) {
+  // call_pc: the call that got here (errors about the call point at it).
+  const FuncResult& analyse(uint32_t entry, std::vector<uint32_t> path, uint32_t call_pc = 0) {
     if (auto it = done_.find(entry); it != done_.end()) return it->second;
     if (std::find(path.begin(), path.end(), entry) != path.end())
-      reject(path.back(), "recursion: the function at pc " + std::to_string(entry) + " calls itself");
+      reject(call_pc, "recursion: '" + function_name(entry) + "' calls itself" +
+                          (path.back() == entry ? "" : " through '" + function_name(path.back()) + "'"));
+    // Stop before the analysis itself nests deeper than programs may.
+    if (path.size() > kMaxCallDepth)
+      reject(call_pc, "calls nest " + std::to_string(path.size()) + " deep; the limit is " +
+                          std::to_string(kMaxCallDepth));
     path.push_back(entry);
     std::vector<int> height(p_.code.size(), kUnvisited);
     std::vector<uint32_t> work{entry};
@@ -344,12 +359,16 @@ class Verifier {
         reject(pc, "function returns with " + std::to_string(h) + " value(s) still pushed");
       uint32_t need = static_cast<uint32_t>(std::max(h, next));
       if (in.op == Op::CALL) {
-        const FuncResult& c = analyse(in.target, path);
+        const FuncResult& c = analyse(in.target, path, pc);
         need = static_cast<uint32_t>(h) + c.stack;
         r.depth = std::max(r.depth, c.depth + 1);
       }
+      // Heights count from the function's entry: a caller that adds its own
+      // height reports the overflow at its call.
+      if (need > kStackSlots)
+        reject(pc, "data stack may need " + std::to_string(need) + " slots; the limit is " +
+                       std::to_string(kStackSlots));
       r.stack = std::max(r.stack, need);
-      if (r.stack > kStackSlots * 4) reject(pc, "data stack grows without bound (push in a loop?)");
       for (uint32_t s : successors(pc)) {
         if (height[s] == kUnvisited) {
           height[s] = next;
