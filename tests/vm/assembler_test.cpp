@@ -49,19 +49,25 @@ std::string asm_error(std::string_view src) {
 }
 
 // The error starts with `prefix` ("bad.ncpu:LINE:COL: error: ") and mentions `fragment`.
-::testing::AssertionResult error_is(std::string_view src, const std::string& prefix, const std::string& fragment) {
+::testing::AssertionResult error_is(std::string_view src, const std::string& prefix,
+                                    const std::string& fragment) {
   std::string e = asm_error(src);
-  if (e.empty()) return ::testing::AssertionFailure() << "assembled, expected an error\n--- source:\n" << src;
+  if (e.empty())
+    return ::testing::AssertionFailure() << "assembled, expected an error\n--- source:\n" << src;
   if (e.rfind(prefix, 0) != 0)
-    return ::testing::AssertionFailure() << "got    '" << e << "'\nwanted '" << prefix << "...'\n--- source:\n" << src;
+    return ::testing::AssertionFailure()
+           << "got    '" << e << "'\nwanted '" << prefix << "...'\n--- source:\n"
+           << src;
   if (e.find(fragment) == std::string::npos)
-    return ::testing::AssertionFailure() << "got '" << e << "', wanted it to mention '" << fragment << "'";
+    return ::testing::AssertionFailure()
+           << "got '" << e << "', wanted it to mention '" << fragment << "'";
   return ::testing::AssertionSuccess();
 }
 
 // The b operand of the first instruction of ".text:\n  mov gpr0, <text>\n  end".
 Operand mov_source(const std::string& text, const std::string& data = "") {
-  Program p = must_assemble((data.empty() ? "" : ".data:\n" + data + "\n") + ".text:\n  mov gpr0, " + text + "\n  end\n");
+  Program p = must_assemble((data.empty() ? "" : ".data:\n" + data + "\n") +
+                            ".text:\n  mov gpr0, " + text + "\n  end\n");
   return p.code.empty() ? Operand{} : p.code[0].b;
 }
 
@@ -160,7 +166,8 @@ TEST(Assembler, RegisterSpellings) {
   for (size_t i = 0; i < kMappedCount; ++i) {
     if (kMappedInfo[i].bytes != 8) continue;
     SCOPED_TRACE(std::string(kMappedInfo[i].name));
-    EXPECT_EQ(mov_source(std::string(kMappedInfo[i].name)), (Operand{Kind::Mapped, 0, static_cast<uint8_t>(i), 0}));
+    EXPECT_EQ(mov_source(std::string(kMappedInfo[i].name)),
+              (Operand{Kind::Mapped, 0, static_cast<uint8_t>(i), 0}));
   }
 }
 
@@ -207,7 +214,9 @@ TEST(Assembler, EveryLiteralForm) {
     EXPECT_EQ(mov_source(c.text), (Operand{Kind::Imm, 0, 0, c.value}));
   }
   // Named constants, also defined after their use.
-  Program p = must_assemble(".text:\n  mov gpr0, LIMIT\n  mov gpr1, NEG\n  end\n.data:\nconst LIMIT 1500\nconst NEG -3\n");
+  Program p = must_assemble(
+      ".text:\n  mov gpr0, LIMIT\n  mov gpr1, NEG\n  end\n.data:\nconst LIMIT 1500\nconst NEG "
+      "-3\n");
   ASSERT_EQ(p.code.size(), 3u);
   EXPECT_EQ(p.code[0].b, (Operand{Kind::Imm, 0, 0, 1500}));
   EXPECT_EQ(p.code[1].b, (Operand{Kind::Imm, 0, 0, -3}));
@@ -218,8 +227,10 @@ TEST(Assembler, EveryLiteralForm) {
 
 TEST(Assembler, LiteralsInDeclarationsAndCases) {
   Program p = must_assemble(
-      ".data:\nnum a 0x10\nnum b 'z'\nnum c 1.2.3.4\nnum d 02:00:00:00:00:01\nnum e -1\nnum f 0b11\n"
-      ".text:\n  switch gpr0\n  case 'a':\n  case 0x10:\n  case 10.0.0.1:\n  case PROTO_UDP:\n  endswitch\n  end\n");
+      ".data:\nnum a 0x10\nnum b 'z'\nnum c 1.2.3.4\nnum d 02:00:00:00:00:01\nnum e -1\nnum f "
+      "0b11\n"
+      ".text:\n  switch gpr0\n  case 'a':\n  case 0x10:\n  case 10.0.0.1:\n  case PROTO_UDP:\n  "
+      "endswitch\n  end\n");
   EXPECT_EQ(le64(p.data, 0), 0x10);
   EXPECT_EQ(le64(p.data, 8), 'z');
   EXPECT_EQ(le64(p.data, 16), 0x01020304);
@@ -247,7 +258,8 @@ TEST(Assembler, Ipv6Literals) {
       {"::", std::string(16, '\0')},
       {"::1", bytes({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})},
       {"2001:db8::", bytes({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})},
-      {"2001:DB8:0:0:1:0:0:ffff", bytes({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xff, 0xff})},
+      {"2001:DB8:0:0:1:0:0:ffff",
+       bytes({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xff, 0xff})},
       {"1:2:3:4:5:6:7:8", bytes({0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7, 0, 8})},
   };
   for (const auto& c : cases) {
@@ -263,9 +275,11 @@ TEST(Assembler, Ipv6Literals) {
   Program p = assemble_ok(".text:\n  cmp16 ip6.src, fe80::1\n  cmp16 ip6.dst, fe80::1\n  end\n");
   EXPECT_EQ(p.strings.size(), 1u);
   // A 16-byte constant is not a number.
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0, fe80::1\n  end\n", "bad.ncpu:2:13: error: ", "16-byte"));
+  EXPECT_TRUE(
+      error_is(".text:\n  mov gpr0, fe80::1\n  end\n", "bad.ncpu:2:13: error: ", "16-byte"));
   // Malformed addresses are not accepted.
-  for (const char* bad : {"1:::2", "1::2::3", "12345::1", "1:2:3:4:5:6:7:8:9", "g::1", "1:2:3:4:5:6:7:"}) {
+  for (const char* bad :
+       {"1:::2", "1::2::3", "12345::1", "1:2:3:4:5:6:7:8:9", "g::1", "1:2:3:4:5:6:7:"}) {
     SCOPED_TRACE(bad);
     EXPECT_NE(asm_error(std::string(".text:\n  cmp16 ip6.src, ") + bad + "\n  end\n"), "");
   }
@@ -276,18 +290,22 @@ TEST(Assembler, StringLiteralsAndEscapes) {
   ASSERT_EQ(p.strings.size(), 1u);
   EXPECT_EQ(p.strings[0], std::string("a\tb\nA\\\"#;,\0z", 12));
   EXPECT_EQ(p.code[0].target, 0u);
-  EXPECT_TRUE(error_is(".text:\n  print \"a\\q\"\n  end\n", "bad.ncpu:2:12: error: ", "unknown escape \\q"));
-  EXPECT_TRUE(error_is(".text:\n  print \"\\x4\"\n  end\n", "bad.ncpu:2:11: error: ", "\\x needs two hex digits"));
+  EXPECT_TRUE(error_is(".text:\n  print \"a\\q\"\n  end\n",
+                       "bad.ncpu:2:12: error: ", "unknown escape \\q"));
+  EXPECT_TRUE(error_is(".text:\n  print \"\\x4\"\n  end\n",
+                       "bad.ncpu:2:11: error: ", "\\x needs two hex digits"));
 }
 
 TEST(Assembler, BadLiteralsAreRejected) {
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0, 99999999999999999999\n  end\n", "bad.ncpu:2:13: error: ",
-                       "cannot parse operand '99999999999999999999'"));
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0, 256.0.0.1\n  end\n", "bad.ncpu:2:13: error: ", "256.0.0.1"));
+  EXPECT_TRUE(error_is(".text:\n  mov gpr0, 99999999999999999999\n  end\n",
+                       "bad.ncpu:2:13: error: ", "cannot parse operand '99999999999999999999'"));
+  EXPECT_TRUE(
+      error_is(".text:\n  mov gpr0, 256.0.0.1\n  end\n", "bad.ncpu:2:13: error: ", "256.0.0.1"));
   EXPECT_TRUE(error_is(".text:\n  mov gpr0, 0x\n  end\n", "bad.ncpu:2:13: error: ", "0x"));
   EXPECT_TRUE(error_is(".text:\n  mov gpr0, 'ab'\n  end\n", "bad.ncpu:2:13: error: ", "'ab'"));
   EXPECT_TRUE(error_is(".text:\n  mov gpr0, 0b102\n  end\n", "bad.ncpu:2:13: error: ", "0b102"));
-  EXPECT_TRUE(error_is(".data:\nnum x 1.2.3\n.text:\n  end\n", "bad.ncpu:2:7: error: ", "expected a number"));
+  EXPECT_TRUE(error_is(".data:\nnum x 1.2.3\n.text:\n  end\n",
+                       "bad.ncpu:2:7: error: ", "expected a number"));
 }
 
 // '#' and ';' start comments and ',' separates operands, but not inside a
@@ -300,27 +318,32 @@ TEST(Assembler, CharLiteralsOfCommentAndSeparatorCharacters) {
   std::vector<std::string> broken;
   for (const auto& c : cases) {
     Diagnostic d;
-    auto p = assemble(std::string(".text:\n  mov gpr0, ") + c.text + "  # comment\n  end\n", "t.ncpu", &d);
+    auto p = assemble(std::string(".text:\n  mov gpr0, ") + c.text + "  # comment\n  end\n",
+                      "t.ncpu", &d);
     if (!p || p->code.empty() || !(p->code[0].b == Operand{Kind::Imm, 0, 0, c.value}))
       broken.push_back(std::string(c.text) + " -> " + (p ? "wrong value" : d.str()));
   }
   if (!broken.empty()) {
     std::string all;
     for (const auto& b : broken) all += "\n  " + b;
-    GTEST_SKIP() << "BUG: character literals '#', ';', ',' and '\"' are cut by the comment/operand lexer:" << all;
+    GTEST_SKIP()
+        << "BUG: character literals '#', ';', ',' and '\"' are cut by the comment/operand lexer:"
+        << all;
   }
 }
 
 // The most negative number is a valid decimal literal; parsing it must not
 // negate INT64_MIN (signed overflow).
 TEST(Assembler, MostNegativeDecimalLiteral) {
-  const std::string src = ".data:\nnum x -9223372036854775808\n.text:\n  mov gpr0, -9223372036854775808\n  end\n";
+  const std::string src =
+      ".data:\nnum x -9223372036854775808\n.text:\n  mov gpr0, -9223372036854775808\n  end\n";
   if (!runs_cleanly([&] {
         Diagnostic d;
         (void)assemble(src, "t.ncpu", &d);
       }))
-    GTEST_SKIP() << "BUG: parse_int negates INT64_MIN (UBSan: negation of -9223372036854775808) for "
-                    "'mov gpr0, -9223372036854775808'";
+    GTEST_SKIP()
+        << "BUG: parse_int negates INT64_MIN (UBSan: negation of -9223372036854775808) for "
+           "'mov gpr0, -9223372036854775808'";
   Program p = must_assemble(src);
   ASSERT_EQ(p.code.size(), 2u);
   EXPECT_EQ(p.code[0].b, (Operand{Kind::Imm, 0, 0, INT64_MIN}));
@@ -349,9 +372,11 @@ bytes i 1 2 3
     const char* name;
     SymbolKind kind;
     uint32_t off, size;
-  } want[] = {{"a", SymbolKind::Num, 0, 8},    {"b", SymbolKind::Buf, 8, 3},    {"c", SymbolKind::Num, 16, 8},
-              {"d", SymbolKind::Array, 24, 32}, {"e", SymbolKind::Buf, 56, 3},   {"f", SymbolKind::Buf, 64, 7},
-              {"g", SymbolKind::Num, 72, 8},   {"h", SymbolKind::Num, 80, 8},   {"i", SymbolKind::Buf, 88, 3}};
+  } want[] = {{"a", SymbolKind::Num, 0, 8},  {"b", SymbolKind::Buf, 8, 3},
+              {"c", SymbolKind::Num, 16, 8}, {"d", SymbolKind::Array, 24, 32},
+              {"e", SymbolKind::Buf, 56, 3}, {"f", SymbolKind::Buf, 64, 7},
+              {"g", SymbolKind::Num, 72, 8}, {"h", SymbolKind::Num, 80, 8},
+              {"i", SymbolKind::Buf, 88, 3}};
   for (const auto& w : want) {
     SCOPED_TRACE(w.name);
     const Symbol* s = p.find_symbol(w.name);
@@ -372,7 +397,8 @@ bytes i 1 2 3
   EXPECT_EQ(le64(p.data, 72), 0x1122334455667788);
   EXPECT_EQ(le64(p.data, 80), 0);
   EXPECT_EQ(std::string(p.data.begin() + 56, p.data.begin() + 59), "hi!");
-  EXPECT_EQ(std::vector<uint8_t>(p.data.begin() + 88, p.data.end()), (std::vector<uint8_t>{1, 2, 3}));
+  EXPECT_EQ(std::vector<uint8_t>(p.data.begin() + 88, p.data.end()),
+            (std::vector<uint8_t>{1, 2, 3}));
   for (size_t i : {8, 9, 10, 24, 50, 64, 70}) EXPECT_EQ(p.data[i], 0) << "offset " << i;
   // Data symbols come first, in declaration order.
   ASSERT_GE(p.symbols.size(), 10u);
@@ -407,18 +433,73 @@ TEST(Assembler, BytesDeclarationWithSpaceInString) {
 }
 
 TEST(Assembler, DataDeclarationErrors) {
-  EXPECT_TRUE(error_is(".data:\nnum x 1 2\n.text:\n  end\n", "bad.ncpu:2:9: error: ", "num takes a name"));
-  EXPECT_TRUE(error_is(".data:\nbuf b\n.text:\n  end\n", "bad.ncpu:2:1: error: ", "buf takes a name and a size"));
+  EXPECT_TRUE(
+      error_is(".data:\nnum x 1 2\n.text:\n  end\n", "bad.ncpu:2:9: error: ", "num takes a name"));
+  EXPECT_TRUE(error_is(".data:\nbuf b\n.text:\n  end\n",
+                       "bad.ncpu:2:1: error: ", "buf takes a name and a size"));
   EXPECT_TRUE(error_is(".data:\nbuf b 0\n.text:\n  end\n", "bad.ncpu:2:7: error: ", "buffer size"));
-  EXPECT_TRUE(error_is(".data:\narray a 0\n.text:\n  end\n", "bad.ncpu:2:9: error: ", "array length"));
-  EXPECT_TRUE(error_is(".data:\nbuf b 2000000\n.text:\n  end\n", "bad.ncpu:2:7: error: ", "buffer size"));
-  EXPECT_TRUE(error_is(".data:\nbytes b 256\n.text:\n  end\n", "bad.ncpu:2:9: error: ", "byte values are 0..255"));
-  EXPECT_TRUE(error_is(".data:\nnum x 1\nbuf x 4\n.text:\n  end\n", "bad.ncpu:3:5: error: ", "'x' is already defined"));
-  EXPECT_TRUE(error_is(".data:\nnum gpr3 1\n.text:\n  end\n", "bad.ncpu:2:5: error: ", "register or built-in"));
-  EXPECT_TRUE(error_is(".data:\nnum mlen 1\n.text:\n  end\n", "bad.ncpu:2:5: error: ", "register or built-in"));
-  EXPECT_TRUE(error_is(".data:\nnum 9x 1\n.text:\n  end\n", "bad.ncpu:2:5: error: ", "invalid name '9x'"));
-  EXPECT_TRUE(error_is(".data:\nfrob x 1\n.text:\n  end\n", "bad.ncpu:2:1: error: ", "unknown declaration 'frob'"));
-  EXPECT_TRUE(error_is(".data:\nlab:\n.text:\n  end\n", "bad.ncpu:2:1: error: ", "labels belong in code sections"));
+  EXPECT_TRUE(
+      error_is(".data:\narray a 0\n.text:\n  end\n", "bad.ncpu:2:9: error: ", "array length"));
+  EXPECT_TRUE(
+      error_is(".data:\nbuf b 2000000\n.text:\n  end\n", "bad.ncpu:2:7: error: ", "buffer size"));
+  EXPECT_TRUE(error_is(".data:\nbytes b 256\n.text:\n  end\n",
+                       "bad.ncpu:2:9: error: ", "byte values are 0..255"));
+  EXPECT_TRUE(error_is(".data:\nnum x 1\nbuf x 4\n.text:\n  end\n",
+                       "bad.ncpu:3:5: error: ", "'x' is already defined"));
+  EXPECT_TRUE(error_is(".data:\nnum gpr3 1\n.text:\n  end\n",
+                       "bad.ncpu:2:5: error: ", "register or built-in"));
+  EXPECT_TRUE(error_is(".data:\nnum mlen 1\n.text:\n  end\n",
+                       "bad.ncpu:2:5: error: ", "register or built-in"));
+  EXPECT_TRUE(
+      error_is(".data:\nnum 9x 1\n.text:\n  end\n", "bad.ncpu:2:5: error: ", "invalid name '9x'"));
+  EXPECT_TRUE(error_is(".data:\nfrob x 1\n.text:\n  end\n",
+                       "bad.ncpu:2:1: error: ", "unknown declaration 'frob'"));
+  EXPECT_TRUE(error_is(".data:\nlab:\n.text:\n  end\n",
+                       "bad.ncpu:2:1: error: ", "labels belong in code sections"));
+}
+
+// A table and a heap object cannot share a name, whichever comes first
+// (the disassembler prints heap objects before tables, so the program would
+// not read back).
+TEST(Assembler, TableAndDataNamesClash) {
+  EXPECT_TRUE(error_is(".data:\nnum t 1\ntable t array max 3\n.text:\n  end\n",
+                       "bad.ncpu:3:7: error: ", "'t'"));
+  std::string e = asm_error(".data:\ntable t array max 3\nnum t 1\n.text:\n  end\n");
+  if (e.empty())
+    GTEST_SKIP()
+        << "BUG: 'table t ...' followed by 'num t 1' assembles (define() does not look at table "
+           "names); its disassembly then fails with \"'t' is already defined or reserved\"";
+  EXPECT_EQ(e.rfind("bad.ncpu:3:5: error: ", 0), 0u) << e;
+}
+
+// Constants follow the same naming rules as other names.
+TEST(Assembler, ConstantNamedLikeARegister) {
+  std::vector<std::string> accepted;
+  for (const char* n : {"gpr0", "r3", "mlen", "ip.src", "pkt"}) {
+    std::string e = asm_error(std::string(".data:\nconst ") + n + " 5\n.text:\n  end\n");
+    if (e.empty()) {
+      accepted.push_back(n);
+      continue;
+    }
+    EXPECT_EQ(e.rfind("bad.ncpu:2:7: error: ", 0), 0u) << e;
+    EXPECT_NE(e.find("register or built-in"), std::string::npos) << e;
+  }
+  if (!accepted.empty()) {
+    std::string all;
+    for (const auto& a : accepted) all += " " + a;
+    GTEST_SKIP() << "BUG: 'const NAME 5' is accepted for register/field names (" << all
+                 << " ); the constant can never be used, since the name still means the register";
+  }
+}
+
+// A label clashing with a user constant is a duplicate, not a built-in.
+TEST(Assembler, LabelNamedLikeAConstant) {
+  std::string e = asm_error(".data:\nconst K 3\n.text:\nK:\n  end\n");
+  ASSERT_EQ(e.rfind("bad.ncpu:4:1: error: ", 0), 0u) << e;
+  if (e.find("register or built-in") != std::string::npos)
+    GTEST_SKIP() << "BUG: a label named like a user constant is reported as \"" << e
+                 << "\" instead of \"'K' is already defined\"";
+  EXPECT_NE(e.find("'K' is already defined"), std::string::npos) << e;
 }
 
 // ---- tables ----------------------------------------------------------------------
@@ -446,8 +527,9 @@ table tiny hash key 1 max 1
   EXPECT_EQ(p.code[1].op, Op::TADD);
   EXPECT_EQ(p.code[1].aux, 4);
   // Attributes in any order, sigils on names, and the limits themselves.
-  Program q = must_assemble(".data:\ntable $t hash max 1048576 value 256 key 64\n.text:\n  delete $t, b\n  end\n"
-                            ".data:\nbuf b 64\n");
+  Program q = must_assemble(
+      ".data:\ntable $t hash max 1048576 value 256 key 64\n.text:\n  delete $t, b\n  end\n"
+      ".data:\nbuf b 64\n");
   ASSERT_EQ(q.tables.size(), 1u);
   EXPECT_EQ(q.tables[0], (TableDecl{"t", TableKind::Hash, 64, 256, 1u << 20}));
 }
@@ -455,27 +537,36 @@ table tiny hash key 1 max 1
 TEST(Assembler, TableErrors) {
   EXPECT_TRUE(error_is(".data:\ntable t tree max 4\n.text:\n  end\n", "bad.ncpu:2:9: error: ",
                        "unknown table kind 'tree' (hash, array, lpm4, lpm6)"));
-  EXPECT_TRUE(error_is(".data:\ntable t\n.text:\n  end\n", "bad.ncpu:2:1: error: ", "needs a kind"));
-  EXPECT_TRUE(error_is(".data:\ntable t hash max 4\n.text:\n  end\n", "bad.ncpu:2:1: error: ", "needs 'key N'"));
-  EXPECT_TRUE(error_is(".data:\ntable t hash key 4\n.text:\n  end\n", "bad.ncpu:2:1: error: ", "needs 'max N'"));
   EXPECT_TRUE(
-      error_is(".data:\ntable t array key 4 max 4\n.text:\n  end\n", "bad.ncpu:2:15: error: ", "only hash tables"));
-  EXPECT_TRUE(error_is(".data:\ntable t hash key 65 max 4\n.text:\n  end\n", "bad.ncpu:2:18: error: ", "key size"));
-  EXPECT_TRUE(
-      error_is(".data:\ntable t hash key 4 value 257 max 4\n.text:\n  end\n", "bad.ncpu:2:26: error: ", "value size"));
-  EXPECT_TRUE(error_is(".data:\ntable t lpm4 max 2000000\n.text:\n  end\n", "bad.ncpu:2:18: error: ", "max"));
-  EXPECT_TRUE(error_is(".data:\ntable t lpm4 max\n.text:\n  end\n", "bad.ncpu:2:14: error: ", "'max' needs a value"));
-  EXPECT_TRUE(
-      error_is(".data:\ntable t lpm4 size 3 max 1\n.text:\n  end\n", "bad.ncpu:2:14: error: ", "unknown table attribute"));
-  EXPECT_TRUE(error_is(".data:\ntable t hash key 4 max 4\ntable t array max 3\n.text:\n  end\n", "bad.ncpu:3:7: error: ",
-                       "'t' is already defined"));
-  EXPECT_TRUE(error_is(".data:\nnum t 1\ntable t array max 3\n.text:\n  end\n", "bad.ncpu:3:7: error: ", "'t'"));
-  EXPECT_TRUE(
-      error_is(".data:\ntable t array max 3\n.text:\n  lookup gpr0, nosuch, 1\n  end\n", "bad.ncpu:4:16: error: ",
-               "unknown table 'nosuch'"));
-  EXPECT_TRUE(error_is(".text:\n  update nosuch, 1, 2\n  end\n", "bad.ncpu:2:10: error: ", "unknown table 'nosuch'"));
-  EXPECT_TRUE(error_is(".text:\n  tadd nosuch, 1, 2\n  end\n", "bad.ncpu:2:8: error: ", "unknown table 'nosuch'"));
-  EXPECT_TRUE(error_is(".text:\n  delete nosuch, 1\n  end\n", "bad.ncpu:2:10: error: ", "unknown table 'nosuch'"));
+      error_is(".data:\ntable t\n.text:\n  end\n", "bad.ncpu:2:1: error: ", "needs a kind"));
+  EXPECT_TRUE(error_is(".data:\ntable t hash max 4\n.text:\n  end\n",
+                       "bad.ncpu:2:1: error: ", "needs 'key N'"));
+  EXPECT_TRUE(error_is(".data:\ntable t hash key 4\n.text:\n  end\n",
+                       "bad.ncpu:2:1: error: ", "needs 'max N'"));
+  EXPECT_TRUE(error_is(".data:\ntable t array key 4 max 4\n.text:\n  end\n",
+                       "bad.ncpu:2:15: error: ", "only hash tables"));
+  EXPECT_TRUE(error_is(".data:\ntable t hash key 65 max 4\n.text:\n  end\n",
+                       "bad.ncpu:2:18: error: ", "key size"));
+  EXPECT_TRUE(error_is(".data:\ntable t hash key 4 value 257 max 4\n.text:\n  end\n",
+                       "bad.ncpu:2:26: error: ", "value size"));
+  EXPECT_TRUE(error_is(".data:\ntable t lpm4 max 2000000\n.text:\n  end\n",
+                       "bad.ncpu:2:18: error: ", "max"));
+  EXPECT_TRUE(error_is(".data:\ntable t lpm4 max\n.text:\n  end\n",
+                       "bad.ncpu:2:14: error: ", "'max' needs a value"));
+  EXPECT_TRUE(error_is(".data:\ntable t lpm4 size 3 max 1\n.text:\n  end\n",
+                       "bad.ncpu:2:14: error: ", "unknown table attribute"));
+  EXPECT_TRUE(error_is(".data:\ntable t hash key 4 max 4\ntable t array max 3\n.text:\n  end\n",
+                       "bad.ncpu:3:7: error: ", "'t' is already defined"));
+  EXPECT_TRUE(error_is(".data:\nnum t 1\ntable t array max 3\n.text:\n  end\n",
+                       "bad.ncpu:3:7: error: ", "'t'"));
+  EXPECT_TRUE(error_is(".data:\ntable t array max 3\n.text:\n  lookup gpr0, nosuch, 1\n  end\n",
+                       "bad.ncpu:4:16: error: ", "unknown table 'nosuch'"));
+  EXPECT_TRUE(error_is(".text:\n  update nosuch, 1, 2\n  end\n",
+                       "bad.ncpu:2:10: error: ", "unknown table 'nosuch'"));
+  EXPECT_TRUE(error_is(".text:\n  tadd nosuch, 1, 2\n  end\n",
+                       "bad.ncpu:2:8: error: ", "unknown table 'nosuch'"));
+  EXPECT_TRUE(error_is(".text:\n  delete nosuch, 1\n  end\n",
+                       "bad.ncpu:2:10: error: ", "unknown table 'nosuch'"));
   std::string many = ".data:\n";
   for (int i = 0; i <= 64; ++i) many += "table t" + std::to_string(i) + " array max 1\n";
   EXPECT_TRUE(error_is(many + ".text:\n  end\n", "bad.ncpu:66:1: error: ", "too many tables"));
@@ -529,21 +620,31 @@ num started 0
 }
 
 TEST(Assembler, SectionErrors) {
-  EXPECT_TRUE(error_is(".timer t 0ms:\n  end\n.text:\n  end\n", "bad.ncpu:1:10: error: ", "timer period"));
-  EXPECT_TRUE(error_is(".timer t 2d:\n  end\n.text:\n  end\n", "bad.ncpu:1:10: error: ", "timer period"));
-  EXPECT_TRUE(error_is(".timer t 90000s:\n  end\n.text:\n  end\n", "bad.ncpu:1:10: error: ", "timer period"));
-  EXPECT_TRUE(error_is(".timer t:\n  end\n.text:\n  end\n", "bad.ncpu:1:1: error: ", ".timer name period"));
-  EXPECT_TRUE(error_is(".timer t 10ms:\n  end\n.timer t 20ms:\n  end\n.text:\n  end\n", "bad.ncpu:3:8: error: ",
-                       "timer 't' is already defined"));
-  EXPECT_TRUE(error_is(".text:\n  end\n.text:\n  end\n", "bad.ncpu:3:1: error: ", "only one .text section"));
-  EXPECT_TRUE(error_is(".init:\n  end\n.init:\n  end\n.text:\n  end\n", "bad.ncpu:3:1: error: ", "only one .init"));
-  EXPECT_TRUE(error_is(".text: x\n  end\n", "bad.ncpu:1:8: error: ", "unexpected text after .text"));
-  EXPECT_TRUE(error_is(".text:\n  .frob 1\n  end\n", "bad.ncpu:2:3: error: ", "unknown directive '.frob'"));
-  EXPECT_TRUE(error_is(".onfault maybe\n.text:\n  end\n", "bad.ncpu:1:1: error: ", ".onfault takes abort, pass or drop"));
+  EXPECT_TRUE(
+      error_is(".timer t 0ms:\n  end\n.text:\n  end\n", "bad.ncpu:1:10: error: ", "timer period"));
+  EXPECT_TRUE(
+      error_is(".timer t 2d:\n  end\n.text:\n  end\n", "bad.ncpu:1:10: error: ", "timer period"));
+  EXPECT_TRUE(error_is(".timer t 90000s:\n  end\n.text:\n  end\n",
+                       "bad.ncpu:1:10: error: ", "timer period"));
+  EXPECT_TRUE(
+      error_is(".timer t:\n  end\n.text:\n  end\n", "bad.ncpu:1:1: error: ", ".timer name period"));
+  EXPECT_TRUE(error_is(".timer t 10ms:\n  end\n.timer t 20ms:\n  end\n.text:\n  end\n",
+                       "bad.ncpu:3:8: error: ", "timer 't' is already defined"));
+  EXPECT_TRUE(error_is(".text:\n  end\n.text:\n  end\n",
+                       "bad.ncpu:3:1: error: ", "only one .text section"));
+  EXPECT_TRUE(error_is(".init:\n  end\n.init:\n  end\n.text:\n  end\n",
+                       "bad.ncpu:3:1: error: ", "only one .init"));
+  EXPECT_TRUE(
+      error_is(".text: x\n  end\n", "bad.ncpu:1:8: error: ", "unexpected text after .text"));
+  EXPECT_TRUE(
+      error_is(".text:\n  .frob 1\n  end\n", "bad.ncpu:2:3: error: ", "unknown directive '.frob'"));
+  EXPECT_TRUE(error_is(".onfault maybe\n.text:\n  end\n",
+                       "bad.ncpu:1:1: error: ", ".onfault takes abort, pass or drop"));
 }
 
 TEST(Assembler, OnFaultNameAndFileDirectives) {
-  Program p = must_assemble(".name \"fw\"\n.file \"orig/fw.ncpu\"\n.onfault drop\n.text:\n  end\n", "x.ncpu");
+  Program p = must_assemble(".name \"fw\"\n.file \"orig/fw.ncpu\"\n.onfault drop\n.text:\n  end\n",
+                            "x.ncpu");
   EXPECT_EQ(p.name, "fw");
   EXPECT_EQ(p.source_file, "orig/fw.ncpu");
   EXPECT_EQ(p.on_fault, FaultAction::Drop);
@@ -629,18 +730,24 @@ TEST(Assembler, SwitchChains) {
   EXPECT_EQ(p.code[10].op, Op::ENDSWITCH);
   EXPECT_EQ(p.code[10].target, kNoTarget);
 
-  EXPECT_EQ(eval("mov gpr0, 22\nswitch gpr0\ncase 22:\nprint \"ssh\"\nbreak\ncase 80:\ncase 443:\nprint \"web\"\n"
+  EXPECT_EQ(eval("mov gpr0, 22\nswitch gpr0\ncase 22:\nprint \"ssh\"\nbreak\ncase 80:\ncase "
+                 "443:\nprint \"web\"\n"
                  "break\ndefault:\nprint \"other\"\nendswitch"),
             "ssh");
-  EXPECT_EQ(eval("mov gpr0, 80\nswitch gpr0\ncase 22:\nprint \"ssh\"\nbreak\ncase 80:\ncase 443:\nprint \"web\"\n"
+  EXPECT_EQ(eval("mov gpr0, 80\nswitch gpr0\ncase 22:\nprint \"ssh\"\nbreak\ncase 80:\ncase "
+                 "443:\nprint \"web\"\n"
                  "break\ndefault:\nprint \"other\"\nendswitch"),
             "web");
-  EXPECT_EQ(eval("mov gpr0, 7\nswitch gpr0\ncase 22:\nprint \"ssh\"\nbreak\ncase 80:\ncase 443:\nprint \"web\"\n"
+  EXPECT_EQ(eval("mov gpr0, 7\nswitch gpr0\ncase 22:\nprint \"ssh\"\nbreak\ncase 80:\ncase "
+                 "443:\nprint \"web\"\n"
                  "break\ndefault:\nprint \"other\"\nendswitch"),
             "other");
   // Default first, then a case after it; no default at all.
-  EXPECT_EQ(eval("mov gpr0, 5\nswitch gpr0\ndefault:\nprint \"d\"\nbreak\ncase 5:\nprint \"five\"\nendswitch"), "five");
-  EXPECT_EQ(eval("mov gpr0, 6\nswitch gpr0\ncase 5:\nprint \"five\"\nendswitch\nprint \"after\""), "after");
+  EXPECT_EQ(eval("mov gpr0, 5\nswitch gpr0\ndefault:\nprint \"d\"\nbreak\ncase 5:\nprint "
+                 "\"five\"\nendswitch"),
+            "five");
+  EXPECT_EQ(eval("mov gpr0, 6\nswitch gpr0\ncase 5:\nprint \"five\"\nendswitch\nprint \"after\""),
+            "after");
 }
 
 TEST(Assembler, NestedSwitches) {
@@ -664,7 +771,8 @@ TEST(Assembler, NestedSwitches) {
   EXPECT_EQ(p.code[4].target, 5u);  // inner break
   EXPECT_EQ(p.code[6].target, 8u);  // outer break
   EXPECT_EQ(p.code[7].target, 8u);
-  EXPECT_EQ(eval("mov gpr0, 1\nmov gpr1, 1\nswitch gpr0\ncase 1:\nswitch gpr1\ncase 1:\nprint \"in\"\nbreak\n"
+  EXPECT_EQ(eval("mov gpr0, 1\nmov gpr1, 1\nswitch gpr0\ncase 1:\nswitch gpr1\ncase 1:\nprint "
+                 "\"in\"\nbreak\n"
                  "endswitch\nprint \"out\"\nbreak\ncase 2:\nprint \"two\"\nendswitch"),
             "in\nout");
 }
@@ -696,7 +804,8 @@ TEST(Assembler, MemoryOperands) {
       {"pkt.u32[gpr3*4 + 2]", {Kind::PktMem, static_cast<uint8_t>(2 | sc(2)), 3, 2}},
       {"pkt.u16[gpr3 * 2]", {Kind::PktMem, static_cast<uint8_t>(1 | sc(1)), 3, 0}},
       {"pkt[gpr3*8]", {Kind::PktMem, sc(3), 3, 0}},
-      {"pkt.u16[l4 + 2]", {Kind::PktMem, static_cast<uint8_t>(1 | bm), static_cast<uint8_t>(MappedReg::L4), 2}},
+      {"pkt.u16[l4 + 2]",
+       {Kind::PktMem, static_cast<uint8_t>(1 | bm), static_cast<uint8_t>(MappedReg::L4), 2}},
       {"pkt[$l3 + 9]", {Kind::PktMem, bm, static_cast<uint8_t>(MappedReg::L3), 9}},
       {"pkt[14 + 4*2 - 1]", {Kind::PktMem, nb, 0, 21}},
       {"pkt[PROTO_TCP]", {Kind::PktMem, nb, 0, 6}},
@@ -719,7 +828,9 @@ TEST(Assembler, MemoryOperands) {
     EXPECT_EQ(mov_source(c.text, data), c.want);
   }
   // Memory is writable.
-  Program p = assemble_ok(".data:\nbuf b 4\n.text:\n  mov pkt.u16[12], 0x86dd\n  mov out[1], 2\n  mov b[1], 3\n  end\n");
+  Program p = assemble_ok(
+      ".data:\nbuf b 4\n.text:\n  mov pkt.u16[12], 0x86dd\n  mov out[1], 2\n  mov b[1], 3\n  "
+      "end\n");
   EXPECT_EQ(p.code[0].a, (Operand{Kind::PktMem, static_cast<uint8_t>(nb | 1), 0, 12}));
   EXPECT_EQ(p.code[1].a, (Operand{Kind::OutMem, nb, 0, 1}));
   EXPECT_EQ(p.code[2].a, (Operand{Kind::HeapMem, nb, 0, 1}));
@@ -727,7 +838,8 @@ TEST(Assembler, MemoryOperands) {
 
 TEST(Assembler, MemoryOperandsRun) {
   auto frame = ipv4_frame(17, 0x0a000001, 0x0a000002, 1234, 53, "abcd");
-  EXPECT_EQ(eval("mov gpr0, pkt.u16[12]\nprint gpr0\nmov gpr1, 6\nmov gpr2, pkt.u32[gpr1*4 + 2]\nprint \"%x\", gpr2\n"
+  EXPECT_EQ(eval("mov gpr0, pkt.u16[12]\nprint gpr0\nmov gpr1, 6\nmov gpr2, pkt.u32[gpr1*4 + "
+                 "2]\nprint \"%x\", gpr2\n"
                  "mov gpr3, pkt.u16[l4 + 2]\nprint gpr3",
                  frame),
             "2048\na000001\n53");
@@ -737,93 +849,131 @@ TEST(Assembler, MemoryOperandsRun) {
 // ---- diagnostics --------------------------------------------------------------------
 
 TEST(AssemblerErrors, UnknownInstruction) {
-  EXPECT_TRUE(error_is(".text:\n  frob gpr1, 1\n  end\n", "bad.ncpu:2:3: error: ", "unknown instruction 'frob'"));
-  EXPECT_TRUE(error_is(".text:\nl:  movv gpr1, 1\n  end\n", "bad.ncpu:2:5: error: ", "unknown instruction 'movv'"));
+  EXPECT_TRUE(error_is(".text:\n  frob gpr1, 1\n  end\n",
+                       "bad.ncpu:2:3: error: ", "unknown instruction 'frob'"));
+  EXPECT_TRUE(error_is(".text:\nl:  movv gpr1, 1\n  end\n",
+                       "bad.ncpu:2:5: error: ", "unknown instruction 'movv'"));
 }
 
 TEST(AssemblerErrors, UnknownLabel) {
-  EXPECT_TRUE(error_is(".text:\n  jmp nowhere\n  end\n", "bad.ncpu:2:7: error: ", "unknown label 'nowhere'"));
-  EXPECT_TRUE(error_is(".text:\n  beq gpr0, 1, $nowhere\n  end\n", "bad.ncpu:2:16: error: ", "unknown label 'nowhere'"));
-  EXPECT_TRUE(error_is(".text:\n  call nothing\n  end\n", "bad.ncpu:2:8: error: ", "unknown function 'nothing'"));
+  EXPECT_TRUE(error_is(".text:\n  jmp nowhere\n  end\n",
+                       "bad.ncpu:2:7: error: ", "unknown label 'nowhere'"));
+  EXPECT_TRUE(error_is(".text:\n  beq gpr0, 1, $nowhere\n  end\n",
+                       "bad.ncpu:2:16: error: ", "unknown label 'nowhere'"));
+  EXPECT_TRUE(error_is(".text:\n  call nothing\n  end\n",
+                       "bad.ncpu:2:8: error: ", "unknown function 'nothing'"));
 }
 
 TEST(AssemblerErrors, UnknownRegisterLikeName) {
   EXPECT_TRUE(error_is(".text:\n  mov gpr16, 1\n  end\n", "bad.ncpu:2:7: error: ", "gpr16"));
   EXPECT_TRUE(error_is(".text:\n  mov gpr0, r99\n  end\n", "bad.ncpu:2:13: error: ", "r99"));
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0, ip.sorc\n  end\n", "bad.ncpu:2:13: error: ", "unknown name 'ip.sorc'"));
-  EXPECT_TRUE(error_is(".text:\n  add $gprx, 1\n  end\n", "bad.ncpu:2:7: error: ", "unknown name 'gprx'"));
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0, pkt[gpr16]\n  end\n", "bad.ncpu:2:17: error: ", "gpr16"));
+  EXPECT_TRUE(error_is(".text:\n  mov gpr0, ip.sorc\n  end\n",
+                       "bad.ncpu:2:13: error: ", "unknown name 'ip.sorc'"));
+  EXPECT_TRUE(
+      error_is(".text:\n  add $gprx, 1\n  end\n", "bad.ncpu:2:7: error: ", "unknown name 'gprx'"));
+  EXPECT_TRUE(
+      error_is(".text:\n  mov gpr0, pkt[gpr16]\n  end\n", "bad.ncpu:2:17: error: ", "gpr16"));
 }
 
 TEST(AssemblerErrors, DuplicateLabel) {
-  EXPECT_TRUE(error_is(".text:\nx:\n  nop\nx:\n  end\n", "bad.ncpu:4:1: error: ", "'x' is already defined"));
-  EXPECT_TRUE(error_is(".text:\n  nop\n  end\nfunc f:\n  ret\nfunc f:\n  ret\n", "bad.ncpu:6:6: error: ",
-                       "'f' is already defined"));
-  EXPECT_TRUE(error_is(".data:\nnum v 1\n.text:\nv: end\n", "bad.ncpu:4:1: error: ", "'v' is already defined"));
+  EXPECT_TRUE(error_is(".text:\nx:\n  nop\nx:\n  end\n",
+                       "bad.ncpu:4:1: error: ", "'x' is already defined"));
+  EXPECT_TRUE(error_is(".text:\n  nop\n  end\nfunc f:\n  ret\nfunc f:\n  ret\n",
+                       "bad.ncpu:6:6: error: ", "'f' is already defined"));
+  EXPECT_TRUE(error_is(".data:\nnum v 1\n.text:\nv: end\n",
+                       "bad.ncpu:4:1: error: ", "'v' is already defined"));
   EXPECT_TRUE(error_is(".text:\nmlen: end\n", "bad.ncpu:2:1: error: ", "register or built-in"));
   EXPECT_TRUE(error_is(".text:\nPROTO_TCP: end\n", "bad.ncpu:2:1: error: ", "built-in"));
 }
 
 TEST(AssemblerErrors, WrongOperandCount) {
-  EXPECT_TRUE(error_is(".text:\n  add gpr0\n  end\n", "bad.ncpu:2:3: error: ", "expected 'add a, b'"));
-  EXPECT_TRUE(error_is(".text:\n  add gpr0, 1, 2\n  end\n", "bad.ncpu:2:16: error: ", "expected 'add a, b'"));
+  EXPECT_TRUE(
+      error_is(".text:\n  add gpr0\n  end\n", "bad.ncpu:2:3: error: ", "expected 'add a, b'"));
+  EXPECT_TRUE(error_is(".text:\n  add gpr0, 1, 2\n  end\n",
+                       "bad.ncpu:2:16: error: ", "expected 'add a, b'"));
   EXPECT_TRUE(error_is(".text:\n  not\n  end\n", "bad.ncpu:2:3: error: ", "expected 'not a'"));
   EXPECT_TRUE(error_is(".text:\n  end 1\n", "bad.ncpu:2:7: error: ", "expected 'end'"));
   EXPECT_TRUE(error_is(".text:\n  jmp\n  end\n", "bad.ncpu:2:3: error: ", "expected 'jmp label'"));
-  EXPECT_TRUE(error_is(".text:\n  beq gpr0, 1\n  end\n", "bad.ncpu:2:3: error: ", "expected 'beq a, b, label'"));
-  EXPECT_TRUE(error_is(".text:\n  call\n  end\n", "bad.ncpu:2:3: error: ", "expected 'call function'"));
-  EXPECT_TRUE(error_is(".text:\n  print\n  end\n", "bad.ncpu:2:3: error: ", "print needs a string or a value"));
-  EXPECT_TRUE(error_is(".text:\n  print \"x\", 1, 2, 3\n  end\n", "bad.ncpu:2:20: error: ", "at most two values"));
-  EXPECT_TRUE(error_is(".text:\n  copy pkt[0], out[0]\n  end\n", "bad.ncpu:2:3: error: ", "copy dst[off], src[off], length"));
-  EXPECT_TRUE(error_is(".text:\n  lookup gpr0, t\n  end\n", "bad.ncpu:2:3: error: ", "lookup dst, table, key"));
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0,, 1\n  end\n", "bad.ncpu:2:12: error: ", "empty operand"));
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0,\n  end\n", "bad.ncpu:2:11: error: ", "operand expected after ','"));
+  EXPECT_TRUE(error_is(".text:\n  beq gpr0, 1\n  end\n",
+                       "bad.ncpu:2:3: error: ", "expected 'beq a, b, label'"));
+  EXPECT_TRUE(
+      error_is(".text:\n  call\n  end\n", "bad.ncpu:2:3: error: ", "expected 'call function'"));
+  EXPECT_TRUE(error_is(".text:\n  print\n  end\n",
+                       "bad.ncpu:2:3: error: ", "print needs a string or a value"));
+  EXPECT_TRUE(error_is(".text:\n  print \"x\", 1, 2, 3\n  end\n",
+                       "bad.ncpu:2:20: error: ", "at most two values"));
+  EXPECT_TRUE(error_is(".text:\n  copy pkt[0], out[0]\n  end\n",
+                       "bad.ncpu:2:3: error: ", "copy dst[off], src[off], length"));
+  EXPECT_TRUE(error_is(".text:\n  lookup gpr0, t\n  end\n",
+                       "bad.ncpu:2:3: error: ", "lookup dst, table, key"));
+  EXPECT_TRUE(
+      error_is(".text:\n  mov gpr0,, 1\n  end\n", "bad.ncpu:2:12: error: ", "empty operand"));
+  EXPECT_TRUE(error_is(".text:\n  mov gpr0,\n  end\n",
+                       "bad.ncpu:2:11: error: ", "operand expected after ','"));
 }
 
 TEST(AssemblerErrors, WriteToImmediate) {
-  EXPECT_TRUE(error_is(".text:\n  mov 5, gpr0\n  end\n", "bad.ncpu:2:7: error: ", "cannot write to a constant"));
-  EXPECT_TRUE(error_is(".text:\n  add PROTO_TCP, 1\n  end\n", "bad.ncpu:2:7: error: ", "cannot write to a constant"));
-  EXPECT_TRUE(error_is(".text:\n  pop 10.0.0.1\n  end\n", "bad.ncpu:2:7: error: ", "cannot write to a constant"));
-  EXPECT_TRUE(error_is(".data:\nbuf b 4\n.text:\n  mov &b, 1\n  end\n", "bad.ncpu:4:7: error: ", "cannot write"));
+  EXPECT_TRUE(error_is(".text:\n  mov 5, gpr0\n  end\n",
+                       "bad.ncpu:2:7: error: ", "cannot write to a constant"));
+  EXPECT_TRUE(error_is(".text:\n  add PROTO_TCP, 1\n  end\n",
+                       "bad.ncpu:2:7: error: ", "cannot write to a constant"));
+  EXPECT_TRUE(error_is(".text:\n  pop 10.0.0.1\n  end\n",
+                       "bad.ncpu:2:7: error: ", "cannot write to a constant"));
+  EXPECT_TRUE(error_is(".data:\nbuf b 4\n.text:\n  mov &b, 1\n  end\n",
+                       "bad.ncpu:4:7: error: ", "cannot write"));
 }
 
 TEST(AssemblerErrors, WriteToMappedRegister) {
-  EXPECT_TRUE(error_is(".text:\n  mov ip.ttl, 5\n  end\n", "bad.ncpu:2:7: error: ", "ip.ttl is read-only"));
-  EXPECT_TRUE(error_is(".text:\n  add $mlen, 1\n  end\n", "bad.ncpu:2:7: error: ", "mlen is read-only"));
+  EXPECT_TRUE(
+      error_is(".text:\n  mov ip.ttl, 5\n  end\n", "bad.ncpu:2:7: error: ", "ip.ttl is read-only"));
+  EXPECT_TRUE(
+      error_is(".text:\n  add $mlen, 1\n  end\n", "bad.ncpu:2:7: error: ", "mlen is read-only"));
   EXPECT_TRUE(error_is(".text:\n  pop l4.dport\n  end\n", "bad.ncpu:2:7: error: ", "rewrite"));
 }
 
 TEST(AssemblerErrors, SixteenByteFieldAsNumber) {
   EXPECT_TRUE(error_is(".text:\n  mov gpr0, ip6.src\n  end\n", "bad.ncpu:2:13: error: ",
                        "ip6.src is 16 bytes: use cmp16 or a 16-byte table key"));
-  EXPECT_TRUE(error_is(".text:\n  beq ip6.dst, 1, x\nx: end\n", "bad.ncpu:2:7: error: ", "ip6.dst is 16 bytes"));
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0, pkt[ip6.src]\n  end\n", "bad.ncpu:2:17: error: ", "16 bytes"));
-  EXPECT_TRUE(error_is(".text:\n  rewrite ip6.src, 1\n  end\n", "bad.ncpu:2:11: error: ", "ip6.src"));
-  EXPECT_TRUE(error_is(".text:\n  print \"%d\", ip6.src\n  end\n", "bad.ncpu:2:15: error: ", "16 bytes"));
+  EXPECT_TRUE(error_is(".text:\n  beq ip6.dst, 1, x\nx: end\n",
+                       "bad.ncpu:2:7: error: ", "ip6.dst is 16 bytes"));
+  EXPECT_TRUE(
+      error_is(".text:\n  mov gpr0, pkt[ip6.src]\n  end\n", "bad.ncpu:2:17: error: ", "16 bytes"));
+  EXPECT_TRUE(
+      error_is(".text:\n  rewrite ip6.src, 1\n  end\n", "bad.ncpu:2:11: error: ", "ip6.src"));
+  EXPECT_TRUE(
+      error_is(".text:\n  print \"%d\", ip6.src\n  end\n", "bad.ncpu:2:15: error: ", "16 bytes"));
 }
 
 TEST(AssemblerErrors, BadMemorySpace) {
   EXPECT_TRUE(error_is(".text:\n  mov gpr0, foo[3]\n  end\n", "bad.ncpu:2:13: error: ",
                        "unknown memory space 'foo' (pkt, out, heap, or a buf/array name)"));
-  EXPECT_TRUE(error_is(".data:\nnum x 1\n.text:\n  mov gpr0, x[1]\n  end\n", "bad.ncpu:4:13: error: ",
-                       "unknown memory space 'x'"));
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0, pkt.u24[0]\n  end\n", "bad.ncpu:2:13: error: ", "unknown access type 'u24'"));
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0, pkt[]\n  end\n", "bad.ncpu:2:17: error: ", "empty address"));
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0, pkt[gpr1*3]\n  end\n", "bad.ncpu:2:17: error: ", "scale must be 1, 2, 4 or 8"));
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0, pkt[gpr1 + gpr2]\n  end\n", "bad.ncpu:2:24: error: ",
-                       "an address takes one register at most"));
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0, pkt[4 - gpr2]\n  end\n", "bad.ncpu:2:21: error: ", "cannot be subtracted"));
-  EXPECT_TRUE(error_is(".data:\nnum x 1\n.text:\n  mov gpr0, pkt[x]\n  end\n", "bad.ncpu:4:17: error: ",
-                       "'x' is a heap address, not a packet offset"));
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0, pkt[1 +]\n  end\n", "bad.ncpu:2:20: error: ", "missing term"));
+  EXPECT_TRUE(error_is(".data:\nnum x 1\n.text:\n  mov gpr0, x[1]\n  end\n",
+                       "bad.ncpu:4:13: error: ", "unknown memory space 'x'"));
+  EXPECT_TRUE(error_is(".text:\n  mov gpr0, pkt.u24[0]\n  end\n",
+                       "bad.ncpu:2:13: error: ", "unknown access type 'u24'"));
+  EXPECT_TRUE(
+      error_is(".text:\n  mov gpr0, pkt[]\n  end\n", "bad.ncpu:2:17: error: ", "empty address"));
+  EXPECT_TRUE(error_is(".text:\n  mov gpr0, pkt[gpr1*3]\n  end\n",
+                       "bad.ncpu:2:17: error: ", "scale must be 1, 2, 4 or 8"));
+  EXPECT_TRUE(error_is(".text:\n  mov gpr0, pkt[gpr1 + gpr2]\n  end\n",
+                       "bad.ncpu:2:24: error: ", "an address takes one register at most"));
+  EXPECT_TRUE(error_is(".text:\n  mov gpr0, pkt[4 - gpr2]\n  end\n",
+                       "bad.ncpu:2:21: error: ", "cannot be subtracted"));
+  EXPECT_TRUE(error_is(".data:\nnum x 1\n.text:\n  mov gpr0, pkt[x]\n  end\n",
+                       "bad.ncpu:4:17: error: ", "'x' is a heap address, not a packet offset"));
+  EXPECT_TRUE(
+      error_is(".text:\n  mov gpr0, pkt[1 +]\n  end\n", "bad.ncpu:2:20: error: ", "missing term"));
   EXPECT_TRUE(error_is(".data:\nbuf b 4\n.text:\n  mov gpr0, b\n  end\n", "bad.ncpu:4:13: error: ",
                        "'b' is a buffer: index it (b[i]) or take its address (&b)"));
-  EXPECT_TRUE(error_is(".text:\n  copy gpr0, pkt[0], 4\n  end\n", "bad.ncpu:2:8: error: ", "expected a memory reference"));
+  EXPECT_TRUE(error_is(".text:\n  copy gpr0, pkt[0], 4\n  end\n",
+                       "bad.ncpu:2:8: error: ", "expected a memory reference"));
 }
 
 TEST(AssemblerErrors, UnterminatedString) {
-  EXPECT_TRUE(error_is(".text:\n  print \"abc\n  end\n", "bad.ncpu:2:9: error: ", "unterminated string"));
-  EXPECT_TRUE(error_is(".data:\nbytes s \"abc\\\"\n.text:\n  end\n", "bad.ncpu:2:9: error: ", "unterminated string"));
+  EXPECT_TRUE(
+      error_is(".text:\n  print \"abc\n  end\n", "bad.ncpu:2:9: error: ", "unterminated string"));
+  EXPECT_TRUE(error_is(".data:\nbytes s \"abc\\\"\n.text:\n  end\n",
+                       "bad.ncpu:2:9: error: ", "unterminated string"));
 }
 
 // The column is the one of the string that is not terminated, not of the first
@@ -838,24 +988,29 @@ TEST(AssemblerErrors, UnterminatedSecondString) {
 }
 
 TEST(AssemblerErrors, SwitchStructure) {
-  EXPECT_TRUE(error_is(".text:\n  case 5:\n  end\n", "bad.ncpu:2:3: error: ", "case outside a switch"));
-  EXPECT_TRUE(error_is(".text:\n  default:\n  end\n", "bad.ncpu:2:3: error: ", "default outside a switch"));
-  EXPECT_TRUE(error_is(".text:\n  break\n  end\n", "bad.ncpu:2:3: error: ", "break outside a switch"));
-  EXPECT_TRUE(error_is(".text:\n  endswitch\n  end\n", "bad.ncpu:2:3: error: ", "endswitch without a switch"));
-  EXPECT_TRUE(error_is(".text:\n  nop\n  switch gpr0\n  case 1:\n  end\n", "bad.ncpu:3:3: error: ",
-                       "switch without endswitch"));
-  EXPECT_TRUE(error_is(".text:\n  switch gpr0\n  switch gpr1\n  endswitch\n  end\n", "bad.ncpu:2:3: error: ",
-                       "switch without endswitch"));
-  EXPECT_TRUE(error_is(".text:\n  switch gpr0\n  case 1:\n  case 1:\n  endswitch\n  end\n", "bad.ncpu:4:8: error: ",
-                       "duplicate case 1"));
-  EXPECT_TRUE(error_is(".text:\n  switch gpr0\n  default:\n  default:\n  endswitch\n  end\n", "bad.ncpu:4:3: error: ",
-                       "a switch has one default"));
-  EXPECT_TRUE(error_is(".text:\n  switch gpr0\n  case gpr1:\n  endswitch\n  end\n", "bad.ncpu:3:8: error: ",
-                       "expected a number, got 'gpr1'"));
+  EXPECT_TRUE(
+      error_is(".text:\n  case 5:\n  end\n", "bad.ncpu:2:3: error: ", "case outside a switch"));
+  EXPECT_TRUE(
+      error_is(".text:\n  default:\n  end\n", "bad.ncpu:2:3: error: ", "default outside a switch"));
+  EXPECT_TRUE(
+      error_is(".text:\n  break\n  end\n", "bad.ncpu:2:3: error: ", "break outside a switch"));
+  EXPECT_TRUE(error_is(".text:\n  endswitch\n  end\n",
+                       "bad.ncpu:2:3: error: ", "endswitch without a switch"));
+  EXPECT_TRUE(error_is(".text:\n  nop\n  switch gpr0\n  case 1:\n  end\n",
+                       "bad.ncpu:3:3: error: ", "switch without endswitch"));
+  EXPECT_TRUE(error_is(".text:\n  switch gpr0\n  switch gpr1\n  endswitch\n  end\n",
+                       "bad.ncpu:2:3: error: ", "switch without endswitch"));
+  EXPECT_TRUE(error_is(".text:\n  switch gpr0\n  case 1:\n  case 1:\n  endswitch\n  end\n",
+                       "bad.ncpu:4:8: error: ", "duplicate case 1"));
+  EXPECT_TRUE(error_is(".text:\n  switch gpr0\n  default:\n  default:\n  endswitch\n  end\n",
+                       "bad.ncpu:4:3: error: ", "a switch has one default"));
+  EXPECT_TRUE(error_is(".text:\n  switch gpr0\n  case gpr1:\n  endswitch\n  end\n",
+                       "bad.ncpu:3:8: error: ", "expected a number, got 'gpr1'"));
 }
 
 TEST(AssemblerErrors, UnknownTable) {
-  EXPECT_TRUE(error_is(".text:\n  lookup gpr0, nosuch, 1\n  end\n", "bad.ncpu:2:16: error: ", "unknown table 'nosuch'"));
+  EXPECT_TRUE(error_is(".text:\n  lookup gpr0, nosuch, 1\n  end\n",
+                       "bad.ncpu:2:16: error: ", "unknown table 'nosuch'"));
 }
 
 TEST(AssemblerErrors, BadTableKind) {
@@ -865,7 +1020,8 @@ TEST(AssemblerErrors, BadTableKind) {
 
 TEST(AssemblerErrors, MissingText) {
   EXPECT_TRUE(error_is(".data:\nnum x 1\n", "bad.ncpu:2:1: error: ", "no .text section"));
-  EXPECT_TRUE(error_is(".data:\nnum x 1\n.init:\n  mov x, 2\n  end\n", "bad.ncpu:", "no .text section"));
+  EXPECT_TRUE(
+      error_is(".data:\nnum x 1\n.init:\n  mov x, 2\n  end\n", "bad.ncpu:", "no .text section"));
   EXPECT_TRUE(error_is("", "bad.ncpu:", "no .text section"));
   EXPECT_TRUE(error_is("# only a comment\n", "bad.ncpu:", "no .text section"));
 }
@@ -876,19 +1032,32 @@ TEST(AssemblerErrors, CallToLabel) {
 }
 
 TEST(AssemblerErrors, OtherOperandErrors) {
-  EXPECT_TRUE(error_is(".text:\n  find gpr0, \"\"\n  end\n", "bad.ncpu:2:14: error: ", "non-empty string"));
-  EXPECT_TRUE(error_is(".text:\n  find pkt[0], \"a\"\n  end\n", "bad.ncpu:2:8: error: ", "expected a register"));
-  EXPECT_TRUE(error_is(".text:\n  find gpr0, 5\n  end\n", "bad.ncpu:2:14: error: ", "string literal"));
-  EXPECT_TRUE(error_is(".text:\n  copy pkt[0], out[0], 70000\n  end\n", "bad.ncpu:2:24: error: ", "copy length"));
-  EXPECT_TRUE(error_is(".text:\n  copy pkt[0], out[0], ip6.src\n  end\n", "bad.ncpu:2:24: error: ", "copy length"));
-  EXPECT_TRUE(error_is(".text:\n  rewrite gpr0, 1\n  end\n", "bad.ncpu:2:11: error: ", "header field"));
-  EXPECT_TRUE(error_is(".text:\n  csum ipv4\n  end\n", "bad.ncpu:2:8: error: ", "csum [ip|l4|all][, pkt|out]"));
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0, \"s\"\n  end\n", "bad.ncpu:2:13: error: ", "a string is not allowed here"));
-  EXPECT_TRUE(error_is(".text:\n  print gpr0, \"s\"\n  end\n", "bad.ncpu:2:15: error: ", "the string comes first"));
-  EXPECT_TRUE(error_is(".text:\n  mov gpr0, &lab\nlab: end\n", "bad.ncpu:2:13: error: ", "'&' takes a heap"));
-  EXPECT_TRUE(error_is(".text:\n  dump 1, 2\n  end\n", "bad.ncpu:2:11: error: ", "dump [max bytes]"));
-  EXPECT_TRUE(error_is(".text:\n  end\nfunc f\n  ret\n", "bad.ncpu:3:6: error: ", "expected 'func name:'"));
-  EXPECT_TRUE(error_is(".text:\n  end\nfunc f: ret\n", "bad.ncpu:3:9: error: ", "unexpected text after function name"));
+  EXPECT_TRUE(
+      error_is(".text:\n  find gpr0, \"\"\n  end\n", "bad.ncpu:2:14: error: ", "non-empty string"));
+  EXPECT_TRUE(error_is(".text:\n  find pkt[0], \"a\"\n  end\n",
+                       "bad.ncpu:2:8: error: ", "expected a register"));
+  EXPECT_TRUE(
+      error_is(".text:\n  find gpr0, 5\n  end\n", "bad.ncpu:2:14: error: ", "string literal"));
+  EXPECT_TRUE(error_is(".text:\n  copy pkt[0], out[0], 70000\n  end\n",
+                       "bad.ncpu:2:24: error: ", "copy length"));
+  EXPECT_TRUE(error_is(".text:\n  copy pkt[0], out[0], ip6.src\n  end\n",
+                       "bad.ncpu:2:24: error: ", "copy length"));
+  EXPECT_TRUE(
+      error_is(".text:\n  rewrite gpr0, 1\n  end\n", "bad.ncpu:2:11: error: ", "header field"));
+  EXPECT_TRUE(error_is(".text:\n  csum ipv4\n  end\n",
+                       "bad.ncpu:2:8: error: ", "csum [ip|l4|all][, pkt|out]"));
+  EXPECT_TRUE(error_is(".text:\n  mov gpr0, \"s\"\n  end\n",
+                       "bad.ncpu:2:13: error: ", "a string is not allowed here"));
+  EXPECT_TRUE(error_is(".text:\n  print gpr0, \"s\"\n  end\n",
+                       "bad.ncpu:2:15: error: ", "the string comes first"));
+  EXPECT_TRUE(error_is(".text:\n  mov gpr0, &lab\nlab: end\n",
+                       "bad.ncpu:2:13: error: ", "'&' takes a heap"));
+  EXPECT_TRUE(
+      error_is(".text:\n  dump 1, 2\n  end\n", "bad.ncpu:2:11: error: ", "dump [max bytes]"));
+  EXPECT_TRUE(
+      error_is(".text:\n  end\nfunc f\n  ret\n", "bad.ncpu:3:6: error: ", "expected 'func name:'"));
+  EXPECT_TRUE(error_is(".text:\n  end\nfunc f: ret\n",
+                       "bad.ncpu:3:9: error: ", "unexpected text after function name"));
 }
 
 }  // namespace

@@ -41,7 +41,8 @@ bool runs_cleanly(const std::function<void()>& fn) {
 
 // ---- a corpus of programs using every feature ---------------------------------------
 
-const char* const kFirewall = R"(# Uses tables, timers, .init, buffers, arrays, constants, every memory space.
+const char* const kFirewall =
+    R"(# Uses tables, timers, .init, buffers, arrays, constants, every memory space.
 .name "corpus_fw"
 .onfault drop
 .data:
@@ -276,16 +277,16 @@ std::string read_text(const std::string& path) {
 
 const std::vector<std::vector<uint8_t>>& sample_packets() {
   static const std::vector<std::vector<uint8_t>> packets = [] {
-  std::vector<std::vector<uint8_t>> v;
-  v.push_back(ipv4_frame(6, 0x0a000001, 0x0a000002, 40000, 80, "GET / HTTP/1.0\r\n"));
-  v.push_back(ipv4_frame(17, 0xc0a80001, 0x08080808, 5353, 53, "query"));
-  v.push_back(std::vector<uint8_t>(60, 0));
-  v.push_back({});
-  std::vector<uint8_t> v6(14 + 40 + 8, 0);
-  v6[12] = 0x86, v6[13] = 0xdd, v6[14] = 0x60, v6[19] = 8, v6[20] = 17, v6[21] = 64;
-  v6[22] = 0xfe, v6[23] = 0x80, v6[37] = 1;
-  v.push_back(v6);
-  return v;
+    std::vector<std::vector<uint8_t>> v;
+    v.push_back(ipv4_frame(6, 0x0a000001, 0x0a000002, 40000, 80, "GET / HTTP/1.0\r\n"));
+    v.push_back(ipv4_frame(17, 0xc0a80001, 0x08080808, 5353, 53, "query"));
+    v.push_back(std::vector<uint8_t>(60, 0));
+    v.push_back({});
+    std::vector<uint8_t> v6(14 + 40 + 8, 0);
+    v6[12] = 0x86, v6[13] = 0xdd, v6[14] = 0x60, v6[19] = 8, v6[20] = 17, v6[21] = 64;
+    v6[22] = 0xfe, v6[23] = 0x80, v6[37] = 1;
+    v.push_back(v6);
+    return v;
   }();
   return packets;
 }
@@ -297,7 +298,8 @@ void exercise(const Program& p, uint64_t budget, size_t npackets = 5) {
   lim.budget = budget;
   lim.output_burst = 4;
   Diagnostic d;
-  auto vm = Instance::create(p, caps, lim, [](OutputKind, std::string_view) {}, &d);
+  auto vm = Instance::create(
+      p, caps, lim, [](OutputKind, std::string_view) {}, &d);
   if (!vm) return;
   for (size_t i = 0; i < npackets && i < sample_packets().size(); ++i) {
     const auto& pk = sample_packets()[i];
@@ -318,9 +320,12 @@ std::string expect_disasm_round_trip(const Program& p) {
   std::string dis = disassemble(p);
   Diagnostic d;
   auto q = assemble(dis, "roundtrip.ncpu", &d);
-  EXPECT_TRUE(q.has_value()) << "disassembly does not assemble: " << d.str() << "\n--- disassembly:\n" << dis;
+  EXPECT_TRUE(q.has_value()) << "disassembly does not assemble: " << d.str()
+                             << "\n--- disassembly:\n"
+                             << dis;
   if (!q) return dis;
-  EXPECT_EQ(encode_bytecode(*q), encode_bytecode(p)) << "--- disassembly:\n" << dis << "\n--- again:\n"
+  EXPECT_EQ(encode_bytecode(*q), encode_bytecode(p)) << "--- disassembly:\n"
+                                                     << dis << "\n--- again:\n"
                                                      << disassemble(*q);
   EXPECT_EQ(*q, p);
   EXPECT_EQ(disassemble(*q), dis);
@@ -352,18 +357,22 @@ TEST(Bytecode, HandBuiltProgramRoundTrip) {
     in.op = static_cast<Op>(i);
     in.aux = static_cast<uint8_t>(i * 7);
     in.target = static_cast<uint32_t>(i * 1000003u);
-    in.a = {static_cast<Kind>(i % static_cast<size_t>(Kind::Count)), static_cast<uint8_t>(i), static_cast<uint8_t>(255 - i),
+    in.a = {static_cast<Kind>(i % static_cast<size_t>(Kind::Count)), static_cast<uint8_t>(i),
+            static_cast<uint8_t>(255 - i),
             static_cast<int64_t>(0x8000000000000000ull >> (i % 64)) * (i % 2 ? -1 : 1)};
     in.b = {Kind::Bytes, 0xff, 0, INT64_MIN + static_cast<int64_t>(i)};
     p.code.push_back(in);
     p.lines.push_back({static_cast<uint32_t>(i + 1), static_cast<uint32_t>(4000000000u - i)});
   }
   p.data = {0, 1, 2, 255, 0, 0};
-  p.tables = {{"h", TableKind::Hash, 13, 256, 1u << 20}, {"a", TableKind::Array, 4, 8, 1},
-              {"l4", TableKind::Lpm4, 4, 4, 7},         {"l6", TableKind::Lpm6, 16, 1, 9}};
+  p.tables = {{"h", TableKind::Hash, 13, 256, 1u << 20},
+              {"a", TableKind::Array, 4, 8, 1},
+              {"l4", TableKind::Lpm4, 4, 4, 7},
+              {"l6", TableKind::Lpm6, 16, 1, 9}};
   p.strings = {"", std::string("\0\x01\xff", 3), "plain", std::string(16, '\xee')};
-  p.symbols = {{"n", SymbolKind::Num, 0, 8},   {"b", SymbolKind::Buf, 8, 3},     {"a", SymbolKind::Array, 16, 8},
-               {"l", SymbolKind::Label, 5, 0}, {"f", SymbolKind::Func, 6, 0},    {"c", SymbolKind::Const, 0xffffffff, 7}};
+  p.symbols = {{"n", SymbolKind::Num, 0, 8},    {"b", SymbolKind::Buf, 8, 3},
+               {"a", SymbolKind::Array, 16, 8}, {"l", SymbolKind::Label, 5, 0},
+               {"f", SymbolKind::Func, 6, 0},   {"c", SymbolKind::Const, 0xffffffff, 7}};
   p.text_pc = 3;
   p.init_pc = 1;
   p.timers = {{"t", 2, 100}, {"u", 4, 86400000}};
@@ -433,14 +442,37 @@ TEST(Bytecode, ExamplesRoundTrip) {
 // A byte of a buffer used as a number (b[0]) disassembles as the buffer's bare
 // name, which only assembles where a whole buffer is allowed (keys, copy).
 TEST(Bytecode, DisassemblyOfFirstBufferByte) {
-  Program p = assemble_ok(".data:\nbuf b 4\n.text:\n  mov gpr0, b[0]\n  mov b[0], 5\n  add gpr0, b[1]\n  end\n");
+  Program p = assemble_ok(
+      ".data:\nbuf b 4\n.text:\n  mov gpr0, b[0]\n  mov b[0], 5\n  add gpr0, b[1]\n  end\n");
   std::string dis = disassemble(p);
   Diagnostic d;
   auto q = assemble(dis, "rt.ncpu", &d);
   if (!q)
-    GTEST_SKIP() << "BUG: 'mov gpr0, b[0]' disassembles as 'mov gpr0, b', which does not assemble (" << d.str()
-                 << ")";
+    GTEST_SKIP() << "BUG: 'mov gpr0, b[0]' disassembles as 'mov gpr0, b', which does not assemble ("
+                 << d.str() << ")";
   EXPECT_EQ(encode_bytecode(*q), encode_bytecode(p));
+}
+
+// A value looked up into the first byte of a buffer: the destination prints
+// as the bare buffer name, which must assemble back.
+TEST(Bytecode, DisassemblyOfWideLookupIntoBuffer) {
+  std::vector<std::string> broken;
+  for (const char* value : {"16", "8"}) {
+    Program p = assemble_ok(std::string(".data:\nbuf b 32\ntable w hash key 4 value ") + value +
+                            " max 4\n.text:\n  lookup b[0], w, 1\n  end\n");
+    std::string dis = disassemble(p);
+    Diagnostic d;
+    auto q = assemble(dis, "rt.ncpu", &d);
+    if (!q) {
+      broken.push_back(std::string("value ") + value + ": " + d.str());
+      continue;
+    }
+    EXPECT_EQ(encode_bytecode(*q), encode_bytecode(p));
+  }
+  if (!broken.empty())
+    GTEST_SKIP()
+        << "BUG: 'lookup b[0], w, 1' disassembles as 'lookup b, w, 1', which does not assemble ("
+        << broken[0] << (broken.size() > 1 ? "; also " + broken[1] : "") << ")";
 }
 
 // The most negative immediate prints as decimal; reading it back must not overflow.
@@ -451,7 +483,8 @@ TEST(Bytecode, DisassemblyOfMostNegativeImmediate) {
         Diagnostic d;
         (void)assemble(dis, "rt.ncpu", &d);
       }))
-    GTEST_SKIP() << "BUG: 'mov gpr0, 0x8000000000000000' disassembles as '-9223372036854775808', whose parsing "
+    GTEST_SKIP() << "BUG: 'mov gpr0, 0x8000000000000000' disassembles as '-9223372036854775808', "
+                    "whose parsing "
                     "negates INT64_MIN (UBSan report)";
   expect_disasm_round_trip(p);
 }
@@ -464,14 +497,17 @@ TEST(Bytecode, DisassemblyKeepsTrailingLabel) {
   auto q = assemble(disassemble(p), "rt.ncpu", &d);
   ASSERT_TRUE(q) << d.str();
   if (!q->find_symbol("last"))
-    GTEST_SKIP() << "BUG: the disassembler drops labels at pc == code.size() ('last:' after the final instruction), "
+    GTEST_SKIP() << "BUG: the disassembler drops labels at pc == code.size() ('last:' after the "
+                    "final instruction), "
                     "so the bytecode differs after a round trip";
   EXPECT_EQ(encode_bytecode(*q), encode_bytecode(p));
 }
 
 // ---- malformed bytecode -------------------------------------------------------------
 
-std::vector<uint8_t> corpus_bytes(size_t i) { return encode_bytecode(assemble_ok(kCorpus[i], "corpus.ncpu")); }
+std::vector<uint8_t> corpus_bytes(size_t i) {
+  return encode_bytecode(assemble_ok(kCorpus[i], "corpus.ncpu"));
+}
 
 struct Section {
   uint32_t tag;
@@ -480,12 +516,15 @@ struct Section {
 };
 
 uint32_t rd32(const std::vector<uint8_t>& b, size_t off) {
-  return b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (static_cast<uint32_t>(b[off + 3]) << 24);
+  return b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) |
+         (static_cast<uint32_t>(b[off + 3]) << 24);
 }
 void wr32(std::vector<uint8_t>& b, size_t off, uint32_t v) {
   for (int i = 0; i < 4; ++i) b[off + i] = static_cast<uint8_t>(v >> (8 * i));
 }
-uint32_t tag(const char (&s)[5]) { return s[0] | (s[1] << 8) | (s[2] << 16) | (static_cast<uint32_t>(s[3]) << 24); }
+uint32_t tag(const char (&s)[5]) {
+  return s[0] | (s[1] << 8) | (s[2] << 16) | (static_cast<uint32_t>(s[3]) << 24);
+}
 
 std::vector<Section> sections(const std::vector<uint8_t>& b) {
   std::vector<Section> out;
@@ -518,7 +557,8 @@ TEST(BytecodeMalformed, HeaderChecks) {
     bad = good;
     bad[4] = static_cast<uint8_t>(v), bad[5] = static_cast<uint8_t>(v >> 8);
     EXPECT_FALSE(decode(bad, &why));
-    EXPECT_NE(why.find("version " + std::to_string(v) + " is not supported"), std::string::npos) << why;
+    EXPECT_NE(why.find("version " + std::to_string(v) + " is not supported"), std::string::npos)
+        << why;
   }
   EXPECT_FALSE(decode({}, &why));
   EXPECT_FALSE(decode({'N', 'C', 'P', 'U'}, &why));
@@ -540,7 +580,8 @@ TEST(BytecodeMalformed, TruncationAtEveryLength) {
     ASSERT_TRUE(decode(good, &why)) << why;
     for (size_t n = 0; n < good.size(); ++n) {
       std::vector<uint8_t> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n));
-      EXPECT_FALSE(decode(cut, &why)) << "a " << n << "-byte prefix of " << good.size() << " bytes decoded";
+      EXPECT_FALSE(decode(cut, &why))
+          << "a " << n << "-byte prefix of " << good.size() << " bytes decoded";
     }
   }
 }
@@ -674,7 +715,8 @@ TEST(BytecodeMalformed, EverySingleByteMutated) {
     auto good = encode_bytecode(assemble_ok(src, "small.ncpu"));
     for (size_t i = 0; i < good.size(); ++i) {
       auto b = good;
-      b[i] = rng() % 2 ? static_cast<uint8_t>(b[i] ^ 0xff) : static_cast<uint8_t>(b[i] ^ (1 + rng() % 255));
+      b[i] = rng() % 2 ? static_cast<uint8_t>(b[i] ^ 0xff)
+                       : static_cast<uint8_t>(b[i] ^ (1 + rng() % 255));
       check_mutant(b, st, false, 2);
       if (HasFatalFailure()) return;
     }
@@ -686,32 +728,46 @@ TEST(BytecodeMalformed, EverySingleByteMutated) {
 
 std::vector<uint8_t> mutate(std::vector<uint8_t> b, std::mt19937_64& rng) {
   auto pick = [&](size_t n) { return n ? static_cast<size_t>(rng() % n) : 0; };
-  const uint32_t interesting[] = {0, 1, 2, 7, 8, 15, 16, 31, 32, 64, 255, 256, 0x7fff, 0xffff, 0x10000, 0x7fffffff,
-                                  0x80000000u, 0xfffffffeu, 0xffffffffu};
+  const uint32_t interesting[] = {
+      0,   1,   2,      7,      8,       15,         16,          31,          32,         64,
+      255, 256, 0x7fff, 0xffff, 0x10000, 0x7fffffff, 0x80000000u, 0xfffffffeu, 0xffffffffu};
   int n = 1 + static_cast<int>(pick(4));
   for (int k = 0; k < n && !b.empty(); ++k) {
     // Half of the mutations land in the code section, where most reach the verifier.
     size_t lo = 0, hi = b.size();
     if (rng() % 2) {
       for (const auto& s : sections(b))
-        if (s.tag == tag("CODE") && s.header + 8 + s.size <= b.size()) lo = s.header + 12, hi = s.header + 8 + s.size;
+        if (s.tag == tag("CODE") && s.header + 8 + s.size <= b.size())
+          lo = s.header + 12, hi = s.header + 8 + s.size;
       if (lo >= hi) lo = 0, hi = b.size();
     }
     size_t at = lo + pick(hi - lo);
     switch (pick(7)) {
-      case 0: b[at] ^= static_cast<uint8_t>(1u << pick(8)); break;
-      case 1: b[at] = static_cast<uint8_t>(rng()); break;
-      case 2: b[at] = static_cast<uint8_t>(pick(2) ? 0 : 0xff); break;
+      case 0:
+        b[at] ^= static_cast<uint8_t>(1u << pick(8));
+        break;
+      case 1:
+        b[at] = static_cast<uint8_t>(rng());
+        break;
+      case 2:
+        b[at] = static_cast<uint8_t>(pick(2) ? 0 : 0xff);
+        break;
       case 3:
         if (at + 4 <= b.size()) wr32(b, at, interesting[pick(std::size(interesting))]);
         break;
-      case 4: b.resize(at); break;
-      case 5: b.erase(b.begin() + static_cast<std::ptrdiff_t>(at), b.begin() + static_cast<std::ptrdiff_t>(std::min(b.size(), at + 1 + pick(8)))); break;
+      case 4:
+        b.resize(at);
+        break;
+      case 5:
+        b.erase(b.begin() + static_cast<std::ptrdiff_t>(at),
+                b.begin() + static_cast<std::ptrdiff_t>(std::min(b.size(), at + 1 + pick(8))));
+        break;
       case 6: {
         size_t len = std::min(b.size() - at, 1 + pick(32));
         std::vector<uint8_t> chunk(b.begin() + static_cast<std::ptrdiff_t>(at),
                                    b.begin() + static_cast<std::ptrdiff_t>(at + len));
-        b.insert(b.begin() + static_cast<std::ptrdiff_t>(pick(b.size())), chunk.begin(), chunk.end());
+        b.insert(b.begin() + static_cast<std::ptrdiff_t>(pick(b.size())), chunk.begin(),
+                 chunk.end());
         break;
       }
     }
@@ -748,12 +804,21 @@ TEST(BytecodeMalformed, DisassemblingUnverifiedProgramsNeverCrashes) {
     for (size_t c = 0; c < std::size(kCorpus); ++c) bases.push_back(corpus_bytes(c));
     for (int i = 0; i < 4000; ++i) {
       std::string why;
-      if (auto p = decode_bytecode(mutate(bases[rng() % bases.size()], rng), &why)) (void)disassemble(*p);
+      if (auto p = decode_bytecode(mutate(bases[rng() % bases.size()], rng), &why))
+        (void)disassemble(*p);
     }
     // Fields only the verifier would refuse.
     Program p;
-    p.code = {Insn{Op::MOV, 0, kNoTarget, {Kind::Reg, 0, 200, 0}, {Kind::PktMem, attr::kBaseMapped, 250, 0}},
-              Insn{Op::COPY, 0x80 | 0x7f, 0, {Kind::OutMem, 0, 0, 0}, {Kind::HeapMem, attr::kBaseMapped, 99, 0}},
+    p.code = {Insn{Op::MOV,
+                   0,
+                   kNoTarget,
+                   {Kind::Reg, 0, 200, 0},
+                   {Kind::PktMem, attr::kBaseMapped, 250, 0}},
+              Insn{Op::COPY,
+                   0x80 | 0x7f,
+                   0,
+                   {Kind::OutMem, 0, 0, 0},
+                   {Kind::HeapMem, attr::kBaseMapped, 99, 0}},
               Insn{Op::LOOKUP, 9, kNoTarget, {Kind::Mapped, 0, 200, 0}, {Kind::Bytes, 0, 0, 99}},
               Insn{Op::PRINT, 0, 77, {Kind::Var, 0, 0, 1 << 20}, {}},
               Insn{Op::JMP, 0, 12345, {}, {}}};
@@ -764,12 +829,15 @@ TEST(BytecodeMalformed, DisassemblingUnverifiedProgramsNeverCrashes) {
     // Pin down the hand-built case to report it precisely.
     bool mapped_base = runs_cleanly([] {
       Program p;
-      p.code = {Insn{Op::MOV, 0, kNoTarget, {Kind::Reg, 0, 0, 0}, {Kind::PktMem, attr::kBaseMapped, 250, 0}}};
+      p.code = {Insn{
+          Op::MOV, 0, kNoTarget, {Kind::Reg, 0, 0, 0}, {Kind::PktMem, attr::kBaseMapped, 250, 0}}};
       (void)disassemble(p);
     });
     GTEST_SKIP() << "BUG: disassemble() crashes on a decoded but unverified Program"
-                 << (mapped_base ? "" : " (memory operand with kBaseMapped and mapped id 250: mapped_info() "
-                                        "indexes kMappedInfo without a bounds check)");
+                 << (mapped_base
+                         ? ""
+                         : " (memory operand with kBaseMapped and mapped id 250: mapped_info() "
+                           "indexes kMappedInfo without a bounds check)");
   }
   SUCCEED();
 }

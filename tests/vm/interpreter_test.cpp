@@ -25,8 +25,9 @@ ret
 )";
   std::vector<std::string> lines;
   Diagnostic d;
-  auto vm = Instance::create(assemble_ok(src), HostCaps{}, Limits{},
-                             [&](OutputKind, std::string_view l) { lines.emplace_back(l); }, &d);
+  auto vm = Instance::create(
+      assemble_ok(src), HostCaps{}, Limits{},
+      [&](OutputKind, std::string_view l) { lines.emplace_back(l); }, &d);
   ASSERT_TRUE(vm) << d.str();
   for (uint32_t size : {60u, 1514u, 60u}) {
     std::vector<uint8_t> pkt(size, 0);
@@ -63,13 +64,15 @@ TEST(Interpreter, MulWraps) {
 TEST(Interpreter, DivByZeroGivesZero) {
   EXPECT_EQ(eval("mov gpr0, 42\ndiv gpr0, 5\nprint gpr0"), "8");
   EXPECT_EQ(eval("mov gpr0, 42\ndiv gpr0, 0\nprint gpr0"), "0");
-  EXPECT_EQ(eval("mov gpr0, -8\ndiv gpr0, 2\nprint \"%u\", gpr0"), "9223372036854775804");  // unsigned
+  EXPECT_EQ(eval("mov gpr0, -8\ndiv gpr0, 2\nprint \"%u\", gpr0"),
+            "9223372036854775804");  // unsigned
 }
 
 TEST(Interpreter, SdivSigned) {
   EXPECT_EQ(eval("mov gpr0, -8\nsdiv gpr0, 2\nprint gpr0"), "-4");
   EXPECT_EQ(eval("mov gpr0, -8\nsdiv gpr0, 0\nprint gpr0"), "0");
-  EXPECT_EQ(eval("mov gpr0, 0x8000000000000000\nsdiv gpr0, -1\nprint \"%x\", gpr0"), "8000000000000000");
+  EXPECT_EQ(eval("mov gpr0, 0x8000000000000000\nsdiv gpr0, -1\nprint \"%x\", gpr0"),
+            "8000000000000000");
 }
 
 TEST(Interpreter, ModByZeroLeavesDividend) {
@@ -99,7 +102,8 @@ TEST(Interpreter, ShiftsByWidthOrMore) {
 TEST(Interpreter, ByteSwaps) {
   EXPECT_EQ(eval("mov gpr0, 0x11223344\nbswap16 gpr0\nprint \"%x\", gpr0"), "4433");
   EXPECT_EQ(eval("mov gpr0, 0x11223344\nbswap32 gpr0\nprint \"%x\", gpr0"), "44332211");
-  EXPECT_EQ(eval("mov gpr0, 0x0102030405060708\nbswap64 gpr0\nprint \"%x\", gpr0"), "807060504030201");
+  EXPECT_EQ(eval("mov gpr0, 0x0102030405060708\nbswap64 gpr0\nprint \"%x\", gpr0"),
+            "807060504030201");
 }
 
 // Every conditional jump after cmp, on signed and unsigned orderings.
@@ -109,15 +113,15 @@ TEST(Interpreter, FlagJumps) {
     int64_t a, b;
     bool taken;
   } cases[] = {
-      {"je", 3, 3, true},   {"je", 3, 4, false},  {"jne", 3, 4, true}, {"jne", 3, 3, false},
-      {"jl", -1, 1, true},  {"jl", 1, -1, false}, {"jle", 2, 2, true}, {"jg", 1, -1, true},
-      {"jg", -1, 1, false}, {"jge", 2, 2, true},  {"jb", 1, -1, true}, {"jb", -1, 1, false},
+      {"je", 3, 3, true},   {"je", 3, 4, false},  {"jne", 3, 4, true},  {"jne", 3, 3, false},
+      {"jl", -1, 1, true},  {"jl", 1, -1, false}, {"jle", 2, 2, true},  {"jg", 1, -1, true},
+      {"jg", -1, 1, false}, {"jge", 2, 2, true},  {"jb", 1, -1, true},  {"jb", -1, 1, false},
       {"jbe", 2, 2, true},  {"ja", -1, 1, true},  {"ja", 1, -1, false}, {"jae", 2, 2, true},
       {"jz", 0, 0, true},   {"jnz", 0, 0, false},
   };
   for (const auto& c : cases) {
-    std::string body = "mov gpr0, " + std::to_string(c.a) + "\ncmp gpr0, " + std::to_string(c.b) + "\n" + c.jump +
-                       " yes\nprint 0\nend\nyes:\nprint 1";
+    std::string body = "mov gpr0, " + std::to_string(c.a) + "\ncmp gpr0, " + std::to_string(c.b) +
+                       "\n" + c.jump + " yes\nprint 0\nend\nyes:\nprint 1";
     EXPECT_EQ(eval(body), c.taken ? "1" : "0") << c.jump << " " << c.a << " " << c.b;
   }
   EXPECT_EQ(eval("mov gpr0, 6\ntest gpr0, 1\nje even\nprint 1\nend\neven:\nprint 0"), "0");
@@ -130,17 +134,17 @@ TEST(Interpreter, CompareAndBranch) {
     int64_t a, b;
     bool taken;
   } cases[] = {
-      {"beq", 5, 5, true},    {"bne", 5, 5, false},   {"blt", -1, 0, true},  {"ble", 0, 0, true},
-      {"bgt", 0, -1, true},   {"bge", -1, 0, false},  {"bltu", 0, -1, true}, {"bleu", -1, -1, true},
-      {"bgtu", -1, 0, true},  {"bgeu", 0, -1, false}, {"bset", 6, 2, true},  {"bset", 6, 1, false},
-      {"bclr", 6, 1, true},   {"bclr", 6, 2, false},
+      {"beq", 5, 5, true},   {"bne", 5, 5, false},   {"blt", -1, 0, true},  {"ble", 0, 0, true},
+      {"bgt", 0, -1, true},  {"bge", -1, 0, false},  {"bltu", 0, -1, true}, {"bleu", -1, -1, true},
+      {"bgtu", -1, 0, true}, {"bgeu", 0, -1, false}, {"bset", 6, 2, true},  {"bset", 6, 1, false},
+      {"bclr", 6, 1, true},  {"bclr", 6, 2, false},
   };
   for (const auto& c : cases) {
     // Register/immediate (specialised handlers) and variable/variable (generic ones) must agree.
-    std::string fast = "mov gpr0, " + std::to_string(c.a) + "\n" + c.op + " gpr0, " + std::to_string(c.b) +
-                       ", yes\nprint 0\nend\nyes:\nprint 1";
-    std::string slow = ".data:\nnum x " + std::to_string(c.a) + "\nnum y " + std::to_string(c.b) + "\n.text:\n" +
-                       c.op + " x, y, yes\nprint 0\nend\nyes:\nprint 1";
+    std::string fast = "mov gpr0, " + std::to_string(c.a) + "\n" + c.op + " gpr0, " +
+                       std::to_string(c.b) + ", yes\nprint 0\nend\nyes:\nprint 1";
+    std::string slow = ".data:\nnum x " + std::to_string(c.a) + "\nnum y " + std::to_string(c.b) +
+                       "\n.text:\n" + c.op + " x, y, yes\nprint 0\nend\nyes:\nprint 1";
     EXPECT_EQ(eval(fast), c.taken ? "1" : "0") << c.op << " " << c.a << " " << c.b;
     EXPECT_EQ(eval(slow), c.taken ? "1" : "0") << c.op << " " << c.a << " " << c.b;
   }
@@ -151,16 +155,18 @@ TEST(Interpreter, PushPop) {
 }
 
 TEST(Interpreter, CallRet) {
-  auto out = run_program(".text:\ncall f\nprint gpr0\nend\nfunc f:\ncall g\nadd gpr0, 1\nret\nfunc g:\nmov gpr0, 40\n"
-                         "add gpr0, 1\nret\n",
-                         std::vector<uint8_t>(60));
+  auto out = run_program(
+      ".text:\ncall f\nprint gpr0\nend\nfunc f:\ncall g\nadd gpr0, 1\nret\nfunc g:\nmov gpr0, 40\n"
+      "add gpr0, 1\nret\n",
+      std::vector<uint8_t>(60));
   EXPECT_EQ(out.lines, std::vector<std::string>{"42"});
 }
 
 TEST(Interpreter, SwitchCaseDefaultBreakFallthrough) {
   auto sw = [](int v) {
     return eval("mov gpr0, " + std::to_string(v) +
-                "\nswitch gpr0\ncase 1:\nprint 10\nbreak\ncase 2:\nprint 20\ncase 3:\nprint 30\nbreak\ndefault:\n"
+                "\nswitch gpr0\ncase 1:\nprint 10\nbreak\ncase 2:\nprint 20\ncase 3:\nprint "
+                "30\nbreak\ndefault:\n"
                 "print 99\nendswitch\nprint 0");
   };
   EXPECT_EQ(sw(1), "10\n0");
@@ -186,9 +192,10 @@ TEST(Interpreter, Verdicts) {
 
 TEST(Interpreter, EmitBuildsPacketsFromTheOutBuffer) {
   auto frame = ipv4_frame(17, 0x0a000001, 0x0a000002, 1000, 53, "hello");
-  auto out = run_program(".text:\noutlen mlen\ncopy out[0], pkt[0], mlen\nmov out.u8[0], 0xff\nemit -1\nemit 4\n"
-                         "drop\n",
-                         frame);
+  auto out = run_program(
+      ".text:\noutlen mlen\ncopy out[0], pkt[0], mlen\nmov out.u8[0], 0xff\nemit -1\nemit 4\n"
+      "drop\n",
+      frame);
   ASSERT_EQ(out.result.emitted, 2);
   auto em = out.vm->emitted();
   EXPECT_EQ(em[0].port, -1);
@@ -233,8 +240,9 @@ TEST(Interpreter, PacketLoadsNetworkAndHostOrder) {
 }
 
 TEST(Interpreter, PacketStoresBothOrders) {
-  auto out = run_program(".text:\nmov pkt.u32[0], 0x01020304\nmov pkt.h16[4], 0x0506\nmov pkt.u64[8], 0x0a0b\nend\n",
-                         std::vector<uint8_t>(60));
+  auto out = run_program(
+      ".text:\nmov pkt.u32[0], 0x01020304\nmov pkt.h16[4], 0x0506\nmov pkt.u64[8], 0x0a0b\nend\n",
+      std::vector<uint8_t>(60));
   EXPECT_EQ((std::vector<uint8_t>(out.packet.begin(), out.packet.begin() + 6)),
             (std::vector<uint8_t>{1, 2, 3, 4, 6, 5}));
   EXPECT_EQ(out.packet[14], 0x0a);
@@ -244,7 +252,8 @@ TEST(Interpreter, PacketStoresBothOrders) {
 
 TEST(Interpreter, LoadsPastTheEndFault) {
   for (const char* load : {"pkt[60]", "pkt.u16[59]", "pkt.u32[57]", "pkt.u64[53]", "pkt[-1]"}) {
-    auto r = run_program(std::string(".text:\nmov gpr0, ") + load + "\nprint 1\nend\n", std::vector<uint8_t>(60));
+    auto r = run_program(std::string(".text:\nmov gpr0, ") + load + "\nprint 1\nend\n",
+                         std::vector<uint8_t>(60));
     EXPECT_TRUE(r.result.aborted) << load;
     EXPECT_EQ(r.result.reason, AbortReason::Fault) << load;
     EXPECT_TRUE(r.lines.empty()) << load;
@@ -255,14 +264,18 @@ TEST(Interpreter, LoadsPastTheEndFault) {
   EXPECT_EQ(r.result.verdict, Verdict::Drop);
   Limits strict;
   strict.on_abort = Verdict::Drop;
-  EXPECT_EQ(run_program(".text:\nmov gpr0, pkt[99]\nend\n", std::vector<uint8_t>(60), {}, strict).result.verdict,
+  EXPECT_EQ(run_program(".text:\nmov gpr0, pkt[99]\nend\n", std::vector<uint8_t>(60), {}, strict)
+                .result.verdict,
             Verdict::Drop);
 }
 
 TEST(Interpreter, HeapIndexedAccessIsChecked) {
-  EXPECT_EQ(eval(".data:\narray a 4\n.text:\nmov gpr1, 3\nmov a[gpr1], 7\nmov gpr0, a[3]\nprint gpr0"), "7");
+  EXPECT_EQ(
+      eval(".data:\narray a 4\n.text:\nmov gpr1, 3\nmov a[gpr1], 7\nmov gpr0, a[3]\nprint gpr0"),
+      "7");
   EXPECT_EQ(eval(".data:\nbuf b 4\n.text:\nmov b[1], 0x1ff\nmov gpr0, b[1]\nprint gpr0"), "255");
-  auto r = run_program(".data:\narray a 4\n.text:\nmov gpr1, 4\nmov a[gpr1], 7\nend\n", std::vector<uint8_t>(60));
+  auto r = run_program(".data:\narray a 4\n.text:\nmov gpr1, 4\nmov a[gpr1], 7\nend\n",
+                       std::vector<uint8_t>(60));
   EXPECT_TRUE(r.result.aborted);
   EXPECT_EQ(r.result.reason, AbortReason::HeapFault);
 }
@@ -270,7 +283,8 @@ TEST(Interpreter, HeapIndexedAccessIsChecked) {
 TEST(Interpreter, CopyBetweenSpaces) {
   std::vector<uint8_t> pkt(60, 0);
   pkt[6] = 0xaa, pkt[11] = 0xbb;
-  auto out = run_program(".data:\nbuf mac 6\n.text:\ncopy [mac], pkt[6], 6\ncopy pkt[0], mac, 6\nend\n", pkt);
+  auto out = run_program(
+      ".data:\nbuf mac 6\n.text:\ncopy [mac], pkt[6], 6\ncopy pkt[0], mac, 6\nend\n", pkt);
   EXPECT_EQ(out.packet[0], 0xaa);
   EXPECT_EQ(out.packet[5], 0xbb);
   EXPECT_TRUE(out.result.modified);
@@ -280,9 +294,10 @@ TEST(Interpreter, CopyBetweenSpaces) {
 
 TEST(Interpreter, FindSearchesThePacket) {
   auto frame = ipv4_frame(6, 1, 2, 1000, 80, "GET /freebsd HTTP/1.0");
-  auto out = run_program(".text:\nfind gpr0, \"freebsd\", payload\nprint gpr0\nfind gpr1, \"linux\"\nprint gpr1\n"
-                         "mov gpr2, payload\nadd gpr2, 6\nfind gpr3, \"freebsd\", gpr2\nprint gpr3\nend\n",
-                         frame);
+  auto out = run_program(
+      ".text:\nfind gpr0, \"freebsd\", payload\nprint gpr0\nfind gpr1, \"linux\"\nprint gpr1\n"
+      "mov gpr2, payload\nadd gpr2, 6\nfind gpr3, \"freebsd\", gpr2\nprint gpr3\nend\n",
+      frame);
   ASSERT_EQ(out.lines.size(), 3u);
   EXPECT_EQ(out.lines[0], std::to_string(14 + 20 + 20 + 5));
   EXPECT_EQ(out.lines[1], "-1");
@@ -293,12 +308,14 @@ TEST(Interpreter, Cmp16ComparesIpv6Addresses) {
   std::vector<uint8_t> f(14 + 40 + 8, 0);
   f[12] = 0x86, f[13] = 0xdd, f[14] = 0x60, f[19] = 8, f[20] = 17, f[21] = 64;
   f[22] = 0x20, f[23] = 0x01, f[24] = 0x0d, f[25] = 0xb8, f[37] = 1;  // src 2001:db8::1
-  f[38] = 0xfe, f[39] = 0x80, f[53] = 2;                               // dst fe80::2
+  f[38] = 0xfe, f[39] = 0x80, f[53] = 2;                              // dst fe80::2
   EXPECT_EQ(eval("cmp16 ip6.src, 2001:db8::1\nje yes\nprint 0\nend\nyes:\nprint 1", f), "1");
   EXPECT_EQ(eval("cmp16 ip6.dst, 2001:db8::1\nja above\nprint 0\nend\nabove:\nprint 1", f), "1");
   EXPECT_EQ(eval("cmp16 ip6.src, pkt[22]\nje yes\nprint 0\nend\nyes:\nprint 1", f), "1");
   // An IPv4 packet has no ip6.src: equal to nothing.
-  EXPECT_EQ(eval("cmp16 ip6.src, ::\nje yes\nprint 0\nend\nyes:\nprint 1", ipv4_frame(6, 1, 2, 3, 4)), "0");
+  EXPECT_EQ(
+      eval("cmp16 ip6.src, ::\nje yes\nprint 0\nend\nyes:\nprint 1", ipv4_frame(6, 1, 2, 3, 4)),
+      "0");
 }
 
 TEST(Interpreter, TableOps) {
@@ -358,8 +375,9 @@ end
 )";
   auto lines = std::make_shared<std::vector<std::string>>();
   Diagnostic d;
-  auto vm = Instance::create(assemble_ok(src), HostCaps{}, Limits{},
-                             [lines](OutputKind, std::string_view l) { lines->emplace_back(l); }, &d);
+  auto vm = Instance::create(
+      assemble_ok(src), HostCaps{}, Limits{},
+      [lines](OutputKind, std::string_view l) { lines->emplace_back(l); }, &d);
   ASSERT_TRUE(vm) << d.str();
   Table* routes = vm->find_table("routes");
   const uint8_t net8[4] = {10, 0, 0, 0}, net24[4] = {10, 1, 2, 0};
@@ -384,11 +402,12 @@ TEST(Interpreter, MappedRegistersOnATcpFrame) {
   meta.port = 3;
   meta.dir = 1;
   meta.hook = Hook::PortOut;
-  auto out = run_program(".text:\nprint \"%ip %ip\", ip.src, ip.dst\nprint ip.proto, l4.dport\nprint port, dir\n"
-                    "print hook, ip.ttl\nprint eth.type, has.tcp\nprint has.udp, l4\nend\n",
-                    f, {}, {}, meta);
-  EXPECT_EQ(out.lines, (std::vector<std::string>{"128.3.112.16 128.3.112.35", "6 80", "3 1", "6 64", "2048 1",
-                                                 "0 34"}));
+  auto out = run_program(
+      ".text:\nprint \"%ip %ip\", ip.src, ip.dst\nprint ip.proto, l4.dport\nprint port, dir\n"
+      "print hook, ip.ttl\nprint eth.type, has.tcp\nprint has.udp, l4\nend\n",
+      f, {}, {}, meta);
+  EXPECT_EQ(out.lines, (std::vector<std::string>{"128.3.112.16 128.3.112.35", "6 80", "3 1", "6 64",
+                                                 "2048 1", "0 34"}));
 }
 
 TEST(Interpreter, AbsentFieldsReadZeroOnRawIp) {
@@ -396,7 +415,8 @@ TEST(Interpreter, AbsentFieldsReadZeroOnRawIp) {
   raw.link = LinkType::RawIp;
   auto f = ipv4_frame(17, 0x01020304, 0x05060708, 53, 1053);
   std::vector<uint8_t> ip(f.begin() + 14, f.end());
-  auto out = run_program(".text:\nprint has.eth, eth.type\nprint \"%ip\", ip.src\nprint l4.sport, l3\nend\n", ip, raw);
+  auto out = run_program(
+      ".text:\nprint has.eth, eth.type\nprint \"%ip\", ip.src\nprint l4.sport, l3\nend\n", ip, raw);
   EXPECT_EQ(out.lines, (std::vector<std::string>{"0 2048", "1.2.3.4", "53 0"}));
 }
 
@@ -408,7 +428,8 @@ TEST(Interpreter, ChecksumHelpersKeepPacketsValid) {
   recompute_checksums(fixed, LinkType::Ethernet, csum::kIp | csum::kL4);
   EXPECT_EQ(fixed, out.packet) << "incremental update differs from a full recomputation";
   // Direct stores plus csum give the same packet.
-  auto out2 = run_program(".text:\nmov pkt.u32[26], 192.0.2.7\nmov pkt.u16[34], 5555\ncsum\nend\n", f);
+  auto out2 =
+      run_program(".text:\nmov pkt.u32[26], 192.0.2.7\nmov pkt.u16[34], 5555\ncsum\nend\n", f);
   EXPECT_EQ(out2.packet, out.packet);
 }
 
@@ -419,7 +440,8 @@ TEST(Interpreter, PrintLogDumpFormats) {
   EXPECT_EQ(eval("log \"x=%x\", 255"), "x=ff");
   std::vector<uint8_t> pkt(20, 0);
   pkt[0] = 0xde, pkt[17] = 0xad;
-  EXPECT_EQ(eval("dump", pkt), "0000  de 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\n0010  00 ad 00 00");
+  EXPECT_EQ(eval("dump", pkt),
+            "0000  de 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\n0010  00 ad 00 00");
   EXPECT_EQ(eval("dump 2", pkt), "0000  de 00");
 }
 
@@ -427,8 +449,9 @@ TEST(Interpreter, OutputIsRateLimited) {
   Limits limits;
   limits.output_burst = 5;
   limits.output_per_second = 1;
-  auto out = run_program(".text:\nmov gpr0, 0\nloop:\nprint gpr0\nadd gpr0, 1\nblt gpr0, 100, loop\nend\n",
-                         std::vector<uint8_t>(60), {}, limits);
+  auto out =
+      run_program(".text:\nmov gpr0, 0\nloop:\nprint gpr0\nadd gpr0, 1\nblt gpr0, 100, loop\nend\n",
+                  std::vector<uint8_t>(60), {}, limits);
   EXPECT_EQ(out.lines.size(), 5u);
   EXPECT_EQ(out.vm->stats().output_suppressed, 95u);
 }
@@ -443,8 +466,9 @@ TEST(Interpreter, BudgetStopsRunawayPrograms) {
   EXPECT_EQ(out.result.verdict, Verdict::Pass);
   EXPECT_EQ(out.vm->stats().aborted, 1u);
   limits.on_abort = Verdict::Drop;
-  EXPECT_EQ(run_program(".text:\nloop:\njmp loop\n", std::vector<uint8_t>(60), {}, limits).result.verdict,
-            Verdict::Drop);
+  EXPECT_EQ(
+      run_program(".text:\nloop:\njmp loop\n", std::vector<uint8_t>(60), {}, limits).result.verdict,
+      Verdict::Drop);
   // A switch walk counts too.
   limits.budget = 3;
   EXPECT_TRUE(run_program(".text:\nswitch 9\ncase 1:\ncase 2:\ncase 3:\ncase 4:\nendswitch\nend\n",
@@ -472,8 +496,9 @@ end
 )";
   std::vector<std::string> lines;
   Diagnostic d;
-  auto vm = Instance::create(assemble_ok(src), HostCaps{}, Limits{},
-                             [&](OutputKind, std::string_view l) { lines.emplace_back(l); }, &d);
+  auto vm = Instance::create(
+      assemble_ok(src), HostCaps{}, Limits{},
+      [&](OutputKind, std::string_view l) { lines.emplace_back(l); }, &d);
   ASSERT_TRUE(vm) << d.str();
   ASSERT_EQ(vm->program().timers.size(), 1u);
   EXPECT_EQ(vm->program().timers[0].period_ms, 1000u);
@@ -487,7 +512,8 @@ end
 }
 
 TEST(Interpreter, TimerTouchingThePacketAborts) {
-  auto out = run_program(".timer t 5s:\nmov gpr0, pkt[0]\nend\n.text:\nend\n", std::vector<uint8_t>(60));
+  auto out =
+      run_program(".timer t 5s:\nmov gpr0, pkt[0]\nend\n.text:\nend\n", std::vector<uint8_t>(60));
   RunResult r = out.vm->run_timer(0, {});
   EXPECT_TRUE(r.aborted);
   EXPECT_EQ(r.reason, AbortReason::NoPacket);
@@ -495,7 +521,8 @@ TEST(Interpreter, TimerTouchingThePacketAborts) {
 
 TEST(Interpreter, RunAllocatesNothingAndKeepsStatePerRun) {
   // Registers start at zero on every packet; heap variables persist.
-  auto out = run_program(".data:\nnum n 0\n.text:\nadd gpr0, 1\nadd n, 1\nprint gpr0, n\nend\n", std::vector<uint8_t>(60));
+  auto out = run_program(".data:\nnum n 0\n.text:\nadd gpr0, 1\nadd n, 1\nprint gpr0, n\nend\n",
+                         std::vector<uint8_t>(60));
   std::vector<uint8_t> pkt(60);
   uint32_t len = 60;
   out.vm->run(pkt.data(), len, 60, {});

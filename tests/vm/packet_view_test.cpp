@@ -306,10 +306,9 @@ TEST(PacketViewTest, EthernetIpv4Tcp) {
 TEST(PacketViewTest, MetadataAndWideFieldsReadZero) {
   const Bytes b = eth_ip6_chain_udp();
   const Headers h = parse(b);
-  for (MappedReg r :
-       {MappedReg::Mlen, MappedReg::Port, MappedReg::Dir, MappedReg::Hook, MappedReg::Now,
-        MappedReg::Rand, MappedReg::L3, MappedReg::L4, MappedReg::Payload, MappedReg::Ip6Src,
-        MappedReg::Ip6Dst, MappedReg::Count}) {
+  for (MappedReg r : {MappedReg::Mlen, MappedReg::Port, MappedReg::Dir, MappedReg::Hook,
+                      MappedReg::Now, MappedReg::Rand, MappedReg::L3, MappedReg::L4,
+                      MappedReg::Payload, MappedReg::Ip6Src, MappedReg::Ip6Dst, MappedReg::Count}) {
     EXPECT_EQ(field(r, b, h), 0u) << mapped_info(r).name;
   }
   EXPECT_EQ(header_field16(MappedReg::IpSrc, b, h), nullptr);

@@ -33,15 +33,18 @@ bool runs_cleanly(const std::function<void()>& fn) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
 
 // Passes when e starts with `want`; skips the rest of the test as a known core
 // bug when it starts with `buggy` instead; fails otherwise.
-#define EXPECT_PREFIX_OR_KNOWN_BUG(e, want, buggy, why)                                                     \
-  do {                                                                                                      \
-    const std::string e_ = (e);                                                                             \
-    if (!starts_with(e_, want) && starts_with(e_, buggy)) GTEST_SKIP() << "BUG: " << why << " (got '" << e_ << "')"; \
-    EXPECT_TRUE(starts_with(e_, want)) << "got    '" << e_ << "'\nwanted '" << (want) << "...'";         \
+#define EXPECT_PREFIX_OR_KNOWN_BUG(e, want, buggy, why)                                          \
+  do {                                                                                           \
+    const std::string e_ = (e);                                                                  \
+    if (!starts_with(e_, want) && starts_with(e_, buggy))                                        \
+      GTEST_SKIP() << "BUG: " << why << " (got '" << e_ << "')";                                 \
+    EXPECT_TRUE(starts_with(e_, want)) << "got    '" << e_ << "'\nwanted '" << (want) << "...'"; \
   } while (0)
 
 // The verifier's diagnostic for an assembled source ("" when accepted). Fails
@@ -55,14 +58,18 @@ std::string verify_error(std::string_view src, const HostCaps* caps = nullptr) {
   return "";
 }
 
-::testing::AssertionResult rejected(std::string_view src, const std::string& prefix, const std::string& fragment,
-                                    const HostCaps* caps = nullptr) {
+::testing::AssertionResult rejected(std::string_view src, const std::string& prefix,
+                                    const std::string& fragment, const HostCaps* caps = nullptr) {
   std::string e = verify_error(src, caps);
-  if (e.empty()) return ::testing::AssertionFailure() << "verified, expected a rejection\n--- source:\n" << src;
+  if (e.empty())
+    return ::testing::AssertionFailure() << "verified, expected a rejection\n--- source:\n" << src;
   if (!starts_with(e, prefix))
-    return ::testing::AssertionFailure() << "got    '" << e << "'\nwanted '" << prefix << "...'\n--- source:\n" << src;
+    return ::testing::AssertionFailure()
+           << "got    '" << e << "'\nwanted '" << prefix << "...'\n--- source:\n"
+           << src;
   if (e.find(fragment) == std::string::npos)
-    return ::testing::AssertionFailure() << "got '" << e << "', wanted it to mention '" << fragment << "'";
+    return ::testing::AssertionFailure()
+           << "got '" << e << "', wanted it to mention '" << fragment << "'";
   return ::testing::AssertionSuccess();
 }
 
@@ -77,16 +84,20 @@ std::string repeat(const std::string& line, int n) {
 TEST(Verifier, ControlFallsOffTheEnd) {
   EXPECT_TRUE(rejected(".text:\n  mov gpr0, 1\n", "bad.ncpu:2:3: error: ",
                        "control falls off the end of the code after 'mov'"));
-  EXPECT_TRUE(rejected(".text:\n  nop\n  beq gpr0, 1, x\nx:\n  add gpr0, 1\n", "bad.ncpu:5:3: error: ",
-                       "falls off the end"));
-  EXPECT_TRUE(rejected(".text:\n  jmp x\nx:\n  beq gpr0, 1, x\n", "bad.ncpu:4:3: error: ", "after 'beq'"));
-  EXPECT_TRUE(rejected(".text:\n  call f\n  end\nfunc f:\n  call g\nfunc g:\n  ret\n", "bad.ncpu:5:3: error: ",
-                       "after 'call'"));
-  EXPECT_TRUE(rejected(".text:\n  end\n.init:\n  mov gpr0, 1\n", "bad.ncpu:4:3: error: ", "falls off"));
-  EXPECT_TRUE(rejected(".text:\n  end\n.timer t 10ms:\n  mirror 1\n", "bad.ncpu:4:3: error: ", "after 'mirror'"));
+  EXPECT_TRUE(rejected(".text:\n  nop\n  beq gpr0, 1, x\nx:\n  add gpr0, 1\n",
+                       "bad.ncpu:5:3: error: ", "falls off the end"));
+  EXPECT_TRUE(
+      rejected(".text:\n  jmp x\nx:\n  beq gpr0, 1, x\n", "bad.ncpu:4:3: error: ", "after 'beq'"));
+  EXPECT_TRUE(rejected(".text:\n  call f\n  end\nfunc f:\n  call g\nfunc g:\n  ret\n",
+                       "bad.ncpu:5:3: error: ", "after 'call'"));
+  EXPECT_TRUE(
+      rejected(".text:\n  end\n.init:\n  mov gpr0, 1\n", "bad.ncpu:4:3: error: ", "falls off"));
+  EXPECT_TRUE(rejected(".text:\n  end\n.timer t 10ms:\n  mirror 1\n",
+                       "bad.ncpu:4:3: error: ", "after 'mirror'"));
   // Control running from .text into a function or the next section.
   EXPECT_TRUE(rejected(".text:\n  nop\nfunc f:\n  ret\n", "bad.ncpu:2:3: error: ", "falls off"));
-  EXPECT_TRUE(rejected(".text:\n  print \"x\"\n.timer t 5ms:\n  end\n", "bad.ncpu:2:3: error: ", "after 'print'"));
+  EXPECT_TRUE(rejected(".text:\n  print \"x\"\n.timer t 5ms:\n  end\n",
+                       "bad.ncpu:2:3: error: ", "after 'print'"));
   // Every terminator is fine.
   for (const char* t : {"end", "pass", "drop", "redirect 1", "jmp l"}) {
     SCOPED_TRACE(t);
@@ -95,21 +106,25 @@ TEST(Verifier, ControlFallsOffTheEnd) {
 }
 
 TEST(Verifier, JumpIntoAnotherFunction) {
-  EXPECT_TRUE(rejected(".text:\n  jmp inner\n  end\nfunc f:\n  nop\ninner:\n  ret\n", "bad.ncpu:2:3: error: ",
-                       "jump leaves its function"));
-  EXPECT_TRUE(rejected(".text:\nback:\n  call f\n  end\nfunc f:\n  beq gpr0, 1, back\n  ret\n", "bad.ncpu:6:3: error: ",
-                       "jump leaves its function"));
-  EXPECT_TRUE(rejected(".text:\nmain:\n  end\n.timer t 1s:\n  jmp main\n", "bad.ncpu:5:3: error: ", "leaves"));
-  EXPECT_TRUE(rejected(".init:\n  jne l\n  end\n.text:\nl:\n  end\n", "bad.ncpu:2:3: error: ", "leaves"));
-  EXPECT_TRUE(rejected(".text:\n  call f\n  end\nfunc f:\n  jmp g2\n  ret\nfunc g:\n  nop\ng2:\n  ret\n",
-                       "bad.ncpu:5:3: error: ", "leaves its function"));
+  EXPECT_TRUE(rejected(".text:\n  jmp inner\n  end\nfunc f:\n  nop\ninner:\n  ret\n",
+                       "bad.ncpu:2:3: error: ", "jump leaves its function"));
+  EXPECT_TRUE(rejected(".text:\nback:\n  call f\n  end\nfunc f:\n  beq gpr0, 1, back\n  ret\n",
+                       "bad.ncpu:6:3: error: ", "jump leaves its function"));
+  EXPECT_TRUE(rejected(".text:\nmain:\n  end\n.timer t 1s:\n  jmp main\n",
+                       "bad.ncpu:5:3: error: ", "leaves"));
+  EXPECT_TRUE(
+      rejected(".init:\n  jne l\n  end\n.text:\nl:\n  end\n", "bad.ncpu:2:3: error: ", "leaves"));
+  EXPECT_TRUE(
+      rejected(".text:\n  call f\n  end\nfunc f:\n  jmp g2\n  ret\nfunc g:\n  nop\ng2:\n  ret\n",
+               "bad.ncpu:5:3: error: ", "leaves its function"));
 }
 
 TEST(Verifier, CallToLabelThatIsNotAFunction) {
   // The assembler already refuses it by name.
   Diagnostic d;
   EXPECT_FALSE(assemble(".text:\n  call lab\n  end\nlab:\n  end\n", "bad.ncpu", &d));
-  EXPECT_EQ(d.str(), "bad.ncpu:2:8: error: 'lab' is a label, not a function (declare it with 'func lab:')");
+  EXPECT_EQ(d.str(),
+            "bad.ncpu:2:8: error: 'lab' is a label, not a function (declare it with 'func lab:')");
   // In bytecode it can only be the verifier.
   Program p = assemble_ok(".text:\n  call f\n  end\nlab:\n  end\nfunc f:\n  ret\n", "bad.ncpu");
   ASSERT_EQ(p.code.size(), 4u);
@@ -119,10 +134,14 @@ TEST(Verifier, CallToLabelThatIsNotAFunction) {
 }
 
 TEST(Verifier, RetOutsideAFunction) {
-  EXPECT_TRUE(rejected(".text:\n  ret\n", "bad.ncpu:2:3: error: ", "ret outside a function (use end to finish the program)"));
-  EXPECT_TRUE(rejected(".text:\n  beq gpr0, 0, x\n  end\nx:\n  ret\n", "bad.ncpu:5:3: error: ", "ret outside a function"));
-  EXPECT_TRUE(rejected(".text:\n  end\n.init:\n  ret\n", "bad.ncpu:4:3: error: ", "ret outside a function"));
-  EXPECT_TRUE(rejected(".text:\n  end\n.timer t 10ms:\n  ret\n", "bad.ncpu:4:3: error: ", "ret outside a function"));
+  EXPECT_TRUE(rejected(".text:\n  ret\n", "bad.ncpu:2:3: error: ",
+                       "ret outside a function (use end to finish the program)"));
+  EXPECT_TRUE(rejected(".text:\n  beq gpr0, 0, x\n  end\nx:\n  ret\n",
+                       "bad.ncpu:5:3: error: ", "ret outside a function"));
+  EXPECT_TRUE(rejected(".text:\n  end\n.init:\n  ret\n",
+                       "bad.ncpu:4:3: error: ", "ret outside a function"));
+  EXPECT_TRUE(rejected(".text:\n  end\n.timer t 10ms:\n  ret\n",
+                       "bad.ncpu:4:3: error: ", "ret outside a function"));
 }
 
 // ---- recursion -----------------------------------------------------------------
@@ -153,21 +172,25 @@ TEST(Verifier, DirectRecursionIsRejected) {
   std::string e = verify_error(kDirectRecursion);
   EXPECT_NE(e.find("recursion"), std::string::npos) << e;
   // The diagnostic names the call that recurses (line 6), not the function's first instruction.
-  EXPECT_PREFIX_OR_KNOWN_BUG(e, "bad.ncpu:6:3: error: ", "bad.ncpu:5:3: error: ",
-                             "recursion is reported at the first instruction of the function, not at the call");
+  EXPECT_PREFIX_OR_KNOWN_BUG(
+      e, "bad.ncpu:6:3: error: ", "bad.ncpu:5:3: error: ",
+      "recursion is reported at the first instruction of the function, not at the call");
 }
 
 TEST(Verifier, MutualRecursionIsRejected) {
   std::string e = verify_error(kMutualRecursion);
   EXPECT_NE(e.find("recursion"), std::string::npos) << e;
-  EXPECT_PREFIX_OR_KNOWN_BUG(e, "bad.ncpu:10:3: error: ", "bad.ncpu:9:3: error: ",
-                             "recursion is reported at the first instruction of g, not at 'call f'");
+  EXPECT_PREFIX_OR_KNOWN_BUG(
+      e, "bad.ncpu:10:3: error: ", "bad.ncpu:9:3: error: ",
+      "recursion is reported at the first instruction of g, not at 'call f'");
 }
 
 TEST(Verifier, SelfCallFromTheFirstInstruction) {
-  EXPECT_TRUE(rejected(".text:\n  call f\n  end\nfunc f:\n  call f\n  ret\n", "bad.ncpu:5:3: error: ", "recursion"));
+  EXPECT_TRUE(rejected(".text:\n  call f\n  end\nfunc f:\n  call f\n  ret\n",
+                       "bad.ncpu:5:3: error: ", "recursion"));
   // A diamond (f -> g, f -> h, g -> h) is not recursion.
-  EXPECT_EQ(verify_error(".text:\n  call f\n  call h\n  end\nfunc f:\n  call g\n  call h\n  ret\nfunc g:\n  call h\n"
+  EXPECT_EQ(verify_error(".text:\n  call f\n  call h\n  end\nfunc f:\n  call g\n  call h\n  "
+                         "ret\nfunc g:\n  call h\n"
                          "  ret\nfunc h:\n  ret\n"),
             "");
 }
@@ -175,11 +198,14 @@ TEST(Verifier, SelfCallFromTheFirstInstruction) {
 // ---- data stack ------------------------------------------------------------------
 
 TEST(Verifier, PopFromEmptyStack) {
-  EXPECT_TRUE(rejected(".text:\n  mov gpr0, 1\n  pop gpr1\n  end\n", "bad.ncpu:3:3: error: ", "pop from an empty stack"));
-  EXPECT_TRUE(rejected(".text:\n  push 1\n  pop gpr1\n  pop gpr2\n  end\n", "bad.ncpu:4:3: error: ", "pop from an empty"));
+  EXPECT_TRUE(rejected(".text:\n  mov gpr0, 1\n  pop gpr1\n  end\n",
+                       "bad.ncpu:3:3: error: ", "pop from an empty stack"));
+  EXPECT_TRUE(rejected(".text:\n  push 1\n  pop gpr1\n  pop gpr2\n  end\n",
+                       "bad.ncpu:4:3: error: ", "pop from an empty"));
   // A function cannot pop what its caller pushed.
-  EXPECT_TRUE(rejected(".text:\n  push 1\n  call f\n  pop gpr0\n  end\nfunc f:\n  pop gpr1\n  push gpr1\n  ret\n",
-                       "bad.ncpu:7:3: error: ", "pop from an empty stack"));
+  EXPECT_TRUE(rejected(
+      ".text:\n  push 1\n  call f\n  pop gpr0\n  end\nfunc f:\n  pop gpr1\n  push gpr1\n  ret\n",
+      "bad.ncpu:7:3: error: ", "pop from an empty stack"));
   EXPECT_EQ(verify_error(".text:\n  push 1\n  push mlen\n  pop gpr1\n  pop gpr2\n  end\n"), "");
 }
 
@@ -187,45 +213,56 @@ TEST(Verifier, UnbalancedStackAtAJoin) {
   EXPECT_TRUE(rejected(".text:\n  beq gpr0, 1, l\n  push 1\nl:\n  end\n", "bad.ncpu:5:3: error: ",
                        "stack height differs between paths reaching this instruction"));
   // A push in a loop.
-  EXPECT_TRUE(rejected(".text:\nloop:\n  push 1\n  bne gpr0, 1, loop\n  end\n", "bad.ncpu:3:3: error: ",
-                       "stack height differs"));
+  EXPECT_TRUE(rejected(".text:\nloop:\n  push 1\n  bne gpr0, 1, loop\n  end\n",
+                       "bad.ncpu:3:3: error: ", "stack height differs"));
   // Switch cases that leave different heights at endswitch.
-  EXPECT_TRUE(rejected(".text:\n  switch gpr0\n  case 1:\n    push 1\n    break\n  case 2:\n  endswitch\n  end\n",
-                       "bad.ncpu:7:3: error: ", "stack height differs"));
+  EXPECT_TRUE(rejected(
+      ".text:\n  switch gpr0\n  case 1:\n    push 1\n    break\n  case 2:\n  endswitch\n  end\n",
+      "bad.ncpu:7:3: error: ", "stack height differs"));
   // Balanced on both paths is fine.
-  EXPECT_EQ(verify_error(".text:\n  push 7\n  beq gpr0, 1, l\n  push 1\n  pop gpr1\nl:\n  pop gpr2\n  end\n"), "");
+  EXPECT_EQ(
+      verify_error(
+          ".text:\n  push 7\n  beq gpr0, 1, l\n  push 1\n  pop gpr1\nl:\n  pop gpr2\n  end\n"),
+      "");
 }
 
 TEST(Verifier, FunctionReturningWithValuesPushed) {
-  EXPECT_TRUE(rejected(".text:\n  call f\n  end\nfunc f:\n  push 1\n  ret\n", "bad.ncpu:6:3: error: ",
-                       "function returns with 1 value(s) still pushed"));
-  EXPECT_TRUE(rejected(".text:\n  call f\n  end\nfunc f:\n  push 1\n  push 2\n  pop gpr0\n  beq gpr0, 0, r\n  pop gpr1\n"
-                       "r:\n  ret\n",
-                       "bad.ncpu:11:3: error: ", "stack height differs"));
+  EXPECT_TRUE(rejected(".text:\n  call f\n  end\nfunc f:\n  push 1\n  ret\n",
+                       "bad.ncpu:6:3: error: ", "function returns with 1 value(s) still pushed"));
+  EXPECT_TRUE(
+      rejected(".text:\n  call f\n  end\nfunc f:\n  push 1\n  push 2\n  pop gpr0\n  beq gpr0, 0, "
+               "r\n  pop gpr1\n"
+               "r:\n  ret\n",
+               "bad.ncpu:11:3: error: ", "stack height differs"));
 }
 
 TEST(Verifier, SixtyFourStackSlotsAreFine) {
-  Program p = assemble_ok(".text:\n" + repeat("  push 1\n", 64) + repeat("  pop gpr0\n", 64) + "  end\n");
+  Program p =
+      assemble_ok(".text:\n" + repeat("  push 1\n", 64) + repeat("  pop gpr0\n", 64) + "  end\n");
   Diagnostic d;
   auto info = verify(p, nullptr, &d);
   ASSERT_TRUE(info) << d.str();
   EXPECT_EQ(info->max_stack, 64u);
-  auto out = run_program(".text:\n" + repeat("  push 3\n", 64) + repeat("  pop gpr0\n", 64) + "  print gpr0\n  end\n", {});
+  auto out = run_program(
+      ".text:\n" + repeat("  push 3\n", 64) + repeat("  pop gpr0\n", 64) + "  print gpr0\n  end\n",
+      {});
   EXPECT_FALSE(out.result.aborted);
   EXPECT_EQ(out.lines, std::vector<std::string>{"3"});
 }
 
 TEST(Verifier, StackDeeperThan64Slots) {
   // 65 pushes on lines 2..66, then the pops.
-  std::string e = verify_error(".text:\n" + repeat("  push 1\n", 65) + repeat("  pop gpr0\n", 65) + "  end\n");
+  std::string e =
+      verify_error(".text:\n" + repeat("  push 1\n", 65) + repeat("  pop gpr0\n", 65) + "  end\n");
   EXPECT_NE(e.find("data stack may need 65 slots; the limit is 64"), std::string::npos) << e;
-  EXPECT_PREFIX_OR_KNOWN_BUG(e, "bad.ncpu:66:3: error: ", "bad.ncpu:2:3: error: ",
-                             "the stack limit is reported at the first instruction of .text, not at the 65th push");
+  EXPECT_PREFIX_OR_KNOWN_BUG(
+      e, "bad.ncpu:66:3: error: ", "bad.ncpu:2:3: error: ",
+      "the stack limit is reported at the first instruction of .text, not at the 65th push");
 }
 
 TEST(Verifier, StackDeeperThan64SlotsInATimer) {
-  std::string e =
-      verify_error(".text:\n  end\n.timer t 10ms:\n" + repeat("  push 1\n", 65) + repeat("  pop gpr0\n", 65) + "  end\n");
+  std::string e = verify_error(".text:\n  end\n.timer t 10ms:\n" + repeat("  push 1\n", 65) +
+                               repeat("  pop gpr0\n", 65) + "  end\n");
   EXPECT_NE(e.find("65 slots"), std::string::npos) << e;
   // Anywhere in the timer (lines 4..134) would do; .text (line 2) is wrong.
   EXPECT_PREFIX_OR_KNOWN_BUG(e, "bad.ncpu:68:3: error: ", "bad.ncpu:2:3: error: ",
@@ -233,8 +270,9 @@ TEST(Verifier, StackDeeperThan64SlotsInATimer) {
 }
 
 TEST(Verifier, StackDeeperThan64SlotsAcrossCalls) {
-  std::string src = ".text:\n" + repeat("  push 1\n", 40) + "  call f\n" + repeat("  pop gpr0\n", 40) + "  end\nfunc f:\n" +
-                    repeat("  push 2\n", 30) + repeat("  pop gpr1\n", 30) + "  ret\n";
+  std::string src = ".text:\n" + repeat("  push 1\n", 40) + "  call f\n" +
+                    repeat("  pop gpr0\n", 40) + "  end\nfunc f:\n" + repeat("  push 2\n", 30) +
+                    repeat("  pop gpr1\n", 30) + "  ret\n";
   std::string e = verify_error(src);
   EXPECT_NE(e.find("data stack may need 70 slots"), std::string::npos) << e;
 }
@@ -270,9 +308,10 @@ TEST(Verifier, CallDepthBeyond32) {
   std::string e = verify_error(nested_functions(33));
   EXPECT_NE(e.find("calls nest"), std::string::npos) << e;
   EXPECT_NE(e.find("32"), std::string::npos) << e;
-  EXPECT_PREFIX_OR_KNOWN_BUG(e, "bad.ncpu:98:3: error: ", "bad.ncpu:2:3: error: ",
-                             "the call depth limit is reported at .text's first instruction, not at the call that "
-                             "exceeds it");
+  EXPECT_PREFIX_OR_KNOWN_BUG(
+      e, "bad.ncpu:98:3: error: ", "bad.ncpu:2:3: error: ",
+      "the call depth limit is reported at .text's first instruction, not at the call that "
+      "exceeds it");
 }
 
 // A bytecode file can chain thousands of functions; the verifier must refuse
@@ -287,15 +326,18 @@ TEST(Verifier, VeryDeepCallChainIsRejectedWithoutCrashing) {
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t pc = static_cast<uint32_t>(p.code.size());
     p.symbols.push_back({"f" + std::to_string(i), SymbolKind::Func, pc, 0});
-    if (i + 1 < n) p.code.push_back({Op::CALL, 0, pc + 2, {}, {}});
-    else p.code.push_back({Op::NOP, 0, kNoTarget, {}, {}});
+    if (i + 1 < n)
+      p.code.push_back({Op::CALL, 0, pc + 2, {}, {}});
+    else
+      p.code.push_back({Op::NOP, 0, kNoTarget, {}, {}});
     p.code.push_back({Op::RET, 0, kNoTarget, {}, {}});
   }
   if (!runs_cleanly([&] {
         Diagnostic d;
         (void)verify(p, nullptr, &d);
       }))
-    GTEST_SKIP() << "BUG: verify() crashes (stack overflow in Verifier::analyse, one C++ frame plus a code-sized "
+    GTEST_SKIP() << "BUG: verify() crashes (stack overflow in Verifier::analyse, one C++ frame "
+                    "plus a code-sized "
                     "height vector and a copied path per nested call) on a chain of "
                  << n << " nested functions";
   Diagnostic d;
@@ -326,7 +368,8 @@ TEST(Verifier, HostCapabilities) {
     caps.*c.cap = false;
     caps.host_name = "lwipv6";
     std::string mn = std::string(c.insn).substr(0, std::string(c.insn).find(' '));
-    std::string want = "bad.ncpu:3:3: error: '" + mn + "' is not supported by lwipv6: it cannot " + c.what;
+    std::string want =
+        "bad.ncpu:3:3: error: '" + mn + "' is not supported by lwipv6: it cannot " + c.what;
     EXPECT_EQ(verify_error(src, &caps), want);
     // Other missing capabilities do not matter.
     HostCaps others;
@@ -342,34 +385,39 @@ TEST(Verifier, HostCapabilities) {
   // Default host name; the instruction in a timer or function counts too.
   HostCaps caps;
   caps.mirror = false;
-  EXPECT_TRUE(rejected(".text:\n  call f\n  end\nfunc f:\n  mirror 1\n  ret\n", "bad.ncpu:5:3: error: ",
-                       "'mirror' is not supported by this host", &caps));
+  EXPECT_TRUE(rejected(".text:\n  call f\n  end\nfunc f:\n  mirror 1\n  ret\n",
+                       "bad.ncpu:5:3: error: ", "'mirror' is not supported by this host", &caps));
   caps = HostCaps{};
   caps.emit = false;
-  EXPECT_TRUE(rejected(".text:\n  end\n.timer t 10ms:\n  emit 1\n  end\n", "bad.ncpu:4:3: error: ", "'emit'", &caps));
+  EXPECT_TRUE(rejected(".text:\n  end\n.timer t 10ms:\n  emit 1\n  end\n",
+                       "bad.ncpu:4:3: error: ", "'emit'", &caps));
 }
 
 // ---- what the verifier reports -------------------------------------------------------
 
 TEST(Verifier, VerifyInfo) {
   Diagnostic d;
-  auto info = verify(assemble_ok(".text:\n  push 1\n  call f\n  pop gpr0\n  end\nfunc f:\n  push 2\n  push 3\n  pop gpr1\n"
-                                 "  pop gpr1\n  ret\n"),
-                     nullptr, &d);
+  auto info = verify(
+      assemble_ok(
+          ".text:\n  push 1\n  call f\n  pop gpr0\n  end\nfunc f:\n  push 2\n  push 3\n  pop gpr1\n"
+          "  pop gpr1\n  ret\n"),
+      nullptr, &d);
   ASSERT_TRUE(info) << d.str();
   EXPECT_EQ(info->instructions, 9u);
   EXPECT_EQ(info->max_stack, 3u);
   EXPECT_EQ(info->max_call_depth, 1u);
   EXPECT_FALSE(info->writes_packet);
-  for (const char* w : {"mov pkt[0], 1", "csum", "csum ip", "copy pkt[0], out[0], 1", "lookup pkt.u32[0], t, 1",
-                        "pop pkt.u16[gpr1]"}) {
+  for (const char* w : {"mov pkt[0], 1", "csum", "csum ip", "copy pkt[0], out[0], 1",
+                        "lookup pkt.u32[0], t, 1", "pop pkt.u16[gpr1]"}) {
     SCOPED_TRACE(w);
     std::string pre = std::string(w).rfind("pop", 0) == 0 ? "  push 1\n  " : "  ";
-    auto i = verify(assemble_ok(".data:\ntable t array max 4\n.text:\n" + pre + w + "\n  end\n"), nullptr, &d);
+    auto i = verify(assemble_ok(".data:\ntable t array max 4\n.text:\n" + pre + w + "\n  end\n"),
+                    nullptr, &d);
     ASSERT_TRUE(i) << d.str();
     EXPECT_TRUE(i->writes_packet);
   }
-  for (const char* w : {"mov out[0], 1", "mov gpr0, pkt[0]", "csum all, out", "copy out[0], pkt[0], 1"}) {
+  for (const char* w :
+       {"mov out[0], 1", "mov gpr0, pkt[0]", "csum all, out", "copy out[0], pkt[0], 1"}) {
     SCOPED_TRACE(w);
     auto i = verify(assemble_ok(std::string(".text:\n  ") + w + "\n  end\n"), nullptr, &d);
     ASSERT_TRUE(i) << d.str();
@@ -390,8 +438,9 @@ TEST(Verifier, RewriteAndResizeWriteThePacket) {
   if (!missed.empty()) {
     std::string all;
     for (const auto& m : missed) all += " '" + m + "'";
-    GTEST_SKIP() << "BUG: VerifyInfo::writes_packet is false for" << all
-                 << " (the verifier ignores flag::kWritesPacket; only stores, pkt copies and csum set it)";
+    GTEST_SKIP()
+        << "BUG: VerifyInfo::writes_packet is false for" << all
+        << " (the verifier ignores flag::kWritesPacket; only stores, pkt copies and csum set it)";
   }
 }
 
@@ -402,12 +451,16 @@ Operand Im(int64_t v) { return {Kind::Imm, 0, 0, v}; }
 Operand Mp(int id) { return {Kind::Mapped, 0, static_cast<uint8_t>(id), 0}; }
 Operand Mp(MappedReg m) { return Mp(static_cast<int>(m)); }
 Operand Vr(int64_t off) { return {Kind::Var, 0, 0, off}; }
-Operand Pk(int64_t off, uint8_t at = attr::kNoBase, uint8_t reg = 0) { return {Kind::PktMem, at, reg, off}; }
+Operand Pk(int64_t off, uint8_t at = attr::kNoBase, uint8_t reg = 0) {
+  return {Kind::PktMem, at, reg, off};
+}
 Operand Hp(int64_t off, uint8_t at = attr::kNoBase | 3 | attr::kHostOrder, uint8_t reg = 0) {
   return {Kind::HeapMem, at, reg, off};
 }
 Operand By(int64_t i) { return {Kind::Bytes, 0, 0, i}; }
-Operand K(int kind, uint8_t reg = 0, int64_t imm = 0) { return {static_cast<Kind>(kind), 0, reg, imm}; }
+Operand K(int kind, uint8_t reg = 0, int64_t imm = 0) {
+  return {static_cast<Kind>(kind), 0, reg, imm};
+}
 
 Insn I(Op op, Operand a = {}, Operand b = {}, uint32_t target = kNoTarget, uint8_t aux = 0) {
   Insn in;
@@ -438,91 +491,126 @@ Program hand(std::vector<Insn> code) {
   for (bool with_caps : {false, true}) {
     HostCaps caps;
     Diagnostic d;
-    if (verify(p, with_caps ? &caps : nullptr, &d)) return ::testing::AssertionFailure() << "verified";
+    if (verify(p, with_caps ? &caps : nullptr, &d))
+      return ::testing::AssertionFailure() << "verified";
     std::string want = "hand.ncpu:" + std::to_string(pc + 1) + ":1: error: ";
     std::string e = d.str();
-    if (!starts_with(e, want)) return ::testing::AssertionFailure() << "got '" << e << "', wanted '" << want << "...'";
+    if (!starts_with(e, want))
+      return ::testing::AssertionFailure() << "got '" << e << "', wanted '" << want << "...'";
     if (e.find(fragment) == std::string::npos)
-      return ::testing::AssertionFailure() << "got '" << e << "', wanted it to mention '" << fragment << "'";
+      return ::testing::AssertionFailure()
+             << "got '" << e << "', wanted it to mention '" << fragment << "'";
   }
   return ::testing::AssertionSuccess();
 }
 
 TEST(VerifierHandBuilt, BaselineIsAccepted) {
-  Program p = hand({I(Op::MOV, R(15), Vr(8)), I(Op::LOOKUP, R(1), Im(5), kNoTarget, 0),
-                    I(Op::CMP16, Mp(MappedReg::Ip6Src), By(1)), I(Op::FIND, R(2), Im(0), 0), I(Op::END)});
+  Program p =
+      hand({I(Op::MOV, R(15), Vr(8)), I(Op::LOOKUP, R(1), Im(5), kNoTarget, 0),
+            I(Op::CMP16, Mp(MappedReg::Ip6Src), By(1)), I(Op::FIND, R(2), Im(0), 0), I(Op::END)});
   Diagnostic d;
   EXPECT_TRUE(verify(p, nullptr, &d)) << d.str();
 }
 
 TEST(VerifierHandBuilt, OutOfRangeRegister) {
-  EXPECT_TRUE(rejected_at(hand({I(Op::NOP), I(Op::MOV, R(16), Im(1)), I(Op::END)}), 1, "no register gpr16"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::NOP), I(Op::MOV, R(16), Im(1)), I(Op::END)}), 1,
+                          "no register gpr16"));
   EXPECT_TRUE(rejected_at(hand({I(Op::ADD, R(0), R(255)), I(Op::END)}), 0, "gpr255"));
   EXPECT_TRUE(rejected_at(hand({I(Op::FIND, R(99), Im(0), 0), I(Op::END)}), 0, "gpr99"));
   EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Pk(0, 0, 16)), I(Op::END)}), 0, "gpr16"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::COPY, Pk(0), Pk(4), 0, 16), I(Op::END)}), 0, "copy: bad length register"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::COPY, Pk(0), Pk(4), 0, 16), I(Op::END)}), 0,
+                          "copy: bad length register"));
 }
 
 TEST(VerifierHandBuilt, OutOfRangeMappedId) {
   const int n = static_cast<int>(kMappedCount);
-  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Mp(n)), I(Op::END)}), 0, "unknown mapped register"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::NOP), I(Op::BEQ, Mp(255), Im(1), 2), I(Op::END)}), 1, "unknown mapped register"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::MOV, R(0), Mp(n)), I(Op::END)}), 0, "unknown mapped register"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::NOP), I(Op::BEQ, Mp(255), Im(1), 2), I(Op::END)}), 1,
+                          "unknown mapped register"));
   EXPECT_TRUE(rejected_at(hand({I(Op::REWRITE, Mp(200), Im(1)), I(Op::END)}), 0, "mapped"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Pk(0, attr::kBaseMapped, static_cast<uint8_t>(n))), I(Op::END)}), 0,
-                          "bad mapped base register"));
   EXPECT_TRUE(rejected_at(
-      hand({I(Op::MOV, R(0), Pk(0, attr::kBaseMapped, static_cast<uint8_t>(MappedReg::Ip6Dst))), I(Op::END)}), 0,
+      hand({I(Op::MOV, R(0), Pk(0, attr::kBaseMapped, static_cast<uint8_t>(n))), I(Op::END)}), 0,
       "bad mapped base register"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::COPY, Pk(0), Pk(4), 0, static_cast<uint8_t>(0x80 | n)), I(Op::END)}), 0,
-                          "copy: bad length"));
   EXPECT_TRUE(rejected_at(
-      hand({I(Op::COPY, Pk(0), Pk(4), 0, static_cast<uint8_t>(0x80 | static_cast<int>(MappedReg::Ip6Src))), I(Op::END)}),
-      0, "copy: bad length"));
+      hand({I(Op::MOV, R(0), Pk(0, attr::kBaseMapped, static_cast<uint8_t>(MappedReg::Ip6Dst))),
+            I(Op::END)}),
+      0, "bad mapped base register"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::COPY, Pk(0), Pk(4), 0, static_cast<uint8_t>(0x80 | n)), I(Op::END)}),
+                  0, "copy: bad length"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::COPY, Pk(0), Pk(4), 0,
+                                  static_cast<uint8_t>(0x80 | static_cast<int>(MappedReg::Ip6Src))),
+                                I(Op::END)}),
+                          0, "copy: bad length"));
   // 16-byte fields are no numbers; only rewritable fields may be rewritten.
-  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Mp(MappedReg::Ip6Src)), I(Op::END)}), 0, "must be a number"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::REWRITE, Mp(MappedReg::Mlen), Im(1)), I(Op::END)}), 0, "rewritable header field"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, Mp(MappedReg::IpTtl), Im(1)), I(Op::END)}), 0, "must be writable"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Mp(MappedReg::Ip6Src)), I(Op::END)}), 0,
+                          "must be a number"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::REWRITE, Mp(MappedReg::Mlen), Im(1)), I(Op::END)}), 0,
+                          "rewritable header field"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, Mp(MappedReg::IpTtl), Im(1)), I(Op::END)}), 0,
+                          "must be writable"));
 }
 
 TEST(VerifierHandBuilt, OutOfRangeTableId) {
-  EXPECT_TRUE(rejected_at(hand({I(Op::LOOKUP, R(0), Im(1), kNoTarget, 1), I(Op::END)}), 0, "lookup: no table 1"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::NOP), I(Op::UPDATE, Im(1), Im(2), kNoTarget, 255), I(Op::END)}), 1, "no table 255"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::DELETE, Im(1), {}, kNoTarget, 7), I(Op::END)}), 0, "no table 7"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::LOOKUP, R(0), Im(1), kNoTarget, 1), I(Op::END)}), 0,
+                          "lookup: no table 1"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::NOP), I(Op::UPDATE, Im(1), Im(2), kNoTarget, 255), I(Op::END)}), 1,
+                  "no table 255"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::DELETE, Im(1), {}, kNoTarget, 7), I(Op::END)}), 0, "no table 7"));
   Program p = hand({I(Op::TADD, Im(1), Im(2), kNoTarget, 0), I(Op::END)});
   p.tables.clear();
   EXPECT_TRUE(rejected_at(p, 0, "tadd: no table 0"));
   // Key sizes must fit the table.
-  EXPECT_TRUE(rejected_at(hand({I(Op::LOOKUP, R(0), By(1), kNoTarget, 0), I(Op::END)}), 0, "constant is 16 bytes, need 4"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::LOOKUP, R(0), Mp(MappedReg::Ip6Src), kNoTarget, 0), I(Op::END)}), 0,
-                          "16-byte field used as a 4-byte key"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::CMP16, Mp(MappedReg::Ip6Src), Im(1)), I(Op::END)}), 0, "16-byte key"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::CMP16, By(1), By(1)), I(Op::END)}), 0, "cmp16 of two constants"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::LOOKUP, R(0), By(1), kNoTarget, 0), I(Op::END)}), 0,
+                          "constant is 16 bytes, need 4"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::LOOKUP, R(0), Mp(MappedReg::Ip6Src), kNoTarget, 0), I(Op::END)}), 0,
+                  "16-byte field used as a 4-byte key"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::CMP16, Mp(MappedReg::Ip6Src), Im(1)), I(Op::END)}), 0,
+                          "16-byte key"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::CMP16, By(1), By(1)), I(Op::END)}), 0, "cmp16 of two constants"));
 }
 
 TEST(VerifierHandBuilt, OutOfRangeStringId) {
-  EXPECT_TRUE(rejected_at(hand({I(Op::PRINT, Im(1), {}, 2), I(Op::END)}), 0, "print: no such string"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::LOG, {}, {}, 0x7fffffff), I(Op::END)}), 0, "log: no such string"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::FIND, R(0), Im(0), 2), I(Op::END)}), 0, "find: no such string"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::FIND, R(0), Im(0), kNoTarget), I(Op::END)}), 0, "no such string"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::CMP16, Mp(MappedReg::Ip6Src), By(2)), I(Op::END)}), 0, "no such constant"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::CMP16, Mp(MappedReg::Ip6Src), By(-1)), I(Op::END)}), 0, "no such constant"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::PRINT, Im(1), {}, 2), I(Op::END)}), 0, "print: no such string"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::LOG, {}, {}, 0x7fffffff), I(Op::END)}), 0, "log: no such string"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::FIND, R(0), Im(0), 2), I(Op::END)}), 0, "find: no such string"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::FIND, R(0), Im(0), kNoTarget), I(Op::END)}), 0, "no such string"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::CMP16, Mp(MappedReg::Ip6Src), By(2)), I(Op::END)}), 0,
+                          "no such constant"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::CMP16, Mp(MappedReg::Ip6Src), By(-1)), I(Op::END)}), 0,
+                          "no such constant"));
   Program p = hand({I(Op::FIND, R(0), Im(0), 2), I(Op::END)});
   p.strings.push_back("");
   EXPECT_TRUE(rejected_at(p, 0, "find needs a non-empty string"));
 }
 
 TEST(VerifierHandBuilt, VarOutsideTheHeap) {
-  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, Vr(9), Im(1)), I(Op::END)}), 0, "heap variable at offset 9 is outside the heap"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, Vr(9), Im(1)), I(Op::END)}), 0,
+                          "heap variable at offset 9 is outside the heap"));
   EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Vr(-8)), I(Op::END)}), 0, "outside the heap"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Vr(INT64_MAX)), I(Op::END)}), 0, "outside the heap"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Vr(INT64_MAX - 7)), I(Op::END)}), 0, "outside the heap"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::MOV, R(0), Vr(INT64_MAX)), I(Op::END)}), 0, "outside the heap"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::MOV, R(0), Vr(INT64_MAX - 7)), I(Op::END)}), 0, "outside the heap"));
   Program p = hand({I(Op::MOV, R(0), Vr(0)), I(Op::END)});
   p.data.clear();
   EXPECT_TRUE(rejected_at(p, 0, "outside the heap"));
   // Memory operands with offsets beyond 32 bits or unknown attribute bits.
-  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Hp(int64_t{1} << 31)), I(Op::END)}), 0, "address offset out of range"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Pk(INT64_MIN)), I(Op::END)}), 0, "address offset out of range"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Pk(0, 0x80 | attr::kNoBase)), I(Op::END)}), 0, "unknown address attributes"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Hp(int64_t{1} << 31)), I(Op::END)}), 0,
+                          "address offset out of range"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Pk(INT64_MIN)), I(Op::END)}), 0,
+                          "address offset out of range"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Pk(0, 0x80 | attr::kNoBase)), I(Op::END)}), 0,
+                          "unknown address attributes"));
   // A heap larger than the limit.
   Program big = hand({I(Op::END)});
   big.data.assign(kMaxHeap + 1, 0);
@@ -530,13 +618,19 @@ TEST(VerifierHandBuilt, VarOutsideTheHeap) {
 }
 
 TEST(VerifierHandBuilt, TargetOutsideTheCode) {
-  EXPECT_TRUE(rejected_at(hand({I(Op::JMP, {}, {}, 2), I(Op::END)}), 0, "jmp: target outside the code"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::NOP), I(Op::JE, {}, {}, kNoTarget), I(Op::END)}), 1, "target outside the code"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::BEQ, R(0), Im(0), 1u << 31), I(Op::END)}), 0, "target outside the code"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::CALL, {}, {}, 5), I(Op::END)}), 0, "call: target outside the code"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::SWITCH, R(0), {}, 9), I(Op::ENDSWITCH), I(Op::END)}), 0, "target outside"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::JMP, {}, {}, 2), I(Op::END)}), 0, "jmp: target outside the code"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::NOP), I(Op::JE, {}, {}, kNoTarget), I(Op::END)}), 1,
+                          "target outside the code"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::BEQ, R(0), Im(0), 1u << 31), I(Op::END)}), 0,
+                          "target outside the code"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::CALL, {}, {}, 5), I(Op::END)}), 0, "call: target outside the code"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::SWITCH, R(0), {}, 9), I(Op::ENDSWITCH), I(Op::END)}), 0,
+                          "target outside"));
   EXPECT_TRUE(rejected_at(hand({I(Op::BREAK, {}, {}, 3), I(Op::END)}), 0, "target outside"));
-  // Targets where the instruction takes none; a target in the same region that is not a label of it.
+  // Targets where the instruction takes none; a target in the same region that is not a label of
+  // it.
   EXPECT_TRUE(rejected_at(hand({I(Op::NOP, {}, {}, 0), I(Op::END)}), 0, "nop: unexpected target"));
   EXPECT_TRUE(rejected_at(hand({I(Op::END, {}, {}, 0)}), 0, "unexpected target"));
   // Entry points outside the code.
@@ -566,22 +660,30 @@ TEST(VerifierHandBuilt, TargetOutsideTheCode) {
 
 TEST(VerifierHandBuilt, BadCaseChain) {
   // switch -> case -> back to the switch.
-  EXPECT_TRUE(rejected_at(hand({I(Op::SWITCH, R(0), {}, 1), I(Op::CASE, Im(1), {}, 0), I(Op::ENDSWITCH), I(Op::END)}), 1,
-                          "case chain must lead forward"));
+  EXPECT_TRUE(rejected_at(
+      hand({I(Op::SWITCH, R(0), {}, 1), I(Op::CASE, Im(1), {}, 0), I(Op::ENDSWITCH), I(Op::END)}),
+      1, "case chain must lead forward"));
   // A case pointing at itself.
-  EXPECT_TRUE(rejected_at(hand({I(Op::SWITCH, R(0), {}, 1), I(Op::CASE, Im(1), {}, 1), I(Op::ENDSWITCH), I(Op::END)}), 1,
-                          "case chain must lead forward"));
+  EXPECT_TRUE(rejected_at(
+      hand({I(Op::SWITCH, R(0), {}, 1), I(Op::CASE, Im(1), {}, 1), I(Op::ENDSWITCH), I(Op::END)}),
+      1, "case chain must lead forward"));
   // A switch pointing backwards.
-  EXPECT_TRUE(rejected_at(hand({I(Op::ENDSWITCH), I(Op::SWITCH, R(0), {}, 0), I(Op::END)}), 1, "case chain"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::ENDSWITCH), I(Op::SWITCH, R(0), {}, 0), I(Op::END)}), 1,
+                          "case chain"));
   // A chain leading to something that is not a case label.
-  EXPECT_TRUE(rejected_at(hand({I(Op::SWITCH, R(0), {}, 1), I(Op::NOP), I(Op::END)}), 0, "case chain"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::SWITCH, R(0), {}, 1), I(Op::DEFAULT, {}, {}, 2), I(Op::END)}), 1, "case chain"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::SWITCH, R(0), {}, 1), I(Op::NOP), I(Op::END)}), 0, "case chain"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::SWITCH, R(0), {}, 1), I(Op::DEFAULT, {}, {}, 2), I(Op::END)}),
+                          1, "case chain"));
   // break must reach an endswitch after it.
-  EXPECT_TRUE(rejected_at(hand({I(Op::ENDSWITCH), I(Op::BREAK, {}, {}, 0), I(Op::END)}), 1, "break must lead"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::BREAK, {}, {}, 1), I(Op::END)}), 0, "break must lead to its endswitch"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::ENDSWITCH), I(Op::BREAK, {}, {}, 0), I(Op::END)}), 1,
+                          "break must lead"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::BREAK, {}, {}, 1), I(Op::END)}), 0,
+                          "break must lead to its endswitch"));
   // case takes a constant.
-  EXPECT_TRUE(rejected_at(hand({I(Op::SWITCH, R(0), {}, 1), I(Op::CASE, R(1), {}, 2), I(Op::ENDSWITCH), I(Op::END)}), 1,
-                          "case takes a constant"));
+  EXPECT_TRUE(rejected_at(
+      hand({I(Op::SWITCH, R(0), {}, 1), I(Op::CASE, R(1), {}, 2), I(Op::ENDSWITCH), I(Op::END)}), 1,
+      "case takes a constant"));
   // A chain that leaves the function.
   Program p = hand({I(Op::SWITCH, R(0), {}, 2), I(Op::END), I(Op::ENDSWITCH), I(Op::RET)});
   p.symbols.push_back({"f", SymbolKind::Func, 2, 0});
@@ -596,33 +698,49 @@ TEST(VerifierHandBuilt, BadCaseChain) {
 TEST(VerifierHandBuilt, UnknownOperandKind) {
   for (int kind : {static_cast<int>(Kind::Count), static_cast<int>(Kind::Count) + 1, 200, 255}) {
     SCOPED_TRACE(kind);
-    EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), K(kind)), I(Op::END)}), 0, "mov operand b must be a number"));
-    EXPECT_TRUE(rejected_at(hand({I(Op::MOV, K(kind), Im(1)), I(Op::END)}), 0, "mov operand a must be writable"));
-    EXPECT_TRUE(rejected_at(hand({I(Op::FIND, K(kind), Im(0), 0), I(Op::END)}), 0, "must be a register"));
-    EXPECT_TRUE(rejected_at(hand({I(Op::COPY, K(kind), Pk(0), 0, kLengthConst), I(Op::END)}), 0, "memory reference"));
-    EXPECT_TRUE(rejected_at(hand({I(Op::REWRITE, K(kind), Im(1)), I(Op::END)}), 0, "rewritable header field"));
-    EXPECT_TRUE(rejected_at(hand({I(Op::LOOKUP, R(0), K(kind), kNoTarget, 0), I(Op::END)}), 0, "must be a key"));
+    EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), K(kind)), I(Op::END)}), 0,
+                            "mov operand b must be a number"));
+    EXPECT_TRUE(rejected_at(hand({I(Op::MOV, K(kind), Im(1)), I(Op::END)}), 0,
+                            "mov operand a must be writable"));
+    EXPECT_TRUE(
+        rejected_at(hand({I(Op::FIND, K(kind), Im(0), 0), I(Op::END)}), 0, "must be a register"));
+    EXPECT_TRUE(rejected_at(hand({I(Op::COPY, K(kind), Pk(0), 0, kLengthConst), I(Op::END)}), 0,
+                            "memory reference"));
+    EXPECT_TRUE(rejected_at(hand({I(Op::REWRITE, K(kind), Im(1)), I(Op::END)}), 0,
+                            "rewritable header field"));
+    EXPECT_TRUE(rejected_at(hand({I(Op::LOOKUP, R(0), K(kind), kNoTarget, 0), I(Op::END)}), 0,
+                            "must be a key"));
     EXPECT_TRUE(rejected_at(hand({I(Op::CMP16, K(kind), By(1)), I(Op::END)}), 0, "must be a key"));
-    EXPECT_TRUE(rejected_at(hand({I(Op::NOP, K(kind)), I(Op::END)}), 0, "nop operand a must be empty"));
-    EXPECT_TRUE(rejected_at(hand({I(Op::PRINT, Im(1), K(kind)), I(Op::END)}), 0, "print operand b must be a number"));
+    EXPECT_TRUE(
+        rejected_at(hand({I(Op::NOP, K(kind)), I(Op::END)}), 0, "nop operand a must be empty"));
+    EXPECT_TRUE(rejected_at(hand({I(Op::PRINT, Im(1), K(kind)), I(Op::END)}), 0,
+                            "print operand b must be a number"));
   }
   // Known kinds in the wrong slot.
   EXPECT_TRUE(rejected_at(hand({I(Op::NOT, Im(3)), I(Op::END)}), 0, "must be writable"));
   EXPECT_TRUE(rejected_at(hand({I(Op::END, R(1))}), 0, "end operand a must be empty"));
   EXPECT_TRUE(rejected_at(hand({I(Op::JMP, {}, R(1), 1), I(Op::END)}), 0, "must be empty"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::PUSH, By(1)), I(Op::POP, R(0)), I(Op::END)}), 0, "must be a number"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::PUSH, By(1)), I(Op::POP, R(0)), I(Op::END)}), 0, "must be a number"));
   EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), {}), I(Op::END)}), 0, "must be a number"));
 }
 
 TEST(VerifierHandBuilt, UnknownOpcodeAndAux) {
-  EXPECT_TRUE(rejected_at(hand({I(Op::NOP), I(static_cast<Op>(kOpCount)), I(Op::END)}), 1, "unknown opcode"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::NOP), I(static_cast<Op>(kOpCount)), I(Op::END)}), 1,
+                          "unknown opcode"));
   EXPECT_TRUE(rejected_at(hand({I(static_cast<Op>(255)), I(Op::END)}), 0, "unknown opcode"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Im(1), kNoTarget, 1), I(Op::END)}), 0, "mov: unexpected aux field"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::CSUM, {}, {}, kNoTarget, 0), I(Op::END)}), 0, "csum: bad selection"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::CSUM, {}, {}, kNoTarget, csum::kOut), I(Op::END)}), 0, "csum: bad selection"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::CSUM, {}, {}, kNoTarget, 0x7), I(Op::END)}), 0, "csum: bad selection"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::COPY, Pk(0), Pk(4), 70000, kLengthConst), I(Op::END)}), 0, "copy: length too large"));
-  EXPECT_TRUE(rejected_at(hand({I(Op::TADD, Im(1), Im(2), kNoTarget, 1), I(Op::END)}), 0, "no table 1"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::MOV, R(0), Im(1), kNoTarget, 1), I(Op::END)}), 0,
+                          "mov: unexpected aux field"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::CSUM, {}, {}, kNoTarget, 0), I(Op::END)}), 0, "csum: bad selection"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::CSUM, {}, {}, kNoTarget, csum::kOut), I(Op::END)}), 0,
+                          "csum: bad selection"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::CSUM, {}, {}, kNoTarget, 0x7), I(Op::END)}), 0,
+                          "csum: bad selection"));
+  EXPECT_TRUE(rejected_at(hand({I(Op::COPY, Pk(0), Pk(4), 70000, kLengthConst), I(Op::END)}), 0,
+                          "copy: length too large"));
+  EXPECT_TRUE(
+      rejected_at(hand({I(Op::TADD, Im(1), Im(2), kNoTarget, 1), I(Op::END)}), 0, "no table 1"));
 }
 
 TEST(VerifierHandBuilt, BadTableDeclarations) {
@@ -631,14 +749,16 @@ TEST(VerifierHandBuilt, BadTableDeclarations) {
     p.tables = {t};
     return p;
   };
-  EXPECT_TRUE(rejected_at(with_table({"a", TableKind::Array, 8, 8, 4}), 0, "table 'a' has a bad key size"));
+  EXPECT_TRUE(
+      rejected_at(with_table({"a", TableKind::Array, 8, 8, 4}), 0, "table 'a' has a bad key size"));
   EXPECT_TRUE(rejected_at(with_table({"l", TableKind::Lpm6, 4, 8, 4}), 0, "bad key size"));
   EXPECT_TRUE(rejected_at(with_table({"h", TableKind::Hash, 0, 8, 4}), 0, "bad key size"));
   EXPECT_TRUE(rejected_at(with_table({"h", TableKind::Hash, 65, 8, 4}), 0, "bad key size"));
   EXPECT_TRUE(rejected_at(with_table({"h", TableKind::Hash, 4, 0, 4}), 0, "bad value size"));
   EXPECT_TRUE(rejected_at(with_table({"h", TableKind::Hash, 4, 257, 4}), 0, "bad value size"));
   EXPECT_TRUE(rejected_at(with_table({"h", TableKind::Hash, 4, 8, 0}), 0, "bad maximum size"));
-  EXPECT_TRUE(rejected_at(with_table({"h", TableKind::Hash, 4, 8, kMaxTableEntries + 1}), 0, "bad maximum size"));
+  EXPECT_TRUE(rejected_at(with_table({"h", TableKind::Hash, 4, 8, kMaxTableEntries + 1}), 0,
+                          "bad maximum size"));
   Program many = hand({I(Op::END)});
   many.tables.assign(kMaxTables + 1, TableDecl{"x", TableKind::Array, 4, 8, 1});
   EXPECT_TRUE(rejected_at(many, 0, "too many tables"));
@@ -661,7 +781,9 @@ TEST(VerifierHandBuilt, UnknownTableKind) {
   bool accepted = verify(p, nullptr, &d).has_value();
   // Whatever verify says, loading must fail cleanly.
   EXPECT_EQ(Instance::create(p, HostCaps{}, Limits{}, nullptr, &d), nullptr);
-  if (accepted) GTEST_SKIP() << "BUG: verify() accepts a table of unknown kind 7 (Instance::create then refuses it)";
+  if (accepted)
+    GTEST_SKIP()
+        << "BUG: verify() accepts a table of unknown kind 7 (Instance::create then refuses it)";
 }
 
 // ---- whatever is accepted runs ------------------------------------------------------
@@ -671,11 +793,13 @@ TEST(VerifierHandBuilt, UnknownTableKind) {
 TEST(VerifierHandBuilt, RandomInstructionsNeverCrash) {
   std::mt19937_64 rng(20240611);
   auto pick = [&](uint64_t n) { return static_cast<uint64_t>(rng() % n); };
-  const int64_t imms[] = {0, 1, 2, 4, 8, 14, 16, 60, -1, -8, 0x7fffffff, INT64_MIN, INT64_MAX, 1 << 20};
+  const int64_t imms[] = {0,  1,  2,  4,          8,         14,        16,
+                          60, -1, -8, 0x7fffffff, INT64_MIN, INT64_MAX, 1 << 20};
   auto operand = [&](size_t code_size) {
     Operand o;
     uint64_t k = pick(20);
-    o.kind = k < 17 ? static_cast<Kind>(k % static_cast<uint64_t>(Kind::Count)) : static_cast<Kind>(Kind::Count);
+    o.kind = k < 17 ? static_cast<Kind>(k % static_cast<uint64_t>(Kind::Count))
+                    : static_cast<Kind>(Kind::Count);
     o.reg = static_cast<uint8_t>(pick(10) == 0 ? pick(256) : pick(kMappedCount));
     if (o.kind == Kind::Reg) o.reg %= pick(8) == 0 ? 20 : 16;
     o.attr = static_cast<uint8_t>(pick(4) == 0 ? pick(256) : pick(0x80));
@@ -684,9 +808,9 @@ TEST(VerifierHandBuilt, RandomInstructionsNeverCrash) {
     return o;
   };
   size_t accepted = 0, total = 0;
-  std::vector<std::vector<uint8_t>> packets = {std::vector<uint8_t>(60, 0),
-                                               ipv4_frame(6, 0x0a000001, 0x0a000002, 1000, 80, "GET /"),
-                                               ipv4_frame(17, 0xc0a80001, 0x08080808, 53, 53, "q")};
+  std::vector<std::vector<uint8_t>> packets = {
+      std::vector<uint8_t>(60, 0), ipv4_frame(6, 0x0a000001, 0x0a000002, 1000, 80, "GET /"),
+      ipv4_frame(17, 0xc0a80001, 0x08080808, 53, 53, "q")};
   for (int iter = 0; iter < 30000; ++iter) {
     Program p;
     p.source_file = "rand.ncpu";
@@ -699,12 +823,18 @@ TEST(VerifierHandBuilt, RandomInstructionsNeverCrash) {
       if (info && info->b != Slot::None && pick(8)) in.b = operand(n);
       if (!info || pick(10) == 0) in.a = operand(n), in.b = operand(n);
       bool wants_target = info && info->target != Target::None;
-      if (wants_target) in.target = static_cast<uint32_t>(pick(4) == 0 ? pick(UINT32_MAX) : pick(n + 2));
-      else if (pick(20) == 0) in.target = static_cast<uint32_t>(pick(n));
-      if (info && info->aux == Aux::Checksum) in.aux = static_cast<uint8_t>(pick(0x100));
-      else if (info && info->aux == Aux::LengthReg) in.aux = pick(2) ? kLengthConst : static_cast<uint8_t>(pick(0x100));
-      else if (info && info->aux == Aux::Table) in.aux = static_cast<uint8_t>(pick(4));
-      else if (pick(30) == 0) in.aux = static_cast<uint8_t>(pick(256));
+      if (wants_target)
+        in.target = static_cast<uint32_t>(pick(4) == 0 ? pick(UINT32_MAX) : pick(n + 2));
+      else if (pick(20) == 0)
+        in.target = static_cast<uint32_t>(pick(n));
+      if (info && info->aux == Aux::Checksum)
+        in.aux = static_cast<uint8_t>(pick(0x100));
+      else if (info && info->aux == Aux::LengthReg)
+        in.aux = pick(2) ? kLengthConst : static_cast<uint8_t>(pick(0x100));
+      else if (info && info->aux == Aux::Table)
+        in.aux = static_cast<uint8_t>(pick(4));
+      else if (pick(30) == 0)
+        in.aux = static_cast<uint8_t>(pick(256));
       p.code.push_back(in);
     }
     p.code.push_back(I(pick(2) ? Op::END : Op::DROP));
@@ -716,7 +846,9 @@ TEST(VerifierHandBuilt, RandomInstructionsNeverCrash) {
     }
     p.data.assign(pick(3) * 16, 0);
     p.strings = {"abc", std::string(16, '\x20'), std::string(4, '\x0a'), ""};
-    p.tables = {{"h", TableKind::Hash, 4, 8, 8}, {"a", TableKind::Array, 4, 8, 4}, {"big", TableKind::Hash, 16, 16, 4}};
+    p.tables = {{"h", TableKind::Hash, 4, 8, 8},
+                {"a", TableKind::Array, 4, 8, 4},
+                {"big", TableKind::Hash, 16, 16, 4}};
     if (pick(2)) p.tables.push_back({"l6", TableKind::Lpm6, 16, 8, 4});
     if (pick(4) == 0) p.timers.push_back({"t", static_cast<uint32_t>(pick(p.code.size())), 10});
     if (pick(4) == 0) p.init_pc = static_cast<uint32_t>(pick(p.code.size()));
@@ -732,7 +864,8 @@ TEST(VerifierHandBuilt, RandomInstructionsNeverCrash) {
     Limits lim;
     lim.budget = 200;
     lim.output_burst = 2;
-    auto vm = Instance::create(p, caps, lim, [](OutputKind, std::string_view) {}, &d);
+    auto vm = Instance::create(
+        p, caps, lim, [](OutputKind, std::string_view) {}, &d);
     if (!vm) continue;  // .init may abort
     for (const auto& pk : packets) {
       std::vector<uint8_t> buf(pk);
@@ -744,7 +877,8 @@ TEST(VerifierHandBuilt, RandomInstructionsNeverCrash) {
     }
     for (size_t t = 0; t < vm->program().timers.size(); ++t) vm->run_timer(t, PacketMeta{});
   }
-  EXPECT_GT(accepted, total / 100) << "too few random programs verified to exercise the interpreter";
+  EXPECT_GT(accepted, total / 100)
+      << "too few random programs verified to exercise the interpreter";
   RecordProperty("accepted", static_cast<int>(accepted));
 }
 

@@ -66,7 +66,9 @@ struct RunResult {
   uint32_t abort_pc = 0;
 };
 
-// Counters, readable from other threads while packets run.
+// Counters, readable from other threads while packets run. The thread that
+// runs the program is their only writer; a reset from another thread may race
+// with a packet being counted.
 struct Stats {
   std::atomic<uint64_t> packets{0}, passed{0}, dropped{0}, modified{0}, redirected{0}, mirrored{0},
       emitted{0}, aborted{0}, errors{0}, instructions{0}, timer_runs{0}, output_lines{0},
