@@ -389,3 +389,36 @@ TEST(Cli, BenchReportsNsPerPacket) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(BundledPcaps, RegeneratingGivesTheCommittedBytes) {
+  fs::path dir = scratch() / "regen";
+  fs::create_directories(dir);
+  Result r = sh(std::string(NETCPU_GENPCAPS) + " " + dir.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  size_t n = 0;
+  for (const auto& e : fs::directory_iterator(kSrc + "/examples/pcaps")) {
+    ++n;
+    EXPECT_EQ(slurp(dir / e.path().filename()), slurp(e.path())) << e.path().filename() << " differs from its generator";
+  }
+  EXPECT_EQ(n, 4u);
+}
+
+TEST(Cli, RandomSourceTextIsRejectedWith1NeverCrashes) {
+  std::mt19937 rng(11);
+  const std::string alphabet = "abcdefgimnoprstuvx0123456789 ,.:[]+-*$#\"'\n\t.data:.text:gpr mov pkt ";
+  fs::path f = scratch() / "random.ncpu";
+  for (int i = 0; i < 30; ++i) {
+    std::string text;
+    for (size_t k = rng() % 400; k > 0; --k) text += alphabet[rng() % alphabet.size()];
+    std::ofstream(f, std::ios::trunc) << text;
+    Result res = netcpu("check " + f.string());
+    EXPECT_TRUE(res.code == 1 || res.code == 0) << "exit " << res.code << " for:\n" << text << "\n" << res.err;
+    if (res.code == 1) {
+      EXPECT_NE(res.err.find(": error: "), std::string::npos) << res.err;
+    }
+  }
+}
+
+}  // namespace

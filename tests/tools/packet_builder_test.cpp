@@ -614,7 +614,7 @@ void expect_checksums(const Capture& c, LinkType link) {
 
 TEST(BundledPcaps, Mixed) {
   const Capture c = read_pcap("mixed.pcap");
-  if (c.packets.empty()) GTEST_SKIP() << "examples/pcaps/mixed.pcap missing";
+  ASSERT_FALSE(c.packets.empty()) << "examples/pcaps/mixed.pcap missing";
   EXPECT_EQ(c.linktype, 1u);
   ASSERT_EQ(c.packets.size(), 60u);
   EXPECT_EQ(c.usec.front(), 1700000000ull * 1000000);
@@ -669,7 +669,7 @@ TEST(BundledPcaps, Mixed) {
 
 TEST(BundledPcaps, Flood) {
   const Capture c = read_pcap("flood.pcap");
-  if (c.packets.empty()) GTEST_SKIP() << "examples/pcaps/flood.pcap missing";
+  ASSERT_FALSE(c.packets.empty()) << "examples/pcaps/flood.pcap missing";
   ASSERT_EQ(c.packets.size(), 220u);
   EXPECT_TRUE(std::is_sorted(c.usec.begin(), c.usec.end()));
   EXPECT_LT(c.usec.back() - c.usec.front(), 3000000u);
@@ -690,7 +690,7 @@ TEST(BundledPcaps, Flood) {
 TEST(BundledPcaps, NatAndRawIp) {
   const Capture nat = read_pcap("nat.pcap");
   const Capture raw = read_pcap("rawip.pcap");
-  if (nat.packets.empty() || raw.packets.empty()) GTEST_SKIP() << "bundled pcaps missing";
+  ASSERT_FALSE(nat.packets.empty() || raw.packets.empty()) << "bundled pcaps missing";
   EXPECT_EQ(nat.packets.size(), 20u);
   const Mix m = classify(nat.packets);
   EXPECT_EQ(m.kinds.at("ip4-tcp"), 10u);
