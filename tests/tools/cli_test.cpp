@@ -48,7 +48,8 @@ std::string slurp(const fs::path& p) {
 
 Result sh(const std::string& cmd) {
   static int n = 0;
-  fs::path out = scratch() / ("out" + std::to_string(n)), err = scratch() / ("err" + std::to_string(n++));
+  fs::path out = scratch() / ("out" + std::to_string(n)),
+           err = scratch() / ("err" + std::to_string(n++));
   int st = std::system((cmd + " >" + out.string() + " 2>" + err.string()).c_str());
   Result r;
   r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -61,7 +62,6 @@ Result netcpu(const std::string& args) { return sh(kCli + " " + args); }
 
 std::string example(const std::string& name) { return kSrc + "/examples/" + name; }
 std::string pcap(const std::string& name) { return kSrc + "/examples/pcaps/" + name; }
-
 
 struct Frame {
   std::vector<uint8_t> bytes;
@@ -76,7 +76,8 @@ std::vector<Frame> read_pcap(const std::string& file) {
   if (!p) return v;
   struct pcap_pkthdr* h;
   const u_char* d;
-  while (pcap_next_ex(p, &h, &d) == 1) v.push_back({{d, d + h->caplen}, h->ts.tv_sec + h->ts.tv_usec / 1e6});
+  while (pcap_next_ex(p, &h, &d) == 1)
+    v.push_back({{d, d + h->caplen}, h->ts.tv_sec + h->ts.tv_usec / 1e6});
   pcap_close(p);
   return v;
 }
@@ -100,7 +101,8 @@ std::vector<bool> tcpdump_matches(const std::string& file, const std::string& ex
   return m;
 }
 
-json run_json(const std::string& program, const std::string& capture, const std::string& extra = "") {
+json run_json(const std::string& program, const std::string& capture,
+              const std::string& extra = "") {
   Result r = netcpu("run " + program + " --pcap " + capture + " --json " + extra);
   EXPECT_EQ(r.code, 0) << r.err;
   return json::parse(r.out.empty() ? "{}" : r.out);
@@ -135,11 +137,13 @@ TEST(Cli, SyntaxErrorsExitWith1AndNameFileLineCol) {
   std::ofstream(bad) << ".text:\n    mov gpr0, 1\n    frob gpr0\n    end\n";
   Result r = netcpu("check " + bad.string());
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find(bad.string() + ":3:5: error: unknown instruction 'frob'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(bad.string() + ":3:5: error: unknown instruction 'frob'"), std::string::npos)
+      << r.err;
   std::ofstream(bad) << ".text:\n    mov gpr0, 1\n";
   r = netcpu("run " + bad.string() + " --pcap " + pcap("mixed.pcap"));
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find(bad.string() + ":2:5: error: control falls off the end"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(bad.string() + ":2:5: error: control falls off the end"), std::string::npos)
+      << r.err;
 }
 
 TEST(Cli, UnreadableInputExitsWith3) {
@@ -221,11 +225,13 @@ TEST(Examples, SlidesPrintsEachLengthThen666) {
   ASSERT_GT(frames.size(), 20u);
   json j = run_json(example("slides.ncpu"), pcap("mixed.pcap"));
   std::vector<std::string> want;
-  for (const auto& f : frames) want.push_back(std::to_string(f.bytes.size())), want.push_back("666");
+  for (const auto& f : frames)
+    want.push_back(std::to_string(f.bytes.size())), want.push_back("666");
   EXPECT_EQ(j["output"].get<std::vector<std::string>>(), want);
   EXPECT_EQ(j["packets"], frames.size());
   EXPECT_EQ(j["passed"], frames.size());
-  for (const char* key : {"dropped", "modified", "redirected", "emitted", "aborted", "errors"}) EXPECT_EQ(j[key], 0) << key;
+  for (const char* key : {"dropped", "modified", "redirected", "emitted", "aborted", "errors"})
+    EXPECT_EQ(j[key], 0) << key;
   EXPECT_EQ(j["instructions"], 7 * frames.size());
 }
 
@@ -233,7 +239,8 @@ TEST(Examples, SlidesPrintsEachLengthThen666) {
 // is the one after any VLAN tags. The oracle matches untagged, single- and
 // double-tagged frames with separate expressions: libpcap's `vlan` shifts the
 // offsets of everything after it, even across `or`.
-std::vector<bool> matches_through_vlans(const std::string& file, const std::string& e, size_t count) {
+std::vector<bool> matches_through_vlans(const std::string& file, const std::string& e,
+                                        size_t count) {
   auto m = tcpdump_matches(file, e, count);
   auto m1 = tcpdump_matches(file, "vlan and (" + e + ")", count);
   auto m2 = tcpdump_matches(file, "vlan and vlan and (" + e + ")", count);
@@ -244,8 +251,8 @@ std::vector<bool> matches_through_vlans(const std::string& file, const std::stri
 TEST(Examples, IpPairMatchesTcpdump) {
   auto frames = read_pcap(pcap("mixed.pcap"));
   json j = run_json(example("ip_pair.ncpu"), pcap("mixed.pcap"));
-  auto want = matches_through_vlans(pcap("mixed.pcap"), "ip src host 128.3.112.15 and ip dst host 128.3.112.35",
-                                    frames.size());
+  auto want = matches_through_vlans(
+      pcap("mixed.pcap"), "ip src host 128.3.112.15 and ip dst host 128.3.112.35", frames.size());
   EXPECT_EQ(passed(j), want);
   EXPECT_GE(std::count(want.begin(), want.end(), true), 3);
   EXPECT_GE(std::count(want.begin(), want.end(), false), 10);
@@ -262,8 +269,8 @@ TEST(Examples, ArpOnlyMatchesTcpdump) {
 TEST(Examples, TcpFirewallMatchesTcpdump) {
   auto frames = read_pcap(pcap("mixed.pcap"));
   json j = run_json(example("tcp_firewall.ncpu"), pcap("mixed.pcap"));
-  auto want = matches_through_vlans(pcap("mixed.pcap"), "not tcp or tcp port 22 or tcp port 80 or tcp port 443",
-                                    frames.size());
+  auto want = matches_through_vlans(
+      pcap("mixed.pcap"), "not tcp or tcp port 22 or tcp port 80 or tcp port 443", frames.size());
   EXPECT_EQ(passed(j), want);
   EXPECT_GE(std::count(want.begin(), want.end(), false), 2);
 }
@@ -294,8 +301,10 @@ TEST(Examples, RateLimiterAllowsTwentyPerSourcePerSecond) {
   std::vector<bool> want;
   double t0 = frames[0].ts;
   for (const auto& f : frames) {
-    uint32_t src = (uint32_t{f.bytes[26]} << 24) | (f.bytes[27] << 16) | (f.bytes[28] << 8) | f.bytes[29];
-    long window = static_cast<long>((static_cast<int64_t>(f.ts * 1000) - static_cast<int64_t>(t0 * 1000)) / 1000);
+    uint32_t src =
+        (uint32_t{f.bytes[26]} << 24) | (f.bytes[27] << 16) | (f.bytes[28] << 8) | f.bytes[29];
+    long window = static_cast<long>(
+        (static_cast<int64_t>(f.ts * 1000) - static_cast<int64_t>(t0 * 1000)) / 1000);
     want.push_back(++seen[{src, window}] <= 20);
   }
   EXPECT_EQ(passed(j), want);
@@ -323,7 +332,8 @@ TEST(Examples, NatRewritesAddressesWithChecksumsTcpdumpAccepts) {
   EXPECT_EQ(v.out.find("wrong"), std::string::npos) << v.out;
   // tcpdump verifies TCP ("(correct)") and UDP ("sum ok") checksums and
   // complains about a bad ICMP one; every rewritten TCP/UDP packet is verified.
-  auto l4 = tcpdump_matches(pcap("nat.pcap"), "src net 10.0.0.0/24 and (tcp or udp)", frames.size());
+  auto l4 =
+      tcpdump_matches(pcap("nat.pcap"), "src net 10.0.0.0/24 and (tcp or udp)", frames.size());
   size_t verified = 0;
   for (const char* ok : {"(correct)", "sum ok"})
     for (size_t p = v.out.find(ok); p != std::string::npos; p = v.out.find(ok, p + 1)) ++verified;
@@ -334,14 +344,16 @@ TEST(Examples, IcmpResponderEmitsValidReplies) {
   fs::path em = scratch() / "replies.pcap";
   auto frames = read_pcap(pcap("mixed.pcap"));
   json j = run_json(example("icmp_responder.ncpu"), pcap("mixed.pcap"), "--emitted " + em.string());
-  auto req = tcpdump_matches(pcap("mixed.pcap"), "icmp[icmptype] == icmp-echo and dst host 192.168.1.1", frames.size());
+  auto req = tcpdump_matches(pcap("mixed.pcap"),
+                             "icmp[icmptype] == icmp-echo and dst host 192.168.1.1", frames.size());
   size_t n = std::count(req.begin(), req.end(), true);
   ASSERT_GE(n, 1u) << "mixed.pcap has no echo request to 192.168.1.1";
   EXPECT_EQ(j["emitted"], n);
   EXPECT_EQ(j["dropped"], n);
   auto replies = read_pcap(em.string());
   ASSERT_EQ(replies.size(), n);
-  auto is_reply = tcpdump_matches(em.string(), "icmp[icmptype] == icmp-echoreply and src host 192.168.1.1", n);
+  auto is_reply =
+      tcpdump_matches(em.string(), "icmp[icmptype] == icmp-echoreply and src host 192.168.1.1", n);
   EXPECT_EQ(std::count(is_reply.begin(), is_reply.end(), true), static_cast<long>(n));
   Result v = sh(kTcpdump + " -vvv -n -r " + em.string());
   EXPECT_EQ(v.out.find("wrong"), std::string::npos) << v.out;
@@ -374,13 +386,15 @@ TEST(Cli, BudgetStopsRunawayProgramsAndTraceShowsInstructions) {
   EXPECT_EQ(j["aborted"], j["packets"]);
   EXPECT_EQ(j["dropped"], j["packets"]);
   EXPECT_EQ(j["instructions"], 500 * j["packets"].get<int>());
-  Result r = netcpu("run " + example("ip_pair.ncpu") + " --pcap " + pcap("mixed.pcap") + " --trace");
+  Result r =
+      netcpu("run " + example("ip_pair.ncpu") + " --pcap " + pcap("mixed.pcap") + " --trace");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("bne eth.type, 2048, reject"), std::string::npos) << r.out.substr(0, 2000);
 }
 
 TEST(Cli, BenchReportsNsPerPacket) {
-  Result r = netcpu("bench " + example("tcp_firewall.ncpu") + " --synthetic 2000 --rounds 2 --json");
+  Result r =
+      netcpu("bench " + example("tcp_firewall.ncpu") + " --synthetic 2000 --rounds 2 --json");
   ASSERT_EQ(r.code, 0) << r.err;
   json j = json::parse(r.out);
   EXPECT_EQ(j["packets"], 2000);
@@ -400,21 +414,25 @@ TEST(BundledPcaps, RegeneratingGivesTheCommittedBytes) {
   size_t n = 0;
   for (const auto& e : fs::directory_iterator(kSrc + "/examples/pcaps")) {
     ++n;
-    EXPECT_EQ(slurp(dir / e.path().filename()), slurp(e.path())) << e.path().filename() << " differs from its generator";
+    EXPECT_EQ(slurp(dir / e.path().filename()), slurp(e.path()))
+        << e.path().filename() << " differs from its generator";
   }
   EXPECT_EQ(n, 4u);
 }
 
 TEST(Cli, RandomSourceTextIsRejectedWith1NeverCrashes) {
   std::mt19937 rng(11);
-  const std::string alphabet = "abcdefgimnoprstuvx0123456789 ,.:[]+-*$#\"'\n\t.data:.text:gpr mov pkt ";
+  const std::string alphabet =
+      "abcdefgimnoprstuvx0123456789 ,.:[]+-*$#\"'\n\t.data:.text:gpr mov pkt ";
   fs::path f = scratch() / "random.ncpu";
   for (int i = 0; i < 30; ++i) {
     std::string text;
     for (size_t k = rng() % 400; k > 0; --k) text += alphabet[rng() % alphabet.size()];
     std::ofstream(f, std::ios::trunc) << text;
     Result res = netcpu("check " + f.string());
-    EXPECT_TRUE(res.code == 1 || res.code == 0) << "exit " << res.code << " for:\n" << text << "\n" << res.err;
+    EXPECT_TRUE(res.code == 1 || res.code == 0) << "exit " << res.code << " for:\n"
+                                                << text << "\n"
+                                                << res.err;
     if (res.code == 1) {
       EXPECT_NE(res.err.find(": error: "), std::string::npos) << res.err;
     }

@@ -40,6 +40,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "packet_builder.h"
@@ -84,8 +85,12 @@ constexpr milliseconds kDeliveryTimeout{3000};  // for things that must happen
 constexpr milliseconds kSilenceTimeout{1000};   // for things that must not
 constexpr milliseconds kChildTimeout{20000};
 
-uint16_t rd16(const Bytes& b, size_t off) { return static_cast<uint16_t>(b[off] << 8 | b[off + 1]); }
-uint32_t rd32(const Bytes& b, size_t off) { return uint32_t{rd16(b, off)} << 16 | rd16(b, off + 2); }
+uint16_t rd16(const Bytes& b, size_t off) {
+  return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
+}
+uint32_t rd32(const Bytes& b, size_t off) {
+  return uint32_t{rd16(b, off)} << 16 | rd16(b, off + 2);
+}
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
@@ -98,22 +103,26 @@ std::vector<Bytes> input_frames() {
   const Mac outside_mac = mac_addr(kOutsideMac), inside_mac = mac_addr(kInsideMac);
   const Ipv4 ip{.src = ip4_addr(kOutsideIp), .dst = ip4_addr(kPublicIp)};
   std::vector<Bytes> frames(kFrameCount);
-  frames[kUdpFrame] = PacketBuilder()
-                          .eth(inside_mac, outside_mac)
-                          .ipv4(ip)
-                          .udp({.sport = kClientUdpPort, .dport = kUdpPort, .payload = bytes(kPayload)})
-                          .build();
-  frames[kSynFrame] =
+  frames[kUdpFrame] =
       PacketBuilder()
           .eth(inside_mac, outside_mac)
           .ipv4(ip)
-          .tcp({.sport = kClientTcpPort, .dport = kTcpPort, .seq = kClientIsn, .flags = tcp_flags::kSyn})
+          .udp({.sport = kClientUdpPort, .dport = kUdpPort, .payload = bytes(kPayload)})
           .build();
-  frames[kControlFrame] = PacketBuilder()
-                              .eth(inside_mac, outside_mac)
-                              .ipv4(ip)
-                              .udp({.sport = kClientUdpPort, .dport = kControlPort, .payload = bytes("control")})
-                              .build();
+  frames[kSynFrame] = PacketBuilder()
+                          .eth(inside_mac, outside_mac)
+                          .ipv4(ip)
+                          .tcp({.sport = kClientTcpPort,
+                                .dport = kTcpPort,
+                                .seq = kClientIsn,
+                                .flags = tcp_flags::kSyn})
+                          .build();
+  frames[kControlFrame] =
+      PacketBuilder()
+          .eth(inside_mac, outside_mac)
+          .ipv4(ip)
+          .udp({.sport = kClientUdpPort, .dport = kControlPort, .payload = bytes("control")})
+          .build();
   return frames;
 }
 
@@ -279,8 +288,8 @@ bool ip(const std::string& args, std::string& why) {
 // through the tap with a permanent neighbour entry, so replies go out at
 // once without ARP, and reverse-path filtering finds a route back.
 bool configure(const std::string& tap, std::string& why) {
-  return ip("link set dev " + tap + " address " + kInsideMac, why) && ip("link set dev lo up", why) &&
-         ip("link set dev " + tap + " up", why) &&
+  return ip("link set dev " + tap + " address " + kInsideMac, why) &&
+         ip("link set dev lo up", why) && ip("link set dev " + tap + " up", why) &&
          ip("addr add " + std::string(kInsideIp) + "/24 dev " + tap, why) &&
          ip("route add 203.0.113.0/24 dev " + tap, why) &&
          ip("neigh replace " + std::string(kOutsideIp) + " lladdr " + kOutsideMac + " dev " + tap +
@@ -301,7 +310,8 @@ int bound_socket(int type, uint16_t port, std::string& why) {
   sockaddr_in a = inside_addr(port);
   if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 ||
       (type == SOCK_STREAM && listen(fd, 4) < 0)) {
-    why = errno_text("socket/bind/listen on " + std::string(kInsideIp) + ":" + std::to_string(port));
+    why =
+        errno_text("socket/bind/listen on " + std::string(kInsideIp) + ":" + std::to_string(port));
     if (fd >= 0) close(fd);
     return -1;
   }
@@ -360,19 +370,22 @@ std::string wait_for_synack(int tap, milliseconds timeout) {
     ssize_t n = read(tap, f.data(), f.size());
     if (n < 0) continue;  // EAGAIN: nothing after all
     Bytes frame(f.begin(), f.begin() + n);
-    if (frame.size() < kL4 || rd16(frame, kEtherType) != 0x0800 || frame[kIpProto] != IPPROTO_TCP) continue;
+    if (frame.size() < kL4 || rd16(frame, kEtherType) != 0x0800 || frame[kIpProto] != IPPROTO_TCP)
+      continue;
     const size_t tcp = kIp + (frame[kIp] & 0x0f) * 4u;
     if (frame.size() < tcp + 20) continue;
     const uint8_t flags = frame[tcp + 13];
-    const bool ok = rd32(frame, kIpSrc) == ip4_addr(kInsideIp) && rd32(frame, kIpDst) == ip4_addr(kOutsideIp) &&
-                    rd16(frame, tcp) == kTcpPort && rd16(frame, tcp + 2) == kClientTcpPort &&
+    const bool ok = rd32(frame, kIpSrc) == ip4_addr(kInsideIp) &&
+                    rd32(frame, kIpDst) == ip4_addr(kOutsideIp) && rd16(frame, tcp) == kTcpPort &&
+                    rd16(frame, tcp + 2) == kClientTcpPort &&
                     (flags & (tcp_flags::kSyn | tcp_flags::kAck | tcp_flags::kRst)) ==
                         (tcp_flags::kSyn | tcp_flags::kAck) &&
                     rd32(frame, tcp + 8) == kClientIsn + 1;
     if (ok) return "";
     char text[160];
-    std::snprintf(text, sizeof text, "; saw TCP %08x:%u -> %08x:%u flags 0x%02x ack %08x", rd32(frame, kIpSrc),
-                  rd16(frame, tcp), rd32(frame, kIpDst), rd16(frame, tcp + 2), flags, rd32(frame, tcp + 8));
+    std::snprintf(text, sizeof text, "; saw TCP %08x:%u -> %08x:%u flags 0x%02x ack %08x",
+                  rd32(frame, kIpSrc), rd16(frame, tcp), rd32(frame, kIpDst), rd16(frame, tcp + 2),
+                  flags, rd32(frame, tcp + 8));
     seen += text;
   }
 }
@@ -393,6 +406,20 @@ std::optional<long> snmp_counter(const std::string& proto, const std::string& fi
   return std::nullopt;
 }
 
+// Where the kernel counts what it dropped, for failure messages: a bad IPv4
+// header checksum shows in Ip InHdrErrors, bad transport checksums in the
+// InCsumErrors of Udp and Tcp.
+std::string drop_counters() {
+  std::string text = " (kernel counters:";
+  const std::pair<std::string, std::string> counters[] = {
+      {"Ip", "InHdrErrors"}, {"Udp", "InCsumErrors"}, {"Tcp", "InCsumErrors"}};
+  for (const auto& [proto, field] : counters) {
+    auto v = snmp_counter(proto, field);
+    text += " " + proto + " " + field + " " + (v ? std::to_string(*v) : "?");
+  }
+  return text + ")";
+}
+
 // The NAT'ed control frame with one bit of its UDP checksum flipped: a
 // checksum that is wrong by exactly what a broken incremental update would
 // leave. Never 0x0000, which in IPv4 UDP means "no checksum" and would be
@@ -407,10 +434,14 @@ void check_udp(Reporter& r, int tap, int sock, const Bytes& frame) {
   std::string why;
   if (!inject(tap, frame, why)) return r.fail("udp", why);
   auto d = wait_for_udp(sock, kDeliveryTimeout);
-  if (!d) return r.fail("udp", "nothing received on 10.0.0.5:5000 (the kernel dropped the datagram)");
+  if (!d)
+    return r.fail("udp", "nothing received on 10.0.0.5:5000, the kernel dropped the datagram" +
+                             drop_counters());
   if (d->payload != bytes(kPayload))
-    return r.fail("udp", "payload differs: \"" + std::string(d->payload.begin(), d->payload.end()) + "\"");
-  if (ntohl(d->from.sin_addr.s_addr) != ip4_addr(kOutsideIp) || ntohs(d->from.sin_port) != kClientUdpPort)
+    return r.fail("udp",
+                  "payload differs: \"" + std::string(d->payload.begin(), d->payload.end()) + "\"");
+  if (ntohl(d->from.sin_addr.s_addr) != ip4_addr(kOutsideIp) ||
+      ntohs(d->from.sin_port) != kClientUdpPort)
     return r.fail("udp", "came from the wrong source address or port");
   r.pass("udp");
 }
@@ -419,7 +450,7 @@ void check_syn(Reporter& r, int tap, const Bytes& frame) {
   std::string why;
   if (!inject(tap, frame, why)) return r.fail("tcp", why);
   std::string problem = wait_for_synack(tap, kDeliveryTimeout);
-  if (!problem.empty()) return r.fail("tcp", problem);
+  if (!problem.empty()) return r.fail("tcp", problem + drop_counters());
   r.pass("tcp");
 }
 
@@ -433,7 +464,8 @@ void check_control(Reporter& r, int tap, int sock, const Bytes& frame) {
   auto after = snmp_counter("Udp", "InCsumErrors");
   if (!after || *after != *before + 1)
     return r.fail("control", "Udp InCsumErrors went from " + std::to_string(*before) + " to " +
-                                 (after ? std::to_string(*after) : "?") + ", expected +1");
+                                 (after ? std::to_string(*after) : "?") + ", expected +1" +
+                                 drop_counters());
   r.pass("control");
 }
 
@@ -533,21 +565,24 @@ TEST(LinuxStack, KernelAcceptsNatRewrittenFrames) {
   const fs::path in = tmp.path / "in.pcap", out = tmp.path / "out.pcap", err = tmp.path / "stderr";
   ASSERT_NO_FATAL_FAILURE(write_pcap(in, input_frames()));
   const std::string program = std::string(NETCPU_SOURCE_DIR) + "/examples/nat.ncpu";
-  const std::string cmd = std::string(NETCPU_CLI) + " run '" + program + "' --pcap '" + in.string() + "' --out '" +
-                          out.string() + "' >/dev/null 2>'" + err.string() + "'";
+  const std::string cmd = std::string(NETCPU_CLI) + " run '" + program + "' --pcap '" +
+                          in.string() + "' --out '" + out.string() + "' >/dev/null 2>'" +
+                          err.string() + "'";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd << "\n" << slurp(err);
   const std::vector<Bytes> frames = read_pcap(out);
   ASSERT_EQ(frames.size(), size_t{kFrameCount}) << "the NAT should pass every frame";
   for (const Bytes& f : frames) {
     ASSERT_GE(f.size(), kL4);
-    ASSERT_EQ(rd32(f, kIpDst), ip4_addr(kInsideIp)) << "the NAT did not map 198.51.100.5 to 10.0.0.5";
+    ASSERT_EQ(rd32(f, kIpDst), ip4_addr(kInsideIp))
+        << "the NAT did not map 198.51.100.5 to 10.0.0.5";
   }
 
   // 2. The rewritten frames, given to the kernel.
   ChildOutcome child = run_in_namespace(frames);
-  if (child.report.rfind("skip ", 0) == 0) GTEST_SKIP() << child.report.substr(5);
-  ASSERT_FALSE(child.timed_out) << "the namespace child hung and was killed after " << kChildTimeout.count()
-                                << " ms; it had reported:\n"
+  if (child.report.rfind("skip ", 0) == 0)
+    GTEST_SKIP() << child.report.substr(5, child.report.find('\n') - 5);
+  ASSERT_FALSE(child.timed_out) << "the namespace child hung and was killed after "
+                                << kChildTimeout.count() << " ms; it had reported:\n"
                                 << child.report;
 
   std::istringstream lines(child.report);
@@ -556,14 +591,16 @@ TEST(LinuxStack, KernelAcceptsNatRewrittenFrames) {
     if (line.rfind("pass ", 0) == 0)
       passed.push_back(line.substr(5));
     else
-      ADD_FAILURE() << "Linux rejected the NAT's output: " << line;
+      ADD_FAILURE() << "in the network namespace: " << line;
   }
   EXPECT_EQ(passed, (std::vector<std::string>{"udp", "tcp", "control"}))
       << "checks that passed, of udp (datagram delivered to 10.0.0.5:5000), tcp (SYN answered "
          "by a SYN-ACK) and control (corrupted UDP checksum dropped and counted)";
   EXPECT_TRUE(WIFEXITED(child.status) && WEXITSTATUS(child.status) == kExitPass)
       << "child status " << child.status
-      << (WIFSIGNALED(child.status) ? " (killed by signal " + std::to_string(WTERMSIG(child.status)) + ")" : "");
+      << (WIFSIGNALED(child.status)
+              ? " (killed by signal " + std::to_string(WTERMSIG(child.status)) + ")"
+              : "");
 }
 
 }  // namespace

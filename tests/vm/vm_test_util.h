@@ -41,8 +41,9 @@ inline RunOutput run_program(std::string_view src, std::vector<uint8_t> packet, 
   RunOutput out;
   auto lines = std::make_shared<std::vector<std::string>>();
   Diagnostic d;
-  out.vm = Instance::create(assemble_ok(src), caps, limits,
-                            [lines](OutputKind, std::string_view l) { lines->emplace_back(l); }, &d);
+  out.vm = Instance::create(
+      assemble_ok(src), caps, limits,
+      [lines](OutputKind, std::string_view l) { lines->emplace_back(l); }, &d);
   EXPECT_TRUE(out.vm) << d.str();
   if (!out.vm) return out;
   uint32_t len = static_cast<uint32_t>(packet.size());
@@ -55,9 +56,10 @@ inline RunOutput run_program(std::string_view src, std::vector<uint8_t> packet, 
   return out;
 }
 
-// Runs `body` (code, in a .text section unless it names one; `end` appended) on a 60-byte zero frame
-// and returns the printed lines joined with '\n'.
-inline std::string eval(const std::string& body, std::vector<uint8_t> packet = std::vector<uint8_t>(60, 0)) {
+// Runs `body` (code, in a .text section unless it names one; `end` appended) on a 60-byte zero
+// frame and returns the printed lines joined with '\n'.
+inline std::string eval(const std::string& body,
+                        std::vector<uint8_t> packet = std::vector<uint8_t>(60, 0)) {
   std::string src = body.find(".text:") == std::string::npos ? ".text:\n" + body : body;
   auto out = run_program(src + "\nend\n", std::move(packet));
   std::string s;
@@ -66,8 +68,8 @@ inline std::string eval(const std::string& body, std::vector<uint8_t> packet = s
 }
 
 // A minimal Ethernet + IPv4 + TCP/UDP frame with correct checksums.
-inline std::vector<uint8_t> ipv4_frame(uint8_t proto, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
-                                       std::string_view payload = "") {
+inline std::vector<uint8_t> ipv4_frame(uint8_t proto, uint32_t src, uint32_t dst, uint16_t sport,
+                                       uint16_t dport, std::string_view payload = "") {
   std::vector<uint8_t> f(14 + 20 + (proto == 6 ? 20 : 8) + payload.size(), 0);
   uint8_t* e = f.data();
   const uint8_t dmac[6] = {0x02, 0, 0, 0, 0, 0x02}, smac[6] = {0x02, 0, 0, 0, 0, 0x01};

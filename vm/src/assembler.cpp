@@ -43,21 +43,51 @@ struct Builtin {
 };
 
 constexpr Builtin kBuiltins[] = {
-    {"PROTO_ICMP", 1},      {"PROTO_IGMP", 2},       {"PROTO_TCP", 6},
-    {"PROTO_UDP", 17},      {"PROTO_IPV6", 41},      {"PROTO_GRE", 47},
-    {"PROTO_ESP", 50},      {"PROTO_AH", 51},        {"PROTO_ICMP6", 58},
-    {"PROTO_SCTP", 132},    {"ETH_IP", 0x0800},      {"ETH_ARP", 0x0806},
-    {"ETH_IP6", 0x86dd},    {"ETH_VLAN", 0x8100},    {"ETH_QINQ", 0x88a8},
-    {"ETH_MPLS", 0x8847},   {"DIR_IN", 0},           {"DIR_OUT", 1},
-    {"HOOK_PRE_ROUTING", 0}, {"HOOK_LOCAL_IN", 1},   {"HOOK_FORWARD", 2},
-    {"HOOK_LOCAL_OUT", 3},  {"HOOK_POST_ROUTING", 4}, {"HOOK_PORT_IN", 5},
-    {"HOOK_PORT_OUT", 6},   {"HOOK_TIMER", 7},       {"HOOK_INIT", 8},
-    {"HOOK_TEST", 9},       {"TCP_FIN", 1},          {"TCP_SYN", 2},
-    {"TCP_RST", 4},         {"TCP_PSH", 8},          {"TCP_ACK", 16},
-    {"TCP_URG", 32},        {"TCP_ECE", 64},         {"TCP_CWR", 128},
-    {"ICMP_ECHOREPLY", 0},  {"ICMP_UNREACH", 3},     {"ICMP_ECHO", 8},
-    {"ICMP_TIMXCEED", 11},  {"ICMP6_ECHO", 128},     {"ICMP6_ECHOREPLY", 129},
-    {"ICMP6_NS", 135},      {"ICMP6_NA", 136},       {"INPORT", -1},
+    {"PROTO_ICMP", 1},
+    {"PROTO_IGMP", 2},
+    {"PROTO_TCP", 6},
+    {"PROTO_UDP", 17},
+    {"PROTO_IPV6", 41},
+    {"PROTO_GRE", 47},
+    {"PROTO_ESP", 50},
+    {"PROTO_AH", 51},
+    {"PROTO_ICMP6", 58},
+    {"PROTO_SCTP", 132},
+    {"ETH_IP", 0x0800},
+    {"ETH_ARP", 0x0806},
+    {"ETH_IP6", 0x86dd},
+    {"ETH_VLAN", 0x8100},
+    {"ETH_QINQ", 0x88a8},
+    {"ETH_MPLS", 0x8847},
+    {"DIR_IN", 0},
+    {"DIR_OUT", 1},
+    {"HOOK_PRE_ROUTING", 0},
+    {"HOOK_LOCAL_IN", 1},
+    {"HOOK_FORWARD", 2},
+    {"HOOK_LOCAL_OUT", 3},
+    {"HOOK_POST_ROUTING", 4},
+    {"HOOK_PORT_IN", 5},
+    {"HOOK_PORT_OUT", 6},
+    {"HOOK_TIMER", 7},
+    {"HOOK_INIT", 8},
+    {"HOOK_TEST", 9},
+    {"TCP_FIN", 1},
+    {"TCP_SYN", 2},
+    {"TCP_RST", 4},
+    {"TCP_PSH", 8},
+    {"TCP_ACK", 16},
+    {"TCP_URG", 32},
+    {"TCP_ECE", 64},
+    {"TCP_CWR", 128},
+    {"ICMP_ECHOREPLY", 0},
+    {"ICMP_UNREACH", 3},
+    {"ICMP_ECHO", 8},
+    {"ICMP_TIMXCEED", 11},
+    {"ICMP6_ECHO", 128},
+    {"ICMP6_ECHOREPLY", 129},
+    {"ICMP6_NS", 135},
+    {"ICMP6_NA", 136},
+    {"INPORT", -1},
 };
 
 std::string lower(std::string_view s) {
@@ -70,7 +100,9 @@ std::string_view strip_sigil(std::string_view s) {
   return (!s.empty() && s[0] == '$') ? s.substr(1) : s;
 }
 
-bool is_ident_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
+bool is_ident_start(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == '$';
+}
 bool is_ident_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '$';
 }
@@ -96,7 +128,9 @@ class Assembler {
   }
 
  private:
-  [[noreturn]] void fail(unsigned col, std::string msg) const { throw AsmError{cur_line_, col, std::move(msg)}; }
+  [[noreturn]] void fail(unsigned col, std::string msg) const {
+    throw AsmError{cur_line_, col, std::move(msg)};
+  }
 
   static std::string base_name(const std::string& f) {
     auto slash = f.find_last_of('/');
@@ -132,8 +166,10 @@ class Assembler {
     for (size_t i = 0; i < raw.size(); ++i) {
       char c = raw[i];
       if (in_str) {
-        if (c == '\\') ++i;
-        else if (c == '"') in_str = false;
+        if (c == '\\')
+          ++i;
+        else if (c == '"')
+          in_str = false;
       } else if (c == '"') {
         in_str = true;
         str_start = i;
@@ -167,7 +203,8 @@ class Assembler {
       skip_ws();
       size_t ls = i;
       std::string_view name = read_word();
-      if (name.empty() || name.back() != ':') fail(static_cast<unsigned>(ls + 1), "expected 'func name:'");
+      if (name.empty() || name.back() != ':')
+        fail(static_cast<unsigned>(ls + 1), "expected 'func name:'");
       name.remove_suffix(1);
       pl.label = strip_sigil(name);
       pl.label_col = static_cast<unsigned>(ls + 1);
@@ -198,8 +235,10 @@ class Assembler {
       for (; i < s.size(); ++i) {
         char c = s[i];
         if (str) {
-          if (c == '\\') ++i;
-          else if (c == '"') str = false;
+          if (c == '\\')
+            ++i;
+          else if (c == '"')
+            str = false;
         } else if (c == '"') {
           str = true;
         } else if (c == '\'' && i + 2 < s.size() && s[i + 2] == '\'') {
@@ -243,8 +282,10 @@ class Assembler {
     }
     if (t.empty()) return std::nullopt;
     int base = 10;
-    if (t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) base = 16, t.remove_prefix(2);
-    else if (t.size() > 2 && t[0] == '0' && (t[1] == 'b' || t[1] == 'B')) base = 2, t.remove_prefix(2);
+    if (t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X'))
+      base = 16, t.remove_prefix(2);
+    else if (t.size() > 2 && t[0] == '0' && (t[1] == 'b' || t[1] == 'B'))
+      base = 2, t.remove_prefix(2);
     uint64_t v = 0;
     auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v, base);
     if (ec != std::errc() || p != t.data() + t.size()) return std::nullopt;
@@ -268,12 +309,24 @@ class Assembler {
       }
       if (++i + 1 >= t.size()) fail(col + static_cast<unsigned>(i), "bad escape at end of string");
       switch (t[i]) {
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case '0': out += '\0'; break;
-        case '\\': out += '\\'; break;
-        case '"': out += '"'; break;
+        case 'n':
+          out += '\n';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case '0':
+          out += '\0';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '"':
+          out += '"';
+          break;
         case 'x': {
           if (i + 2 >= t.size()) fail(col + static_cast<unsigned>(i), "\\x needs two hex digits");
           auto hv = parse_int(std::string("0x") + std::string(t.substr(i + 1, 2)));
@@ -282,7 +335,8 @@ class Assembler {
           i += 2;
           break;
         }
-        default: fail(col + static_cast<unsigned>(i), std::string("unknown escape \\") + t[i]);
+        default:
+          fail(col + static_cast<unsigned>(i), std::string("unknown escape \\") + t[i]);
       }
     }
     return out;
@@ -311,12 +365,16 @@ class Assembler {
   static std::optional<int> gpr_index(std::string_view name) {
     std::string l = lower(strip_sigil(name));
     std::string_view v = l;
-    if (v.size() > 3 && v.substr(0, 3) == "gpr") v.remove_prefix(3);
-    else if (v.size() > 1 && v[0] == 'r' && std::isdigit(static_cast<unsigned char>(v[1]))) v.remove_prefix(1);
-    else return std::nullopt;
+    if (v.size() > 3 && v.substr(0, 3) == "gpr")
+      v.remove_prefix(3);
+    else if (v.size() > 1 && v[0] == 'r' && std::isdigit(static_cast<unsigned char>(v[1])))
+      v.remove_prefix(1);
+    else
+      return std::nullopt;
     int n = 0;
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (ec != std::errc() || p != v.data() + v.size() || n < 0 || n >= kGprCount) return std::nullopt;
+    if (ec != std::errc() || p != v.data() + v.size() || n < 0 || n >= kGprCount)
+      return std::nullopt;
     return n;
   }
 
@@ -327,19 +385,21 @@ class Assembler {
     return std::nullopt;
   }
 
-  bool is_reserved(std::string_view name) const {
-    return gpr_index(name) || mapped_index(name) || constant(name).has_value() || lower(name) == "pkt" ||
-           lower(name) == "out" || lower(name) == "heap";
+  // Names a declaration may not take: registers, mapped registers, memory
+  // spaces, built-in constants, and anything already declared (tables too).
+  void check_free(std::string_view name, unsigned col) const {
+    std::string l = lower(name);
+    if (gpr_index(name) || mapped_index(name) || l == "pkt" || l == "out" || l == "heap")
+      fail(col, "'" + std::string(name) + "' is a register or built-in name");
+    if (std::any_of(std::begin(kBuiltins), std::end(kBuiltins),
+                    [&](const Builtin& x) { return name == x.name; }))
+      fail(col, "'" + std::string(name) + "' is a built-in constant");
+    if (lookup(name) || table_index(name))
+      fail(col, "'" + std::string(name) + "' is already defined");
   }
 
   void define(std::string_view name, unsigned col, Sym s) {
-    if (is_reserved(name) && s.kind != SymbolKind::Const)
-      fail(col, "'" + std::string(name) + "' is a register or built-in name");
-    if (lookup(name)) fail(col, "'" + std::string(name) + "' is already defined");
-    if (auto b = std::find_if(std::begin(kBuiltins), std::end(kBuiltins),
-                              [&](const Builtin& x) { return name == x.name; });
-        b != std::end(kBuiltins))
-      fail(col, "'" + std::string(name) + "' is a built-in constant");
+    check_free(name, col);
     syms_.emplace(std::string(name), s);
     order_.push_back(std::string(name));
   }
@@ -383,11 +443,16 @@ class Assembler {
         while (i < o.text.size() && std::isspace(static_cast<unsigned char>(o.text[i]))) ++i;
         size_t b = i;
         bool str = false;
-        for (; i < o.text.size() && (str || !std::isspace(static_cast<unsigned char>(o.text[i]))); ++i) {
-          if (str && o.text[i] == '\\') ++i;
-          else if (o.text[i] == '"') str = !str;
+        for (; i < o.text.size() && (str || !std::isspace(static_cast<unsigned char>(o.text[i])));
+             ++i) {
+          if (str && o.text[i] == '\\')
+            ++i;
+          else if (o.text[i] == '"')
+            str = !str;
         }
-        if (i > b) out.push_back({o.text.substr(b, std::min(i, o.text.size()) - b), o.col + static_cast<unsigned>(b)});
+        if (i > b)
+          out.push_back(
+              {o.text.substr(b, std::min(i, o.text.size()) - b), o.col + static_cast<unsigned>(b)});
       }
     }
     return out;
@@ -432,24 +497,34 @@ class Assembler {
     } else if (kw == "const" || kw == ".equ") {
       if (w.size() != 2) fail(l.word_col, kw + " takes a name and a value");
       int64_t v = const_value(w[1]);
-      define(name, w[0].col, {SymbolKind::Const, static_cast<uint32_t>(v), static_cast<uint32_t>(static_cast<uint64_t>(v) >> 32), v});
+      define(name, w[0].col,
+             {SymbolKind::Const, static_cast<uint32_t>(v),
+              static_cast<uint32_t>(static_cast<uint64_t>(v) >> 32), v});
     } else if (kw == "table") {
       declare_table(l, w, name);
     } else {
-      fail(l.word_col, "unknown declaration '" + std::string(l.word) + "' (num, buf, array, bytes, const, table)");
+      fail(l.word_col, "unknown declaration '" + std::string(l.word) +
+                           "' (num, buf, array, bytes, const, table)");
     }
   }
 
-  void declare_table(const ParsedLine& l, const std::vector<OperandText>& w, std::string_view name) {
+  void declare_table(const ParsedLine& l, const std::vector<OperandText>& w,
+                     std::string_view name) {
     if (w.size() < 2) fail(l.word_col, "table needs a kind: hash, array, lpm4 or lpm6");
     TableDecl t;
     t.name = std::string(name);
     std::string kind = lower(w[1].text);
-    if (kind == "hash") t.kind = TableKind::Hash;
-    else if (kind == "array") t.kind = TableKind::Array, t.key_size = 4;
-    else if (kind == "lpm4") t.kind = TableKind::Lpm4, t.key_size = 4;
-    else if (kind == "lpm6") t.kind = TableKind::Lpm6, t.key_size = 16;
-    else fail(w[1].col, "unknown table kind '" + std::string(w[1].text) + "' (hash, array, lpm4, lpm6)");
+    if (kind == "hash")
+      t.kind = TableKind::Hash;
+    else if (kind == "array")
+      t.kind = TableKind::Array, t.key_size = 4;
+    else if (kind == "lpm4")
+      t.kind = TableKind::Lpm4, t.key_size = 4;
+    else if (kind == "lpm6")
+      t.kind = TableKind::Lpm6, t.key_size = 16;
+    else
+      fail(w[1].col,
+           "unknown table kind '" + std::string(w[1].text) + "' (hash, array, lpm4, lpm6)");
     for (size_t i = 2; i < w.size(); i += 2) {
       std::string k = lower(w[i].text);
       if (i + 1 >= w.size()) fail(w[i].col, "'" + k + "' needs a value");
@@ -468,8 +543,7 @@ class Assembler {
     if (!t.value_size) t.value_size = 8;
     if (!t.max_entries) fail(l.word_col, "table '" + t.name + "' needs 'max N'");
     if (prog_.tables.size() >= kMaxTables) fail(l.word_col, "too many tables");
-    if (is_reserved(name) || lookup(name) || table_index(name))
-      fail(w[0].col, "'" + t.name + "' is already defined or reserved");
+    check_free(name, w[0].col);
     prog_.tables.push_back(t);
   }
 
@@ -483,13 +557,17 @@ class Assembler {
   bool directive(const ParsedLine& l, bool first) {
     std::string w = lower(l.word);
     if (w.empty() || w[0] != '.') return false;
+    if (!l.label.empty()) fail(l.label_col, "a label cannot stand before a directive");
     std::string base = w.back() == ':' ? w.substr(0, w.size() - 1) : w;
     if (base == ".data" || base == ".text" || base == ".init") {
       if (!l.ops.empty()) fail(l.ops[0].col, "unexpected text after " + base);
       section_ = base == ".data" ? Section::Data : base == ".text" ? Section::Text : Section::Init;
       if (first) {
         if (section_ == Section::Text) {
-          if (seen_text_) fail(l.word_col, "only one .text section");
+          if (seen_text_)
+            fail(l.word_col, implicit_text_
+                                 ? "code before '.text:' already started the text section"
+                                 : "only one .text section");
           seen_text_ = true;
           prog_.text_pc = pc_;
         } else if (section_ == Section::Init) {
@@ -502,13 +580,16 @@ class Assembler {
     if (base == ".timer") {
       // .timer name period[ms|s]:
       auto w2 = words(l);
-      if (w2.size() != 2) fail(l.word_col, "expected '.timer name period:' (period in ms, or with s/ms)");
+      if (w2.size() != 2)
+        fail(l.word_col, "expected '.timer name period:' (period in ms, or with s/ms)");
       std::string_view name = strip_sigil(w2[0].text);
       std::string_view per = w2[1].text;
       if (!per.empty() && per.back() == ':') per.remove_suffix(1);
       uint64_t mult = 1;
-      if (per.size() > 2 && per.substr(per.size() - 2) == "ms") per.remove_suffix(2);
-      else if (per.size() > 1 && per.back() == 's') per.remove_suffix(1), mult = 1000;
+      if (per.size() > 2 && per.substr(per.size() - 2) == "ms")
+        per.remove_suffix(2);
+      else if (per.size() > 1 && per.back() == 's')
+        per.remove_suffix(1), mult = 1000;
       auto v = parse_int(per);
       if (!v || *v <= 0 || static_cast<uint64_t>(*v) * mult > 86400000ull)
         fail(w2[1].col, "timer period must be between 1 ms and 1 day");
@@ -516,29 +597,38 @@ class Assembler {
       if (first) {
         check_ident(name, w2[0].col);
         for (const auto& t : prog_.timers)
-          if (t.name == name) fail(w2[0].col, "timer '" + std::string(name) + "' is already defined");
+          if (t.name == name)
+            fail(w2[0].col, "timer '" + std::string(name) + "' is already defined");
         prog_.timers.push_back({std::string(name), pc_, static_cast<uint32_t>(*v * mult)});
       }
       return true;
     }
     if (base == ".name" || base == ".file") {
       if (l.ops.size() != 1) fail(l.word_col, base + " takes a string");
-      if (first) (base == ".name" ? prog_.name : prog_.source_file) = parse_string(l.ops[0].text, l.ops[0].col);
+      if (first)
+        (base == ".name" ? prog_.name : prog_.source_file) =
+            parse_string(l.ops[0].text, l.ops[0].col);
       return true;
     }
     if (base == ".loc") {
       auto w2 = words(l);
       if (w2.size() != 2) fail(l.word_col, ".loc takes a line and a column");
-      loc_ = SourcePos{static_cast<uint32_t>(const_value(w2[0])), static_cast<uint32_t>(const_value(w2[1]))};
+      if (!first)
+        loc_ = SourcePos{static_cast<uint32_t>(const_value(w2[0])),
+                         static_cast<uint32_t>(const_value(w2[1]))};
       return true;
     }
     if (base == ".onfault") {
       auto w2 = words(l);
       std::string a = w2.size() == 1 ? lower(w2[0].text) : "";
-      if (a == "abort") prog_.on_fault = FaultAction::Abort;
-      else if (a == "pass") prog_.on_fault = FaultAction::Pass;
-      else if (a == "drop") prog_.on_fault = FaultAction::Drop;
-      else fail(l.word_col, ".onfault takes abort, pass or drop");
+      if (a == "abort")
+        prog_.on_fault = FaultAction::Abort;
+      else if (a == "pass")
+        prog_.on_fault = FaultAction::Pass;
+      else if (a == "drop")
+        prog_.on_fault = FaultAction::Drop;
+      else
+        fail(l.word_col, ".onfault takes abort, pass or drop");
       return true;
     }
     if (base == ".equ") {
@@ -560,7 +650,7 @@ class Assembler {
       if (section_ == Section::None) {
         // No section yet: code (the 2004 programs always name one, but be kind).
         section_ = Section::Text;
-        seen_text_ = true;
+        seen_text_ = implicit_text_ = true;
         prog_.text_pc = pc_;
       }
       if (!l.label.empty()) {
@@ -573,7 +663,8 @@ class Assembler {
       if (!l.word.empty()) ++pc_;
     }
     if (!seen_text_) fail(0, "no .text section: a program needs code to run on packets");
-    if (pc_ > kMaxCode) fail(0, "program longer than " + std::to_string(kMaxCode) + " instructions");
+    if (pc_ > kMaxCode)
+      fail(0, "program longer than " + std::to_string(kMaxCode) + " instructions");
   }
 
   // ---- pass 2: instructions -------------------------------------------------
@@ -592,7 +683,8 @@ class Assembler {
       size_t j = t.find('.', i);
       if (j == std::string_view::npos) j = t.size();
       std::string_view p = t.substr(i, j - i);
-      if (p.empty() || p.size() > 3 || !std::all_of(p.begin(), p.end(), ::isdigit)) return std::nullopt;
+      if (p.empty() || p.size() > 3 || !std::all_of(p.begin(), p.end(), ::isdigit))
+        return std::nullopt;
       int x = std::stoi(std::string(p));
       if (x > 255) return std::nullopt;
       v = (v << 8) | static_cast<uint64_t>(x);
@@ -672,7 +764,8 @@ class Assembler {
     int64_t elem = 1;
     int64_t base_off = 0;
     std::string space = prefix, type;
-    if (auto dot = prefix.find('.'); dot != std::string::npos) space = prefix.substr(0, dot), type = prefix.substr(dot + 1);
+    if (auto dot = prefix.find('.'); dot != std::string::npos)
+      space = prefix.substr(0, dot), type = prefix.substr(dot + 1);
     if (space.empty() || space == "heap") {
       o.kind = Kind::HeapMem;
       width_log = 3, host = true;
@@ -680,15 +773,20 @@ class Assembler {
       o.kind = Kind::PktMem, width_log = 0;
     } else if (space == "out") {
       o.kind = Kind::OutMem, width_log = 0;
-    } else if (const Sym* s = lookup(strip_sigil(t.substr(0, open)));
+    } else if (const Sym* s = lookup(strip_sigil(t.substr(0, std::min(open, t.find('.')))));
                s && (s->kind == SymbolKind::Buf || s->kind == SymbolKind::Array)) {
+      // buf[i]: byte i; buf.u16[i]: 2 bytes at byte offset i; array[i]: element i.
       o.kind = Kind::HeapMem;
       base_off = s->value;
-      if (s->kind == SymbolKind::Array) width_log = 3, host = true, elem = 8;
-      else width_log = 0;
-      type.clear();
+      if (s->kind == SymbolKind::Array) {
+        if (!type.empty()) fail(col, "arrays hold 8-byte numbers: index them without a type");
+        width_log = 3, host = true, elem = 8;
+      } else {
+        width_log = 0;
+      }
     } else {
-      fail(col, "unknown memory space '" + std::string(t.substr(0, open)) + "' (pkt, out, heap, or a buf/array name)");
+      fail(col, "unknown memory space '" + std::string(t.substr(0, open)) +
+                    "' (pkt, out, heap, or a buf/array name)");
     }
     if (!type.empty()) {
       static const std::pair<const char*, std::pair<int, bool>> types[] = {
@@ -697,7 +795,9 @@ class Assembler {
       bool ok = false;
       for (const auto& [n, wh] : types)
         if (type == n) width_log = wh.first, host = wh.second, ok = true;
-      if (!ok) fail(col, "unknown access type '" + type + "' (u8 u16 u32 u64 network order, h16 h32 h64 host order)");
+      if (!ok)
+        fail(col, "unknown access type '" + type +
+                      "' (u8 u16 u32 u64 network order, h16 h32 h64 host order)");
     }
     // Address: terms joined by + and -: one register (optionally *scale) and constants.
     int64_t disp = 0;
@@ -732,14 +832,16 @@ class Assembler {
       if (g || m) {
         if (have_base) fail(tcol, "an address takes one register at most");
         if (sign < 0) fail(tcol, "a register cannot be subtracted in an address");
-        if (m && mapped_info(*m).bytes != 8) fail(tcol, std::string(term) + " is 16 bytes and cannot be an address");
+        if (m && mapped_info(*m).bytes != 8)
+          fail(tcol, std::string(term) + " is 16 bytes and cannot be an address");
         have_base = true;
         o.reg = g ? static_cast<uint8_t>(*g) : static_cast<uint8_t>(*m);
         if (m) o.attr |= attr::kBaseMapped;
         int64_t sc = elem;
         if (!scale_txt.empty()) {
           auto s = parse_int(scale_txt);
-          if (!s || (*s != 1 && *s != 2 && *s != 4 && *s != 8)) fail(tcol, "scale must be 1, 2, 4 or 8");
+          if (!s || (*s != 1 && *s != 2 && *s != 4 && *s != 8))
+            fail(tcol, "scale must be 1, 2, 4 or 8");
           sc *= *s;
         }
         if (sc != 1 && sc != 2 && sc != 4 && sc != 8) fail(tcol, "scale must be 1, 2, 4 or 8");
@@ -748,8 +850,10 @@ class Assembler {
       } else {
         int64_t v;
         if (const Sym* s = lookup(strip_sigil(term));
-            s && (s->kind == SymbolKind::Num || s->kind == SymbolKind::Buf || s->kind == SymbolKind::Array)) {
-          if (o.kind != Kind::HeapMem) fail(tcol, "'" + std::string(term) + "' is a heap address, not a packet offset");
+            s && (s->kind == SymbolKind::Num || s->kind == SymbolKind::Buf ||
+                  s->kind == SymbolKind::Array)) {
+          if (o.kind != Kind::HeapMem)
+            fail(tcol, "'" + std::string(term) + "' is a heap address, not a packet offset");
           v = s->value;
         } else {
           v = const_value({term, tcol});
@@ -792,7 +896,8 @@ class Assembler {
     if (t.front() == '&') {
       std::string_view n = strip_sigil(t.substr(1));
       const Sym* s = lookup(n);
-      if (!s || s->kind == SymbolKind::Label || s->kind == SymbolKind::Func || s->kind == SymbolKind::Const)
+      if (!s || s->kind == SymbolKind::Label || s->kind == SymbolKind::Func ||
+          s->kind == SymbolKind::Const)
         fail(ot.col, "'&' takes a heap variable, buffer or array name");
       lit.op = {Kind::Imm, 0, 0, s->value};
       return lit;
@@ -837,10 +942,12 @@ class Assembler {
       fail(ot.col, "unknown name '" + l.str + "'");
     const Operand& o = l.op;
     if (l.type == Literal::Ident && slot != Slot::Key && slot != Slot::Mem)
-      fail(ot.col, "'" + l.str + "' is a buffer: index it (" + l.str + "[i]) or take its address (&" + l.str + ")");
+      fail(ot.col, "'" + l.str + "' is a buffer: index it (" + l.str +
+                       "[i]) or take its address (&" + l.str + ")");
     switch (slot) {
       case Slot::Write:
-        if (o.kind == Kind::Imm || o.kind == Kind::Bytes) fail(ot.col, "cannot write to a constant");
+        if (o.kind == Kind::Imm || o.kind == Kind::Bytes)
+          fail(ot.col, "cannot write to a constant");
         if (o.kind == Kind::Mapped)
           fail(ot.col, std::string(mapped_info(static_cast<MappedReg>(o.reg)).name) +
                            " is read-only (use 'rewrite' to change a header field)");
@@ -856,11 +963,14 @@ class Assembler {
         if (o.kind != Kind::Mapped) fail(ot.col, "expected a header field like ip.src");
         break;
       case Slot::Read:
-        if (o.kind == Kind::Bytes) fail(ot.col, "a 16-byte value is only allowed in cmp16 and table keys");
+        if (o.kind == Kind::Bytes)
+          fail(ot.col, "a 16-byte value is only allowed in cmp16 and table keys");
         break;
-      default: break;
+      default:
+        break;
     }
-    if (o.kind == Kind::Mapped && slot != Slot::Key && mapped_info(static_cast<MappedReg>(o.reg)).bytes != 8)
+    if (o.kind == Kind::Mapped && slot != Slot::Key &&
+        mapped_info(static_cast<MappedReg>(o.reg)).bytes != 8)
       fail(ot.col, std::string(mapped_info(static_cast<MappedReg>(o.reg)).name) +
                        " is 16 bytes: use cmp16 or a 16-byte table key");
     return o;
@@ -870,10 +980,12 @@ class Assembler {
     std::string_view name = strip_sigil(ot.text);
     const Sym* s = lookup(name);
     if (!s || (s->kind != SymbolKind::Label && s->kind != SymbolKind::Func))
-      fail(ot.col, std::string(func ? "unknown function '" : "unknown label '") + std::string(name) + "'");
+      fail(ot.col,
+           std::string(func ? "unknown function '" : "unknown label '") + std::string(name) + "'");
     if (func && s->kind != SymbolKind::Func)
-      fail(ot.col, "'" + std::string(name) + "' is a label, not a function (declare it with 'func " +
-                       std::string(name) + ":')");
+      fail(ot.col, "'" + std::string(name) +
+                       "' is a label, not a function (declare it with 'func " + std::string(name) +
+                       ":')");
     return s->value;
   }
 
@@ -918,7 +1030,8 @@ class Assembler {
           in.target = intern(parse_string(l.ops[0].text, l.ops[0].col));
           k = 1;
         }
-        if (l.ops.size() - k > 2) fail(l.ops[k + 2].col, mn + " takes a string and at most two values");
+        if (l.ops.size() - k > 2)
+          fail(l.ops[k + 2].col, mn + " takes a string and at most two values");
         if (l.ops.empty()) fail(l.word_col, mn + " needs a string or a value");
         for (size_t j = k; j < l.ops.size(); ++j) {
           if (l.ops[j].text.front() == '"') fail(l.ops[j].col, "the string comes first");
@@ -937,7 +1050,8 @@ class Assembler {
         std::string needle = parse_string(l.ops[1].text, l.ops[1].col);
         if (needle.empty()) fail(l.ops[1].col, "find needs a non-empty string");
         in.target = intern(needle);
-        in.b = l.ops.size() == 3 ? value_operand(l.ops[2], Slot::Read) : Operand{Kind::Imm, 0, 0, 0};
+        in.b =
+            l.ops.size() == 3 ? value_operand(l.ops[2], Slot::Read) : Operand{Kind::Imm, 0, 0, 0};
         return in;
       }
       case Op::CSUM: {
@@ -945,12 +1059,17 @@ class Assembler {
         in.aux = csum::kIp | csum::kL4;
         for (size_t j = 0; j < l.ops.size(); ++j) {
           std::string w = lower(l.ops[j].text);
-          if (j == 0 && w == "ip") in.aux = csum::kIp;
-          else if (j == 0 && w == "l4") in.aux = csum::kL4;
-          else if (j == 0 && w == "all") in.aux = csum::kIp | csum::kL4;
-          else if (w == "out" && j == l.ops.size() - 1) in.aux |= csum::kOut;
+          if (j == 0 && w == "ip")
+            in.aux = csum::kIp;
+          else if (j == 0 && w == "l4")
+            in.aux = csum::kL4;
+          else if (j == 0 && w == "all")
+            in.aux = csum::kIp | csum::kL4;
+          else if (w == "out" && j == l.ops.size() - 1)
+            in.aux |= csum::kOut;
           else if (w == "pkt" && j == l.ops.size() - 1) {
-          } else fail(l.ops[j].col, "expected 'csum [ip|l4|all][, pkt|out]'");
+          } else
+            fail(l.ops[j].col, "expected 'csum [ip|l4|all][, pkt|out]'");
         }
         return in;
       }
@@ -962,12 +1081,14 @@ class Assembler {
         in.b.attr &= static_cast<uint8_t>(~attr::kWidthMask);
         Literal len = literal(l.ops[2]);
         if (len.op.kind == Kind::Imm) {
-          if (len.op.imm < 0 || len.op.imm > 65535) fail(l.ops[2].col, "copy length must be 0..65535");
+          if (len.op.imm < 0 || len.op.imm > 65535)
+            fail(l.ops[2].col, "copy length must be 0..65535");
           in.aux = kLengthConst;
           in.target = static_cast<uint32_t>(len.op.imm);
         } else if (len.op.kind == Kind::Reg) {
           in.aux = len.op.reg;
-        } else if (len.op.kind == Kind::Mapped && mapped_info(static_cast<MappedReg>(len.op.reg)).bytes == 8) {
+        } else if (len.op.kind == Kind::Mapped &&
+                   mapped_info(static_cast<MappedReg>(len.op.reg)).bytes == 8) {
           in.aux = static_cast<uint8_t>(0x80 | len.op.reg);
         } else {
           fail(l.ops[2].col, "copy length is a constant, a register or a mapped register");
@@ -982,10 +1103,13 @@ class Assembler {
         return in;
       case Op::UPDATE:
       case Op::TADD:
-        expect_ops(l, 3, 3, *op == Op::UPDATE ? "update table, key, value" : "tadd table, key, delta");
+        expect_ops(l, 3, 3,
+                   *op == Op::UPDATE ? "update table, key, value" : "tadd table, key, delta");
         in.aux = table_operand(l.ops[0]);
         in.a = value_operand(l.ops[1], Slot::Key);
-        in.b = value_operand(l.ops[2], prog_.tables[in.aux].value_size > 8 && *op == Op::UPDATE ? Slot::Mem : Slot::Read);
+        in.b = value_operand(l.ops[2], prog_.tables[in.aux].value_size > 8 && *op == Op::UPDATE
+                                           ? Slot::Mem
+                                           : Slot::Read);
         return in;
       case Op::TCLEAR:
         expect_ops(l, 1, 1, "tclear table");
@@ -1038,10 +1162,12 @@ class Assembler {
         for (uint32_t b : sw.breaks) pending_[b].target = pc_;
         return in;
       }
-      default: break;
+      default:
+        break;
     }
     // Generic form: [a][, b][, label].
-    size_t want = (info.a != Slot::None) + (info.b != Slot::None) + (info.target == Target::Label || info.target == Target::Function);
+    size_t want = (info.a != Slot::None) + (info.b != Slot::None) +
+                  (info.target == Target::Label || info.target == Target::Function);
     std::string form = std::string(info.mnemonic);
     if (info.a != Slot::None) form += " a";
     if (info.b != Slot::None) form += ", b";
@@ -1087,13 +1213,14 @@ class Assembler {
       const Sym& s = syms_.at(n);
       prog_.symbols.push_back({n, s.kind, s.value, s.size});
     }
-    std::stable_sort(prog_.symbols.begin(), prog_.symbols.end(), [](const Symbol& x, const Symbol& y) {
-      bool xc = x.kind == SymbolKind::Label || x.kind == SymbolKind::Func;
-      bool yc = y.kind == SymbolKind::Label || y.kind == SymbolKind::Func;
-      if (xc != yc) return !xc;
-      if (xc) return x.value < y.value || (x.value == y.value && x.kind > y.kind);
-      return false;
-    });
+    std::stable_sort(prog_.symbols.begin(), prog_.symbols.end(),
+                     [](const Symbol& x, const Symbol& y) {
+                       bool xc = x.kind == SymbolKind::Label || x.kind == SymbolKind::Func;
+                       bool yc = y.kind == SymbolKind::Label || y.kind == SymbolKind::Func;
+                       if (xc != yc) return !xc;
+                       if (xc) return x.value < y.value || (x.value == y.value && x.kind > y.kind);
+                       return false;
+                     });
   }
 
   std::string_view src_;
@@ -1107,6 +1234,7 @@ class Assembler {
   std::optional<SourcePos> loc_;
   Section section_ = Section::None;
   bool seen_text_ = false;
+  bool implicit_text_ = false;  // code came before any section header
   uint32_t pc_ = 0;
   unsigned cur_line_ = 0;
 };

@@ -28,8 +28,12 @@ class Writer {
   void u16(uint16_t v) { u8(v & 0xff), u8(v >> 8); }
   void u32(uint32_t v) { u16(v & 0xffff), u16(v >> 16); }
   void u64(uint64_t v) { u32(v & 0xffffffff), u32(v >> 32); }
-  void bytes(const void* p, size_t n) { b_.insert(b_.end(), (const uint8_t*)p, (const uint8_t*)p + n); }
-  void str(const std::string& s) { u32(static_cast<uint32_t>(s.size())), bytes(s.data(), s.size()); }
+  void bytes(const void* p, size_t n) {
+    b_.insert(b_.end(), (const uint8_t*)p, (const uint8_t*)p + n);
+  }
+  void str(const std::string& s) {
+    u32(static_cast<uint32_t>(s.size())), bytes(s.data(), s.size());
+  }
   std::vector<uint8_t>& out() { return b_; }
 
  private:
@@ -42,9 +46,18 @@ class Reader {
   bool ok() const { return ok_; }
   size_t left() const { return b_.size() - pos_; }
   uint8_t u8() { return need(1) ? b_[pos_++] : 0; }
-  uint16_t u16() { uint16_t lo = u8(); return static_cast<uint16_t>(lo | (u8() << 8)); }
-  uint32_t u32() { uint32_t lo = u16(); return lo | (static_cast<uint32_t>(u16()) << 16); }
-  uint64_t u64() { uint64_t lo = u32(); return lo | (static_cast<uint64_t>(u32()) << 32); }
+  uint16_t u16() {
+    uint16_t lo = u8();
+    return static_cast<uint16_t>(lo | (u8() << 8));
+  }
+  uint32_t u32() {
+    uint32_t lo = u16();
+    return lo | (static_cast<uint32_t>(u16()) << 16);
+  }
+  uint64_t u64() {
+    uint64_t lo = u32();
+    return lo | (static_cast<uint64_t>(u32()) << 32);
+  }
   std::string str(size_t max) {
     uint32_t n = u32();
     if (n > max || !need(n)) return ok_ = false, std::string();
@@ -89,7 +102,9 @@ void section(Writer& w, uint32_t tag, const std::vector<uint8_t>& payload) {
 
 }  // namespace
 
-bool is_bytecode(std::span<const uint8_t> b) { return b.size() >= 4 && std::memcmp(b.data(), kMagic, 4) == 0; }
+bool is_bytecode(std::span<const uint8_t> b) {
+  return b.size() >= 4 && std::memcmp(b.data(), kMagic, 4) == 0;
+}
 
 std::vector<uint8_t> encode_bytecode(const Program& p) {
   Writer w;
@@ -164,8 +179,9 @@ std::optional<Program> decode_bytecode(std::span<const uint8_t> bytes, std::stri
   uint32_t nsec = r.u32();
   if (!r.ok()) return bad("truncated header");
   if (version != kBytecodeVersion)
-    return bad("bytecode version " + std::to_string(version) + " is not supported (this build reads version " +
-               std::to_string(kBytecodeVersion) + ")");
+    return bad("bytecode version " + std::to_string(version) +
+               " is not supported (this build reads version " + std::to_string(kBytecodeVersion) +
+               ")");
   Program p;
   bool seen_code = false, seen_entr = false;
   constexpr size_t kMaxName = 4096;
@@ -176,8 +192,12 @@ std::optional<Program> decode_bytecode(std::span<const uint8_t> bytes, std::stri
     if (!r.ok()) return bad("truncated section " + std::to_string(i));
     Reader s(payload);
     switch (tag) {
-      case kTagName: p.name = s.str(kMaxName); break;
-      case kTagFile: p.source_file = s.str(kMaxName); break;
+      case kTagName:
+        p.name = s.str(kMaxName);
+        break;
+      case kTagFile:
+        p.source_file = s.str(kMaxName);
+        break;
       case kTagCode: {
         uint32_t n = s.count(kInsnBytes);
         if (n > kMaxCode) return bad("too many instructions");
@@ -189,7 +209,8 @@ std::optional<Program> decode_bytecode(std::span<const uint8_t> bytes, std::stri
           in.aux = s.u8();
           for (Operand* o : {&in.a, &in.b}) {
             uint8_t k = s.u8();
-            if (k >= static_cast<uint8_t>(Kind::Count)) return bad("unknown operand kind " + std::to_string(k));
+            if (k >= static_cast<uint8_t>(Kind::Count))
+              return bad("unknown operand kind " + std::to_string(k));
             o->kind = static_cast<Kind>(k);
             o->attr = s.u8();
             o->reg = s.u8();
@@ -209,7 +230,8 @@ std::optional<Program> decode_bytecode(std::span<const uint8_t> bytes, std::stri
         break;
       }
       case kTagData:
-        if (len > kMaxHeap) return bad("heap image larger than " + std::to_string(kMaxHeap) + " bytes");
+        if (len > kMaxHeap)
+          return bad("heap image larger than " + std::to_string(kMaxHeap) + " bytes");
         p.data.assign(payload.begin(), payload.end());
         break;
       case kTagTabl: {
@@ -255,13 +277,15 @@ std::optional<Program> decode_bytecode(std::span<const uint8_t> bytes, std::stri
         seen_entr = true;
         break;
       }
-      default: break;  // unknown sections are skipped: newer minor additions
+      default:
+        break;  // unknown sections are skipped: newer minor additions
     }
     if (!s.ok()) return bad("malformed section " + std::to_string(i));
   }
   if (!seen_code) return bad("no code section");
   if (!seen_entr) return bad("no entry section");
-  if (!p.lines.empty() && p.lines.size() != p.code.size()) return bad("line map does not match the code");
+  if (!p.lines.empty() && p.lines.size() != p.code.size())
+    return bad("line map does not match the code");
   return p;
 }
 

@@ -14,11 +14,21 @@ std::string quote(std::string_view s) {
   std::string o = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\t': o += "\\t"; break;
-      case '\r': o += "\\r"; break;
+      case '"':
+        o += "\\\"";
+        break;
+      case '\\':
+        o += "\\\\";
+        break;
+      case '\n':
+        o += "\\n";
+        break;
+      case '\t':
+        o += "\\t";
+        break;
+      case '\r':
+        o += "\\r";
+        break;
       default:
         if (c < 32 || c > 126) {
           char b[8];
@@ -34,8 +44,10 @@ std::string quote(std::string_view s) {
 
 std::string number(int64_t v) {
   char b[32];
-  if (v > 0xffff) std::snprintf(b, sizeof b, "0x%" PRIx64, static_cast<uint64_t>(v));
-  else std::snprintf(b, sizeof b, "%" PRId64, v);
+  if (v > 0xffff)
+    std::snprintf(b, sizeof b, "0x%" PRIx64, static_cast<uint64_t>(v));
+  else
+    std::snprintf(b, sizeof b, "%" PRId64, v);
   return b;
 }
 
@@ -43,7 +55,8 @@ std::string ipv6(const std::string& s) {
   std::string o;
   for (size_t i = 0; i < 16; i += 2) {
     char b[8];
-    std::snprintf(b, sizeof b, "%s%x", i ? ":" : "", (static_cast<unsigned char>(s[i]) << 8) | static_cast<unsigned char>(s[i + 1]));
+    std::snprintf(b, sizeof b, "%s%x", i ? ":" : "",
+                  (static_cast<unsigned char>(s[i]) << 8) | static_cast<unsigned char>(s[i + 1]));
     o += b;
   }
   return o;
@@ -53,7 +66,8 @@ class Printer {
  public:
   explicit Printer(const Program& p) : p_(p) {
     for (const auto& s : p.symbols) {
-      if (s.kind == SymbolKind::Label || s.kind == SymbolKind::Func) code_names_.emplace(s.value, s.name);
+      if (s.kind == SymbolKind::Label || s.kind == SymbolKind::Func)
+        code_names_.emplace(s.value, s.name);
       if (s.kind == SymbolKind::Num || s.kind == SymbolKind::Buf || s.kind == SymbolKind::Array)
         data_names_.emplace(s.value, &s);
     }
@@ -73,8 +87,10 @@ class Printer {
     const char* space = o.kind == Kind::PktMem ? "pkt" : o.kind == Kind::OutMem ? "out" : "heap";
     bool dflt = o.kind == Kind::HeapMem ? (w == 3 && host) : (w == 0 && !host);
     if (!typed) dflt = o.kind == Kind::HeapMem ? host : !host;
-    if (dflt) s = o.kind == Kind::HeapMem ? "" : space;
-    else s = std::string(space) + "." + (host ? hst[w] : net[w]);
+    if (dflt)
+      s = o.kind == Kind::HeapMem ? "" : space;
+    else
+      s = std::string(space) + "." + (host ? hst[w] : net[w]);
     s += "[";
     bool any = false;
     int64_t disp = o.imm;
@@ -89,8 +105,8 @@ class Printer {
     if (!(o.attr & attr::kNoBase)) {
       if (any) s += " + ";
       s += !(o.attr & attr::kBaseMapped) ? "gpr" + std::to_string(o.reg)
-           : o.reg < kMappedCount         ? std::string(mapped_info(static_cast<MappedReg>(o.reg)).name)
-                                          : "?";
+           : o.reg < kMappedCount ? std::string(mapped_info(static_cast<MappedReg>(o.reg)).name)
+                                  : "?";
       unsigned sc = (o.attr & attr::kScaleMask) >> attr::kScaleShift;
       if (sc) s += "*" + std::to_string(1u << sc);
       any = true;
@@ -105,11 +121,15 @@ class Printer {
   // whole: a buffer operand of a Key or Mem slot, printed as the buffer's name.
   std::string operand(const Operand& o, bool typed = true, bool whole = false) const {
     switch (o.kind) {
-      case Kind::None: return "";
-      case Kind::Reg: return "gpr" + std::to_string(o.reg);
-      case Kind::Imm: return number(o.imm);
+      case Kind::None:
+        return "";
+      case Kind::Reg:
+        return "gpr" + std::to_string(o.reg);
+      case Kind::Imm:
+        return number(o.imm);
       case Kind::Mapped:
-        return o.reg < kMappedCount ? std::string(mapped_info(static_cast<MappedReg>(o.reg)).name) : "?";
+        return o.reg < kMappedCount ? std::string(mapped_info(static_cast<MappedReg>(o.reg)).name)
+                                    : "?";
       case Kind::Var: {
         auto it = data_names_.find(static_cast<uint32_t>(o.imm));
         return it != data_names_.end() ? it->second->name : "heap.h64[" + number(o.imm) + "]";
@@ -123,17 +143,22 @@ class Printer {
         return memory(o, typed);
       }
       case Kind::PktMem:
-      case Kind::OutMem: return memory(o, typed);
+      case Kind::OutMem:
+        return memory(o, typed);
       case Kind::Bytes: {
         if (o.imm < 0 || static_cast<size_t>(o.imm) >= p_.strings.size()) return "?";
         const std::string& s = p_.strings[o.imm];
         return s.size() == 16 ? ipv6(s) : quote(s);
       }
-      default: return "?";
+      default:
+        return "?";
     }
   }
 
-  std::string string_at(uint32_t i) const { return i < p_.strings.size() ? quote(p_.strings[i]) : "\"?\""; }
+  std::string string_at(uint32_t i) const {
+    return i < p_.strings.size() ? quote(p_.strings[i]) : "\"?\"";
+  }
+  bool wide_values(uint8_t i) const { return i < p_.tables.size() && p_.tables[i].value_size > 8; }
   std::string table(uint8_t i) const { return i < p_.tables.size() ? p_.tables[i].name : "?"; }
 
   std::string insn(const Insn& in) const {
@@ -150,12 +175,17 @@ class Printer {
       case Op::DUMP:
         if (!(in.a.kind == Kind::Imm && in.a.imm == 0)) ops.push_back(operand(in.a));
         break;
-      case Op::FIND: ops = {operand(in.a), string_at(in.target), operand(in.b)}; break;
+      case Op::FIND:
+        ops = {operand(in.a), string_at(in.target), operand(in.b)};
+        break;
       case Op::CSUM: {
         uint8_t sel = in.aux & (csum::kIp | csum::kL4);
-        if (sel == csum::kIp) ops.push_back("ip");
-        else if (sel == csum::kL4) ops.push_back("l4");
-        else if (in.aux & csum::kOut) ops.push_back("all");
+        if (sel == csum::kIp)
+          ops.push_back("ip");
+        else if (sel == csum::kL4)
+          ops.push_back("l4");
+        else if (in.aux & csum::kOut)
+          ops.push_back("all");
         if (in.aux & csum::kOut) ops.push_back("out");
         break;
       }
@@ -167,19 +197,35 @@ class Printer {
         ops = {operand(in.a, false, true), operand(in.b, false, true), len};
         break;
       }
-      case Op::LOOKUP: ops = {operand(in.a, true, true), table(in.aux), operand(in.b, true, true)}; break;
-      case Op::UPDATE: ops = {table(in.aux), operand(in.a, true, true), operand(in.b, true, true)}; break;
-      case Op::TADD: ops = {table(in.aux), operand(in.a, true, true), operand(in.b)}; break;
-      case Op::DELETE: ops = {table(in.aux), operand(in.a, true, true)}; break;
-      case Op::TCLEAR: ops = {table(in.aux)}; break;
-      case Op::CASE: return "case " + operand(in.a) + ":";
-      case Op::DEFAULT: return "default:";
-      case Op::SWITCH: ops = {operand(in.a)}; break;
-      case Op::BREAK: break;
+      case Op::LOOKUP:  // values over 8 bytes are copied whole into a buffer
+        ops = {operand(in.a, true, wide_values(in.aux)), table(in.aux), operand(in.b, true, true)};
+        break;
+      case Op::UPDATE:
+        ops = {table(in.aux), operand(in.a, true, true), operand(in.b, true, wide_values(in.aux))};
+        break;
+      case Op::TADD:
+        ops = {table(in.aux), operand(in.a, true, true), operand(in.b)};
+        break;
+      case Op::DELETE:
+        ops = {table(in.aux), operand(in.a, true, true)};
+        break;
+      case Op::TCLEAR:
+        ops = {table(in.aux)};
+        break;
+      case Op::CASE:
+        return "case " + operand(in.a) + ":";
+      case Op::DEFAULT:
+        return "default:";
+      case Op::SWITCH:
+        ops = {operand(in.a)};
+        break;
+      case Op::BREAK:
+        break;
       default:
         if (info.a != Slot::None) ops.push_back(operand(in.a, true, info.a == Slot::Key));
         if (info.b != Slot::None) ops.push_back(operand(in.b, true, info.b == Slot::Key));
-        if (info.target == Target::Label || info.target == Target::Function) ops.push_back(target(in.target));
+        if (info.target == Target::Label || info.target == Target::Function)
+          ops.push_back(target(in.target));
     }
     for (size_t i = 0; i < ops.size(); ++i) m += (i ? ", " : " ") + ops[i];
     return m;
@@ -191,13 +237,15 @@ class Printer {
       switch (s.kind) {
         case SymbolKind::Num: {
           int64_t v = 0;
-          if (static_cast<size_t>(s.value) + 8 <= p_.data.size()) std::memcpy(&v, &p_.data[s.value], 8);
+          if (static_cast<size_t>(s.value) + 8 <= p_.data.size())
+            std::memcpy(&v, &p_.data[s.value], 8);
           o += "num " + s.name + " " + number(v) + "\n";
           break;
         }
         case SymbolKind::Buf: {
           bool zero = true;
-          for (uint32_t i = 0; i < s.size && s.value + i < p_.data.size(); ++i) zero &= p_.data[s.value + i] == 0;
+          for (uint32_t i = 0; i < s.size && s.value + i < p_.data.size(); ++i)
+            zero &= p_.data[s.value + i] == 0;
           if (zero) {
             o += "buf " + s.name + " " + std::to_string(s.size) + "\n";
           } else {
@@ -208,19 +256,23 @@ class Printer {
           }
           break;
         }
-        case SymbolKind::Array: o += "array " + s.name + " " + std::to_string(s.size / 8) + "\n"; break;
+        case SymbolKind::Array:
+          o += "array " + s.name + " " + std::to_string(s.size / 8) + "\n";
+          break;
         case SymbolKind::Const:
           o += "const " + s.name + " " +
                number(static_cast<int64_t>((static_cast<uint64_t>(s.size) << 32) | s.value)) + "\n";
           break;
-        default: break;
+        default:
+          break;
       }
     }
     static const char* const kinds[] = {"hash", "array", "lpm4", "lpm6"};
     for (const auto& t : p_.tables) {
       o += "table " + t.name + " " + kinds[static_cast<int>(t.kind) & 3];
       if (t.kind == TableKind::Hash) o += " key " + std::to_string(t.key_size);
-      o += " value " + std::to_string(t.value_size) + " max " + std::to_string(t.max_entries) + "\n";
+      o +=
+          " value " + std::to_string(t.value_size) + " max " + std::to_string(t.max_entries) + "\n";
     }
     return o;
   }
@@ -254,16 +306,20 @@ std::string disassemble(const Program& p, const DisasmOptions& opt) {
     if (pc == p.init_pc) o += ".init:\n";
     for (const auto& t : p.timers)
       if (t.pc == pc) o += ".timer " + t.name + " " + std::to_string(t.period_ms) + "ms:\n";
-    for (auto [it, end] = funcs.equal_range(pc); it != end; ++it) o += "func " + it->second->name + ":\n";
+    for (auto [it, end] = funcs.equal_range(pc); it != end; ++it)
+      o += "func " + it->second->name + ":\n";
     for (auto [it, end] = labels.equal_range(pc); it != end; ++it) o += it->second->name + ":\n";
     if (opt.loc && pc < p.lines.size())
-      o += "    .loc " + std::to_string(p.lines[pc].line) + " " + std::to_string(p.lines[pc].col) + "\n";
+      o += "    .loc " + std::to_string(p.lines[pc].line) + " " + std::to_string(p.lines[pc].col) +
+           "\n";
     std::string line = "    " + pr.insn(p.code[pc]);
     std::string comment;
     if (opt.pcs) comment += "pc " + std::to_string(pc);
     if (!opt.loc && pc < p.lines.size() && p.lines[pc].line)
-      comment += (comment.empty() ? "" : ", ") + std::string("line ") + std::to_string(p.lines[pc].line);
-    if (pc < opt.hits.size()) comment += (comment.empty() ? "" : ", ") + std::to_string(opt.hits[pc]) + " hits";
+      comment +=
+          (comment.empty() ? "" : ", ") + std::string("line ") + std::to_string(p.lines[pc].line);
+    if (pc < opt.hits.size())
+      comment += (comment.empty() ? "" : ", ") + std::to_string(opt.hits[pc]) + " hits";
     if (!comment.empty()) {
       if (line.size() < 40) line.resize(40, ' ');
       line += "  # " + comment;

@@ -11,28 +11,38 @@ namespace netcpu {
 
 const char* verdict_name(Verdict v) {
   switch (v) {
-    case Verdict::Pass: return "pass";
-    case Verdict::Drop: return "drop";
-    case Verdict::Redirect: return "redirect";
+    case Verdict::Pass:
+      return "pass";
+    case Verdict::Drop:
+      return "drop";
+    case Verdict::Redirect:
+      return "redirect";
   }
   return "?";
 }
 
 const char* abort_reason_name(AbortReason r) {
   switch (r) {
-    case AbortReason::None: return "none";
-    case AbortReason::Budget: return "instruction budget exhausted";
-    case AbortReason::Fault: return "packet access out of bounds";
-    case AbortReason::HeapFault: return "heap access out of bounds";
-    case AbortReason::StackFault: return "stack exhausted";
-    case AbortReason::NoPacket: return "packet access without a packet";
+    case AbortReason::None:
+      return "none";
+    case AbortReason::Budget:
+      return "instruction budget exhausted";
+    case AbortReason::Fault:
+      return "packet access out of bounds";
+    case AbortReason::HeapFault:
+      return "heap access out of bounds";
+    case AbortReason::StackFault:
+      return "stack exhausted";
+    case AbortReason::NoPacket:
+      return "packet access without a packet";
   }
   return "?";
 }
 
 void Stats::reset() {
-  for (auto* c : {&packets, &passed, &dropped, &modified, &redirected, &mirrored, &emitted, &aborted, &errors,
-                  &instructions, &timer_runs, &output_lines, &output_suppressed, &ns_total})
+  for (auto* c :
+       {&packets, &passed, &dropped, &modified, &redirected, &mirrored, &emitted, &aborted, &errors,
+        &instructions, &timer_runs, &output_lines, &output_suppressed, &ns_total})
     c->store(0, std::memory_order_relaxed);
 }
 
@@ -41,8 +51,8 @@ Instance::Instance(Program p, const HostCaps& caps, const Limits& limits, Output
 
 Instance::~Instance() = default;
 
-std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps, const Limits& limits,
-                                           OutputSink sink, Diagnostic* err) {
+std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps,
+                                           const Limits& limits, OutputSink sink, Diagnostic* err) {
   auto info = verify(program, &caps, err);
   if (!info) return nullptr;
   std::unique_ptr<Instance> vm(new Instance(std::move(program), caps, limits, std::move(sink)));
@@ -90,9 +100,15 @@ void Instance::account(const RunResult& r) {
   add(stats_.packets);
   add(stats_.instructions, r.instructions);
   switch (r.verdict) {
-    case Verdict::Pass: add(stats_.passed); break;
-    case Verdict::Drop: add(stats_.dropped); break;
-    case Verdict::Redirect: add(stats_.redirected); break;
+    case Verdict::Pass:
+      add(stats_.passed);
+      break;
+    case Verdict::Drop:
+      add(stats_.dropped);
+      break;
+    case Verdict::Redirect:
+      add(stats_.redirected);
+      break;
   }
   if (r.modified) add(stats_.modified);
   if (r.mirror_port >= 0) add(stats_.mirrored);

@@ -19,8 +19,10 @@ namespace {
 
 inline uint64_t load_be(const uint8_t* p, unsigned width_log) {
   switch (width_log) {
-    case 0: return p[0];
-    case 1: return (uint64_t{p[0]} << 8) | p[1];
+    case 0:
+      return p[0];
+    case 1:
+      return (uint64_t{p[0]} << 8) | p[1];
     case 2: {
       uint32_t v;
       std::memcpy(&v, p, 4);
@@ -45,9 +47,13 @@ inline void store_be(uint8_t* p, unsigned width_log, uint64_t v) {
   for (unsigned i = 0; i < w; ++i) p[i] = static_cast<uint8_t>(v >> (8 * (w - 1 - i)));
 }
 
-inline void store_host(uint8_t* p, unsigned width_log, uint64_t v) { std::memcpy(p, &v, size_t{1} << width_log); }
+inline void store_host(uint8_t* p, unsigned width_log, uint64_t v) {
+  std::memcpy(p, &v, size_t{1} << width_log);
+}
 
-inline bool in_bounds(uint64_t addr, uint64_t width, uint64_t size) { return addr <= size && width <= size - addr; }
+inline bool in_bounds(uint64_t addr, uint64_t width, uint64_t size) {
+  return addr <= size && width <= size - addr;
+}
 
 }  // namespace
 
@@ -102,11 +108,21 @@ static uint16_t select_handler(const Insn& in) {
       if (ri()) return H_ADD_RI;
       if (rr()) return H_ADD_RR;
       break;
-    case Op::SUB: if (ri()) return H_SUB_RI; break;
-    case Op::AND: if (ri()) return H_AND_RI; break;
-    case Op::OR: if (ri()) return H_OR_RI; break;
-    case Op::SHR: if (ri()) return H_SHR_RI; break;
-    case Op::SHL: if (ri()) return H_SHL_RI; break;
+    case Op::SUB:
+      if (ri()) return H_SUB_RI;
+      break;
+    case Op::AND:
+      if (ri()) return H_AND_RI;
+      break;
+    case Op::OR:
+      if (ri()) return H_OR_RI;
+      break;
+    case Op::SHR:
+      if (ri()) return H_SHR_RI;
+      break;
+    case Op::SHL:
+      if (ri()) return H_SHL_RI;
+      break;
     case Op::BEQ:
       if (ri()) return H_BEQ_RI;
       if (rr()) return H_BEQ_RR;
@@ -117,17 +133,30 @@ static uint16_t select_handler(const Insn& in) {
       if (rr()) return H_BNE_RR;
       if (mi()) return H_BNE_MI;
       break;
-    case Op::BLTU: if (ri()) return H_BLTU_RI; break;
-    case Op::BGTU: if (ri()) return H_BGTU_RI; break;
-    case Op::BGEU: if (ri()) return H_BGEU_RI; break;
-    case Op::BLEU: if (ri()) return H_BLEU_RI; break;
-    case Op::BSET: if (ri()) return H_BSET_RI; break;
-    case Op::BCLR: if (ri()) return H_BCLR_RI; break;
+    case Op::BLTU:
+      if (ri()) return H_BLTU_RI;
+      break;
+    case Op::BGTU:
+      if (ri()) return H_BGTU_RI;
+      break;
+    case Op::BGEU:
+      if (ri()) return H_BGEU_RI;
+      break;
+    case Op::BLEU:
+      if (ri()) return H_BLEU_RI;
+      break;
+    case Op::BSET:
+      if (ri()) return H_BSET_RI;
+      break;
+    case Op::BCLR:
+      if (ri()) return H_BCLR_RI;
+      break;
     case Op::CMP:
       if (ri()) return H_CMP_RI;
       if (mi()) return H_CMP_MI;
       break;
-    default: break;
+    default:
+      break;
   }
   return static_cast<uint16_t>(in.op);
 }
@@ -153,10 +182,14 @@ struct Interpreter {
 
   uint64_t mapped(uint8_t id) {
     switch (static_cast<MappedReg>(id)) {
-      case MappedReg::Mlen: return len;
-      case MappedReg::Port: return meta.port;
-      case MappedReg::Dir: return meta.dir;
-      case MappedReg::Hook: return static_cast<uint64_t>(meta.hook);
+      case MappedReg::Mlen:
+        return len;
+      case MappedReg::Port:
+        return meta.port;
+      case MappedReg::Dir:
+        return meta.dir;
+      case MappedReg::Hook:
+        return static_cast<uint64_t>(meta.hook);
       case MappedReg::Now:
         if (meta.now_ms) return meta.now_ms;
         return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -167,14 +200,19 @@ struct Interpreter {
         x ^= x << 13, x ^= x >> 17, x ^= x << 5;
         return vm.rand_state_ = x;
       }
-      default: break;
+      default:
+        break;
     }
     if (!st.parsed) parse();
     switch (static_cast<MappedReg>(id)) {
-      case MappedReg::L3: return st.h.has(has::kIp4 | has::kIp6 | has::kArp) ? st.h.l3 : 0;
-      case MappedReg::L4: return st.h.l4;
-      case MappedReg::Payload: return st.h.has(has::kL4) ? st.h.payload : 0;
-      default: return header_field(static_cast<MappedReg>(id), {pkt, len}, st.h);
+      case MappedReg::L3:
+        return st.h.has(has::kIp4 | has::kIp6 | has::kArp) ? st.h.l3 : 0;
+      case MappedReg::L4:
+        return st.h.l4;
+      case MappedReg::Payload:
+        return st.h.has(has::kL4) ? st.h.payload : 0;
+      default:
+        return header_field(static_cast<MappedReg>(id), {pkt, len}, st.h);
     }
   }
 
@@ -206,9 +244,12 @@ struct Interpreter {
 
   uint64_t read(const Operand& o) {
     switch (o.kind) {
-      case Kind::Reg: return st.r[o.reg];
-      case Kind::Imm: return static_cast<uint64_t>(o.imm);
-      case Kind::Mapped: return mapped(o.reg);
+      case Kind::Reg:
+        return st.r[o.reg];
+      case Kind::Imm:
+        return static_cast<uint64_t>(o.imm);
+      case Kind::Mapped:
+        return mapped(o.reg);
       case Kind::Var: {
         uint64_t v;
         std::memcpy(&v, vm.heap_.data() + o.imm, 8);
@@ -222,14 +263,19 @@ struct Interpreter {
         if (!p) return 0;
         return (o.attr & attr::kHostOrder) ? load_host(p, w) : load_be(p, w);
       }
-      default: return 0;
+      default:
+        return 0;
     }
   }
 
   void write(const Operand& o, uint64_t v) {
     switch (o.kind) {
-      case Kind::Reg: st.r[o.reg] = v; return;
-      case Kind::Var: std::memcpy(vm.heap_.data() + o.imm, &v, 8); return;
+      case Kind::Reg:
+        st.r[o.reg] = v;
+        return;
+      case Kind::Var:
+        std::memcpy(vm.heap_.data() + o.imm, &v, 8);
+        return;
       case Kind::HeapMem:
       case Kind::PktMem:
       case Kind::OutMem: {
@@ -240,7 +286,8 @@ struct Interpreter {
         if (o.kind == Kind::PktMem) packet_changed();
         return;
       }
-      default: return;
+      default:
+        return;
     }
   }
 
@@ -262,11 +309,14 @@ struct Interpreter {
           return header_field16(static_cast<MappedReg>(o.reg), {pkt, len}, st.h);
         }
         break;
-      case Kind::Bytes: return reinterpret_cast<const uint8_t*>(prog.strings[o.imm].data());
+      case Kind::Bytes:
+        return reinterpret_cast<const uint8_t*>(prog.strings[o.imm].data());
       case Kind::HeapMem:
       case Kind::PktMem:
-      case Kind::OutMem: return address(o, size);
-      default: break;
+      case Kind::OutMem:
+        return address(o, size);
+      default:
+        break;
     }
     uint64_t v = read(o);
     for (uint32_t i = 0; i < size; ++i) tmp[i] = static_cast<uint8_t>(v >> (8 * (size - 1 - i)));
@@ -275,7 +325,8 @@ struct Interpreter {
 
   uint32_t copy_length(const Insn& in) {
     if (in.aux == kLengthConst) return in.target;
-    if (in.aux & 0x80) return static_cast<uint32_t>(std::min<uint64_t>(mapped(in.aux & 0x7f), UINT32_MAX));
+    if (in.aux & 0x80)
+      return static_cast<uint32_t>(std::min<uint64_t>(mapped(in.aux & 0x7f), UINT32_MAX));
     return static_cast<uint32_t>(std::min<uint64_t>(st.r[in.aux], UINT32_MAX));
   }
 
@@ -324,10 +375,12 @@ struct Interpreter {
         uint64_t delta = read(in.b);
         uint8_t* v = t.find_or_insert(k);
         if (!v) return set_found(false);
-        std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(v)).fetch_add(delta, std::memory_order_relaxed);
+        std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(v))
+            .fetch_add(delta, std::memory_order_relaxed);
         return set_found(true);
       }
-      default: return;
+      default:
+        return;
     }
   }
 
@@ -337,7 +390,8 @@ struct Interpreter {
     if (in.a.kind != Kind::None) vals[n++] = read(in.a);
     if (in.b.kind != Kind::None) vals[n++] = read(in.b);
     if (st.fault != AbortReason::None) return;
-    std::string_view text = in.target == kNoTarget ? std::string_view() : std::string_view(prog.strings[in.target]);
+    std::string_view text =
+        in.target == kNoTarget ? std::string_view() : std::string_view(prog.strings[in.target]);
     char buf[kMaxOutputLine];
     size_t l = format_output(buf, sizeof buf, text, vals, n);
     emit_line(vm, in.op == Op::LOG ? OutputKind::Log : OutputKind::Print, {buf, l});
@@ -366,11 +420,31 @@ RunResult Interpreter::run(uint32_t entry) {
 #define NETCPU_L(name, mn, a, b, t, x, f, s) &&L_##name,
       NETCPU_OPCODES(NETCPU_L)
 #undef NETCPU_L
-          &&L_MOV_RI,
-      &&L_MOV_RR, &&L_MOV_RM,   &&L_MOV_RP,   &&L_ADD_RI,   &&L_SUB_RI,   &&L_AND_RI,   &&L_OR_RI,
-      &&L_SHR_RI, &&L_SHL_RI,   &&L_ADD_RR,   &&L_BEQ_RI,   &&L_BNE_RI,   &&L_BEQ_RR,   &&L_BNE_RR,
-      &&L_BEQ_MI, &&L_BNE_MI,   &&L_BLTU_RI,  &&L_BGTU_RI,  &&L_BGEU_RI,  &&L_BLEU_RI,  &&L_BSET_RI,
-      &&L_BCLR_RI, &&L_CMP_RI,  &&L_CMP_MI,
+          && L_MOV_RI,
+      &&L_MOV_RR,
+      &&L_MOV_RM,
+      &&L_MOV_RP,
+      &&L_ADD_RI,
+      &&L_SUB_RI,
+      &&L_AND_RI,
+      &&L_OR_RI,
+      &&L_SHR_RI,
+      &&L_SHL_RI,
+      &&L_ADD_RR,
+      &&L_BEQ_RI,
+      &&L_BNE_RI,
+      &&L_BEQ_RR,
+      &&L_BNE_RR,
+      &&L_BEQ_MI,
+      &&L_BNE_MI,
+      &&L_BLTU_RI,
+      &&L_BGTU_RI,
+      &&L_BGEU_RI,
+      &&L_BLEU_RI,
+      &&L_BSET_RI,
+      &&L_BCLR_RI,
+      &&L_CMP_RI,
+      &&L_CMP_MI,
   };
   const Insn* const code = prog.code.data();
   const uint16_t* const hid = st.hid.data();
@@ -384,35 +458,35 @@ RunResult Interpreter::run(uint32_t entry) {
   RunResult res;
   Verdict verdict = Verdict::Pass;
 
-#define DISPATCH()                                  \
-  do {                                              \
-    if (++count > budget) goto out_of_budget;       \
-    in = &code[pc];                                 \
-    if (prof) ++prof[pc];                           \
-    goto* kLabels[hid[pc]];                         \
+#define DISPATCH()                            \
+  do {                                        \
+    if (++count > budget) goto out_of_budget; \
+    in = &code[pc];                           \
+    if (prof) ++prof[pc];                     \
+    goto* kLabels[hid[pc]];                   \
   } while (0)
-#define NEXT() \
-  do {         \
-    ++pc;      \
+#define NEXT()  \
+  do {          \
+    ++pc;       \
     DISPATCH(); \
   } while (0)
-#define JUMP_IF(cond)              \
-  do {                             \
+#define JUMP_IF(cond)                  \
+  do {                                 \
     pc = (cond) ? in->target : pc + 1; \
-    DISPATCH();                    \
+    DISPATCH();                        \
   } while (0)
-#define CHECK()                                       \
-  do {                                                \
-    if (st.fault != AbortReason::None) goto faulted;  \
+#define CHECK()                                      \
+  do {                                               \
+    if (st.fault != AbortReason::None) goto faulted; \
   } while (0)
-#define ALU(expr)                 \
-  do {                            \
-    uint64_t x = read(in->a);     \
-    uint64_t y = read(in->b);     \
-    CHECK();                      \
-    write(in->a, (expr));         \
-    CHECK();                      \
-    NEXT();                       \
+#define ALU(expr)             \
+  do {                        \
+    uint64_t x = read(in->a); \
+    uint64_t y = read(in->b); \
+    CHECK();                  \
+    write(in->a, (expr));     \
+    CHECK();                  \
+    NEXT();                   \
   } while (0)
 #define UNARY(expr)           \
   do {                        \
@@ -438,43 +512,60 @@ L_CASE:
 L_DEFAULT:
 L_ENDSWITCH:
   NEXT();
-L_MOV: {
+L_MOV : {
   uint64_t v = read(in->b);
   CHECK();
   write(in->a, v);
   CHECK();
   NEXT();
 }
-L_ADD: ALU(x + y);
-L_SUB: ALU(x - y);
-L_MUL: ALU(x * y);
-L_DIV: ALU(y ? x / y : 0);
-L_SDIV: ALU(y == 0 ? 0 : (SX(x) == INT64_MIN && SX(y) == -1) ? x : static_cast<uint64_t>(SX(x) / SX(y)));
-L_MOD: ALU(y ? x % y : x);
-L_AND: ALU(x & y);
-L_OR: ALU(x | y);
-L_XOR: ALU(x ^ y);
-L_SHL: ALU(y >= 64 ? 0 : x << y);
-L_SHR: ALU(y >= 64 ? 0 : x >> y);
-L_SAR: ALU(static_cast<uint64_t>(SX(x) >> (y >= 64 ? 63 : y)));
-L_NOT: UNARY(~x);
-L_NEG: UNARY(0 - x);
-L_BSWAP16: UNARY(static_cast<uint64_t>(__builtin_bswap16(static_cast<uint16_t>(x))));
-L_BSWAP32: UNARY(static_cast<uint64_t>(__builtin_bswap32(static_cast<uint32_t>(x))));
-L_BSWAP64: UNARY(__builtin_bswap64(x));
-L_CMP: {
+L_ADD:
+  ALU(x + y);
+L_SUB:
+  ALU(x - y);
+L_MUL:
+  ALU(x * y);
+L_DIV:
+  ALU(y ? x / y : 0);
+L_SDIV:
+  ALU(y == 0 ? 0 : (SX(x) == INT64_MIN && SX(y) == -1) ? x : static_cast<uint64_t>(SX(x) / SX(y)));
+L_MOD:
+  ALU(y ? x % y : x);
+L_AND:
+  ALU(x & y);
+L_OR:
+  ALU(x | y);
+L_XOR:
+  ALU(x ^ y);
+L_SHL:
+  ALU(y >= 64 ? 0 : x << y);
+L_SHR:
+  ALU(y >= 64 ? 0 : x >> y);
+L_SAR:
+  ALU(static_cast<uint64_t>(SX(x) >> (y >= 64 ? 63 : y)));
+L_NOT:
+  UNARY(~x);
+L_NEG:
+  UNARY(0 - x);
+L_BSWAP16:
+  UNARY(static_cast<uint64_t>(__builtin_bswap16(static_cast<uint16_t>(x))));
+L_BSWAP32:
+  UNARY(static_cast<uint64_t>(__builtin_bswap32(static_cast<uint32_t>(x))));
+L_BSWAP64:
+  UNARY(__builtin_bswap64(x));
+L_CMP : {
   uint64_t x = read(in->a), y = read(in->b);
   CHECK();
   set_flags(x, y);
   NEXT();
 }
-L_TEST: {
+L_TEST : {
   uint64_t x = read(in->a), y = read(in->b);
   CHECK();
   set_flags(x & y, 0);
   NEXT();
 }
-L_CMP16: {
+L_CMP16 : {
   uint8_t ta[16], tb[16];
   const uint8_t* a = key(in->a, 16, ta);
   const uint8_t* b = key(in->b, 16, tb);
@@ -487,30 +578,53 @@ L_CMP16: {
   }
   NEXT();
 }
-L_JMP: JUMP_IF(true);
-L_JE: JUMP_IF(st.cmp_a == st.cmp_b);
-L_JNE: JUMP_IF(st.cmp_a != st.cmp_b);
-L_JL: JUMP_IF(SX(st.cmp_a) < SX(st.cmp_b));
-L_JLE: JUMP_IF(SX(st.cmp_a) <= SX(st.cmp_b));
-L_JG: JUMP_IF(SX(st.cmp_a) > SX(st.cmp_b));
-L_JGE: JUMP_IF(SX(st.cmp_a) >= SX(st.cmp_b));
-L_JB: JUMP_IF(st.cmp_a < st.cmp_b);
-L_JBE: JUMP_IF(st.cmp_a <= st.cmp_b);
-L_JA: JUMP_IF(st.cmp_a > st.cmp_b);
-L_JAE: JUMP_IF(st.cmp_a >= st.cmp_b);
-L_BEQ: BRANCH(x == y);
-L_BNE: BRANCH(x != y);
-L_BLT: BRANCH(SX(x) < SX(y));
-L_BLE: BRANCH(SX(x) <= SX(y));
-L_BGT: BRANCH(SX(x) > SX(y));
-L_BGE: BRANCH(SX(x) >= SX(y));
-L_BLTU: BRANCH(x < y);
-L_BLEU: BRANCH(x <= y);
-L_BGTU: BRANCH(x > y);
-L_BGEU: BRANCH(x >= y);
-L_BSET: BRANCH((x & y) != 0);
-L_BCLR: BRANCH((x & y) == 0);
-L_PUSH: {
+L_JMP:
+  JUMP_IF(true);
+L_JE:
+  JUMP_IF(st.cmp_a == st.cmp_b);
+L_JNE:
+  JUMP_IF(st.cmp_a != st.cmp_b);
+L_JL:
+  JUMP_IF(SX(st.cmp_a) < SX(st.cmp_b));
+L_JLE:
+  JUMP_IF(SX(st.cmp_a) <= SX(st.cmp_b));
+L_JG:
+  JUMP_IF(SX(st.cmp_a) > SX(st.cmp_b));
+L_JGE:
+  JUMP_IF(SX(st.cmp_a) >= SX(st.cmp_b));
+L_JB:
+  JUMP_IF(st.cmp_a < st.cmp_b);
+L_JBE:
+  JUMP_IF(st.cmp_a <= st.cmp_b);
+L_JA:
+  JUMP_IF(st.cmp_a > st.cmp_b);
+L_JAE:
+  JUMP_IF(st.cmp_a >= st.cmp_b);
+L_BEQ:
+  BRANCH(x == y);
+L_BNE:
+  BRANCH(x != y);
+L_BLT:
+  BRANCH(SX(x) < SX(y));
+L_BLE:
+  BRANCH(SX(x) <= SX(y));
+L_BGT:
+  BRANCH(SX(x) > SX(y));
+L_BGE:
+  BRANCH(SX(x) >= SX(y));
+L_BLTU:
+  BRANCH(x < y);
+L_BLEU:
+  BRANCH(x <= y);
+L_BGTU:
+  BRANCH(x > y);
+L_BGEU:
+  BRANCH(x >= y);
+L_BSET:
+  BRANCH((x & y) != 0);
+L_BCLR:
+  BRANCH((x & y) == 0);
+L_PUSH : {
   uint64_t v = read(in->a);
   CHECK();
   if (sp >= kStackSlots) {
@@ -520,7 +634,7 @@ L_PUSH: {
   st.stack[sp++] = v;
   NEXT();
 }
-L_POP: {
+L_POP : {
   if (sp == 0) {
     fault(AbortReason::StackFault);
     goto faulted;
@@ -544,7 +658,7 @@ L_RET:
   }
   pc = st.calls[--csp];
   DISPATCH();
-L_SWITCH: {
+L_SWITCH : {
   uint64_t v = read(in->a);
   CHECK();
   uint32_t dflt = kNoTarget;
@@ -573,20 +687,20 @@ L_PASS:
 L_DROP:
   verdict = Verdict::Drop;
   goto finish;
-L_REDIRECT: {
+L_REDIRECT : {
   uint64_t port = read(in->a);
   CHECK();
   verdict = Verdict::Redirect;
   res.redirect_port = static_cast<int32_t>(port);
   goto finish;
 }
-L_MIRROR: {
+L_MIRROR : {
   uint64_t port = read(in->a);
   CHECK();
   res.mirror_port = static_cast<int32_t>(port);
   NEXT();
 }
-L_EMIT: {
+L_EMIT : {
   uint64_t port = read(in->a);
   CHECK();
   if (vm.emitted_count_ < vm.emitted_.size()) {
@@ -599,7 +713,7 @@ L_EMIT: {
   }
   NEXT();
 }
-L_OUTLEN: {
+L_OUTLEN : {
   uint64_t n = read(in->a);
   CHECK();
   if (n > vm.out_.size()) {
@@ -610,7 +724,7 @@ L_OUTLEN: {
   vm.out_len_ = static_cast<uint32_t>(n);
   NEXT();
 }
-L_RESIZE: {
+L_RESIZE : {
   uint64_t n = read(in->a);
   CHECK();
   if (!pkt) {
@@ -626,7 +740,7 @@ L_RESIZE: {
   len = static_cast<uint32_t>(n);
   NEXT();
 }
-L_COPY: {
+L_COPY : {
   uint32_t n = copy_length(*in);
   uint8_t* dst = address(in->a, n);
   const uint8_t* src = dst ? address(in->b, n) : nullptr;
@@ -635,7 +749,7 @@ L_COPY: {
   if (in->a.kind == Kind::PktMem && n) packet_changed();
   NEXT();
 }
-L_FIND: {
+L_FIND : {
   uint64_t start = read(in->b);
   CHECK();
   if (!pkt) {
@@ -653,12 +767,13 @@ L_FIND: {
 }
 L_CSUM:
   if (in->aux & csum::kOut) {
-    recompute_checksums({vm.out_.data(), vm.out_len_}, vm.caps_.link, in->aux & (csum::kIp | csum::kL4));
+    recompute_checksums({vm.out_.data(), vm.out_len_}, vm.caps_.link,
+                        in->aux & (csum::kIp | csum::kL4));
   } else if (pkt) {
     if (recompute_checksums({pkt, len}, vm.caps_.link, in->aux)) st.modified = true;
   }
   NEXT();
-L_REWRITE: {
+L_REWRITE : {
   uint64_t v = read(in->b);
   CHECK();
   if (!pkt) {
@@ -701,7 +816,7 @@ L_MOV_RR:
 L_MOV_RM:
   r[in->a.reg] = mapped(in->b.reg);
   NEXT();
-L_MOV_RP: {
+L_MOV_RP : {
   unsigned w = in->b.attr & attr::kWidthMask;
   uint64_t off = static_cast<uint64_t>(in->b.imm);
   if (!pkt) {
@@ -727,12 +842,12 @@ L_AND_RI:
 L_OR_RI:
   r[in->a.reg] |= static_cast<uint64_t>(in->b.imm);
   NEXT();
-L_SHR_RI: {
+L_SHR_RI : {
   uint64_t y = static_cast<uint64_t>(in->b.imm);
   r[in->a.reg] = y >= 64 ? 0 : r[in->a.reg] >> y;
   NEXT();
 }
-L_SHL_RI: {
+L_SHL_RI : {
   uint64_t y = static_cast<uint64_t>(in->b.imm);
   r[in->a.reg] = y >= 64 ? 0 : r[in->a.reg] << y;
   NEXT();
@@ -740,18 +855,30 @@ L_SHL_RI: {
 L_ADD_RR:
   r[in->a.reg] += r[in->b.reg];
   NEXT();
-L_BEQ_RI: JUMP_IF(r[in->a.reg] == static_cast<uint64_t>(in->b.imm));
-L_BNE_RI: JUMP_IF(r[in->a.reg] != static_cast<uint64_t>(in->b.imm));
-L_BEQ_RR: JUMP_IF(r[in->a.reg] == r[in->b.reg]);
-L_BNE_RR: JUMP_IF(r[in->a.reg] != r[in->b.reg]);
-L_BEQ_MI: JUMP_IF(mapped(in->a.reg) == static_cast<uint64_t>(in->b.imm));
-L_BNE_MI: JUMP_IF(mapped(in->a.reg) != static_cast<uint64_t>(in->b.imm));
-L_BLTU_RI: JUMP_IF(r[in->a.reg] < static_cast<uint64_t>(in->b.imm));
-L_BGTU_RI: JUMP_IF(r[in->a.reg] > static_cast<uint64_t>(in->b.imm));
-L_BGEU_RI: JUMP_IF(r[in->a.reg] >= static_cast<uint64_t>(in->b.imm));
-L_BLEU_RI: JUMP_IF(r[in->a.reg] <= static_cast<uint64_t>(in->b.imm));
-L_BSET_RI: JUMP_IF((r[in->a.reg] & static_cast<uint64_t>(in->b.imm)) != 0);
-L_BCLR_RI: JUMP_IF((r[in->a.reg] & static_cast<uint64_t>(in->b.imm)) == 0);
+L_BEQ_RI:
+  JUMP_IF(r[in->a.reg] == static_cast<uint64_t>(in->b.imm));
+L_BNE_RI:
+  JUMP_IF(r[in->a.reg] != static_cast<uint64_t>(in->b.imm));
+L_BEQ_RR:
+  JUMP_IF(r[in->a.reg] == r[in->b.reg]);
+L_BNE_RR:
+  JUMP_IF(r[in->a.reg] != r[in->b.reg]);
+L_BEQ_MI:
+  JUMP_IF(mapped(in->a.reg) == static_cast<uint64_t>(in->b.imm));
+L_BNE_MI:
+  JUMP_IF(mapped(in->a.reg) != static_cast<uint64_t>(in->b.imm));
+L_BLTU_RI:
+  JUMP_IF(r[in->a.reg] < static_cast<uint64_t>(in->b.imm));
+L_BGTU_RI:
+  JUMP_IF(r[in->a.reg] > static_cast<uint64_t>(in->b.imm));
+L_BGEU_RI:
+  JUMP_IF(r[in->a.reg] >= static_cast<uint64_t>(in->b.imm));
+L_BLEU_RI:
+  JUMP_IF(r[in->a.reg] <= static_cast<uint64_t>(in->b.imm));
+L_BSET_RI:
+  JUMP_IF((r[in->a.reg] & static_cast<uint64_t>(in->b.imm)) != 0);
+L_BCLR_RI:
+  JUMP_IF((r[in->a.reg] & static_cast<uint64_t>(in->b.imm)) == 0);
 L_CMP_RI:
   set_flags(r[in->a.reg], static_cast<uint64_t>(in->b.imm));
   NEXT();
@@ -771,9 +898,15 @@ faulted:
   res.reason = st.fault;
   res.abort_pc = pc;
   switch (prog.on_fault) {
-    case FaultAction::Pass: verdict = Verdict::Pass; break;
-    case FaultAction::Drop: verdict = Verdict::Drop; break;
-    default: verdict = vm.limits_.on_abort; break;
+    case FaultAction::Pass:
+      verdict = Verdict::Pass;
+      break;
+    case FaultAction::Drop:
+      verdict = Verdict::Drop;
+      break;
+    default:
+      verdict = vm.limits_.on_abort;
+      break;
   }
 finish:
   res.verdict = verdict;
@@ -793,7 +926,8 @@ finish:
 #undef SX
 }
 
-RunResult Instance::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta) {
+RunResult Instance::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
+                            const PacketMeta& meta) {
   State& st = *state_;
   st.parsed = false;
   st.modified = false;

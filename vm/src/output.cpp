@@ -23,7 +23,8 @@ struct Buf {
 
 }  // namespace
 
-size_t format_output(char* out, size_t cap, std::string_view text, const uint64_t* vals, int nvals) {
+size_t format_output(char* out, size_t cap, std::string_view text, const uint64_t* vals,
+                     int nvals) {
   Buf b{out, cap};
   if (cap) out[0] = 0;
   int next = 0;
@@ -46,12 +47,14 @@ size_t format_output(char* out, size_t cap, std::string_view text, const uint64_
       b.put("%" PRIx64, take()), ++i;
     } else if (rest.substr(0, 2) == "ip") {
       uint64_t v = take();
-      b.put("%u.%u.%u.%u", unsigned(v >> 24 & 255), unsigned(v >> 16 & 255), unsigned(v >> 8 & 255), unsigned(v & 255));
+      b.put("%u.%u.%u.%u", unsigned(v >> 24 & 255), unsigned(v >> 16 & 255), unsigned(v >> 8 & 255),
+            unsigned(v & 255));
       i += 2;
     } else if (rest.substr(0, 3) == "mac") {
       uint64_t v = take();
       b.put("%02x:%02x:%02x:%02x:%02x:%02x", unsigned(v >> 40 & 255), unsigned(v >> 32 & 255),
-            unsigned(v >> 24 & 255), unsigned(v >> 16 & 255), unsigned(v >> 8 & 255), unsigned(v & 255));
+            unsigned(v >> 24 & 255), unsigned(v >> 16 & 255), unsigned(v >> 8 & 255),
+            unsigned(v & 255));
       i += 3;
     } else {
       b.ch(c);

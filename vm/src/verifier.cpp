@@ -37,17 +37,19 @@ class Verifier {
     std::vector<uint32_t> entries{p_.text_pc};
     if (p_.init_pc != kNoTarget) entries.push_back(p_.init_pc);
     for (const auto& t : p_.timers) entries.push_back(t.pc);
+    // Functions nothing calls are checked too: they are part of the program.
+    for (uint32_t f : funcs_) entries.push_back(f);
     for (uint32_t e : entries) {
       const auto& r = analyse(e, {});
       info.max_stack = std::max(info.max_stack, r.stack);
       info.max_call_depth = std::max(info.max_call_depth, r.depth);
     }
     if (info.max_stack > kStackSlots)
-      throw Reject{p_.text_pc, "data stack may need " + std::to_string(info.max_stack) + " slots; the limit is " +
-                                   std::to_string(kStackSlots)};
+      throw Reject{p_.text_pc, "data stack may need " + std::to_string(info.max_stack) +
+                                   " slots; the limit is " + std::to_string(kStackSlots)};
     if (info.max_call_depth > kMaxCallDepth)
-      throw Reject{p_.text_pc, "calls nest " + std::to_string(info.max_call_depth) + " deep; the limit is " +
-                                   std::to_string(kMaxCallDepth)};
+      throw Reject{p_.text_pc, "calls nest " + std::to_string(info.max_call_depth) +
+                                   " deep; the limit is " + std::to_string(kMaxCallDepth)};
     return info;
   }
 
@@ -58,7 +60,8 @@ class Verifier {
 
   void check_layout() {
     if (p_.code.empty()) reject(0, "program has no instructions");
-    if (p_.code.size() > kMaxCode) reject(0, "program longer than " + std::to_string(kMaxCode) + " instructions");
+    if (p_.code.size() > kMaxCode)
+      reject(0, "program longer than " + std::to_string(kMaxCode) + " instructions");
     uint32_t n = static_cast<uint32_t>(p_.code.size());
     if (p_.text_pc >= n) reject(0, "text entry outside the code");
     if (p_.init_pc != kNoTarget && p_.init_pc >= n) reject(0, ".init entry outside the code");
@@ -66,26 +69,34 @@ class Verifier {
       if (t.pc >= n) reject(0, "timer '" + t.name + "' entry outside the code");
       if (t.period_ms == 0) reject(t.pc, "timer '" + t.name + "' has a zero period");
     }
-    if (p_.data.size() > kMaxHeap) reject(0, "heap larger than " + std::to_string(kMaxHeap) + " bytes");
+    if (p_.data.size() > kMaxHeap)
+      reject(0, "heap larger than " + std::to_string(kMaxHeap) + " bytes");
     if (p_.tables.size() > kMaxTables) reject(0, "too many tables");
     for (const auto& t : p_.tables) {
       if (static_cast<uint8_t>(t.kind) > static_cast<uint8_t>(TableKind::Lpm6))
         reject(0, "table '" + t.name + "' has an unknown kind");
-      uint32_t want_key = t.kind == TableKind::Array || t.kind == TableKind::Lpm4 ? 4 : t.kind == TableKind::Lpm6 ? 16 : 0;
+      uint32_t want_key = t.kind == TableKind::Array || t.kind == TableKind::Lpm4 ? 4
+                          : t.kind == TableKind::Lpm6                             ? 16
+                                                                                  : 0;
       if ((want_key && t.key_size != want_key) || t.key_size == 0 || t.key_size > kMaxKeySize)
         reject(0, "table '" + t.name + "' has a bad key size");
-      if (t.value_size == 0 || t.value_size > kMaxValueSize) reject(0, "table '" + t.name + "' has a bad value size");
+      if (t.value_size == 0 || t.value_size > kMaxValueSize)
+        reject(0, "table '" + t.name + "' has a bad value size");
       if (t.max_entries == 0 || t.max_entries > kMaxTableEntries)
         reject(0, "table '" + t.name + "' has a bad maximum size");
     }
     for (const auto& s : p_.symbols)
-      if (s.kind == SymbolKind::Func && s.value >= n) reject(0, "function '" + s.name + "' outside the code");
+      if (s.kind == SymbolKind::Func && s.value >= n)
+        reject(0, "function '" + s.name + "' outside the code");
   }
 
   bool mapped16(const Operand& o) const {
-    return o.kind == Kind::Mapped && o.reg < kMappedCount && mapped_info(static_cast<MappedReg>(o.reg)).bytes == 16;
+    return o.kind == Kind::Mapped && o.reg < kMappedCount &&
+           mapped_info(static_cast<MappedReg>(o.reg)).bytes == 16;
   }
-  static bool is_mem(Kind k) { return k == Kind::HeapMem || k == Kind::PktMem || k == Kind::OutMem; }
+  static bool is_mem(Kind k) {
+    return k == Kind::HeapMem || k == Kind::PktMem || k == Kind::OutMem;
+  }
 
   void check_operand_fields(uint32_t pc, const Operand& o, char which) const {
     std::string where = mn(pc) + " operand " + which;
@@ -94,31 +105,39 @@ class Verifier {
         if (o.reg >= kGprCount) reject(pc, where + ": no register gpr" + std::to_string(o.reg));
         break;
       case Kind::Mapped:
-        if (o.reg >= kMappedCount) reject(pc, where + ": unknown mapped register " + std::to_string(o.reg));
+        if (o.reg >= kMappedCount)
+          reject(pc, where + ": unknown mapped register " + std::to_string(o.reg));
         break;
       case Kind::Var:
         if (o.imm < 0 || static_cast<uint64_t>(o.imm) + 8 > p_.data.size())
-          reject(pc, where + ": heap variable at offset " + std::to_string(o.imm) + " is outside the heap");
+          reject(pc, where + ": heap variable at offset " + std::to_string(o.imm) +
+                         " is outside the heap");
         break;
       case Kind::HeapMem:
       case Kind::PktMem:
       case Kind::OutMem:
-        if (o.attr & ~(attr::kWidthMask | attr::kHostOrder | attr::kScaleMask | attr::kBaseMapped | attr::kNoBase))
+        if (o.attr & ~(attr::kWidthMask | attr::kHostOrder | attr::kScaleMask | attr::kBaseMapped |
+                       attr::kNoBase))
           reject(pc, where + ": unknown address attributes");
-        if (o.imm < INT32_MIN || o.imm > INT32_MAX) reject(pc, where + ": address offset out of range");
+        if (o.imm < INT32_MIN || o.imm > INT32_MAX)
+          reject(pc, where + ": address offset out of range");
         if (!(o.attr & attr::kNoBase)) {
           if (o.attr & attr::kBaseMapped) {
-            if (o.reg >= kMappedCount || mapped16(o)) reject(pc, where + ": bad mapped base register");
-            if (mapped_info(static_cast<MappedReg>(o.reg)).bytes != 8) reject(pc, where + ": bad mapped base register");
+            if (o.reg >= kMappedCount || mapped16(o))
+              reject(pc, where + ": bad mapped base register");
+            if (mapped_info(static_cast<MappedReg>(o.reg)).bytes != 8)
+              reject(pc, where + ": bad mapped base register");
           } else if (o.reg >= kGprCount) {
             reject(pc, where + ": no register gpr" + std::to_string(o.reg));
           }
         }
         break;
       case Kind::Bytes:
-        if (o.imm < 0 || static_cast<uint64_t>(o.imm) >= p_.strings.size()) reject(pc, where + ": no such constant");
+        if (o.imm < 0 || static_cast<uint64_t>(o.imm) >= p_.strings.size())
+          reject(pc, where + ": no such constant");
         break;
-      default: break;
+      default:
+        break;
     }
   }
 
@@ -132,14 +151,16 @@ class Verifier {
       return;
     }
     if (optional) return;
-    bool numeric = o.kind == Kind::Reg || o.kind == Kind::Imm || (o.kind == Kind::Mapped && !mapped16(o)) ||
-                   o.kind == Kind::Var || is_mem(o.kind);
+    bool numeric = o.kind == Kind::Reg || o.kind == Kind::Imm ||
+                   (o.kind == Kind::Mapped && !mapped16(o)) || o.kind == Kind::Var ||
+                   is_mem(o.kind);
     switch (slot) {
       case Slot::Read:
         if (!numeric) reject(pc, where + " must be a number");
         break;
       case Slot::Write:
-        if (!(o.kind == Kind::Reg || o.kind == Kind::Var || is_mem(o.kind))) reject(pc, where + " must be writable");
+        if (!(o.kind == Kind::Reg || o.kind == Kind::Var || is_mem(o.kind)))
+          reject(pc, where + " must be writable");
         if (o.kind == Kind::PktMem) writes_packet_ = true;
         break;
       case Slot::Gpr:
@@ -151,28 +172,34 @@ class Verifier {
         break;
       case Slot::Mapped:
         if (o.kind != Kind::Mapped || !is_rewritable(static_cast<MappedReg>(o.reg)))
-          reject(pc, where + " must be a rewritable header field (eth.src, eth.dst, ip.src, ip.dst, ip.ttl, ip.tos, "
-                             "l4.sport, l4.dport)");
+          reject(pc, where +
+                         " must be a rewritable header field (eth.src, eth.dst, ip.src, ip.dst, "
+                         "ip.ttl, ip.tos, "
+                         "l4.sport, l4.dport)");
         break;
       case Slot::Key: {
         uint32_t size = 16;
         if (in.op != Op::CMP16) size = p_.tables[in.aux].key_size;
         if (mapped16(o)) {
-          if (size != 16) reject(pc, where + ": a 16-byte field used as a " + std::to_string(size) + "-byte key");
+          if (size != 16)
+            reject(pc, where + ": a 16-byte field used as a " + std::to_string(size) + "-byte key");
         } else if (o.kind == Kind::Bytes) {
           if (p_.strings[o.imm].size() != size)
-            reject(pc, where + ": constant is " + std::to_string(p_.strings[o.imm].size()) + " bytes, need " +
-                           std::to_string(size));
+            reject(pc, where + ": constant is " + std::to_string(p_.strings[o.imm].size()) +
+                           " bytes, need " + std::to_string(size));
         } else if (is_mem(o.kind)) {
           // size bytes from the address, checked at run time
         } else if (numeric) {
-          if (size > 8) reject(pc, where + ": a " + std::to_string(size) + "-byte key needs a buffer or 16-byte value");
+          if (size > 8)
+            reject(pc, where + ": a " + std::to_string(size) +
+                           "-byte key needs a buffer or 16-byte value");
         } else {
           reject(pc, where + " must be a key");
         }
         break;
       }
-      case Slot::None: break;
+      case Slot::None:
+        break;
     }
   }
 
@@ -199,7 +226,8 @@ class Verifier {
           if (in.target > 65535) reject(pc, "copy: length too large");
         } else if (in.aux & 0x80) {
           uint8_t m = in.aux & 0x7f;
-          if (m >= kMappedCount || mapped_info(static_cast<MappedReg>(m)).bytes != 8) reject(pc, "copy: bad length");
+          if (m >= kMappedCount || mapped_info(static_cast<MappedReg>(m)).bytes != 8)
+            reject(pc, "copy: bad length");
         } else if (in.aux >= kGprCount) {
           reject(pc, "copy: bad length register");
         }
@@ -209,7 +237,8 @@ class Verifier {
     check_slot(pc, info.b, in.b, 'b');
     switch (info.target) {
       case Target::None:
-        if (info.aux != Aux::LengthReg && in.target != kNoTarget) reject(pc, mn(pc) + ": unexpected target");
+        if (info.aux != Aux::LengthReg && in.target != kNoTarget)
+          reject(pc, mn(pc) + ": unexpected target");
         break;
       case Target::Label:
       case Target::Function:
@@ -221,19 +250,23 @@ class Verifier {
         if (in.target >= p_.strings.size()) reject(pc, mn(pc) + ": no such string");
         break;
       case Target::OptString:
-        if (in.target != kNoTarget && in.target >= p_.strings.size()) reject(pc, mn(pc) + ": no such string");
+        if (in.target != kNoTarget && in.target >= p_.strings.size())
+          reject(pc, mn(pc) + ": no such string");
         break;
-      case Target::Length: break;
+      case Target::Length:
+        break;
     }
     if (in.op == Op::CASE && in.a.kind != Kind::Imm) reject(pc, "case takes a constant");
-    if (in.op == Op::FIND && p_.strings[in.target].empty()) reject(pc, "find needs a non-empty string");
+    if (in.op == Op::FIND && p_.strings[in.target].empty())
+      reject(pc, "find needs a non-empty string");
     if (in.op == Op::TADD && p_.tables[in.aux].value_size > 8)
       reject(pc, "tadd needs a table with numeric values (value size 8 or less)");
     if (in.op == Op::LOOKUP && p_.tables[in.aux].value_size > 8 && !is_mem(in.a.kind))
       reject(pc, "lookup of " + std::to_string(p_.tables[in.aux].value_size) +
                      "-byte values needs a buffer to copy into");
     if (in.op == Op::UPDATE && p_.tables[in.aux].value_size > 8 && !is_mem(in.b.kind))
-      reject(pc, "update of " + std::to_string(p_.tables[in.aux].value_size) + "-byte values needs a buffer");
+      reject(pc, "update of " + std::to_string(p_.tables[in.aux].value_size) +
+                     "-byte values needs a buffer");
     if (in.op == Op::CMP16 && (in.a.kind == Kind::Bytes && in.b.kind == Kind::Bytes))
       reject(pc, "cmp16 of two constants");
     if (info.flags & flag::kWritesPacket) writes_packet_ = true;
@@ -242,7 +275,8 @@ class Verifier {
 
   void check_caps(uint32_t pc, const OpInfo& info) {
     auto no = [&](const char* what) {
-      reject(pc, "'" + mn(pc) + "' is not supported by " + caps_->host_name + ": it cannot " + what);
+      reject(pc,
+             "'" + mn(pc) + "' is not supported by " + caps_->host_name + ": it cannot " + what);
     };
     if ((info.flags & flag::kRedirect) && !caps_->redirect) no("redirect packets");
     if ((info.flags & flag::kMirror) && !caps_->mirror) no("mirror packets");
@@ -270,7 +304,8 @@ class Verifier {
 
   void same_region(uint32_t pc, uint32_t target, const char* what) const {
     if (region_of_[target] != region_of_[pc])
-      reject(pc, std::string(what) + " leaves its function (target pc " + std::to_string(target) + ")");
+      reject(pc,
+             std::string(what) + " leaves its function (target pc " + std::to_string(target) + ")");
   }
 
   void check_control(uint32_t pc) {
@@ -288,11 +323,14 @@ class Verifier {
     }
     if (in.op == Op::BREAK) {
       same_region(pc, in.target, "break");
-      if (in.target <= pc || p_.code[in.target].op != Op::ENDSWITCH) reject(pc, "break must lead to its endswitch");
+      if (in.target <= pc || p_.code[in.target].op != Op::ENDSWITCH)
+        reject(pc, "break must lead to its endswitch");
     }
     if (!(info.flags & flag::kNoFallthrough) && pc + 1 >= region_end_[pc])
-      reject(pc, "control falls off the end of the code after '" + mn(pc) + "' (end it with end, ret or a jump)");
-    if (in.op == Op::RET && (region_of_[pc] == p_.text_pc || region_of_[pc] == p_.init_pc || is_timer(region_of_[pc])))
+      reject(pc, "control falls off the end of the code after '" + mn(pc) +
+                     "' (end it with end, ret or a jump)");
+    if (in.op == Op::RET &&
+        (region_of_[pc] == p_.text_pc || region_of_[pc] == p_.init_pc || is_timer(region_of_[pc])))
       reject(pc, "ret outside a function (use end to finish the program)");
   }
 
@@ -303,7 +341,8 @@ class Verifier {
   }
 
   bool is_timer(uint32_t pc) const {
-    return std::any_of(p_.timers.begin(), p_.timers.end(), [&](const TimerDecl& t) { return t.pc == pc; });
+    return std::any_of(p_.timers.begin(), p_.timers.end(),
+                       [&](const TimerDecl& t) { return t.pc == pc; });
   }
 
   std::vector<uint32_t> successors(uint32_t pc) const {
@@ -333,8 +372,9 @@ class Verifier {
   const FuncResult& analyse(uint32_t entry, std::vector<uint32_t> path, uint32_t call_pc = 0) {
     if (auto it = done_.find(entry); it != done_.end()) return it->second;
     if (std::find(path.begin(), path.end(), entry) != path.end())
-      reject(call_pc, "recursion: '" + function_name(entry) + "' calls itself" +
-                          (path.back() == entry ? "" : " through '" + function_name(path.back()) + "'"));
+      reject(call_pc,
+             "recursion: '" + function_name(entry) + "' calls itself" +
+                 (path.back() == entry ? "" : " through '" + function_name(path.back()) + "'"));
     // Stop before the analysis itself nests deeper than programs may.
     if (path.size() > kMaxCallDepth)
       reject(call_pc, "calls nest " + std::to_string(path.size()) + " deep; the limit is " +
@@ -360,6 +400,10 @@ class Verifier {
       uint32_t need = static_cast<uint32_t>(std::max(h, next));
       if (in.op == Op::CALL) {
         const FuncResult& c = analyse(in.target, path, pc);
+        // A callee analysed before from a shallower caller may be too deep from here.
+        if (path.size() + c.depth > kMaxCallDepth)
+          reject(pc, "calls nest " + std::to_string(path.size() + c.depth) +
+                         " deep; the limit is " + std::to_string(kMaxCallDepth));
         need = static_cast<uint32_t>(h) + c.stack;
         r.depth = std::max(r.depth, c.depth + 1);
       }
@@ -374,8 +418,8 @@ class Verifier {
           height[s] = next;
           work.push_back(s);
         } else if (height[s] != next) {
-          reject(s, "stack height differs between paths reaching this instruction (" + std::to_string(height[s]) +
-                        " vs " + std::to_string(next) + ")");
+          reject(s, "stack height differs between paths reaching this instruction (" +
+                        std::to_string(height[s]) + " vs " + std::to_string(next) + ")");
         }
       }
     }

@@ -22,13 +22,13 @@ enum class Slot : uint8_t {
 // What the 32-bit target field holds.
 enum class Target : uint8_t {
   None,
-  Label,     // jump target pc
-  Function,  // call target pc (a function entry)
-  CaseLink,  // switch/case/default: pc of the next case, default or endswitch
-  Break,     // pc of the enclosing endswitch
-  String,    // index into the string table (required)
-  OptString, // index into the string table or kNoTarget
-  Length,    // copy: byte count when aux says "constant"
+  Label,      // jump target pc
+  Function,   // call target pc (a function entry)
+  CaseLink,   // switch/case/default: pc of the next case, default or endswitch
+  Break,      // pc of the enclosing endswitch
+  String,     // index into the string table (required)
+  OptString,  // index into the string table or kNoTarget
+  Length,     // copy: byte count when aux says "constant"
 };
 
 // What the 8-bit aux field holds.
@@ -46,86 +46,104 @@ constexpr uint16_t kPacket = 1 << 7;         // reads the packet (faults without
 constexpr uint16_t kSetsFlags = 1 << 8;      // sets the compare flags
 }  // namespace flag
 
-// X(ENUM, mnemonic, slot a, slot b, target, aux, flags, summary)
-#define NETCPU_OPCODES(X)                                                                                          \
-  X(NOP, "nop", None, None, None, None, 0, "do nothing")                                                           \
-  X(MOV, "mov", Write, Read, None, None, 0, "a = b")                                                               \
-  X(ADD, "add", Write, Read, None, None, 0, "a = a + b (wraps)")                                                   \
-  X(SUB, "sub", Write, Read, None, None, 0, "a = a - b (wraps)")                                                   \
-  X(MUL, "mul", Write, Read, None, None, 0, "a = a * b (wraps)")                                                   \
-  X(DIV, "div", Write, Read, None, None, 0, "a = a / b unsigned; b == 0 gives 0")                                  \
-  X(SDIV, "sdiv", Write, Read, None, None, 0, "a = a / b signed; b == 0 gives 0")                                  \
-  X(MOD, "mod", Write, Read, None, None, 0, "a = a % b unsigned; b == 0 leaves a")                                 \
-  X(AND, "and", Write, Read, None, None, 0, "a = a & b")                                                           \
-  X(OR, "or", Write, Read, None, None, 0, "a = a | b")                                                             \
-  X(XOR, "xor", Write, Read, None, None, 0, "a = a ^ b")                                                           \
-  X(SHL, "shl", Write, Read, None, None, 0, "a = a << b; b >= 64 gives 0")                                         \
-  X(SHR, "shr", Write, Read, None, None, 0, "a = a >> b logical; b >= 64 gives 0")                                 \
-  X(SAR, "sar", Write, Read, None, None, 0, "a = a >> b arithmetic; b >= 64 gives the sign")                       \
-  X(NOT, "not", Write, None, None, None, 0, "a = ~a")                                                              \
-  X(NEG, "neg", Write, None, None, None, 0, "a = -a")                                                              \
-  X(BSWAP16, "bswap16", Write, None, None, None, 0, "swap the low 2 bytes of a, clear the rest")                   \
-  X(BSWAP32, "bswap32", Write, None, None, None, 0, "swap the low 4 bytes of a, clear the rest")                   \
-  X(BSWAP64, "bswap64", Write, None, None, None, 0, "swap the 8 bytes of a")                                       \
-  X(CMP, "cmp", Read, Read, None, None, flag::kSetsFlags, "compare a with b for the next conditional jump")        \
-  X(TEST, "test", Read, Read, None, None, flag::kSetsFlags, "compare a & b with 0 for the next conditional jump")  \
-  X(CMP16, "cmp16", Key, Key, None, None, flag::kSetsFlags, "compare two 16-byte values (IPv6 addresses)")        \
-  X(JMP, "jmp", None, None, Label, None, flag::kNoFallthrough, "jump")                                             \
-  X(JE, "je", None, None, Label, None, flag::kConditional, "jump if equal")                                        \
-  X(JNE, "jne", None, None, Label, None, flag::kConditional, "jump if not equal")                                  \
-  X(JL, "jl", None, None, Label, None, flag::kConditional, "jump if less (signed)")                                \
-  X(JLE, "jle", None, None, Label, None, flag::kConditional, "jump if less or equal (signed)")                     \
-  X(JG, "jg", None, None, Label, None, flag::kConditional, "jump if greater (signed)")                             \
-  X(JGE, "jge", None, None, Label, None, flag::kConditional, "jump if greater or equal (signed)")                  \
-  X(JB, "jb", None, None, Label, None, flag::kConditional, "jump if below (unsigned)")                             \
-  X(JBE, "jbe", None, None, Label, None, flag::kConditional, "jump if below or equal (unsigned)")                  \
-  X(JA, "ja", None, None, Label, None, flag::kConditional, "jump if above (unsigned)")                             \
-  X(JAE, "jae", None, None, Label, None, flag::kConditional, "jump if above or equal (unsigned)")                  \
-  X(BEQ, "beq", Read, Read, Label, None, flag::kConditional, "jump if a == b")                                     \
-  X(BNE, "bne", Read, Read, Label, None, flag::kConditional, "jump if a != b")                                     \
-  X(BLT, "blt", Read, Read, Label, None, flag::kConditional, "jump if a < b (signed)")                             \
-  X(BLE, "ble", Read, Read, Label, None, flag::kConditional, "jump if a <= b (signed)")                            \
-  X(BGT, "bgt", Read, Read, Label, None, flag::kConditional, "jump if a > b (signed)")                             \
-  X(BGE, "bge", Read, Read, Label, None, flag::kConditional, "jump if a >= b (signed)")                            \
-  X(BLTU, "bltu", Read, Read, Label, None, flag::kConditional, "jump if a < b (unsigned)")                         \
-  X(BLEU, "bleu", Read, Read, Label, None, flag::kConditional, "jump if a <= b (unsigned)")                        \
-  X(BGTU, "bgtu", Read, Read, Label, None, flag::kConditional, "jump if a > b (unsigned)")                         \
-  X(BGEU, "bgeu", Read, Read, Label, None, flag::kConditional, "jump if a >= b (unsigned)")                        \
-  X(BSET, "bset", Read, Read, Label, None, flag::kConditional, "jump if a & b != 0")                               \
-  X(BCLR, "bclr", Read, Read, Label, None, flag::kConditional, "jump if a & b == 0")                               \
-  X(PUSH, "push", Read, None, None, None, 0, "push a on the data stack")                                           \
-  X(POP, "pop", Write, None, None, None, 0, "pop the data stack into a")                                           \
-  X(CALL, "call", None, None, Function, None, 0, "call a function")                                                \
-  X(RET, "ret", None, None, None, None, flag::kNoFallthrough, "return from a function")                            \
-  X(SWITCH, "switch", Read, None, CaseLink, None, flag::kNoFallthrough, "jump to the case equal to a")             \
-  X(CASE, "case", Read, None, CaseLink, None, 0, "case label (a is a constant)")                                   \
-  X(DEFAULT, "default", None, None, CaseLink, None, 0, "default label")                                            \
-  X(BREAK, "break", None, None, Break, None, flag::kNoFallthrough, "leave the switch")                             \
-  X(ENDSWITCH, "endswitch", None, None, None, None, 0, "end of a switch")                                          \
-  X(END, "end", None, None, None, None, flag::kNoFallthrough, "stop; the packet passes unless a verdict was set")  \
-  X(PASS, "pass", None, None, None, None, flag::kNoFallthrough, "stop and pass the packet")                        \
-  X(DROP, "drop", None, None, None, None, flag::kNoFallthrough, "stop and drop the packet")                        \
-  X(REDIRECT, "redirect", Read, None, None, None, flag::kNoFallthrough | flag::kRedirect,                          \
-    "stop and send the packet to port a instead")                                                                  \
-  X(MIRROR, "mirror", Read, None, None, None, flag::kMirror, "also send a copy of the packet to port a")           \
-  X(EMIT, "emit", Read, None, None, None, flag::kEmit, "send the out buffer to port a (-1: where it came from)")  \
-  X(OUTLEN, "outlen", Read, None, None, None, 0, "set the out buffer length to a (new bytes are zero)")            \
-  X(RESIZE, "resize", Read, None, None, None, flag::kWritesPacket | flag::kResize | flag::kPacket,                 \
-    "set the packet length to a (new bytes are zero)")                                                             \
-  X(COPY, "copy", Mem, Mem, Length, LengthReg, 0, "copy bytes from memory b to memory a")                          \
-  X(FIND, "find", Gpr, Read, String, None, flag::kPacket,                                                          \
-    "a = offset of the string in the packet at or after b, or -1")                                                 \
-  X(CSUM, "csum", None, None, None, Checksum, 0, "recompute IPv4 header and TCP/UDP/ICMP checksums")             \
-  X(REWRITE, "rewrite", Mapped, Read, None, None, flag::kWritesPacket | flag::kPacket,                             \
-    "store b into a header field, updating checksums incrementally")                                               \
-  X(LOOKUP, "lookup", Write, Key, None, Table, flag::kSetsFlags, "a = table[b]; flags equal if found")             \
-  X(UPDATE, "update", Key, Read, None, Table, flag::kSetsFlags, "table[a] = b; flags equal if stored")             \
-  X(DELETE, "delete", Key, None, None, Table, flag::kSetsFlags, "remove table[a]; flags equal if it was there")     \
-  X(TADD, "tadd", Key, Read, None, Table, flag::kSetsFlags, "atomically table[a] += b (inserted if missing)")      \
-  X(TCLEAR, "tclear", None, None, None, Table, 0, "remove every entry of the table (array: zero every value)")   \
-  X(PRINT, "print", Read, Read, OptString, None, 0, "output a line: the string, then a and b")                     \
-  X(LOG, "log", Read, Read, OptString, None, 0, "output a log line: the string, then a and b")                     \
+// clang-format off: one row per instruction reads best as a table.
+// X(ENUM, mnemonic, slot a, slot b, target, aux, flags, summary). An opcode's
+// number is its position here and part of the bytecode format: add new
+// instructions at the end, or bump kBytecodeVersion.
+#define NETCPU_OPCODES(X)                                                                          \
+  X(NOP, "nop", None, None, None, None, 0, "do nothing")                                           \
+  X(MOV, "mov", Write, Read, None, None, 0, "a = b")                                               \
+  X(ADD, "add", Write, Read, None, None, 0, "a = a + b (wraps)")                                   \
+  X(SUB, "sub", Write, Read, None, None, 0, "a = a - b (wraps)")                                   \
+  X(MUL, "mul", Write, Read, None, None, 0, "a = a * b (wraps)")                                   \
+  X(DIV, "div", Write, Read, None, None, 0, "a = a / b unsigned; b == 0 gives 0")                  \
+  X(SDIV, "sdiv", Write, Read, None, None, 0, "a = a / b signed; b == 0 gives 0")                  \
+  X(MOD, "mod", Write, Read, None, None, 0, "a = a % b unsigned; b == 0 leaves a")                 \
+  X(AND, "and", Write, Read, None, None, 0, "a = a & b")                                           \
+  X(OR, "or", Write, Read, None, None, 0, "a = a | b")                                             \
+  X(XOR, "xor", Write, Read, None, None, 0, "a = a ^ b")                                           \
+  X(SHL, "shl", Write, Read, None, None, 0, "a = a << b; b >= 64 gives 0")                         \
+  X(SHR, "shr", Write, Read, None, None, 0, "a = a >> b logical; b >= 64 gives 0")                 \
+  X(SAR, "sar", Write, Read, None, None, 0, "a = a >> b arithmetic; b >= 64 gives the sign")       \
+  X(NOT, "not", Write, None, None, None, 0, "a = ~a")                                              \
+  X(NEG, "neg", Write, None, None, None, 0, "a = -a")                                              \
+  X(BSWAP16, "bswap16", Write, None, None, None, 0, "swap the low 2 bytes of a, clear the rest")   \
+  X(BSWAP32, "bswap32", Write, None, None, None, 0, "swap the low 4 bytes of a, clear the rest")   \
+  X(BSWAP64, "bswap64", Write, None, None, None, 0, "swap the 8 bytes of a")                       \
+  X(CMP, "cmp", Read, Read, None, None, flag::kSetsFlags,                                          \
+    "compare a with b for the next conditional jump")                                              \
+  X(TEST, "test", Read, Read, None, None, flag::kSetsFlags,                                        \
+    "compare a & b with 0 for the next conditional jump")                                          \
+  X(CMP16, "cmp16", Key, Key, None, None, flag::kSetsFlags,                                        \
+    "compare two 16-byte values (IPv6 addresses)")                                                 \
+  X(JMP, "jmp", None, None, Label, None, flag::kNoFallthrough, "jump")                             \
+  X(JE, "je", None, None, Label, None, flag::kConditional, "jump if equal")                        \
+  X(JNE, "jne", None, None, Label, None, flag::kConditional, "jump if not equal")                  \
+  X(JL, "jl", None, None, Label, None, flag::kConditional, "jump if less (signed)")                \
+  X(JLE, "jle", None, None, Label, None, flag::kConditional, "jump if less or equal (signed)")     \
+  X(JG, "jg", None, None, Label, None, flag::kConditional, "jump if greater (signed)")             \
+  X(JGE, "jge", None, None, Label, None, flag::kConditional, "jump if greater or equal (signed)")  \
+  X(JB, "jb", None, None, Label, None, flag::kConditional, "jump if below (unsigned)")             \
+  X(JBE, "jbe", None, None, Label, None, flag::kConditional, "jump if below or equal (unsigned)")  \
+  X(JA, "ja", None, None, Label, None, flag::kConditional, "jump if above (unsigned)")             \
+  X(JAE, "jae", None, None, Label, None, flag::kConditional, "jump if above or equal (unsigned)")  \
+  X(BEQ, "beq", Read, Read, Label, None, flag::kConditional, "jump if a == b")                     \
+  X(BNE, "bne", Read, Read, Label, None, flag::kConditional, "jump if a != b")                     \
+  X(BLT, "blt", Read, Read, Label, None, flag::kConditional, "jump if a < b (signed)")             \
+  X(BLE, "ble", Read, Read, Label, None, flag::kConditional, "jump if a <= b (signed)")            \
+  X(BGT, "bgt", Read, Read, Label, None, flag::kConditional, "jump if a > b (signed)")             \
+  X(BGE, "bge", Read, Read, Label, None, flag::kConditional, "jump if a >= b (signed)")            \
+  X(BLTU, "bltu", Read, Read, Label, None, flag::kConditional, "jump if a < b (unsigned)")         \
+  X(BLEU, "bleu", Read, Read, Label, None, flag::kConditional, "jump if a <= b (unsigned)")        \
+  X(BGTU, "bgtu", Read, Read, Label, None, flag::kConditional, "jump if a > b (unsigned)")         \
+  X(BGEU, "bgeu", Read, Read, Label, None, flag::kConditional, "jump if a >= b (unsigned)")        \
+  X(BSET, "bset", Read, Read, Label, None, flag::kConditional, "jump if a & b != 0")               \
+  X(BCLR, "bclr", Read, Read, Label, None, flag::kConditional, "jump if a & b == 0")               \
+  X(PUSH, "push", Read, None, None, None, 0, "push a on the data stack")                           \
+  X(POP, "pop", Write, None, None, None, 0, "pop the data stack into a")                           \
+  X(CALL, "call", None, None, Function, None, 0, "call a function")                                \
+  X(RET, "ret", None, None, None, None, flag::kNoFallthrough, "return from a function")            \
+  X(SWITCH, "switch", Read, None, CaseLink, None, flag::kNoFallthrough,                            \
+    "jump to the case equal to a")                                                                 \
+  X(CASE, "case", Read, None, CaseLink, None, 0, "case label (a is a constant)")                   \
+  X(DEFAULT, "default", None, None, CaseLink, None, 0, "default label")                            \
+  X(BREAK, "break", None, None, Break, None, flag::kNoFallthrough, "leave the switch")             \
+  X(ENDSWITCH, "endswitch", None, None, None, None, 0, "end of a switch")                          \
+  X(END, "end", None, None, None, None, flag::kNoFallthrough,                                      \
+    "stop; the packet passes (the 2004 END)")                                            \
+  X(PASS, "pass", None, None, None, None, flag::kNoFallthrough, "stop and pass the packet")        \
+  X(DROP, "drop", None, None, None, None, flag::kNoFallthrough, "stop and drop the packet")        \
+  X(REDIRECT, "redirect", Read, None, None, None, flag::kNoFallthrough | flag::kRedirect,          \
+    "stop and send the packet to port a instead")                                                  \
+  X(MIRROR, "mirror", Read, None, None, None, flag::kMirror,                                       \
+    "also send a copy of the packet to port a")                                                    \
+  X(EMIT, "emit", Read, None, None, None, flag::kEmit,                                             \
+    "send the out buffer to port a (-1: where it came from)")                                      \
+  X(OUTLEN, "outlen", Read, None, None, None, 0,                                                   \
+    "set the out buffer length to a (new bytes are zero)")                                         \
+  X(RESIZE, "resize", Read, None, None, None, flag::kWritesPacket | flag::kResize | flag::kPacket, \
+    "set the packet length to a (new bytes are zero)")                                             \
+  X(COPY, "copy", Mem, Mem, Length, LengthReg, 0, "copy bytes from memory b to memory a")          \
+  X(FIND, "find", Gpr, Read, String, None, flag::kPacket,                                          \
+    "a = offset of the string in the packet at or after b, or -1")                                 \
+  X(CSUM, "csum", None, None, None, Checksum, 0,                                                   \
+    "recompute IPv4 header and TCP/UDP/ICMP checksums")                                            \
+  X(REWRITE, "rewrite", Mapped, Read, None, None, flag::kWritesPacket | flag::kPacket | flag::kSetsFlags,             \
+    "store b into a header field, updating checksums incrementally")                               \
+  X(LOOKUP, "lookup", Write, Key, None, Table, flag::kSetsFlags,                                   \
+    "a = table[b]; flags equal if found")                                                          \
+  X(UPDATE, "update", Key, Read, None, Table, flag::kSetsFlags,                                    \
+    "table[a] = b; flags equal if stored")                                                         \
+  X(DELETE, "delete", Key, None, None, Table, flag::kSetsFlags,                                    \
+    "remove table[a]; flags equal if it was there")                                                \
+  X(TADD, "tadd", Key, Read, None, Table, flag::kSetsFlags,                                        \
+    "atomically table[a] += b (inserted if missing)")                                              \
+  X(TCLEAR, "tclear", None, None, None, Table, 0,                                                  \
+    "remove every entry of the table (array: zero every value)")                                   \
+  X(PRINT, "print", Read, Read, OptString, None, 0, "output a line: the string, then a and b")     \
+  X(LOG, "log", Read, Read, OptString, None, 0, "output a log line: the string, then a and b")     \
   X(DUMP, "dump", Read, None, None, None, 0, "output a hex dump of the packet (at most a bytes)")
+// clang-format on
 
 enum class Op : uint8_t {
 #define NETCPU_ENUM(name, mn, a, b, t, x, f, s) name,
@@ -182,14 +200,15 @@ constexpr uint8_t kLengthConst = 0xff;  // copy: aux value meaning "length in ta
 
 // csum aux bits.
 namespace csum {
-constexpr uint8_t kIp = 1;       // IPv4 header checksum
-constexpr uint8_t kL4 = 2;       // TCP, UDP, ICMP, ICMPv6 checksum
-constexpr uint8_t kOut = 0x80;   // on the out buffer instead of the packet
+constexpr uint8_t kIp = 1;      // IPv4 header checksum
+constexpr uint8_t kL4 = 2;      // TCP, UDP, ICMP, ICMPv6 checksum
+constexpr uint8_t kOut = 0x80;  // on the out buffer instead of the packet
 }  // namespace csum
 
 // Mapped registers: read-only names for metadata and parsed header fields.
 // X(ENUM, name, bytes, description). bytes 16 marks a 16-byte field usable only
 // where a Key slot is accepted. Fields the packet does not have read as 0.
+// clang-format off
 #define NETCPU_MAPPED(X)                                                                   \
   X(Mlen, "mlen", 8, "packet length in bytes")                                             \
   X(Port, "port", 8, "port the packet came in on (switch) or interface index")            \
@@ -240,6 +259,7 @@ constexpr uint8_t kOut = 0x80;   // on the out buffer instead of the packet
   X(TcpWin, "tcp.win", 8, "TCP window")                                                   \
   X(IcmpType, "icmp.type", 8, "ICMP / ICMPv6 type")                                       \
   X(IcmpCode, "icmp.code", 8, "ICMP / ICMPv6 code")
+// clang-format on
 
 enum class MappedReg : uint8_t {
 #define NETCPU_MENUM(name, str, bytes, d) name,
@@ -269,11 +289,11 @@ enum class Hook : uint8_t {
   Forward = 2,
   LocalOut = 3,
   PostRouting = 4,
-  PortIn = 5,  // vde_switch: frame entering the switch from a port
-  PortOut = 6, // vde_switch: frame leaving through a port
-  Timer = 7,   // a timer handler, no packet
-  Init = 8,    // the .init section, no packet
-  Test = 9,    // tools (netcpu run)
+  PortIn = 5,   // vde_switch: frame entering the switch from a port
+  PortOut = 6,  // vde_switch: frame leaving through a port
+  Timer = 7,    // a timer handler, no packet
+  Init = 8,     // the .init section, no packet
+  Test = 9,     // tools (netcpu run)
 };
 
 }  // namespace netcpu

@@ -30,13 +30,13 @@ constexpr uint32_t kSctp = 1 << 10;
 // and only meaningful when the matching has:: bit is set.
 struct Headers {
   uint32_t flags = 0;
-  uint16_t l3 = 0;       // network header (IPv4, IPv6 or ARP)
-  uint16_t l4 = 0;       // transport header
-  uint16_t payload = 0;  // transport payload
-  uint16_t eth_type = 0; // EtherType after VLAN tags; on raw IP 0x0800 or 0x86dd
-  uint16_t vlan_tci = 0; // TCI of the outer tag
-  uint16_t ip_hlen = 0;  // IPv4 header with options, or IPv6 header with extension headers
-  uint8_t ip_proto = 0;  // transport protocol after extension headers
+  uint16_t l3 = 0;        // network header (IPv4, IPv6 or ARP)
+  uint16_t l4 = 0;        // transport header
+  uint16_t payload = 0;   // transport payload
+  uint16_t eth_type = 0;  // EtherType after VLAN tags; on raw IP 0x0800 or 0x86dd
+  uint16_t vlan_tci = 0;  // TCI of the outer tag
+  uint16_t ip_hlen = 0;   // IPv4 header with options, or IPv6 header with extension headers
+  uint8_t ip_proto = 0;   // transport protocol after extension headers
   uint8_t ip_mf = 0;
   uint32_t ip_fragoff = 0;  // bytes
   uint32_t ip_id = 0;       // IPv4 id or IPv6 fragment header id

@@ -89,8 +89,8 @@ struct EmittedPacket {
 struct Limits {
   uint64_t budget = 100000;  // instructions per packet or timer run
   Verdict on_abort = Verdict::Pass;
-  uint32_t output_burst = 200;      // lines that may be printed at once
-  uint32_t output_per_second = 100; // sustained lines per second
+  uint32_t output_burst = 200;       // lines that may be printed at once
+  uint32_t output_per_second = 100;  // sustained lines per second
 };
 
 constexpr uint32_t kMaxEmitted = 8;  // emit instructions per run
@@ -99,8 +99,8 @@ class Instance {
  public:
   // Verifies the program against the host and runs its .init section. Returns
   // nullptr with *err filled (file:line:col and reason) on rejection.
-  static std::unique_ptr<Instance> create(Program program, const HostCaps& caps, const Limits& limits,
-                                          OutputSink sink, Diagnostic* err);
+  static std::unique_ptr<Instance> create(Program program, const HostCaps& caps,
+                                          const Limits& limits, OutputSink sink, Diagnostic* err);
   ~Instance();
 
   // Runs the program on pkt[0..len), which it may rewrite in place and
@@ -137,7 +137,8 @@ class Instance {
  private:
   Instance(Program p, const HostCaps& caps, const Limits& limits, OutputSink sink);
   friend struct Interpreter;
-  RunResult execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
+  RunResult execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
+                    const PacketMeta& meta);
   void account(const RunResult& r);
 
   Program program_;
