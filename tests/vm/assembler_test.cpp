@@ -326,8 +326,8 @@ TEST(Assembler, CharLiteralsOfCommentAndSeparatorCharacters) {
   if (!broken.empty()) {
     std::string all;
     for (const auto& b : broken) all += "\n  " + b;
-    GTEST_SKIP()
-        << "BUG: character literals '#', ';', ',' and '\"' are cut by the comment/operand lexer:"
+    FAIL()
+        << "regression: character literals '#', ';', ',' and '\"' are cut by the comment/operand lexer:"
         << all;
   }
 }
@@ -341,8 +341,8 @@ TEST(Assembler, MostNegativeDecimalLiteral) {
         Diagnostic d;
         (void)assemble(src, "t.ncpu", &d);
       }))
-    GTEST_SKIP()
-        << "BUG: parse_int negates INT64_MIN (UBSan: negation of -9223372036854775808) for "
+    FAIL()
+        << "regression: parse_int negates INT64_MIN (UBSan: negation of -9223372036854775808) for "
            "'mov gpr0, -9223372036854775808'";
   Program p = must_assemble(src);
   ASSERT_EQ(p.code.size(), 2u);
@@ -426,7 +426,7 @@ TEST(Assembler, BytesDeclarationWithSpaceInString) {
   Diagnostic d;
   auto p = assemble(".data:\nbytes msg \"hello world\"\n.text:\n  end\n", "t.ncpu", &d);
   if (!p)
-    GTEST_SKIP() << "BUG: 'bytes msg \"hello world\"' fails (" << d.str()
+    FAIL() << "regression: 'bytes msg \"hello world\"' fails (" << d.str()
                  << "): words() splits the string at the space unless a comma follows the name";
   ASSERT_NE(p->find_symbol("msg"), nullptr);
   EXPECT_EQ(std::string(p->data.begin(), p->data.end()), "hello world");
@@ -466,8 +466,8 @@ TEST(Assembler, TableAndDataNamesClash) {
                        "bad.ncpu:3:7: error: ", "'t'"));
   std::string e = asm_error(".data:\ntable t array max 3\nnum t 1\n.text:\n  end\n");
   if (e.empty())
-    GTEST_SKIP()
-        << "BUG: 'table t ...' followed by 'num t 1' assembles (define() does not look at table "
+    FAIL()
+        << "regression: 'table t ...' followed by 'num t 1' assembles (define() does not look at table "
            "names); its disassembly then fails with \"'t' is already defined or reserved\"";
   EXPECT_EQ(e.rfind("bad.ncpu:3:5: error: ", 0), 0u) << e;
 }
@@ -487,7 +487,7 @@ TEST(Assembler, ConstantNamedLikeARegister) {
   if (!accepted.empty()) {
     std::string all;
     for (const auto& a : accepted) all += " " + a;
-    GTEST_SKIP() << "BUG: 'const NAME 5' is accepted for register/field names (" << all
+    FAIL() << "regression: 'const NAME 5' is accepted for register/field names (" << all
                  << " ); the constant can never be used, since the name still means the register";
   }
 }
@@ -497,7 +497,7 @@ TEST(Assembler, LabelNamedLikeAConstant) {
   std::string e = asm_error(".data:\nconst K 3\n.text:\nK:\n  end\n");
   ASSERT_EQ(e.rfind("bad.ncpu:4:1: error: ", 0), 0u) << e;
   if (e.find("register or built-in") != std::string::npos)
-    GTEST_SKIP() << "BUG: a label named like a user constant is reported as \"" << e
+    FAIL() << "regression: a label named like a user constant is reported as \"" << e
                  << "\" instead of \"'K' is already defined\"";
   EXPECT_NE(e.find("'K' is already defined"), std::string::npos) << e;
 }
@@ -982,7 +982,7 @@ TEST(AssemblerErrors, UnterminatedSecondString) {
   std::string e = asm_error(".text:\n  print \"x\", gpr0, \"oops\n  end\n");
   ASSERT_NE(e.find("unterminated string"), std::string::npos) << e;
   if (e.rfind("bad.ncpu:2:9: error: ", 0) == 0)
-    GTEST_SKIP() << "BUG: unterminated string reported at the first '\"' of the line (" << e
+    FAIL() << "regression: unterminated string reported at the first '\"' of the line (" << e
                  << "), not at the unterminated one (column 20)";
   EXPECT_EQ(e.rfind("bad.ncpu:2:20: error: ", 0), 0u) << e;
 }

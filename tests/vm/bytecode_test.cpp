@@ -422,7 +422,7 @@ TEST(Bytecode, CorpusProgramsRun) {
 
 TEST(Bytecode, ExamplesRoundTrip) {
   auto files = example_files();
-  if (files.empty()) GTEST_SKIP() << "no .ncpu files under " << NETCPU_SOURCE_DIR << "/examples";
+  ASSERT_FALSE(files.empty()) << "no .ncpu files under " << NETCPU_SOURCE_DIR << "/examples";
   for (const auto& f : files) {
     SCOPED_TRACE(f);
     std::string src = read_text(f);
@@ -448,7 +448,7 @@ TEST(Bytecode, DisassemblyOfFirstBufferByte) {
   Diagnostic d;
   auto q = assemble(dis, "rt.ncpu", &d);
   if (!q)
-    GTEST_SKIP() << "BUG: 'mov gpr0, b[0]' disassembles as 'mov gpr0, b', which does not assemble ("
+    FAIL() << "regression: 'mov gpr0, b[0]' disassembles as 'mov gpr0, b', which does not assemble ("
                  << d.str() << ")";
   EXPECT_EQ(encode_bytecode(*q), encode_bytecode(p));
 }
@@ -470,8 +470,8 @@ TEST(Bytecode, DisassemblyOfWideLookupIntoBuffer) {
     EXPECT_EQ(encode_bytecode(*q), encode_bytecode(p));
   }
   if (!broken.empty())
-    GTEST_SKIP()
-        << "BUG: 'lookup b[0], w, 1' disassembles as 'lookup b, w, 1', which does not assemble ("
+    FAIL()
+        << "regression: 'lookup b[0], w, 1' disassembles as 'lookup b, w, 1', which does not assemble ("
         << broken[0] << (broken.size() > 1 ? "; also " + broken[1] : "") << ")";
 }
 
@@ -483,7 +483,7 @@ TEST(Bytecode, DisassemblyOfMostNegativeImmediate) {
         Diagnostic d;
         (void)assemble(dis, "rt.ncpu", &d);
       }))
-    GTEST_SKIP() << "BUG: 'mov gpr0, 0x8000000000000000' disassembles as '-9223372036854775808', "
+    FAIL() << "regression: 'mov gpr0, 0x8000000000000000' disassembles as '-9223372036854775808', "
                     "whose parsing "
                     "negates INT64_MIN (UBSan report)";
   expect_disasm_round_trip(p);
@@ -497,7 +497,7 @@ TEST(Bytecode, DisassemblyKeepsTrailingLabel) {
   auto q = assemble(disassemble(p), "rt.ncpu", &d);
   ASSERT_TRUE(q) << d.str();
   if (!q->find_symbol("last"))
-    GTEST_SKIP() << "BUG: the disassembler drops labels at pc == code.size() ('last:' after the "
+    FAIL() << "regression: the disassembler drops labels at pc == code.size() ('last:' after the "
                     "final instruction), "
                     "so the bytecode differs after a round trip";
   EXPECT_EQ(encode_bytecode(*q), encode_bytecode(p));
@@ -833,7 +833,7 @@ TEST(BytecodeMalformed, DisassemblingUnverifiedProgramsNeverCrashes) {
           Op::MOV, 0, kNoTarget, {Kind::Reg, 0, 0, 0}, {Kind::PktMem, attr::kBaseMapped, 250, 0}}};
       (void)disassemble(p);
     });
-    GTEST_SKIP() << "BUG: disassemble() crashes on a decoded but unverified Program"
+    FAIL() << "regression: disassemble() crashes on a decoded but unverified Program"
                  << (mapped_base
                          ? ""
                          : " (memory operand with kBaseMapped and mapped id 250: mapped_info() "

@@ -1097,8 +1097,10 @@ class Assembler {
       }
       case Op::LOOKUP:
         expect_ops(l, 3, 3, "lookup dst, table, key");
-        in.a = value_operand(l.ops[0], Slot::Write);
         in.aux = table_operand(l.ops[1]);
+        // Values over 8 bytes are copied whole into memory, a buffer included.
+        in.a =
+            value_operand(l.ops[0], prog_.tables[in.aux].value_size > 8 ? Slot::Mem : Slot::Write);
         in.b = value_operand(l.ops[2], Slot::Key);
         return in;
       case Op::UPDATE:
