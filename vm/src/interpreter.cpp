@@ -4,6 +4,7 @@
 // skip operand decoding; everything else runs through generic operand access.
 // Packet, out buffer and indexed heap accesses are bounds-checked here; the
 // verifier has proven the rest. Nothing here allocates.
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstring>
@@ -759,8 +760,10 @@ L_FIND : {
   const std::string& needle = prog.strings[in->target];
   uint64_t found = ~uint64_t{0};
   if (start < len) {
-    const void* hit = memmem(pkt + start, len - start, needle.data(), needle.size());
-    if (hit) found = static_cast<uint64_t>(static_cast<const uint8_t*>(hit) - pkt);
+    const uint8_t* end = pkt + len;
+    const uint8_t* hit = std::search(static_cast<const uint8_t*>(pkt + start), end, needle.begin(), needle.end(),
+                                     [](uint8_t a, char b) { return a == static_cast<uint8_t>(b); });
+    if (hit != end) found = static_cast<uint64_t>(hit - pkt);
   }
   r[in->a.reg] = found;
   NEXT();

@@ -1,0 +1,149 @@
+// netcpu.so: the vde_switch plugin. Registers the netcpu/... console
+// commands and debug categories, subscribes to the packet events, and runs
+// timer handlers from the switch's qtimer, which fires in a SIGALRM handler:
+// the handler only writes a byte to a pipe that the switch's main loop
+// watches, so programs never run in signal context.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "switch_host.h"
+
+using netcpu::vde::SwitchHost;
+
+extern "C" {
+__attribute__((visibility("default"))) plugin vde_plugin_data = {"netcpu", "NetCPU: packet programs on every port", nullptr, nullptr};
+}
+
+namespace {
+
+constexpr int kTagLog = 0200;
+constexpr int kTagDrop = 0201;
+
+dbgcl g_debug[] = {
+    {"netcpu/log", "output of NetCPU programs (print, log, dump)", kTagLog, nullptr, nullptr, nullptr, 0, 0, 0, 0,
+     nullptr},
+    {"netcpu/drop", "frames NetCPU programs drop", kTagDrop, nullptr, nullptr, nullptr, 0, 0, 0, 0, nullptr},
+};
+
+std::unique_ptr<SwitchHost> g_host;
+std::vector<std::string> g_strings;  // paths, syntaxes and help the comlist points into
+std::vector<comlist> g_commands;
+unsigned int g_timer = 0;
+int g_pipe[2] = {-1, -1};
+unsigned char g_fdtype = 0;
+
+void debug_line(dbgcl& cl, std::string_view line) {
+  if (cl.nfds > 0) debugout(&cl, "%.*s", static_cast<int>(line.size()), line.data());
+}
+
+int on_in(dbgcl*, void*, va_list v) {
+  int port = va_arg(v, int);
+  auto* frame = va_arg(v, uint8_t*);
+  int len = va_arg(v, int);
+  return g_host ? g_host->on_packet_in(port, frame, len) : 0;
+}
+
+int on_out(dbgcl*, void*, va_list v) {
+  int port = va_arg(v, int);
+  auto* frame = va_arg(v, uint8_t*);
+  int len = va_arg(v, int);
+  return g_host ? g_host->on_packet_out(port, frame, len) : 0;
+}
+
+// One console command: the reply text goes into the DATA block, the errno
+// (with the switch's strerror text) into the status line.
+int run_command(size_t i, FILE* f, char* arg) {
+  const std::string& name = g_commands[i].path;
+  netcpu::ControlReply r = g_host->control().execute(std::string_view(name).substr(7), arg ? arg : "");
+  g_host->refresh();
+  size_t start = 0;
+  while (start < r.text.size()) {
+    size_t end = r.text.find('\n', start);
+    if (end == std::string::npos) end = r.text.size();
+    printoutc(f, "%.*s", static_cast<int>(end - start), r.text.data() + start);
+    start = end + 1;
+  }
+  return r.error;
+}
+
+template <size_t I>
+int command(FILE* f, char* arg) {
+  return run_command(I + 1, f, arg);  // g_commands[0] is the menu entry
+}
+
+template <size_t... I>
+constexpr auto command_table(std::index_sequence<I...>) {
+  return std::array<int (*)(FILE*, char*), sizeof...(I)>{&command<I>...};
+}
+constexpr auto kCommandFns = command_table(std::make_index_sequence<16>());
+
+void timer_signal(void*) {
+  // SIGALRM context: only async-signal-safe work.
+  char b = 1;
+  [[maybe_unused]] ssize_t n = write(g_pipe[1], &b, 1);
+}
+
+void timer_io(unsigned char, int fd, int, void*) {
+  char buf[64];
+  while (read(fd, buf, sizeof buf) > 0) {
+  }
+  if (g_host)
+    g_host->tick(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::steady_clock::now().time_since_epoch())
+                                           .count()));
+}
+
+void timer_cleanup(unsigned char, int fd, void*) {
+  if (fd >= 0) close(fd);
+}
+
+swmodule g_timer_module = {"netcpu-timer", 0, 0, nullptr, nullptr, nullptr, nullptr, timer_io, timer_cleanup, nullptr};
+
+__attribute__((constructor)) void netcpu_init() {
+  g_host = std::make_unique<SwitchHost>([](std::string_view l) { debug_line(g_debug[0], l); },
+                                        [](std::string_view l) { debug_line(g_debug[1], l); });
+  auto cmds = g_host->control().commands();
+  g_strings.reserve(3 * (cmds.size() + 1));
+  auto keep = [](std::string s) { return g_strings.emplace_back(std::move(s)).c_str(); };
+  g_commands.push_back({keep("netcpu"), keep("============"), keep("NetCPU packet programs"), nullptr, kNoArg, nullptr});
+  for (size_t i = 0; i < cmds.size() && i < kCommandFns.size(); ++i)
+    g_commands.push_back({keep("netcpu/" + cmds[i].name), keep(cmds[i].syntax), keep(cmds[i].help),
+                          reinterpret_cast<int (*)()>(reinterpret_cast<void (*)()>(kCommandFns[i])), static_cast<unsigned char>(kWithFile | kStrArg),
+                          nullptr});
+  addcl(static_cast<int>(g_commands.size()), g_commands.data());
+  adddbgcl(2, g_debug);
+  eventadd(on_in, "packet/in", nullptr);
+  eventadd(on_out, "packet/out", nullptr);
+  if (pipe2(g_pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
+    g_fdtype = add_type(&g_timer_module, 0);
+    add_fd(g_pipe[0], g_fdtype, nullptr);
+    g_timer = qtimer_add(1, 0, timer_signal, nullptr);
+  } else {
+    printlog(3, "netcpu: no timer pipe (%s): timer handlers will not run", std::strerror(errno));
+  }
+}
+
+__attribute__((destructor)) void netcpu_fini() {
+  eventdel(on_out, "packet/out", nullptr);
+  eventdel(on_in, "packet/in", nullptr);
+  if (g_pipe[0] >= 0) {
+    qtimer_del(g_timer);
+    remove_fd(g_pipe[0]);  // closes it through timer_cleanup
+    del_type(g_fdtype);
+    close(g_pipe[1]);
+    g_pipe[0] = g_pipe[1] = -1;
+  }
+  deldbgcl(2, g_debug);
+  delcl(static_cast<int>(g_commands.size()), g_commands.data());
+  g_host.reset();
+}
+
+}  // namespace

@@ -1,0 +1,202 @@
+#include "switch_host.h"
+
+#include <chrono>
+#include <cstring>
+
+namespace netcpu::vde {
+namespace {
+
+const char* dir_name(Dir d) { return d == kIn ? "in" : "out"; }
+
+uint64_t now_ms() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+bool port_exists(int port) { return port >= 0 && port_user(port) != static_cast<uid_t>(-1); }
+
+}  // namespace
+
+SwitchHost::SwitchHost(std::function<void(std::string_view)> log, std::function<void(std::string_view)> drop)
+    : log_(std::move(log)), drop_(std::move(drop)) {
+  Control::Options o;
+  o.caps.link = LinkType::Ethernet;
+  o.caps.max_packet = kSwitchFrameMax;
+  o.caps.host_name = "vde_switch";
+  o.point_syntax = "PORT|* in|out";
+  o.point_words = 2;
+  o.resolve = [this](const std::vector<std::string>& w, std::string* why) { return resolve(w, why); };
+  o.for_each = [this](const std::function<void(AttachPoint&)>& fn) { for_each(fn); };
+  o.output = [this](const AttachPoint& at, OutputKind, std::string_view line) {
+    std::string prefix = at.name();
+    if (current_port_ >= 0) prefix = "port " + std::to_string(current_port_) + " " + dir_name(current_dir_) +
+                                     (at.name()[0] == '*' ? " (*)" : "");
+    log_(prefix + ": " + std::string(line));
+  };
+  o.warnings = [this](const AttachPoint& at, const Program& p) { return warnings(at, p); };
+  control_ = std::make_unique<Control>(std::move(o));
+}
+
+AttachPoint* SwitchHost::point(int port, Dir d, bool create) {
+  auto& v = ports_[d];
+  if (port < 0 || port > kMaxPort) return nullptr;
+  if (static_cast<size_t>(port) >= v.size()) {
+    if (!create) return nullptr;
+    v.resize(port + 1);
+  }
+  if (!v[port] && create) v[port] = std::make_unique<AttachPoint>(std::to_string(port) + " " + dir_name(d));
+  return v[port].get();
+}
+
+AttachPoint* SwitchHost::resolve(const std::vector<std::string>& w, std::string* why) {
+  Dir d;
+  if (w[1] == "in") d = kIn;
+  else if (w[1] == "out") d = kOut;
+  else return *why = "direction must be in or out, not '" + w[1] + "'", nullptr;
+  if (w[0] == "*") return &star_[d];
+  char* end = nullptr;
+  long port = std::strtol(w[0].c_str(), &end, 10);
+  if (w[0].empty() || *end || port < 0 || port > kMaxPort)
+    return *why = "port must be a number 0.." + std::to_string(kMaxPort) + " or *, not '" + w[0] + "'", nullptr;
+  return point(static_cast<int>(port), d, true);
+}
+
+void SwitchHost::for_each(const std::function<void(AttachPoint&)>& fn) {
+  for (Dir d : {kIn, kOut}) {
+    fn(star_[d]);
+    for (auto& p : ports_[d])
+      if (p) fn(*p);
+  }
+}
+
+std::vector<std::string> SwitchHost::warnings(const AttachPoint& at, const Program& p) {
+  if (at.name().find("out") == std::string::npos) return {};
+  bool stops = p.on_fault == FaultAction::Drop || control_->limits().on_abort == Verdict::Drop;
+  for (const Insn& in : p.code) stops |= in.op == Op::DROP || in.op == Op::REDIRECT;
+  if (!stops) return {};
+  return {"an 'out' drop or redirect of a flooded frame (broadcast, multicast, unknown destination) also keeps it "
+          "from the ports vde_switch sends it to after this one: the switch reuses one length for the whole "
+          "flood. Rewrites are undone for the later ports; drops cannot be. Drop on 'in' where you can."};
+}
+
+void SwitchHost::refresh() {
+  bool any[2] = {false, false};
+  for (Dir d : {kIn, kOut}) {
+    any[d] = star_[d].program() != nullptr;
+    for (auto& p : ports_[d]) any[d] |= p && p->program();
+  }
+  active_ = {any[kIn], any[kOut]};
+}
+
+void SwitchHost::tick(uint64_t now) {
+  PacketMeta meta;
+  meta.hook = Hook::Timer;
+  current_port_ = -1;
+  for_each([&](AttachPoint& at) { at.run_due_timers(now, meta); });
+}
+
+bool SwitchHost::send_copy(int port, const uint8_t* data, uint32_t len) {
+  if (!port_exists(port) || depth_ >= kMaxDepth || len > kSwitchFrameMax) return false;
+  uint8_t* copy = copies_[depth_].data();
+  std::memcpy(copy, data, len);
+  ++depth_;
+  pending_[depth_].ptr = nullptr;
+  port_send_packet(port, copy, static_cast<int>(len));
+  --depth_;
+  return true;
+}
+
+void SwitchHost::after_run(const RunResult& r, Instance& vm, int port, Dir d, uint32_t len, const uint8_t* frame) {
+  auto error = [&] { vm.stats().errors.store(vm.stats().errors.load() + 1, std::memory_order_relaxed); };
+  if (r.mirror_port >= 0 && !send_copy(r.mirror_port, frame, len)) error();
+  int source = d == kIn ? port : source_port_;
+  for (const EmittedPacket& e : vm.emitted())
+    if (!send_copy(e.port < 0 ? source : e.port, e.data.data(), e.length)) error();
+}
+
+int SwitchHost::filter(int port, Dir d, uint8_t* frame, int len) {
+  uint32_t l = static_cast<uint32_t>(len);
+  bool modified = false;
+  AttachPoint* chain[2] = {&star_[d], point(port, d, false)};
+  PacketMeta meta;
+  meta.port = static_cast<uint32_t>(port);
+  meta.dir = static_cast<uint8_t>(d);
+  meta.hook = d == kIn ? Hook::PortIn : Hook::PortOut;
+  meta.now_ms = now_ms();
+  current_port_ = port, current_dir_ = d;
+  int result = 0;
+  for (AttachPoint* at : chain) {
+    if (!at || !at->program()) continue;
+    Instance& vm = *at->program();
+    RunResult r = at->run(frame, l, kSwitchFrameMax, meta);
+    modified |= r.modified;
+    after_run(r, vm, port, d, l, frame);
+    if (r.verdict == Verdict::Drop) {
+      drop_("port " + std::to_string(port) + " " + dir_name(d) + ": " + vm.program().name + " dropped " +
+            std::to_string(l) + " bytes" + (r.aborted ? std::string(" (") + abort_reason_name(r.reason) + ")" : ""));
+      result = -1;
+      break;
+    }
+    if (r.verdict == Verdict::Redirect) {
+      if (!send_copy(r.redirect_port, frame, l))
+        vm.stats().errors.store(vm.stats().errors.load() + 1, std::memory_order_relaxed);
+      result = -1;
+      break;
+    }
+  }
+  current_port_ = -1;
+  if (result < 0) return result;
+  return modified ? static_cast<int>(l) : 0;
+}
+
+int SwitchHost::on_packet_in(int port, uint8_t* frame, int len) {
+  // A new frame: whatever an out program rewrote before is gone with the old one.
+  pending_[depth_].ptr = nullptr;
+  if (depth_ == 0) source_port_ = port;
+  if (!active_[kIn]) return 0;
+  return filter(port, kIn, frame, len);
+}
+
+int SwitchHost::restore(Pending& p, uint8_t* frame) {
+  if (!p.ptr) return 0;
+  int n;
+  if (frame == p.ptr) {
+    std::memcpy(frame, p.bytes, p.len);
+    n = static_cast<int>(p.len);
+  } else if (frame == p.ptr - 4 && p.len >= 12) {
+    // The switch added an 802.1Q tag after the rewrite: MACs moved 4 bytes
+    // left, the tag sits between them and the rest.
+    std::memcpy(frame, p.bytes, 12);
+    std::memcpy(frame + 16, p.bytes + 12, p.len - 12);
+    n = static_cast<int>(p.len + 4);
+  } else if (frame == p.ptr + 4 && p.len >= 16) {
+    // The switch removed the tag: MACs moved 4 bytes right over it.
+    std::memcpy(frame, p.bytes, 12);
+    std::memcpy(frame + 12, p.bytes + 16, p.len - 16);
+    n = static_cast<int>(p.len - 4);
+  } else {
+    return 0;  // another buffer: not this flood
+  }
+  p.ptr = nullptr;
+  return n;
+}
+
+int SwitchHost::on_packet_out(int port, uint8_t* frame, int len) {
+  Pending& p = pending_[depth_];
+  int restored = restore(p, frame);
+  if (restored) len = restored;
+  AttachPoint* own = point(port, kOut, false);
+  if (!active_[kOut] || (!star_[kOut].program() && !(own && own->program()))) return restored;
+  // Keep the original bytes so that the next port of a flood gets them back.
+  std::memcpy(p.bytes, frame, static_cast<size_t>(len));
+  p.len = static_cast<uint32_t>(len);
+  int r = filter(port, kOut, frame, len);
+  if (r > 0) {
+    p.ptr = frame;
+    return r;
+  }
+  return r < 0 ? r : restored;
+}
+
+}  // namespace netcpu::vde

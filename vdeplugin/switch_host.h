@@ -1,0 +1,75 @@
+// NetCPU on vde_switch: attach points for every port and direction plus
+// "*", the frame path that runs their programs from the switch's packet/in
+// and packet/out events, and the verdicts the switch can honour.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "netcpu/control.h"
+#include "vde_abi.h"
+
+namespace netcpu::vde {
+
+enum Dir : int { kIn = 0, kOut = 1 };
+
+class SwitchHost {
+ public:
+  // log: a program's output line; drop: a line for the netcpu/drop category.
+  SwitchHost(std::function<void(std::string_view)> log, std::function<void(std::string_view)> drop);
+
+  Control& control() { return *control_; }
+
+  // The switch's packet events. Return what vde_switch expects of a filter:
+  // 0 unchanged, a negative value to drop, a positive value: the new length.
+  int on_packet_in(int port, uint8_t* frame, int len);
+  int on_packet_out(int port, uint8_t* frame, int len);
+
+  // Runs the timer handlers that are due (host clock, milliseconds).
+  void tick(uint64_t now_ms);
+
+  // After a command may have loaded or unloaded programs.
+  void refresh();
+
+  static constexpr int kMaxPort = 65535;
+
+ private:
+  AttachPoint* point(int port, Dir d, bool create);
+  AttachPoint* resolve(const std::vector<std::string>& words, std::string* why);
+  void for_each(const std::function<void(AttachPoint&)>& fn);
+  std::vector<std::string> warnings(const AttachPoint& at, const Program& p);
+  int filter(int port, Dir d, uint8_t* frame, int len);
+  void after_run(const RunResult& r, Instance& vm, int port, Dir d, uint32_t len, const uint8_t* frame);
+  bool send_copy(int port, const uint8_t* data, uint32_t len);
+
+  // A frame an `out` program rewrote in place: its original bytes, put back
+  // before the next port of the same flood sees the buffer.
+  struct Pending {
+    const uint8_t* ptr = nullptr;
+    uint32_t len = 0;
+    uint8_t bytes[kSwitchFrameMax];
+  };
+  int restore(Pending& p, uint8_t* frame);
+
+  std::function<void(std::string_view)> log_, drop_;
+  std::unique_ptr<Control> control_;
+  std::array<AttachPoint, 2> star_{AttachPoint("* in"), AttachPoint("* out")};
+  std::array<std::vector<std::unique_ptr<AttachPoint>>, 2> ports_;
+  std::array<bool, 2> active_{};  // some program on this direction
+
+  // Sends from inside the frame path re-enter it: each depth keeps its own
+  // restore state and copy buffer; deeper sends are refused (emit loops).
+  static constexpr int kMaxDepth = 3;
+  int depth_ = 0;
+  std::array<Pending, kMaxDepth + 1> pending_;
+  std::array<std::array<uint8_t, kSwitchFrameMax>, kMaxDepth> copies_;
+  int source_port_ = -1;      // where the frame being forwarded came in
+  int current_port_ = -1;     // the frame's port while a program runs, for its output
+  Dir current_dir_ = kIn;
+};
+
+}  // namespace netcpu::vde

@@ -1,0 +1,115 @@
+// The control plane every host shares: attach points holding programs, and
+// the console commands that load, replace, inspect and tune them (the
+// vde_switch plugin's `netcpu/...` commands, the lwIPv6 consoles' too). Hosts
+// own their attach points and translate their own console into execute().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "netcpu/vm.h"
+
+namespace netcpu {
+
+// A place a program runs: a switch port and direction, or a stack hook.
+class AttachPoint {
+ public:
+  explicit AttachPoint(std::string name) : name_(std::move(name)) {}
+  const std::string& name() const { return name_; }
+  Instance* program() const { return program_.get(); }
+
+  // Installs p (may be null) and returns the program it replaces. The host
+  // calls it between two packets, so no packet sees a half-loaded program.
+  std::unique_ptr<Instance> replace(std::unique_ptr<Instance> p);
+
+  // Runs the program (which must be there) and samples its cost: one packet
+  // in 16 is timed, so the average costs two clock reads per 16 packets.
+  RunResult run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
+  double average_ns() const;
+
+  // Timers of the program, due by the host clock in milliseconds.
+  void run_due_timers(uint64_t now_ms, const PacketMeta& meta);
+
+ private:
+  std::string name_;
+  std::unique_ptr<Instance> program_;
+  uint32_t sample_ = 0;
+  uint64_t sampled_ns_ = 0, sampled_runs_ = 0;
+  std::vector<uint64_t> next_due_;
+};
+
+struct ControlReply {
+  int error = 0;     // 0 or an errno value
+  std::string text;  // lines for the console, '\n'-separated
+};
+
+class Control {
+ public:
+  struct Options {
+    HostCaps caps;
+    Limits limits;
+    // How consoles name attach points: "PORT|* in|out" (two words) on the
+    // switch, "HOOK" (one word) on lwIPv6.
+    std::string point_syntax;
+    int point_words = 2;
+    // Finds or creates the attach point named by `words` (point_words of
+    // them); nullptr with *why set when they name none.
+    std::function<AttachPoint*(const std::vector<std::string>& words, std::string* why)> resolve;
+    // Every attach point the host has, for list, reset and tables.
+    std::function<void(const std::function<void(AttachPoint&)>&)> for_each;
+    // Where a program's PRINT/LOG/DUMP lines go.
+    std::function<void(const AttachPoint&, OutputKind, std::string_view)> output;
+    // Warnings about what the host cannot do for this program at this point
+    // (shown on load; empty when none).
+    std::function<std::vector<std::string>(const AttachPoint&, const Program&)> warnings;
+  };
+
+  explicit Control(Options o);
+
+  // One console command: `command` is the part after "netcpu/" (load, put,
+  // unload, list, show, profile, table/list, table/dump, table/set,
+  // table/del, budget, onabort, reset), args the rest of the line.
+  ControlReply execute(std::string_view command, std::string_view args);
+
+  // The commands execute() understands, with syntax and help, for the
+  // host's console listing.
+  struct Command {
+    std::string name, syntax, help;
+  };
+  std::vector<Command> commands() const;
+
+  // Loads a program (source or bytecode bytes) onto a point, replacing what
+  // runs there only if the new program is accepted.
+  ControlReply load(AttachPoint& at, std::vector<uint8_t> bytes, const std::string& file);
+
+  const Limits& limits() const { return opt_.limits; }
+  bool profiling() const { return profiling_; }
+
+ private:
+  ControlReply cmd_load(const std::vector<std::string>& w, bool inline_bytes);
+  ControlReply cmd_unload(const std::vector<std::string>& w);
+  ControlReply cmd_list();
+  ControlReply cmd_show(const std::vector<std::string>& w);
+  ControlReply cmd_profile(const std::vector<std::string>& w);
+  ControlReply cmd_table_list();
+  ControlReply cmd_table_dump(const std::vector<std::string>& w);
+  ControlReply cmd_table_set(const std::vector<std::string>& w, bool del);
+  ControlReply cmd_budget(const std::vector<std::string>& w);
+  ControlReply cmd_onabort(const std::vector<std::string>& w);
+  ControlReply cmd_reset();
+  AttachPoint* point(const std::vector<std::string>& w, size_t& used, ControlReply& err);
+
+  Options opt_;
+  bool profiling_ = false;
+};
+
+// Standard base64 (RFC 4648), padding optional; nullopt on a bad character.
+std::optional<std::vector<uint8_t>> decode_base64(std::string_view text);
+std::string encode_base64(const std::vector<uint8_t>& bytes);
+
+}  // namespace netcpu

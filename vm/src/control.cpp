@@ -1,0 +1,387 @@
+// Console commands over attach points. Every reply is text for a console
+// plus an errno value, so the switch's "1000 Success" / "10NN error" answers
+// and the lwIPv6 consoles map onto it directly.
+#include "netcpu/control.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "netcpu/assembler.h"
+#include "netcpu/bytecode.h"
+#include "netcpu/disassembler.h"
+#include "netcpu/verifier.h"
+#include "table_text.h"
+
+namespace netcpu {
+namespace {
+
+std::vector<std::string> split_words(std::string_view s) {
+  std::vector<std::string> w;
+  std::istringstream in{std::string(s)};
+  for (std::string t; in >> t;) w.push_back(t);
+  return w;
+}
+
+ControlReply fail(int err, std::string text) { return {err, std::move(text)}; }
+
+std::string hex64(uint64_t v) {
+  char b[20];
+  std::snprintf(b, sizeof b, "%016" PRIx64, v);
+  return b;
+}
+
+uint64_t steady_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+}  // namespace
+
+std::unique_ptr<Instance> AttachPoint::replace(std::unique_ptr<Instance> p) {
+  sample_ = 0;
+  sampled_ns_ = sampled_runs_ = 0;
+  next_due_.assign(p ? p->program().timers.size() : 0, 0);
+  std::swap(program_, p);
+  return p;
+}
+
+RunResult AttachPoint::run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta) {
+  if ((++sample_ & 15) != 0) return program_->run(pkt, len, capacity, meta);
+  uint64_t t0 = steady_ns();
+  RunResult r = program_->run(pkt, len, capacity, meta);
+  sampled_ns_ += steady_ns() - t0;
+  ++sampled_runs_;
+  return r;
+}
+
+double AttachPoint::average_ns() const {
+  return sampled_runs_ ? static_cast<double>(sampled_ns_) / static_cast<double>(sampled_runs_) : 0.0;
+}
+
+void AttachPoint::run_due_timers(uint64_t now_ms, const PacketMeta& meta) {
+  if (!program_) return;
+  const auto& timers = program_->program().timers;
+  for (size_t i = 0; i < timers.size(); ++i) {
+    if (!next_due_[i]) next_due_[i] = now_ms + timers[i].period_ms;
+    // A host that ticked late runs a timer once, not once per missed period.
+    if (next_due_[i] > now_ms) continue;
+    PacketMeta m = meta;
+    m.now_ms = now_ms;
+    program_->run_timer(i, m);
+    while (next_due_[i] <= now_ms) next_due_[i] += timers[i].period_ms;
+  }
+}
+
+Control::Control(Options o) : opt_(std::move(o)) {}
+
+std::vector<Control::Command> Control::commands() const {
+  const std::string& p = opt_.point_syntax;
+  return {
+      {"load", p + " FILE", "load a program (source or bytecode) onto an attach point, replacing the old one"},
+      {"put", p + " BASE64", "load a program from base64 bytecode given inline"},
+      {"unload", p, "remove the program of an attach point"},
+      {"list", "", "attach points with their program and counters"},
+      {"show", p, "disassembly with source lines (and hit counts when profiling)"},
+      {"profile", "0|1", "count the hits of every instruction"},
+      {"table/list", "", "the tables of every program"},
+      {"table/dump", p + " TABLE", "the entries of a table"},
+      {"table/set", p + " TABLE KEY VALUE", "insert or replace a table entry"},
+      {"table/del", p + " TABLE KEY", "remove a table entry"},
+      {"budget", "N", "instructions a program may run per packet"},
+      {"onabort", "pass|drop", "verdict when a run is stopped (budget, fault)"},
+      {"reset", "", "zero every program's counters"},
+  };
+}
+
+ControlReply Control::execute(std::string_view command, std::string_view args) {
+  auto w = split_words(args);
+  if (command == "load") return cmd_load(w, false);
+  if (command == "put") return cmd_load(w, true);
+  if (command == "unload") return cmd_unload(w);
+  if (command == "list") return cmd_list();
+  if (command == "show") return cmd_show(w);
+  if (command == "profile") return cmd_profile(w);
+  if (command == "table/list") return cmd_table_list();
+  if (command == "table/dump") return cmd_table_dump(w);
+  if (command == "table/set") return cmd_table_set(w, false);
+  if (command == "table/del") return cmd_table_set(w, true);
+  if (command == "budget") return cmd_budget(w);
+  if (command == "onabort") return cmd_onabort(w);
+  if (command == "reset") return cmd_reset();
+  return fail(ENOSYS, "unknown command netcpu/" + std::string(command));
+}
+
+AttachPoint* Control::point(const std::vector<std::string>& w, size_t& used, ControlReply& err) {
+  if (w.size() < static_cast<size_t>(opt_.point_words)) {
+    err = fail(EINVAL, "expected " + opt_.point_syntax);
+    return nullptr;
+  }
+  std::vector<std::string> words(w.begin(), w.begin() + opt_.point_words);
+  std::string why;
+  AttachPoint* at = opt_.resolve(words, &why);
+  if (!at) err = fail(EINVAL, why.empty() ? "no such attach point" : why);
+  used = static_cast<size_t>(opt_.point_words);
+  return at;
+}
+
+ControlReply Control::load(AttachPoint& at, std::vector<uint8_t> bytes, const std::string& file) {
+  std::optional<Program> prog;
+  if (is_bytecode(bytes)) {
+    std::string why;
+    prog = decode_bytecode(bytes, &why);
+    if (!prog) return fail(EINVAL, file + ": corrupt bytecode: " + why);
+    if (prog->source_file.empty()) prog->source_file = file;
+  } else {
+    Diagnostic d;
+    prog = assemble(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), file, &d);
+    if (!prog) return fail(EINVAL, d.str());
+  }
+  std::vector<std::string> warnings = opt_.warnings ? opt_.warnings(at, *prog) : std::vector<std::string>{};
+  Diagnostic d;
+  AttachPoint* where = &at;
+  auto sink = [this, where](OutputKind k, std::string_view line) {
+    if (opt_.output) opt_.output(*where, k, line);
+  };
+  std::string name = prog->name;
+  auto vm = Instance::create(std::move(*prog), opt_.caps, opt_.limits, sink, &d);
+  if (!vm) {
+    if (d.file.empty()) d.file = file;
+    return fail(EINVAL, d.str() + "\n" + at.name() + " keeps its program");
+  }
+  if (profiling_) vm->set_profiling(true);
+  std::string text = "loaded " + name + " (" + hex64(vm->hash()) + ", " +
+                     std::to_string(vm->program().code.size()) + " instructions) on " + at.name();
+  bool replaced = at.replace(std::move(vm)) != nullptr;
+  if (replaced) text += ", replacing its program";
+  for (const auto& warn : warnings) text += "\nwarning: " + warn;
+  return {0, text};
+}
+
+ControlReply Control::cmd_load(const std::vector<std::string>& w, bool inline_bytes) {
+  ControlReply err;
+  size_t used;
+  AttachPoint* at = point(w, used, err);
+  if (!at) return err;
+  if (w.size() != used + 1)
+    return fail(EINVAL, "expected " + opt_.point_syntax + (inline_bytes ? " BASE64" : " FILE"));
+  if (inline_bytes) {
+    auto bytes = decode_base64(w[used]);
+    if (!bytes) return fail(EINVAL, "not base64");
+    if (!is_bytecode(*bytes)) return fail(EINVAL, "not NetCPU bytecode (netcpu asm makes it)");
+    return load(*at, std::move(*bytes), "<put>");
+  }
+  std::ifstream f(w[used], std::ios::binary);
+  if (!f) return fail(ENOENT, w[used] + ": " + std::strerror(errno));
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return load(*at, std::move(bytes), w[used]);
+}
+
+ControlReply Control::cmd_unload(const std::vector<std::string>& w) {
+  ControlReply err;
+  size_t used;
+  AttachPoint* at = point(w, used, err);
+  if (!at) return err;
+  if (w.size() != used) return fail(EINVAL, "expected " + opt_.point_syntax);
+  if (!at->program()) return fail(ENOENT, at->name() + " has no program");
+  auto old = at->replace(nullptr);
+  return {0, "unloaded " + old->program().name + " from " + at->name()};
+}
+
+ControlReply Control::cmd_list() {
+  char line[512];
+  std::snprintf(line, sizeof line, "%-10s %-16s %-16s %6s %10s %10s %10s %10s %10s %8s %8s", "POINT", "PROGRAM", "HASH",
+                "INSNS", "PACKETS", "PASSED", "DROPPED", "MODIFIED", "REDIRECTED", "ABORTED", "NS/PKT");
+  std::string text = line;
+  opt_.for_each([&](AttachPoint& at) {
+    Instance* vm = at.program();
+    if (!vm) return;
+    const Stats& s = vm->stats();
+    std::snprintf(line, sizeof line, "%-10s %-16s %-16s %6zu %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
+                  " %10" PRIu64 " %8" PRIu64 " %8.1f",
+                  at.name().c_str(), vm->program().name.c_str(), hex64(vm->hash()).c_str(), vm->program().code.size(),
+                  s.packets.load(), s.passed.load(), s.dropped.load(), s.modified.load(), s.redirected.load(),
+                  s.aborted.load(), at.average_ns());
+    text += "\n";
+    text += line;
+  });
+  return {0, text};
+}
+
+ControlReply Control::cmd_show(const std::vector<std::string>& w) {
+  ControlReply err;
+  size_t used;
+  AttachPoint* at = point(w, used, err);
+  if (!at) return err;
+  Instance* vm = at->program();
+  if (!vm) return fail(ENOENT, at->name() + " has no program");
+  DisasmOptions opt;
+  opt.loc = false;
+  opt.pcs = true;
+  if (vm->profiling()) opt.hits = vm->profile();
+  std::string text = disassemble(vm->program(), opt);
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return {0, text};
+}
+
+ControlReply Control::cmd_profile(const std::vector<std::string>& w) {
+  if (w.size() != 1 || (w[0] != "0" && w[0] != "1")) return fail(EINVAL, "expected profile 0|1");
+  profiling_ = w[0] == "1";
+  opt_.for_each([&](AttachPoint& at) {
+    if (at.program()) at.program()->set_profiling(profiling_);
+  });
+  return {0, std::string("profiling ") + (profiling_ ? "on" : "off")};
+}
+
+ControlReply Control::cmd_table_list() {
+  std::string text = "POINT      TABLE            KIND  KEY VALUE     MAX ENTRIES";
+  opt_.for_each([&](AttachPoint& at) {
+    Instance* vm = at.program();
+    if (!vm) return;
+    for (size_t i = 0; i < vm->table_count(); ++i) {
+      const Table& t = vm->table(i);
+      const TableDecl& d = t.decl();
+      char line[256];
+      std::snprintf(line, sizeof line, "%-10s %-16s %-5s %3u %5u %7u %7zu", at.name().c_str(), d.name.c_str(),
+                    table_kind_name(d.kind), d.key_size, d.value_size, d.max_entries, t.size());
+      text += "\n";
+      text += line;
+    }
+  });
+  return {0, text};
+}
+
+ControlReply Control::cmd_table_dump(const std::vector<std::string>& w) {
+  ControlReply err;
+  size_t used;
+  AttachPoint* at = point(w, used, err);
+  if (!at) return err;
+  if (w.size() != used + 1) return fail(EINVAL, "expected " + opt_.point_syntax + " TABLE");
+  if (!at->program()) return fail(ENOENT, at->name() + " has no program");
+  Table* t = at->program()->find_table(w[used]);
+  if (!t) return fail(ENOENT, at->name() + " has no table " + w[used]);
+  std::string text;
+  size_t n = 0;
+  t->for_each([&](std::span<const uint8_t> key, uint32_t prefix, std::span<const uint8_t> value) {
+    if (t->decl().kind == TableKind::Array && std::all_of(value.begin(), value.end(), [](uint8_t b) { return !b; }))
+      return;  // arrays have every index: show the set ones
+    text += (n++ ? "\n" : "") + format_key(t->decl(), key, prefix) + " " +
+            format_value(t->decl(), value.first(t->decl().value_size));
+  });
+  if (!n) text = "(empty)";
+  return {0, text};
+}
+
+ControlReply Control::cmd_table_set(const std::vector<std::string>& w, bool del) {
+  ControlReply err;
+  size_t used;
+  AttachPoint* at = point(w, used, err);
+  if (!at) return err;
+  size_t want = used + (del ? 2 : 3);
+  if (w.size() != want)
+    return fail(EINVAL, "expected " + opt_.point_syntax + (del ? " TABLE KEY" : " TABLE KEY VALUE"));
+  if (!at->program()) return fail(ENOENT, at->name() + " has no program");
+  Table* t = at->program()->find_table(w[used]);
+  if (!t) return fail(ENOENT, at->name() + " has no table " + w[used]);
+  std::vector<uint8_t> key;
+  uint32_t prefix = 0;
+  std::string why;
+  if (!parse_key(t->decl(), w[used + 1], key, prefix, &why)) return fail(EINVAL, why);
+  if (del) {
+    if (!t->erase(key.data(), prefix)) return fail(ENOENT, "no entry " + w[used + 1]);
+    return {0, "deleted " + w[used + 1]};
+  }
+  std::vector<uint8_t> value;
+  if (!parse_value(t->decl(), w[used + 2], value, &why)) return fail(EINVAL, why);
+  if (!t->update(key.data(), value.data(), prefix))
+    return fail(ENOSPC, "table " + w[used] + " is full (or the key is out of range)");
+  return {0, "set " + w[used + 1] + " " + w[used + 2]};
+}
+
+ControlReply Control::cmd_budget(const std::vector<std::string>& w) {
+  char* end = nullptr;
+  unsigned long long n = w.size() == 1 ? std::strtoull(w[0].c_str(), &end, 10) : 0;
+  if (w.size() != 1 || !end || *end || n == 0 || n > 100000000ull)
+    return fail(EINVAL, "expected budget N (1..100000000 instructions per packet)");
+  opt_.limits.budget = n;
+  opt_.for_each([&](AttachPoint& at) {
+    if (at.program()) at.program()->limits().budget = n;
+  });
+  return {0, "budget " + std::to_string(n) + " instructions per packet"};
+}
+
+ControlReply Control::cmd_onabort(const std::vector<std::string>& w) {
+  if (w.size() != 1 || (w[0] != "pass" && w[0] != "drop")) return fail(EINVAL, "expected onabort pass|drop");
+  Verdict v = w[0] == "pass" ? Verdict::Pass : Verdict::Drop;
+  opt_.limits.on_abort = v;
+  opt_.for_each([&](AttachPoint& at) {
+    if (at.program()) at.program()->limits().on_abort = v;
+  });
+  return {0, "stopped runs " + w[0]};
+}
+
+ControlReply Control::cmd_reset() {
+  opt_.for_each([&](AttachPoint& at) {
+    if (!at.program()) return;
+    at.program()->stats().reset();
+    if (at.program()->profiling()) at.program()->set_profiling(false), at.program()->set_profiling(true);
+  });
+  return {0, "counters reset"};
+}
+
+// ---- base64 -------------------------------------------------------------
+
+std::optional<std::vector<uint8_t>> decode_base64(std::string_view text) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  std::vector<uint8_t> out;
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t i = 0;
+  for (; i < text.size() && text[i] != '='; ++i) {
+    int v = value(text[i]);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<uint8_t>(acc >> bits));
+    }
+  }
+  for (; i < text.size(); ++i)
+    if (text[i] != '=') return std::nullopt;
+  return out;
+}
+
+std::string encode_base64(const std::vector<uint8_t>& bytes) {
+  static const char* const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    uint32_t v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    for (int k = 18; k >= 0; k -= 6) out += abc[(v >> k) & 63];
+  }
+  if (i < bytes.size()) {
+    uint32_t v = bytes[i] << 16;
+    if (i + 1 < bytes.size()) v |= bytes[i + 1] << 8;
+    out += abc[(v >> 18) & 63];
+    out += abc[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? abc[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+}  // namespace netcpu
