@@ -171,16 +171,43 @@ ControlReply Control::cmd_load(const std::vector<std::string>& w, bool inline_by
   if (!at) return err;
   if (w.size() != used + 1)
     return fail(EINVAL, "expected " + opt_.point_syntax + (inline_bytes ? " BASE64" : " FILE"));
-  if (inline_bytes) {
-    auto bytes = decode_base64(w[used]);
-    if (!bytes) return fail(EINVAL, "not base64");
-    if (!is_bytecode(*bytes)) return fail(EINVAL, "not NetCPU bytecode (netcpu asm makes it)");
-    return load(*at, std::move(*bytes), "<put>");
-  }
+  if (inline_bytes) return put_chunk(*at, w[used]);
   std::ifstream f(w[used], std::ios::binary);
   if (!f) return fail(ENOENT, w[used] + ": " + std::strerror(errno));
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   return load(*at, std::move(bytes), w[used]);
+}
+
+// Consoles cut long lines (vde_switch reads 128 bytes per command), so
+// bytecode may come in several puts: a chunk that starts with the magic
+// ("TkNQVQ" is base64 for "NCPU") starts a program, later chunks extend it,
+// and it loads as soon as the bytes decode as complete bytecode.
+ControlReply Control::put_chunk(AttachPoint& at, const std::string& chunk) {
+  std::string& staged = staging_[&at];
+  if (chunk.rfind("TkNQVQ", 0) == 0) staged.clear();
+  else if (staged.empty())
+    return fail(EINVAL, "not NetCPU bytecode: a program's first chunk starts with TkNQVQ (base64 of NCPU)");
+  staged += chunk;
+  if (staged.size() > 4 * kMaxHeap) {
+    staging_.erase(&at);
+    return fail(EFBIG, "bytecode too large");
+  }
+  auto bytes = decode_base64(staged);
+  if (!bytes) {
+    staging_.erase(&at);
+    return fail(EINVAL, "not base64");
+  }
+  std::string why;
+  if (staged.size() % 4 != 0 || !decode_bytecode(*bytes, &why)) {
+    if (staged.size() % 4 == 0 && why.find("truncated") == std::string::npos) {
+      staging_.erase(&at);
+      return fail(EINVAL, "corrupt bytecode: " + why);
+    }
+    return {0, "received " + std::to_string(staged.size()) + " base64 characters for " + at.name() +
+                   "; send the rest with netcpu/put"};
+  }
+  staging_.erase(&at);
+  return load(at, std::move(*bytes), "<put>");
 }
 
 ControlReply Control::cmd_unload(const std::vector<std::string>& w) {

@@ -92,6 +92,7 @@ class Control {
 
  private:
   ControlReply cmd_load(const std::vector<std::string>& w, bool inline_bytes);
+  ControlReply put_chunk(AttachPoint& at, const std::string& chunk);
   ControlReply cmd_unload(const std::vector<std::string>& w);
   ControlReply cmd_list();
   ControlReply cmd_show(const std::vector<std::string>& w);
@@ -106,6 +107,7 @@ class Control {
 
   Options opt_;
   bool profiling_ = false;
+  std::map<const AttachPoint*, std::string> staging_;  // base64 of a program arriving in chunks
 };
 
 // Standard base64 (RFC 4648), padding optional; nullopt on a bad character.

@@ -4,6 +4,7 @@
 #include "netcpu/assembler.h"
 #include "netcpu/bytecode.h"
 #include "netcpu/checksum.h"
+#include "netcpu/control.h"
 #include "netcpu/diagnostic.h"
 #include "netcpu/disassembler.h"
 #include "netcpu/isa.h"
