@@ -1,41 +1,84 @@
 #!/usr/bin/env bash
-# NetCPU quickstart: builds the netcpu tool, assembles example programs and
-# runs them over the bundled captures, showing each packet's verdict and the
-# programs' own output.
+# NetCPU quickstart: builds netcpu and the vde_switch plugin, runs the 2004
+# slides' program on a bundled capture, then starts a live vde_switch with
+# the plugin and a program on every port, attaches two hosts (vdens network
+# namespaces), shows one flow allowed and one blocked, and leaves the switch
+# running for your own guests. `demos/quickstart.sh --stop` stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/install-deps.sh
+root=$(pwd)
+run=${NETCPU_RUN_DIR:-/tmp/netcpu-quickstart-$(id -u)}
 
+stop() {
+  for pidfile in "$run"/host-b.pid "$run"/switch.pid; do
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+}
+if [ "${1:-}" = "--stop" ]; then
+  stop
+  echo "stopped the quickstart switch in $run"
+  exit 0
+fi
+
+tools/install-deps.sh
 build=build/quickstart
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j"$(nproc)" --target netcpu-cli >/dev/null
-netcpu="$build/tools/netcpu"
+cmake --build "$build" -j"$(nproc)" --target netcpu-cli netcpu-vdeplugin >/dev/null
+netcpu="$root/$build/tools/netcpu"
+plugin="$root/$build/vdeplugin/netcpu.so"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "The 2004 NetCPU slides' program, unchanged"
-cat examples/slides.ncpu
-step "Assemble it to bytecode, verify it, read it back"
+step "The 2004 NetCPU slides' program, assembled, verified and run on a capture"
 "$netcpu" asm examples/slides.ncpu -o "$build/slides.ncpub"
-"$netcpu" check "$build/slides.ncpub"
-"$netcpu" dis --no-loc "$build/slides.ncpub"
-step "Run it on the first packets of examples/pcaps/mixed.pcap: it prints each length, then 666"
-"$netcpu" run "$build/slides.ncpub" --pcap examples/pcaps/mixed.pcap | head -n 12
+"$netcpu" check "$build/slides.ncpub" | head -n 3
+"$netcpu" run "$build/slides.ncpub" --pcap examples/pcaps/mixed.pcap | head -n 6
 
-step "A TCP port firewall (examples/tcp_firewall.ncpu): only ssh, http and https pass"
-"$netcpu" run examples/tcp_firewall.ncpu --pcap examples/pcaps/mixed.pcap | grep -E 'drop|packets:'
+step "A live vde_switch with NetCPU: $run"
+stop
+mkdir -p "$run"
+cat >"$run/switch.rc" <<RC
+plugin/add $plugin
+netcpu/load * in $root/demos/quickstart.ncpu
+RC
+vde_switch -d -s "$run/switch" -M "$run/mgmt" -p "$run/switch.pid" -f "$run/switch.rc"
+for _ in $(seq 50); do [ -S "$run/mgmt" ] && break; sleep 0.1; done
+"$netcpu" ctl "$run/mgmt" "netcpu/list"
+echo "program: demos/quickstart.ncpu (blocks telnet, logs it, counts frames per host)"
 
-step "Drop payloads containing \"freebsd\" and log them (examples/drop_string.ncpu)"
-"$netcpu" run examples/drop_string.ncpu --pcap examples/pcaps/mixed.pcap | grep -E '^drop|packets:'
+if ! unshare -rn true 2>/dev/null; then
+  step "No user namespaces here: the two vdens hosts cannot start"
+  echo "The switch is running; attach your own guests as shown below."
+else
+  step "Host B (10.0.0.2, a vdens namespace) serves TCP ports 80 and 23"
+  vdens "vde://$run/switch" sh -c '
+    ip link set lo up; ip link set vde0 up; ip addr add 10.0.0.2/24 dev vde0
+    while true; do echo "hello from B on port 80" | nc -l -N 10.0.0.2 80 >/dev/null; done &
+    while true; do echo "hello from B on port 23" | nc -l -N 10.0.0.2 23 >/dev/null; done &
+    wait' >/dev/null 2>&1 &
+  echo $! >"$run/host-b.pid"
+  sleep 1
+  step "Host A (10.0.0.1, another vdens namespace) tries ping, port 80 and port 23"
+  "$netcpu" ctl "$run/mgmt" "debug/add netcpu/log" --follow 9000 >"$run/log.txt" &
+  follower=$!
+  vdens "vde://$run/switch" sh -c '
+    ip link set lo up; ip link set vde0 up; ip addr add 10.0.0.1/24 dev vde0
+    ping -c 2 -W 1 10.0.0.2 >/dev/null && echo "ping 10.0.0.2:        allowed" || echo "ping 10.0.0.2:        FAILED"
+    reply=$(nc -N -w 3 10.0.0.2 80 </dev/null) && echo "tcp 10.0.0.2 port 80: allowed ($reply)" || echo "tcp 10.0.0.2 port 80: FAILED"
+    nc -z -w 3 10.0.0.2 23 && echo "tcp 10.0.0.2 port 23: NOT BLOCKED" || echo "tcp 10.0.0.2 port 23: blocked by the switch"'
+  wait $follower || true
+  step "What the program logged (debug/add netcpu/log on the console)"
+  sed -n 's/^netcpu\/log //p' "$run/log.txt" | head -n 5
+  step "Its counters and its table"
+  "$netcpu" ctl "$run/mgmt" "netcpu/list" "netcpu/table/dump * in seen"
+fi
 
-step "Per-source rate limiter with a table and a timer, on a UDP flood (examples/rate_limit.ncpu)"
-"$netcpu" run examples/rate_limit.ncpu --pcap examples/pcaps/flood.pcap | tail -n 1
-
-step "Static NAT with incremental checksum updates; tcpdump verifies the rewritten packets"
-"$netcpu" run examples/nat.ncpu --pcap examples/pcaps/nat.pcap --out "$build/nat-out.pcap" | tail -n 1
-tcpdump -n -vvv -r "$build/nat-out.pcap" 2>/dev/null | grep -E 'cksum|sum ok' | head -n 4
-
-step "Answering pings from the program: emitted ICMP echo replies"
-"$netcpu" run examples/icmp_responder.ncpu --pcap examples/pcaps/mixed.pcap --emitted "$build/replies.pcap" | grep -E 'answered|packets:'
-tcpdump -n -r "$build/replies.pcap" 2>/dev/null
-
-step "Done. Try: $netcpu run examples/counter.ncpu --pcap examples/pcaps/mixed.pcap --trace"
+step "The switch keeps running. Attach and program your own hosts:"
+cat <<EOF2
+  console:      vdeterm $run/mgmt        (or: $netcpu ctl $run/mgmt 'netcpu/list')
+  qemu guest:   qemu-system-x86_64 ... -nic vde,sock=$run/switch
+  UML guest:    linux ... eth0=vde,$run/switch
+  a namespace:  vdens vde://$run/switch
+  programs:     netcpu/load PORT|* in|out FILE   (help netcpu on the console lists every command)
+  stop it all:  demos/quickstart.sh --stop
+EOF2

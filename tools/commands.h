@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace netcpu::cli {
 
@@ -25,5 +26,14 @@ struct BenchOptions {
   bool json = false;
 };
 int cmd_bench(const BenchOptions& o);
+
+struct CtlOptions {
+  std::string socket;
+  std::vector<std::string> commands;
+  uint32_t timeout_ms = 5000;  // per command
+  uint32_t follow_ms = 0;      // then print debug lines for this long
+  bool keep_going = false;     // run every command even after one fails
+};
+int cmd_ctl(const CtlOptions& o);
 
 }  // namespace netcpu::cli

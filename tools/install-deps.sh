@@ -7,7 +7,9 @@ packages=(
   build-essential cmake pkg-config        # toolchain
   libpcap-dev tcpdump                     # pcap I/O and the tcpdump reference
   libgtest-dev libgmock-dev libbenchmark-dev  # tests and benchmarks
-  libcli11-dev nlohmann-json3-dev         # the netcpu command line
+  libcli11-dev nlohmann-json3-dev libboost-dev  # the netcpu command line
+  vde2 libvdeplug-dev vdens               # vde_switch, its plugin ABI's host, and namespaces on it
+  iproute2 iputils-ping netcat-openbsd    # the demo hosts' tools
 )
 
 missing=()

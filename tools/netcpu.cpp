@@ -57,6 +57,14 @@ int main(int argc, char** argv) {
   bench->add_option("--rounds", bo.rounds, "rounds over the packets (default: about one second)");
   bench->add_flag("--json", bo.json, "print one JSON object");
 
+  CtlOptions co;
+  auto* ctl = app.add_subcommand("ctl", "Run commands on a vde_switch management console (or a NetCPU console)");
+  ctl->add_option("SOCKET", co.socket, "management socket (vde_switch -M)")->required();
+  ctl->add_option("COMMAND", co.commands, "commands, each one argument: 'netcpu/load * in fw.ncpu'");
+  ctl->add_option("--follow", co.follow_ms, "then print debug lines (debug/add ...) for this many ms");
+  ctl->add_option("--timeout", co.timeout_ms, "ms to wait for each command's answer")->capture_default_str();
+  ctl->add_flag("--keep-going", co.keep_going, "run every command even after one fails");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -69,6 +77,7 @@ int main(int argc, char** argv) {
     if (*check) return cmd_check(file, json);
     if (*run) return cmd_run(ro);
     if (*bench) return cmd_bench(bo);
+    if (*ctl) return cmd_ctl(co);
   } catch (const Failure& f) {
     std::cerr << "netcpu: " << f.what() << "\n";
     return f.code;
