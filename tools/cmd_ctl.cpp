@@ -2,11 +2,10 @@
 // console that speaks its protocol): runs commands, prints their output and
 // the debug lines the console sends, exits non-zero when a command fails.
 // Scripts use it where vdeterm and unixterm want a terminal.
-#include <utility>  // before asio: Boost 1.74 uses std::exchange without including it
-
 #include <boost/asio.hpp>
 #include <chrono>
 #include <iostream>
+#include <utility>  // before asio: Boost 1.74 uses std::exchange without including it
 
 #include "cli_common.h"
 #include "commands.h"
@@ -33,10 +32,12 @@ class ConsoleClient {
   }
 
   // Lines that arrive within `duration` (debug output), printed as they come.
-  void follow(std::chrono::milliseconds duration, const std::function<void(const std::string&)>& each) {
+  void follow(std::chrono::milliseconds duration,
+              const std::function<void(const std::string&)>& each) {
     auto end = std::chrono::steady_clock::now() + duration;
     while (std::chrono::steady_clock::now() < end) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          end - std::chrono::steady_clock::now());
       std::string line;
       if (!read_line(line, left)) return;
       each(line);
@@ -48,10 +49,11 @@ class ConsoleClient {
   bool read_line(std::string& line, std::chrono::milliseconds timeout) {
     bool done = false;
     boost::system::error_code result;
-    asio::async_read_until(sock_, asio::dynamic_buffer(buf_), '\n', [&](boost::system::error_code ec, size_t) {
-      result = ec;
-      done = true;
-    });
+    asio::async_read_until(sock_, asio::dynamic_buffer(buf_), '\n',
+                           [&](boost::system::error_code ec, size_t) {
+                             result = ec;
+                             done = true;
+                           });
     io_.restart();
     io_.run_for(timeout);
     if (!done) {
@@ -81,9 +83,11 @@ class ConsoleClient {
         buf_.erase(0, 5);
         return lines;
       }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          end - std::chrono::steady_clock::now());
       std::string line;
-      if (left.count() <= 0 || !read_line(line, left)) throw Failure(kBadInput, "console: no answer in time");
+      if (left.count() <= 0 || !read_line(line, left))
+        throw Failure(kBadInput, "console: no answer in time");
       if (line == "vde$ ") return lines;
       lines.push_back(line);
     }

@@ -6,8 +6,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -19,7 +19,8 @@
 using netcpu::vde::SwitchHost;
 
 extern "C" {
-__attribute__((visibility("default"))) plugin vde_plugin_data = {"netcpu", "NetCPU: packet programs on every port", nullptr, nullptr};
+__attribute__((visibility("default")))
+plugin vde_plugin_data = {"netcpu", "NetCPU: packet programs on every port", nullptr, nullptr};
 }
 
 namespace {
@@ -28,9 +29,10 @@ constexpr int kTagLog = 0200;
 constexpr int kTagDrop = 0201;
 
 dbgcl g_debug[] = {
-    {"netcpu/log", "output of NetCPU programs (print, log, dump)", kTagLog, nullptr, nullptr, nullptr, 0, 0, 0, 0,
+    {"netcpu/log", "output of NetCPU programs (print, log, dump)", kTagLog, nullptr, nullptr,
+     nullptr, 0, 0, 0, 0, nullptr},
+    {"netcpu/drop", "frames NetCPU programs drop", kTagDrop, nullptr, nullptr, nullptr, 0, 0, 0, 0,
      nullptr},
-    {"netcpu/drop", "frames NetCPU programs drop", kTagDrop, nullptr, nullptr, nullptr, 0, 0, 0, 0, nullptr},
 };
 
 std::unique_ptr<SwitchHost> g_host;
@@ -62,7 +64,8 @@ int on_out(dbgcl*, void*, va_list v) {
 // (with the switch's strerror text) into the status line.
 int run_command(size_t i, FILE* f, char* arg) {
   const std::string& name = g_commands[i].path;
-  netcpu::ControlReply r = g_host->control().execute(std::string_view(name).substr(7), arg ? arg : "");
+  netcpu::ControlReply r =
+      g_host->control().execute(std::string_view(name).substr(7), arg ? arg : "");
   g_host->refresh();
   size_t start = 0;
   while (start < r.text.size()) {
@@ -105,19 +108,24 @@ void timer_cleanup(unsigned char, int fd, void*) {
   if (fd >= 0) close(fd);
 }
 
-swmodule g_timer_module = {"netcpu-timer", 0, 0, nullptr, nullptr, nullptr, nullptr, timer_io, timer_cleanup, nullptr};
+swmodule g_timer_module = {"netcpu-timer", 0,       0,        nullptr,       nullptr,
+                           nullptr,        nullptr, timer_io, timer_cleanup, nullptr};
 
 __attribute__((constructor)) void netcpu_init() {
-  g_host = std::make_unique<SwitchHost>([](std::string_view l) { debug_line(g_debug[0], l); },
-                                        [](std::string_view l) { debug_line(g_debug[1], l); });
+  g_host = std::make_unique<SwitchHost>(
+      SwitchHost::Channel{[] { return g_debug[0].nfds > 0; },
+                          [](std::string_view l) { debug_line(g_debug[0], l); }},
+      SwitchHost::Channel{[] { return g_debug[1].nfds > 0; },
+                          [](std::string_view l) { debug_line(g_debug[1], l); }});
   auto cmds = g_host->control().commands();
   g_strings.reserve(3 * (cmds.size() + 1));
   auto keep = [](std::string s) { return g_strings.emplace_back(std::move(s)).c_str(); };
-  g_commands.push_back({keep("netcpu"), keep("============"), keep("NetCPU packet programs"), nullptr, kNoArg, nullptr});
+  g_commands.push_back({keep("netcpu"), keep("============"), keep("NetCPU packet programs"),
+                        nullptr, kNoArg, nullptr});
   for (size_t i = 0; i < cmds.size() && i < kCommandFns.size(); ++i)
     g_commands.push_back({keep("netcpu/" + cmds[i].name), keep(cmds[i].syntax), keep(cmds[i].help),
-                          reinterpret_cast<int (*)()>(reinterpret_cast<void (*)()>(kCommandFns[i])), static_cast<unsigned char>(kWithFile | kStrArg),
-                          nullptr});
+                          reinterpret_cast<int (*)()>(reinterpret_cast<void (*)()>(kCommandFns[i])),
+                          static_cast<unsigned char>(kWithFile | kStrArg), nullptr});
   addcl(static_cast<int>(g_commands.size()), g_commands.data());
   adddbgcl(2, g_debug);
   eventadd(on_in, "packet/in", nullptr);

@@ -9,30 +9,33 @@ namespace {
 const char* dir_name(Dir d) { return d == kIn ? "in" : "out"; }
 
 uint64_t now_ms() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
 }
 
 bool port_exists(int port) { return port >= 0 && port_user(port) != static_cast<uid_t>(-1); }
 
 }  // namespace
 
-SwitchHost::SwitchHost(std::function<void(std::string_view)> log, std::function<void(std::string_view)> drop)
-    : log_(std::move(log)), drop_(std::move(drop)) {
+SwitchHost::SwitchHost(Channel log, Channel drop) : log_(std::move(log)), drop_(std::move(drop)) {
   Control::Options o;
   o.caps.link = LinkType::Ethernet;
   o.caps.max_packet = kSwitchFrameMax;
   o.caps.host_name = "vde_switch";
   o.point_syntax = "PORT|* in|out";
   o.point_words = 2;
-  o.resolve = [this](const std::vector<std::string>& w, std::string* why) { return resolve(w, why); };
+  o.resolve = [this](const std::vector<std::string>& w, std::string* why) {
+    return resolve(w, why);
+  };
   o.for_each = [this](const std::function<void(AttachPoint&)>& fn) { for_each(fn); };
   o.output = [this](const AttachPoint& at, OutputKind, std::string_view line) {
+    if (!log_.listening()) return;
     std::string prefix = at.name();
-    if (current_port_ >= 0) prefix = "port " + std::to_string(current_port_) + " " + dir_name(current_dir_) +
-                                     (at.name()[0] == '*' ? " (*)" : "");
-    log_(prefix + ": " + std::string(line));
+    if (current_port_ >= 0)
+      prefix = "port " + std::to_string(current_port_) + " " + dir_name(current_dir_) +
+               (at.name()[0] == '*' ? " (*)" : "");
+    log_.write(prefix + ": " + std::string(line));
   };
   o.warnings = [this](const AttachPoint& at, const Program& p) { return warnings(at, p); };
   control_ = std::make_unique<Control>(std::move(o));
@@ -45,20 +48,26 @@ AttachPoint* SwitchHost::point(int port, Dir d, bool create) {
     if (!create) return nullptr;
     v.resize(port + 1);
   }
-  if (!v[port] && create) v[port] = std::make_unique<AttachPoint>(std::to_string(port) + " " + dir_name(d));
+  if (!v[port] && create)
+    v[port] = std::make_unique<AttachPoint>(std::to_string(port) + " " + dir_name(d));
   return v[port].get();
 }
 
 AttachPoint* SwitchHost::resolve(const std::vector<std::string>& w, std::string* why) {
   Dir d;
-  if (w[1] == "in") d = kIn;
-  else if (w[1] == "out") d = kOut;
-  else return *why = "direction must be in or out, not '" + w[1] + "'", nullptr;
+  if (w[1] == "in")
+    d = kIn;
+  else if (w[1] == "out")
+    d = kOut;
+  else
+    return *why = "direction must be in or out, not '" + w[1] + "'", nullptr;
   if (w[0] == "*") return &star_[d];
   char* end = nullptr;
   long port = std::strtol(w[0].c_str(), &end, 10);
   if (w[0].empty() || *end || port < 0 || port > kMaxPort)
-    return *why = "port must be a number 0.." + std::to_string(kMaxPort) + " or *, not '" + w[0] + "'", nullptr;
+    return *why =
+               "port must be a number 0.." + std::to_string(kMaxPort) + " or *, not '" + w[0] + "'",
+           nullptr;
   return point(static_cast<int>(port), d, true);
 }
 
@@ -75,9 +84,13 @@ std::vector<std::string> SwitchHost::warnings(const AttachPoint& at, const Progr
   bool stops = p.on_fault == FaultAction::Drop || control_->limits().on_abort == Verdict::Drop;
   for (const Insn& in : p.code) stops |= in.op == Op::DROP || in.op == Op::REDIRECT;
   if (!stops) return {};
-  return {"an 'out' drop or redirect of a flooded frame (broadcast, multicast, unknown destination) also keeps it "
-          "from the ports vde_switch sends it to after this one: the switch reuses one length for the whole "
-          "flood. Rewrites are undone for the later ports; drops cannot be. Drop on 'in' where you can."};
+  return {
+      "an 'out' drop or redirect of a flooded frame (broadcast, multicast, unknown destination) "
+      "also keeps it "
+      "from the ports vde_switch sends it to after this one: the switch reuses one length for the "
+      "whole "
+      "flood. Rewrites are undone for the later ports; drops cannot be. Drop on 'in' where you "
+      "can."};
 }
 
 void SwitchHost::refresh() {
@@ -107,8 +120,11 @@ bool SwitchHost::send_copy(int port, const uint8_t* data, uint32_t len) {
   return true;
 }
 
-void SwitchHost::after_run(const RunResult& r, Instance& vm, int port, Dir d, uint32_t len, const uint8_t* frame) {
-  auto error = [&] { vm.stats().errors.store(vm.stats().errors.load() + 1, std::memory_order_relaxed); };
+void SwitchHost::after_run(const RunResult& r, Instance& vm, int port, Dir d, uint32_t len,
+                           const uint8_t* frame) {
+  auto error = [&] {
+    vm.stats().errors.store(vm.stats().errors.load() + 1, std::memory_order_relaxed);
+  };
   if (r.mirror_port >= 0 && !send_copy(r.mirror_port, frame, len)) error();
   int source = d == kIn ? port : source_port_;
   for (const EmittedPacket& e : vm.emitted())
@@ -133,8 +149,10 @@ int SwitchHost::filter(int port, Dir d, uint8_t* frame, int len) {
     modified |= r.modified;
     after_run(r, vm, port, d, l, frame);
     if (r.verdict == Verdict::Drop) {
-      drop_("port " + std::to_string(port) + " " + dir_name(d) + ": " + vm.program().name + " dropped " +
-            std::to_string(l) + " bytes" + (r.aborted ? std::string(" (") + abort_reason_name(r.reason) + ")" : ""));
+      if (drop_.listening())
+        drop_.write("port " + std::to_string(port) + " " + dir_name(d) + ": " + vm.program().name +
+                    " dropped " + std::to_string(l) + " bytes" +
+                    (r.aborted ? std::string(" (") + abort_reason_name(r.reason) + ")" : ""));
       result = -1;
       break;
     }

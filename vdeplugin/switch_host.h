@@ -19,8 +19,14 @@ enum Dir : int { kIn = 0, kOut = 1 };
 
 class SwitchHost {
  public:
-  // log: a program's output line; drop: a line for the netcpu/drop category.
-  SwitchHost(std::function<void(std::string_view)> log, std::function<void(std::string_view)> drop);
+  // Where lines go (a debug category); `listening` says whether anyone reads
+  // them, so that nothing is formatted for nobody on the frame path.
+  struct Channel {
+    std::function<bool()> listening;
+    std::function<void(std::string_view)> write;
+  };
+  // log: programs' output; drop: a line per dropped frame.
+  SwitchHost(Channel log, Channel drop);
 
   Control& control() { return *control_; }
 
@@ -43,7 +49,8 @@ class SwitchHost {
   void for_each(const std::function<void(AttachPoint&)>& fn);
   std::vector<std::string> warnings(const AttachPoint& at, const Program& p);
   int filter(int port, Dir d, uint8_t* frame, int len);
-  void after_run(const RunResult& r, Instance& vm, int port, Dir d, uint32_t len, const uint8_t* frame);
+  void after_run(const RunResult& r, Instance& vm, int port, Dir d, uint32_t len,
+                 const uint8_t* frame);
   bool send_copy(int port, const uint8_t* data, uint32_t len);
 
   // A frame an `out` program rewrote in place: its original bytes, put back
@@ -55,7 +62,7 @@ class SwitchHost {
   };
   int restore(Pending& p, uint8_t* frame);
 
-  std::function<void(std::string_view)> log_, drop_;
+  Channel log_, drop_;
   std::unique_ptr<Control> control_;
   std::array<AttachPoint, 2> star_{AttachPoint("* in"), AttachPoint("* out")};
   std::array<std::vector<std::unique_ptr<AttachPoint>>, 2> ports_;
@@ -67,8 +74,8 @@ class SwitchHost {
   int depth_ = 0;
   std::array<Pending, kMaxDepth + 1> pending_;
   std::array<std::array<uint8_t, kSwitchFrameMax>, kMaxDepth> copies_;
-  int source_port_ = -1;      // where the frame being forwarded came in
-  int current_port_ = -1;     // the frame's port while a program runs, for its output
+  int source_port_ = -1;   // where the frame being forwarded came in
+  int current_port_ = -1;  // the frame's port while a program runs, for its output
   Dir current_dir_ = kIn;
 };
 

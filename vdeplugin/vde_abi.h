@@ -16,7 +16,8 @@ extern "C" {
 constexpr unsigned char kNoArg = 0;
 constexpr unsigned char kIntArg = 1;
 constexpr unsigned char kStrArg = 2;
-constexpr unsigned char kWithFile = 0x40;  // doit(FILE*, ...): output in a "0000 DATA END WITH '.'" block
+constexpr unsigned char kWithFile =
+    0x40;  // doit(FILE*, ...): output in a "0000 DATA END WITH '.'" block
 constexpr unsigned char kWithFd = 0x80;
 
 struct comlist {

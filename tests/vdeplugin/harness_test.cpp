@@ -268,14 +268,14 @@ TEST(ConsoleHarness, GarbageNeverKillsTheSwitch) {
   };
   for (const auto& bytes : junk) {
     console.send_raw(bytes);
-    ASSERT_TRUE(sw.alive()) << "after " << testing::PrintToString(bytes) << "\n" << sw.log();
+    ASSERT_TRUE(sw.alive()) << sw.exit_description() << " after " << testing::PrintToString(bytes) << "\n" << sw.log();
     if (!console.connected()) console.cmd("help");
   }
   for (size_t size : {1, 2, 7, 64, 127, 128, 129, 1000, 20000}) {
     for (int i = 0; i < 3; ++i) {
       std::string bytes = random_bytes(size);
       console.send_raw(bytes);
-      ASSERT_TRUE(sw.alive()) << "after " << size << " random bytes\n" << sw.log();
+      ASSERT_TRUE(sw.alive()) << sw.exit_description() << " after " << size << " random bytes\n" << sw.log();
       if (!console.connected()) console.cmd("help");
     }
   }

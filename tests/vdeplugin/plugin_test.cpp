@@ -71,7 +71,8 @@ class Plugin : public ::testing::Test {
     ADD_FAILURE() << point << " not in netcpu/list:\n" << r.text();
     return 0;
   }
-  static constexpr int kPackets = 3, kPassed = 4, kDropped = 5, kModified = 6, kRedirected = 7, kAborted = 8;
+  static constexpr int kPackets = 3, kPassed = 4, kDropped = 5, kModified = 6, kRedirected = 7,
+                       kAborted = 8;
 
   VdeSwitch sw;
   Console con;
@@ -84,9 +85,10 @@ const char* kDropUdp9 = ".text:\n    bne l4.dport, 9, ok\n    drop\nok:\n    pas
 TEST_F(Plugin, CommandsAreListedAndPluginDelRemovesThem) {
   Reply help = con.cmd_ok("help netcpu");
   std::string all = help.text();
-  for (const char* c : {"netcpu/load", "netcpu/put", "netcpu/unload", "netcpu/list", "netcpu/show", "netcpu/profile",
-                        "netcpu/table/list", "netcpu/table/dump", "netcpu/table/set", "netcpu/table/del",
-                        "netcpu/budget", "netcpu/onabort", "netcpu/reset"})
+  for (const char* c :
+       {"netcpu/load", "netcpu/put", "netcpu/unload", "netcpu/list", "netcpu/show",
+        "netcpu/profile", "netcpu/table/list", "netcpu/table/dump", "netcpu/table/set",
+        "netcpu/table/del", "netcpu/budget", "netcpu/onabort", "netcpu/reset"})
     EXPECT_NE(all.find(c), std::string::npos) << c << " missing from help:\n" << all;
   ASSERT_TRUE(load("* in", "p.ncpu", kPassAll).ok());
   ASSERT_TRUE(con.cmd("plugin/del netcpu").ok());
@@ -123,7 +125,8 @@ TEST_F(Plugin, HotSwapUnderTrafficLosesNoFrame) {
   Console admin(sw.mgmt_path());
   std::thread swapper([&] {
     for (int i = 0; !done; ++i) {
-      Reply r = admin.cmd("netcpu/load " + std::string(i % 3 == 2 ? "2 in " : "* in ") + (i % 2 ? other : first));
+      Reply r = admin.cmd("netcpu/load " + std::string(i % 3 == 2 ? "2 in " : "* in ") +
+                          (i % 2 ? other : first));
       if (r.ok()) ++swaps;
       if (i % 5 == 4) admin.cmd("netcpu/unload 2 in");
     }
@@ -140,10 +143,13 @@ TEST_F(Plugin, RejectedLoadsKeepTheRunningProgram) {
   ASSERT_TRUE(load("* in", "drop9.ncpu", kDropUdp9).ok());
   Reply bad = load("* in", "syntax.ncpu", ".text:\n    mov gpr0, 1\n    frob gpr0\n    end\n");
   EXPECT_EQ(bad.code, EINVAL);
-  EXPECT_NE(bad.text().find("syntax.ncpu:3:5: error: unknown instruction 'frob'"), std::string::npos) << bad.text();
+  EXPECT_NE(bad.text().find("syntax.ncpu:3:5: error: unknown instruction 'frob'"),
+            std::string::npos)
+      << bad.text();
   Reply unverified = load("* in", "falls.ncpu", ".text:\n    mov gpr0, 1\n");
   EXPECT_EQ(unverified.code, EINVAL);
-  EXPECT_NE(unverified.text().find("falls.ncpu:2:5: error: control falls off the end"), std::string::npos)
+  EXPECT_NE(unverified.text().find("falls.ncpu:2:5: error: control falls off the end"),
+            std::string::npos)
       << unverified.text();
   Reply missing = con.cmd("netcpu/load * in " + sw.dir() + "/nope.ncpu");
   EXPECT_EQ(missing.code, ENOENT) << missing.text();
@@ -210,7 +216,8 @@ TEST_F(Plugin, EgressDropOnAFloodedFrameAlsoStopsLaterPorts) {
   EXPECT_NE(r.text().find("warning: an 'out' drop"), std::string::npos) << r.text();
   auto got = broadcast_from_a(10);
   EXPECT_EQ(got[1], 0u);
-  EXPECT_EQ(got[2], 0u) << "vde_switch changed: an out drop no longer cuts the flood; update the docs";
+  EXPECT_EQ(got[2], 0u)
+      << "vde_switch changed: an out drop no longer cuts the flood; update the docs";
   // A known destination is not flooded: the drop stays on its port.
   C().send(numbered_frame(kMacA, kMacC, 0));
   A().drain(100);
@@ -225,10 +232,12 @@ TEST_F(Plugin, ProgramOutputGoesToTheDebugCategory) {
   ASSERT_TRUE(load("* in", "hello.ncpu", ".text:\n    print \"hello %u\", mlen\n    drop\n").ok());
   A().send(numbered_frame(kBroadcast, kMacA, 0));
   std::string port = std::to_string(A().port());
-  auto line = con.wait_debug([&](const std::string& l) { return l.find("netcpu/log") != std::string::npos; });
+  auto line = con.wait_debug(
+      [&](const std::string& l) { return l.find("netcpu/log") != std::string::npos; });
   ASSERT_TRUE(line);
   EXPECT_NE(line->find("port " + port + " in (*): hello 60"), std::string::npos) << *line;
-  auto drop = con.wait_debug([&](const std::string& l) { return l.find("netcpu/drop") != std::string::npos; });
+  auto drop = con.wait_debug(
+      [&](const std::string& l) { return l.find("netcpu/drop") != std::string::npos; });
   ASSERT_TRUE(drop);
   EXPECT_NE(drop->find("port " + port + " in: hello dropped 60 bytes"), std::string::npos) << *drop;
 }
@@ -257,10 +266,11 @@ TEST_F(Plugin, PutLoadsInlineBytecode) {
 
 TEST_F(Plugin, TablesChangeWhileTheProgramRuns) {
   connect(2);
-  ASSERT_TRUE(load("* in", "acl.ncpu",
-                   ".data:\ntable open hash key 2 value 1 max 16\n.text:\n    lookup gpr0, open, l4.dport\n"
-                   "    je ok\n    drop\nok:\n    pass\n")
-                  .ok());
+  ASSERT_TRUE(
+      load("* in", "acl.ncpu",
+           ".data:\ntable open hash key 2 value 1 max 16\n.text:\n    lookup gpr0, open, l4.dport\n"
+           "    je ok\n    drop\nok:\n    pass\n")
+          .ok());
   EXPECT_EQ(broadcast_from_a(5)[1], 0u);
   ASSERT_TRUE(con.cmd_ok("netcpu/table/set * in open 9 1").ok());
   EXPECT_EQ(broadcast_from_a(5)[1], 5u);
@@ -275,12 +285,15 @@ TEST_F(Plugin, TablesChangeWhileTheProgramRuns) {
 
 TEST_F(Plugin, TimersRunFromTheSwitchTimer) {
   ASSERT_TRUE(con.cmd_ok("debug/add netcpu/log").ok());
-  ASSERT_TRUE(load("* in", "tick.ncpu", ".data:\nnum n 0\n.timer t 1s:\n    add n, 1\n    print \"tick %u\", n\n"
-                                        "    end\n.text:\n    pass\n")
+  ASSERT_TRUE(load("* in", "tick.ncpu",
+                   ".data:\nnum n 0\n.timer t 1s:\n    add n, 1\n    print \"tick %u\", n\n"
+                   "    end\n.text:\n    pass\n")
                   .ok());
-  auto first = con.wait_debug([](const std::string& l) { return l.find("tick 1") != std::string::npos; }, 5s);
+  auto first = con.wait_debug(
+      [](const std::string& l) { return l.find("tick 1") != std::string::npos; }, 5s);
   ASSERT_TRUE(first) << "no timer output in 5 s";
-  auto second = con.wait_debug([](const std::string& l) { return l.find("tick 2") != std::string::npos; }, 5s);
+  auto second = con.wait_debug(
+      [](const std::string& l) { return l.find("tick 2") != std::string::npos; }, 5s);
   EXPECT_TRUE(second);
 }
 
@@ -290,7 +303,8 @@ TEST_F(Plugin, RedirectMirrorAndEmitSendFramesToOtherPorts) {
   C().send(numbered_frame(kMacA, kMacC, 0));  // learned (and flooded, A being unknown yet)
   B().send(numbered_frame(kMacA, kMacB, 0));
   for (auto& e : ends) e->drain(100);
-  ASSERT_TRUE(load("* in", "redir.ncpu", ".text:\n    bne l4.dport, 9, ok\n    redirect " + c + "\nok:\n    pass\n")
+  ASSERT_TRUE(load("* in", "redir.ncpu",
+                   ".text:\n    bne l4.dport, 9, ok\n    redirect " + c + "\nok:\n    pass\n")
                   .ok());
   for (uint32_t i = 0; i < 5; ++i) A().send(numbered_frame(kMacB, kMacA, i));
   EXPECT_EQ(B().drain(200), 0u);
@@ -303,7 +317,8 @@ TEST_F(Plugin, RedirectMirrorAndEmitSendFramesToOtherPorts) {
   // Emit a copy back where the frame came from, then drop the original.
   ASSERT_TRUE(load("* in", "echo.ncpu",
                    ".text:\n    bne port, " + std::to_string(A().port()) +
-                       ", ok\n    outlen mlen\n    copy out[0], pkt[0], mlen\n    emit INPORT\n    drop\nok:\n    pass\n")
+                       ", ok\n    outlen mlen\n    copy out[0], pkt[0], mlen\n    emit INPORT\n    "
+                       "drop\nok:\n    pass\n")
                   .ok());
   for (uint32_t i = 0; i < 5; ++i) A().send(numbered_frame(kMacB, kMacA, i));
   EXPECT_EQ(A().drain(200), 5u);
@@ -330,11 +345,28 @@ TEST_F(Plugin, PluginDelUnderTrafficKeepsTheSwitchForwarding) {
 
 TEST_F(Plugin, RandomConsoleInputNeverCrashesTheSwitch) {
   std::mt19937 rng(42);
-  const std::vector<std::string> words = {"netcpu/load", "netcpu/put", "netcpu/unload", "netcpu/show",
-                                          "netcpu/table/dump", "netcpu/table/set", "netcpu/table/del",
-                                          "netcpu/budget", "netcpu/onabort", "netcpu/profile", "netcpu/list",
-                                          "*", "in", "out", "-1", "99999999999", "0", "/dev/null", "%s%n",
-                                          "AAAA====", "open", "1.2.3.4/33"};
+  const std::vector<std::string> words = {"netcpu/load",
+                                          "netcpu/put",
+                                          "netcpu/unload",
+                                          "netcpu/show",
+                                          "netcpu/table/dump",
+                                          "netcpu/table/set",
+                                          "netcpu/table/del",
+                                          "netcpu/budget",
+                                          "netcpu/onabort",
+                                          "netcpu/profile",
+                                          "netcpu/list",
+                                          "*",
+                                          "in",
+                                          "out",
+                                          "-1",
+                                          "99999999999",
+                                          "0",
+                                          "/dev/null",
+                                          "%s%n",
+                                          "AAAA====",
+                                          "open",
+                                          "1.2.3.4/33"};
   load("* in", "p.ncpu", kPassAll);
   for (int i = 0; i < 200; ++i) {
     std::string line;

@@ -343,6 +343,8 @@ void Console::reader_loop() {
     pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     if (poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
+      std::lock_guard lock(mu_);
+      close_reason_ = errno_error("poll").what();
       break;
     }
     if (fds[1].revents != 0) return;  // destructor
@@ -350,7 +352,10 @@ void Console::reader_loop() {
     ssize_t n = read(fd_, chunk, sizeof(chunk));
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     std::lock_guard lock(mu_);
-    if (n <= 0) break;
+    if (n <= 0) {
+      close_reason_ = n == 0 ? "end of file" : errno_error("read").what();
+      break;
+    }
     buf_.append(chunk, static_cast<size_t>(n));
     transcript_.append(chunk, static_cast<size_t>(n));
     if (transcript_.size() > kTranscriptLimit) {
@@ -404,7 +409,7 @@ void Console::handle_line_locked(std::string line) {
 }
 
 std::string Console::describe_locked() const {
-  std::string out = closed_ ? " (connection closed)" : "";
+  std::string out = closed_ ? " (connection closed: " + close_reason_ + ")" : "";
   return out + "; read so far: \"" + transcript_ + "\"";
 }
 

@@ -147,6 +147,7 @@ class Console {
   size_t bytes_seen_ = 0;
   std::deque<std::string> debug_;
   bool closed_ = false;
+  std::string close_reason_;
 
   std::thread reader_;
 };

@@ -37,9 +37,9 @@ std::string hex64(uint64_t v) {
 }
 
 uint64_t steady_ns() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
 }
 
 }  // namespace
@@ -62,7 +62,8 @@ RunResult AttachPoint::run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const
 }
 
 double AttachPoint::average_ns() const {
-  return sampled_runs_ ? static_cast<double>(sampled_ns_) / static_cast<double>(sampled_runs_) : 0.0;
+  return sampled_runs_ ? static_cast<double>(sampled_ns_) / static_cast<double>(sampled_runs_)
+                       : 0.0;
 }
 
 void AttachPoint::run_due_timers(uint64_t now_ms, const PacketMeta& meta) {
@@ -84,7 +85,8 @@ Control::Control(Options o) : opt_(std::move(o)) {}
 std::vector<Control::Command> Control::commands() const {
   const std::string& p = opt_.point_syntax;
   return {
-      {"load", p + " FILE", "load a program (source or bytecode) onto an attach point, replacing the old one"},
+      {"load", p + " FILE",
+       "load a program (source or bytecode) onto an attach point, replacing the old one"},
       {"put", p + " BASE64", "load a program from base64 bytecode given inline"},
       {"unload", p, "remove the program of an attach point"},
       {"list", "", "attach points with their program and counters"},
@@ -140,10 +142,12 @@ ControlReply Control::load(AttachPoint& at, std::vector<uint8_t> bytes, const st
     if (prog->source_file.empty()) prog->source_file = file;
   } else {
     Diagnostic d;
-    prog = assemble(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), file, &d);
+    prog = assemble(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                    file, &d);
     if (!prog) return fail(EINVAL, d.str());
   }
-  std::vector<std::string> warnings = opt_.warnings ? opt_.warnings(at, *prog) : std::vector<std::string>{};
+  std::vector<std::string> warnings =
+      opt_.warnings ? opt_.warnings(at, *prog) : std::vector<std::string>{};
   Diagnostic d;
   AttachPoint* where = &at;
   auto sink = [this, where](OutputKind k, std::string_view line) {
@@ -184,9 +188,11 @@ ControlReply Control::cmd_load(const std::vector<std::string>& w, bool inline_by
 // and it loads as soon as the bytes decode as complete bytecode.
 ControlReply Control::put_chunk(AttachPoint& at, const std::string& chunk) {
   std::string& staged = staging_[&at];
-  if (chunk.rfind("TkNQVQ", 0) == 0) staged.clear();
+  if (chunk.rfind("TkNQVQ", 0) == 0)
+    staged.clear();
   else if (staged.empty())
-    return fail(EINVAL, "not NetCPU bytecode: a program's first chunk starts with TkNQVQ (base64 of NCPU)");
+    return fail(EINVAL,
+                "not NetCPU bytecode: a program's first chunk starts with TkNQVQ (base64 of NCPU)");
   staged += chunk;
   if (staged.size() > 4 * kMaxHeap) {
     staging_.erase(&at);
@@ -223,18 +229,20 @@ ControlReply Control::cmd_unload(const std::vector<std::string>& w) {
 
 ControlReply Control::cmd_list() {
   char line[512];
-  std::snprintf(line, sizeof line, "%-10s %-16s %-16s %6s %10s %10s %10s %10s %10s %8s %8s", "POINT", "PROGRAM", "HASH",
-                "INSNS", "PACKETS", "PASSED", "DROPPED", "MODIFIED", "REDIRECTED", "ABORTED", "NS/PKT");
+  std::snprintf(line, sizeof line, "%-10s %-16s %-16s %6s %10s %10s %10s %10s %10s %8s %8s",
+                "POINT", "PROGRAM", "HASH", "INSNS", "PACKETS", "PASSED", "DROPPED", "MODIFIED",
+                "REDIRECTED", "ABORTED", "NS/PKT");
   std::string text = line;
   opt_.for_each([&](AttachPoint& at) {
     Instance* vm = at.program();
     if (!vm) return;
     const Stats& s = vm->stats();
-    std::snprintf(line, sizeof line, "%-10s %-16s %-16s %6zu %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
+    std::snprintf(line, sizeof line,
+                  "%-10s %-16s %-16s %6zu %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
                   " %10" PRIu64 " %8" PRIu64 " %8.1f",
-                  at.name().c_str(), vm->program().name.c_str(), hex64(vm->hash()).c_str(), vm->program().code.size(),
-                  s.packets.load(), s.passed.load(), s.dropped.load(), s.modified.load(), s.redirected.load(),
-                  s.aborted.load(), at.average_ns());
+                  at.name().c_str(), vm->program().name.c_str(), hex64(vm->hash()).c_str(),
+                  vm->program().code.size(), s.packets.load(), s.passed.load(), s.dropped.load(),
+                  s.modified.load(), s.redirected.load(), s.aborted.load(), at.average_ns());
     text += "\n";
     text += line;
   });
@@ -275,8 +283,9 @@ ControlReply Control::cmd_table_list() {
       const Table& t = vm->table(i);
       const TableDecl& d = t.decl();
       char line[256];
-      std::snprintf(line, sizeof line, "%-10s %-16s %-5s %3u %5u %7u %7zu", at.name().c_str(), d.name.c_str(),
-                    table_kind_name(d.kind), d.key_size, d.value_size, d.max_entries, t.size());
+      std::snprintf(line, sizeof line, "%-10s %-16s %-5s %3u %5u %7u %7zu", at.name().c_str(),
+                    d.name.c_str(), table_kind_name(d.kind), d.key_size, d.value_size,
+                    d.max_entries, t.size());
       text += "\n";
       text += line;
     }
@@ -296,7 +305,8 @@ ControlReply Control::cmd_table_dump(const std::vector<std::string>& w) {
   std::string text;
   size_t n = 0;
   t->for_each([&](std::span<const uint8_t> key, uint32_t prefix, std::span<const uint8_t> value) {
-    if (t->decl().kind == TableKind::Array && std::all_of(value.begin(), value.end(), [](uint8_t b) { return !b; }))
+    if (t->decl().kind == TableKind::Array &&
+        std::all_of(value.begin(), value.end(), [](uint8_t b) { return !b; }))
       return;  // arrays have every index: show the set ones
     text += (n++ ? "\n" : "") + format_key(t->decl(), key, prefix) + " " +
             format_value(t->decl(), value.first(t->decl().value_size));
@@ -312,7 +322,8 @@ ControlReply Control::cmd_table_set(const std::vector<std::string>& w, bool del)
   if (!at) return err;
   size_t want = used + (del ? 2 : 3);
   if (w.size() != want)
-    return fail(EINVAL, "expected " + opt_.point_syntax + (del ? " TABLE KEY" : " TABLE KEY VALUE"));
+    return fail(EINVAL,
+                "expected " + opt_.point_syntax + (del ? " TABLE KEY" : " TABLE KEY VALUE"));
   if (!at->program()) return fail(ENOENT, at->name() + " has no program");
   Table* t = at->program()->find_table(w[used]);
   if (!t) return fail(ENOENT, at->name() + " has no table " + w[used]);
@@ -344,7 +355,8 @@ ControlReply Control::cmd_budget(const std::vector<std::string>& w) {
 }
 
 ControlReply Control::cmd_onabort(const std::vector<std::string>& w) {
-  if (w.size() != 1 || (w[0] != "pass" && w[0] != "drop")) return fail(EINVAL, "expected onabort pass|drop");
+  if (w.size() != 1 || (w[0] != "pass" && w[0] != "drop"))
+    return fail(EINVAL, "expected onabort pass|drop");
   Verdict v = w[0] == "pass" ? Verdict::Pass : Verdict::Drop;
   opt_.limits.on_abort = v;
   opt_.for_each([&](AttachPoint& at) {
@@ -357,7 +369,8 @@ ControlReply Control::cmd_reset() {
   opt_.for_each([&](AttachPoint& at) {
     if (!at.program()) return;
     at.program()->stats().reset();
-    if (at.program()->profiling()) at.program()->set_profiling(false), at.program()->set_profiling(true);
+    if (at.program()->profiling())
+      at.program()->set_profiling(false), at.program()->set_profiling(true);
   });
   return {0, "counters reset"};
 }

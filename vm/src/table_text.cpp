@@ -10,7 +10,8 @@ namespace netcpu {
 namespace {
 
 bool parse_hex(const std::string& text, size_t size, std::vector<uint8_t>& out) {
-  if (text.size() != 2 + 2 * size || (text.rfind("0x", 0) != 0 && text.rfind("0X", 0) != 0)) return false;
+  if (text.size() != 2 + 2 * size || (text.rfind("0x", 0) != 0 && text.rfind("0X", 0) != 0))
+    return false;
   out.assign(size, 0);
   for (size_t i = 0; i < size; ++i) {
     auto b = parse_int("0x" + text.substr(2 + 2 * i, 2));
@@ -36,16 +37,20 @@ void put_be(std::vector<uint8_t>& out, uint64_t v, size_t size) {
 
 const char* table_kind_name(TableKind k) {
   switch (k) {
-    case TableKind::Hash: return "hash";
-    case TableKind::Array: return "array";
-    case TableKind::Lpm4: return "lpm4";
-    case TableKind::Lpm6: return "lpm6";
+    case TableKind::Hash:
+      return "hash";
+    case TableKind::Array:
+      return "array";
+    case TableKind::Lpm4:
+      return "lpm4";
+    case TableKind::Lpm6:
+      return "lpm6";
   }
   return "?";
 }
 
-bool parse_key(const TableDecl& d, const std::string& text, std::vector<uint8_t>& key, uint32_t& prefix,
-               std::string* why) {
+bool parse_key(const TableDecl& d, const std::string& text, std::vector<uint8_t>& key,
+               uint32_t& prefix, std::string* why) {
   auto bad = [&](const std::string& m) {
     if (why) *why = "bad key '" + text + "': " + m;
     return false;
@@ -57,7 +62,8 @@ bool parse_key(const TableDecl& d, const std::string& text, std::vector<uint8_t>
     prefix = full;
     if (auto slash = text.find('/'); slash != std::string::npos) {
       auto p = parse_int(text.substr(slash + 1));
-      if (!p || *p < 0 || static_cast<uint64_t>(*p) > full) return bad("prefix length 0.." + std::to_string(full));
+      if (!p || *p < 0 || static_cast<uint64_t>(*p) > full)
+        return bad("prefix length 0.." + std::to_string(full));
       prefix = static_cast<uint32_t>(*p);
       addr = text.substr(0, slash);
     }
@@ -92,11 +98,17 @@ bool parse_key(const TableDecl& d, const std::string& text, std::vector<uint8_t>
         return bad("does not fit in " + std::to_string(d.key_size) + " bytes");
       return put_be(key, static_cast<uint64_t>(*v), d.key_size), true;
     }
-  return bad("expected " + std::string(d.key_size == 4 ? "an IPv4 address, " : d.key_size == 16 ? "an IPv6 address, " : d.key_size == 6 ? "a MAC address, " : "") +
-             (d.key_size <= 8 ? "a number or " : "") + std::to_string(d.key_size) + " bytes of hex (0x...)");
+  return bad("expected " +
+             std::string(d.key_size == 4    ? "an IPv4 address, "
+                         : d.key_size == 16 ? "an IPv6 address, "
+                         : d.key_size == 6  ? "a MAC address, "
+                                            : "") +
+             (d.key_size <= 8 ? "a number or " : "") + std::to_string(d.key_size) +
+             " bytes of hex (0x...)");
 }
 
-bool parse_value(const TableDecl& d, const std::string& text, std::vector<uint8_t>& value, std::string* why) {
+bool parse_value(const TableDecl& d, const std::string& text, std::vector<uint8_t>& value,
+                 std::string* why) {
   if (parse_hex(text, d.value_size, value)) return true;
   if (d.value_size <= 8) {
     if (auto v = parse_int(text)) {
@@ -122,7 +134,8 @@ std::string format_key(const TableDecl& d, std::span<const uint8_t> key, uint32_
     for (size_t i = 0; i < 16; i += 2)
       std::snprintf(b, sizeof b, "%s%x", i ? ":" : "", (key[i] << 8) | key[i + 1]), s += b;
   } else if (key.size() == 6) {
-    std::snprintf(b, sizeof b, "%02x:%02x:%02x:%02x:%02x:%02x", key[0], key[1], key[2], key[3], key[4], key[5]);
+    std::snprintf(b, sizeof b, "%02x:%02x:%02x:%02x:%02x:%02x", key[0], key[1], key[2], key[3],
+                  key[4], key[5]);
     s = b;
   } else if (key.size() <= 8) {
     uint64_t v = 0;

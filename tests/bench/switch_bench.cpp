@@ -1,0 +1,721 @@
+// netcpu-switch-bench: what netcpu.so costs vde_switch per forwarded frame.
+// A benchmark, not a test: ctest does not run it; tools/bench-switch.sh builds it in
+// Release and runs it.
+//
+// One real vde_switch and two libvdeplug endpoints: a sender thread pushes numbered
+// frames (IPv4/UDP 10.0.0.1:40000 -> 10.0.0.2:9) from endpoint A to B's MAC address, a
+// receiver thread counts them at B. Three configurations of the same switch process:
+//
+//   (a) no plugin           plugin/del netcpu, and netcpu.so checked gone from its maps
+//   (b) plugin, no program  plugin/add netcpu.so, no program on any attach point
+//   (c) program             plugin/add netcpu.so, netcpu/load * in firewall10.ncpu
+//
+// One switch, reconfigured before each measurement (plugin/add, netcpu/load,
+// netcpu/unload, plugin/del): every configuration runs in the same process, with the same
+// endpoints, ports and learned MACs, so nothing but the plugin differs. (Separate
+// switches would also differ in memory layout and in where the scheduler puts them.)
+// Reconfiguring, relearning the receiver's MAC and a short warm-up come before the
+// switch's CPU time is read, so none of it is counted.
+//
+// Rounds: each round measures every (frame size, configuration) pair once, the
+// configurations in an order rotated by the round number, so a drift of the machine
+// (clock frequency, other load) hits every configuration alike. Reported: medians over
+// the rounds, and the cost of (b) and (c) relative to (a).
+//
+// CPU per frame: the switch's utime+stime from /proc/PID/stat (clock ticks, usually
+// 10 ms) before the first frame and after the last one arrived, divided by the frames
+// received. The same delta from the switch's CPU clock (clock_getcpuclockid, ns) is shown
+// beside it: it has no tick quantisation. The sender keeps at most --window frames in
+// flight (sent and not yet received): the switch drops a frame when the receiver's socket
+// queue is full (net.unix.max_dgram_qlen datagrams, 10 by default on Linux), and a
+// dropped frame costs switch CPU without being received. Losses are reported anyway.
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <limits>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "switch_harness.h"
+
+namespace netcpu::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const Mac kMacA = tools::mac_addr("02:00:00:00:00:0a");  // the sender
+const Mac kMacB = tools::mac_addr("02:00:00:00:00:0b");  // the receiver
+
+// In a numbered frame: "NCSQ", the sequence number and its complement, right after the
+// Ethernet, IPv4 and UDP headers.
+constexpr size_t kMagicOffset = 14 + 20 + 8;
+constexpr size_t kSeqOffset = kMagicOffset + 4;
+constexpr size_t kMaxCommand = 120;  // console commands are read in 128-byte chunks
+
+struct Options {
+  int rounds = 6;
+  double seconds = 1.5;
+  double warmup = 0.25;
+  std::vector<size_t> sizes{64, 1514};
+  size_t window = 8;
+  std::string plugin = NETCPU_PLUGIN;
+  std::string program = NETCPU_BENCH_DIR "/firewall10.ncpu";
+  std::string point = "* in";
+  bool json = false;
+  bool quiet = false;
+};
+
+enum Config { kNoPlugin, kNoProgram, kProgram, kConfigs };
+
+const char* config_key(int c) {
+  static const char* const keys[] = {"no_plugin", "plugin_no_program", "program"};
+  return keys[c];
+}
+
+// ---------------------------------------------------------------------------
+// Traffic: one sender and one receiver thread.
+
+struct Traffic {
+  uint64_t sent = 0;
+  uint64_t received = 0;   // numbered frames of this run
+  uint64_t foreign = 0;    // anything else B received (late frames of an earlier run)
+  uint64_t reordered = 0;  // frames older than one already received
+  double seconds = 0;      // first frame sent to last frame received
+};
+
+void put_be32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
+}
+
+uint32_t get_be32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+// Sends frames from `from` for `seconds`, numbered from `seq` on, while a receiver thread
+// counts them at `to`; waits until all have arrived (or none arrived for a while).
+// Advances `seq` past the numbers used, so that stragglers are recognised later.
+Traffic push(Endpoint& from, Endpoint& to, size_t frame_size, double seconds, size_t window,
+             uint32_t& seq) {
+  const uint32_t base = seq;
+  Bytes frame = numbered_frame(kMacB, kMacA, base, frame_size);
+  if (frame.size() < kSeqOffset + 8 || sequence_of(frame) != base ||
+      std::memcmp(&frame[kMagicOffset], "NCSQ", 4) != 0) {
+    throw std::logic_error("numbered_frame no longer has its number at byte " +
+                           std::to_string(kSeqOffset));
+  }
+  // The number and its complement add up to 0xffff + 0xffff in ones' complement, whatever
+  // the number, so rewriting both keeps the UDP checksum right.
+  const int64_t low_water = static_cast<int64_t>(window / 2);
+
+  std::atomic<uint64_t> sent{0}, received{0}, written_off{0};
+  std::atomic<bool> sender_waiting{false}, stop_receiver{false};
+  std::mutex mu;
+  std::condition_variable cv;
+  auto in_flight = [&] {
+    return static_cast<int64_t>(sent.load()) - static_cast<int64_t>(received.load()) -
+           static_cast<int64_t>(written_off.load());
+  };
+  Traffic result;
+  Clock::time_point start = Clock::now(), last_arrival = start;
+  std::exception_ptr sender_error, receiver_error;
+
+  std::thread receiver([&] {
+    try {
+      const int fd = to.datafd();
+      uint8_t buf[2048];
+      uint32_t next = base;
+      while (!stop_receiver.load(std::memory_order_relaxed)) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n < 0) {
+          if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            throw std::runtime_error(std::string("recv: ") + std::strerror(errno));
+          }
+          pollfd p{fd, POLLIN, 0};
+          poll(&p, 1, 10);
+          continue;
+        }
+        uint32_t s = n >= static_cast<ssize_t>(kSeqOffset + 8) ? get_be32(buf + kSeqOffset) : 0;
+        if (n < static_cast<ssize_t>(kSeqOffset + 8) ||
+            std::memcmp(buf + kMagicOffset, "NCSQ", 4) != 0 ||
+            get_be32(buf + kSeqOffset + 4) != ~s || s - base >= 0x80000000u) {
+          ++result.foreign;
+          continue;
+        }
+        if (s - base < next - base) {
+          ++result.reordered;
+        } else {
+          next = s + 1;
+        }
+        last_arrival = Clock::now();
+        received.fetch_add(1);
+        if (sender_waiting.load() && in_flight() <= low_water) {
+          std::lock_guard lock(mu);
+          cv.notify_one();
+        }
+      }
+    } catch (...) {
+      receiver_error = std::current_exception();
+    }
+  });
+
+  std::thread sender([&] {
+    try {
+      const auto deadline = start + std::chrono::duration<double>(seconds);
+      uint64_t n = 0;
+      while (Clock::now() < deadline) {
+        if (in_flight() >= static_cast<int64_t>(window)) {
+          std::unique_lock lock(mu);
+          sender_waiting.store(true);
+          bool moved = cv.wait_for(lock, 100ms, [&] { return in_flight() <= low_water; });
+          sender_waiting.store(false);
+          // Nothing for 100 ms: what is in flight is lost. Count it as such and go on.
+          if (!moved) written_off.fetch_add(static_cast<uint64_t>(std::max<int64_t>(0, in_flight())));
+          continue;
+        }
+        uint32_t s = base + static_cast<uint32_t>(n);
+        put_be32(&frame[kSeqOffset], s);
+        put_be32(&frame[kSeqOffset + 4], ~s);
+        if (!from.send(frame)) throw std::runtime_error("the switch took no frame for 1 s");
+        sent.store(++n);
+      }
+    } catch (...) {
+      sender_error = std::current_exception();
+    }
+  });
+
+  sender.join();
+  // Wait for the frames in flight; give up when none has arrived for 300 ms.
+  uint64_t seen = received.load();
+  auto quiet_since = Clock::now();
+  while (received.load() < sent.load() && !receiver_error && Clock::now() - quiet_since < 300ms) {
+    std::this_thread::sleep_for(1ms);
+    if (received.load() != seen) seen = received.load(), quiet_since = Clock::now();
+  }
+  stop_receiver.store(true);
+  receiver.join();
+  if (sender_error) std::rethrow_exception(sender_error);
+  if (receiver_error) std::rethrow_exception(receiver_error);
+
+  result.sent = sent.load();
+  result.received = received.load();
+  result.seconds = std::chrono::duration<double>(last_arrival - start).count();
+  seq = base + static_cast<uint32_t>(result.sent) + 1;
+  return result;
+}
+
+// ---------------------------------------------------------------------------
+// One switch, reconfigured between measurements.
+
+struct Measurement {
+  int round = 0;
+  size_t frame_size = 0;
+  int config = 0;
+  Traffic traffic;
+  long ticks = 0;               // switch utime+stime, /proc/PID/stat
+  double clock_seconds = NAN;   // switch CPU clock
+  double bench_seconds = 0;     // this process's CPU time (sender, receiver)
+  int64_t program_packets = -1;  // (c): frames the program ran on (warm-up included)
+  int64_t program_dropped = -1;
+  double program_ns = NAN;  // (c): the plugin's own sample of ns per run
+
+  double fps() const { return traffic.seconds > 0 ? traffic.received / traffic.seconds : 0; }
+  uint64_t lost() const { return traffic.sent - std::min(traffic.sent, traffic.received); }
+  double us_stat() const {
+    return traffic.received ? ticks * 1e6 / sysconf(_SC_CLK_TCK) / traffic.received : NAN;
+  }
+  double us_clock() const { return traffic.received ? clock_seconds * 1e6 / traffic.received : NAN; }
+  double switch_busy() const { return traffic.seconds > 0 ? clock_seconds / traffic.seconds : NAN; }
+  double bench_busy() const { return traffic.seconds > 0 ? bench_seconds / traffic.seconds : NAN; }
+};
+
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+VdeSwitchOptions switch_options() {
+  VdeSwitchOptions o;
+#ifdef NETCPU_SWITCH_PRELOAD
+  // A sanitizer build of the plugin needs its runtime loaded first.
+  o.env = {"LD_PRELOAD=" NETCPU_SWITCH_PRELOAD, "ASAN_OPTIONS=detect_leaks=0"};
+#endif
+  return o;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+class Bench {
+ public:
+  explicit Bench(const Options& o)
+      : o_(o),
+        sw_(switch_options()),
+        con_(sw_.mgmt_path()),
+        a_(sw_.data_path(), con_, "bench-sender"),
+        b_(sw_.data_path(), con_, "bench-receiver") {
+    if (clock_getcpuclockid(sw_.pid(), &clock_) != 0) have_clock_ = false;
+    // Console commands are short: long paths go through copies in the switch's directory.
+    plugin_ = o_.plugin;
+    if (plugin_.size() + 16 > kMaxCommand) {
+      plugin_ = sw_.dir() + "/netcpu.so";
+      std::filesystem::copy_file(o_.plugin, plugin_);
+    }
+    program_ = sw_.dir() + "/" + std::filesystem::path(o_.program).filename().string();
+    std::filesystem::copy_file(o_.program, program_);
+    if (program_.size() + o_.point.size() + 16 > kMaxCommand) {
+      throw std::runtime_error("temporary directory path too long: " + sw_.dir());
+    }
+  }
+
+  pid_t pid() const { return sw_.pid(); }
+  bool have_clock() const { return have_clock_; }
+
+  Measurement measure(int round, size_t frame_size, int config) {
+    configure(config);
+    // B announces its MAC (to A, which drops it), so the switch forwards A's frames to
+    // B's port only; then a warm-up run, not counted.
+    b_.send(numbered_frame(kMacA, kMacB, 0, frame_size));
+    a_.drain(20);
+    push(a_, b_, frame_size, o_.warmup, o_.window, seq_);
+
+    Measurement m;
+    m.round = round, m.frame_size = frame_size, m.config = config;
+    long ticks0 = sw_.cpu_ticks();
+    double clock0 = cpu_clock(), self0 = process_cpu_seconds();
+    m.traffic = push(a_, b_, frame_size, o_.seconds, o_.window, seq_);
+    m.ticks = sw_.cpu_ticks() - ticks0;
+    m.clock_seconds = cpu_clock() - clock0;
+    m.bench_seconds = process_cpu_seconds() - self0;
+    if (config == kProgram) read_counters(m);
+    if (!sw_.alive()) throw std::runtime_error("vde_switch " + sw_.exit_description() + "\n" + sw_.log());
+    return m;
+  }
+
+  // The program's figures from netcpu/list: the row "POINT PROGRAM HASH INSNS PACKETS
+  // PASSED DROPPED MODIFIED REDIRECTED ABORTED NS/PKT".
+  void read_counters(Measurement& m) {
+    for (const auto& line : con_.cmd_ok("netcpu/list").data) {
+      if (!line.starts_with(o_.point + " ")) continue;
+      std::istringstream in(line.substr(o_.point.size()));
+      std::vector<std::string> w{std::istream_iterator<std::string>(in), {}};
+      if (w.size() < 10) break;
+      m.program_packets = std::stoll(w[3]);
+      m.program_dropped = std::stoll(w[5]);
+      m.program_ns = std::stod(w[9]);
+      return;
+    }
+    throw std::runtime_error("no program on '" + o_.point + "' in netcpu/list");
+  }
+
+ private:
+  double cpu_clock() const {
+    if (!have_clock_) return NAN;
+    timespec ts{};
+    if (clock_gettime(clock_, &ts) != 0) return NAN;
+    return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
+  }
+
+  void configure(int config) {
+    if (config == kNoPlugin) {
+      if (loaded_) con_.cmd_ok("plugin/del netcpu");
+      loaded_ = false;
+      // (a) must really be without the plugin: glibc keeps a library with GNU unique
+      // symbols mapped after dlclose, and its packet callbacks would stay subscribed.
+      std::string maps = read_text("/proc/" + std::to_string(sw_.pid()) + "/maps");
+      if (maps.find(std::filesystem::path(plugin_).filename().string()) != std::string::npos) {
+        throw std::runtime_error("netcpu.so is still mapped in vde_switch after plugin/del");
+      }
+      return;
+    }
+    if (!loaded_) con_.cmd_ok("plugin/add " + plugin_);
+    loaded_ = true;
+    if (config == kNoProgram) {
+      std::string list = con_.cmd_ok("netcpu/list").text();
+      if (list.find('\n' + o_.point + ' ') != std::string::npos) {
+        con_.cmd_ok("netcpu/unload " + o_.point);
+      }
+    } else {
+      con_.cmd_ok("netcpu/load " + o_.point + " " + program_);  // fresh counters each time
+    }
+  }
+
+  const Options& o_;
+  VdeSwitch sw_;
+  Console con_;
+  Endpoint a_, b_;
+  std::string plugin_, program_;
+  bool loaded_ = false;
+  bool have_clock_ = true;
+  clockid_t clock_{};
+  uint32_t seq_ = 1;
+};
+
+// ---------------------------------------------------------------------------
+// Statistics and output
+
+double median(std::vector<double> v) {
+  std::erase_if(v, [](double x) { return std::isnan(x); });
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct Summary {
+  size_t frame_size = 0;
+  int config = 0;
+  uint64_t sent = 0, received = 0, lost = 0, foreign = 0, reordered = 0;
+  double fps = NAN, switch_busy = NAN, bench_busy = NAN, us_stat = NAN, us_clock = NAN;
+  double cost_stat = NAN, cost_clock = NAN;  // percent over (a), from the medians
+  double cost_min = NAN, cost_max = NAN;     // per-round range of the stat cost
+  double program_ns = NAN;
+};
+
+std::vector<Summary> summarize(const std::vector<Measurement>& all, const Options& o) {
+  std::vector<Summary> out;
+  for (size_t size : o.sizes) {
+    for (int c = 0; c < kConfigs; ++c) {
+      Summary s;
+      s.frame_size = size, s.config = c;
+      std::vector<double> fps, sbusy, bbusy, us, usc, ns;
+      for (const auto& m : all) {
+        if (m.frame_size != size || m.config != c) continue;
+        s.sent += m.traffic.sent, s.received += m.traffic.received, s.lost += m.lost();
+        s.foreign += m.traffic.foreign, s.reordered += m.traffic.reordered;
+        fps.push_back(m.fps()), sbusy.push_back(m.switch_busy()), bbusy.push_back(m.bench_busy());
+        us.push_back(m.us_stat()), usc.push_back(m.us_clock()), ns.push_back(m.program_ns);
+      }
+      s.fps = median(fps), s.switch_busy = median(sbusy), s.bench_busy = median(bbusy);
+      s.us_stat = median(us), s.us_clock = median(usc), s.program_ns = median(ns);
+      if (c != kNoPlugin && !out.empty()) {
+        const Summary& a = out[out.size() - c];
+        s.cost_stat = (s.us_stat / a.us_stat - 1) * 100;
+        s.cost_clock = (s.us_clock / a.us_clock - 1) * 100;
+        // The same ratio round by round: how far it swings is the noise of one round.
+        std::vector<double> per_round;
+        for (const auto& m : all) {
+          if (m.frame_size != size || m.config != c) continue;
+          for (const auto& b : all) {
+            if (b.frame_size == size && b.config == kNoPlugin && b.round == m.round) {
+              per_round.push_back((m.us_stat() / b.us_stat() - 1) * 100);
+            }
+          }
+        }
+        std::erase_if(per_round, [](double x) { return std::isnan(x); });
+        if (!per_round.empty()) {
+          s.cost_min = *std::min_element(per_round.begin(), per_round.end());
+          s.cost_max = *std::max_element(per_round.begin(), per_round.end());
+        }
+      }
+      out.push_back(s);
+    }
+  }
+  return out;
+}
+
+std::string fmt(const char* format, double v) {
+  if (std::isnan(v)) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+std::string program_name(const Options& o) { return std::filesystem::path(o.program).stem(); }
+
+std::string config_label(int c, const Options& o) {
+  switch (c) {
+    case kNoPlugin:
+      return "(a) no plugin";
+    case kNoProgram:
+      return "(b) plugin, no program";
+    default:
+      return "(c) " + program_name(o) + " on " + o.point;
+  }
+}
+
+constexpr double kGoal[kConfigs] = {0, 1, 3};  // percent: the issue's goals for (b) and (c)
+
+void print_text(const std::vector<Summary>& sums, const Options& o, pid_t pid, bool clock) {
+  std::printf("\n");
+  for (size_t size : o.sizes) {
+    std::printf("%zu-byte frames: medians of %d rounds of %.2g s\n", size, o.rounds, o.seconds);
+    std::printf("%-30s %10s %7s %9s %8s %17s %9s %8s %10s %10s %8s\n", "configuration", "frames/s",
+                "switch", "us/frame", "cost", "cost per round", "us/frame", "cost", "sent", "received",
+                "lost");
+    std::printf("%-30s %10s %7s %9s %8s %17s %9s %8s %10s %10s %8s\n", "", "", "CPU", "(stat)",
+                "(stat)", "(stat, min..max)", "(clock)", "(clock)", "(total)", "(total)",
+                "(total)");
+    for (const auto& s : sums) {
+      if (s.frame_size != size) continue;
+      std::string range = std::isnan(s.cost_min) ? "-"
+                                                 : fmt("%+.1f", s.cost_min) + ".." +
+                                                       fmt("%+.1f%%", s.cost_max);
+      std::printf("%-30s %10.0f %6s%% %9s %8s %17s %9s %8s %10llu %10llu %8llu\n",
+                  config_label(s.config, o).c_str(), s.fps, fmt("%.0f", s.switch_busy * 100).c_str(),
+                  fmt("%.3f", s.us_stat).c_str(),
+                  s.config == kNoPlugin ? "" : fmt("%+.2f%%", s.cost_stat).c_str(), range.c_str(),
+                  clock ? fmt("%.3f", s.us_clock).c_str() : "-",
+                  s.config == kNoPlugin ? "" : fmt("%+.2f%%", s.cost_clock).c_str(),
+                  static_cast<unsigned long long>(s.sent),
+                  static_cast<unsigned long long>(s.received),
+                  static_cast<unsigned long long>(s.lost));
+    }
+    for (const auto& s : sums) {
+      if (s.frame_size == size && s.config == kProgram) {
+        std::printf("  the plugin's own sample of the program: %s ns per frame\n",
+                    fmt("%.1f", s.program_ns).c_str());
+      }
+    }
+    std::printf("\n");
+  }
+  for (int c : {kNoProgram, kProgram}) {
+    std::string figures;
+    bool met = true;
+    for (const auto& s : sums) {
+      if (s.config != c) continue;
+      figures += (figures.empty() ? "" : ", ") + std::to_string(s.frame_size) + " B " +
+                 fmt("%+.2f%%", s.cost_stat);
+      met = met && s.cost_stat < kGoal[c];
+    }
+    std::printf("goal: %-36s %s: %s\n",
+                (c == kNoProgram ? std::string("plugin, no program, under 1%")
+                                 : program_name(o) + " under 3%")
+                    .c_str(),
+                figures.c_str(), met ? "met" : "NOT met");
+  }
+  std::printf(
+      "(cost: median switch CPU per frame over (a)'s, from /proc/%d/stat; the clock column is "
+      "the switch's CPU clock, without tick rounding)\n",
+      static_cast<int>(pid));
+}
+
+std::string json_num(double v) {
+  if (std::isnan(v) || std::isinf(v)) return "null";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+std::string json_str(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+void print_json(const std::vector<Measurement>& all, const std::vector<Summary>& sums,
+                const Options& o) {
+  std::ostringstream j;
+  j << "{\"rounds\":" << o.rounds << ",\"seconds\":" << json_num(o.seconds)
+    << ",\"window\":" << o.window << ",\"program\":" << json_str(o.program)
+    << ",\"point\":" << json_str(o.point) << ",\"plugin\":" << json_str(o.plugin)
+    << ",\"clock_ticks_per_second\":" << sysconf(_SC_CLK_TCK)
+    << ",\"cpus\":" << std::thread::hardware_concurrency() << ",\"measurements\":[";
+  for (size_t i = 0; i < all.size(); ++i) {
+    const Measurement& m = all[i];
+    j << (i ? "," : "") << "{\"round\":" << m.round << ",\"frame_size\":" << m.frame_size
+      << ",\"config\":\"" << config_key(m.config) << "\",\"sent\":" << m.traffic.sent
+      << ",\"received\":" << m.traffic.received << ",\"lost\":" << m.lost()
+      << ",\"foreign\":" << m.traffic.foreign << ",\"reordered\":" << m.traffic.reordered
+      << ",\"seconds\":" << json_num(m.traffic.seconds) << ",\"frames_per_second\":"
+      << json_num(m.fps()) << ",\"switch_ticks\":" << m.ticks
+      << ",\"switch_cpu_us_per_frame\":" << json_num(m.us_stat())
+      << ",\"switch_clock_us_per_frame\":" << json_num(m.us_clock())
+      << ",\"switch_busy\":" << json_num(m.switch_busy())
+      << ",\"bench_busy\":" << json_num(m.bench_busy());
+    if (m.config == kProgram) {
+      j << ",\"program_packets\":" << m.program_packets
+        << ",\"program_dropped\":" << m.program_dropped
+        << ",\"program_ns_per_frame\":" << json_num(m.program_ns);
+    }
+    j << "}";
+  }
+  j << "],\"summary\":[";
+  for (size_t i = 0; i < sums.size(); ++i) {
+    const Summary& s = sums[i];
+    j << (i ? "," : "") << "{\"frame_size\":" << s.frame_size << ",\"config\":\""
+      << config_key(s.config) << "\",\"sent\":" << s.sent << ",\"received\":" << s.received
+      << ",\"lost\":" << s.lost << ",\"frames_per_second\":" << json_num(s.fps)
+      << ",\"switch_busy\":" << json_num(s.switch_busy)
+      << ",\"switch_cpu_us_per_frame\":" << json_num(s.us_stat)
+      << ",\"switch_clock_us_per_frame\":" << json_num(s.us_clock);
+    if (s.config != kNoPlugin) {
+      j << ",\"cost_percent\":" << json_num(s.cost_stat)
+        << ",\"cost_percent_clock\":" << json_num(s.cost_clock)
+        << ",\"cost_percent_round_min\":" << json_num(s.cost_min)
+        << ",\"cost_percent_round_max\":" << json_num(s.cost_max)
+        << ",\"goal_percent\":" << json_num(kGoal[s.config])
+        << ",\"goal_met\":" << (s.cost_stat < kGoal[s.config] ? "true" : "false");
+    }
+    if (s.config == kProgram) j << ",\"program_ns_per_frame\":" << json_num(s.program_ns);
+    j << "}";
+  }
+  j << "]}\n";
+  std::cout << j.str();
+}
+
+// ---------------------------------------------------------------------------
+
+[[noreturn]] void usage(int status) {
+  std::fprintf(status ? stderr : stdout,
+               "Usage: netcpu-switch-bench [options]\n"
+               "vde_switch CPU time per forwarded frame: (a) no plugin, (b) netcpu.so without "
+               "a program,\n"
+               "(c) netcpu.so with a program, measured in interleaved rounds on one switch.\n"
+               "  --rounds N       rounds, each measuring every size and configuration once "
+               "(default 6)\n"
+               "  --seconds S      seconds of traffic per measurement (default 1.5)\n"
+               "  --warmup S       seconds of uncounted traffic before each (default 0.25)\n"
+               "  --sizes A,B,...  frame sizes in bytes, 60..1514 (default 64,1514)\n"
+               "  --window N       frames in flight at most (default 8)\n"
+               "  --program FILE   program for (c) (default tests/bench/firewall10.ncpu)\n"
+               "  --point POINT    attach point for (c) (default \"* in\")\n"
+               "  --plugin FILE    netcpu.so (default: the one built with this benchmark)\n"
+               "  --json           print the measurements and the summary as JSON\n"
+               "  --quiet          no progress lines on stderr\n");
+  std::exit(status);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(2);
+      return argv[++i];
+    };
+    try {
+      if (a == "--rounds") {
+        o.rounds = std::stoi(value());
+      } else if (a == "--seconds") {
+        o.seconds = std::stod(value());
+      } else if (a == "--warmup") {
+        o.warmup = std::stod(value());
+      } else if (a == "--sizes") {
+        o.sizes.clear();
+        std::istringstream in(value());
+        for (std::string s; std::getline(in, s, ',');) o.sizes.push_back(std::stoul(s));
+      } else if (a == "--window") {
+        o.window = std::stoul(value());
+      } else if (a == "--program") {
+        o.program = value();
+      } else if (a == "--point") {
+        o.point = value();
+      } else if (a == "--plugin") {
+        o.plugin = value();
+      } else if (a == "--json") {
+        o.json = true;
+      } else if (a == "--quiet") {
+        o.quiet = true;
+      } else if (a == "--help" || a == "-h") {
+        usage(0);
+      } else {
+        std::fprintf(stderr, "netcpu-switch-bench: unknown option %s\n", a.c_str());
+        usage(2);
+      }
+    } catch (const std::logic_error&) {  // stoi and friends
+      std::fprintf(stderr, "netcpu-switch-bench: bad value for %s\n", a.c_str());
+      usage(2);
+    }
+  }
+  bool sizes_ok = !o.sizes.empty() && std::all_of(o.sizes.begin(), o.sizes.end(), [](size_t s) {
+    return s >= tools::kMinFrame && s <= 1514;
+  });
+  if (o.rounds < 1 || !(o.seconds > 0) || !(o.warmup >= 0) || o.window < 1 || !sizes_ok) {
+    std::fprintf(stderr, "netcpu-switch-bench: values out of range\n");
+    usage(2);
+  }
+  return o;
+}
+
+int run(const Options& o) {
+  for (const auto& f : {o.plugin, o.program}) {
+    if (!std::filesystem::exists(f)) throw std::runtime_error(f + ": no such file");
+  }
+  Bench bench(o);
+  const size_t total = static_cast<size_t>(o.rounds) * o.sizes.size() * kConfigs;
+  const double estimate = total * (o.seconds + o.warmup + 0.1);
+  std::fprintf(stderr,
+               "netcpu-switch-bench: vde_switch pid %d, %d rounds x %zu sizes x 3 "
+               "configurations, %.2g s each, about %.0f s\n",
+               static_cast<int>(bench.pid()), o.rounds, o.sizes.size(), o.seconds, estimate);
+#ifndef NDEBUG
+  std::fprintf(stderr, "netcpu-switch-bench: warning: not a Release build\n");
+#endif
+  std::vector<Measurement> all;
+  for (int r = 0; r < o.rounds; ++r) {
+    for (size_t k = 0; k < o.sizes.size(); ++k) {
+      size_t size = o.sizes[r % 2 ? o.sizes.size() - 1 - k : k];
+      for (int i = 0; i < kConfigs; ++i) {
+        int c = (i + r) % kConfigs;
+        Measurement m = bench.measure(r, size, c);
+        if (!o.quiet) {
+          std::fprintf(stderr,
+                       "round %d/%d %5zu B %-28s %8llu sent %8llu received %5llu lost %8.0f "
+                       "frames/s  switch %3.0f%% CPU %6.3f us/frame (clock %6.3f)  bench %3.0f%% "
+                       "CPU\n",
+                       r + 1, o.rounds, size, config_label(c, o).c_str(),
+                       static_cast<unsigned long long>(m.traffic.sent),
+                       static_cast<unsigned long long>(m.traffic.received),
+                       static_cast<unsigned long long>(m.lost()), m.fps(), m.switch_busy() * 100,
+                       m.us_stat(), m.us_clock(), m.bench_busy() * 100);
+        }
+        if (c == kProgram && m.program_packets >= 0 &&
+            static_cast<uint64_t>(m.program_packets) < m.traffic.sent) {
+          throw std::runtime_error("the program ran on " + std::to_string(m.program_packets) +
+                                   " frames, fewer than the " + std::to_string(m.traffic.sent) +
+                                   " sent: is it attached where the frames enter?");
+        }
+        all.push_back(m);
+      }
+    }
+  }
+  std::vector<Summary> sums = summarize(all, o);
+  if (o.json) {
+    print_json(all, sums, o);
+  } else {
+    print_text(sums, o, bench.pid(), bench.have_clock());
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace netcpu::test
+
+int main(int argc, char** argv) {
+  netcpu::test::Options o = netcpu::test::parse(argc, argv);
+  try {
+    return netcpu::test::run(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "netcpu-switch-bench: %s\n", e.what());
+    return 1;
+  }
+}

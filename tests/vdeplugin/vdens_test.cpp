@@ -1,0 +1,819 @@
+// NAT-rewritten TCP and UDP through the real vde_switch, checked by a real
+// Linux stack that is cabled to the switch with Debian's vdens.
+//
+//   outside Endpoint ──(port P in: examples/nat.ncpu)── vde_switch ── vdens ── vde0 (Linux)
+//   203.0.113.10                                                               10.0.0.5
+//
+// The outside host (a libvdeplug Endpoint) sends to 198.51.100.5; netcpu.so,
+// on the outside port's ingress, rewrites the destination to 10.0.0.5 with
+// `rewrite ip.dst`, which updates the IPv4 and the TCP/UDP checksums
+// incrementally. The frame then crosses vdens into a private user + network
+// namespace, where the kernel drops anything whose checksums are wrong. So
+// "the UDP socket got the payload" and "the listener answered the SYN with a
+// SYN-ACK (and accepted the connection after our ACK)" prove the checksums.
+//
+// vdens is started as
+//   vdens vde://SWITCHDIR/sock TEST_BINARY
+// with NETCPU_VDENS_HELPER=1 in the environment: the test binary, re-executed
+// inside the namespace, runs helper_main() (from a static initializer, before
+// gtest's main) instead of the tests. The helper configures vde0 with
+// iproute2, opens the sockets and reports on its stdout, which vdens passes
+// through to a pipe read by the test; it exits when its stdin (a pipe from the
+// test) reaches EOF, which also ends vdens. vdens runs in its own process
+// group, killed as a whole if anything is left.
+//
+// The negative control loads a NAT that stores the new address with a plain
+// `mov` (no checksum update): the frames must not be delivered, and the
+// namespace's /proc/net/snmp counters must show why (IPv4 header checksum
+// errors; with `csum ip` after the store, TCP and UDP checksum errors).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "switch_harness.h"
+
+extern char** environ;
+
+namespace netcpu::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// The scenario (the same as tests/tools/linux_stack_test.cpp).
+constexpr const char* kOutsideIp = "203.0.113.10";
+constexpr const char* kOutsideMac = "02:00:cb:00:71:0a";
+constexpr const char* kPublicIp = "198.51.100.5";
+constexpr const char* kInsideIp = "10.0.0.5";
+constexpr const char* kInsideMac = "02:00:0a:00:00:05";
+constexpr const char* kInterface = "vde0";  // vdens names its interfaces vde0, vde1, ...
+
+constexpr uint16_t kUdpPort = 5000;
+constexpr uint16_t kTcpPort = 8080;
+constexpr uint16_t kClientUdpPort = 40000;
+constexpr uint16_t kClientTcpPort = 40001;
+constexpr uint32_t kClientIsn = 0x4e435055;  // "NCPU"
+
+constexpr const char* kHelperEnv = "NETCPU_VDENS_HELPER";
+constexpr const char* kVdens = "/usr/bin/vdens";
+
+// Time limits: nothing here may hang.
+constexpr milliseconds kReadyTimeout{10000};    // vdens up, vde0 configured, sockets open
+constexpr milliseconds kDeliveryTimeout{3000};  // for things that must happen
+constexpr milliseconds kSilenceTimeout{1000};   // for things that must not
+constexpr milliseconds kExitTimeout{3000};      // vdens ending after its command's stdin EOF
+constexpr int kHelperLifetimeSeconds = 60;      // the helper gives up by itself after this
+
+std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+int remaining_ms(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+  return left > 0 ? static_cast<int>(left) : 0;
+}
+
+std::string ip_text(uint32_t host_order) {
+  in_addr a{htonl(host_order)};
+  char buf[INET_ADDRSTRLEN] = "?";
+  inet_ntop(AF_INET, &a, buf, sizeof buf);
+  return buf;
+}
+
+// iproute2's ip, where distributions put it (/usr/sbin is not always on PATH).
+std::optional<std::string> ip_tool() {
+  for (const char* p : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"})
+    if (access(p, X_OK) == 0) return p;
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// Inside the namespace: the helper. It must not touch gtest (it runs before
+// main); it reports one line per event on stdout:
+//   "ready" | "fail <why>" | "udp IP:PORT PAYLOAD" | "accept IP:PORT" | "snmp NAME=N ..."
+
+void say(std::string line) {
+  line += '\n';
+  for (size_t done = 0; done < line.size();) {
+    ssize_t n = write(STDOUT_FILENO, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
+
+bool run_ip(const std::string& args, std::string& why) {
+  auto tool = ip_tool();
+  if (!tool) {
+    why = "iproute2's ip not found";
+    return false;
+  }
+  const std::string cmd = *tool + " " + args;
+  FILE* out = popen((cmd + " 2>&1").c_str(), "r");
+  if (out == nullptr) {
+    why = errno_text("popen " + cmd);
+    return false;
+  }
+  std::string text;
+  char buf[256];
+  while (size_t n = fread(buf, 1, sizeof buf, out)) text.append(buf, n);
+  int status = pclose(out);
+  if (status == 0) return true;
+  why = "`" + cmd + "` failed (status " + std::to_string(status) + "): " + text;
+  while (!why.empty() && why.back() == '\n') why.pop_back();
+  return false;
+}
+
+// vde0 gets the inside MAC and 10.0.0.5/24; the outside host is reachable
+// on vde0 through a permanent neighbour entry (no ARP needed, and
+// reverse-path filtering finds a route back). IPv6 is switched off on vde0
+// (best effort) so that router solicitations and MLD reports do not add
+// noise on the switch.
+bool configure_inside(std::string& why) {
+  const std::string dev = kInterface;
+  if (std::FILE* f =
+          std::fopen(("/proc/sys/net/ipv6/conf/" + dev + "/disable_ipv6").c_str(), "w")) {
+    std::fputs("1", f);
+    std::fclose(f);
+  }
+  return run_ip("link set dev " + dev + " address " + kInsideMac, why) &&
+         run_ip("link set dev lo up", why) && run_ip("link set dev " + dev + " up", why) &&
+         run_ip("addr add " + std::string(kInsideIp) + "/24 dev " + dev, why) &&
+         run_ip("route add 203.0.113.0/24 dev " + dev, why) &&
+         run_ip("neigh replace " + std::string(kOutsideIp) + " lladdr " + kOutsideMac + " dev " +
+                    dev + " nud permanent",
+                why);
+}
+
+int bound_socket(int type, uint16_t port, std::string& why) {
+  int fd = socket(AF_INET, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(tools::ip4_addr(kInsideIp));
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 ||
+      (type == SOCK_STREAM && listen(fd, 4) < 0)) {
+    why =
+        errno_text("socket/bind/listen on " + std::string(kInsideIp) + ":" + std::to_string(port));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string peer_text(const sockaddr_in& a) {
+  return ip_text(ntohl(a.sin_addr.s_addr)) + ":" + std::to_string(ntohs(a.sin_port));
+}
+
+// The namespace's drop and delivery counters from /proc/net/snmp (which
+// follows the reader's network namespace): "Proto: names" then "Proto: values".
+std::string snmp_line() {
+  std::ifstream f("/proc/net/snmp");
+  std::string header, values, out = "snmp";
+  while (std::getline(f, header) && std::getline(f, values)) {
+    std::istringstream names(header), nums(values);
+    std::string proto, name, num;
+    names >> proto;
+    nums >> num;
+    proto.pop_back();  // the ':'
+    while (names >> name && nums >> num) {
+      if (name == "InReceives" || name == "InHdrErrors" || name == "InCsumErrors" ||
+          name == "InDatagrams" || name == "InSegs" || name == "InErrors")
+        out += " " + proto + "." + name + "=" + num;
+    }
+  }
+  return out;
+}
+
+int helper_main() {
+  std::string why;
+  if (!configure_inside(why)) {
+    say("fail setup: " + why);
+    return 1;
+  }
+  const int udp = bound_socket(SOCK_DGRAM, kUdpPort, why);
+  const int listener = udp < 0 ? -1 : bound_socket(SOCK_STREAM, kTcpPort, why);
+  if (listener < 0) {
+    say("fail setup: " + why);
+    return 1;
+  }
+  say("ready");
+  const auto deadline = Clock::now() + std::chrono::seconds(kHelperLifetimeSeconds);
+  std::vector<int> accepted;  // kept open until the end
+  std::string input;
+  for (;;) {
+    pollfd p[3] = {{STDIN_FILENO, POLLIN, 0}, {udp, POLLIN, 0}, {listener, POLLIN, 0}};
+    int r = poll(p, 3, remaining_ms(deadline));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      say(errno_text("fail poll"));
+      return 1;
+    }
+    if (r == 0) {
+      say("fail helper: stdin not closed within " + std::to_string(kHelperLifetimeSeconds) + " s");
+      return 1;
+    }
+    if (p[1].revents != 0) {
+      // poll() on a blocking-or-not UDP socket already discards datagrams
+      // with a bad checksum (udp_poll); recvfrom verifies the rest.
+      char buf[2048];
+      sockaddr_in from{};
+      socklen_t len = sizeof from;
+      ssize_t n = recvfrom(udp, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+      if (n >= 0) {
+        std::string payload(buf, static_cast<size_t>(n));
+        for (char& c : payload)
+          if (c < 0x20 || c > 0x7e) c = '?';
+        say("udp " + peer_text(from) + " " + payload);
+      }
+    }
+    if (p[2].revents != 0) {
+      sockaddr_in from{};
+      socklen_t len = sizeof from;
+      int fd =
+          accept4(listener, reinterpret_cast<sockaddr*>(&from), &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd >= 0) {
+        accepted.push_back(fd);
+        say("accept " + peer_text(from));
+      }
+    }
+    if (p[0].revents != 0) {
+      char buf[256];
+      ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return 0;  // EOF: the test is done (or gone)
+      input.append(buf, static_cast<size_t>(n));
+      for (size_t nl; (nl = input.find('\n')) != std::string::npos;) {
+        std::string cmd = input.substr(0, nl);
+        input.erase(0, nl + 1);
+        if (cmd == "snmp") say(snmp_line());
+      }
+    }
+  }
+}
+
+// Runs before main() in the re-executed test binary, and never returns there.
+[[maybe_unused]] const bool kHelper = [] {
+  if (std::getenv(kHelperEnv) == nullptr) return false;
+  std::fflush(nullptr);
+  _exit(helper_main());
+}();
+
+// ---------------------------------------------------------------------------
+// Test side: vdens and its helper.
+
+// Why vdens cannot run here, or nothing: the requirements are vdens itself, a
+// TUN/TAP device and unprivileged user + network namespaces (what vdens's
+// unshare or clone asks for), and iproute2 for the helper.
+std::optional<std::string> why_vdens_cannot_run() {
+  if (access(kVdens, X_OK) != 0) return errno_text(std::string(kVdens) + " (Debian package vdens)");
+  int tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (tun < 0) return errno_text("open /dev/net/tun (vdens needs a tap device)");
+  close(tun);
+  if (!ip_tool())
+    return std::string("iproute2's ip not found (the helper configures vde0 with it)");
+  // unshare(CLONE_NEWUSER) refuses multithreaded callers: probe in a fork.
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) return errno_text("fork");
+  if (pid == 0) _exit(unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0 ? 0 : (errno & 0x7f));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status))
+    return "the user namespace probe died (status " + std::to_string(status) + ")";
+  if (int e = WEXITSTATUS(status); e != 0)
+    return "user namespaces unavailable: unshare(CLONE_NEWUSER | CLONE_NEWNET): " +
+           std::string(std::strerror(e));
+  return std::nullopt;
+}
+
+struct ProcessInfo {
+  pid_t pid;
+  std::string text;  // "PID STATE (COMM) ppid P wchan W SigBlk ..."
+};
+
+std::string first_line_of(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
+// The processes whose process group is pgid, from /proc (zombies included).
+std::vector<ProcessInfo> group_members(pid_t pgid) {
+  std::vector<ProcessInfo> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string stat = first_line_of("/proc/" + name + "/stat");
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream rest(stat.substr(paren + 1));
+    std::string state;
+    long ppid = 0, pgrp = 0;
+    if (!(rest >> state >> ppid >> pgrp) || pgrp != pgid) continue;
+    std::string blocked;
+    std::ifstream status("/proc/" + name + "/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.starts_with("SigBlk:") || line.starts_with("SigIgn:") || line.starts_with("SigPnd:") || line.starts_with("ShdPnd:")) blocked += " " + line;
+    out.push_back({static_cast<pid_t>(std::stol(name)),
+                   name + " " + state + " " +
+                       stat.substr(stat.find('('), paren + 1 - stat.find('(')) + " ppid " +
+                       std::to_string(ppid) + " wchan " +
+                       first_line_of("/proc/" + name + "/wchan") + blocked});
+  }
+  return out;
+}
+
+// `vdens vde://SOCK TEST_BINARY` in its own process group, the helper's stdin
+// a pipe from here, its stdout and vdens's stdout and stderr a pipe to here.
+class VdensHost {
+ public:
+  explicit VdensHost(const std::string& data_path) {
+    url_ = "vde://" + data_path;
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+    command_line_ = std::string(kVdens) + " " + url_ + " " + self;
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error(errno_text("pipe2"));
+    if (pipe2(out, O_CLOEXEC) != 0) {
+      close(in[0]);
+      close(in[1]);
+      throw std::runtime_error(errno_text("pipe2"));
+    }
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+    env_strings.push_back(std::string(kHelperEnv) + "=1");
+    std::vector<char*> envp;
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::string arg0 = "vdens", arg1 = url_, arg2 = self;
+    char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    for (int s : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&defaults, s);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setpgroup(&attr, 0);  // a new process group, pgid == pid
+    posix_spawnattr_setflags(
+        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    int err = posix_spawn(&pid_, kVdens, &actions, &attr, argv, envp.data());
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&actions);
+    close(in[0]);
+    close(out[1]);
+    if (err != 0) {
+      close(in[1]);
+      close(out[0]);
+      pid_ = -1;
+      throw std::runtime_error("posix_spawn " + command_line_ + ": " + std::strerror(err));
+    }
+    stdin_fd_ = in[1];
+    stdout_fd_ = out[0];
+    fcntl(stdout_fd_, F_SETFL, fcntl(stdout_fd_, F_GETFL) | O_NONBLOCK);
+  }
+
+  // Closes the helper's stdin (the helper exits, then vdens), waits for vdens
+  // and kills whatever is left of its process group.
+  ~VdensHost() { stop(); }
+  VdensHost(const VdensHost&) = delete;
+  VdensHost& operator=(const VdensHost&) = delete;
+
+  const std::string& command_line() const { return command_line_; }
+  pid_t pgid() const { return pid_; }
+
+  void stop() {
+    if (pid_ < 0) return;
+    if (stdin_fd_ >= 0) close(stdin_fd_);
+    stdin_fd_ = -1;
+    const auto deadline = Clock::now() + kExitTimeout;
+    siginfo_t info{};
+    bool exited = false;
+    for (;;) {
+      // WNOWAIT: the zombie keeps the process group's id reserved until the kill below.
+      info.si_pid = 0;
+      if (waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+          info.si_pid == pid_) {
+        exited = true;
+        break;
+      }
+      if (Clock::now() >= deadline) break;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    std::string members;
+    for (const auto& m : group_members(pid_)) {
+      if (m.pid == pid_ && exited) continue;
+      members += "\n  " + m.text;
+    }
+    if (!members.empty()) leftovers_ = members;
+    kill(-pid_, SIGKILL);
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    exit_ = exited ? describe(status)
+                   : "killed after " + std::to_string(kExitTimeout.count()) + " ms (" +
+                         describe(status) + ")";
+    clean_exit_ = exited && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    drain_output();
+    close(stdout_fd_);
+    stdout_fd_ = -1;
+    pid_ = -1;
+  }
+  bool clean_exit() const { return clean_exit_; }
+  // The processes of vdens's group that were killed at the end (with state and
+  // wait channel), or "" when vdens had exited and left nothing.
+  const std::string& leftovers() const { return leftovers_; }
+  const std::string& exit_description() const { return exit_; }
+
+  // Sends a command line to the helper.
+  void send(const std::string& line) {
+    std::string text = line + "\n";
+    ASSERT_EQ(write(stdin_fd_, text.data(), text.size()), static_cast<ssize_t>(text.size()))
+        << errno_text("write to the helper's stdin");
+  }
+
+  // Takes the first line not yet taken that starts with one of the prefixes,
+  // waiting up to timeout; nothing on timeout or when the output ended.
+  std::optional<std::string> wait_line(const std::vector<std::string>& prefixes,
+                                       milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+      for (auto it = lines_.begin(); it != lines_.end(); ++it) {
+        for (const auto& p : prefixes) {
+          if (it->starts_with(p)) {
+            std::string line = *it;
+            lines_.erase(it);
+            return line;
+          }
+        }
+      }
+      if (eof_ || stdout_fd_ < 0) return std::nullopt;
+      pollfd p{stdout_fd_, POLLIN, 0};
+      int r = poll(&p, 1, remaining_ms(deadline));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return std::nullopt;
+      read_some();
+    }
+  }
+
+  // Counters from the namespace's /proc/net/snmp, e.g. "Udp.InCsumErrors".
+  std::map<std::string, long> snmp() {
+    std::map<std::string, long> counters;
+    send("snmp");
+    auto line = wait_line({"snmp"}, kDeliveryTimeout);
+    EXPECT_TRUE(line) << "no answer to snmp\n" << transcript();
+    if (!line) return counters;
+    std::istringstream words(line->substr(4));
+    for (std::string w; words >> w;) {
+      size_t eq = w.find('=');
+      if (eq != std::string::npos) counters[w.substr(0, eq)] = std::stol(w.substr(eq + 1));
+    }
+    return counters;
+  }
+
+  // Everything vdens and the helper wrote, for failure messages.
+  std::string transcript() {
+    drain_output();
+    return "vdens command: " + command_line_ + "\nits output:\n" + transcript_ +
+           (exit_.empty() ? "" : "vdens " + exit_ + "\n");
+  }
+
+ private:
+  static std::string describe(int status) {
+    if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+    return "status " + std::to_string(status);
+  }
+  void drain_output() {
+    while (stdout_fd_ >= 0 && !eof_ && read_some()) {
+    }
+  }
+  // One read; false when nothing was there (or at EOF).
+  bool read_some() {
+    char buf[1024];
+    ssize_t n = read(stdout_fd_, buf, sizeof buf);
+    if (n == 0) eof_ = true;
+    if (n <= 0) return false;
+    transcript_.append(buf, static_cast<size_t>(n));
+    partial_.append(buf, static_cast<size_t>(n));
+    for (size_t nl; (nl = partial_.find('\n')) != std::string::npos;) {
+      lines_.push_back(partial_.substr(0, nl));
+      partial_.erase(0, nl + 1);
+    }
+    return true;
+  }
+
+  std::string url_, command_line_;
+  pid_t pid_ = -1;
+  int stdin_fd_ = -1, stdout_fd_ = -1;
+  bool eof_ = false, clean_exit_ = false;
+  std::string leftovers_, exit_, transcript_, partial_;
+  std::deque<std::string> lines_;
+};
+
+// ---------------------------------------------------------------------------
+// Frames.
+
+const Mac kOutsideMacBytes = tools::mac_addr(kOutsideMac);
+const Mac kInsideMacBytes = tools::mac_addr(kInsideMac);
+
+tools::Ipv4 outside_to_public() {
+  return {.src = tools::ip4_addr(kOutsideIp), .dst = tools::ip4_addr(kPublicIp)};
+}
+
+Bytes udp_frame(const std::string& payload) {
+  return tools::PacketBuilder()
+      .eth(kInsideMacBytes, kOutsideMacBytes)
+      .ipv4(outside_to_public())
+      .udp({.sport = kClientUdpPort, .dport = kUdpPort, .payload = tools::bytes(payload)})
+      .build();
+}
+
+Bytes tcp_frame(uint32_t seq, uint32_t ack, uint8_t flags) {
+  return tools::PacketBuilder()
+      .eth(kInsideMacBytes, kOutsideMacBytes)
+      .ipv4(outside_to_public())
+      .tcp({.sport = kClientTcpPort, .dport = kTcpPort, .seq = seq, .ack = ack, .flags = flags})
+      .build();
+}
+
+uint16_t rd16(const Bytes& b, size_t off) {
+  return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
+}
+uint32_t rd32(const Bytes& b, size_t off) {
+  return uint32_t{rd16(b, off)} << 16 | rd16(b, off + 2);
+}
+
+struct Segment {
+  uint32_t src = 0, dst = 0;
+  uint16_t sport = 0, dport = 0;
+  uint32_t seq = 0, ack = 0;
+  uint8_t flags = 0;
+  std::string text() const {
+    char f[8];
+    std::snprintf(f, sizeof f, "0x%02x", flags);
+    return "TCP " + ip_text(src) + ":" + std::to_string(sport) + " -> " + ip_text(dst) + ":" +
+           std::to_string(dport) + " flags " + f + " seq " + std::to_string(seq) + " ack " +
+           std::to_string(ack);
+  }
+};
+
+// An untagged Ethernet IPv4 TCP segment, or nothing.
+std::optional<Segment> parse_tcp4(const Bytes& f) {
+  constexpr size_t kIp = 14;
+  if (f.size() < kIp + 20 || rd16(f, 12) != 0x0800 || f[kIp + 9] != IPPROTO_TCP)
+    return std::nullopt;
+  const size_t tcp = kIp + (f[kIp] & 0x0fu) * 4u;
+  if (f.size() < tcp + 20) return std::nullopt;
+  return Segment{.src = rd32(f, kIp + 12),
+                 .dst = rd32(f, kIp + 16),
+                 .sport = rd16(f, tcp),
+                 .dport = rd16(f, tcp + 2),
+                 .seq = rd32(f, tcp + 4),
+                 .ack = rd32(f, tcp + 8),
+                 .flags = f[tcp + 13]};
+}
+
+// The kernel's SYN-ACK to our SYN, as the outside endpoint receives it
+// (unchanged: no program on the way out): from 10.0.0.5:8080 to the client,
+// SYN|ACK, acknowledging the client's ISN. Other frames are noted in `seen`.
+std::optional<Segment> wait_for_synack(Endpoint& outside, milliseconds timeout, std::string& seen) {
+  const auto deadline = Clock::now() + timeout;
+  while (auto frame = outside.recv(remaining_ms(deadline))) {
+    auto s = parse_tcp4(*frame);
+    if (!s) {
+      seen += "\n  a " + std::to_string(frame->size()) + "-byte frame of type " +
+              std::to_string(frame->size() >= 14 ? rd16(*frame, 12) : 0);
+      continue;
+    }
+    if (s->src == tools::ip4_addr(kInsideIp) && s->dst == tools::ip4_addr(kOutsideIp) &&
+        s->sport == kTcpPort && s->dport == kClientTcpPort &&
+        (s->flags & (tools::tcp_flags::kSyn | tools::tcp_flags::kAck | tools::tcp_flags::kRst)) ==
+            (tools::tcp_flags::kSyn | tools::tcp_flags::kAck) &&
+        s->ack == kClientIsn + 1)
+      return s;
+    seen += "\n  " + s->text();
+  }
+  return std::nullopt;
+}
+
+// The literal NAT of the negative control: examples/nat.ncpu's inbound half,
+// with the address stored by a plain `mov` (no checksum update), optionally
+// followed by `csum ip` so that only the TCP/UDP checksum is stale.
+std::string raw_store_nat(bool fix_ip_header) {
+  return std::string(
+             ".data:\n"
+             "const INSIDE 10.0.0.0\n"
+             "const OUTSIDE 198.51.100.0\n"
+             ".text:\n"
+             "    beq has.ip4, 0, done\n"
+             "    mov gpr0, ip.dst\n"
+             "    and gpr0, 0xffffff00\n"
+             "    bne gpr0, OUTSIDE, done\n"
+             "    mov gpr1, ip.dst\n"
+             "    and gpr1, 0xff\n"
+             "    or gpr1, INSIDE\n"
+             "    mov pkt.u32[l3 + 16], gpr1\n") +
+         (fix_ip_header ? "    csum ip\n" : "") +
+         "done:\n"
+         "    pass\n";
+}
+
+VdeSwitchOptions switch_options() {
+  VdeSwitchOptions o;
+#ifdef NETCPU_SWITCH_PRELOAD
+  o.env = {"LD_PRELOAD=" NETCPU_SWITCH_PRELOAD, "ASAN_OPTIONS=detect_leaks=0:halt_on_error=1",
+           "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1"};
+#endif
+  return o;
+}
+
+// A switch with netcpu.so, the outside Endpoint, and a Linux stack behind
+// vdens, configured and listening.
+class Vdens : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = why_vdens_cannot_run()) GTEST_SKIP() << *why;
+    sw = std::make_unique<VdeSwitch>(switch_options());
+    con = std::make_unique<Console>(sw->mgmt_path());
+    Reply r = con->cmd("plugin/add " NETCPU_PLUGIN);
+    ASSERT_TRUE(r.ok()) << r.text() << "\n" << sw->log();
+    outside = std::make_unique<Endpoint>(sw->data_path(), *con, "netcpu-vdens-outside");
+    ns = std::make_unique<VdensHost>(sw->data_path());
+    auto ready = ns->wait_line({"ready", "fail"}, kReadyTimeout);
+    ASSERT_TRUE(ready) << "the namespace did not report ready within " << kReadyTimeout.count()
+                       << " ms\n"
+                       << ns->transcript();
+    ASSERT_EQ(*ready, "ready") << ns->transcript();
+    inside_port = con->port_of("vdens");
+    ASSERT_GE(inside_port, 0) << "vdens is not on the switch:\n"
+                              << con->cmd("port/allprint").text();
+    outside->drain(100);  // whatever the kernel said when vde0 came up
+  }
+
+  void TearDown() override {
+    if (ns) {
+      const pid_t pgid = ns->pgid();
+      std::cerr << "DBG before\n" << con->cmd("port/allprint").text() << "\n";
+      std::thread dbg([&] { std::this_thread::sleep_for(milliseconds(1500)); std::cerr << "DBG during\n" << con->cmd("port/allprint").text() << "\n"; for (auto& m : group_members(pgid)) std::cerr << m.text << "\n"; });
+      ns->stop();
+      dbg.join();
+      EXPECT_TRUE(ns->clean_exit()) << "vdens did not exit by itself after its command's stdin "
+                                       "closed: "
+                                    << ns->exit_description() << "\n"
+                                    << ns->transcript();
+      EXPECT_EQ(ns->leftovers(), "") << "processes left in vdens's process group, killed";
+      // SIGKILLed stragglers may linger as zombies for a moment.
+      const auto deadline = Clock::now() + milliseconds(2000);
+      while (kill(-pgid, 0) == 0 && Clock::now() < deadline)
+        std::this_thread::sleep_for(milliseconds(10));
+      EXPECT_NE(kill(-pgid, 0), 0) << "process group " << pgid << " still exists";
+      ns.reset();
+    }
+    if (sw) {
+      EXPECT_TRUE(sw->alive()) << sw->exit_description() << "\n" << sw->log();
+    }
+  }
+
+  Reply load_outside_in(const std::string& path) {
+    return con->cmd("netcpu/load " + std::to_string(outside->port()) + " in " + path);
+  }
+  std::string write_program(const std::string& name, const std::string& text) {
+    std::string path = sw->dir() + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+  // Sends through the switch; the frame must be taken.
+  void send(const Bytes& frame) {
+    ASSERT_TRUE(outside->send(frame)) << "the switch did not take a frame";
+  }
+
+  // Declared in destruction order's reverse: vdens goes before the switch.
+  std::unique_ptr<VdeSwitch> sw;
+  std::unique_ptr<Console> con;
+  std::unique_ptr<Endpoint> outside;
+  std::unique_ptr<VdensHost> ns;
+  int inside_port = -1;
+};
+
+TEST_F(Vdens, LinuxAcceptsTcpAndUdpRewrittenByNatOnTheSwitch) {
+  const std::string nat = NETCPU_SOURCE_DIR "/examples/nat.ncpu";
+  Reply r = load_outside_in(nat);
+  ASSERT_TRUE(r.ok()) << r.text();
+
+  // UDP: delivered to the socket only if the IPv4 and UDP checksums are right.
+  const std::string payload = "netcpu nat.ncpu on vde_switch -> linux udp/5000";
+  ASSERT_NO_FATAL_FAILURE(send(udp_frame(payload)));
+  auto udp = ns->wait_line({"udp "}, kDeliveryTimeout);
+  ASSERT_TRUE(udp) << "the Linux stack behind vdens did not deliver the NAT'ed datagram within "
+                   << kDeliveryTimeout.count() << " ms (counters:" <<
+      [&] {
+        std::string s;
+        for (auto& [k, v] : ns->snmp()) s += " " + k + "=" + std::to_string(v);
+        return s;
+      }() << ")\n" << ns->transcript();
+  EXPECT_EQ(*udp, "udp " + std::string(kOutsideIp) + ":" + std::to_string(kClientUdpPort) + " " +
+                      payload);
+
+  // TCP: the kernel answers the SYN with a SYN-ACK, and accepts the
+  // connection after our ACK (a second rewritten segment).
+  ASSERT_NO_FATAL_FAILURE(send(tcp_frame(kClientIsn, 0, tools::tcp_flags::kSyn)));
+  std::string seen;
+  auto synack = wait_for_synack(*outside, kDeliveryTimeout, seen);
+  ASSERT_TRUE(synack) << "no SYN-ACK from " << kInsideIp << ":" << kTcpPort << " within "
+                      << kDeliveryTimeout.count() << " ms; the outside endpoint got:" << seen
+                      << "\n"
+                      << ns->transcript();
+  ASSERT_NO_FATAL_FAILURE(send(tcp_frame(kClientIsn + 1, synack->seq + 1, tools::tcp_flags::kAck)));
+  auto accepted = ns->wait_line({"accept "}, kDeliveryTimeout);
+  ASSERT_TRUE(accepted) << "the listener did not accept the connection after our ACK\n"
+                        << ns->transcript();
+  EXPECT_EQ(*accepted, "accept " + std::string(kOutsideIp) + ":" + std::to_string(kClientTcpPort));
+
+  // And the kernel counted no checksum error on the way.
+  auto c = ns->snmp();
+  EXPECT_EQ(c["Ip.InHdrErrors"], 0);
+  EXPECT_EQ(c["Udp.InCsumErrors"], 0);
+  EXPECT_EQ(c["Tcp.InCsumErrors"], 0);
+  EXPECT_GE(c["Udp.InDatagrams"], 1);
+}
+
+// The control: the same frames with the address stored by a plain `mov` are
+// dropped by the kernel, for the reason the counters name; the real NAT on the
+// same switch and namespace then gets through.
+TEST_F(Vdens, RawStoreWithoutChecksumUpdateIsDropped) {
+  auto before = ns->snmp();
+
+  // 1. No checksum update at all: the IPv4 header checksum is wrong.
+  Reply r = load_outside_in(write_program("raw.ncpu", raw_store_nat(false)));
+  ASSERT_TRUE(r.ok()) << r.text();
+  ASSERT_NO_FATAL_FAILURE(send(udp_frame("raw store, stale checksums")));
+  ASSERT_NO_FATAL_FAILURE(send(tcp_frame(kClientIsn, 0, tools::tcp_flags::kSyn)));
+  std::string seen;
+  EXPECT_FALSE(ns->wait_line({"udp "}, kSilenceTimeout)) << ns->transcript();
+  EXPECT_FALSE(wait_for_synack(*outside, milliseconds(200), seen));
+  auto after_raw = ns->snmp();
+  EXPECT_EQ(after_raw["Ip.InHdrErrors"] - before["Ip.InHdrErrors"], 2)
+      << "both frames should have reached the kernel and failed the IPv4 header checksum";
+
+  // 2. `csum ip` after the store: the IPv4 header is right, TCP and UDP are
+  // not (the pseudo-header still has 198.51.100.5).
+  r = load_outside_in(write_program("raw_ip.ncpu", raw_store_nat(true)));
+  ASSERT_TRUE(r.ok()) << r.text();
+  ASSERT_NO_FATAL_FAILURE(send(udp_frame("raw store, stale l4 checksum")));
+  ASSERT_NO_FATAL_FAILURE(send(tcp_frame(kClientIsn, 0, tools::tcp_flags::kSyn)));
+  EXPECT_FALSE(ns->wait_line({"udp "}, kSilenceTimeout)) << ns->transcript();
+  EXPECT_FALSE(wait_for_synack(*outside, milliseconds(200), seen));
+  auto after_l4 = ns->snmp();
+  EXPECT_EQ(after_l4["Ip.InHdrErrors"], after_raw["Ip.InHdrErrors"]);
+  EXPECT_EQ(after_l4["Udp.InCsumErrors"] - after_raw["Udp.InCsumErrors"], 1)
+      << "the UDP datagram should have failed its checksum";
+  EXPECT_EQ(after_l4["Tcp.InCsumErrors"] - after_raw["Tcp.InCsumErrors"], 1)
+      << "the SYN should have failed its checksum";
+
+  // 3. The real NAT, same path: delivered.
+  r = load_outside_in(NETCPU_SOURCE_DIR "/examples/nat.ncpu");
+  ASSERT_TRUE(r.ok()) << r.text();
+  ASSERT_NO_FATAL_FAILURE(send(udp_frame("rewrite")));
+  auto udp = ns->wait_line({"udp "}, kDeliveryTimeout);
+  ASSERT_TRUE(udp) << ns->transcript();
+  EXPECT_EQ(*udp,
+            "udp " + std::string(kOutsideIp) + ":" + std::to_string(kClientUdpPort) + " rewrite");
+}
+
+}  // namespace
+}  // namespace netcpu::test
