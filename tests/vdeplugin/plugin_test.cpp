@@ -206,6 +206,33 @@ TEST_F(Plugin, EgressRewriteAppliesToItsPortAloneOnAFloodedFrame) {
   EXPECT_EQ(counter(std::to_string(B().port()) + " out", kModified), 10u);
 }
 
+// The same across VLAN tagging: A and B are untagged members of VLAN 10, C a
+// tagged one. The switch floods to B first, then tags the buffer in place
+// (moving it 4 bytes) for C: B's rewrite must still not reach C.
+TEST_F(Plugin, EgressRewriteStaysOnItsPortWhenTheFloodGetsTagged) {
+  connect(3);
+  std::string a = std::to_string(A().port()), b = std::to_string(B().port()),
+              c = std::to_string(C().port());
+  for (const std::string& cmd :
+       std::vector<std::string>{"vlan/create 10", "port/setvlan " + a + " 10",
+                                "port/setvlan " + b + " 10", "vlan/addport 10 " + c})
+    ASSERT_TRUE(con.cmd(cmd).ok()) << cmd;
+  ASSERT_TRUE(
+      load(b + " out", "rw.ncpu", ".text:\n    mov pkt.u8[payload], 0x42\n    pass\n").ok());
+  Bytes original = numbered_frame(kBroadcast, kMacA, 7);
+  A().send(original);
+  auto at_b = B().recv(1000);
+  auto at_c = C().recv(1000);
+  ASSERT_TRUE(at_b && at_c);
+  EXPECT_EQ((*at_b)[42], 0x42);
+  ASSERT_EQ(at_c->size(), original.size() + 4);
+  EXPECT_EQ((*at_c)[12], 0x81);  // 802.1Q tag, VLAN 10
+  EXPECT_EQ((*at_c)[15], 10);
+  Bytes untagged(at_c->begin(), at_c->begin() + 12);
+  untagged.insert(untagged.end(), at_c->begin() + 16, at_c->end());
+  EXPECT_EQ(untagged, original) << "B's rewrite leaked into the tagged copy C got";
+}
+
 // What vde_switch makes of an egress drop on a flooded frame: the ports before
 // the dropping one in the flood get it, the ones after do not (the switch
 // reuses one length for the whole flood). Documented; the load warns.
