@@ -2,10 +2,12 @@
 // console that speaks its protocol): runs commands, prints their output and
 // the debug lines the console sends, exits non-zero when a command fails.
 // Scripts use it where vdeterm and unixterm want a terminal.
+// Boost 1.74's asio uses std::exchange without including <utility>: it must
+// come first (its own block, so that include sorting keeps it there).
 #include <boost/asio.hpp>
 #include <chrono>
 #include <iostream>
-#include <utility>  // before asio: Boost 1.74 uses std::exchange without including it
+#include <utility>
 
 #include "cli_common.h"
 #include "commands.h"
