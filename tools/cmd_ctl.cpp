@@ -3,11 +3,13 @@
 // the debug lines the console sends, exits non-zero when a command fails.
 // Scripts use it where vdeterm and unixterm want a terminal.
 // Boost 1.74's asio uses std::exchange without including <utility>: it must
-// come first (its own block, so that include sorting keeps it there).
+// come first.
+// clang-format off
+#include <utility>
 #include <boost/asio.hpp>
+// clang-format on
 #include <chrono>
 #include <iostream>
-#include <utility>
 
 #include "cli_common.h"
 #include "commands.h"
