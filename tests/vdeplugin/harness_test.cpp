@@ -94,7 +94,7 @@ TEST(ConsoleHarness, ParsesRepliesAndErrors) {
 
   EXPECT_EQ(console.cmd("port/setnumports").code, EINVAL);
   EXPECT_EQ(console.cmd("port/print 7").code, ENXIO);  // no such port (yet)
-  EXPECT_EQ(console.cmd("").code, -1);                  // just a prompt
+  EXPECT_EQ(console.cmd("").code, -1);                 // just a prompt
   EXPECT_THROW(console.cmd_ok("no/such/command"), std::runtime_error);
   EXPECT_THROW(console.cmd(std::string(200, 'x')), std::invalid_argument);
 
@@ -111,7 +111,8 @@ TEST(ConsoleHarness, CollectsAsynchronousDebugLines) {
   {
     Endpoint a(sw.data_path(), console);  // port_of() runs commands while lines arrive
     descr = a.descr();
-    auto plus = console.wait_debug([](const std::string& l) { return l.starts_with("3021 port/+"); });
+    auto plus =
+        console.wait_debug([](const std::string& l) { return l.starts_with("3021 port/+"); });
     ASSERT_TRUE(plus.has_value());
     EXPECT_EQ(std::stoi(plus->substr(plus->rfind(' ') + 1)), a.port());
   }
@@ -266,18 +267,16 @@ TEST(ConsoleHarness, GarbageNeverKillsTheSwitch) {
       "\xff\xfe\xfd\r\n",
       "help\r\n",
   };
-  for (const auto& bytes : junk) {
+  auto send_junk = [&](const std::string& bytes) {
     console.send_raw(bytes);
-    ASSERT_TRUE(sw.alive()) << sw.exit_description() << " after " << testing::PrintToString(bytes) << "\n" << sw.log();
-    if (!console.connected()) console.cmd("help");
-  }
+    ASSERT_TRUE(sw.alive() && console.connected())
+        << "after " << testing::PrintToString(bytes) << ": switch " << sw.exit_description()
+        << ", console " << (console.connected() ? "connected" : "closed") << "; switch output:\n"
+        << sw.log();
+  };
+  for (const auto& bytes : junk) ASSERT_NO_FATAL_FAILURE(send_junk(bytes));
   for (size_t size : {1, 2, 7, 64, 127, 128, 129, 1000, 20000}) {
-    for (int i = 0; i < 3; ++i) {
-      std::string bytes = random_bytes(size);
-      console.send_raw(bytes);
-      ASSERT_TRUE(sw.alive()) << sw.exit_description() << " after " << size << " random bytes\n" << sw.log();
-      if (!console.connected()) console.cmd("help");
-    }
+    for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(send_junk(random_bytes(size)));
   }
   EXPECT_TRUE(console.connected());
   EXPECT_TRUE(console.cmd("help").ok());

@@ -57,9 +57,8 @@ std::string read_file(const std::string& path) {
 // A short private directory: socket paths must fit in sockaddr_un (108 bytes).
 std::string make_temp_dir() {
   const char* tmpdir = std::getenv("TMPDIR");
-  std::string base = (tmpdir != nullptr && *tmpdir != '\0' && std::strlen(tmpdir) < 40)
-                         ? tmpdir
-                         : "/tmp";
+  std::string base =
+      (tmpdir != nullptr && *tmpdir != '\0' && std::strlen(tmpdir) < 40) ? tmpdir : "/tmp";
   std::string templ = base + "/netcpu-vde-XXXXXX";
   if (mkdtemp(templ.data()) == nullptr) throw errno_error("mkdtemp " + templ);
   return templ;
@@ -170,8 +169,8 @@ VdeSwitch::VdeSwitch(VdeSwitchOptions options) : dir_(make_temp_dir()) {
       std::ofstream rc(dir_ + "/rc");
       for (const auto& line : options.rc_commands) rc << line << '\n';
     }
-    std::vector<std::string> args = {"vde_switch", "-s", data_path(), "-M", mgmt_path(),
-                                     "-f",         dir_ + "/rc"};
+    std::vector<std::string> args = {"vde_switch", "-s", data_path(), "-M",
+                                     mgmt_path(),  "-f", dir_ + "/rc"};
     if (options.ports > 0) {
       args.push_back("-n");
       args.push_back(std::to_string(options.ports));
@@ -267,8 +266,7 @@ std::string VdeSwitch::exit_description() {
   int s = *wait_status_;
   if (WIFEXITED(s)) return "exited with status " + std::to_string(WEXITSTATUS(s));
   if (WIFSIGNALED(s)) {
-    return "killed by signal " + std::to_string(WTERMSIG(s)) + " (" + strsignal(WTERMSIG(s)) +
-           ")";
+    return "killed by signal " + std::to_string(WTERMSIG(s)) + " (" + strsignal(WTERMSIG(s)) + ")";
   }
   return "ended with wait status " + std::to_string(s);
 }
@@ -418,7 +416,11 @@ void Console::write_all(std::string_view bytes) {
     ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw errno_error("console: write");
+      std::string why = errno_error("write").what();
+      std::lock_guard lock(mu_);
+      if (!closed_) close_reason_ = why;
+      closed_ = true;  // the reader thread may not have seen the end yet
+      throw std::runtime_error("console: " + why + describe_locked());
     }
     bytes.remove_prefix(static_cast<size_t>(n));
   }
@@ -484,8 +486,8 @@ std::vector<std::string> Console::debug_lines() {
   return out;
 }
 
-std::optional<std::string> Console::wait_debug(
-    const std::function<bool(const std::string&)>& pred, std::chrono::milliseconds timeout) {
+std::optional<std::string> Console::wait_debug(const std::function<bool(const std::string&)>& pred,
+                                               std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   std::optional<std::string> found;
   auto take = [&] {
@@ -500,18 +502,21 @@ std::optional<std::string> Console::wait_debug(
 }
 
 void Console::send_raw(std::string_view bytes) {
+  if (bytes.empty()) return;  // the switch would not see a read, so no prompt comes
   {
     std::lock_guard lock(mu_);
+    replies_.clear();
     transcript_.clear();
   }
   write_all(bytes);
-  // Wait until nothing has arrived for a while (the switch answers each chunk at once).
+  // The switch answers every chunk it reads at once with (at least) a prompt. Wait for
+  // a prompt and then for the output to stay quiet for a while.
   auto deadline = Clock::now() + timeout_;
   std::unique_lock lock(mu_);
-  for (;;) {
+  while (!closed_ && Clock::now() < deadline) {
     size_t seen = bytes_seen_;
-    bool changed = cv_.wait_for(lock, 150ms, [&] { return bytes_seen_ != seen || closed_; });
-    if (!changed || closed_ || Clock::now() >= deadline) break;
+    bool changed = cv_.wait_for(lock, 100ms, [&] { return bytes_seen_ != seen || closed_; });
+    if (!changed && !replies_.empty()) break;
   }
   replies_.clear();
 }

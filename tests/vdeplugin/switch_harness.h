@@ -43,11 +43,11 @@ using tools::Mac;
 using namespace std::chrono_literals;
 
 struct VdeSwitchOptions {
-  int ports = 0;                          // -n N; 0 keeps the switch default (32)
-  bool hub = false;                       // --hub
-  std::vector<std::string> rc_commands{};   // run at startup (an rc file given with -f)
-  std::vector<std::string> env{};           // extra NAME=VALUE, e.g. LD_PRELOAD for ASan plugins
-  std::vector<std::string> extra_args{};    // appended to the command line
+  int ports = 0;                           // -n N; 0 keeps the switch default (32)
+  bool hub = false;                        // --hub
+  std::vector<std::string> rc_commands{};  // run at startup (an rc file given with -f)
+  std::vector<std::string> env{};          // extra NAME=VALUE, e.g. LD_PRELOAD for ASan plugins
+  std::vector<std::string> extra_args{};   // appended to the command line
   std::chrono::milliseconds start_timeout = 5s;
 };
 
@@ -63,10 +63,10 @@ class VdeSwitch {
   std::string mgmt_path() const { return dir_ + "/mgmt"; }
   pid_t pid() const { return pid_; }
 
-  bool alive();                     // waitpid(WNOHANG); false once it has exited
-  std::string exit_description();   // "running", "exited with status 1", "killed by signal 11"
-  long cpu_ticks() const;           // utime + stime from /proc/PID/stat, in clock ticks
-  std::string log() const;          // the switch's stdout and stderr so far
+  bool alive();                    // waitpid(WNOHANG); false once it has exited
+  std::string exit_description();  // "running", "exited with status 1", "killed by signal 11"
+  long cpu_ticks() const;          // utime + stime from /proc/PID/stat, in clock ticks
+  std::string log() const;         // the switch's stdout and stderr so far
 
  private:
   void stop();
@@ -101,7 +101,7 @@ class Console {
   Console(const Console&) = delete;
   Console& operator=(const Console&) = delete;
 
-  // Sends one command (at most 126 characters, no newline) and returns its reply.
+  // Sends one command (at most 127 characters, no newline) and returns its reply.
   // Throws std::runtime_error on timeout or disconnection, with the bytes read so far.
   Reply cmd(const std::string& line);
   // cmd(), throwing unless the reply is a success.
@@ -127,10 +127,10 @@ class Console {
  private:
   void disconnect();  // stops the reader thread and closes the connection
   void reader_loop();
-  void consume_locked();                       // splits buf_ into lines and prompts
+  void consume_locked();  // splits buf_ into lines and prompts
   void handle_line_locked(std::string line);
   void write_all(std::string_view bytes);
-  std::string describe_locked() const;         // for error messages
+  std::string describe_locked() const;  // for error messages
 
   int fd_ = -1;
   int wake_fd_ = -1;  // eventfd that stops the reader thread
@@ -157,8 +157,9 @@ class Console {
 // opening bypasses libvdeplug's RTLD_DEEPBIND dlopen, which AddressSanitizer refuses).
 class Endpoint {
  public:
-  // descr is the endpoint description the switch shows in port/print; by default a
-  // unique "netcpu-test-PID-N". With a console, the endpoint's port is learned at once.
+  // descr is the endpoint description the switch shows in port/print, exactly as given
+  // (vde_open would append " user=UID pid=PID"); by default a unique
+  // "netcpu-test-PID-N". With a console, the endpoint's port is learned at once.
   explicit Endpoint(const std::string& data_path, std::string descr = {});
   Endpoint(const std::string& data_path, Console& console, std::string descr = {});
   ~Endpoint();
