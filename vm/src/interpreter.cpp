@@ -390,7 +390,7 @@ struct Interpreter {
     int n = 0;
     if (in.a.kind != Kind::None) vals[n++] = read(in.a);
     if (in.b.kind != Kind::None) vals[n++] = read(in.b);
-    if (st.fault != AbortReason::None) return;
+    if (st.fault != AbortReason::None || !output_allowed(vm)) return;
     std::string_view text =
         in.target == kNoTarget ? std::string_view() : std::string_view(prog.strings[in.target]);
     char buf[kMaxOutputLine];
@@ -402,12 +402,12 @@ struct Interpreter {
     uint64_t max = read(in.a);
     if (st.fault != AbortReason::None) return;
     if (!pkt) {
-      emit_line(vm, OutputKind::Dump, "(no packet)");
+      if (output_allowed(vm)) emit_line(vm, OutputKind::Dump, "(no packet)");
       return;
     }
     uint32_t n = max == 0 || max > len ? len : static_cast<uint32_t>(max);
     char buf[kMaxOutputLine];
-    for (uint32_t off = 0; off < n; off += 16) {
+    for (uint32_t off = 0; off < n && output_allowed(vm); off += 16) {
       size_t l = format_hex_line(buf, sizeof buf, off, pkt + off, std::min<uint32_t>(16, n - off));
       emit_line(vm, OutputKind::Dump, {buf, l});
     }
@@ -761,8 +761,9 @@ L_FIND : {
   uint64_t found = ~uint64_t{0};
   if (start < len) {
     const uint8_t* end = pkt + len;
-    const uint8_t* hit = std::search(static_cast<const uint8_t*>(pkt + start), end, needle.begin(), needle.end(),
-                                     [](uint8_t a, char b) { return a == static_cast<uint8_t>(b); });
+    const uint8_t* hit =
+        std::search(static_cast<const uint8_t*>(pkt + start), end, needle.begin(), needle.end(),
+                    [](uint8_t a, char b) { return a == static_cast<uint8_t>(b); });
     if (hit != end) found = static_cast<uint64_t>(hit - pkt);
   }
   r[in->a.reg] = found;

@@ -74,8 +74,8 @@ size_t format_hex_line(char* out, size_t cap, uint32_t off, const uint8_t* bytes
   return b.len;
 }
 
-void emit_line(Instance& vm, OutputKind kind, std::string_view line) {
-  if (!vm.sink_) return;
+bool output_allowed(Instance& vm) {
+  if (!vm.sink_) return false;
   const Limits& lim = vm.limits();
   auto now = std::chrono::steady_clock::now();
   if (vm.last_refill_ == std::chrono::steady_clock::time_point{}) {
@@ -87,9 +87,13 @@ void emit_line(Instance& vm, OutputKind kind, std::string_view line) {
   vm.last_refill_ = now;
   if (vm.tokens_ < 1) {
     vm.stats().output_suppressed.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
   vm.tokens_ -= 1;
+  return true;
+}
+
+void emit_line(Instance& vm, OutputKind kind, std::string_view line) {
   vm.stats().output_lines.fetch_add(1, std::memory_order_relaxed);
   vm.sink_(kind, line);
 }

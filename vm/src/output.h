@@ -20,7 +20,11 @@ size_t format_output(char* buf, size_t cap, std::string_view text, const uint64_
 // "0010  45 00 00 54 ..." for up to 16 bytes at offset off.
 size_t format_hex_line(char* buf, size_t cap, uint32_t off, const uint8_t* bytes, uint32_t n);
 
-// Passes the line to the instance's sink unless the rate limit is exceeded.
+// Takes one line's worth of the rate limit (a token bucket); false, and the
+// line counted as suppressed, when it is used up. Checked before formatting,
+// so that a suppressed line costs nothing more.
+bool output_allowed(Instance& vm);
+// Passes a line that output_allowed() let through to the instance's sink.
 void emit_line(Instance& vm, OutputKind kind, std::string_view line);
 
 }  // namespace netcpu

@@ -162,6 +162,7 @@ class Instance {
   std::chrono::steady_clock::time_point last_refill_{};
   uint32_t rand_state_ = 0x2545f491u;
   friend void emit_line(Instance&, OutputKind, std::string_view);
+  friend bool output_allowed(Instance&);
 };
 
 }  // namespace netcpu
