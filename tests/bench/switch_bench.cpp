@@ -26,9 +26,11 @@
 // 10 ms) before the first frame and after the last one arrived, divided by the frames
 // received. The same delta from the switch's CPU clock (clock_getcpuclockid, ns) is shown
 // beside it: it has no tick quantisation. The sender keeps at most --window frames in
-// flight (sent and not yet received): the switch drops a frame when the receiver's socket
-// queue is full (net.unix.max_dgram_qlen datagrams, 10 by default on Linux), and a
-// dropped frame costs switch CPU without being received. Losses are reported anyway.
+// flight (sent and not yet received): the switch drops a frame it cannot hand to the
+// receiver's socket at once, and a dropped frame costs switch CPU without being received.
+// Seen here: 1514-byte frames were lost from about 90 in flight on, what the switch's
+// socket send buffer (net.core.wmem_default, 212992 bytes) holds; hence the default
+// window of 64. Losses are counted and reported anyway.
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -77,7 +79,8 @@ struct Options {
   double seconds = 1.5;
   double warmup = 0.25;
   std::vector<size_t> sizes{64, 1514};
-  size_t window = 8;
+  size_t window = 64;
+  double rate = 0;  // frames/s; 0: as fast as the window allows
   std::string plugin = NETCPU_PLUGIN;
   std::string program = NETCPU_BENCH_DIR "/firewall10.ncpu";
   std::string point = "* in";
@@ -115,7 +118,7 @@ uint32_t get_be32(const uint8_t* p) {
 // counts them at `to`; waits until all have arrived (or none arrived for a while).
 // Advances `seq` past the numbers used, so that stragglers are recognised later.
 Traffic push(Endpoint& from, Endpoint& to, size_t frame_size, double seconds, size_t window,
-             uint32_t& seq) {
+             double rate, uint32_t& seq) {
   const uint32_t base = seq;
   Bytes frame = numbered_frame(kMacB, kMacA, base, frame_size);
   if (frame.size() < kSeqOffset + 8 || sequence_of(frame) != base ||
@@ -123,8 +126,6 @@ Traffic push(Endpoint& from, Endpoint& to, size_t frame_size, double seconds, si
     throw std::logic_error("numbered_frame no longer has its number at byte " +
                            std::to_string(kSeqOffset));
   }
-  // The number and its complement add up to 0xffff + 0xffff in ones' complement, whatever
-  // the number, so rewriting both keeps the UDP checksum right.
   const int64_t low_water = static_cast<int64_t>(window / 2);
 
   std::atomic<uint64_t> sent{0}, received{0}, written_off{0};
@@ -182,16 +183,23 @@ Traffic push(Endpoint& from, Endpoint& to, size_t frame_size, double seconds, si
     try {
       const auto deadline = start + std::chrono::duration<double>(seconds);
       uint64_t n = 0;
-      while (Clock::now() < deadline) {
+      for (auto now = Clock::now(); now < deadline; now = Clock::now()) {
+        if (rate > 0 && n >= rate * std::chrono::duration<double>(now - start).count()) {
+          std::this_thread::sleep_for(50us);  // ahead of the rate
+          continue;
+        }
         if (in_flight() >= static_cast<int64_t>(window)) {
           std::unique_lock lock(mu);
           sender_waiting.store(true);
           bool moved = cv.wait_for(lock, 100ms, [&] { return in_flight() <= low_water; });
           sender_waiting.store(false);
           // Nothing for 100 ms: what is in flight is lost. Count it as such and go on.
-          if (!moved) written_off.fetch_add(static_cast<uint64_t>(std::max<int64_t>(0, in_flight())));
+          if (!moved)
+            written_off.fetch_add(static_cast<uint64_t>(std::max<int64_t>(0, in_flight())));
           continue;
         }
+        // The number and its complement add up to 0xffff + 0xffff in ones' complement,
+        // whatever the number, so rewriting both keeps the UDP checksum right.
         uint32_t s = base + static_cast<uint32_t>(n);
         put_be32(&frame[kSeqOffset], s);
         put_be32(&frame[kSeqOffset + 4], ~s);
@@ -231,9 +239,9 @@ struct Measurement {
   size_t frame_size = 0;
   int config = 0;
   Traffic traffic;
-  long ticks = 0;               // switch utime+stime, /proc/PID/stat
-  double clock_seconds = NAN;   // switch CPU clock
-  double bench_seconds = 0;     // this process's CPU time (sender, receiver)
+  long ticks = 0;                // switch utime+stime, /proc/PID/stat
+  double clock_seconds = NAN;    // switch CPU clock
+  double bench_seconds = 0;      // this process's CPU time (sender, receiver)
   int64_t program_packets = -1;  // (c): frames the program ran on (warm-up included)
   int64_t program_dropped = -1;
   double program_ns = NAN;  // (c): the plugin's own sample of ns per run
@@ -243,7 +251,9 @@ struct Measurement {
   double us_stat() const {
     return traffic.received ? ticks * 1e6 / sysconf(_SC_CLK_TCK) / traffic.received : NAN;
   }
-  double us_clock() const { return traffic.received ? clock_seconds * 1e6 / traffic.received : NAN; }
+  double us_clock() const {
+    return traffic.received ? clock_seconds * 1e6 / traffic.received : NAN;
+  }
   double switch_busy() const { return traffic.seconds > 0 ? clock_seconds / traffic.seconds : NAN; }
   double bench_busy() const { return traffic.seconds > 0 ? bench_seconds / traffic.seconds : NAN; }
 };
@@ -294,7 +304,6 @@ class Bench {
   }
 
   pid_t pid() const { return sw_.pid(); }
-  bool have_clock() const { return have_clock_; }
 
   Measurement measure(int round, size_t frame_size, int config) {
     configure(config);
@@ -302,18 +311,19 @@ class Bench {
     // B's port only; then a warm-up run, not counted.
     b_.send(numbered_frame(kMacA, kMacB, 0, frame_size));
     a_.drain(20);
-    push(a_, b_, frame_size, o_.warmup, o_.window, seq_);
+    push(a_, b_, frame_size, o_.warmup, o_.window, o_.rate, seq_);
 
     Measurement m;
     m.round = round, m.frame_size = frame_size, m.config = config;
     long ticks0 = sw_.cpu_ticks();
     double clock0 = cpu_clock(), self0 = process_cpu_seconds();
-    m.traffic = push(a_, b_, frame_size, o_.seconds, o_.window, seq_);
+    m.traffic = push(a_, b_, frame_size, o_.seconds, o_.window, o_.rate, seq_);
     m.ticks = sw_.cpu_ticks() - ticks0;
     m.clock_seconds = cpu_clock() - clock0;
     m.bench_seconds = process_cpu_seconds() - self0;
     if (config == kProgram) read_counters(m);
-    if (!sw_.alive()) throw std::runtime_error("vde_switch " + sw_.exit_description() + "\n" + sw_.log());
+    if (!sw_.alive())
+      throw std::runtime_error("vde_switch " + sw_.exit_description() + "\n" + sw_.log());
     return m;
   }
 
@@ -393,7 +403,9 @@ struct Summary {
   uint64_t sent = 0, received = 0, lost = 0, foreign = 0, reordered = 0;
   double fps = NAN, switch_busy = NAN, bench_busy = NAN, us_stat = NAN, us_clock = NAN;
   double cost_stat = NAN, cost_clock = NAN;  // percent over (a), from the medians
-  double cost_min = NAN, cost_max = NAN;     // per-round range of the stat cost
+  // The stat cost round by round (each (b) or (c) over the (a) of its round): how far it
+  // swings shows the noise of one round; its median is robust against drifts.
+  double cost_round = NAN, cost_min = NAN, cost_max = NAN;
   double program_ns = NAN;
 };
 
@@ -431,6 +443,7 @@ std::vector<Summary> summarize(const std::vector<Measurement>& all, const Option
         if (!per_round.empty()) {
           s.cost_min = *std::min_element(per_round.begin(), per_round.end());
           s.cost_max = *std::max_element(per_round.begin(), per_round.end());
+          s.cost_round = median(per_round);
         }
       }
       out.push_back(s);
@@ -461,39 +474,35 @@ std::string config_label(int c, const Options& o) {
 
 constexpr double kGoal[kConfigs] = {0, 1, 3};  // percent: the goals for (b) and (c)
 
-void print_text(const std::vector<Summary>& sums, const Options& o, pid_t pid, bool clock) {
-  std::printf("\n");
+void print_text(const std::vector<Summary>& sums, const Options& o, pid_t pid) {
+  const char* row = "%-26s %9s %6s %9s %8s %22s %9s %8s %9s %9s %6s\n";
   for (size_t size : o.sizes) {
-    std::printf("%zu-byte frames: medians of %d rounds of %.2g s\n", size, o.rounds, o.seconds);
-    std::printf("%-30s %10s %7s %9s %8s %17s %9s %8s %10s %10s %8s\n", "configuration", "frames/s",
-                "switch", "us/frame", "cost", "cost per round", "us/frame", "cost", "sent", "received",
-                "lost");
-    std::printf("%-30s %10s %7s %9s %8s %17s %9s %8s %10s %10s %8s\n", "", "", "CPU", "(stat)",
-                "(stat)", "(stat, min..max)", "(clock)", "(clock)", "(total)", "(total)",
-                "(total)");
+    std::printf("\n%zu-byte frames: medians of %d rounds of %.2g s\n", size, o.rounds, o.seconds);
+    std::printf(row, "", "", "switch", "us/frame", "cost", "cost round by round", "us/frame",
+                "cost", "sent", "received", "lost");
+    std::printf(row, "configuration", "frames/s", "CPU", "(stat)", "(stat)", "median [min, max]",
+                "(clock)", "(clock)", "(total)", "(total)", "");
     for (const auto& s : sums) {
       if (s.frame_size != size) continue;
-      std::string range = std::isnan(s.cost_min) ? "-"
-                                                 : fmt("%+.1f", s.cost_min) + ".." +
-                                                       fmt("%+.1f%%", s.cost_max);
-      std::printf("%-30s %10.0f %6s%% %9s %8s %17s %9s %8s %10llu %10llu %8llu\n",
-                  config_label(s.config, o).c_str(), s.fps, fmt("%.0f", s.switch_busy * 100).c_str(),
-                  fmt("%.3f", s.us_stat).c_str(),
-                  s.config == kNoPlugin ? "" : fmt("%+.2f%%", s.cost_stat).c_str(), range.c_str(),
-                  clock ? fmt("%.3f", s.us_clock).c_str() : "-",
-                  s.config == kNoPlugin ? "" : fmt("%+.2f%%", s.cost_clock).c_str(),
-                  static_cast<unsigned long long>(s.sent),
-                  static_cast<unsigned long long>(s.received),
-                  static_cast<unsigned long long>(s.lost));
+      bool base = s.config == kNoPlugin;
+      std::string rounds = base ? ""
+                                : fmt("%+.2f%%", s.cost_round) + " [" + fmt("%+.1f", s.cost_min) +
+                                      ", " + fmt("%+.1f", s.cost_max) + "]";
+      std::printf(row, config_label(s.config, o).c_str(), fmt("%.0f", s.fps).c_str(),
+                  fmt("%.0f%%", s.switch_busy * 100).c_str(), fmt("%.3f", s.us_stat).c_str(),
+                  base ? "" : fmt("%+.2f%%", s.cost_stat).c_str(), rounds.c_str(),
+                  fmt("%.3f", s.us_clock).c_str(), base ? "" : fmt("%+.2f%%", s.cost_clock).c_str(),
+                  std::to_string(s.sent).c_str(), std::to_string(s.received).c_str(),
+                  std::to_string(s.lost).c_str());
     }
     for (const auto& s : sums) {
       if (s.frame_size == size && s.config == kProgram) {
-        std::printf("  the plugin's own sample of the program: %s ns per frame\n",
+        std::printf("(c) as the plugin times it: %s ns per frame in the VM (netcpu/list NS/PKT)\n",
                     fmt("%.1f", s.program_ns).c_str());
       }
     }
-    std::printf("\n");
   }
+  std::printf("\n");
   for (int c : {kNoProgram, kProgram}) {
     std::string figures;
     bool met = true;
@@ -503,16 +512,14 @@ void print_text(const std::vector<Summary>& sums, const Options& o, pid_t pid, b
                  fmt("%+.2f%%", s.cost_stat);
       met = met && s.cost_stat < kGoal[c];
     }
-    std::printf("goal: %-36s %s: %s\n",
-                (c == kNoProgram ? std::string("plugin, no program, under 1%")
-                                 : program_name(o) + " under 3%")
-                    .c_str(),
-                figures.c_str(), met ? "met" : "NOT met");
+    std::string goal =
+        c == kNoProgram ? "plugin without a program under 1%:" : program_name(o) + " under 3%:";
+    std::printf("goal: %-36s %s -> %s\n", goal.c_str(), figures.c_str(), met ? "met" : "NOT met");
   }
   std::printf(
-      "(cost: median switch CPU per frame over (a)'s, from /proc/%d/stat; the clock column is "
-      "the switch's CPU clock, without tick rounding)\n",
-      static_cast<int>(pid));
+      "cost: median switch CPU per frame over (a)'s (utime+stime of /proc/%d/stat, %ld ticks/s);"
+      "\n      the clock columns: the same from the switch's CPU clock, without tick rounding\n",
+      static_cast<int>(pid), sysconf(_SC_CLK_TCK));
 }
 
 std::string json_num(double v) {
@@ -535,8 +542,9 @@ void print_json(const std::vector<Measurement>& all, const std::vector<Summary>&
                 const Options& o) {
   std::ostringstream j;
   j << "{\"rounds\":" << o.rounds << ",\"seconds\":" << json_num(o.seconds)
-    << ",\"window\":" << o.window << ",\"program\":" << json_str(o.program)
-    << ",\"point\":" << json_str(o.point) << ",\"plugin\":" << json_str(o.plugin)
+    << ",\"window\":" << o.window << ",\"rate\":" << json_num(o.rate)
+    << ",\"program\":" << json_str(o.program) << ",\"point\":" << json_str(o.point)
+    << ",\"plugin\":" << json_str(o.plugin)
     << ",\"clock_ticks_per_second\":" << sysconf(_SC_CLK_TCK)
     << ",\"cpus\":" << std::thread::hardware_concurrency() << ",\"measurements\":[";
   for (size_t i = 0; i < all.size(); ++i) {
@@ -545,8 +553,8 @@ void print_json(const std::vector<Measurement>& all, const std::vector<Summary>&
       << ",\"config\":\"" << config_key(m.config) << "\",\"sent\":" << m.traffic.sent
       << ",\"received\":" << m.traffic.received << ",\"lost\":" << m.lost()
       << ",\"foreign\":" << m.traffic.foreign << ",\"reordered\":" << m.traffic.reordered
-      << ",\"seconds\":" << json_num(m.traffic.seconds) << ",\"frames_per_second\":"
-      << json_num(m.fps()) << ",\"switch_ticks\":" << m.ticks
+      << ",\"seconds\":" << json_num(m.traffic.seconds)
+      << ",\"frames_per_second\":" << json_num(m.fps()) << ",\"switch_ticks\":" << m.ticks
       << ",\"switch_cpu_us_per_frame\":" << json_num(m.us_stat())
       << ",\"switch_clock_us_per_frame\":" << json_num(m.us_clock())
       << ",\"switch_busy\":" << json_num(m.switch_busy())
@@ -570,6 +578,7 @@ void print_json(const std::vector<Measurement>& all, const std::vector<Summary>&
     if (s.config != kNoPlugin) {
       j << ",\"cost_percent\":" << json_num(s.cost_stat)
         << ",\"cost_percent_clock\":" << json_num(s.cost_clock)
+        << ",\"cost_percent_round_median\":" << json_num(s.cost_round)
         << ",\"cost_percent_round_min\":" << json_num(s.cost_min)
         << ",\"cost_percent_round_max\":" << json_num(s.cost_max)
         << ",\"goal_percent\":" << json_num(kGoal[s.config])
@@ -595,7 +604,8 @@ void print_json(const std::vector<Measurement>& all, const std::vector<Summary>&
                "  --seconds S      seconds of traffic per measurement (default 1.5)\n"
                "  --warmup S       seconds of uncounted traffic before each (default 0.25)\n"
                "  --sizes A,B,...  frame sizes in bytes, 60..1514 (default 64,1514)\n"
-               "  --window N       frames in flight at most (default 8)\n"
+               "  --window N       frames in flight at most (default 64)\n"
+               "  --rate N         send at most N frames/s (default 0: as the window allows)\n"
                "  --program FILE   program for (c) (default tests/bench/firewall10.ncpu)\n"
                "  --point POINT    attach point for (c) (default \"* in\")\n"
                "  --plugin FILE    netcpu.so (default: the one built with this benchmark)\n"
@@ -625,6 +635,8 @@ Options parse(int argc, char** argv) {
         for (std::string s; std::getline(in, s, ',');) o.sizes.push_back(std::stoul(s));
       } else if (a == "--window") {
         o.window = std::stoul(value());
+      } else if (a == "--rate") {
+        o.rate = std::stod(value());
       } else if (a == "--program") {
         o.program = value();
       } else if (a == "--point") {
@@ -649,7 +661,8 @@ Options parse(int argc, char** argv) {
   bool sizes_ok = !o.sizes.empty() && std::all_of(o.sizes.begin(), o.sizes.end(), [](size_t s) {
     return s >= tools::kMinFrame && s <= 1514;
   });
-  if (o.rounds < 1 || !(o.seconds > 0) || !(o.warmup >= 0) || o.window < 1 || !sizes_ok) {
+  if (o.rounds < 1 || !(o.seconds > 0) || !(o.warmup >= 0) || o.window < 1 || !(o.rate >= 0) ||
+      !sizes_ok) {
     std::fprintf(stderr, "netcpu-switch-bench: values out of range\n");
     usage(2);
   }
@@ -667,8 +680,10 @@ int run(const Options& o) {
                "netcpu-switch-bench: vde_switch pid %d, %d rounds x %zu sizes x 3 "
                "configurations, %.2g s each, about %.0f s\n",
                static_cast<int>(bench.pid()), o.rounds, o.sizes.size(), o.seconds, estimate);
-#ifndef NDEBUG
-  std::fprintf(stderr, "netcpu-switch-bench: warning: not a Release build\n");
+#if !defined(NDEBUG) || defined(NETCPU_SWITCH_PRELOAD)
+  std::fprintf(stderr,
+               "netcpu-switch-bench: warning: a debug or sanitizer build; its figures mean "
+               "little (tools/bench-switch.sh makes a Release build)\n");
 #endif
   std::vector<Measurement> all;
   for (int r = 0; r < o.rounds; ++r) {
@@ -694,6 +709,12 @@ int run(const Options& o) {
                                    " frames, fewer than the " + std::to_string(m.traffic.sent) +
                                    " sent: is it attached where the frames enter?");
         }
+        if (c == kProgram && m.program_dropped > 0) {
+          std::fprintf(stderr,
+                       "netcpu-switch-bench: warning: the program dropped %lld frames; CPU per "
+                       "frame counts received frames only\n",
+                       static_cast<long long>(m.program_dropped));
+        }
         all.push_back(m);
       }
     }
@@ -702,7 +723,7 @@ int run(const Options& o) {
   if (o.json) {
     print_json(all, sums, o);
   } else {
-    print_text(sums, o, bench.pid(), bench.have_clock());
+    print_text(sums, o, bench.pid());
   }
   return 0;
 }
