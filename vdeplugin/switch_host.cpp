@@ -8,12 +8,6 @@ namespace {
 
 const char* dir_name(Dir d) { return d == kIn ? "in" : "out"; }
 
-uint64_t now_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
-
 bool port_exists(int port) { return port >= 0 && port_user(port) != static_cast<uid_t>(-1); }
 
 }  // namespace
