@@ -18,20 +18,10 @@ const Mac kMacB = tools::mac_addr("02:00:00:00:00:0b");
 const Mac kMacC = tools::mac_addr("02:00:00:00:00:0c");
 const Mac kBroadcast = tools::kBroadcastMac;
 
-VdeSwitchOptions switch_options() {
-  VdeSwitchOptions o;
-#ifdef NETCPU_SWITCH_PRELOAD
-  // A sanitizer build of the plugin needs its runtime loaded first.
-  o.env = {"LD_PRELOAD=" NETCPU_SWITCH_PRELOAD, "ASAN_OPTIONS=detect_leaks=0:halt_on_error=1",
-           "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1"};
-#endif
-  return o;
-}
-
 // A switch with netcpu.so loaded and three endpoints A, B, C on ports 1..3.
 class Plugin : public ::testing::Test {
  protected:
-  Plugin() : sw(switch_options()), con(sw.mgmt_path()) {
+  Plugin() : sw(plugin_switch_options()), con(sw.mgmt_path()) {
     Reply r = con.cmd("plugin/add " NETCPU_PLUGIN);
     EXPECT_TRUE(r.ok()) << r.text() << "\n" << sw.log();
   }

@@ -51,6 +51,18 @@ struct VdeSwitchOptions {
   std::chrono::milliseconds start_timeout = 5s;
 };
 
+// Options for a switch that will load netcpu.so: a sanitizer build of the
+// plugin needs its runtimes preloaded into the (uninstrumented) switch. The
+// test target defines NETCPU_SWITCH_PRELOAD in sanitizer builds.
+inline VdeSwitchOptions plugin_switch_options() {
+  VdeSwitchOptions o;
+#ifdef NETCPU_SWITCH_PRELOAD
+  o.env = {"LD_PRELOAD=" NETCPU_SWITCH_PRELOAD, "ASAN_OPTIONS=detect_leaks=0:halt_on_error=1",
+           "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1"};
+#endif
+  return o;
+}
+
 class VdeSwitch {
  public:
   explicit VdeSwitch(VdeSwitchOptions options = {});

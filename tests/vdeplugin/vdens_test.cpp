@@ -713,22 +713,13 @@ std::string raw_store_nat(bool fix_ip_header) {
          "    pass\n";
 }
 
-VdeSwitchOptions switch_options() {
-  VdeSwitchOptions o;
-#ifdef NETCPU_SWITCH_PRELOAD
-  o.env = {"LD_PRELOAD=" NETCPU_SWITCH_PRELOAD, "ASAN_OPTIONS=detect_leaks=0:halt_on_error=1",
-           "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1"};
-#endif
-  return o;
-}
-
 // A switch with netcpu.so, the outside Endpoint, and a Linux stack behind
 // vdens, configured and listening.
 class Vdens : public ::testing::Test {
  protected:
   void SetUp() override {
     if (auto why = why_vdens_cannot_run()) GTEST_SKIP() << *why;
-    sw = std::make_unique<VdeSwitch>(switch_options());
+    sw = std::make_unique<VdeSwitch>(plugin_switch_options());
     con = std::make_unique<Console>(sw->mgmt_path());
     Reply r = con->cmd("plugin/add " NETCPU_PLUGIN);
     ASSERT_TRUE(r.ok()) << r.text() << "\n" << sw->log();

@@ -1,9 +1,6 @@
 // The assembler: the 2004 slides program, literal forms, data layout, tables,
 // sections, switch chains, memory operands, and the diagnostics (exact
 // file:line:col of the offending token plus a helpful message).
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
@@ -15,23 +12,6 @@
 
 namespace netcpu::test {
 namespace {
-
-// Runs fn in a child process with stdout/stderr silenced. True when the child
-// exits normally: no crash, no sanitizer report, no abort.
-bool runs_cleanly(const std::function<void()>& fn) {
-  std::fflush(nullptr);
-  pid_t pid = fork();
-  if (pid < 0) return true;  // cannot tell; let the caller run it in-process
-  if (pid == 0) {
-    int fd = open("/dev/null", O_WRONLY);
-    if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
-    fn();
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
 
 // Assembles without verifying; fails the test on a diagnostic.
 Program must_assemble(std::string_view src, const std::string& file = "test.ncpu") {
@@ -77,26 +57,10 @@ int64_t le64(const std::vector<uint8_t>& d, size_t off) {
   return v;
 }
 
-const char* const kSlides = R"(# zona dati nello heap
-.data:
-num cnt 0 # contatore
-#codice parte qui
-.text:
-mov $gpr0, $mlen # spostato lunghezza pkt in reg
-print $gpr0 # stampo lunghezza mbuf
-call $mycnt # chiamata a funzione
-print 666
-end
-# la prox e' una funzione
-func $mycnt:
-add $cnt, 1
-ret
-)";
-
 // ---- the 2004 program ---------------------------------------------------------
 
 TEST(Assembler, SlidesProgram2004Assembles) {
-  Program p = assemble_ok(kSlides, "slides.ncpu");
+  Program p = assemble_ok(kSlidesProgram, "slides.ncpu");
   EXPECT_EQ(p.name, "slides");
   EXPECT_EQ(p.source_file, "slides.ncpu");
   ASSERT_EQ(p.code.size(), 7u);
@@ -129,7 +93,7 @@ TEST(Assembler, SlidesProgram2004Assembles) {
 }
 
 TEST(Assembler, SlidesProgram2004Runs) {
-  auto out = run_program(kSlides, std::vector<uint8_t>(60, 0));
+  auto out = run_program(kSlidesProgram, std::vector<uint8_t>(60, 0));
   ASSERT_TRUE(out.vm);
   EXPECT_FALSE(out.result.aborted);
   EXPECT_EQ(out.result.verdict, Verdict::Pass);
@@ -148,9 +112,9 @@ TEST(Assembler, SigilIsOptional) {
   EXPECT_EQ(a.code, b.code);
   EXPECT_EQ(encode_bytecode(a), encode_bytecode(b));
   // The slides program without any sigil is the same program.
-  std::string plain = kSlides;
+  std::string plain = kSlidesProgram;
   for (size_t i; (i = plain.find('$')) != std::string::npos;) plain.erase(i, 1);
-  EXPECT_EQ(must_assemble(kSlides, "s.ncpu").code, must_assemble(plain, "s.ncpu").code);
+  EXPECT_EQ(must_assemble(kSlidesProgram, "s.ncpu").code, must_assemble(plain, "s.ncpu").code);
 }
 
 TEST(Assembler, MnemonicsRegistersAndFieldsAreCaseInsensitive) {
@@ -326,9 +290,9 @@ TEST(Assembler, CharLiteralsOfCommentAndSeparatorCharacters) {
   if (!broken.empty()) {
     std::string all;
     for (const auto& b : broken) all += "\n  " + b;
-    FAIL()
-        << "regression: character literals '#', ';', ',' and '\"' are cut by the comment/operand lexer:"
-        << all;
+    FAIL() << "regression: character literals '#', ';', ',' and '\"' are cut by the "
+              "comment/operand lexer:"
+           << all;
   }
 }
 
@@ -427,7 +391,7 @@ TEST(Assembler, BytesDeclarationWithSpaceInString) {
   auto p = assemble(".data:\nbytes msg \"hello world\"\n.text:\n  end\n", "t.ncpu", &d);
   if (!p)
     FAIL() << "regression: 'bytes msg \"hello world\"' fails (" << d.str()
-                 << "): words() splits the string at the space unless a comma follows the name";
+           << "): words() splits the string at the space unless a comma follows the name";
   ASSERT_NE(p->find_symbol("msg"), nullptr);
   EXPECT_EQ(std::string(p->data.begin(), p->data.end()), "hello world");
 }
@@ -466,9 +430,9 @@ TEST(Assembler, TableAndDataNamesClash) {
                        "bad.ncpu:3:7: error: ", "'t'"));
   std::string e = asm_error(".data:\ntable t array max 3\nnum t 1\n.text:\n  end\n");
   if (e.empty())
-    FAIL()
-        << "regression: 'table t ...' followed by 'num t 1' assembles (define() does not look at table "
-           "names); its disassembly then fails with \"'t' is already defined or reserved\"";
+    FAIL() << "regression: 'table t ...' followed by 'num t 1' assembles (define() does not look "
+              "at table "
+              "names); its disassembly then fails with \"'t' is already defined or reserved\"";
   EXPECT_EQ(e.rfind("bad.ncpu:3:5: error: ", 0), 0u) << e;
 }
 
@@ -488,7 +452,7 @@ TEST(Assembler, ConstantNamedLikeARegister) {
     std::string all;
     for (const auto& a : accepted) all += " " + a;
     FAIL() << "regression: 'const NAME 5' is accepted for register/field names (" << all
-                 << " ); the constant can never be used, since the name still means the register";
+           << " ); the constant can never be used, since the name still means the register";
   }
 }
 
@@ -498,7 +462,7 @@ TEST(Assembler, LabelNamedLikeAConstant) {
   ASSERT_EQ(e.rfind("bad.ncpu:4:1: error: ", 0), 0u) << e;
   if (e.find("register or built-in") != std::string::npos)
     FAIL() << "regression: a label named like a user constant is reported as \"" << e
-                 << "\" instead of \"'K' is already defined\"";
+           << "\" instead of \"'K' is already defined\"";
   EXPECT_NE(e.find("'K' is already defined"), std::string::npos) << e;
 }
 
@@ -983,7 +947,7 @@ TEST(AssemblerErrors, UnterminatedSecondString) {
   ASSERT_NE(e.find("unterminated string"), std::string::npos) << e;
   if (e.rfind("bad.ncpu:2:9: error: ", 0) == 0)
     FAIL() << "regression: unterminated string reported at the first '\"' of the line (" << e
-                 << "), not at the unterminated one (column 20)";
+           << "), not at the unterminated one (column 20)";
   EXPECT_EQ(e.rfind("bad.ncpu:2:20: error: ", 0), 0u) << e;
 }
 

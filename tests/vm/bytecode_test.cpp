@@ -2,9 +2,6 @@
 // gives identical bytes, and malformed bytecode (truncated, wrong header,
 // mutated bytes) is refused with a message or, when it decodes and verifies,
 // runs without crashing.
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -21,23 +18,6 @@
 
 namespace netcpu::test {
 namespace {
-
-// Runs fn in a child process with stdout/stderr silenced. True when the child
-// exits normally: no crash, no sanitizer report, no abort.
-bool runs_cleanly(const std::function<void()>& fn) {
-  std::fflush(nullptr);
-  pid_t pid = fork();
-  if (pid < 0) return true;
-  if (pid == 0) {
-    int fd = open("/dev/null", O_WRONLY);
-    if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
-    fn();
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
 
 // ---- a corpus of programs using every feature ---------------------------------------
 
@@ -448,8 +428,9 @@ TEST(Bytecode, DisassemblyOfFirstBufferByte) {
   Diagnostic d;
   auto q = assemble(dis, "rt.ncpu", &d);
   if (!q)
-    FAIL() << "regression: 'mov gpr0, b[0]' disassembles as 'mov gpr0, b', which does not assemble ("
-                 << d.str() << ")";
+    FAIL()
+        << "regression: 'mov gpr0, b[0]' disassembles as 'mov gpr0, b', which does not assemble ("
+        << d.str() << ")";
   EXPECT_EQ(encode_bytecode(*q), encode_bytecode(p));
 }
 
@@ -470,9 +451,9 @@ TEST(Bytecode, DisassemblyOfWideLookupIntoBuffer) {
     EXPECT_EQ(encode_bytecode(*q), encode_bytecode(p));
   }
   if (!broken.empty())
-    FAIL()
-        << "regression: 'lookup b[0], w, 1' disassembles as 'lookup b, w, 1', which does not assemble ("
-        << broken[0] << (broken.size() > 1 ? "; also " + broken[1] : "") << ")";
+    FAIL() << "regression: 'lookup b[0], w, 1' disassembles as 'lookup b, w, 1', which does not "
+              "assemble ("
+           << broken[0] << (broken.size() > 1 ? "; also " + broken[1] : "") << ")";
 }
 
 // The most negative immediate prints as decimal; reading it back must not overflow.
@@ -484,8 +465,8 @@ TEST(Bytecode, DisassemblyOfMostNegativeImmediate) {
         (void)assemble(dis, "rt.ncpu", &d);
       }))
     FAIL() << "regression: 'mov gpr0, 0x8000000000000000' disassembles as '-9223372036854775808', "
-                    "whose parsing "
-                    "negates INT64_MIN (UBSan report)";
+              "whose parsing "
+              "negates INT64_MIN (UBSan report)";
   expect_disasm_round_trip(p);
 }
 
@@ -498,8 +479,8 @@ TEST(Bytecode, DisassemblyKeepsTrailingLabel) {
   ASSERT_TRUE(q) << d.str();
   if (!q->find_symbol("last"))
     FAIL() << "regression: the disassembler drops labels at pc == code.size() ('last:' after the "
-                    "final instruction), "
-                    "so the bytecode differs after a round trip";
+              "final instruction), "
+              "so the bytecode differs after a round trip";
   EXPECT_EQ(encode_bytecode(*q), encode_bytecode(p));
 }
 
@@ -834,10 +815,9 @@ TEST(BytecodeMalformed, DisassemblingUnverifiedProgramsNeverCrashes) {
       (void)disassemble(p);
     });
     FAIL() << "regression: disassemble() crashes on a decoded but unverified Program"
-                 << (mapped_base
-                         ? ""
-                         : " (memory operand with kBaseMapped and mapped id 250: mapped_info() "
-                           "indexes kMappedInfo without a bounds check)");
+           << (mapped_base ? ""
+                           : " (memory operand with kBaseMapped and mapped id 250: mapped_info() "
+                             "indexes kMappedInfo without a bounds check)");
   }
   SUCCEED();
 }

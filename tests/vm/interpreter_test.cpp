@@ -8,21 +8,7 @@ namespace netcpu::test {
 namespace {
 
 TEST(Interpreter, SlidesProgramPrintsLengthThen666AndCounts) {
-  const char* src = R"(# zona dati nello heap
-.data:
-num cnt 0 # contatore
-#codice parte qui
-.text:
-mov $gpr0, $mlen # spostato lunghezza pkt in reg
-print $gpr0 # stampo lunghezza mbuf
-call $mycnt # chiamata a funzione
-print 666
-end
-# la prox e' una funzione
-func $mycnt:
-add $cnt, 1
-ret
-)";
+  const char* src = kSlidesProgram;
   std::vector<std::string> lines;
   Diagnostic d;
   auto vm = Instance::create(

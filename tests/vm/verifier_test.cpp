@@ -1,9 +1,6 @@
 // The verifier: every rejection names the right instruction (file:line:col),
 // hand-built Programs with bad fields are rejected without crashing, and
 // whatever it accepts runs without crashing.
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <functional>
@@ -15,23 +12,6 @@
 
 namespace netcpu::test {
 namespace {
-
-// Runs fn in a child process with stdout/stderr silenced. True when the child
-// exits normally: no crash, no sanitizer report, no abort.
-bool runs_cleanly(const std::function<void()>& fn) {
-  std::fflush(nullptr);
-  pid_t pid = fork();
-  if (pid < 0) return true;
-  if (pid == 0) {
-    int fd = open("/dev/null", O_WRONLY);
-    if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
-    fn();
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
 
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.rfind(prefix, 0) == 0;

@@ -1,14 +1,53 @@
 // Shared helpers for the core's tests: assemble, verify and run snippets.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "netcpu/netcpu.h"
 
 namespace netcpu::test {
+
+// The 2004 NetCPU slides' example program, verbatim.
+inline constexpr const char* kSlidesProgram = R"(# zona dati nello heap
+.data:
+num cnt 0 # contatore
+#codice parte qui
+.text:
+mov $gpr0, $mlen # spostato lunghezza pkt in reg
+print $gpr0 # stampo lunghezza mbuf
+call $mycnt # chiamata a funzione
+print 666
+end
+# la prox e' una funzione
+func $mycnt:
+add $cnt, 1
+ret
+)";
+
+// Runs fn in a child process with stdout and stderr silenced. True when the
+// child exits normally: no crash, no sanitizer report, no abort.
+inline bool runs_cleanly(const std::function<void()>& fn) {
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) return true;  // cannot tell; the caller may run it in-process
+  if (pid == 0) {
+    int fd = open("/dev/null", O_WRONLY);
+    if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
+    fn();
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
 
 // Assembles and verifies; fails the test with the diagnostic otherwise.
 inline Program assemble_ok(std::string_view src, const std::string& file = "test.ncpu") {

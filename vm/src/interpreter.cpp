@@ -181,7 +181,15 @@ struct Interpreter {
     st.parsed = true;
   }
 
-  uint64_t mapped(uint8_t id) {
+  // Header fields already read this run come from the memo without a call;
+  // metadata and first reads take the slow path.
+  __attribute__((always_inline)) uint64_t mapped(uint8_t id) {
+    const uint64_t bit = uint64_t{1} << id;
+    if (st.field_known & bit) return st.field[id];
+    return mapped_slow(id);
+  }
+
+  __attribute__((noinline)) uint64_t mapped_slow(uint8_t id) {
     switch (static_cast<MappedReg>(id)) {
       case MappedReg::Mlen:
         return len;
@@ -204,17 +212,25 @@ struct Interpreter {
       default:
         break;
     }
+    const uint64_t bit = uint64_t{1} << id;
     if (!st.parsed) parse();
+    uint64_t v;
     switch (static_cast<MappedReg>(id)) {
       case MappedReg::L3:
-        return st.h.has(has::kIp4 | has::kIp6 | has::kArp) ? st.h.l3 : 0;
+        v = st.h.has(has::kIp4 | has::kIp6 | has::kArp) ? st.h.l3 : 0;
+        break;
       case MappedReg::L4:
-        return st.h.l4;
+        v = st.h.l4;
+        break;
       case MappedReg::Payload:
-        return st.h.has(has::kL4) ? st.h.payload : 0;
+        v = st.h.has(has::kL4) ? st.h.payload : 0;
+        break;
       default:
-        return header_field(static_cast<MappedReg>(id), {pkt, len}, st.h);
+        v = header_field(static_cast<MappedReg>(id), {pkt, len}, st.h);
     }
+    st.field[id] = v;
+    st.field_known |= bit;
+    return v;
   }
 
   // Address of a memory operand; sets fault and returns nullptr when any of
@@ -295,6 +311,7 @@ struct Interpreter {
   void packet_changed() {
     st.modified = true;
     st.parsed = false;
+    st.field_known = 0;
   }
 
   void set_flags(uint64_t a, uint64_t b) { st.cmp_a = a, st.cmp_b = b; }
@@ -786,7 +803,10 @@ L_REWRITE : {
   }
   if (!st.parsed) parse();
   bool ok = rewrite_field({pkt, len}, st.h, static_cast<MappedReg>(in->a.reg), v);
-  if (ok) st.modified = true;
+  if (ok) {
+    st.modified = true;
+    st.field_known = 0;  // same offsets, new values
+  }
   set_found(ok);
   NEXT();
 }
@@ -934,6 +954,7 @@ RunResult Instance::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t c
                             const PacketMeta& meta) {
   State& st = *state_;
   st.parsed = false;
+  st.field_known = 0;
   st.modified = false;
   st.fault = AbortReason::None;
   st.cmp_a = st.cmp_b = 0;

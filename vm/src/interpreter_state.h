@@ -10,6 +10,8 @@
 
 namespace netcpu {
 
+static_assert(kMappedCount <= 64, "field_known has one bit per mapped register");
+
 struct Instance::State {
   uint64_t r[kGprCount] = {};
   uint64_t stack[kStackSlots] = {};
@@ -17,6 +19,10 @@ struct Instance::State {
   uint64_t cmp_a = 0, cmp_b = 0;  // operands of the last compare
   Headers h;
   bool parsed = false;
+  // Header fields already read in this run (bit per MappedReg): most
+  // programs test the same few fields over and over.
+  uint64_t field_known = 0;
+  uint64_t field[kMappedCount] = {};
   bool modified = false;
   AbortReason fault = AbortReason::None;
   std::vector<uint16_t> hid;  // handler per instruction, chosen at load
