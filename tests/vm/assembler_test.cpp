@@ -31,17 +31,7 @@ std::string asm_error(std::string_view src) {
 // The error starts with `prefix` ("bad.ncpu:LINE:COL: error: ") and mentions `fragment`.
 ::testing::AssertionResult error_is(std::string_view src, const std::string& prefix,
                                     const std::string& fragment) {
-  std::string e = asm_error(src);
-  if (e.empty())
-    return ::testing::AssertionFailure() << "assembled, expected an error\n--- source:\n" << src;
-  if (e.rfind(prefix, 0) != 0)
-    return ::testing::AssertionFailure()
-           << "got    '" << e << "'\nwanted '" << prefix << "...'\n--- source:\n"
-           << src;
-  if (e.find(fragment) == std::string::npos)
-    return ::testing::AssertionFailure()
-           << "got '" << e << "', wanted it to mention '" << fragment << "'";
-  return ::testing::AssertionSuccess();
+  return diagnostic_is(asm_error(src), src, prefix, fragment);
 }
 
 // The b operand of the first instruction of ".text:\n  mov gpr0, <text>\n  end".

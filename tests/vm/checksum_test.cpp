@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "netcpu/packet_view.h"
+#include "packet_bytes.h"
 
 namespace netcpu {
 namespace {
@@ -18,26 +19,10 @@ namespace {
 // ---------------------------------------------------------------------------
 // Hand-built packets.
 
-using Bytes = std::vector<uint8_t>;
+using namespace test_bytes;
 
-void put8(Bytes& b, uint8_t v) { b.push_back(v); }
-void put16(Bytes& b, uint16_t v) {
-  b.push_back(static_cast<uint8_t>(v >> 8));
-  b.push_back(static_cast<uint8_t>(v));
-}
-void put32(Bytes& b, uint32_t v) {
-  put16(b, static_cast<uint16_t>(v >> 16));
-  put16(b, static_cast<uint16_t>(v));
-}
 void append(Bytes& b, std::span<const uint8_t> data) {
   b.insert(b.end(), data.begin(), data.end());
-}
-uint16_t get16(std::span<const uint8_t> b, size_t off) {
-  return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
-}
-void set16(Bytes& b, size_t off, uint16_t v) {
-  b[off] = static_cast<uint8_t>(v >> 8);
-  b[off + 1] = static_cast<uint8_t>(v);
 }
 
 constexpr uint8_t kTcp = 6;

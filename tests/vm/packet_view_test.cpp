@@ -10,32 +10,21 @@
 #include <span>
 #include <vector>
 
+#include "packet_bytes.h"
+
 namespace netcpu {
 namespace {
 
 // ---------------------------------------------------------------------------
 // Hand-built packets.
 
-using Bytes = std::vector<uint8_t>;
+using namespace test_bytes;
 
-void put8(Bytes& b, uint8_t v) { b.push_back(v); }
-void put16(Bytes& b, uint16_t v) {
-  b.push_back(static_cast<uint8_t>(v >> 8));
-  b.push_back(static_cast<uint8_t>(v));
-}
-void put32(Bytes& b, uint32_t v) {
-  put16(b, static_cast<uint16_t>(v >> 16));
-  put16(b, static_cast<uint16_t>(v));
-}
 void put48(Bytes& b, uint64_t v) {
   put16(b, static_cast<uint16_t>(v >> 32));
   put32(b, static_cast<uint32_t>(v));
 }
 void put_zeros(Bytes& b, size_t n) { b.insert(b.end(), n, 0); }
-void set16(Bytes& b, size_t off, uint16_t v) {
-  b[off] = static_cast<uint8_t>(v >> 8);
-  b[off + 1] = static_cast<uint8_t>(v);
-}
 
 constexpr uint64_t kDstMac = 0x02'11'22'33'44'55;
 constexpr uint64_t kSrcMac = 0x02'66'77'88'99'aa;

@@ -39,17 +39,7 @@ std::string verify_error(std::string_view src, const HostCaps* caps = nullptr) {
 
 ::testing::AssertionResult rejected(std::string_view src, const std::string& prefix,
                                     const std::string& fragment, const HostCaps* caps = nullptr) {
-  std::string e = verify_error(src, caps);
-  if (e.empty())
-    return ::testing::AssertionFailure() << "verified, expected a rejection\n--- source:\n" << src;
-  if (!starts_with(e, prefix))
-    return ::testing::AssertionFailure()
-           << "got    '" << e << "'\nwanted '" << prefix << "...'\n--- source:\n"
-           << src;
-  if (e.find(fragment) == std::string::npos)
-    return ::testing::AssertionFailure()
-           << "got '" << e << "', wanted it to mention '" << fragment << "'";
-  return ::testing::AssertionSuccess();
+  return diagnostic_is(verify_error(src, caps), src, prefix, fragment);
 }
 
 std::string repeat(const std::string& line, int n) {

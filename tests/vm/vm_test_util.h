@@ -68,6 +68,23 @@ inline std::string rejection(std::string_view src, const HostCaps* caps = nullpt
   return "";
 }
 
+// A diagnostic that starts with `prefix` ("bad.ncpu:LINE:COL: error: ") and
+// mentions `fragment`; `e` empty means the source was accepted.
+inline ::testing::AssertionResult diagnostic_is(const std::string& e, std::string_view src,
+                                                const std::string& prefix,
+                                                const std::string& fragment) {
+  if (e.empty())
+    return ::testing::AssertionFailure() << "accepted, expected an error\n--- source:\n" << src;
+  if (e.rfind(prefix, 0) != 0)
+    return ::testing::AssertionFailure()
+           << "got    '" << e << "'\nwanted '" << prefix << "...'\n--- source:\n"
+           << src;
+  if (e.find(fragment) == std::string::npos)
+    return ::testing::AssertionFailure()
+           << "got '" << e << "', wanted it to mention '" << fragment << "'";
+  return ::testing::AssertionSuccess();
+}
+
 struct RunOutput {
   RunResult result;
   std::vector<std::string> lines;
