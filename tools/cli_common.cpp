@@ -3,6 +3,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "bpf_translate.h"
+
 namespace netcpu::cli {
 
 std::vector<uint8_t> read_file(const std::string& path) {
@@ -26,6 +28,17 @@ Program load_program(const std::string& path) {
   auto p = assemble(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
                     path, &d);
   if (!p) throw Failure(kRejected, d.str());
+  return *p;
+}
+
+Program program_from_filter(const std::string& expr, int dlt) {
+  std::string error;
+  auto text = tools::filter_to_assembly(expr, dlt, &error);
+  if (!text) throw Failure(kRejected, "filter '" + expr + "': " + error);
+  Diagnostic d;
+  auto p = assemble(*text, "<filter>", &d);
+  if (!p)
+    throw Failure(kRejected, "filter '" + expr + "' translated to invalid assembly: " + d.str());
   return *p;
 }
 

@@ -30,6 +30,10 @@ std::vector<uint8_t> read_file(const std::string& path);
 // kRejected with "file:line:col: error: ..."; corrupt bytecode kBadInput.
 Program load_program(const std::string& path);
 
+// A tcpdump expression compiled by libpcap for the link type (DLT_*) and
+// translated; libpcap's own message (kRejected) when it rejects it.
+Program program_from_filter(const std::string& expr, int dlt);
+
 // Verifies and instantiates, throwing kRejected with the diagnostic.
 std::unique_ptr<Instance> instantiate(Program p, const HostCaps& caps, const Limits& limits,
                                       OutputSink sink);

@@ -41,7 +41,12 @@ int cmd_run(const RunOptions& o) {
     else
       std::cout << line << "\n";
   };
-  auto vm = instantiate(load_program(o.program), caps, limits, sink);
+  if (o.filter.empty() == o.program.empty())
+    throw Failure(kUsage, "run takes a PROGRAM or --filter EXPR");
+  int dlt = reader.link() == LinkType::Ethernet ? DLT_EN10MB : DLT_RAW;
+  auto vm =
+      instantiate(o.filter.empty() ? load_program(o.program) : program_from_filter(o.filter, dlt),
+                  caps, limits, sink);
   if (o.trace) vm->set_profiling(true);
 
   std::unique_ptr<PcapWriter> out, emitted;

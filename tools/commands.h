@@ -13,6 +13,7 @@ int cmd_check(const std::string& file, bool json);
 
 struct RunOptions {
   std::string program, pcap, out, emitted;
+  std::string filter;  // a tcpdump expression instead of a program
   bool trace = false, json = false;
   uint64_t budget = 100000;
   std::string on_abort = "pass";
@@ -26,6 +27,13 @@ struct BenchOptions {
   bool json = false;
 };
 int cmd_bench(const BenchOptions& o);
+
+struct FilterOptions {
+  std::string linktype = "ether";  // ether (switch ports) or raw (lwIPv6 hooks)
+  std::string cbpf;                // a `tcpdump -ddd` file instead of an expression
+  std::vector<std::string> expr;   // words of the expression, joined by spaces
+};
+int cmd_filter(const FilterOptions& o);
 
 struct CtlOptions {
   std::string socket;

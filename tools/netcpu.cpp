@@ -36,7 +36,9 @@ int main(int argc, char** argv) {
 
   RunOptions ro;
   auto* run = app.add_subcommand("run", "Run a program on every packet of a pcap file");
-  run->add_option("PROGRAM", ro.program, "bytecode or source file")->required();
+  run->add_option("PROGRAM", ro.program, "bytecode or source file");
+  run->add_option("--filter", ro.filter,
+                  "a tcpdump expression instead of a program (pcap-filter(7))");
   run->add_option("--pcap", ro.pcap, "pcap file to read (Ethernet or raw IP)")->required();
   run->add_option("--out", ro.out, "write the passed (and rewritten) packets to this pcap file");
   run->add_option("--emitted", ro.emitted, "write the packets the program emits to this pcap file");
@@ -57,12 +59,25 @@ int main(int argc, char** argv) {
   bench->add_option("--rounds", bo.rounds, "rounds over the packets (default: about one second)");
   bench->add_flag("--json", bo.json, "print one JSON object");
 
+  FilterOptions fo;
+  auto* filter = app.add_subcommand(
+      "filter", "Translate a tcpdump expression into NetCPU assembly (libpcap compiles it)");
+  filter->add_option("EXPR", fo.expr, "the expression, pcap-filter(7): 'tcp port 80'");
+  filter->add_option("--linktype", fo.linktype, "ether (switch ports) or raw (lwIPv6 hooks)")
+      ->capture_default_str();
+  filter->add_option("--cbpf", fo.cbpf,
+                     "translate a classic BPF program in `tcpdump -ddd` format instead");
+
   CtlOptions co;
-  auto* ctl = app.add_subcommand("ctl", "Run commands on a vde_switch management console (or a NetCPU console)");
+  auto* ctl = app.add_subcommand(
+      "ctl", "Run commands on a vde_switch management console (or a NetCPU console)");
   ctl->add_option("SOCKET", co.socket, "management socket (vde_switch -M)")->required();
-  ctl->add_option("COMMAND", co.commands, "commands, each one argument: 'netcpu/load * in fw.ncpu'");
-  ctl->add_option("--follow", co.follow_ms, "then print debug lines (debug/add ...) for this many ms");
-  ctl->add_option("--timeout", co.timeout_ms, "ms to wait for each command's answer")->capture_default_str();
+  ctl->add_option("COMMAND", co.commands,
+                  "commands, each one argument: 'netcpu/load * in fw.ncpu'");
+  ctl->add_option("--follow", co.follow_ms,
+                  "then print debug lines (debug/add ...) for this many ms");
+  ctl->add_option("--timeout", co.timeout_ms, "ms to wait for each command's answer")
+      ->capture_default_str();
   ctl->add_flag("--keep-going", co.keep_going, "run every command even after one fails");
 
   try {
@@ -78,6 +93,7 @@ int main(int argc, char** argv) {
     if (*run) return cmd_run(ro);
     if (*bench) return cmd_bench(bo);
     if (*ctl) return cmd_ctl(co);
+    if (*filter) return cmd_filter(fo);
   } catch (const Failure& f) {
     std::cerr << "netcpu: " << f.what() << "\n";
     return f.code;

@@ -1,0 +1,30 @@
+// tcpdump filter expressions on NetCPU: libpcap compiles the expression
+// (pcap-filter(7), exactly tcpdump's meaning) to classic BPF, and this
+// translates the classic BPF into readable NetCPU assembly that assembles and
+// verifies like any hand-written program. A packet the BPF program accepts
+// (returns non-zero) passes; one it rejects, or a load past its end, drops.
+#pragma once
+
+#include <pcap/pcap.h>
+
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace netcpu::tools {
+
+// Compiles expr with libpcap for the link type (DLT_EN10MB for switch ports,
+// DLT_RAW for lwIPv6 hooks) and translates it. On error: nullopt, and
+// libpcap's own message (or the translator's) in *error.
+std::optional<std::string> filter_to_assembly(const std::string& expr, int dlt, std::string* error);
+
+// Translates a classic BPF program; title goes into the header comment.
+std::optional<std::string> cbpf_to_assembly(std::span<const bpf_insn> prog,
+                                            const std::string& title, std::string* error);
+
+// Parses the `tcpdump -ddd` text format: a count line, then one
+// "code jt jf k" line per instruction, in decimal.
+std::optional<std::vector<bpf_insn>> parse_cbpf_text(const std::string& text, std::string* error);
+
+}  // namespace netcpu::tools
