@@ -259,6 +259,24 @@ TEST_F(Plugin, ProgramOutputGoesToTheDebugCategory) {
   EXPECT_NE(drop->find("port " + port + " in: hello dropped 60 bytes"), std::string::npos) << *drop;
 }
 
+TEST_F(Plugin, FilterLoadsATcpdumpExpression) {
+  connect(2);
+  Reply r = con.cmd("netcpu/filter * in not udp port 9");
+  ASSERT_TRUE(r.ok()) << r.text();
+  EXPECT_EQ(broadcast_from_a(5)[1], 0u);  // numbered frames are UDP to port 9
+  ASSERT_TRUE(con.cmd_ok("netcpu/filter * in udp and dst host 10.0.0.2").ok());
+  EXPECT_EQ(broadcast_from_a(5)[1], 5u);
+  Reply bad = con.cmd("netcpu/filter * in udp prot 9");
+  EXPECT_EQ(bad.code, EINVAL);
+  EXPECT_NE(bad.text().find("syntax error"), std::string::npos)
+      << bad.text();  // libpcap's own words
+  EXPECT_EQ(broadcast_from_a(5)[1], 5u) << "the rejected filter replaced the running one";
+  // With a filter loaded the plugin still unloads for real.
+  ASSERT_TRUE(con.cmd("plugin/del netcpu").ok());
+  ASSERT_TRUE(con.cmd("plugin/add " NETCPU_PLUGIN).ok());
+  EXPECT_EQ(con.cmd_ok("netcpu/list").data.size(), 1u);
+}
+
 TEST_F(Plugin, PutLoadsInlineBytecode) {
   connect(2);
   Diagnostic d;

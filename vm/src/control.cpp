@@ -84,7 +84,7 @@ Control::Control(Options o) : opt_(std::move(o)) {}
 
 std::vector<Control::Command> Control::commands() const {
   const std::string& p = opt_.point_syntax;
-  return {
+  std::vector<Command> c = {
       {"load", p + " FILE",
        "load a program (source or bytecode) onto an attach point, replacing the old one"},
       {"put", p + " BASE64", "load a program from base64 bytecode given inline"},
@@ -100,12 +100,33 @@ std::vector<Control::Command> Control::commands() const {
       {"onabort", "pass|drop", "verdict when a run is stopped (budget, fault)"},
       {"reset", "", "zero every program's counters"},
   };
+  if (opt_.compile_filter)
+    c.insert(c.begin() + 2, {"filter", p + " EXPR",
+                             "load a tcpdump expression (pcap-filter(7), compiled by libpcap)"});
+  return c;
+}
+
+ControlReply Control::cmd_filter(const std::vector<std::string>& w) {
+  ControlReply err;
+  size_t used;
+  AttachPoint* at = point(w, used, err);
+  if (!at) return err;
+  if (w.size() <= used) return fail(EINVAL, "expected " + opt_.point_syntax + " EXPR");
+  std::string expr;
+  for (size_t i = used; i < w.size(); ++i) expr += (i > used ? " " : "") + w[i];
+  std::string error;
+  auto text = opt_.compile_filter(expr, &error);
+  if (!text)
+    return fail(EINVAL,
+                "filter '" + expr + "': " + error + "\n" + at->name() + " keeps its program");
+  return load(*at, std::vector<uint8_t>(text->begin(), text->end()), "<filter '" + expr + "'>");
 }
 
 ControlReply Control::execute(std::string_view command, std::string_view args) {
   auto w = split_words(args);
   if (command == "load") return cmd_load(w, false);
   if (command == "put") return cmd_load(w, true);
+  if (command == "filter" && opt_.compile_filter) return cmd_filter(w);
   if (command == "unload") return cmd_unload(w);
   if (command == "list") return cmd_list();
   if (command == "show") return cmd_show(w);

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +65,10 @@ class Control {
     std::function<void(const std::function<void(AttachPoint&)>&)> for_each;
     // Where a program's PRINT/LOG/DUMP lines go.
     std::function<void(const AttachPoint&, OutputKind, std::string_view)> output;
+    // Compiles a tcpdump expression into NetCPU assembly (the host has
+    // libpcap; the core does not). When set, the `filter` command exists.
+    std::function<std::optional<std::string>(const std::string& expr, std::string* error)>
+        compile_filter;
     // Warnings about what the host cannot do for this program at this point
     // (shown on load; empty when none).
     std::function<std::vector<std::string>(const AttachPoint&, const Program&)> warnings;
@@ -93,6 +98,7 @@ class Control {
  private:
   ControlReply cmd_load(const std::vector<std::string>& w, bool inline_bytes);
   ControlReply put_chunk(AttachPoint& at, const std::string& chunk);
+  ControlReply cmd_filter(const std::vector<std::string>& w);
   ControlReply cmd_unload(const std::vector<std::string>& w);
   ControlReply cmd_list();
   ControlReply cmd_show(const std::vector<std::string>& w);
