@@ -22,6 +22,7 @@ int cmd_run(const RunOptions& o);
 
 struct BenchOptions {
   std::string program, pcap;
+  std::string filter;  // a tcpdump expression: timed against libpcap's bpf_filter()
   uint64_t synthetic = 0;
   uint32_t rounds = 0;  // 0: as many as fit in about a second
   bool json = false;

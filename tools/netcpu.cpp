@@ -52,7 +52,10 @@ int main(int argc, char** argv) {
   BenchOptions bo;
   auto* bench = app.add_subcommand(
       "bench", "Measure ns and instructions per packet (a benchmark, not a test)");
-  bench->add_option("PROGRAM", bo.program, "bytecode or source file")->required();
+  bench->add_option("PROGRAM", bo.program, "bytecode or source file");
+  bench->add_option("--filter", bo.filter,
+                    "a tcpdump expression: time its translation against libpcap's bpf_filter() on "
+                    "the same packets");
   auto* bp = bench->add_option("--pcap", bo.pcap, "packets from this pcap file");
   bench->add_option("--synthetic", bo.synthetic, "N generated packets (default 10000)")
       ->excludes(bp);
