@@ -40,7 +40,9 @@ class Translator {
       if (BPF_CLASS(in.code) != BPF_JMP) continue;
       uint64_t next = i + 1;
       if (BPF_OP(in.code) == BPF_JA) {
-        if (next + in.k >= p_.size()) return fail(error, at(i) + "jump past the end");
+        int64_t target = ja_target(i);
+        if (target < 0 || target >= static_cast<int64_t>(p_.size()))
+          return fail(error, at(i) + "jump outside the program");
       } else {
         if (next + in.jt >= p_.size() || next + in.jf >= p_.size())
           return fail(error, at(i) + "jump past the end");
@@ -70,6 +72,11 @@ class Translator {
   std::optional<std::string> fail(std::string* error, const std::string& m) {
     if (error) *error = m;
     return std::nullopt;
+  }
+  // libpcap writes a backward `ja` (protochain's loop over IPv6 extension
+  // headers) as a 32-bit wrap-around offset: read it signed.
+  int64_t ja_target(size_t i) const {
+    return static_cast<int64_t>(i) + 1 + static_cast<int32_t>(p_[i].k);
   }
   static std::string at(size_t i) { return "BPF instruction " + std::to_string(i) + ": "; }
   // The label of a jump target, marked as used so that only targets get one.
@@ -206,7 +213,7 @@ class Translator {
       case BPF_JMP: {
         size_t t = i + 1 + in.jt, f = i + 1 + in.jf;
         if (BPF_OP(in.code) == BPF_JA) {
-          code = "    jmp " + label(i + 1 + in.k) + "\n";
+          code = "    jmp " + label(static_cast<size_t>(ja_target(i))) + "\n";
           return true;
         }
         const char *branch, *inverse;
