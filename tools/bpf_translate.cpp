@@ -34,6 +34,9 @@ class Translator {
 
   std::optional<std::string> run(const std::string& title, std::string* error) {
     if (p_.empty()) return fail(error, "empty BPF program");
+    if (BPF_CLASS(p_.back().code) != BPF_RET)
+      return fail(error, at(p_.size() - 1) +
+                             "the last instruction must be a ret (as bpf_validate requires)");
     // Jumps must land inside the program.
     for (size_t i = 0; i < p_.size(); ++i) {
       const bpf_insn& in = p_[i];
@@ -57,8 +60,12 @@ class Translator {
       char* image = bpf_image(&p_[i], static_cast<int>(i));
       body << "    # " << (image ? image : "?") << "\n" << code[i];
     }
+    // The title is one comment line: an expression may hold newlines.
+    std::string one_line = title;
+    for (char& c : one_line)
+      if (c == '\n' || c == '\r') c = ' ';
     std::ostringstream out;
-    out << "# " << title << "\n"
+    out << "# " << one_line << "\n"
         << "# Classic BPF translated to NetCPU, one block per BPF instruction (in the comments):\n"
         << "# A is gpr0, X gpr1, the scratch memory M[] gpr6..gpr15 and m[]. A load past the\n"
         << "# end of the packet rejects it, as in BPF.\n"
