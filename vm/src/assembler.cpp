@@ -9,8 +9,8 @@
 #include <map>
 #include <stdexcept>
 
-#include "netcpu/program.h"
 #include "literals.h"
+#include "netcpu/program.h"
 #include "text_util.h"
 
 namespace netcpu {
@@ -274,10 +274,6 @@ class Assembler {
   }
 
   // ---- numbers and literals ------------------------------------------------
-
-
-
-
 
   // Decodes a "..." literal with C escapes.
   std::string parse_string(std::string_view t, unsigned col) const {
@@ -656,12 +652,6 @@ class Assembler {
     Operand op;
     std::string str;  // String: decoded bytes; Ident: the name
   };
-
-
-
-
-
-
 
   uint32_t intern(const std::string& s) {
     for (size_t i = 0; i < prog_.strings.size(); ++i)

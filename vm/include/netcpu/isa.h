@@ -110,7 +110,7 @@ constexpr uint16_t kSetsFlags = 1 << 8;      // sets the compare flags
   X(BREAK, "break", None, None, Break, None, flag::kNoFallthrough, "leave the switch")             \
   X(ENDSWITCH, "endswitch", None, None, None, None, 0, "end of a switch")                          \
   X(END, "end", None, None, None, None, flag::kNoFallthrough,                                      \
-    "stop; the packet passes (the 2004 END)")                                            \
+    "stop; the packet passes (the 2004 END)")                                                      \
   X(PASS, "pass", None, None, None, None, flag::kNoFallthrough, "stop and pass the packet")        \
   X(DROP, "drop", None, None, None, None, flag::kNoFallthrough, "stop and drop the packet")        \
   X(REDIRECT, "redirect", Read, None, None, None, flag::kNoFallthrough | flag::kRedirect,          \
@@ -128,7 +128,8 @@ constexpr uint16_t kSetsFlags = 1 << 8;      // sets the compare flags
     "a = offset of the string in the packet at or after b, or -1")                                 \
   X(CSUM, "csum", None, None, None, Checksum, 0,                                                   \
     "recompute IPv4 header and TCP/UDP/ICMP checksums")                                            \
-  X(REWRITE, "rewrite", Mapped, Read, None, None, flag::kWritesPacket | flag::kPacket | flag::kSetsFlags,             \
+  X(REWRITE, "rewrite", Mapped, Read, None, None,                                                  \
+    flag::kWritesPacket | flag::kPacket | flag::kSetsFlags,                                        \
     "store b into a header field, updating checksums incrementally")                               \
   X(LOOKUP, "lookup", Write, Key, None, Table, flag::kSetsFlags,                                   \
     "a = table[b]; flags equal if found")                                                          \
