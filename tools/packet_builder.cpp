@@ -7,18 +7,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "netcpu/protocols.h"
+
 namespace netcpu::tools {
 namespace {
-
-constexpr uint16_t kTypeIp4 = 0x0800;
-constexpr uint16_t kTypeArp = 0x0806;
-constexpr uint16_t kTypeIp6 = 0x86dd;
-
-constexpr uint8_t kProtoIcmp = 1;
-constexpr uint8_t kProtoTcp = 6;
-constexpr uint8_t kProtoUdp = 17;
-constexpr uint8_t kProtoIcmp6 = 58;
-constexpr uint8_t kProtoSctp = 132;
 
 constexpr uint8_t kExtHopByHop = 0;
 constexpr uint8_t kExtRouting = 43;

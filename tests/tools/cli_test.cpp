@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.h"
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -25,38 +27,10 @@ const std::string kCli = NETCPU_CLI;
 const std::string kSrc = NETCPU_SOURCE_DIR;
 const std::string kTcpdump = TCPDUMP;
 
-struct Result {
-  int code = -1;  // exit status, or 128 + signal
-  std::string out, err;
-};
-
-fs::path scratch() {
-  static fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("netcpu-cli-test-" + std::to_string(getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-Result sh(const std::string& cmd) {
-  static int n = 0;
-  fs::path out = scratch() / ("out" + std::to_string(n)),
-           err = scratch() / ("err" + std::to_string(n++));
-  int st = std::system((cmd + " >" + out.string() + " 2>" + err.string()).c_str());
-  Result r;
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+using netcpu::test::Result;
+using netcpu::test::scratch;
+using netcpu::test::sh;
+using netcpu::test::slurp;
 
 Result netcpu(const std::string& args) { return sh(kCli + " " + args); }
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bpf_translate.h"
+#include "cli_util.h"
 #include "netcpu/netcpu.h"
 #include "packet_builder.h"
 
@@ -1086,38 +1087,10 @@ std::string ddd_text(const std::vector<bpf_insn>& prog) {
   return s;
 }
 
-struct Result {
-  int code = -1;  // exit status, or 128 + signal
-  std::string out, err;
-};
-
-fs::path scratch() {
-  static fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("netcpu-filter-test-" + std::to_string(getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-Result sh(const std::string& cmd) {
-  static int n = 0;
-  const fs::path out = scratch() / ("out" + std::to_string(n)),
-                 err = scratch() / ("err" + std::to_string(n++));
-  const int st = std::system((cmd + " >" + out.string() + " 2>" + err.string()).c_str());
-  Result r;
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+using netcpu::test::Result;
+using netcpu::test::scratch;
+using netcpu::test::sh;
+using netcpu::test::slurp;
 
 std::string quote(const std::string& s) { return "'" + s + "'"; }  // no ' in our expressions
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstddef>
 
+#include "netcpu/protocols.h"
+
 namespace netcpu {
 namespace {
 
@@ -15,16 +17,6 @@ constexpr size_t kArpBody = 28;  // IPv4 over Ethernet
 constexpr size_t kMaxParsed = 0xffff;
 // A chain longer than this is an attack or garbage, not a real packet.
 constexpr int kMaxExtHeaders = 16;
-
-constexpr uint16_t kTypeIp4 = 0x0800;
-constexpr uint16_t kTypeArp = 0x0806;
-constexpr uint16_t kTypeIp6 = 0x86dd;
-
-constexpr uint8_t kProtoIcmp = 1;
-constexpr uint8_t kProtoTcp = 6;
-constexpr uint8_t kProtoUdp = 17;
-constexpr uint8_t kProtoIcmp6 = 58;
-constexpr uint8_t kProtoSctp = 132;
 
 // Bounds-checked big-endian reads: every read of the packet goes through
 // these, so a stale or forged Headers can never make us read outside pkt.

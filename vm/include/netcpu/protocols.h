@@ -1,0 +1,19 @@
+// EtherTypes and IP protocol numbers the parser, the checksum code and the
+// packet builder share.
+#pragma once
+
+#include <cstdint>
+
+namespace netcpu {
+
+constexpr uint16_t kTypeIp4 = 0x0800;
+constexpr uint16_t kTypeArp = 0x0806;
+constexpr uint16_t kTypeIp6 = 0x86dd;
+
+constexpr uint8_t kProtoIcmp = 1;
+constexpr uint8_t kProtoTcp = 6;
+constexpr uint8_t kProtoUdp = 17;
+constexpr uint8_t kProtoIcmp6 = 58;
+constexpr uint8_t kProtoSctp = 132;
+
+}  // namespace netcpu
