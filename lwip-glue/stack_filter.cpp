@@ -1,0 +1,428 @@
+// StackFilter: NetCPU's handler at the five userfilter hooks of one lwIPv6
+// stack, the programs those hooks run, and the thread that serves the
+// stack's console and runs its timer handlers.
+//
+// Locking: lwIPv6 walks its handler list under a stack-wide semaphore, so
+// handlers stay registered for the StackFilter's whole life and a hot swap
+// replaces the program behind them. The attach points are guarded by `mu`,
+// taken by every packet (uncontended: lwIPv6 runs one hook at a time per
+// stack), by console commands and by timers. Nothing that holds `mu` calls
+// into lwIPv6, so the two locks are always taken in the same order.
+#include <pthread.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <iterator>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+// clang-format off
+#include <utility>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+// clang-format on
+
+#include "bpf_translate.h"
+#include "lwip_abi.h"
+#include "mgmt_console.h"
+#include "netcpu/control.h"
+#include "netcpu/lwip.hpp"
+
+namespace netcpu::lwip {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::array<const char*, kHookCount> kHookNames = {"pre_routing", "local_in", "forward",
+                                                            "local_out", "post_routing"};
+constexpr auto kTick = std::chrono::milliseconds(100);
+constexpr const char* kLogCategory = "netcpu/log";
+constexpr const char* kDropCategory = "netcpu/drop";
+
+uint64_t now_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+abi::hookfun on_hook;
+
+// The one console command that is the host's rather than Control's.
+const struct {
+  std::string_view name, syntax, help;
+} kStackCommand = {"netcpu/stack", "",
+                   "packets the hooks ran programs on; how many spanned a pbuf chain"};
+
+}  // namespace
+
+const char* hook_name(HookPoint h) { return kHookNames[static_cast<size_t>(h)]; }
+
+std::optional<HookPoint> parse_hook(std::string_view name) {
+  for (size_t i = 0; i < kHookNames.size(); ++i) {
+    std::string_view n = kHookNames[i];
+    if (name.size() != n.size()) continue;
+    bool same = true;
+    for (size_t k = 0; k < n.size() && same; ++k)
+      same = std::tolower(static_cast<unsigned char>(name[k])) == n[k];
+    if (same) return static_cast<HookPoint>(i);
+  }
+  return std::nullopt;
+}
+
+struct StackFilter::Impl {
+  explicit Impl(struct stack* s);
+  ~Impl();
+
+  int on_packet(int hooknum, abi::pbuf& p);
+  void output_line(const AttachPoint& at, std::string_view line);
+  Reply execute(std::string_view line);
+  Reply locked_load(HookPoint h, std::vector<uint8_t> bytes, const std::string& name);
+  void tick();
+  Reply on_io_thread(std::function<Reply()> fn);
+
+  struct stack* stack;
+  std::mutex mu;
+  std::array<AttachPoint, kHookCount> points{AttachPoint(kHookNames[0]), AttachPoint(kHookNames[1]),
+                                             AttachPoint(kHookNames[2]), AttachPoint(kHookNames[3]),
+                                             AttachPoint(kHookNames[4])};
+  std::array<abi::uf_hook_handler, kHookCount> handlers{};
+  std::array<bool, kHookCount> registered{};
+  std::unique_ptr<Control> control;
+  // A packet spread over a pbuf chain is gathered here, and scattered back
+  // if the program rewrote it.
+  std::vector<uint8_t> scratch = std::vector<uint8_t>(65535);
+  Output output;
+  int current_hook = -1;
+  // What `netcpu/stack` reports: packets the hooks ran a program on, and
+  // those that spanned a pbuf chain or did not look like a pbuf.
+  uint64_t runs = 0, chained_runs = 0, malformed = 0;
+
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
+  asio::steady_timer ticker{io};
+  std::unique_ptr<console::MgmtConsole> console;  // replaced on the io thread, under mu
+  std::thread io_thread;
+};
+
+namespace {
+
+// Which StackFilter a stack has: the hook gets only the stack pointer.
+// Lock-free for readers (every packet); writers hold g_registry_mu.
+constexpr size_t kMaxStacks = 64;
+struct Slot {
+  std::atomic<struct stack*> stack{nullptr};
+  std::atomic<StackFilter::Impl*> impl{nullptr};
+};
+std::array<Slot, kMaxStacks> g_slots;
+std::mutex g_registry_mu;
+
+StackFilter::Impl* find_impl(struct stack* s) {
+  for (Slot& slot : g_slots)
+    if (slot.stack.load(std::memory_order_acquire) == s)
+      return slot.impl.load(std::memory_order_acquire);
+  return nullptr;
+}
+
+int on_hook(struct stack* s, int hooknum, abi::pbuf** p, struct netif*, struct netif*) {
+  if (hooknum < 0 || hooknum >= kHookCount || p == nullptr || *p == nullptr) return abi::kAccept;
+  StackFilter::Impl* impl = find_impl(s);
+  return impl ? impl->on_packet(hooknum, **p) : abi::kAccept;
+}
+
+void count_error(Instance& vm) {
+  vm.stats().errors.store(vm.stats().errors.load() + 1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+StackFilter::Impl::Impl(struct stack* s) : stack(s) {
+  Control::Options o;
+  o.caps.link = LinkType::RawIp;
+  o.caps.redirect = o.caps.mirror = o.caps.emit = o.caps.resize = false;
+  o.caps.max_packet = 65535;
+  o.caps.host_name = "an lwIPv6 stack hook";
+  o.point_syntax = "HOOK";
+  o.point_words = 1;
+  o.resolve = [this](const std::vector<std::string>& w, std::string* why) -> AttachPoint* {
+    if (auto h = parse_hook(w[0])) return &points[static_cast<size_t>(*h)];
+    *why = "hook must be pre_routing, local_in, forward, local_out or post_routing, not '" + w[0] +
+           "'";
+    return nullptr;
+  };
+  o.for_each = [this](const std::function<void(AttachPoint&)>& fn) {
+    for (AttachPoint& at : points) fn(at);
+  };
+  o.output = [this](const AttachPoint& at, OutputKind, std::string_view line) {
+    output_line(at, line);
+  };
+  o.compile_filter = [](const std::string& expr, std::string* error) {
+    return tools::filter_to_assembly(expr, DLT_RAW, error);
+  };
+  control = std::make_unique<Control>(std::move(o));
+  ticker.expires_after(kTick);
+  ticker.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) tick();
+  });
+  io_thread = std::thread([this] {
+    pthread_setname_np(pthread_self(), "netcpu-lwip");
+    io.run();
+  });
+}
+
+StackFilter::Impl::~Impl() {
+  // No packet runs after this: unregister waits on lwIPv6's hook lock.
+  for (int h = 0; h < kHookCount; ++h)
+    if (registered[h]) uf_unregister_hook(stack, &handlers[h]);
+  {
+    std::lock_guard lk(g_registry_mu);
+    for (Slot& slot : g_slots)
+      if (slot.impl.load() == this) {
+        slot.stack.store(nullptr, std::memory_order_release);
+        slot.impl.store(nullptr, std::memory_order_release);
+      }
+  }
+  on_io_thread([this] {
+    std::lock_guard lk(mu);
+    console.reset();
+    ticker.cancel();
+    return Reply{};
+  });
+  work.reset();
+  io.stop();
+  io_thread.join();
+}
+
+Reply StackFilter::Impl::on_io_thread(std::function<Reply()> fn) {
+  std::packaged_task<Reply()> task(std::move(fn));
+  auto done = task.get_future();
+  asio::post(io, [&task] { task(); });
+  return done.get();
+}
+
+void StackFilter::Impl::tick() {
+  {
+    std::lock_guard lk(mu);
+    PacketMeta meta;
+    meta.hook = Hook::Timer;
+    uint64_t now = now_ms();
+    for (int h = 0; h < kHookCount; ++h) {
+      current_hook = h;
+      points[h].run_due_timers(now, meta);
+    }
+    current_hook = -1;
+  }
+  ticker.expires_after(kTick);
+  ticker.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) tick();
+  });
+}
+
+void StackFilter::Impl::output_line(const AttachPoint& at, std::string_view line) {
+  if (output) {
+    for (int h = 0; h < kHookCount; ++h)
+      if (&points[h] == &at) output(static_cast<HookPoint>(h), line);
+  }
+  if (console && console->listening(kLogCategory))
+    console->publish(kLogCategory, at.name() + ": " + std::string(line));
+}
+
+int StackFilter::Impl::on_packet(int hooknum, abi::pbuf& p) {
+  std::lock_guard lk(mu);
+  AttachPoint& at = points[hooknum];
+  Instance* vm = at.program();
+  if (!vm) return abi::kAccept;
+  uint32_t len = p.tot_len;
+  ++runs;
+  if (p.payload == nullptr || p.len > p.tot_len) {
+    ++malformed;
+    count_error(*vm);  // not the pbuf layout lwip_abi.h describes: leave it alone
+    return abi::kAccept;
+  }
+  bool chained = p.len < p.tot_len;
+  uint8_t* data = static_cast<uint8_t*>(p.payload);
+  if (chained) {
+    uint32_t got = 0;
+    for (abi::pbuf* q = &p; q && got < len; q = q->next) {
+      uint32_t n = std::min<uint32_t>(q->len, len - got);
+      std::memcpy(scratch.data() + got, q->payload, n);
+      got += n;
+    }
+    if (got != len) {
+      ++malformed;
+      count_error(*vm);
+      return abi::kAccept;
+    }
+    ++chained_runs;
+    data = scratch.data();
+  }
+  PacketMeta meta;
+  meta.hook = static_cast<Hook>(hooknum);
+  meta.dir = hooknum >= static_cast<int>(HookPoint::LocalOut) ? 1 : 0;
+  current_hook = hooknum;
+  uint32_t out_len = len;
+  RunResult r = at.run(data, out_len, len, meta);
+  current_hook = -1;
+  if (r.modified && chained) {
+    uint32_t put = 0;
+    for (abi::pbuf* q = &p; q && put < len; q = q->next) {
+      uint32_t n = std::min<uint32_t>(q->len, len - put);
+      std::memcpy(q->payload, data + put, n);
+      put += n;
+    }
+  }
+  if (r.verdict != Verdict::Drop) return abi::kAccept;
+  if (console && console->listening(kDropCategory))
+    console->publish(kDropCategory,
+                     at.name() + ": " + vm->program().name + " dropped " + std::to_string(len) +
+                         " bytes" +
+                         (r.aborted ? std::string(" (") + abort_reason_name(r.reason) + ")" : ""));
+  return abi::kDrop;
+}
+
+Reply StackFilter::Impl::execute(std::string_view line) {
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  size_t sp = line.find_first_of(" \t");
+  std::string_view name = line.substr(0, sp);
+  std::string_view args = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
+  constexpr std::string_view kPrefix = "netcpu/";
+  if (name.substr(0, kPrefix.size()) != kPrefix)
+    return {ENOSYS, "unknown command '" + std::string(name) + "' (try help)"};
+  std::lock_guard lk(mu);
+  if (name == kStackCommand.name)
+    return {0, "runs " + std::to_string(runs) + "\nchained " + std::to_string(chained_runs) +
+                   "\nmalformed " + std::to_string(malformed)};
+  ControlReply r = control->execute(name.substr(kPrefix.size()), args);
+  return {r.error, std::move(r.text)};
+}
+
+Reply StackFilter::Impl::locked_load(HookPoint h, std::vector<uint8_t> bytes,
+                                     const std::string& name) {
+  std::lock_guard lk(mu);
+  ControlReply r = control->load(points[static_cast<size_t>(h)], std::move(bytes), name);
+  return {r.error, std::move(r.text)};
+}
+
+StackFilter::StackFilter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+StackFilter::~StackFilter() = default;
+
+std::unique_ptr<StackFilter> StackFilter::attach(struct stack* s, std::string* why) {
+  auto fail = [&](std::string text) {
+    if (why) *why = std::move(text);
+    return nullptr;
+  };
+  if (s == nullptr) return fail("no stack given");
+  std::unique_ptr<Impl> impl;
+  int refused = -1;  // the hook lwIPv6 refused a handler at
+  {
+    std::lock_guard lk(g_registry_mu);
+    Slot* free_slot = nullptr;
+    for (Slot& slot : g_slots) {
+      if (slot.stack.load() == s) return fail("this lwIPv6 stack already has a NetCPU filter");
+      if (!free_slot && slot.stack.load() == nullptr) free_slot = &slot;
+    }
+    if (!free_slot)
+      return fail("too many lwIPv6 stacks with a NetCPU filter in this process (at most " +
+                  std::to_string(kMaxStacks) + ")");
+    impl = std::make_unique<Impl>(s);
+    // Published before the handlers exist, so that their first packet finds it.
+    free_slot->impl.store(impl.get(), std::memory_order_release);
+    free_slot->stack.store(s, std::memory_order_release);
+    for (int h = 0; h < kHookCount && refused < 0; ++h) {
+      impl->handlers[h] = {h, &on_hook, 0};
+      if (uf_register_hook(s, &impl->handlers[h]) == 1)
+        impl->registered[h] = true;
+      else
+        refused = h;
+    }
+  }
+  if (refused < 0) return std::unique_ptr<StackFilter>(new StackFilter(std::move(impl)));
+  impl.reset();  // unregisters what was registered and frees the slot
+  return fail(refused == 0 ? "this lwIPv6 stack has no userfilter hooks: create it with "
+                             "lwip_add_stack(LWIP_STACK_FLAG_USERFILTER)"
+                           : std::string("lwIPv6 refused a handler at ") + kHookNames[refused]);
+}
+
+Reply StackFilter::load(HookPoint h, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {errno ? errno : ENOENT, path + ": " + std::strerror(errno ? errno : ENOENT)};
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  return impl_->locked_load(h, std::move(bytes), path);
+}
+
+Reply StackFilter::load_source(HookPoint h, std::string_view source, const std::string& name) {
+  return impl_->locked_load(h, std::vector<uint8_t>(source.begin(), source.end()), name);
+}
+
+Reply StackFilter::unload(HookPoint h) {
+  return impl_->execute(std::string("netcpu/unload ") + hook_name(h));
+}
+
+Reply StackFilter::command(std::string_view line) { return impl_->execute(line); }
+
+Reply StackFilter::open_console(const std::string& path) {
+  Impl* impl = impl_.get();
+  return impl->on_io_thread([impl, path]() -> Reply {
+    console::MgmtConsole::Options o;
+    o.path = path;
+    o.banner = "NetCPU on an lwIPv6 stack (process " + std::to_string(getpid()) +
+               ")\nnetcpu/... commands program its hooks; debug/add netcpu/log shows output\n";
+    for (const auto& c : impl->control->commands())
+      o.commands.push_back({"netcpu/" + c.name, c.syntax, c.help});
+    o.commands.push_back({std::string(kStackCommand.name), std::string(kStackCommand.syntax),
+                          std::string(kStackCommand.help)});
+    o.categories = {{kLogCategory, "output of NetCPU programs (print, log, dump)"},
+                    {kDropCategory, "packets NetCPU programs drop"}};
+    o.handler = [impl](std::string_view name, std::string_view args) {
+      Reply r = impl->execute(std::string(name) + " " + std::string(args));
+      return console::CommandReply{r.error, std::move(r.text)};
+    };
+    try {
+      auto c = std::make_unique<console::MgmtConsole>(impl->io, std::move(o));
+      std::lock_guard lk(impl->mu);
+      impl->console = std::move(c);
+      return {0, "console on " + path};
+    } catch (const std::system_error& e) {
+      return {e.code().value() ? e.code().value() : EINVAL, e.what()};
+    }
+  });
+}
+
+void StackFilter::close_console() {
+  Impl* impl = impl_.get();
+  impl->on_io_thread([impl] {
+    std::lock_guard lk(impl->mu);
+    impl->console.reset();
+    return Reply{};
+  });
+}
+
+void StackFilter::set_output(Output out) {
+  std::lock_guard lk(impl_->mu);
+  impl_->output = std::move(out);
+}
+
+uint64_t StackFilter::packets(HookPoint h) const {
+  std::lock_guard lk(impl_->mu);
+  Instance* vm = impl_->points[static_cast<size_t>(h)].program();
+  return vm ? vm->stats().packets.load() : 0;
+}
+
+uint64_t StackFilter::dropped(HookPoint h) const {
+  std::lock_guard lk(impl_->mu);
+  Instance* vm = impl_->points[static_cast<size_t>(h)].program();
+  return vm ? vm->stats().dropped.load() : 0;
+}
+
+}  // namespace netcpu::lwip

@@ -1,0 +1,724 @@
+// libvdeplug_netcpu.so, the netcpu:// vdeplug4 module, as its users meet it:
+//
+//   - Debian's /usr/bin/vde_plug, started with VDEPLUGIN_PATH pointing at the
+//     build, joins two real vde_switches with a filtered cable:
+//
+//       A ── switch 1 ══ vde_plug 'netcpu://[in=F/out=G]{vde://SW1}' vde://SW2 ══ switch 2 ── B
+//
+//     Frames A sends cross the `in` program (they arrive from the network the
+//     netcpu URL wraps); frames B sends cross the `out` program (vde_plug
+//     sends them into that network). Both ends count what arrives.
+//   - the test process itself opening netcpu://... with vde_open, as qemu or
+//     lwIPv6 would, to see vde_recv's and vde_send's return values.
+//
+// Sanitizer builds: libvdeplug dlopens modules with RTLD_DEEPBIND, which
+// AddressSanitizer refuses ("incompatible with sanitizer runtime"). vde_plug
+// then gets the sanitizer runtimes preloaded behind a shim that strips the
+// flag (no_deepbind.c). This process was started without the shim, so the
+// in-process tests skip themselves here and ModuleSanitized runs them in a
+// child of this binary that has it.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "switch_harness.h"
+
+extern "C" {
+#include <libvdeplug.h>
+}
+
+extern char** environ;
+
+namespace netcpu::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+const Mac kMacA = tools::mac_addr("02:00:00:00:00:0a");
+const Mac kMacB = tools::mac_addr("02:00:00:00:00:0b");
+const Mac kMacCable = tools::mac_addr("02:00:00:00:00:0c");
+
+constexpr const char* kVdePlug = "/usr/bin/vde_plug";
+// Set in the child that runs ModuleInProcess.* in sanitizer builds.
+constexpr const char* kInProcessChild = "NETCPU_IN_PROCESS_CHILD";
+constexpr uint16_t kDiscard = 9;  // what the programs let through
+constexpr uint16_t kEcho = 7;     // what they drop
+
+#if defined(__SANITIZE_ADDRESS__) || defined(NETCPU_SWITCH_PRELOAD)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
+// Programs, written into each test's switch directory.
+constexpr const char* kDropEcho = R"(# frames to UDP port 7 are dropped
+.text:
+    beq has.udp, 0, ok
+    beq l4.dport, 7, no
+ok:
+    pass
+no:
+    drop
+)";
+
+constexpr const char* kRewriteTtl =
+    R"(# TTL 7 on what passes (checksum kept right), UDP port 7 dropped
+.text:
+    beq has.ip4, 0, ok
+    beq l4.dport, 7, no
+    rewrite ip.ttl, 7
+ok:
+    pass
+no:
+    drop
+)";
+
+constexpr const char* kSyntaxError = R"(.text:
+    beq has.udp, 0, ok
+    frobnicate gpr0
+ok:
+    pass
+)";
+
+constexpr const char* kRunaway = R"(.text:
+spin:
+    jmp spin
+)";
+
+// 3000 rounds, then a drop: under a budget of 1000 it never gets there.
+constexpr const char* kCounting = R"(.text:
+    mov gpr0, 0
+again:
+    add gpr0, 1
+    bltu gpr0, 3000, again
+    drop
+)";
+
+constexpr const char* kRedirect = R"(.text:
+    redirect 2
+)";
+
+// Drops frames until its timer has run once.
+constexpr const char* kTimerGate = R"(.data:
+num ticks 0
+.timer tick 100ms:
+    add ticks, 1
+    end
+.text:
+    beq ticks, 0, closed
+    pass
+closed:
+    drop
+)";
+
+// A UDP frame to `dport` carrying the harness's sequence number (so
+// sequence_of finds it).
+Bytes service_frame(Mac dst, Mac src, uint32_t seq, uint16_t dport) {
+  Bytes payload = {'N', 'C', 'S', 'Q'};
+  for (uint32_t v : {seq, ~seq})
+    for (int shift = 24; shift >= 0; shift -= 8)
+      payload.push_back(static_cast<uint8_t>(v >> shift));
+  return tools::PacketBuilder()
+      .eth(dst, src)
+      .ipv4({.src = tools::ip4_addr("10.0.0.1"), .dst = tools::ip4_addr("10.0.0.2")})
+      .udp({.sport = 40000, .dport = dport, .payload = payload})
+      .build();
+}
+
+uint16_t ip4_header_sum(const Bytes& f) {
+  uint32_t sum = 0;
+  size_t hlen = (f.at(14) & 0x0f) * 4u;
+  for (size_t i = 14; i < 14 + hlen; i += 2) sum += (f.at(i) << 8) | f.at(i + 1);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// libvdeplug's own modules, beside libvdeplug.so: VDEPLUGIN_PATH replaces the
+// whole search, so the nested vde:// needs them listed too.
+std::string system_module_dir() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&vde_close), &info) != 0 && info.dli_fname != nullptr)
+    return (std::filesystem::path(info.dli_fname).parent_path() / "vdeplug").string();
+  return "/usr/lib/x86_64-linux-gnu/vdeplug";
+}
+
+std::string plugin_path() {
+  return std::string(NETCPU_VDEPLUG_MODULE_DIR) + ":" + system_module_dir();
+}
+
+// A child process with stdout and stderr in a file, killed (SIGTERM, then
+// SIGKILL) when destroyed. `env` replaces these variables of ours.
+class Child {
+ public:
+  Child(const std::string& path, const std::vector<std::string>& args,
+        const std::vector<std::string>& env_override, std::string log_path)
+      : log_path_(std::move(log_path)) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) {
+      std::string_view v(*e);
+      bool replaced = false;
+      for (const auto& o : env_override) replaced |= v.starts_with(o.substr(0, o.find('=') + 1));
+      if (!replaced) env.emplace_back(v);
+    }
+    env.insert(env.end(), env_override.begin(), env_override.end());
+    std::vector<std::string> argv = {path};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> a, e;
+    for (auto& s : argv) a.push_back(s.data());
+    a.push_back(nullptr);
+    for (auto& s : env) e.push_back(s.data());
+    e.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    int rc = posix_spawn(&pid_, path.c_str(), &fa, nullptr, a.data(), e.data());
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) throw std::runtime_error("posix_spawn " + path + ": " + strerror(rc));
+  }
+  ~Child() {
+    if (!status_) terminate();
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  // The wait status once it has exited within timeout.
+  std::optional<int> wait_exit(milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (!status_) {
+      int st = 0;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        status_ = st;
+        break;
+      }
+      if (Clock::now() >= deadline) break;
+      std::this_thread::sleep_for(10ms);
+    }
+    return status_;
+  }
+  bool alive() { return !wait_exit(0ms); }
+  // SIGTERM (vde_plug closes its connections: the module's stats line), SIGKILL after 3 s.
+  std::optional<int> terminate() {
+    if (status_) return status_;
+    kill(pid_, SIGTERM);
+    if (!wait_exit(3000ms)) {
+      kill(pid_, SIGKILL);
+      wait_exit(3000ms);
+    }
+    return status_;
+  }
+  std::string output() const { return read_file(log_path_); }
+
+ private:
+  std::string log_path_;
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+// Sanitizer builds: the shim that strips RTLD_DEEPBIND goes first, so that
+// its dlopen is the one libvdeplug calls; ASan is then not first in the
+// list, which it accepts when told.
+std::vector<std::string> module_env() {
+  std::vector<std::string> env = {"VDEPLUGIN_PATH=" + plugin_path()};
+#ifdef NETCPU_SWITCH_PRELOAD
+  env.push_back("LD_PRELOAD=" NETCPU_NO_DEEPBIND " " NETCPU_SWITCH_PRELOAD);
+  env.push_back("ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0:halt_on_error=1");
+  env.push_back("UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1");
+#endif
+  return env;
+}
+
+// vde_plug with the module. If this process dies, the switches it is plugged
+// into exit and vde_plug follows them (their control sockets hang up).
+class VdePlug : public Child {
+ public:
+  VdePlug(const std::vector<std::string>& args, std::string log_path)
+      : Child(kVdePlug, args, module_env(), std::move(log_path)) {}
+};
+
+// Two switches, an endpoint on each, and a way to cable them with vde_plug.
+class ModuleCable : public ::testing::Test {
+ protected:
+  ModuleCable()
+      : sw1(plugin_switch_options()),
+        sw2(plugin_switch_options()),
+        con1(sw1.mgmt_path()),
+        con2(sw2.mgmt_path()),
+        a(sw1.data_path(), con1),
+        b(sw2.data_path(), con2) {}
+
+  std::string program(const std::string& name, const char* text) {
+    std::string path = sw1.dir() + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+  // netcpu://[OPTIONS]{vde://SW1}: file names hold '/', so they go in quotes.
+  std::string url(const std::string& options) {
+    return "netcpu://[" + options + "]{vde://" + sw1.data_path() + "}";
+  }
+  // Starts vde_plug URL vde://SW2 and waits until it has a port on both switches.
+  std::unique_ptr<VdePlug> plug(const std::string& netcpu_url) {
+    std::string descr = "netcpu-cable-" + std::to_string(++plugs_);
+    auto p = std::make_unique<VdePlug>(
+        std::vector<std::string>{"-D", descr, netcpu_url, "vde://" + sw2.data_path()},
+        sw1.dir() + "/" + descr + ".log");
+    auto deadline = Clock::now() + 5s;
+    while (con1.port_of(descr) < 0 || con2.port_of(descr) < 0) {
+      if (!p->alive() || Clock::now() >= deadline) {
+        ADD_FAILURE() << "vde_plug did not connect both switches: " << p->output();
+        return p;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return p;
+  }
+
+  // Sends frames from `from` one by one; waits at `to` for each frame that
+  // should arrive (so a leak of a dropped one shows up before the next), then
+  // collects stragglers until it has been quiet for a while.
+  struct Arrivals {
+    std::vector<uint32_t> seqs;  // in arrival order
+    std::vector<Bytes> frames;
+    size_t foreign = 0;  // frames that are not numbered
+  };
+  Arrivals exchange(Endpoint& from, Endpoint& to, const std::vector<Bytes>& frames,
+                    const std::vector<bool>& expect) {
+    Arrivals got;
+    auto take = [&](const Bytes& f) {
+      if (auto s = sequence_of(f)) {
+        got.seqs.push_back(*s);
+        got.frames.push_back(f);
+      } else {
+        ++got.foreign;
+      }
+    };
+    for (uint32_t i = 0; i < frames.size(); ++i) {
+      EXPECT_TRUE(from.send(frames[i])) << "frame " << i;
+      if (!expect[i]) continue;
+      auto deadline = Clock::now() + 3s;
+      while (std::find(got.seqs.begin(), got.seqs.end(), i) == got.seqs.end()) {
+        int left = static_cast<int>(
+            std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count());
+        auto f = to.recv(std::max(left, 0));
+        if (!f) {
+          ADD_FAILURE() << "frame " << i << " did not arrive within 3 s";
+          return got;
+        }
+        take(*f);
+      }
+    }
+    while (auto f = to.recv(300)) take(*f);
+    return got;
+  }
+
+  // Alternating port 7 and port 9 frames; the port 9 ones are expected.
+  void alternating(Mac dst, Mac src, uint32_t n, std::vector<Bytes>& frames,
+                   std::vector<bool>& expect, std::vector<uint32_t>& expected) {
+    for (uint32_t i = 0; i < n; ++i) {
+      bool pass = i % 2 == 1;
+      frames.push_back(service_frame(dst, src, i, pass ? kDiscard : kEcho));
+      expect.push_back(pass);
+      if (pass) expected.push_back(i);
+    }
+  }
+
+  VdeSwitch sw1, sw2;
+  Console con1, con2;
+  Endpoint a, b;
+  int plugs_ = 0;
+};
+
+TEST_F(ModuleCable, VdePlugInProgramDropsOneServiceAndPassesTheRest) {
+  std::string prog = program("drop-echo.ncpu", kDropEcho);
+  auto p = plug(url("in=\"" + prog + "\"/stats"));
+  std::vector<Bytes> frames;
+  std::vector<bool> expect;
+  std::vector<uint32_t> expected;
+  alternating(kMacB, kMacA, 40, frames, expect, expected);
+
+  Arrivals got = exchange(a, b, frames, expect);
+  EXPECT_EQ(got.seqs, expected) << "B must get exactly the port 9 frames, in order, once";
+  EXPECT_EQ(got.foreign, 0u) << "a dropped frame must not turn into something else";
+  for (size_t i = 0; i < got.frames.size(); ++i)
+    EXPECT_EQ(got.frames[i], frames[got.seqs[i]]) << "frame " << got.seqs[i] << " changed";
+  // The other direction has no program: everything goes through.
+  std::vector<bool> all(frames.size(), true);
+  std::vector<uint32_t> every(frames.size());
+  for (uint32_t i = 0; i < every.size(); ++i) every[i] = i;
+  std::vector<Bytes> back;
+  for (uint32_t i = 0; i < frames.size(); ++i)
+    back.push_back(service_frame(kMacA, kMacB, i, i % 2 ? kDiscard : kEcho));
+  EXPECT_EQ(exchange(b, a, back, all).seqs, every);
+
+  ASSERT_TRUE(p->alive()) << "drops must not end the connection: " << p->output();
+  auto st = p->terminate();
+  ASSERT_TRUE(st && WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << p->output();
+  EXPECT_NE(p->output().find("netcpu: in (drop-echo): 40 frames, 20 passed, 20 dropped"),
+            std::string::npos)
+      << p->output();
+}
+
+TEST_F(ModuleCable, VdePlugOutProgramRewritesWhatTheReceiverSees) {
+  std::string prog = program("ttl.ncpu", kRewriteTtl);
+  auto p = plug(url("out=\"" + prog + "\""));
+  std::vector<Bytes> frames;
+  std::vector<bool> expect;
+  std::vector<uint32_t> expected;
+  alternating(kMacA, kMacB, 30, frames, expect, expected);
+
+  Arrivals got = exchange(b, a, frames, expect);
+  EXPECT_EQ(got.seqs, expected);
+  EXPECT_EQ(got.foreign, 0u);
+  for (size_t i = 0; i < got.frames.size(); ++i) {
+    const Bytes& f = got.frames[i];
+    ASSERT_GT(f.size(), 34u);
+    EXPECT_EQ(f[22], 7) << "TTL of frame " << got.seqs[i];
+    EXPECT_EQ(frames[got.seqs[i]][22], 64) << "the sender's frame was 64";
+    EXPECT_EQ(ip4_header_sum(f), 0xffff) << "IPv4 header checksum of frame " << got.seqs[i];
+    Bytes unchanged = frames[got.seqs[i]];
+    std::copy(f.begin() + 22, f.begin() + 26, unchanged.begin() + 22);  // TTL, proto, checksum
+    EXPECT_EQ(f, unchanged) << "only the TTL and the checksum change";
+  }
+  EXPECT_TRUE(p->alive()) << p->output();
+}
+
+TEST_F(ModuleCable, VdePlugRefusesAProgramWithASyntaxErrorAndSaysWhere) {
+  std::string prog = program("broken.ncpu", kSyntaxError);
+  VdePlug p({"-D", "netcpu-broken", url("in=\"" + prog + "\""), "vde://" + sw2.data_path()},
+            sw1.dir() + "/broken.log");
+  auto st = p.wait_exit(5s);
+  ASSERT_TRUE(st) << "vde_plug kept running with a broken program: " << p.output();
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 1) << p.output();
+  std::string out = p.output();
+  EXPECT_NE(out.find("netcpu: " + prog + ":3:5: error: unknown instruction 'frobnicate'"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("Invalid argument"), std::string::npos) << out;
+  EXPECT_LT(con1.port_of("netcpu-broken"), 0) << "nothing was plugged into the switch";
+}
+
+TEST_F(ModuleCable, VdePlugRefusesRedirectOnACable) {
+  std::string prog = program("redirect.ncpu", kRedirect);
+  VdePlug p({url("out=\"" + prog + "\""), "vde://" + sw2.data_path()}, sw1.dir() + "/redir.log");
+  auto st = p.wait_exit(5s);
+  ASSERT_TRUE(st) << p.output();
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 1) << p.output();
+  EXPECT_NE(p.output().find(prog + ":2:5: error: 'redirect' is not supported by a netcpu:// "
+                                   "cable: it cannot redirect packets"),
+            std::string::npos)
+      << p.output();
+}
+
+TEST_F(ModuleCable, VdePlugBudgetStopsARunawayLoop) {
+  std::string prog = program("spin.ncpu", kRunaway);
+  auto p = plug(url("in=\"" + prog + "\"/budget=2000/onabort=drop/stats"));
+  std::vector<Bytes> frames;
+  for (uint32_t i = 0; i < 10; ++i) frames.push_back(service_frame(kMacB, kMacA, i, kDiscard));
+  Arrivals got = exchange(a, b, frames, std::vector<bool>(frames.size(), false));
+  EXPECT_TRUE(got.seqs.empty()) << "stopped runs take the abort verdict, drop";
+  // The process is not stuck in the program: the other direction still works.
+  std::vector<Bytes> back;
+  for (uint32_t i = 0; i < 10; ++i) back.push_back(service_frame(kMacA, kMacB, i, kDiscard));
+  EXPECT_EQ(exchange(b, a, back, std::vector<bool>(back.size(), true)).seqs.size(), 10u);
+  ASSERT_TRUE(p->alive()) << p->output();
+  p->terminate();
+  std::string out = p->output();
+  EXPECT_NE(out.find(prog + ":3:5: run stopped: instruction budget exhausted (2000 instructions)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("in (spin): 10 frames, 0 passed, 10 dropped, 0 modified, 0 emitted, 10 "
+                     "aborted"),
+            std::string::npos)
+      << out;
+}
+
+TEST_F(ModuleCable, VdePlugBudgetOptionSetsTheLimit) {
+  // 3000 rounds then drop: the default budget lets it drop everything; a
+  // budget of 1000 stops it first and the abort verdict (pass) applies.
+  std::string prog = program("count.ncpu", kCounting);
+  std::vector<Bytes> frames;
+  for (uint32_t i = 0; i < 6; ++i) frames.push_back(service_frame(kMacB, kMacA, i, kDiscard));
+  {
+    auto p = plug(url("in=\"" + prog + "\""));
+    EXPECT_TRUE(exchange(a, b, frames, std::vector<bool>(6, false)).seqs.empty());
+  }
+  auto p = plug(url("in=\"" + prog + "\"/budget=1000"));
+  EXPECT_EQ(exchange(a, b, frames, std::vector<bool>(6, true)).seqs.size(), 6u) << p->output();
+}
+
+// ---------------------------------------------------------------------------
+// In this process: vde_open("netcpu://...") as qemu or lwIPv6 would.
+
+class ModuleInProcess : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (kSanitized && !std::getenv(kInProcessChild))
+      GTEST_SKIP() << "sanitizer build: libvdeplug dlopens modules with RTLD_DEEPBIND, which "
+                      "AddressSanitizer refuses; "
+                      "ModuleSanitized.InProcessTestsInAChildWithoutDeepBind runs this test in a "
+                      "child process that strips the flag";
+    const char* old = std::getenv("VDEPLUGIN_PATH");
+    if (old) saved_ = old;
+    setenv("VDEPLUGIN_PATH", plugin_path().c_str(), 1);
+  }
+  void TearDown() override {
+    if (conn_) vde_close(conn_);
+    if (IsSkipped()) return;
+    if (saved_)
+      setenv("VDEPLUGIN_PATH", saved_->c_str(), 1);
+    else
+      unsetenv("VDEPLUGIN_PATH");
+  }
+
+  std::string program(const std::string& name, const char* text) {
+    std::string path = sw.dir() + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+  VDECONN* open_cable(const std::string& options) {
+    std::string u = "netcpu://[" + options + "]{vde://" + sw.data_path() + "}";
+    std::string descr = "netcpu-inprocess";
+    return vde_open(u.data(), descr.data(), nullptr);
+  }
+  // One vde_recv once the data socket is readable: its result and errno.
+  struct Recv {
+    ssize_t n = -2;  // -2: nothing readable within the timeout
+    int error = 0;
+    Bytes frame;
+  };
+  Recv recv(VDECONN* c, int timeout_ms = 2000) {
+    Recv r;
+    pollfd p{vde_datafd(c), POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) != 1) return r;
+    Bytes buf(VDE_ETHBUFSIZE, 0xee);
+    errno = 0;
+    r.n = vde_recv(c, buf.data(), buf.size(), 0);
+    r.error = errno;
+    if (r.n > 0) r.frame.assign(buf.begin(), buf.begin() + r.n);
+    return r;
+  }
+
+  VdeSwitch sw{plugin_switch_options()};
+  Console con{sw.mgmt_path()};
+  std::optional<std::string> saved_;
+  VDECONN* conn_ = nullptr;
+};
+
+TEST_F(ModuleInProcess, RecvSaysNothingForADroppedFrameAndSendSwallowsOne) {
+  Endpoint b(sw.data_path(), con);
+  std::string in = program("drop-echo.ncpu", kDropEcho);
+  std::string out = program("ttl.ncpu", kRewriteTtl);
+  conn_ = open_cable("in=\"" + in + "\"/out=\"" + out + "\"");
+  ASSERT_NE(conn_, nullptr) << strerror(errno);
+
+  // From the network: port 7 dropped, port 9 delivered as it was.
+  Bytes echo = service_frame(kMacCable, kMacB, 1, kEcho);
+  Bytes discard = service_frame(kMacCable, kMacB, 2, kDiscard);
+  ASSERT_TRUE(b.send(echo));
+  Recv r = recv(conn_);
+  EXPECT_EQ(r.n, 1) << "vdeplug4's 'nothing for you': one byte";
+  EXPECT_EQ(r.error, EAGAIN);
+  ASSERT_TRUE(b.send(discard));
+  r = recv(conn_);
+  EXPECT_EQ(r.n, static_cast<ssize_t>(discard.size()));
+  EXPECT_EQ(r.frame, discard);
+
+  // To the network: port 7 swallowed (the sender sees success), port 9
+  // rewritten.
+  EXPECT_EQ(vde_send(conn_, echo.data(), echo.size(), 0), static_cast<ssize_t>(echo.size()));
+  EXPECT_FALSE(b.recv(300)) << "the out program dropped it";
+  Bytes to_b = service_frame(kMacB, kMacCable, 3, kDiscard);
+  EXPECT_EQ(vde_send(conn_, to_b.data(), to_b.size(), 0), static_cast<ssize_t>(to_b.size()));
+  auto got = b.recv(2000);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(sequence_of(*got), 3u);
+  EXPECT_EQ((*got)[22], 7);
+  EXPECT_EQ(ip4_header_sum(*got), 0xffff);
+
+  EXPECT_EQ(vde_close(conn_), 0);
+  conn_ = nullptr;
+}
+
+TEST_F(ModuleInProcess, AnInProgramAnswersPingsOnTheWire) {
+  Endpoint b(sw.data_path(), con);
+  conn_ = open_cable("in=\"" NETCPU_SOURCE_DIR "/examples/icmp_responder.ncpu\"");
+  ASSERT_NE(conn_, nullptr) << strerror(errno);
+  Bytes ping =
+      tools::PacketBuilder()
+          .eth(kMacCable, kMacB)
+          .ipv4({.src = tools::ip4_addr("192.168.1.7"), .dst = tools::ip4_addr("192.168.1.1")})
+          .icmp_echo({.id = 0x4e43, .seq = 5, .payload = tools::bytes("netcpu cable")})
+          .build();
+  ASSERT_TRUE(b.send(ping));
+  Recv r = recv(conn_);
+  EXPECT_EQ(r.n, 1) << "the request is answered on the wire, not delivered";
+  auto reply = b.recv(2000);
+  ASSERT_TRUE(reply) << "no echo reply came back on the wire";
+  ASSERT_GE(reply->size(), 42u);
+  EXPECT_TRUE(std::equal(kMacB.begin(), kMacB.end(), reply->begin())) << "to the requester";
+  EXPECT_EQ((*reply)[34], 0) << "ICMP echo reply";
+  EXPECT_EQ(ip4_header_sum(*reply), 0xffff);
+}
+
+TEST_F(ModuleInProcess, DueTimersRunOnTheNextFrame) {
+  Endpoint b(sw.data_path(), con);
+  conn_ = open_cable("in=\"" + program("gate.ncpu", kTimerGate) + "\"");
+  ASSERT_NE(conn_, nullptr) << strerror(errno);
+  Bytes f = service_frame(kMacCable, kMacB, 1, kDiscard);
+  ASSERT_TRUE(b.send(f));
+  EXPECT_EQ(recv(conn_).n, 1) << "no timer has run yet: dropped";
+  std::this_thread::sleep_for(250ms);  // the 100 ms timer is due, but only a frame runs it
+  ASSERT_TRUE(b.send(f));
+  EXPECT_EQ(recv(conn_).n, static_cast<ssize_t>(f.size())) << "the timer ran before the frame";
+}
+
+TEST_F(ModuleInProcess, OpenFailsWithTheReasonOnStderr) {
+  struct Case {
+    std::string options;
+    int error;
+    std::string message;
+  };
+  std::string broken = program("broken.ncpu", kSyntaxError);
+  std::string redirect = program("redirect.ncpu", kRedirect);
+  const std::vector<Case> cases = {
+      {"in=\"" + broken + "\"", EINVAL,
+       "netcpu: " + broken + ":3:5: error: unknown instruction 'frobnicate'"},
+      {"in=\"" + redirect + "\"", EINVAL,
+       redirect + ":2:5: error: 'redirect' is not supported by a netcpu:// cable"},
+      {"in=\"" + sw.dir() + "/missing.ncpu\"", ENOENT, "missing.ncpu: No such file or directory"},
+      {"budget=lots", EINVAL, "budget=lots: expected a positive number"},
+      {"onabort=maybe", EINVAL, "onabort=maybe: expected pass or drop"},
+      {"infilter=tcp port 99999", EINVAL, "infilter 'tcp port 99999': "},
+  };
+  for (const Case& c : cases) {
+    testing::internal::CaptureStderr();
+    errno = 0;
+    VDECONN* conn = open_cable(c.options);
+    int e = errno;
+    std::string err = testing::internal::GetCapturedStderr();
+    if (conn) vde_close(conn);
+    EXPECT_EQ(conn, nullptr) << c.options;
+    EXPECT_EQ(e, c.error) << c.options << ": " << strerror(e);
+    EXPECT_NE(err.find(c.message), std::string::npos) << c.options << " printed:\n" << err;
+  }
+  // Without the braces there is nothing to filter.
+  testing::internal::CaptureStderr();
+  std::string u = "netcpu://[stats]";
+  std::string descr = "x";
+  EXPECT_EQ(vde_open(u.data(), descr.data(), nullptr), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("netcpu: no URL to filter"),
+            std::string::npos);
+}
+
+TEST_F(ModuleInProcess, TheCableExampleDropsTcpPort7BothWaysAndLogsIt) {
+  Endpoint b(sw.data_path(), con);
+  const std::string example = NETCPU_SOURCE_DIR "/examples/cable_drop_service.ncpu";
+  const std::string log = sw.dir() + "/cable.log";
+  conn_ = open_cable("in=\"" + example + "\"/out=\"" + example + "\"/log=\"" + log + "\"/stats");
+  ASSERT_NE(conn_, nullptr) << strerror(errno);
+  auto syn = [](Mac dst, Mac src, const char* to, uint16_t dport) {
+    return tools::PacketBuilder()
+        .eth(dst, src)
+        .ipv4({.src = tools::ip4_addr("10.0.0.9"), .dst = tools::ip4_addr(to)})
+        .tcp({.sport = 40000, .dport = dport, .seq = 1, .flags = tools::tcp_flags::kSyn})
+        .build();
+  };
+  ASSERT_TRUE(b.send(syn(kMacCable, kMacB, "10.0.0.1", 7)));
+  EXPECT_EQ(recv(conn_).n, 1);
+  Bytes web = syn(kMacCable, kMacB, "10.0.0.1", 80);
+  ASSERT_TRUE(b.send(web));
+  EXPECT_EQ(recv(conn_).frame, web);
+
+  Bytes echo = syn(kMacB, kMacCable, "10.0.0.2", 7);
+  EXPECT_EQ(vde_send(conn_, echo.data(), echo.size(), 0), static_cast<ssize_t>(echo.size()));
+  EXPECT_FALSE(b.recv(300));
+  web = syn(kMacB, kMacCable, "10.0.0.2", 80);
+  EXPECT_EQ(vde_send(conn_, web.data(), web.size(), 0), static_cast<ssize_t>(web.size()));
+  EXPECT_EQ(b.recv(2000), web);
+
+  EXPECT_EQ(vde_close(conn_), 0);
+  conn_ = nullptr;
+  std::string text = read_file(log);
+  EXPECT_NE(text.find("netcpu in: dropped tcp to 10.0.0.1 port 7\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("netcpu out: dropped tcp to 10.0.0.2 port 7\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("netcpu: in (cable_drop_service): 2 frames, 1 passed, 1 dropped"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("netcpu: out (cable_drop_service): 2 frames, 1 passed, 1 dropped"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(ModuleInProcess, TcpdumpExpressionsFilterToo) {
+  Endpoint b(sw.data_path(), con);
+  conn_ = open_cable("infilter=udp port 9");
+  ASSERT_NE(conn_, nullptr) << strerror(errno);
+  Bytes echo = service_frame(kMacCable, kMacB, 1, kEcho);
+  Bytes discard = service_frame(kMacCable, kMacB, 2, kDiscard);
+  ASSERT_TRUE(b.send(echo));
+  EXPECT_EQ(recv(conn_).n, 1);
+  ASSERT_TRUE(b.send(discard));
+  EXPECT_EQ(recv(conn_).frame, discard);
+}
+
+// Sanitizer builds: this test binary again, with the RTLD_DEEPBIND shim
+// preloaded, runs the InProcess tests that this process has to skip.
+TEST(ModuleSanitized, InProcessTestsInAChildWithoutDeepBind) {
+#ifndef NETCPU_NO_DEEPBIND
+  GTEST_SKIP() << "not a sanitizer build: ModuleInProcess.* run directly";
+#else
+  char dir[] = "/tmp/netcpu-inprocess-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string log = std::string(dir) + "/child.log";
+  std::string filter = "--gtest_filter=ModuleInProcess.*";
+  std::string output;
+  {
+    Child child(std::filesystem::read_symlink("/proc/self/exe").string(), {filter},
+                {"LD_PRELOAD=" NETCPU_NO_DEEPBIND, std::string(kInProcessChild) + "=1",
+                 "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1:halt_on_error=1",
+                 "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1"},
+                log);
+    auto st = child.wait_exit(120s);
+    output = child.output();
+    ASSERT_TRUE(st) << "the child did not finish in 120 s:\n" << output;
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << output;
+  }
+  EXPECT_NE(output.find("[  PASSED  ]"), std::string::npos) << output;
+  EXPECT_EQ(output.find("[  PASSED  ] 0 tests"), std::string::npos) << output;
+  EXPECT_EQ(output.find("SKIPPED"), std::string::npos) << output;
+  EXPECT_EQ(output.find("FAILED"), std::string::npos) << output;
+  std::filesystem::remove_all(dir);
+#endif
+}
+
+}  // namespace
+}  // namespace netcpu::test

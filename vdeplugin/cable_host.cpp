@@ -1,0 +1,258 @@
+#include "cable_host.h"
+
+#include <fcntl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "bpf_translate.h"
+#include "netcpu/assembler.h"
+#include "netcpu/bytecode.h"
+
+namespace netcpu::vde {
+namespace {
+
+constexpr size_t kEthHeader = 14;
+
+uint64_t now_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+void count_error(Instance& vm) {
+  auto& e = vm.stats().errors;
+  e.store(e.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+// One write(2) per line, so that lines from the two directions (two threads)
+// and from other processes sharing the log never interleave mid-line.
+void write_line(int fd, std::initializer_list<std::string_view> parts) {
+  iovec v[8];
+  int n = 0;
+  for (std::string_view p : parts)
+    if (n < 8) v[n++] = {const_cast<char*>(p.data()), p.size()};
+  while (writev(fd, v, n) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+CableHost::CableHost(WireSend wire, int log_fd, bool own_log_fd, bool stats)
+    : wire_(std::move(wire)), log_fd_(log_fd), own_log_fd_(own_log_fd), stats_(stats) {}
+
+CableHost::~CableHost() {
+  if (own_log_fd_) close(log_fd_);
+}
+
+HostCaps CableHost::caps() const {
+  HostCaps c;
+  c.link = LinkType::Ethernet;
+  // A cable has one other end: there is no port to redirect or mirror to.
+  c.redirect = false;
+  c.mirror = false;
+  c.emit = true;
+  c.resize = true;
+  c.max_packet = kCableFrameMax;
+  c.host_name = "a netcpu:// cable";
+  return c;
+}
+
+void CableHost::log_line(std::string_view line) const {
+  write_line(log_fd_, {"netcpu: ", line, "\n"});
+}
+
+std::unique_ptr<CableHost> CableHost::create(const CableOptions& o, WireSend wire,
+                                             CableError* err) {
+  int fd = STDERR_FILENO;
+  bool own = false;
+  if (!o.log_file.empty()) {
+    fd = open(o.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      *err = {errno, "log=" + o.log_file + ": " + std::strerror(errno)};
+      return nullptr;
+    }
+    own = true;
+  }
+  std::unique_ptr<CableHost> h(new CableHost(std::move(wire), fd, own, o.stats));
+  if (!h->load(h->in_, o.in_file, o.in_filter, o, err) ||
+      !h->load(h->out_, o.out_file, o.out_filter, o, err))
+    return nullptr;
+  if (h->out_.vm) h->send_buf_ = std::make_unique<std::array<uint8_t, kCableFrameMax>>();
+  return h;
+}
+
+bool CableHost::load(Side& s, const std::string& file, const std::string& filter,
+                     const CableOptions& o, CableError* err) {
+  if (file.empty() && filter.empty()) return true;
+  const std::string side = s.name;
+  if (!file.empty() && !filter.empty()) {
+    *err = {EINVAL, side + "=" + file + " and " + side + "filter=" + filter +
+                        ": one program per direction"};
+    return false;
+  }
+  std::optional<Program> prog;
+  Diagnostic d;
+  if (!filter.empty()) {
+    std::string why;
+    auto text = tools::filter_to_assembly(filter, DLT_EN10MB, &why);
+    if (!text) {
+      *err = {EINVAL, side + "filter '" + filter + "': " + why};
+      return false;
+    }
+    prog = assemble(*text, "<" + side + "filter '" + filter + "'>", &d);
+  } else {
+    std::ifstream f(file, std::ios::binary);
+    if (!f) {
+      *err = {errno ? errno : ENOENT, side + "=" + file + ": " + std::strerror(errno)};
+      return false;
+    }
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)),
+                               std::istreambuf_iterator<char>());
+    if (is_bytecode(bytes)) {
+      std::string why;
+      prog = decode_bytecode(bytes, &why);
+      if (!prog) {
+        *err = {EINVAL, file + ": corrupt bytecode: " + why};
+        return false;
+      }
+      if (prog->source_file.empty()) prog->source_file = file;
+    } else {
+      prog = assemble(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                      file, &d);
+    }
+  }
+  if (!prog) {
+    *err = {EINVAL, d.str()};
+    return false;
+  }
+  Limits limits;
+  if (o.budget) limits.budget = *o.budget;
+  if (o.on_abort) limits.on_abort = *o.on_abort;
+  int fd = log_fd_;
+  const char* name = s.name;
+  // Runs on the side's own thread, inside a frame: no allocation, one write.
+  auto sink = [fd, name](OutputKind, std::string_view line) {
+    write_line(fd, {"netcpu ", name, ": ", line, "\n"});
+  };
+  std::string source = prog->source_file.empty() ? file : prog->source_file;
+  s.vm = Instance::create(std::move(*prog), caps(), limits, sink, &d);
+  if (!s.vm) {
+    if (d.file.empty()) d.file = source;
+    *err = {EINVAL, d.str()};
+    return false;
+  }
+  s.next_due.assign(s.vm->program().timers.size(), 0);
+  return true;
+}
+
+void CableHost::note_abort(Side& s, const RunResult& r) {
+  // A runaway program stops on every frame: say why once, count the rest.
+  if (s.abort_logged) return;
+  s.abort_logged = true;
+  const Program& p = s.vm->program();
+  SourcePos pos = p.pos(r.abort_pc);
+  std::string where = p.source_file.empty() ? p.name : p.source_file;
+  if (pos.line) where += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col);
+  log_line(std::string(s.name) + ": " + where + ": run stopped: " + abort_reason_name(r.reason) +
+           (r.reason == AbortReason::Budget
+                ? " (" + std::to_string(s.vm->limits().budget) + " instructions)"
+                : std::string()) +
+           "; the frame took the verdict " + verdict_name(r.verdict) +
+           " (later stops are counted, not logged)");
+}
+
+void CableHost::after_run(Side& s, const RunResult& r, bool timer) {
+  if (r.aborted) note_abort(s, r);
+  if (!r.emitted) return;
+  for (const EmittedPacket& e : s.vm->emitted()) {
+    // INPORT is the wire for frames that came from it, and for timers, which
+    // have no frame; this process cannot be handed a frame from here (see
+    // docs/vde-switch.md).
+    int32_t port = e.port == kInport ? (timer ? kWirePort : s.source) : e.port;
+    if (port == kWirePort)
+      wire_(e.data.data(), e.length);
+    else
+      count_error(*s.vm);
+  }
+}
+
+void CableHost::run_timers(Side& s) {
+  const auto& timers = s.vm->program().timers;
+  uint64_t now = now_ms();
+  for (size_t i = 0; i < timers.size(); ++i) {
+    if (!s.next_due[i]) s.next_due[i] = now + timers[i].period_ms;
+    if (s.next_due[i] > now) continue;
+    PacketMeta m;
+    m.port = static_cast<uint32_t>(s.source);
+    m.dir = s.dir;
+    m.now_ms = now;
+    RunResult r = s.vm->run_timer(i, m);
+    after_run(s, r, true);
+    // Late (no traffic for a while): run once, not once per missed period.
+    while (s.next_due[i] <= now) s.next_due[i] += timers[i].period_ms;
+  }
+}
+
+ssize_t CableHost::on_recv(uint8_t* buf, size_t len, size_t cap) {
+  Side& s = in_;
+  if (!s.vm) return static_cast<ssize_t>(len);
+  if (!s.next_due.empty()) run_timers(s);
+  // Too short for an Ethernet header: a filter fails closed.
+  if (len < kEthHeader) return -1;
+  PacketMeta meta;
+  meta.port = static_cast<uint32_t>(s.source);
+  meta.dir = s.dir;
+  meta.hook = s.hook;
+  uint32_t l = static_cast<uint32_t>(len);
+  uint32_t c = static_cast<uint32_t>(std::min<size_t>(cap, kCableFrameMax));
+  RunResult r = s.vm->run(buf, l, std::max(c, l), meta);
+  after_run(s, r, false);
+  if (r.verdict != Verdict::Pass) return -1;
+  return static_cast<ssize_t>(l);
+}
+
+const uint8_t* CableHost::on_send(const uint8_t* frame, size_t* len, bool* too_long) {
+  *too_long = false;
+  Side& s = out_;
+  if (!s.vm) return frame;
+  if (!s.next_due.empty()) run_timers(s);
+  if (*len > kCableFrameMax) {
+    *too_long = true;
+    return nullptr;
+  }
+  uint8_t* copy = send_buf_->data();
+  std::memcpy(copy, frame, *len);
+  PacketMeta meta;
+  meta.port = static_cast<uint32_t>(s.source);
+  meta.dir = s.dir;
+  meta.hook = s.hook;
+  uint32_t l = static_cast<uint32_t>(*len);
+  RunResult r = s.vm->run(copy, l, kCableFrameMax, meta);
+  after_run(s, r, false);
+  if (r.verdict != Verdict::Pass) return nullptr;
+  *len = l;
+  return copy;
+}
+
+std::string CableHost::stats_text() const {
+  std::string t;
+  for (const Side* s : {&in_, &out_}) {
+    if (!s->vm) continue;
+    const Stats& st = s->vm->stats();
+    auto n = [](const std::atomic<uint64_t>& c) { return std::to_string(c.load()); };
+    if (!t.empty()) t += '\n';
+    t += std::string(s->name) + " (" + s->vm->program().name + "): " + n(st.packets) + " frames, " +
+         n(st.passed) + " passed, " + n(st.dropped) + " dropped, " + n(st.modified) +
+         " modified, " + n(st.emitted) + " emitted, " + n(st.aborted) + " aborted, " +
+         n(st.errors) + " errors, " + n(st.timer_runs) + " timer runs";
+  }
+  return t;
+}
+
+}  // namespace netcpu::vde
