@@ -89,6 +89,7 @@ struct StackFilter::Impl {
   Reply execute(std::string_view line);
   Reply locked_load(HookPoint h, std::vector<uint8_t> bytes, const std::string& name);
   void tick();
+  void arm_ticker();
   Reply on_io_thread(std::function<Reply()> fn);
 
   struct stack* stack;
@@ -103,7 +104,6 @@ struct StackFilter::Impl {
   // if the program rewrote it.
   std::vector<uint8_t> scratch = std::vector<uint8_t>(65535);
   Output output;
-  int current_hook = -1;
   // What `netcpu/stack` reports: packets the hooks ran a program on, and
   // those that spanned a pbuf chain or did not look like a pbuf.
   uint64_t runs = 0, chained_runs = 0, malformed = 0;
@@ -140,6 +140,22 @@ int on_hook(struct stack* s, int hooknum, abi::pbuf** p, struct netif*, struct n
   return impl ? impl->on_packet(hooknum, **p) : abi::kAccept;
 }
 
+// Copies len bytes between a pbuf chain and a flat buffer; returns how many
+// the chain held (less than len only for a chain shorter than it claims).
+enum ChainCopy { kFromChain, kToChain };
+uint32_t copy_chain(abi::pbuf& p, uint8_t* flat, uint32_t len, ChainCopy dir) {
+  uint32_t done = 0;
+  for (abi::pbuf* q = &p; q && done < len; q = q->next) {
+    uint32_t n = std::min<uint32_t>(q->len, len - done);
+    if (dir == kFromChain)
+      std::memcpy(flat + done, q->payload, n);
+    else
+      std::memcpy(q->payload, flat + done, n);
+    done += n;
+  }
+  return done;
+}
+
 void count_error(Instance& vm) {
   vm.stats().errors.store(vm.stats().errors.load() + 1, std::memory_order_relaxed);
 }
@@ -170,10 +186,7 @@ StackFilter::Impl::Impl(struct stack* s) : stack(s) {
     return tools::filter_to_assembly(expr, DLT_RAW, error);
   };
   control = std::make_unique<Control>(std::move(o));
-  ticker.expires_after(kTick);
-  ticker.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) tick();
-  });
+  arm_ticker();
   io_thread = std::thread([this] {
     pthread_setname_np(pthread_self(), "netcpu-lwip");
     io.run();
@@ -216,12 +229,12 @@ void StackFilter::Impl::tick() {
     PacketMeta meta;
     meta.hook = Hook::Timer;
     uint64_t now = now_ms();
-    for (int h = 0; h < kHookCount; ++h) {
-      current_hook = h;
-      points[h].run_due_timers(now, meta);
-    }
-    current_hook = -1;
+    for (AttachPoint& at : points) at.run_due_timers(now, meta);
   }
+  arm_ticker();
+}
+
+void StackFilter::Impl::arm_ticker() {
   ticker.expires_after(kTick);
   ticker.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) tick();
@@ -252,13 +265,7 @@ int StackFilter::Impl::on_packet(int hooknum, abi::pbuf& p) {
   bool chained = p.len < p.tot_len;
   uint8_t* data = static_cast<uint8_t*>(p.payload);
   if (chained) {
-    uint32_t got = 0;
-    for (abi::pbuf* q = &p; q && got < len; q = q->next) {
-      uint32_t n = std::min<uint32_t>(q->len, len - got);
-      std::memcpy(scratch.data() + got, q->payload, n);
-      got += n;
-    }
-    if (got != len) {
+    if (copy_chain(p, scratch.data(), len, kFromChain) != len) {
       ++malformed;
       count_error(*vm);
       return abi::kAccept;
@@ -269,18 +276,9 @@ int StackFilter::Impl::on_packet(int hooknum, abi::pbuf& p) {
   PacketMeta meta;
   meta.hook = static_cast<Hook>(hooknum);
   meta.dir = hooknum >= static_cast<int>(HookPoint::LocalOut) ? 1 : 0;
-  current_hook = hooknum;
   uint32_t out_len = len;
   RunResult r = at.run(data, out_len, len, meta);
-  current_hook = -1;
-  if (r.modified && chained) {
-    uint32_t put = 0;
-    for (abi::pbuf* q = &p; q && put < len; q = q->next) {
-      uint32_t n = std::min<uint32_t>(q->len, len - put);
-      std::memcpy(q->payload, data + put, n);
-      put += n;
-    }
-  }
+  if (r.modified && chained) copy_chain(p, data, len, kToChain);
   if (r.verdict != Verdict::Drop) return abi::kAccept;
   if (console && console->listening(kDropCategory))
     console->publish(kDropCategory,

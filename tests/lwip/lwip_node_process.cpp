@@ -8,7 +8,6 @@
 
 #include <atomic>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -19,13 +18,6 @@ namespace netcpu::test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 pid_t spawn(std::vector<std::string> args, const std::string& out_path, int stdin_fd) {
   std::vector<char*> argv;
@@ -144,20 +136,6 @@ int LwipNode::wait(std::chrono::milliseconds timeout) {
 }
 
 std::string LwipNode::output() const { return read_file(out_path_); }
-
-long LwipNode::cpu_ticks() const {
-  std::string stat = read_file("/proc/" + std::to_string(pid_) + "/stat");
-  size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return -1;
-  std::istringstream in(stat.substr(paren + 2));
-  std::string field;
-  long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 14) utime = std::stol(field);
-    if (i == 15) stime = std::stol(field);
-  }
-  return utime + stime;
-}
 
 std::string NodeRun::describe() const {
   return "exit status " + std::to_string(status) + "\nstdout:\n" + out + "stderr:\n" + err;

@@ -39,7 +39,6 @@ class LwipNode {
   // it had to be killed at the timeout or died of a signal.
   int wait(std::chrono::milliseconds timeout);
   std::string output() const;  // stdout and stderr so far (program output lines included)
-  long cpu_ticks() const;      // utime + stime from /proc/PID/stat
 
  private:
   std::string console_, out_path_;

@@ -47,13 +47,6 @@ int remaining_ms(Clock::time_point deadline) {
   return static_cast<int>(std::max<long long>(0, left.count()));
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 // A short private directory: socket paths must fit in sockaddr_un (108 bytes).
 std::string make_temp_dir() {
   const char* tmpdir = std::getenv("TMPDIR");
@@ -158,6 +151,30 @@ VDECONN* open_vde_connection(const std::string& switch_path, const std::string& 
 }
 
 }  // namespace
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+long process_cpu_ticks(pid_t pid) {
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) {
+    throw std::runtime_error("cannot read /proc/" + std::to_string(pid) + "/stat");
+  }
+  // After "pid (comm)": field 3 is the state; utime and stime are fields 14 and 15.
+  std::istringstream fields(stat.substr(paren + 1));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  return utime + stime;
+}
 
 // ---------------------------------------------------------------------------
 // VdeSwitch
@@ -271,22 +288,7 @@ std::string VdeSwitch::exit_description() {
   return "ended with wait status " + std::to_string(s);
 }
 
-long VdeSwitch::cpu_ticks() const {
-  std::string stat = read_file("/proc/" + std::to_string(pid_) + "/stat");
-  size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) {
-    throw std::runtime_error("cannot read /proc/" + std::to_string(pid_) + "/stat");
-  }
-  // After "pid (comm)": field 3 is the state; utime and stime are fields 14 and 15.
-  std::istringstream fields(stat.substr(paren + 1));
-  std::string field;
-  long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) utime = std::stol(field);
-    if (i == 15) stime = std::stol(field);
-  }
-  return utime + stime;
-}
+long VdeSwitch::cpu_ticks() const { return process_cpu_ticks(pid_); }
 
 std::string VdeSwitch::log() const { return dir_.empty() ? "" : read_file(dir_ + "/switch.log"); }
 

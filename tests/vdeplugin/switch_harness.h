@@ -63,6 +63,11 @@ inline VdeSwitchOptions plugin_switch_options() {
   return o;
 }
 
+// A whole file as bytes ("" if it cannot be read).
+std::string read_file(const std::string& path);
+// utime + stime of a process, in clock ticks, from /proc/PID/stat.
+long process_cpu_ticks(pid_t pid);
+
 class VdeSwitch {
  public:
   explicit VdeSwitch(VdeSwitchOptions options = {});

@@ -35,7 +35,6 @@
 #include <fstream>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -151,13 +150,6 @@ uint16_t ip4_header_sum(const Bytes& f) {
   for (size_t i = 14; i < 14 + hlen; i += 2) sum += (f.at(i) << 8) | f.at(i + 1);
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   return static_cast<uint16_t>(sum);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // libvdeplug's own modules, beside libvdeplug.so: VDEPLUGIN_PATH replaces the
