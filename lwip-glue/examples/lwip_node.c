@@ -16,7 +16,8 @@
  * A client step that gets no answer within --timeout seconds (default 10)
  * fails the run.
  * It prints "ready" once set up; without clients it then serves until stdin
- * reaches EOF. --stats prints what netcpu/stack says before exiting. */
+ * reaches EOF. --stats prints what netcpu/stack says before exiting.
+ * --teardown: at that EOF, delete the stack (closing its VDE cables) first. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -53,6 +54,7 @@ static struct stack *g_stack;
 static int g_timeout_s = 10;     /* --timeout: how long a client waits for anything */
 static unsigned char g_mark = 0; /* --mark: what --send ORs into its data bytes */
 static int g_stats = 0;          /* --stats: print netcpu/stack before exiting */
+static int g_teardown = 0;       /* --teardown: delete the stack at stdin EOF */
 static struct in6_addr g_src6;   /* the first IPv6 --addr: ICMPv6 checksums need it */
 static int g_have_src6 = 0;
 static const char *g_name = "node";
@@ -433,7 +435,7 @@ static void usage(const char *argv0) {
           "          [--echo PORT] [--sink PORT] [--udp-echo PORT]\n"
           "          [--connect ADDR,PORT] [--send ADDR,PORT,BYTES] [--udp ADDR,PORT,TEXT] "
           "[--ping ADDR]...\n"
-          "          [--mark] [--stats] [--timeout SECONDS] [--no-filter]\n",
+          "          [--mark] [--stats] [--teardown] [--timeout SECONDS] [--no-filter]\n",
           argv0);
   exit(2);
 }
@@ -455,6 +457,7 @@ int main(int argc, char **argv) {
                                        {"ping", 1, 0, 'P'},
                                        {"mark", 0, 0, 'x'},
                                        {"stats", 0, 0, 'z'},
+                                       {"teardown", 0, 0, 'T'},
                                        {"no-filter", 0, 0, 'F'},
                                        {"timeout", 1, 0, 't'},
                                        {0, 0, 0, 0}};
@@ -529,6 +532,9 @@ int main(int argc, char **argv) {
         break;
       case 'z':
         g_stats = 1;
+        break;
+      case 'T':
+        g_teardown = 1;
         break;
       case 't':
         g_timeout_s = atoi(optarg) > 0 ? atoi(optarg) : 10;
@@ -615,5 +621,9 @@ int main(int argc, char **argv) {
   while (read(0, buf, sizeof buf) > 0) {
   }
   if (filter) ncpu_lwip_detach(filter);
+  /* Deleting the stack closes its VDE connections, so a netcpu:// cable
+   * writes its stats; lwIPv6 1.5a may crash in a shutdown under traffic,
+   * hence opt-in, for a server that is idle by then. */
+  if (g_teardown) lwip_del_stack(g_stack);
   _exit(0);
 }

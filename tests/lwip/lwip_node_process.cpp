@@ -54,19 +54,28 @@ std::atomic<int> g_counter{0};
 }  // namespace
 
 std::vector<std::string> node_environment() {
+  std::vector<std::string> env;
 #ifdef NETCPU_SANITIZE_BUILD
-  return {"ASAN_OPTIONS=detect_leaks=0:halt_on_error=1",
-          "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1"};
-#else
-  return {};
+  env = {"ASAN_OPTIONS=detect_leaks=0:halt_on_error=1",
+         "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1"};
 #endif
+#ifdef NETCPU_VDEPLUG_MODULE_DIR
+  // The node is instrumented like this test, and opens modules without
+  // RTLD_DEEPBIND itself: the module search path is all it needs.
+  env.push_back("VDEPLUGIN_PATH=" + netcpu_module_search_path());
+#endif
+  return env;
 }
 
 LwipNode::LwipNode(const VdeSwitch& sw, std::vector<std::string> args, const std::string& name,
                    std::chrono::milliseconds timeout)
     : console_(sw.dir() + "/" + name + ".mgmt"), out_path_(sw.dir() + "/" + name + ".out") {
-  std::vector<std::string> full = {
-      NETCPU_LWIP_NODE, "--vde", "vde://" + sw.data_path(), "--name", name, "--console", console_};
+  std::vector<std::string> full = {NETCPU_LWIP_NODE, "--vde", "vde://" + sw.data_path()};
+  if (args.size() >= 2 && args[0] == "--vde") {
+    full[2] = args[1];
+    args.erase(args.begin(), args.begin() + 2);
+  }
+  full.insert(full.end(), {"--name", name, "--console", console_});
   full.insert(full.end(), args.begin(), args.end());
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
@@ -133,6 +142,12 @@ int LwipNode::wait(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(20ms);
   }
   return -1;
+}
+
+int LwipNode::finish(std::chrono::milliseconds timeout) {
+  if (stdin_fd_ >= 0) close(stdin_fd_);
+  stdin_fd_ = -1;
+  return wait(timeout);
 }
 
 std::string LwipNode::output() const { return read_file(out_path_); }

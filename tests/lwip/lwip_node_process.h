@@ -25,7 +25,8 @@ namespace netcpu::test {
 class LwipNode {
  public:
   // Starts `netcpu-lwip-node --vde vde://SWITCH --name NAME --console DIR/NAME.mgmt ARGS...`
-  // and waits until it prints "ready". Throws with its output if it does not.
+  // and waits until it prints "ready". Throws with its output if it does not. ARGS that
+  // start with their own --vde URL (a netcpu:// cable, say) replace the first --vde.
   LwipNode(const VdeSwitch& sw, std::vector<std::string> args, const std::string& name,
            std::chrono::milliseconds timeout = 10s);
   ~LwipNode();
@@ -38,6 +39,8 @@ class LwipNode {
   // Waits for a node that runs clients to exit: its exit status, or -1 if
   // it had to be killed at the timeout or died of a signal.
   int wait(std::chrono::milliseconds timeout);
+  // Closes a server's stdin, which ends it, and waits() for it.
+  int finish(std::chrono::milliseconds timeout);
   std::string output() const;  // stdout and stderr so far (program output lines included)
 
  private:
@@ -56,7 +59,8 @@ struct NodeRun {
 NodeRun run_node(const VdeSwitch& sw, std::vector<std::string> args,
                  std::chrono::milliseconds timeout = 30s);
 
-// The environment a node needs in this build (sanitizer options).
+// The environment a node needs in this build (sanitizer options, and
+// VDEPLUGIN_PATH for netcpu:// cables where the module is built).
 std::vector<std::string> node_environment();
 
 }  // namespace netcpu::test

@@ -12,6 +12,7 @@ extern "C" {
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "lwip_node_process.h"
@@ -294,6 +295,68 @@ TEST_F(LwipNet, SenderSideRewriteIsAcceptedByThePeer) {
   Reply dump = rx.cmd_ok("netcpu/table/dump local_in ttl");
   std::string text = dump.text();
   EXPECT_NE(text.find("33"), std::string::npos) << text;
+}
+
+// The netcpu:// vdeplug4 module on a stack's own cable: the server opens
+// netcpu://[in=drop9.ncpu/stats]{vde://SWITCH}, so UDP to port 9 is dropped
+// on the link before its stack sees it. Counted on both sides: the client's
+// post_routing hook logs each datagram it sends to port 9 (after a ping has
+// resolved the server's address, so none waits on ARP), and the cable's drop
+// count is that number; the server's own pre_routing program, behind the
+// cable, counts UDP datagrams by port and saw the one to port 10, none to 9.
+TEST_F(LwipNet, NetcpuCableModuleFiltersTheStacksLink) {
+  std::string drop9 = write_program(sw, "drop9.ncpu",
+                                    ".text:\n    beq has.udp, 0, ok\n    beq l4.dport, 9, no\n"
+                                    "ok:\n    pass\nno:\n    drop\n");
+  std::string count = write_program(sw, "count.ncpu",
+                                    ".data:\ntable udp_ports hash key 2 value 8 max 64\n.text:\n"
+                                    "    beq has.udp, 0, done\n    tadd udp_ports, l4.dport, 1\n"
+                                    "done:\n    pass\n");
+  std::string log9 = write_program(sw, "log9.ncpu",
+                                   ".text:\n    beq has.udp, 0, done\n    bne l4.dport, 9, done\n"
+                                   "    log \"sent to port 9\"\ndone:\n    pass\n");
+  LwipNode server(sw,
+                  {"--vde", "netcpu://[in=\"" + drop9 + "\"/stats]{vde://" + sw.data_path() + "}",
+                   "--addr", "10.0.0.1/24", "--udp-echo", "9", "--udp-echo", "10", "--echo", "7",
+                   "--load", "pre_routing=" + count, "--teardown"},
+                  "server");
+  NodeRun blocked = run_node(sw, {"--addr", "10.0.0.2/24", "--load", "post_routing=" + log9,
+                                  "--ping", "10.0.0.1", "--udp", "10.0.0.1,9,a"});
+  EXPECT_EQ(blocked.status, 1) << blocked.describe();
+  EXPECT_NE(blocked.out.find("ping 10.0.0.1: reply"), std::string::npos) << blocked.describe();
+  EXPECT_EQ(blocked.out.find("udp 10.0.0.1,9"), std::string::npos) << blocked.describe();
+  size_t sent = 0;
+  for (size_t at = 0;
+       (at = blocked.err.find("post_routing: sent to port 9", at)) != std::string::npos; ++at)
+    ++sent;
+  EXPECT_GE(sent, 1u) << blocked.describe();
+  NodeRun open =
+      run_node(sw, {"--addr", "10.0.0.2/24", "--udp", "10.0.0.1,10,d", "--connect", "10.0.0.1,7"});
+  EXPECT_EQ(open.status, 0) << open.describe();
+  EXPECT_NE(open.out.find("udp 10.0.0.1,10,d: d"), std::string::npos) << open.describe();
+
+  {
+    Console console(server.console_path());
+    Reply dump = console.cmd_ok("netcpu/table/dump pre_routing udp_ports");
+    std::map<std::string, std::string> by_port;  // "KEY VALUE" lines
+    for (const std::string& line : dump.data)
+      by_port[line.substr(0, line.find(' '))] = line.substr(line.find(' ') + 1);
+    EXPECT_EQ(by_port["10"], "1") << dump.text();
+    EXPECT_EQ(by_port.count("9"), 0u) << dump.text();
+  }
+  EXPECT_EQ(server.finish(5s), 0) << server.output();
+  // Written when the stack closed the cable.
+  std::string out = server.output();
+  unsigned long frames = 0, passed = 0, dropped = 0;
+  size_t at = out.find("in (drop9): ");
+  ASSERT_NE(at, std::string::npos) << out;
+  ASSERT_EQ(std::sscanf(out.c_str() + at, "in (drop9): %lu frames, %lu passed, %lu dropped",
+                        &frames, &passed, &dropped),
+            3)
+      << out;
+  EXPECT_EQ(dropped, sent) << out << blocked.describe();
+  EXPECT_EQ(frames, passed + dropped) << out;
+  EXPECT_GE(passed, 4u) << "ICMP, UDP and the TCP handshake passed the cable\n" << out;
 }
 
 TEST_F(LwipNet, HotSwapDuringATransferLosesNoByte) {

@@ -117,17 +117,24 @@ uint32_t get_be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
 
+}  // namespace
+
+std::string system_vdeplug_module_dir() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&vde_close), &info) != 0 && info.dli_fname != nullptr)
+    return (std::filesystem::path(info.dli_fname).parent_path() / "vdeplug").string();
+  return "/usr/lib/x86_64-linux-gnu/vdeplug";
+}
+
+namespace {
+
 // vde_open() for a plain switch path, without libvdeplug's dlopen(RTLD_DEEPBIND), which
 // AddressSanitizer refuses ("incompatible with sanitizer runtime"). Like vde_open, it
 // loads the "vde" module from the vdeplug directory beside libvdeplug.so, opens the
 // connection with the module's vdeplug_ops and fills in conn->handle and conn->module,
 // so that libvdeplug's vde_send, vde_recv, vde_datafd and vde_close work on the result.
 VDECONN* open_vde_connection(const std::string& switch_path, const std::string& descr) {
-  Dl_info info{};
-  std::string module = "libvdeplug_vde.so";
-  if (dladdr(reinterpret_cast<void*>(&vde_close), &info) != 0 && info.dli_fname != nullptr) {
-    module = std::filesystem::path(info.dli_fname).parent_path() / "vdeplug" / module;
-  }
+  const std::string module = system_vdeplug_module_dir() + "/libvdeplug_vde.so";
   void* handle = dlopen(module.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) throw std::runtime_error(std::string("dlopen: ") + dlerror());
   auto* ops = static_cast<vdeplug_module*>(dlsym(handle, "vdeplug_ops"));

@@ -63,6 +63,32 @@ inline VdeSwitchOptions plugin_switch_options() {
   return o;
 }
 
+// libvdeplug's own modules (vde://, ...), in the directory beside libvdeplug.so.
+std::string system_vdeplug_module_dir();
+
+#ifdef NETCPU_VDEPLUG_MODULE_DIR
+// VDEPLUGIN_PATH for netcpu:// URLs. It replaces libvdeplug's whole module
+// search, so the system directory is listed too, for the nested vde://.
+inline std::string netcpu_module_search_path() {
+  return std::string(NETCPU_VDEPLUG_MODULE_DIR) + ":" + system_vdeplug_module_dir();
+}
+
+// The environment of an uninstrumented program (vde_plug, vdens) that opens
+// netcpu:// URLs. In sanitizer builds the module needs the sanitizer runtimes
+// preloaded, and libvdeplug's RTLD_DEEPBIND (which ASan refuses) stripped by
+// NETCPU_NO_DEEPBIND: that shim goes first, so that its dlopen is the one
+// libvdeplug calls; ASan is then not first in the list, which it accepts when told.
+inline std::vector<std::string> netcpu_module_env() {
+  std::vector<std::string> env = {"VDEPLUGIN_PATH=" + netcpu_module_search_path()};
+#if defined(NETCPU_SWITCH_PRELOAD) && defined(NETCPU_NO_DEEPBIND)
+  env.push_back("LD_PRELOAD=" NETCPU_NO_DEEPBIND " " NETCPU_SWITCH_PRELOAD);
+  env.push_back("ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0:halt_on_error=1");
+  env.push_back("UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1");
+#endif
+  return env;
+}
+#endif
+
 // A whole file as bytes ("" if it cannot be read).
 std::string read_file(const std::string& path);
 // utime + stime of a process, in clock ticks, from /proc/PID/stat.

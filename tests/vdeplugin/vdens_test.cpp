@@ -381,12 +381,12 @@ std::string live_members(pid_t pgid, pid_t except = -1) {
   return text;
 }
 
-// `vdens -c vde://SOCK TEST_BINARY` in its own process group, the helper's stdin
-// a socket from here, its stdout and vdens's stdout and stderr a pipe to here.
+// `vdens -c URL TEST_BINARY` in its own process group, the helper's stdin a
+// socket from here, its stdout and vdens's stdout and stderr a pipe to here.
+// `env` adds to (or replaces) variables of this process's environment.
 class VdensHost {
  public:
-  explicit VdensHost(const std::string& data_path) {
-    url_ = "vde://" + data_path;
+  VdensHost(const std::string& url, const std::vector<std::string>& env) : url_(url) {
     const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
     command_line_ = std::string(kVdens) + " -c " + url_ + " " + self;
     // The helper's stdin is a socket, so that writing to a helper that died
@@ -403,8 +403,11 @@ class VdensHost {
     for (char** e = environ; *e != nullptr; ++e) {
       const std::string_view v(*e);
       // VDE_RESOLVCONF / VDE_RESOLVADDR would make vdens bind-mount a resolv.conf.
-      if (!v.starts_with("VDE_RESOLV") && !v.starts_with(kHelperEnv)) env_strings.emplace_back(v);
+      bool replaced = v.starts_with("VDE_RESOLV") || v.starts_with(kHelperEnv);
+      for (const auto& o : env) replaced |= v.starts_with(o.substr(0, o.find('=') + 1));
+      if (!replaced) env_strings.emplace_back(v);
     }
+    env_strings.insert(env_strings.end(), env.begin(), env.end());
     env_strings.push_back(std::string(kHelperEnv) + "=1");
     std::vector<char*> envp;
     for (auto& s : env_strings) envp.push_back(s.data());
@@ -611,22 +614,19 @@ class VdensHost {
 const Mac kOutsideMacBytes = tools::mac_addr(kOutsideMac);
 const Mac kInsideMacBytes = tools::mac_addr(kInsideMac);
 
-tools::Ipv4 outside_to_public() {
-  return {.src = tools::ip4_addr(kOutsideIp), .dst = tools::ip4_addr(kPublicIp)};
-}
-
-Bytes udp_frame(const std::string& payload) {
+// From the outside host to `to`: the public address (NAT'ed on the switch) by default.
+Bytes udp_frame(const std::string& payload, const char* to = kPublicIp) {
   return tools::PacketBuilder()
       .eth(kInsideMacBytes, kOutsideMacBytes)
-      .ipv4(outside_to_public())
+      .ipv4({.src = tools::ip4_addr(kOutsideIp), .dst = tools::ip4_addr(to)})
       .udp({.sport = kClientUdpPort, .dport = kUdpPort, .payload = tools::bytes(payload)})
       .build();
 }
 
-Bytes tcp_frame(uint32_t seq, uint32_t ack, uint8_t flags) {
+Bytes tcp_frame(uint32_t seq, uint32_t ack, uint8_t flags, const char* to = kPublicIp) {
   return tools::PacketBuilder()
       .eth(kInsideMacBytes, kOutsideMacBytes)
-      .ipv4(outside_to_public())
+      .ipv4({.src = tools::ip4_addr(kOutsideIp), .dst = tools::ip4_addr(to)})
       .tcp({.sport = kClientTcpPort, .dport = kTcpPort, .seq = seq, .ack = ack, .flags = flags})
       .build();
 }
@@ -724,7 +724,7 @@ class Vdens : public ::testing::Test {
     Reply r = con->cmd("plugin/add " NETCPU_PLUGIN);
     ASSERT_TRUE(r.ok()) << r.text() << "\n" << sw->log();
     outside = std::make_unique<Endpoint>(sw->data_path(), *con, "netcpu-vdens-outside");
-    ns = std::make_unique<VdensHost>(sw->data_path());
+    ns = std::make_unique<VdensHost>(cable_url(), cable_env());
     auto ready = ns->wait_line({"ready", "fail"}, kReadyTimeout);
     ASSERT_TRUE(ready) << "the namespace did not report ready within " << kReadyTimeout.count()
                        << " ms\n"
@@ -752,6 +752,10 @@ class Vdens : public ::testing::Test {
       EXPECT_TRUE(sw->alive()) << sw->exit_description() << "\n" << sw->log();
     }
   }
+
+  // vdens's cable to the switch, and what vdens needs in its environment to open it.
+  virtual std::string cable_url() { return "vde://" + sw->data_path(); }
+  virtual std::vector<std::string> cable_env() { return {}; }
 
   Reply load_outside_in(const std::string& path) {
     return con->cmd("netcpu/load " + std::to_string(outside->port()) + " in " + path);
@@ -861,6 +865,62 @@ TEST_F(Vdens, RawStoreWithoutChecksumUpdateIsDropped) {
   EXPECT_EQ(*udp,
             "udp " + std::string(kOutsideIp) + ":" + std::to_string(kClientUdpPort) + " rewrite");
 }
+
+#ifdef NETCPU_VDEPLUG_MODULE_DIR
+// vdens's own cable through the netcpu:// vdeplug4 module, the switch
+// without programs: `vdens -c netcpu://[in=PROG/stats]{vde://SWITCH}`, where
+// PROG drops TCP to port 8080. Counted on both sides: of the frames the
+// outside host sends, the kernel behind the cable gets the UDP datagrams and
+// no TCP segment, and the cable's stats (written when vdens closes it) count
+// the SYNs as its drops.
+class VdensNetcpuCable : public Vdens {
+ protected:
+  std::string cable_url() override {
+    std::string prog = write_program("drop8080.ncpu",
+                                     "# TCP to port 8080 stops at this cable\n"
+                                     ".text:\n"
+                                     "    beq has.tcp, 0, ok\n"
+                                     "    beq l4.dport, 8080, no\n"
+                                     "ok:\n"
+                                     "    pass\n"
+                                     "no:\n"
+                                     "    drop\n");
+    return "netcpu://[in=\"" + prog + "\"/stats]{vde://" + sw->data_path() + "}";
+  }
+  std::vector<std::string> cable_env() override { return netcpu_module_env(); }
+};
+
+TEST_F(VdensNetcpuCable, TheCableDropsOneServiceAndCountsWhatItDid) {
+  constexpr int kDatagrams = 5, kSyns = 3;
+  auto before = ns->snmp();
+  for (int i = 0; i < kSyns; ++i)
+    ASSERT_NO_FATAL_FAILURE(
+        send(tcp_frame(kClientIsn + 1000u * i, 0, tools::tcp_flags::kSyn, kInsideIp)));
+  for (int i = 0; i < kDatagrams; ++i) {
+    ASSERT_NO_FATAL_FAILURE(send(udp_frame("datagram " + std::to_string(i), kInsideIp)));
+    auto udp = ns->wait_line({"udp "}, kDeliveryTimeout);
+    ASSERT_TRUE(udp) << "datagram " << i << " was not delivered through the cable\n"
+                     << ns->transcript();
+    EXPECT_EQ(*udp, "udp " + std::string(kOutsideIp) + ":" + std::to_string(kClientUdpPort) +
+                        " datagram " + std::to_string(i));
+  }
+  std::string seen;
+  EXPECT_FALSE(wait_for_synack(*outside, kSilenceTimeout, seen)) << seen;
+  EXPECT_FALSE(ns->wait_line({"accept "}, milliseconds(100))) << ns->transcript();
+  auto after = ns->snmp();
+  EXPECT_EQ(after["Tcp.InSegs"] - before["Tcp.InSegs"], 0) << "a SYN crossed the cable";
+  EXPECT_EQ(after["Udp.InDatagrams"] - before["Udp.InDatagrams"], kDatagrams);
+
+  ns->stop();
+  const std::string transcript = ns->transcript();
+  const std::string counts = "in (drop8080): " + std::to_string(kSyns + kDatagrams) + " frames, " +
+                             std::to_string(kDatagrams) + " passed, " + std::to_string(kSyns) +
+                             " dropped, 0 modified";
+  EXPECT_NE(transcript.find(counts), std::string::npos)
+      << "expected the cable's stats, written when vdens closed it: " << counts << "\n"
+      << transcript;
+}
+#endif
 
 }  // namespace
 }  // namespace netcpu::test

@@ -152,19 +152,6 @@ uint16_t ip4_header_sum(const Bytes& f) {
   return static_cast<uint16_t>(sum);
 }
 
-// libvdeplug's own modules, beside libvdeplug.so: VDEPLUGIN_PATH replaces the
-// whole search, so the nested vde:// needs them listed too.
-std::string system_module_dir() {
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&vde_close), &info) != 0 && info.dli_fname != nullptr)
-    return (std::filesystem::path(info.dli_fname).parent_path() / "vdeplug").string();
-  return "/usr/lib/x86_64-linux-gnu/vdeplug";
-}
-
-std::string plugin_path() {
-  return std::string(NETCPU_VDEPLUG_MODULE_DIR) + ":" + system_module_dir();
-}
-
 // A child process with stdout and stderr in a file, killed (SIGTERM, then
 // SIGKILL) when destroyed. `env` replaces these variables of ours.
 class Child {
@@ -235,25 +222,12 @@ class Child {
   std::optional<int> status_;
 };
 
-// Sanitizer builds: the shim that strips RTLD_DEEPBIND goes first, so that
-// its dlopen is the one libvdeplug calls; ASan is then not first in the
-// list, which it accepts when told.
-std::vector<std::string> module_env() {
-  std::vector<std::string> env = {"VDEPLUGIN_PATH=" + plugin_path()};
-#ifdef NETCPU_SWITCH_PRELOAD
-  env.push_back("LD_PRELOAD=" NETCPU_NO_DEEPBIND " " NETCPU_SWITCH_PRELOAD);
-  env.push_back("ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0:halt_on_error=1");
-  env.push_back("UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1");
-#endif
-  return env;
-}
-
 // vde_plug with the module. If this process dies, the switches it is plugged
 // into exit and vde_plug follows them (their control sockets hang up).
 class VdePlug : public Child {
  public:
   VdePlug(const std::vector<std::string>& args, std::string log_path)
-      : Child(kVdePlug, args, module_env(), std::move(log_path)) {}
+      : Child(kVdePlug, args, netcpu_module_env(), std::move(log_path)) {}
 };
 
 // Two switches, an endpoint on each, and a way to cable them with vde_plug.
@@ -479,7 +453,7 @@ class ModuleInProcess : public ::testing::Test {
                       "child process that strips the flag";
     const char* old = std::getenv("VDEPLUGIN_PATH");
     if (old) saved_ = old;
-    setenv("VDEPLUGIN_PATH", plugin_path().c_str(), 1);
+    setenv("VDEPLUGIN_PATH", netcpu_module_search_path().c_str(), 1);
   }
   void TearDown() override {
     if (conn_) vde_close(conn_);
