@@ -47,9 +47,18 @@ int cmd_check(const std::string& file, bool json) {
     need(flag::kEmit, "emit");
     need(flag::kResize, "resize");
   }
+  // Whether packets would run natively, from a load as a host does it.
+  std::string jit = "not loaded";
+  {
+    Diagnostic load_error;
+    if (auto vm = Instance::create(p, HostCaps{}, Limits{}, nullptr, &load_error))
+      jit = vm->jit_compiled() ? "native code (" + vm->jit_status() + ")"
+                               : "interpreter (" + vm->jit_status() + ")";
+  }
   if (json) {
     nlohmann::json j;
     j["file"] = file;
+    j["jit"] = jit;
     j["name"] = p.name;
     j["instructions"] = info->instructions;
     j["stack_slots"] = info->max_stack;
@@ -77,7 +86,8 @@ int cmd_check(const std::string& file, bool json) {
             << "  stack:        " << info->max_stack << " of " << kStackSlots << " slots\n"
             << "  call depth:   " << info->max_call_depth << " of " << kMaxCallDepth << "\n"
             << "  heap:         " << p.data.size() << " bytes\n"
-            << "  writes packet: " << (info->writes_packet ? "yes" : "no") << "\n";
+            << "  writes packet: " << (info->writes_packet ? "yes" : "no") << "\n"
+            << "  runs as:      " << jit << "\n";
   if (!needs.empty()) {
     std::cout << "  needs:        ";
     for (size_t i = 0; i < needs.size(); ++i) std::cout << (i ? ", " : "") << needs[i];

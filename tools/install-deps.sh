@@ -11,6 +11,7 @@ packages=(
   vde2 libvdeplug-dev vdens               # vde_switch, its plugin ABI's host, and namespaces on it
   liblwipv6-dev                           # per-process TCP/IP stacks (lwip-glue)
   iproute2 iputils-ping netcat-openbsd    # the demo hosts' tools
+  qemu-system-x86 busybox-static user-mode-linux  # real guests (tests/guests, demos/guests.sh; tools/guest-images.sh)
 )
 
 missing=()

@@ -970,6 +970,20 @@ class Differ {
         ++o.mismatches;
         if (keep.size() < 12) keep.push_back({expr, i, Bytes(f.begin(), f.end()), pcap, r});
       }
+      if (vm.jit_compiled()) {
+        // The interpreter on the same frame: the JIT must not differ from it in
+        // anything (verdict, fault and where, instructions executed).
+        vm.limits().jit = false;
+        uint32_t li = len;
+        const RunResult ri = vm.run(buf_.data(), li, kSnap, PacketMeta{});
+        vm.limits().jit = true;
+        if (ri.verdict != r.verdict || ri.aborted != r.aborted || ri.reason != r.reason ||
+            ri.abort_pc != r.abort_pc || ri.instructions != r.instructions) {
+          ++o.mismatches;
+          if (keep.size() < 12)
+            keep.push_back({expr + " (interpreter)", i, Bytes(f.begin(), f.end()), pcap, ri});
+        }
+      }
     }
     return o;
   }
@@ -981,6 +995,7 @@ class Differ {
 struct Summary {
   size_t compiled = 0, runs = 0, mismatches = 0;
   std::vector<std::string> refused, untranslated, never, always;
+  std::vector<std::string> not_jitted;  // with the JIT's reason
   std::map<std::string, size_t> per_expr;
 };
 
@@ -1013,6 +1028,10 @@ void run_corpus(const std::vector<std::string>& exprs, int dlt, LinkType link, c
       s.untranslated.push_back(expr + " -- " + error);
       continue;
     }
+    // Every translation runs natively except protochain's, the one cBPF loop
+    // (the JIT leaves loops to the interpreter's budget).
+    if (!vm->jit_compiled() && vm->jit_status().find("loop") == std::string::npos)
+      s.not_jitted.push_back(expr + " -- " + vm->jit_status());
     const size_t before = keep.size();
     const Differ::Outcome o = differ.compare(expr, *bpf, *vm, frames, frames.size(), keep);
     s.runs += frames.size();
@@ -1028,11 +1047,13 @@ void report(const char* what, const Summary& s, const std::vector<Mismatch>& kee
             const std::string& bad_asm, double seconds, size_t frames) {
   std::cout << "[ " << what << " ] " << s.compiled << " expressions compiled by libpcap ("
             << s.refused.size() << " refused), " << frames << " frames, " << s.runs
-            << " runs each side in " << seconds << " s; " << s.mismatches << " mismatches\n";
+            << " runs each side (NetCPU: JIT and interpreter) in " << seconds << " s; "
+            << s.mismatches << " mismatches\n";
   for (const auto& r : s.refused) std::cout << "    refused by libpcap: " << r << "\n";
   for (const auto& e : s.never) std::cout << "    accepts no frame: " << e << "\n";
   for (const auto& e : s.always) std::cout << "    accepts every frame: " << e << "\n";
   for (const auto& u : s.untranslated) ADD_FAILURE() << "not translated/loaded: " << u;
+  for (const auto& u : s.not_jitted) ADD_FAILURE() << "not compiled by the JIT: " << u;
   for (const auto& [e, n] : s.per_expr) ADD_FAILURE() << n << " mismatches for '" << e << "'";
   for (const auto& m : keep) ADD_FAILURE() << describe(m);
   if (!bad_asm.empty())

@@ -50,16 +50,9 @@ class Plugin : public ::testing::Test {
   }
   // The counter column of a point in netcpu/list.
   uint64_t counter(const std::string& point, int column) {
-    Reply r = con.cmd_ok("netcpu/list");
-    for (const auto& line : r.data) {
-      if (line.rfind(point + " ", 0) != 0) continue;
-      std::istringstream in(line.substr(point.size()));
-      std::string word;
-      for (int i = 0; i <= column; ++i) in >> word;
-      return std::stoull(word);
-    }
-    ADD_FAILURE() << point << " not in netcpu/list:\n" << r.text();
-    return 0;
+    long v = list_column(con, point, column);
+    if (v < 0) ADD_FAILURE() << point << " not in netcpu/list:\n" << con.cmd("netcpu/list").text();
+    return v < 0 ? 0 : static_cast<uint64_t>(v);
   }
   static constexpr int kPackets = 3, kPassed = 4, kDropped = 5, kModified = 6, kRedirected = 7,
                        kAborted = 8;

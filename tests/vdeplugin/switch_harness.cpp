@@ -119,6 +119,18 @@ uint32_t get_be32(const uint8_t* p) {
 
 }  // namespace
 
+long list_column(Console& console, const std::string& point, int column) {
+  Reply r = console.cmd_ok("netcpu/list");
+  for (const auto& line : r.data) {
+    if (line.rfind(point + " ", 0) != 0) continue;
+    std::istringstream in(line.substr(point.size()));
+    std::string word;
+    for (int i = 0; i <= column; ++i) in >> word;
+    return std::stol(word);
+  }
+  return -1;
+}
+
 std::string system_vdeplug_module_dir() {
   Dl_info info{};
   if (dladdr(reinterpret_cast<void*>(&vde_close), &info) != 0 && info.dli_fname != nullptr)

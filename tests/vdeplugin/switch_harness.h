@@ -195,6 +195,11 @@ class Console {
   std::thread reader_;
 };
 
+// A counter of an attach point ("* in", "3 out") from netcpu/list: column 0
+// is the program name, then hash, instructions, packets, passed, dropped, ...
+// (see the list's header line); -1 if the point is not listed.
+long list_column(Console& console, const std::string& point, int column);
+
 // A libvdeplug connection to the switch's data socket: vde_send, vde_recv, vde_datafd and
 // vde_close on a connection opened like vde_open(data_path, descr, NULL) would (the
 // opening bypasses libvdeplug's RTLD_DEEPBIND dlopen, which AddressSanitizer refuses).

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "interpreter_state.h"
+#include "jit.h"
 #include "netcpu/bytecode.h"
 #include "netcpu/verifier.h"
 #include "netcpu/vm.h"
@@ -51,6 +52,26 @@ Instance::Instance(Program p, const HostCaps& caps, const Limits& limits, Output
 
 Instance::~Instance() = default;
 
+namespace {
+
+std::unique_ptr<JitCode> compile(const Instance::State& st, const Program& p, size_t heap_size,
+                                 std::string* why) {
+  auto offset = [&](const void* member) {
+    return static_cast<int32_t>(static_cast<const char*>(member) -
+                                reinterpret_cast<const char*>(&st));
+  };
+  JitLayout layout;
+  layout.regs = offset(&st.r);
+  layout.field_known = offset(&st.field_known);
+  layout.field = offset(&st.field);
+  layout.heap = offset(&st.heap);
+  layout.heap_size = heap_size;
+  layout.mapped = interpreter_mapped;
+  return jit_compile(p, layout, why);
+}
+
+}  // namespace
+
 std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps,
                                            const Limits& limits, OutputSink sink, Diagnostic* err) {
   auto info = verify(program, &caps, err);
@@ -73,6 +94,15 @@ std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps
   for (auto& e : vm->emitted_) e.data.assign(caps.max_packet, 0);
   vm->state_ = std::make_unique<State>();
   prepare_handlers(*vm->state_, vm->program_);
+  vm->state_->vm = vm.get();
+  vm->state_->heap = vm->heap_.data();
+  vm->jit_ = compile(*vm->state_, vm->program_, vm->heap_.size(), &vm->jit_status_);
+  if (vm->jit_) {
+    vm->jit_status_ = "compiled, " + std::to_string(vm->jit_->code_bytes()) + " bytes";
+    vm->jit_entry_ = vm->jit_->entry();
+    vm->jit_calls_ = vm->jit_->calls();
+    vm->jit_max_path_ = vm->jit_->max_path();
+  }
   if (vm->program_.init_pc != kNoTarget) {
     uint32_t len = 0;
     PacketMeta meta;
@@ -119,10 +149,67 @@ void Instance::account(const RunResult& r) {
   }
 }
 
-RunResult Instance::run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta) {
+// The native code keeps its gprs and header memo in the interpreter's state;
+// a run ends like Interpreter::run's `finish`. Only verdicts and faults can
+// come out of it (no rewrite, emit, mirror or redirect), so less to count.
+__attribute__((noinline)) RunResult Instance::run_jit(uint8_t* pkt, uint32_t& len,
+                                                      uint32_t capacity, const PacketMeta& meta) {
+  State& st = *state_;
+  if (jit_calls_) {
+    st.parsed = false;
+    st.field_known = 0;
+    st.pkt = pkt;
+    st.len = &len;
+    st.capacity = capacity;
+    st.meta = &meta;
+  }
+  emitted_count_ = 0;
+  const JitResult j = jit_entry_(&st, pkt, len);
+  RunResult res;
+  res.instructions = static_cast<uint32_t>(j.count);
+  res.length = len;
+  auto add = [](std::atomic<uint64_t>& c, uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  };
+  add(stats_.packets);
+  add(stats_.instructions, j.count);
+  switch (static_cast<JitExit>(j.exit >> 32)) {
+    case JitExit::Pass:
+      add(stats_.passed);
+      return res;
+    case JitExit::Drop:
+      res.verdict = Verdict::Drop;
+      add(stats_.dropped);
+      return res;
+    case JitExit::Fault:
+      break;
+  }
+  res.aborted = true;
+  res.reason = AbortReason::Fault;
+  res.abort_pc = static_cast<uint32_t>(j.exit);
+  res.verdict = program_.on_fault == FaultAction::Pass   ? Verdict::Pass
+                : program_.on_fault == FaultAction::Drop ? Verdict::Drop
+                                                         : limits_.on_abort;
+  add(res.verdict == Verdict::Pass ? stats_.passed : stats_.dropped);
+  add(stats_.aborted);
+  add(stats_.errors);
+  return res;
+}
+
+__attribute__((noinline)) RunResult Instance::run_interpreted(uint8_t* pkt, uint32_t& len,
+                                                              uint32_t capacity,
+                                                              const PacketMeta& meta) {
   RunResult r = execute(program_.text_pc, pkt, len, capacity, meta);
   account(r);
   return r;
+}
+
+// The per-packet cost of choosing is a few tests. No packet at all (a null
+// pointer) is the interpreter's NoPacket fault, not an out-of-bounds one.
+RunResult Instance::run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta) {
+  if (jit_entry_ && pkt && limits_.jit && !profiling_ && limits_.budget >= jit_max_path_)
+    return run_jit(pkt, len, capacity, meta);
+  return run_interpreted(pkt, len, capacity, meta);
 }
 
 RunResult Instance::run_timer(size_t i, const PacketMeta& meta) {

@@ -950,6 +950,12 @@ finish:
 #undef SX
 }
 
+uint64_t interpreter_mapped(void* state, uint32_t id) {
+  auto& st = *static_cast<Instance::State*>(state);
+  Interpreter it{*st.vm, st, st.vm->program(), st.pkt, *st.len, st.capacity, *st.meta};
+  return it.mapped_slow(static_cast<uint8_t>(id));
+}
+
 RunResult Instance::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
                             const PacketMeta& meta) {
   State& st = *state_;

@@ -26,8 +26,19 @@ struct Instance::State {
   bool modified = false;
   AbortReason fault = AbortReason::None;
   std::vector<uint16_t> hid;  // handler per instruction, chosen at load
+  uint8_t* heap = nullptr;    // the instance's heap, for the JIT's code
+  // The run in progress, for the parser the JIT's code calls (interpreter_mapped).
+  Instance* vm = nullptr;
+  uint8_t* pkt = nullptr;
+  uint32_t* len = nullptr;
+  uint32_t capacity = 0;
+  const PacketMeta* meta = nullptr;
 };
 
 void prepare_handlers(Instance::State& st, const Program& p);
+
+// The interpreter's lazy header parser, for the JIT's code to call with the
+// State of the run in progress.
+uint64_t interpreter_mapped(void* state, uint32_t id);
 
 }  // namespace netcpu

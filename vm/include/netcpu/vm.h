@@ -21,6 +21,9 @@
 
 namespace netcpu {
 
+class JitCode;
+struct JitResult;
+
 // What a host can do with a program's verdicts. A program that needs more is
 // refused at load with a message naming the instruction.
 struct HostCaps {
@@ -91,6 +94,7 @@ struct Limits {
   Verdict on_abort = Verdict::Pass;
   uint32_t output_burst = 200;       // lines that may be printed at once
   uint32_t output_per_second = 100;  // sustained lines per second
+  bool jit = true;  // run the native code when the program was compiled (jit_status())
 };
 
 constexpr uint32_t kMaxEmitted = 8;  // emit instructions per run
@@ -132,6 +136,13 @@ class Instance {
 
   void set_output(OutputSink sink) { sink_ = std::move(sink); }
 
+  // Whether .text was compiled to native code, and if not, why (the first
+  // instruction the JIT leaves to the interpreter). Packets run the native
+  // code while limits().jit is on, profiling is off and the budget covers
+  // the program's longest path; otherwise the interpreter, with the same results.
+  bool jit_compiled() const { return jit_ != nullptr; }
+  const std::string& jit_status() const { return jit_status_; }
+
   struct State;  // interpreter scratch: registers, stacks, parsed headers
 
  private:
@@ -139,6 +150,8 @@ class Instance {
   friend struct Interpreter;
   RunResult execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
                     const PacketMeta& meta);
+  RunResult run_jit(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
+  RunResult run_interpreted(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
   void account(const RunResult& r);
 
   Program program_;
@@ -157,6 +170,12 @@ class Instance {
   bool profiling_ = false;
   std::vector<uint64_t> profile_;
   std::unique_ptr<State> state_;
+  std::unique_ptr<JitCode> jit_;
+  std::string jit_status_;
+  // From jit_, kept here for the per-packet check.
+  JitResult (*jit_entry_)(void* state, const uint8_t* pkt, uint64_t len) = nullptr;
+  bool jit_calls_ = false;
+  uint64_t jit_max_path_ = 0;
   // Output rate limiting (token bucket).
   double tokens_ = 0;
   std::chrono::steady_clock::time_point last_refill_{};

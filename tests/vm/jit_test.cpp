@@ -1,0 +1,170 @@
+// The JIT against the interpreter: each program runs over the same packets
+// natively and interpreted, and every observable result must be equal
+// (verdict, fault and its pc, instructions executed, heap afterwards, counters).
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "netcpu/assembler.h"
+#include "netcpu/vm.h"
+#include "vm_test_util.h"
+
+namespace netcpu {
+namespace {
+
+std::vector<std::vector<uint8_t>> packets() {
+  std::vector<std::vector<uint8_t>> p;
+  p.push_back(test::ipv4_frame(6, 0x0a000001, 0x0a000002, 40000, 80));
+  p.push_back(test::ipv4_frame(17, 0xc0a80101, 0x0a000002, 53, 9, "payload bytes"));
+  p.push_back(test::ipv4_frame(17, 0x7f000001, 0xe0000001, 123, 123));
+  p.push_back(test::ipv4_frame(6, 0x0a000003, 0x0a000002, 22, 443));
+  std::vector<uint8_t> arp(42, 0);
+  arp[12] = 0x08, arp[13] = 0x06;
+  p.push_back(arp);
+  auto truncated = test::ipv4_frame(6, 0x0a000001, 0x0a000002, 1, 2);
+  truncated.resize(30);
+  p.push_back(truncated);
+  p.push_back({0x01, 0x02, 0x03});
+  p.push_back({});
+  return p;
+}
+
+std::unique_ptr<Instance> load(const std::string& src, const Limits& limits = {}) {
+  Program prog = test::assemble_ok(src);
+  Diagnostic d;
+  auto vm = Instance::create(std::move(prog), HostCaps{}, limits, nullptr, &d);
+  EXPECT_TRUE(vm) << d.str();
+  return vm;
+}
+
+// Runs src natively and interpreted over every packet; both must agree.
+void expect_same(const std::string& src, const Limits& limits = {}) {
+  SCOPED_TRACE(src);
+  auto jit = load(src, limits), interp = load(src, limits);
+  ASSERT_TRUE(jit && interp);
+  ASSERT_TRUE(jit->jit_compiled()) << jit->jit_status();
+  interp->limits().jit = false;
+  size_t i = 0;
+  for (auto bytes : packets()) {
+    SCOPED_TRACE("packet " + std::to_string(i++));
+    auto copy = bytes;
+    uint32_t lj = static_cast<uint32_t>(bytes.size()), li = lj;
+    const RunResult a = jit->run(bytes.data(), lj, lj, PacketMeta{});
+    const RunResult b = interp->run(copy.data(), li, li, PacketMeta{});
+    EXPECT_STREQ(verdict_name(a.verdict), verdict_name(b.verdict));
+    EXPECT_EQ(a.aborted, b.aborted);
+    EXPECT_STREQ(abort_reason_name(a.reason), abort_reason_name(b.reason));
+    EXPECT_EQ(a.abort_pc, b.abort_pc);
+    EXPECT_EQ(a.instructions, b.instructions);
+    EXPECT_EQ(a.length, b.length);
+    EXPECT_EQ(bytes, copy);
+  }
+  EXPECT_EQ(std::vector<uint8_t>(jit->heap().begin(), jit->heap().end()),
+            std::vector<uint8_t>(interp->heap().begin(), interp->heap().end()));
+  for (auto c : {&Stats::packets, &Stats::passed, &Stats::dropped, &Stats::aborted, &Stats::errors,
+                 &Stats::instructions})
+    EXPECT_EQ((jit->stats().*c).load(), (interp->stats().*c).load());
+}
+
+TEST(Jit, PacketLoadsAtConstantAndComputedOffsets) {
+  expect_same(
+      ".text:\n    mov gpr0, pkt.u16[12]\n    bne gpr0, 0x800, other\n"
+      "    mov gpr1, pkt.u8[14]\n    and gpr1, 15\n    shl gpr1, 2\n"
+      "    mov gpr2, pkt.u16[gpr1 + 14]\n    mov gpr3, pkt.u32[gpr1 + 18]\n"
+      "    mov gpr4, pkt.u64[26]\n    mov gpr5, pkt.h32[26]\n"
+      "    beq gpr2, 80, no\n    bgtu gpr3, gpr4, no\n    beq gpr5, 0, no\nother:\n"
+      "    pass\nno:\n    drop\n");
+}
+
+TEST(Jit, FaultsStopAtTheSameInstructionWithTheSameVerdict) {
+  for (const char* onfault : {"", ".onfault pass\n", ".onfault drop\n"}) {
+    expect_same(std::string(onfault) +
+                ".text:\n    mov gpr0, 1\n    mov gpr1, pkt.u8[40]\n    add gpr0, gpr1\n"
+                "    mov gpr2, pkt.u32[gpr0 + 50]\n    beq gpr2, 7, no\n    pass\nno:\n    drop\n");
+  }
+}
+
+TEST(Jit, HeaderFieldsThroughTheParser) {
+  expect_same(
+      ".text:\n    beq has.ip4, 0, allow\n    mov gpr0, ip.src\n    and gpr0, 0xff000000\n"
+      "    beq gpr0, 0x7f000000, deny\n    bne ip.proto, PROTO_TCP, udp\n"
+      "    beq l4.dport, 80, allow\n    mov gpr1, pkt.u16[l4 + 2]\n"
+      "    beq gpr1, 443, allow\n    jmp deny\nudp:\n    blt l4.sport, l4.dport, deny\n"
+      "    bgeu mlen, 60, allow\ndeny:\n    drop\nallow:\n    pass\n");
+}
+
+TEST(Jit, ArithmeticEdgeCases) {
+  expect_same(
+      ".text:\n    mov gpr0, pkt.u8[14]\n    mov gpr1, 0\n    mov gpr2, 100\n"
+      "    div gpr2, gpr1\n    mov gpr3, 100\n    mod gpr3, gpr1\n    mov gpr4, gpr0\n"
+      "    shl gpr4, gpr2\n    mov gpr5, -8\n    sar gpr5, 70\n    mov gpr6, -8\n"
+      "    mov gpr7, 64\n    shr gpr6, gpr7\n    mov gpr8, 0x123456789\n    mul gpr8, gpr0\n"
+      "    not gpr8\n    neg gpr0\n    xor gpr0, 0xff\n    sub gpr0, 3\n"
+      "    mov gpr9, 17\n    div gpr9, 5\n    mod gpr2, 7\n"
+      "    blt gpr5, 0, neg\n    drop\nneg:\n    bne gpr2, 0, no\n    bne gpr3, 100, no\n"
+      "    bne gpr4, 0, no\n    bne gpr6, 0, no\n    bne gpr9, 3, no\n    pass\nno:\n    drop\n");
+}
+
+TEST(Jit, HeapVariablesKeepTheirValuesAcrossRuns) {
+  expect_same(
+      ".data:\nnum seen 0\nnum tcp 5\n.text:\n    add seen, 1\n"
+      "    bne ip.proto, PROTO_TCP, done\n    mov gpr0, tcp\n    add gpr0, mlen\n"
+      "    mov tcp, gpr0\ndone:\n    pass\n");
+}
+
+TEST(Jit, SignedAndUnsignedBranches) {
+  expect_same(
+      ".text:\n    mov gpr0, -1\n    bltu gpr0, 5, no\n    bge gpr0, 0, no\n"
+      "    ble gpr0, -2, no\n    bgt gpr0, 0x7fffffff, no\n    bset gpr0, 0x100, ok1\n"
+      "    drop\nok1:\n    bclr gpr0, 0, no\n    bleu mlen, 0x100000000, ok2\n    drop\n"
+      "ok2:\n    beq mlen, 0, no\n    pass\nno:\n    drop\n");
+}
+
+TEST(Jit, ASmallBudgetRunsTheInterpreterWithTheSameResults) {
+  Limits tight;
+  tight.budget = 3;  // below the longest path: the interpreter enforces it
+  const char* src =
+      ".text:\n    mov gpr0, 1\n    add gpr0, 1\n    add gpr0, 1\n    add gpr0, 1\n"
+      "    pass\n";
+  auto vm = load(src, tight);
+  ASSERT_TRUE(vm && vm->jit_compiled());
+  std::vector<uint8_t> pkt(60, 0);
+  uint32_t len = 60;
+  RunResult r = vm->run(pkt.data(), len, len, PacketMeta{});
+  EXPECT_TRUE(r.aborted);
+  EXPECT_EQ(r.reason, AbortReason::Budget);
+  vm->limits().budget = 5;
+  r = vm->run(pkt.data(), len, len, PacketMeta{});
+  EXPECT_FALSE(r.aborted);
+  EXPECT_EQ(r.instructions, 5u);
+}
+
+TEST(Jit, WhatTheJitLeavesToTheInterpreterIsNamed) {
+  auto loop = load(
+      ".text:\n    mov gpr0, 3\nagain:\n    sub gpr0, 1\n    bne gpr0, 0, again\n"
+      "    pass\n");
+  ASSERT_TRUE(loop);
+  EXPECT_FALSE(loop->jit_compiled());
+  EXPECT_NE(loop->jit_status().find("loop"), std::string::npos) << loop->jit_status();
+  auto table = load(
+      ".data:\ntable t hash key 4 value 8 max 16\n.text:\n    tadd t, ip.src, 1\n"
+      "    pass\n");
+  ASSERT_TRUE(table);
+  EXPECT_FALSE(table->jit_compiled());
+  EXPECT_NE(table->jit_status().find("line 4: tadd"), std::string::npos) << table->jit_status();
+}
+
+TEST(Jit, ProfilingCountsEveryInstructionThroughTheInterpreter) {
+  auto vm = load(".text:\n    mov gpr0, pkt.u8[0]\n    beq gpr0, 1, no\n    pass\nno:\n    drop\n");
+  ASSERT_TRUE(vm && vm->jit_compiled());
+  vm->set_profiling(true);
+  std::vector<uint8_t> pkt(60, 0);
+  uint32_t len = 60;
+  vm->run(pkt.data(), len, len, PacketMeta{});
+  EXPECT_EQ(vm->profile()[0], 1u);
+  EXPECT_EQ(vm->profile()[2], 1u);
+}
+
+}  // namespace
+}  // namespace netcpu

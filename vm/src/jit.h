@@ -1,0 +1,72 @@
+// The JIT: native x86-64 code for a program's .text, run instead of the
+// interpreter when the program uses only what the JIT compiles (loads and
+// compares on registers, header fields, the packet and heap variables; ALU;
+// branches; pass and drop) and its longest path fits in the budget. Anything
+// else (tables, output, rewrites, loops, calls) stays with the interpreter,
+// so a program never behaves differently because it was compiled: same
+// verdicts, same instruction counts, same faults at the same pc.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "netcpu/program.h"
+
+namespace netcpu {
+
+// What the compiled code needs to know about the interpreter it stands in for.
+struct JitLayout {
+  int32_t regs = 0;         // byte offset of the gpr array in Instance::State
+  int32_t field_known = 0;  // of the bitmask of header fields read this run
+  int32_t field = 0;        // of the memoised header field values
+  int32_t heap = 0;         // of the pointer to the heap
+  size_t heap_size = 0;
+  // Reads a mapped register the memo does not have (parsing the headers on
+  // first use, as the interpreter does), given the state.
+  uint64_t (*mapped)(void* state, uint32_t id) = nullptr;
+};
+
+// What a compiled run returns (in rax:rdx): how it ended and how many
+// instructions it executed.
+struct JitResult {
+  uint64_t exit;
+  uint64_t count;
+};
+
+// How a compiled run ended: the kind in bits 32..39 of the result, the pc of
+// the instruction that ended it in the low 32 bits.
+enum class JitExit : uint8_t { Pass = 0, Drop = 1, Fault = 2 };
+
+class JitCode {
+ public:
+  using Entry = JitResult (*)(void* state, const uint8_t* pkt, uint64_t len);
+
+  JitCode(void* mem, size_t mapped, size_t code_bytes, uint32_t max_path, bool calls);
+  ~JitCode();
+  JitCode(const JitCode&) = delete;
+  JitCode& operator=(const JitCode&) = delete;
+
+  Entry entry() const { return reinterpret_cast<Entry>(mem_); }
+  // The most instructions one run can execute: a budget at least this large
+  // never stops a compiled run, so the compiled code does not count against it.
+  uint32_t max_path() const { return max_path_; }
+  size_t code_bytes() const { return code_bytes_; }
+  // Whether the code calls the header parser: the run must then set up the
+  // state that parser reads (packet, length, metadata, an empty memo).
+  bool calls() const { return calls_; }
+
+ private:
+  void* mem_;
+  size_t size_;  // mapped
+  size_t code_bytes_;
+  uint32_t max_path_;
+  bool calls_;
+};
+
+// Native code for the program's .text, or nullptr with the reason (naming the
+// first instruction the JIT leaves to the interpreter) in *why.
+std::unique_ptr<JitCode> jit_compile(const Program& p, const JitLayout& layout, std::string* why);
+
+}  // namespace netcpu

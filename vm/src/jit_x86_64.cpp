@@ -1,0 +1,775 @@
+// The x86-64 back end of the JIT (see jit.h for what it compiles and why the
+// rest stays with the interpreter).
+//
+// Entered as JitResult f(State* state, const uint8_t* pkt, uint64_t len)
+// (System V ABI). The gprs and the header-field memo stay in the state, so
+// the interpreter's lazy parser can be called at any point. Pinned registers:
+//                       state  packet  length  count  b across a call
+//   calls the parser:   r15    r12     r13     r14    rbp   (saved and restored)
+//   does not (a leaf):  rdi    rsi     r8      r9     -     (nothing to save)
+// rax, rcx and rdx are scratch. Counting is per basic block: entering a block adds its length, and
+// a fault in the middle of one subtracts what did not run, so counts match the interpreter's
+// exactly.
+#include <sys/mman.h>
+
+#include <cstring>
+#include <vector>
+
+#include "jit.h"
+
+namespace netcpu {
+
+JitCode::JitCode(void* mem, size_t mapped, size_t code_bytes, uint32_t max_path, bool calls)
+    : mem_(mem), size_(mapped), code_bytes_(code_bytes), max_path_(max_path), calls_(calls) {}
+
+JitCode::~JitCode() { munmap(mem_, size_); }
+
+#if defined(__x86_64__)
+
+namespace {
+
+constexpr uint8_t RAX = 0, RCX = 1, RDX = 2, RSP = 4, RBP = 5, RSI = 6, RDI = 7, R8 = 8, R9 = 9,
+                  R12 = 12, R13 = 13, R14 = 14, R15 = 15;
+
+// x86 condition codes (the low nibble of Jcc).
+enum Cond : uint8_t {
+  kB = 2,
+  kAE = 3,
+  kE = 4,
+  kNE = 5,
+  kBE = 6,
+  kA = 7,
+  kL = 12,
+  kGE = 13,
+  kLE = 14,
+  kG = 15
+};
+
+// A byte emitter with labels for forward and backward jumps.
+class Asm {
+ public:
+  std::vector<uint8_t> code;
+
+  int new_label() {
+    labels_.push_back(-1);
+    return static_cast<int>(labels_.size()) - 1;
+  }
+  void bind(int label) { labels_[label] = static_cast<int64_t>(code.size()); }
+  bool resolve() {
+    for (const auto& f : fixups_) {
+      if (labels_[f.label] < 0) return false;
+      int64_t rel = labels_[f.label] - static_cast<int64_t>(f.at + 4);
+      int32_t r = static_cast<int32_t>(rel);
+      std::memcpy(&code[f.at], &r, 4);
+    }
+    return true;
+  }
+
+  void byte(uint8_t b) { code.push_back(b); }
+  void imm32(int32_t v) {
+    uint8_t b[4];
+    std::memcpy(b, &v, 4);
+    code.insert(code.end(), b, b + 4);
+  }
+  void imm64(uint64_t v) {
+    uint8_t b[8];
+    std::memcpy(b, &v, 8);
+    code.insert(code.end(), b, b + 8);
+  }
+  void rex(bool w, uint8_t reg, uint8_t index, uint8_t base) {
+    uint8_t r = static_cast<uint8_t>(0x40 | (w << 3) | ((reg >> 3) & 1) << 2 |
+                                     ((index >> 3) & 1) << 1 | ((base >> 3) & 1));
+    if (r != 0x40) byte(r);
+  }
+  void modrm(uint8_t mod, uint8_t reg, uint8_t rm) {
+    byte(static_cast<uint8_t>(mod << 6 | (reg & 7) << 3 | (rm & 7)));
+  }
+  // ModRM (and SIB) for [base + disp32].
+  void mem(uint8_t reg, uint8_t base, int32_t disp) {
+    modrm(2, reg, base);
+    if ((base & 7) == RSP) byte(0x24);
+    imm32(disp);
+  }
+
+  // dst = [base + disp] (64 bits)
+  void load(uint8_t dst, uint8_t base, int32_t disp) {
+    rex(true, dst, 0, base);
+    byte(0x8b);
+    mem(dst, base, disp);
+  }
+  // [base + disp] = src (64 bits)
+  void store(uint8_t base, int32_t disp, uint8_t src) {
+    rex(true, src, 0, base);
+    byte(0x89);
+    mem(src, base, disp);
+  }
+  // A zero-extended load of 1 << width_log bytes into eax/rax from [base + disp],
+  // byte-swapped from network order unless host_order.
+  void load_sized(uint8_t base, int32_t disp, unsigned width_log, bool host_order) {
+    switch (width_log) {
+      case 0:
+        rex(false, RAX, 0, base);
+        byte(0x0f), byte(0xb6);
+        break;
+      case 1:
+        rex(false, RAX, 0, base);
+        byte(0x0f), byte(0xb7);
+        break;
+      case 2:
+        rex(false, RAX, 0, base);
+        byte(0x8b);
+        break;
+      default:
+        rex(true, RAX, 0, base);
+        byte(0x8b);
+    }
+    mem(RAX, base, disp);
+    swap_loaded(width_log, host_order);
+  }
+  // Like load_sized, from [base + rax] (the packet at the offset in rax).
+  void load_packet(uint8_t base, unsigned width_log, bool host_order) {
+    switch (width_log) {
+      case 0:
+        rex(false, RAX, RAX, base), byte(0x0f), byte(0xb6);
+        break;
+      case 1:
+        rex(false, RAX, RAX, base), byte(0x0f), byte(0xb7);
+        break;
+      case 2:
+        rex(false, RAX, RAX, base), byte(0x8b);
+        break;
+      default:
+        rex(true, RAX, RAX, base), byte(0x8b);
+    }
+    // [base + rax] through a SIB byte, with a zero disp8 (base rbp/r13 needs one).
+    modrm(1, RAX, RSP);
+    byte(static_cast<uint8_t>((RAX & 7) << 3 | (base & 7)));
+    byte(0);
+    swap_loaded(width_log, host_order);
+  }
+  void swap_loaded(unsigned width_log, bool host_order) {
+    if (host_order || width_log == 0) return;
+    if (width_log == 1) {
+      byte(0x66), byte(0xc1), byte(0xc0), byte(8);  // rol ax, 8
+    } else if (width_log == 2) {
+      byte(0x0f), byte(0xc8);  // bswap eax
+    } else {
+      byte(0x48), byte(0x0f), byte(0xc8);  // bswap rax
+    }
+  }
+
+  void mov(uint8_t dst, uint8_t src) {
+    rex(true, src, 0, dst);
+    byte(0x89);
+    modrm(3, src, dst);
+  }
+  void mov_imm(uint8_t dst, uint64_t v) {
+    const auto s = static_cast<int64_t>(v);
+    if (v <= 0xffffffffu) {  // mov r32, imm32 zero-extends
+      rex(false, 0, 0, dst);
+      byte(static_cast<uint8_t>(0xb8 + (dst & 7)));
+      imm32(static_cast<int32_t>(static_cast<uint32_t>(v)));
+    } else if (s >= INT32_MIN && s <= INT32_MAX) {
+      rex(true, 0, 0, dst);
+      byte(0xc7);
+      modrm(3, 0, dst);
+      imm32(static_cast<int32_t>(s));
+    } else {
+      rex(true, 0, 0, dst);
+      byte(static_cast<uint8_t>(0xb8 + (dst & 7)));
+      imm64(v);
+    }
+  }
+  // op dst, src for the classic two-operand ALU opcodes (add 01, or 09, and 21,
+  // sub 29, xor 31, cmp 39, test 85).
+  void alu(uint8_t opcode, uint8_t dst, uint8_t src) {
+    rex(true, src, 0, dst);
+    byte(opcode);
+    modrm(3, src, dst);
+  }
+  // op dst, imm32 (sign-extended) with the /ext of opcode 81: add 0, sub 5, cmp 7.
+  void alu_imm(uint8_t ext, uint8_t dst, int32_t v) {
+    rex(true, 0, 0, dst);
+    byte(0x81);
+    modrm(3, ext, dst);
+    imm32(v);
+  }
+  void imul(uint8_t dst, uint8_t src) {
+    rex(true, dst, 0, src);
+    byte(0x0f), byte(0xaf);
+    modrm(3, dst, src);
+  }
+  // Group 2 by cl (shl 4, shr 5, sar 7) and by an immediate.
+  void shift_cl(uint8_t ext, uint8_t dst) {
+    rex(true, 0, 0, dst);
+    byte(0xd3);
+    modrm(3, ext, dst);
+  }
+  void shift_imm(uint8_t ext, uint8_t dst, uint8_t n) {
+    rex(true, 0, 0, dst);
+    byte(0xc1);
+    modrm(3, ext, dst);
+    byte(n);
+  }
+  // Group 3 (not 2, neg 3, div 6).
+  void unary(uint8_t ext, uint8_t dst) {
+    rex(true, 0, 0, dst);
+    byte(0xf7);
+    modrm(3, ext, dst);
+  }
+  void bt(uint8_t dst, uint8_t bit) {
+    rex(true, 0, 0, dst);
+    byte(0x0f), byte(0xba);
+    modrm(3, 4, dst);
+    byte(bit);
+  }
+  void jcc(Cond c, int label) {
+    byte(0x0f), byte(static_cast<uint8_t>(0x80 | c));
+    fixup(label);
+  }
+  void jmp(int label) {
+    byte(0xe9);
+    fixup(label);
+  }
+  void call(const void* fn) {
+    mov_imm(RAX, reinterpret_cast<uint64_t>(fn));
+    byte(0xff), byte(0xd0);  // call rax
+  }
+  void push(uint8_t r) {
+    rex(false, 0, 0, r);
+    byte(static_cast<uint8_t>(0x50 + (r & 7)));
+  }
+  void pop(uint8_t r) {
+    rex(false, 0, 0, r);
+    byte(static_cast<uint8_t>(0x58 + (r & 7)));
+  }
+
+ private:
+  void fixup(int label) {
+    fixups_.push_back({code.size(), label});
+    imm32(0);
+  }
+  struct Fixup {
+    size_t at;
+    int label;
+  };
+  std::vector<int64_t> labels_;
+  std::vector<Fixup> fixups_;
+};
+
+bool is_terminal(Op op) { return op == Op::PASS || op == Op::DROP || op == Op::END; }
+
+bool is_branch(Op op) {
+  switch (op) {
+    case Op::BEQ:
+    case Op::BNE:
+    case Op::BLT:
+    case Op::BLE:
+    case Op::BGT:
+    case Op::BGE:
+    case Op::BLTU:
+    case Op::BLEU:
+    case Op::BGTU:
+    case Op::BGEU:
+    case Op::BSET:
+    case Op::BCLR:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_alu(Op op) {
+  switch (op) {
+    case Op::MOV:
+    case Op::ADD:
+    case Op::SUB:
+    case Op::MUL:
+    case Op::DIV:
+    case Op::MOD:
+    case Op::AND:
+    case Op::OR:
+    case Op::XOR:
+    case Op::SHL:
+    case Op::SHR:
+    case Op::SAR:
+    case Op::NOT:
+    case Op::NEG:
+      return true;
+    default:
+      return false;
+  }
+}
+
+class Compiler {
+ public:
+  Compiler(const Program& p, const JitLayout& l) : p_(p), l_(l) {}
+
+  std::unique_ptr<JitCode> compile(std::string* why) {
+    const size_t n = p_.code.size();
+    if (p_.text_pc >= n) return fail(why, "no .text");
+    // What .text reaches, and whether the JIT can run all of it.
+    std::vector<bool> reach(n, false), leader(n, false);
+    std::vector<uint32_t> todo = {p_.text_pc};
+    leader[p_.text_pc] = true;
+    uint32_t reached = 0;
+    while (!todo.empty()) {
+      uint32_t pc = todo.back();
+      todo.pop_back();
+      if (pc >= n || reach[pc]) continue;
+      reach[pc] = true;
+      ++reached;
+      const Insn& in = p_.code[pc];
+      if (std::string reason = unsupported(in); !reason.empty()) {
+        SourcePos pos = p_.pos(pc);
+        return fail(why, "line " + std::to_string(pos.line) + ": " + reason);
+      }
+      note_operand(in.a);
+      note_operand(in.b);
+      if (in.op == Op::JMP || is_branch(in.op)) {
+        if (in.target <= pc) return fail(why, "a backward jump (a loop)");
+        leader[in.target] = true;
+        todo.push_back(in.target);
+      }
+      if (is_branch(in.op) && pc + 1 < n) leader[pc + 1] = true;
+      if (!is_terminal(in.op) && in.op != Op::JMP) todo.push_back(pc + 1);
+    }
+    read_regs_ = regs_read_unset(reach);
+    for (uint32_t pc = 0; pc < n; ++pc) pc_label_.push_back(a_.new_label());
+    exit_ = a_.new_label();
+    if (calls_) {
+      state_ = R15, pkt_ = R12, len_ = R13, count_ = R14;
+    } else {
+      state_ = RDI, pkt_ = RSI, len_ = R8, count_ = R9;
+    }
+
+    prologue();
+    // .text first: the entry falls into it.
+    a_.jmp(pc_label_[p_.text_pc]);
+    uint32_t block_end = 0;  // last pc of the current block
+    for (uint32_t pc = 0; pc < n; ++pc) {
+      if (!reach[pc]) continue;
+      a_.bind(pc_label_[pc]);
+      if (leader[pc]) {
+        block_end = pc;
+        while (!ends_block(block_end, leader)) ++block_end;
+        a_.alu_imm(0, count_, static_cast<int32_t>(block_end - pc + 1));
+      }
+      pc_ = pc;
+      not_run_ = block_end - pc;
+      emit(p_.code[pc]);
+    }
+    // Fault exits, one per site: the instructions after it did not run.
+    for (const auto& f : faults_) {
+      a_.bind(f.label);
+      if (f.not_run) a_.alu_imm(5, count_, static_cast<int32_t>(f.not_run));
+      a_.mov_imm(RAX, uint64_t{static_cast<uint8_t>(JitExit::Fault)} << 32 | f.pc);
+      a_.jmp(exit_);
+    }
+    epilogue();
+    if (!a_.resolve()) return fail(why, "internal: unbound label");
+
+    const size_t size = (a_.code.size() + 4095) & ~size_t{4095};
+    void* mem = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return fail(why, "mmap failed");
+    std::memcpy(mem, a_.code.data(), a_.code.size());
+    if (mprotect(mem, size, PROT_READ | PROT_EXEC) != 0) {
+      munmap(mem, size);
+      return fail(why, "mprotect(PROT_EXEC) refused");
+    }
+    return std::make_unique<JitCode>(mem, size, a_.code.size(), reached, calls_);
+  }
+
+ private:
+  struct FaultSite {
+    int label;
+    uint32_t pc;
+    uint32_t not_run;
+  };
+
+  static std::unique_ptr<JitCode> fail(std::string* why, std::string reason) {
+    if (why) *why = std::move(reason);
+    return nullptr;
+  }
+
+  bool ends_block(uint32_t pc, const std::vector<bool>& leader) const {
+    const Op op = p_.code[pc].op;
+    return is_terminal(op) || op == Op::JMP || is_branch(op) || pc + 1 >= p_.code.size() ||
+           leader[pc + 1];
+  }
+
+  // "" if the JIT compiles this operand as a value to read.
+  std::string unreadable(const Operand& o) const {
+    switch (o.kind) {
+      case Kind::Reg:
+      case Kind::Imm:
+      case Kind::Var:
+        return "";
+      case Kind::Mapped:
+        return mapped_info(static_cast<MappedReg>(o.reg)).bytes == 8 ? "" : "a 16-byte field";
+      case Kind::PktMem:
+        return "";
+      case Kind::HeapMem: {
+        const uint64_t w = 1u << (o.attr & attr::kWidthMask);
+        if ((o.attr & attr::kNoBase) && o.imm >= 0 &&
+            static_cast<uint64_t>(o.imm) + w <= l_.heap_size)
+          return "";
+        return "indexed heap memory";
+      }
+      default:
+        return "out buffer memory";
+    }
+  }
+
+  std::string unsupported(const Insn& in) const {
+    const std::string_view name = op_info(in.op).mnemonic;
+    if (in.op == Op::NOP || in.op == Op::JMP || is_terminal(in.op)) return "";
+    if (is_alu(in.op)) {
+      if (in.a.kind != Kind::Reg && in.a.kind != Kind::Var)
+        return std::string(name) + " into memory";
+      if (std::string r = unreadable(in.a); !r.empty()) return r;
+      if (in.b.kind != Kind::None)
+        if (std::string r = unreadable(in.b); !r.empty()) return r;
+      return "";
+    }
+    if (is_branch(in.op)) {
+      if (std::string r = unreadable(in.a); !r.empty()) return r;
+      return unreadable(in.b);
+    }
+    return std::string(name);
+  }
+
+  void note_operand(const Operand& o) { calls_ |= calls(o); }
+
+  // The gprs an operand reads, as a value or as a memory base.
+  static uint32_t regs_in(const Operand& o, bool as_value) {
+    if (o.kind == Kind::Reg) return as_value ? 1u << o.reg : 0;
+    const bool based =
+        (o.kind == Kind::PktMem || o.kind == Kind::HeapMem) && !(o.attr & attr::kNoBase);
+    return based && !(o.attr & attr::kBaseMapped) ? 1u << o.reg : 0;
+  }
+
+  // The gprs some path reads before writing them: the prologue zeroes those
+  // (a run starts with every gpr 0) and leaves the rest alone. All edges go
+  // forward, so one pass in pc order sees every predecessor first.
+  uint32_t regs_read_unset(const std::vector<bool>& reach) const {
+    const size_t n = p_.code.size();
+    std::vector<uint32_t> unset(n, 0);
+    unset[p_.text_pc] = (1u << kGprCount) - 1;
+    uint32_t needed = 0;
+    for (uint32_t pc = 0; pc < n; ++pc) {
+      if (!reach[pc]) continue;
+      const Insn& in = p_.code[pc];
+      const bool writes_a = is_alu(in.op) && in.a.kind == Kind::Reg;
+      const uint32_t reads = regs_in(in.a, !(in.op == Op::MOV)) | regs_in(in.b, true);
+      needed |= reads & unset[pc];
+      const uint32_t out = unset[pc] & ~(writes_a ? 1u << in.a.reg : 0u);
+      if (in.op == Op::JMP || is_branch(in.op)) unset[in.target] |= out;
+      if (!is_terminal(in.op) && in.op != Op::JMP && pc + 1 < n) unset[pc + 1] |= out;
+    }
+    return needed;
+  }
+
+  void prologue() {
+    if (calls_) {
+      // Five pushes after the return address: rsp is 16-byte aligned for calls.
+      for (uint8_t r : {RBP, R12, R13, R14, R15}) a_.push(r);
+      a_.mov(R15, RDI);
+      a_.mov(R12, RSI);
+      a_.mov(R13, RDX);
+    } else {
+      a_.mov(R8, RDX);
+    }
+    a_.alu(0x31, count_, count_);
+    if (read_regs_) a_.alu(0x31, RAX, RAX);
+    for (uint8_t r = 0; r < kGprCount; ++r)
+      if (read_regs_ & (1u << r)) a_.store(state_, l_.regs + 8 * r, RAX);
+  }
+
+  void epilogue() {
+    a_.bind(exit_);
+    a_.mov(RDX, count_);
+    if (calls_)
+      for (uint8_t r : {R15, R14, R13, R12, RBP}) a_.pop(r);
+    a_.byte(0xc3);
+  }
+
+  int fault_label() {
+    int l = a_.new_label();
+    faults_.push_back({l, pc_, not_run_});
+    return l;
+  }
+
+  static bool calls(const Operand& o) {
+    return (o.kind == Kind::Mapped && o.reg != static_cast<uint8_t>(MappedReg::Mlen)) ||
+           (o.kind == Kind::PktMem && !(o.attr & attr::kNoBase) && (o.attr & attr::kBaseMapped));
+  }
+
+  void read_mapped(uint8_t id) {
+    if (id == static_cast<uint8_t>(MappedReg::Mlen)) return a_.mov(RAX, len_);
+    // Header fields are memoised per run; metadata (port, now, rand...) is not.
+    const bool memo = id > static_cast<uint8_t>(MappedReg::Rand);
+    int slow = a_.new_label(), done = a_.new_label();
+    if (memo) {
+      a_.load(RAX, state_, l_.field_known);
+      a_.bt(RAX, id);
+      a_.jcc(kAE, slow);  // carry clear: not read yet
+      a_.load(RAX, state_, l_.field + 8 * id);
+      a_.jmp(done);
+    }
+    a_.bind(slow);
+    a_.mov(RDI, state_);
+    a_.mov_imm(RSI, id);
+    a_.call(reinterpret_cast<const void*>(l_.mapped));
+    a_.bind(done);
+  }
+
+  // rax = the value of o.
+  void read(const Operand& o) {
+    switch (o.kind) {
+      case Kind::Reg:
+        return a_.load(RAX, state_, l_.regs + 8 * o.reg);
+      case Kind::Imm:
+        return a_.mov_imm(RAX, static_cast<uint64_t>(o.imm));
+      case Kind::Mapped:
+        return read_mapped(o.reg);
+      case Kind::Var:
+        a_.load(RDX, state_, l_.heap);
+        return a_.load(RAX, RDX, static_cast<int32_t>(o.imm));
+      case Kind::HeapMem:  // constant address, proven in bounds by unreadable()
+        a_.load(RDX, state_, l_.heap);
+        return a_.load_sized(RDX, static_cast<int32_t>(o.imm), o.attr & attr::kWidthMask,
+                             o.attr & attr::kHostOrder);
+      case Kind::PktMem: {
+        const unsigned w = o.attr & attr::kWidthMask;
+        if ((o.attr & attr::kNoBase) && o.imm >= 0 && o.imm + (1 << w) <= INT32_MAX) {
+          // A constant offset: in bounds when len >= offset + width.
+          a_.alu_imm(7, len_, static_cast<int32_t>(o.imm + (1 << w)));
+          a_.jcc(kB, fault_label());
+          return a_.load_sized(pkt_, static_cast<int32_t>(o.imm), w, o.attr & attr::kHostOrder);
+        }
+        if (o.attr & attr::kNoBase) {
+          a_.mov_imm(RAX, static_cast<uint64_t>(o.imm));
+        } else {
+          if (o.attr & attr::kBaseMapped)
+            read_mapped(o.reg);
+          else
+            a_.load(RAX, state_, l_.regs + 8 * o.reg);
+          if (unsigned scale = (o.attr & attr::kScaleMask) >> attr::kScaleShift)
+            a_.shift_imm(4, RAX, static_cast<uint8_t>(scale));
+          if (o.imm != 0) {
+            a_.mov_imm(RDX, static_cast<uint64_t>(o.imm));
+            a_.alu(0x01, RAX, RDX);
+          }
+        }
+        // In bounds when len >= width and offset <= len - width (unsigned).
+        const int fault = fault_label();
+        a_.mov(RDX, len_);
+        a_.alu_imm(5, RDX, 1 << w);
+        a_.jcc(kB, fault);
+        a_.alu(0x39, RAX, RDX);  // cmp rax, rdx
+        a_.jcc(kA, fault);
+        return a_.load_packet(pkt_, w, o.attr & attr::kHostOrder);
+      }
+      default:
+        return;  // refused by unsupported()
+    }
+  }
+
+  static bool imm32(const Operand& o) {
+    return o.kind == Kind::Imm && o.imm >= INT32_MIN && o.imm <= INT32_MAX;
+  }
+
+  // rax = a, rcx = b (b first when a's read may call the parser, which
+  // clobbers rcx; rbp keeps b meanwhile).
+  void read_pair(const Operand& a, const Operand& b) {
+    if (b.kind == Kind::Imm) {
+      read(a);
+      a_.mov_imm(RCX, static_cast<uint64_t>(b.imm));
+    } else if (!calls(a)) {
+      read(b);
+      a_.mov(RCX, RAX);
+      read(a);
+    } else {
+      read(b);
+      a_.mov(RBP, RAX);
+      read(a);
+      a_.mov(RCX, RBP);
+    }
+  }
+
+  void write(const Operand& o) {
+    if (o.kind == Kind::Reg) return a_.store(state_, l_.regs + 8 * o.reg, RAX);
+    a_.load(RDX, state_, l_.heap);  // Var: proven in bounds by the verifier
+    a_.store(RDX, static_cast<int32_t>(o.imm), RAX);
+  }
+
+  void exit_with(JitExit kind) {
+    a_.mov_imm(RAX, uint64_t{static_cast<uint8_t>(kind)} << 32 | pc_);
+    a_.jmp(exit_);
+  }
+
+  // Shifts of 64 or more give 0 (sar: the sign), where x86 would mask the count.
+  void shift(uint8_t ext) {
+    int big = a_.new_label(), done = a_.new_label();
+    a_.alu_imm(7, RCX, 63);
+    a_.jcc(kA, big);
+    a_.shift_cl(ext, RAX);
+    a_.jmp(done);
+    a_.bind(big);
+    if (ext == 7)
+      a_.shift_imm(7, RAX, 63);
+    else
+      a_.alu(0x31, RAX, RAX);
+    a_.bind(done);
+  }
+
+  void divide(bool remainder) {
+    int zero = a_.new_label(), done = a_.new_label();
+    a_.alu(0x85, RCX, RCX);
+    a_.jcc(kE, zero);
+    a_.alu(0x31, RDX, RDX);
+    a_.unary(6, RCX);  // div rcx: rdx:rax / rcx
+    if (remainder) a_.mov(RAX, RDX);
+    a_.jmp(done);
+    a_.bind(zero);
+    if (!remainder) a_.alu(0x31, RAX, RAX);  // b == 0: div gives 0, mod leaves a
+    a_.bind(done);
+  }
+
+  void emit(const Insn& in) {
+    switch (in.op) {
+      case Op::NOP:
+        return;
+      case Op::JMP:
+        return a_.jmp(pc_label_[in.target]);
+      case Op::PASS:
+      case Op::END:
+        return exit_with(JitExit::Pass);
+      case Op::DROP:
+        return exit_with(JitExit::Drop);
+      case Op::MOV:
+        read(in.b);
+        return write(in.a);
+      case Op::NOT:
+      case Op::NEG:
+        read(in.a);
+        a_.unary(in.op == Op::NOT ? 2 : 3, RAX);
+        return write(in.a);
+      default:
+        break;
+    }
+    // With a 32-bit immediate b: the instruction's imm32 form, rax = a only.
+    static constexpr struct {
+      Op op;
+      uint8_t ext;
+    } kImmForms[] = {{Op::ADD, 0}, {Op::OR, 1},   {Op::AND, 4},  {Op::SUB, 5},  {Op::XOR, 6},
+                     {Op::BEQ, 7}, {Op::BNE, 7},  {Op::BLT, 7},  {Op::BLE, 7},  {Op::BGT, 7},
+                     {Op::BGE, 7}, {Op::BLTU, 7}, {Op::BLEU, 7}, {Op::BGTU, 7}, {Op::BGEU, 7}};
+    if (imm32(in.b)) {
+      for (const auto& f : kImmForms) {
+        if (f.op != in.op) continue;
+        read(in.a);
+        a_.alu_imm(f.ext, RAX, static_cast<int32_t>(in.b.imm));
+        if (f.ext != 7) return write(in.a);
+        return a_.jcc(condition(in.op), pc_label_[in.target]);
+      }
+    }
+    read_pair(in.a, in.b);
+    switch (in.op) {
+      case Op::ADD:
+        a_.alu(0x01, RAX, RCX);
+        return write(in.a);
+      case Op::SUB:
+        a_.alu(0x29, RAX, RCX);
+        return write(in.a);
+      case Op::AND:
+        a_.alu(0x21, RAX, RCX);
+        return write(in.a);
+      case Op::OR:
+        a_.alu(0x09, RAX, RCX);
+        return write(in.a);
+      case Op::XOR:
+        a_.alu(0x31, RAX, RCX);
+        return write(in.a);
+      case Op::MUL:
+        a_.imul(RAX, RCX);
+        return write(in.a);
+      case Op::SHL:
+        shift(4);
+        return write(in.a);
+      case Op::SHR:
+        shift(5);
+        return write(in.a);
+      case Op::SAR:
+        shift(7);
+        return write(in.a);
+      case Op::DIV:
+      case Op::MOD:
+        divide(in.op == Op::MOD);
+        return write(in.a);
+      case Op::BSET:
+      case Op::BCLR:
+        a_.alu(0x85, RAX, RCX);
+        return a_.jcc(in.op == Op::BSET ? kNE : kE, pc_label_[in.target]);
+      default:
+        break;
+    }
+    a_.alu(0x39, RAX, RCX);  // cmp rax, rcx
+    a_.jcc(condition(in.op), pc_label_[in.target]);
+  }
+
+  // The x86 condition under which a compare-and-branch jumps, after cmp a, b.
+  static Cond condition(Op op) {
+    switch (op) {
+      case Op::BNE:
+        return kNE;
+      case Op::BLT:
+        return kL;
+      case Op::BLE:
+        return kLE;
+      case Op::BGT:
+        return kG;
+      case Op::BGE:
+        return kGE;
+      case Op::BLTU:
+        return kB;
+      case Op::BLEU:
+        return kBE;
+      case Op::BGTU:
+        return kA;
+      case Op::BGEU:
+        return kAE;
+      default:
+        return kE;
+    }
+  }
+
+  const Program& p_;
+  const JitLayout& l_;
+  Asm a_;
+  std::vector<int> pc_label_;
+  std::vector<FaultSite> faults_;
+  int exit_ = -1;
+  uint32_t pc_ = 0, not_run_ = 0;
+  bool calls_ = false;
+  uint32_t read_regs_ = 0;  // bit per gpr
+  uint8_t state_ = RDI, pkt_ = RSI, len_ = R8, count_ = R9;
+};
+
+}  // namespace
+
+std::unique_ptr<JitCode> jit_compile(const Program& p, const JitLayout& layout, std::string* why) {
+  return Compiler(p, layout).compile(why);
+}
+
+#else
+
+std::unique_ptr<JitCode> jit_compile(const Program&, const JitLayout&, std::string* why) {
+  if (why) *why = "no JIT for this architecture";
+  return nullptr;
+}
+
+#endif
+
+}  // namespace netcpu
