@@ -97,12 +97,7 @@ std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps
   vm->state_->vm = vm.get();
   vm->state_->heap = vm->heap_.data();
   vm->jit_ = compile(*vm->state_, vm->program_, vm->heap_.size(), &vm->jit_status_);
-  if (vm->jit_) {
-    vm->jit_status_ = "compiled, " + std::to_string(vm->jit_->code_bytes()) + " bytes";
-    vm->jit_entry_ = vm->jit_->entry();
-    vm->jit_calls_ = vm->jit_->calls();
-    vm->jit_max_path_ = vm->jit_->max_path();
-  }
+  if (vm->jit_) vm->jit_status_ = "compiled, " + std::to_string(vm->jit_->code_bytes()) + " bytes";
   if (vm->program_.init_pc != kNoTarget) {
     uint32_t len = 0;
     PacketMeta meta;
@@ -120,13 +115,29 @@ std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps
   return vm;
 }
 
+namespace {
+
+// One thread runs an instance at a time, so it is the counters' only
+// writer: a relaxed load and store keep them readable from other threads
+// without the cost of a locked read-modify-write on every packet.
+void add(std::atomic<uint64_t>& c, uint64_t n = 1) {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+Verdict Instance::fault_verdict() const {
+  switch (program_.on_fault) {
+    case FaultAction::Pass:
+      return Verdict::Pass;
+    case FaultAction::Drop:
+      return Verdict::Drop;
+    default:
+      return limits_.on_abort;
+  }
+}
+
 void Instance::account(const RunResult& r) {
-  // One thread runs an instance at a time, so it is the counters' only
-  // writer: a relaxed load and store keep them readable from other threads
-  // without the cost of a locked read-modify-write on every packet.
-  auto add = [](std::atomic<uint64_t>& c, uint64_t n = 1) {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  };
   add(stats_.packets);
   add(stats_.instructions, r.instructions);
   switch (r.verdict) {
@@ -151,11 +162,12 @@ void Instance::account(const RunResult& r) {
 
 // The native code keeps its gprs and header memo in the interpreter's state;
 // a run ends like Interpreter::run's `finish`. Only verdicts and faults can
-// come out of it (no rewrite, emit, mirror or redirect), so less to count.
+// come out of it (no rewrite, emit, mirror or redirect), so a pass or drop
+// needs only three counters; the rare fault goes through account().
 __attribute__((noinline)) RunResult Instance::run_jit(uint8_t* pkt, uint32_t& len,
                                                       uint32_t capacity, const PacketMeta& meta) {
   State& st = *state_;
-  if (jit_calls_) {
+  if (jit_->calls()) {
     st.parsed = false;
     st.field_known = 0;
     st.pkt = pkt;
@@ -164,21 +176,20 @@ __attribute__((noinline)) RunResult Instance::run_jit(uint8_t* pkt, uint32_t& le
     st.meta = &meta;
   }
   emitted_count_ = 0;
-  const JitResult j = jit_entry_(&st, pkt, len);
+  const JitResult j = jit_->entry()(&st, pkt, len);
   RunResult res;
   res.instructions = static_cast<uint32_t>(j.count);
   res.length = len;
-  auto add = [](std::atomic<uint64_t>& c, uint64_t n = 1) {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  };
-  add(stats_.packets);
-  add(stats_.instructions, j.count);
   switch (static_cast<JitExit>(j.exit >> 32)) {
     case JitExit::Pass:
+      add(stats_.packets);
+      add(stats_.instructions, j.count);
       add(stats_.passed);
       return res;
     case JitExit::Drop:
       res.verdict = Verdict::Drop;
+      add(stats_.packets);
+      add(stats_.instructions, j.count);
       add(stats_.dropped);
       return res;
     case JitExit::Fault:
@@ -187,12 +198,8 @@ __attribute__((noinline)) RunResult Instance::run_jit(uint8_t* pkt, uint32_t& le
   res.aborted = true;
   res.reason = AbortReason::Fault;
   res.abort_pc = static_cast<uint32_t>(j.exit);
-  res.verdict = program_.on_fault == FaultAction::Pass   ? Verdict::Pass
-                : program_.on_fault == FaultAction::Drop ? Verdict::Drop
-                                                         : limits_.on_abort;
-  add(res.verdict == Verdict::Pass ? stats_.passed : stats_.dropped);
-  add(stats_.aborted);
-  add(stats_.errors);
+  res.verdict = fault_verdict();
+  account(res);
   return res;
 }
 
@@ -207,7 +214,7 @@ __attribute__((noinline)) RunResult Instance::run_interpreted(uint8_t* pkt, uint
 // The per-packet cost of choosing is a few tests. No packet at all (a null
 // pointer) is the interpreter's NoPacket fault, not an out-of-bounds one.
 RunResult Instance::run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta) {
-  if (jit_entry_ && pkt && limits_.jit && !profiling_ && limits_.budget >= jit_max_path_)
+  if (jit_ && pkt && limits_.jit && !profiling_ && limits_.budget >= jit_->max_path())
     return run_jit(pkt, len, capacity, meta);
   return run_interpreted(pkt, len, capacity, meta);
 }

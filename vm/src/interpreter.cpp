@@ -921,17 +921,7 @@ faulted:
   res.aborted = true;
   res.reason = st.fault;
   res.abort_pc = pc;
-  switch (prog.on_fault) {
-    case FaultAction::Pass:
-      verdict = Verdict::Pass;
-      break;
-    case FaultAction::Drop:
-      verdict = Verdict::Drop;
-      break;
-    default:
-      verdict = vm.limits_.on_abort;
-      break;
-  }
+  verdict = vm.fault_verdict();
 finish:
   res.verdict = verdict;
   res.instructions = static_cast<uint32_t>(count);

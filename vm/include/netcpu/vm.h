@@ -22,7 +22,6 @@
 namespace netcpu {
 
 class JitCode;
-struct JitResult;
 
 // What a host can do with a program's verdicts. A program that needs more is
 // refused at load with a message naming the instruction.
@@ -153,6 +152,7 @@ class Instance {
   RunResult run_jit(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
   RunResult run_interpreted(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
   void account(const RunResult& r);
+  Verdict fault_verdict() const;  // .onfault, else the host's abort verdict
 
   Program program_;
   HostCaps caps_;
@@ -172,10 +172,6 @@ class Instance {
   std::unique_ptr<State> state_;
   std::unique_ptr<JitCode> jit_;
   std::string jit_status_;
-  // From jit_, kept here for the per-packet check.
-  JitResult (*jit_entry_)(void* state, const uint8_t* pkt, uint64_t len) = nullptr;
-  bool jit_calls_ = false;
-  uint64_t jit_max_path_ = 0;
   // Output rate limiting (token bucket).
   double tokens_ = 0;
   std::chrono::steady_clock::time_point last_refill_{};
