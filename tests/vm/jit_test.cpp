@@ -41,10 +41,11 @@ std::unique_ptr<Instance> load(const std::string& src, const Limits& limits = {}
 // Runs src natively and interpreted over every packet; both must agree.
 void expect_same(const std::string& src, const Limits& limits = {}) {
   SCOPED_TRACE(src);
-  auto jit = load(src, limits), interp = load(src, limits);
+  Limits interpreted = limits;
+  interpreted.jit = false;
+  auto jit = load(src, limits), interp = load(src, interpreted);
   ASSERT_TRUE(jit && interp);
   ASSERT_TRUE(jit->jit_compiled()) << jit->jit_status();
-  interp->limits().jit = false;
   size_t i = 0;
   for (auto bytes : packets()) {
     SCOPED_TRACE("packet " + std::to_string(i++));
@@ -134,7 +135,9 @@ TEST(Jit, ASmallBudgetRunsTheInterpreterWithTheSameResults) {
   RunResult r = vm->run(pkt.data(), len, len, PacketMeta{});
   EXPECT_TRUE(r.aborted);
   EXPECT_EQ(r.reason, AbortReason::Budget);
-  vm->limits().budget = 5;
+  Limits enough = vm->limits();
+  enough.budget = 5;
+  vm->set_limits(enough);
   r = vm->run(pkt.data(), len, len, PacketMeta{});
   EXPECT_FALSE(r.aborted);
   EXPECT_EQ(r.instructions, 5u);

@@ -295,12 +295,24 @@ TEST(PacketViewTest, EthernetIpv4Tcp) {
 TEST(PacketViewTest, MetadataAndWideFieldsReadZero) {
   const Bytes b = eth_ip6_chain_udp();
   const Headers h = parse(b);
-  for (MappedReg r : {MappedReg::Mlen, MappedReg::Port, MappedReg::Dir, MappedReg::Hook,
-                      MappedReg::Now, MappedReg::Rand, MappedReg::L3, MappedReg::L4,
-                      MappedReg::Payload, MappedReg::Ip6Src, MappedReg::Ip6Dst, MappedReg::Count}) {
+  for (MappedReg r :
+       {MappedReg::Mlen, MappedReg::Port, MappedReg::Dir, MappedReg::Hook, MappedReg::Now,
+        MappedReg::Rand, MappedReg::Ip6Src, MappedReg::Ip6Dst, MappedReg::Count}) {
     EXPECT_EQ(field(r, b, h), 0u) << mapped_info(r).name;
   }
   EXPECT_EQ(header_field16(MappedReg::IpSrc, b, h), nullptr);
+}
+
+TEST(PacketViewTest, HeaderOffsetsAreFieldsToo) {
+  const Bytes b = eth_ip6_chain_udp();
+  const Headers h = parse(b);
+  EXPECT_EQ(field(MappedReg::L3, b, h), 14u);
+  EXPECT_EQ(field(MappedReg::L4, b, h), h.l4);
+  EXPECT_EQ(field(MappedReg::Payload, b, h), h.l4 + 8u);
+  const Bytes eth_only(b.begin(), b.begin() + 14);  // no network header
+  const Headers none = parse(eth_only);
+  EXPECT_EQ(field(MappedReg::L3, eth_only, none), 0u);
+  EXPECT_EQ(field(MappedReg::Payload, eth_only, none), 0u);
 }
 
 TEST(PacketViewTest, TcpOptionsMovePayload) {

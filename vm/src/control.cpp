@@ -370,7 +370,11 @@ ControlReply Control::cmd_budget(const std::vector<std::string>& w) {
     return fail(EINVAL, "expected budget N (1..100000000 instructions per packet)");
   opt_.limits.budget = n;
   opt_.for_each([&](AttachPoint& at) {
-    if (at.program()) at.program()->limits().budget = n;
+    if (Instance* vm = at.program()) {
+      Limits l = vm->limits();
+      l.budget = n;
+      vm->set_limits(l);
+    }
   });
   return {0, "budget " + std::to_string(n) + " instructions per packet"};
 }
@@ -381,7 +385,11 @@ ControlReply Control::cmd_onabort(const std::vector<std::string>& w) {
   Verdict v = w[0] == "pass" ? Verdict::Pass : Verdict::Drop;
   opt_.limits.on_abort = v;
   opt_.for_each([&](AttachPoint& at) {
-    if (at.program()) at.program()->limits().on_abort = v;
+    if (Instance* vm = at.program()) {
+      Limits l = vm->limits();
+      l.on_abort = v;
+      vm->set_limits(l);
+    }
   });
   return {0, "stopped runs " + w[0]};
 }

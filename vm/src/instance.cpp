@@ -54,6 +54,10 @@ Instance::~Instance() = default;
 
 namespace {
 
+// The native code adds to the counters with plain 64-bit stores, as add() does.
+static_assert(std::atomic<uint64_t>::is_always_lock_free &&
+              sizeof(std::atomic<uint64_t>) == sizeof(uint64_t));
+
 std::unique_ptr<JitCode> compile(const Instance::State& st, const Program& p, size_t heap_size,
                                  std::string* why) {
   auto offset = [&](const void* member) {
@@ -66,6 +70,22 @@ std::unique_ptr<JitCode> compile(const Instance::State& st, const Program& p, si
   layout.field = offset(&st.field);
   layout.heap = offset(&st.heap);
   layout.heap_size = heap_size;
+  layout.parsed = offset(&st.parsed);
+  layout.headers = offset(&st.h);
+  layout.parse = interpreter_parse;
+  layout.run_pkt = offset(&st.pkt);
+  layout.run_len = offset(&st.len);
+  layout.run_capacity = offset(&st.capacity);
+  layout.run_meta = offset(&st.meta);
+  layout.stats = offset(&st.stats);
+  auto counter = [&](const std::atomic<uint64_t>& c) {
+    return static_cast<int32_t>(reinterpret_cast<const char*>(&c) -
+                                reinterpret_cast<const char*>(st.stats));
+  };
+  layout.packets = counter(st.stats->packets);
+  layout.instructions = counter(st.stats->instructions);
+  layout.passed = counter(st.stats->passed);
+  layout.dropped = counter(st.stats->dropped);
   layout.mapped = interpreter_mapped;
   return jit_compile(p, layout, why);
 }
@@ -96,8 +116,10 @@ std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps
   prepare_handlers(*vm->state_, vm->program_);
   vm->state_->vm = vm.get();
   vm->state_->heap = vm->heap_.data();
+  vm->state_->stats = &vm->stats_;
   vm->jit_ = compile(*vm->state_, vm->program_, vm->heap_.size(), &vm->jit_status_);
   if (vm->jit_) vm->jit_status_ = "compiled, " + std::to_string(vm->jit_->code_bytes()) + " bytes";
+  vm->choose_native();
   if (vm->program_.init_pc != kNoTarget) {
     uint32_t len = 0;
     PacketMeta meta;
@@ -160,47 +182,15 @@ void Instance::account(const RunResult& r) {
   }
 }
 
-// The native code keeps its gprs and header memo in the interpreter's state;
-// a run ends like Interpreter::run's `finish`. Only verdicts and faults can
-// come out of it (no rewrite, emit, mirror or redirect), so a pass or drop
-// needs only three counters; the rare fault goes through account().
-__attribute__((noinline)) RunResult Instance::run_jit(uint8_t* pkt, uint32_t& len,
-                                                      uint32_t capacity, const PacketMeta& meta) {
-  State& st = *state_;
-  if (jit_->calls()) {
-    st.parsed = false;
-    st.field_known = 0;
-    st.pkt = pkt;
-    st.len = &len;
-    st.capacity = capacity;
-    st.meta = &meta;
-  }
-  emitted_count_ = 0;
-  const JitResult j = jit_->entry()(&st, pkt, len);
-  RunResult res;
-  res.instructions = static_cast<uint32_t>(j.count);
-  res.length = len;
-  switch (static_cast<JitExit>(j.exit >> 32)) {
-    case JitExit::Pass:
-      add(stats_.packets);
-      add(stats_.instructions, j.count);
-      add(stats_.passed);
-      return res;
-    case JitExit::Drop:
-      res.verdict = Verdict::Drop;
-      add(stats_.packets);
-      add(stats_.instructions, j.count);
-      add(stats_.dropped);
-      return res;
-    case JitExit::Fault:
-      break;
-  }
-  res.aborted = true;
-  res.reason = AbortReason::Fault;
-  res.abort_pc = static_cast<uint32_t>(j.exit);
-  res.verdict = fault_verdict();
-  account(res);
-  return res;
+// The native code stands in for Interpreter::run and counts its own pass or
+// drop in stats_; the rare fault is counted here, by account().
+__attribute__((noinline)) RunResult Instance::jit_fault(RunResult r, uint32_t pc) {
+  r.aborted = true;
+  r.reason = AbortReason::Fault;
+  r.abort_pc = pc;
+  r.verdict = fault_verdict();
+  account(r);
+  return r;
 }
 
 __attribute__((noinline)) RunResult Instance::run_interpreted(uint8_t* pkt, uint32_t& len,
@@ -211,12 +201,21 @@ __attribute__((noinline)) RunResult Instance::run_interpreted(uint8_t* pkt, uint
   return r;
 }
 
-// The per-packet cost of choosing is a few tests. No packet at all (a null
-// pointer) is the interpreter's NoPacket fault, not an out-of-bounds one.
+// A compiled run costs a few tests, one call and a RunResult. No packet at
+// all (a null pointer) is the interpreter's NoPacket fault, not an
+// out-of-bounds one.
 RunResult Instance::run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta) {
-  if (jit_ && pkt && limits_.jit && !profiling_ && limits_.budget >= jit_->max_path())
-    return run_jit(pkt, len, capacity, meta);
-  return run_interpreted(pkt, len, capacity, meta);
+  if (!native_ || !pkt) return run_interpreted(pkt, len, capacity, meta);
+  emitted_count_ = 0;  // a timer handler may have emitted
+  const JitResult j = native_(state_.get(), pkt, len, &len, capacity, &meta);
+  RunResult r;
+  r.instructions = static_cast<uint32_t>(j.count);
+  r.length = len;
+  const auto kind = static_cast<JitExit>(j.exit >> 32);
+  if (kind == JitExit::Drop) r.verdict = Verdict::Drop;
+  if (kind == JitExit::Fault) [[unlikely]]
+    return jit_fault(r, static_cast<uint32_t>(j.exit));
+  return r;
 }
 
 RunResult Instance::run_timer(size_t i, const PacketMeta& meta) {
@@ -241,6 +240,19 @@ Table* Instance::find_table(std::string_view name) {
 void Instance::set_profiling(bool on) {
   profiling_ = on;
   if (on && profile_.size() != program_.code.size()) profile_.assign(program_.code.size(), 0);
+  choose_native();
+}
+
+void Instance::set_limits(const Limits& limits) {
+  limits_ = limits;
+  choose_native();
+}
+
+static_assert(std::is_same_v<Instance::NativeEntry, JitCode::Entry>);
+
+void Instance::choose_native() {
+  const bool usable = jit_ && limits_.jit && !profiling_ && limits_.budget >= jit_->max_path();
+  native_ = usable ? jit_->entry() : nullptr;
 }
 
 }  // namespace netcpu

@@ -214,20 +214,7 @@ struct Interpreter {
     }
     const uint64_t bit = uint64_t{1} << id;
     if (!st.parsed) parse();
-    uint64_t v;
-    switch (static_cast<MappedReg>(id)) {
-      case MappedReg::L3:
-        v = st.h.has(has::kIp4 | has::kIp6 | has::kArp) ? st.h.l3 : 0;
-        break;
-      case MappedReg::L4:
-        v = st.h.l4;
-        break;
-      case MappedReg::Payload:
-        v = st.h.has(has::kL4) ? st.h.payload : 0;
-        break;
-      default:
-        v = header_field(static_cast<MappedReg>(id), {pkt, len}, st.h);
-    }
+    const uint64_t v = header_field(static_cast<MappedReg>(id), {pkt, len}, st.h);
     st.field[id] = v;
     st.field_known |= bit;
     return v;
@@ -938,6 +925,11 @@ finish:
 #undef UNARY
 #undef BRANCH
 #undef SX
+}
+
+void interpreter_parse(void* state) {
+  auto& st = *static_cast<Instance::State*>(state);
+  Interpreter{*st.vm, st, st.vm->program(), st.pkt, *st.len, st.capacity, *st.meta}.parse();
 }
 
 uint64_t interpreter_mapped(void* state, uint32_t id) {

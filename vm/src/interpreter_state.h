@@ -27,6 +27,7 @@ struct Instance::State {
   AbortReason fault = AbortReason::None;
   std::vector<uint16_t> hid;  // handler per instruction, chosen at load
   uint8_t* heap = nullptr;    // the instance's heap, for the JIT's code
+  Stats* stats = nullptr;     // the instance's counters, for the JIT's code
   // The run in progress, for the parser the JIT's code calls (interpreter_mapped).
   Instance* vm = nullptr;
   uint8_t* pkt = nullptr;
@@ -38,7 +39,9 @@ struct Instance::State {
 void prepare_handlers(Instance::State& st, const Program& p);
 
 // The interpreter's lazy header parser, for the JIT's code to call with the
-// State of the run in progress.
+// State of the run in progress: parse the headers (st.h, st.parsed), or read
+// one mapped register through the memo.
+void interpreter_parse(void* state);
 uint64_t interpreter_mapped(void* state, uint32_t id);
 
 }  // namespace netcpu

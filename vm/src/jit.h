@@ -23,25 +23,37 @@ struct JitLayout {
   int32_t field = 0;        // of the memoised header field values
   int32_t heap = 0;         // of the pointer to the heap
   size_t heap_size = 0;
-  // Reads a mapped register the memo does not have (parsing the headers on
-  // first use, as the interpreter does), given the state.
+  int32_t parsed = 0;   // of the bool: the headers of this run are parsed
+  int32_t headers = 0;  // of the parsed Headers
+  // Of the run in progress, for the parser (code that calls it sets them).
+  int32_t run_pkt = 0, run_len = 0, run_capacity = 0, run_meta = 0;
+  // Of the pointer to the instance's Stats, and of the counters a pass or a
+  // drop adds to (byte offsets in Stats): the code counts those itself.
+  int32_t stats = 0;
+  int32_t packets = 0, instructions = 0, passed = 0, dropped = 0;
+  // Parses the headers into the state (the fields field_location() places
+  // are then read inline).
+  void (*parse)(void* state) = nullptr;
+  // Reads any other mapped register (the memo, then the interpreter's
+  // parser and header_field), given the state.
   uint64_t (*mapped)(void* state, uint32_t id) = nullptr;
 };
 
 // What a compiled run returns (in rax:rdx): how it ended and how many
-// instructions it executed.
+// instructions it executed. A pass or drop is already counted in Stats.
 struct JitResult {
   uint64_t exit;
   uint64_t count;
 };
 
-// How a compiled run ended: the kind in bits 32..39 of the result, the pc of
-// the instruction that ended it in the low 32 bits.
+// How a compiled run ended: the kind in bits 32..39 of the result; for a
+// fault, the pc of the instruction that faulted in the low 32 bits.
 enum class JitExit : uint8_t { Pass = 0, Drop = 1, Fault = 2 };
 
 class JitCode {
  public:
-  using Entry = JitResult (*)(void* state, const uint8_t* pkt, uint64_t len);
+  using Entry = JitResult (*)(void* state, const uint8_t* pkt, uint64_t len, uint32_t* len_ptr,
+                              uint64_t capacity, const void* meta);
 
   JitCode(void* mem, size_t mapped, size_t code_bytes, uint32_t max_path, bool calls);
   ~JitCode();

@@ -2,20 +2,24 @@
 // rest stays with the interpreter).
 //
 // Entered as JitResult f(State* state, const uint8_t* pkt, uint64_t len)
-// (System V ABI). The gprs and the header-field memo stay in the state, so
-// the interpreter's lazy parser can be called at any point. Pinned registers:
-//                       state  packet  length  count  b across a call
-//   calls the parser:   r15    r12     r13     r14    rbp   (saved and restored)
-//   does not (a leaf):  rdi    rsi     r8      r9     -     (nothing to save)
-// rax, rcx and rdx are scratch. Counting is per basic block: entering a block adds its length, and
-// a fault in the middle of one subtracts what did not run, so counts match the interpreter's
-// exactly.
+// (System V ABI). The header-field memo stays in the state, so the
+// interpreter's lazy parser can be called at any point. Pinned registers:
+//                       state  packet  length  count  b across a call  gprs
+//   calls the parser:   r15    r12     r13     r14    rbp              rbx   (all saved)
+//   does not (a leaf):  rdi    rsi     r8      r9     -                r10, r11
+// The most used gprs get the registers in the last column; the others stay
+// in the state. rax, rcx and rdx are scratch. Counting is per basic block: entering a block adds
+// its length, and a fault in the middle of one subtracts what did not run, so counts match the
+// interpreter's exactly.
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
 #include "jit.h"
+#include "netcpu/packet_view.h"
 
 namespace netcpu {
 
@@ -28,8 +32,9 @@ JitCode::~JitCode() { munmap(mem_, size_); }
 
 namespace {
 
-constexpr uint8_t RAX = 0, RCX = 1, RDX = 2, RSP = 4, RBP = 5, RSI = 6, RDI = 7, R8 = 8, R9 = 9,
-                  R12 = 12, R13 = 13, R14 = 14, R15 = 15;
+constexpr uint8_t RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7, R8 = 8,
+                  R9 = 9, R10 = 10, R11 = 11, R12 = 12, R13 = 13, R14 = 14, R15 = 15;
+constexpr int8_t kInState = -1;  // a gpr without a host register
 
 // x86 condition codes (the low nibble of Jcc).
 enum Cond : uint8_t {
@@ -97,10 +102,22 @@ class Asm {
     byte(0x8b);
     mem(dst, base, disp);
   }
-  // [base + disp] = src (64 bits)
-  void store(uint8_t base, int32_t disp, uint8_t src) {
+  // [base + disp] = src: 8 bytes, or the low 4 or 1 (rax..rbx for a byte).
+  void store(uint8_t base, int32_t disp, uint8_t src, unsigned bytes = 8) {
+    rex(bytes == 8, src, 0, base);
+    byte(bytes == 1 ? 0x88 : 0x89);
+    mem(src, base, disp);
+  }
+  // add qword [base + disp], imm8 / src
+  void add_to_memory(uint8_t base, int32_t disp, int8_t v) {
+    rex(true, 0, 0, base);
+    byte(0x83);
+    mem(0, base, disp);
+    byte(static_cast<uint8_t>(v));
+  }
+  void add_register_to_memory(uint8_t base, int32_t disp, uint8_t src) {
     rex(true, src, 0, base);
-    byte(0x89);
+    byte(0x01);
     mem(src, base, disp);
   }
   // A zero-extended load of 1 << width_log bytes into eax/rax from [base + disp],
@@ -126,8 +143,8 @@ class Asm {
     mem(RAX, base, disp);
     swap_loaded(width_log, host_order);
   }
-  // Like load_sized, from [base + rax] (the packet at the offset in rax).
-  void load_packet(uint8_t base, unsigned width_log, bool host_order) {
+  // Like load_sized, from [base + rax + disp] (the packet at the offset in rax).
+  void load_packet(uint8_t base, unsigned width_log, bool host_order, int32_t disp = 0) {
     switch (width_log) {
       case 0:
         rex(false, RAX, RAX, base), byte(0x0f), byte(0xb6);
@@ -141,10 +158,15 @@ class Asm {
       default:
         rex(true, RAX, RAX, base), byte(0x8b);
     }
-    // [base + rax] through a SIB byte, with a zero disp8 (base rbp/r13 needs one).
-    modrm(1, RAX, RSP);
+    // [base + rax + disp] through a SIB byte, always with a displacement
+    // (base rbp/r13 needs one): disp8 when it fits.
+    const bool short_disp = disp >= INT8_MIN && disp <= INT8_MAX;
+    modrm(short_disp ? 1 : 2, RAX, RSP);
     byte(static_cast<uint8_t>((RAX & 7) << 3 | (base & 7)));
-    byte(0);
+    if (short_disp)
+      byte(static_cast<uint8_t>(disp));
+    else
+      imm32(disp);
     swap_loaded(width_log, host_order);
   }
   void swap_loaded(unsigned width_log, bool host_order) {
@@ -217,6 +239,18 @@ class Asm {
     byte(0xf7);
     modrm(3, ext, dst);
   }
+  // cmp byte [base + disp], imm8
+  void cmp_byte(uint8_t base, int32_t disp, uint8_t v) {
+    rex(false, 0, 0, base);
+    byte(0x80);
+    mem(7, base, disp);
+    byte(v);
+  }
+  void test_eax(uint32_t v) {
+    byte(0xa9);
+    imm32(static_cast<int32_t>(v));
+  }
+  void setne_al() { byte(0x0f), byte(0x95), byte(0xc0); }
   void bt(uint8_t dst, uint8_t bit) {
     rex(true, 0, 0, dst);
     byte(0x0f), byte(0xba);
@@ -335,6 +369,7 @@ class Compiler {
       if (!is_terminal(in.op) && in.op != Op::JMP) todo.push_back(pc + 1);
     }
     read_regs_ = regs_read_unset(reach);
+    assign_host_registers(reach);
     for (uint32_t pc = 0; pc < n; ++pc) pc_label_.push_back(a_.new_label());
     exit_ = a_.new_label();
     if (calls_) {
@@ -343,9 +378,9 @@ class Compiler {
       state_ = RDI, pkt_ = RSI, len_ = R8, count_ = R9;
     }
 
+    // Jumps only go forward, so nothing before .text is reachable: the
+    // prologue falls into it.
     prologue();
-    // .text first: the entry falls into it.
-    a_.jmp(pc_label_[p_.text_pc]);
     uint32_t block_end = 0;  // last pc of the current block
     for (uint32_t pc = 0; pc < n; ++pc) {
       if (!reach[pc]) continue;
@@ -366,6 +401,7 @@ class Compiler {
       a_.mov_imm(RAX, uint64_t{static_cast<uint8_t>(JitExit::Fault)} << 32 | f.pc);
       a_.jmp(exit_);
     }
+    a_.bind(exit_);
     epilogue();
     if (!a_.resolve()) return fail(why, "internal: unbound label");
 
@@ -470,28 +506,88 @@ class Compiler {
     return needed;
   }
 
+  // The most used gprs live in host registers: the caller-saved r10 and
+  // r11 in a leaf, the callee-saved rbx when the code calls the parser.
+  // The rest stay in the state. A run's gprs are dead after it, so nothing
+  // is written back.
+  void assign_host_registers(const std::vector<bool>& reach) {
+    std::vector<std::pair<uint32_t, uint8_t>> uses(kGprCount);
+    for (uint8_t r = 0; r < kGprCount; ++r) uses[r] = {0, r};
+    for (uint32_t pc = 0; pc < p_.code.size(); ++pc) {
+      if (!reach[pc]) continue;
+      for (const Operand* o : {&p_.code[pc].a, &p_.code[pc].b})
+        if (regs_in(*o, true)) ++uses[o->reg].first;
+    }
+    std::stable_sort(uses.begin(), uses.end(), [](auto& x, auto& y) { return x.first > y.first; });
+    std::fill(std::begin(host_), std::end(host_), kInState);
+    const std::vector<uint8_t> free =
+        calls_ ? std::vector<uint8_t>{RBX} : std::vector<uint8_t>{R10, R11};
+    for (size_t i = 0; i < free.size() && uses[i].first; ++i) {
+      host_[uses[i].second] = static_cast<int8_t>(free[i]);
+      saves_rbx_ |= free[i] == RBX;
+    }
+  }
+
+  // Entered with state, pkt, len, len_ptr, capacity and meta in rdi, rsi,
+  // rdx, rcx, r8 and r9. Code that calls the parser hands it the run first.
   void prologue() {
+    if (calls_ || read_regs_) a_.alu(0x31, RAX, RAX);
     if (calls_) {
-      // Five pushes after the return address: rsp is 16-byte aligned for calls.
+      // Pushes after the return address, an odd number of them: rsp is
+      // 16-byte aligned for calls.
       for (uint8_t r : {RBP, R12, R13, R14, R15}) a_.push(r);
+      if (saves_rbx_) {
+        a_.push(RBX);
+        a_.alu_imm(5, RSP, 8);
+      }
       a_.mov(R15, RDI);
       a_.mov(R12, RSI);
       a_.mov(R13, RDX);
+      a_.store(state_, l_.run_pkt, RSI);
+      a_.store(state_, l_.run_len, RCX);
+      a_.store(state_, l_.run_capacity, R8, 4);
+      a_.store(state_, l_.run_meta, R9);
+      a_.store(state_, l_.parsed, RAX, 1);
+      a_.store(state_, l_.field_known, RAX);
     } else {
       a_.mov(R8, RDX);
     }
     a_.alu(0x31, count_, count_);
-    if (read_regs_) a_.alu(0x31, RAX, RAX);
-    for (uint8_t r = 0; r < kGprCount; ++r)
-      if (read_regs_ & (1u << r)) a_.store(state_, l_.regs + 8 * r, RAX);
+    for (uint8_t r = 0; r < kGprCount; ++r) {
+      if (!(read_regs_ & (1u << r))) continue;
+      if (host_[r] != kInState)
+        a_.mov(static_cast<uint8_t>(host_[r]), RAX);
+      else
+        a_.store(state_, l_.regs + 8 * r, RAX);
+    }
   }
 
+  // A pass or a drop counts itself (packets, instructions and the verdict)
+  // and returns, where the program says it.
+  void counted_exit(int32_t verdict_counter, JitExit kind) {
+    a_.load(RCX, state_, l_.stats);
+    a_.add_to_memory(RCX, l_.packets, 1);
+    a_.add_register_to_memory(RCX, l_.instructions, count_);
+    a_.add_to_memory(RCX, verdict_counter, 1);
+    a_.mov_imm(RAX, uint64_t{static_cast<uint8_t>(kind)} << 32);
+    epilogue();
+  }
+
+  // Returns {rax, count}.
   void epilogue() {
-    a_.bind(exit_);
     a_.mov(RDX, count_);
+    if (saves_rbx_) {
+      a_.alu_imm(0, RSP, 8);
+      a_.pop(RBX);
+    }
     if (calls_)
       for (uint8_t r : {R15, R14, R13, R12, RBP}) a_.pop(r);
     a_.byte(0xc3);
+  }
+
+  void read_gpr(uint8_t r) {
+    if (host_[r] != kInState) return a_.mov(RAX, static_cast<uint8_t>(host_[r]));
+    a_.load(RAX, state_, l_.regs + 8 * r);
   }
 
   int fault_label() {
@@ -507,6 +603,7 @@ class Compiler {
 
   void read_mapped(uint8_t id) {
     if (id == static_cast<uint8_t>(MappedReg::Mlen)) return a_.mov(RAX, len_);
+    if (auto loc = field_location(static_cast<MappedReg>(id))) return read_located(*loc);
     // Header fields are memoised per run; metadata (port, now, rand...) is not.
     const bool memo = id > static_cast<uint8_t>(MappedReg::Rand);
     int slow = a_.new_label(), done = a_.new_label();
@@ -524,11 +621,52 @@ class Compiler {
     a_.bind(done);
   }
 
+  void ensure_parsed() {
+    const int parsed = a_.new_label();
+    a_.cmp_byte(state_, l_.parsed, 0);
+    a_.jcc(kNE, parsed);
+    a_.mov(RDI, state_);
+    a_.call(reinterpret_cast<const void*>(l_.parse));
+    a_.bind(parsed);
+  }
+
+  // rax = a header field field_location() places: no call once parsed. The
+  // packet reads need no bounds check: the `when` bits vouch for them.
+  void read_located(const FieldLocation& loc) {
+    using From = FieldLocation::From;
+    ensure_parsed();
+    const int32_t flags = l_.headers + static_cast<int32_t>(offsetof(Headers, flags));
+    if (loc.from == From::Flags) {
+      a_.load_sized(state_, flags, 2, true);
+      a_.test_eax(loc.when);
+      a_.mov_imm(RAX, 0);  // mov eax, 0 leaves the flags alone
+      return a_.setne_al();
+    }
+    const int absent = a_.new_label(), done = a_.new_label();
+    if (loc.when) {
+      a_.load_sized(state_, flags, 2, true);
+      a_.test_eax(loc.when);
+      a_.jcc(kE, absent);
+    }
+    if (loc.from == From::Headers) {
+      a_.load_sized(state_, l_.headers + loc.offset, loc.width_log, true);
+    } else {
+      const size_t base = loc.from == From::L3 ? offsetof(Headers, l3) : offsetof(Headers, l4);
+      a_.load_sized(state_, l_.headers + static_cast<int32_t>(base), 1, true);
+      a_.load_packet(pkt_, loc.width_log, false, loc.offset);
+    }
+    if (!loc.when) return;
+    a_.jmp(done);
+    a_.bind(absent);
+    a_.alu(0x31, RAX, RAX);
+    a_.bind(done);
+  }
+
   // rax = the value of o.
   void read(const Operand& o) {
     switch (o.kind) {
       case Kind::Reg:
-        return a_.load(RAX, state_, l_.regs + 8 * o.reg);
+        return read_gpr(o.reg);
       case Kind::Imm:
         return a_.mov_imm(RAX, static_cast<uint64_t>(o.imm));
       case Kind::Mapped:
@@ -554,7 +692,7 @@ class Compiler {
           if (o.attr & attr::kBaseMapped)
             read_mapped(o.reg);
           else
-            a_.load(RAX, state_, l_.regs + 8 * o.reg);
+            read_gpr(o.reg);
           if (unsigned scale = (o.attr & attr::kScaleMask) >> attr::kScaleShift)
             a_.shift_imm(4, RAX, static_cast<uint8_t>(scale));
           if (o.imm != 0) {
@@ -599,14 +737,12 @@ class Compiler {
   }
 
   void write(const Operand& o) {
-    if (o.kind == Kind::Reg) return a_.store(state_, l_.regs + 8 * o.reg, RAX);
+    if (o.kind == Kind::Reg) {
+      if (host_[o.reg] != kInState) return a_.mov(static_cast<uint8_t>(host_[o.reg]), RAX);
+      return a_.store(state_, l_.regs + 8 * o.reg, RAX);
+    }
     a_.load(RDX, state_, l_.heap);  // Var: proven in bounds by the verifier
     a_.store(RDX, static_cast<int32_t>(o.imm), RAX);
-  }
-
-  void exit_with(JitExit kind) {
-    a_.mov_imm(RAX, uint64_t{static_cast<uint8_t>(kind)} << 32 | pc_);
-    a_.jmp(exit_);
   }
 
   // Shifts of 64 or more give 0 (sar: the sign), where x86 would mask the count.
@@ -645,9 +781,9 @@ class Compiler {
         return a_.jmp(pc_label_[in.target]);
       case Op::PASS:
       case Op::END:
-        return exit_with(JitExit::Pass);
+        return counted_exit(l_.passed, JitExit::Pass);
       case Op::DROP:
-        return exit_with(JitExit::Drop);
+        return counted_exit(l_.dropped, JitExit::Drop);
       case Op::MOV:
         read(in.b);
         return write(in.a);
@@ -669,6 +805,11 @@ class Compiler {
     if (imm32(in.b)) {
       for (const auto& f : kImmForms) {
         if (f.op != in.op) continue;
+        if (in.a.kind == Kind::Reg && host_[in.a.reg] != kInState) {  // op r, imm32 in place
+          a_.alu_imm(f.ext, static_cast<uint8_t>(host_[in.a.reg]), static_cast<int32_t>(in.b.imm));
+          if (f.ext == 7) a_.jcc(condition(in.op), pc_label_[in.target]);
+          return;
+        }
         read(in.a);
         a_.alu_imm(f.ext, RAX, static_cast<int32_t>(in.b.imm));
         if (f.ext != 7) return write(in.a);
@@ -750,10 +891,12 @@ class Compiler {
   Asm a_;
   std::vector<int> pc_label_;
   std::vector<FaultSite> faults_;
-  int exit_ = -1;
+  int exit_ = -1;  // returns rax as it is
   uint32_t pc_ = 0, not_run_ = 0;
   bool calls_ = false;
-  uint32_t read_regs_ = 0;  // bit per gpr
+  uint32_t read_regs_ = 0;       // bit per gpr
+  int8_t host_[kGprCount] = {};  // the host register of each gpr, or kInState
+  bool saves_rbx_ = false;
   uint8_t state_ = RDI, pkt_ = RSI, len_ = R8, count_ = R9;
 };
 

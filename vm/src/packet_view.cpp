@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 
 #include "netcpu/protocols.h"
 
@@ -217,118 +218,178 @@ Headers parse_headers(std::span<const uint8_t> pkt, LinkType link) {
   return h;
 }
 
-uint64_t header_field(MappedReg reg, std::span<const uint8_t> pkt, const Headers& h) {
-  const Reader r(pkt);
-  const bool ip4 = h.has(has::kIp4);
-  const bool ip6 = h.has(has::kIp6);
-  const bool ports = h.has(has::kL4) && (h.flags & (has::kTcp | has::kUdp | has::kSctp)) != 0;
-  const bool tcp = h.has(has::kL4) && h.has(has::kTcp);
-  const bool icmp = h.has(has::kL4) && h.has(has::kIcmp);
-  const size_t l3 = h.l3;
-  const size_t l4 = h.l4;
+namespace {
 
+constexpr uint8_t width_log_of(size_t bytes) { return bytes == 1 ? 0 : bytes == 2 ? 1 : 2; }
+
+#define NETCPU_MEMBER(when, member)                                                       \
+  FieldLocation {                                                                         \
+    FieldLocation::From::Headers, when, static_cast<uint16_t>(offsetof(Headers, member)), \
+        width_log_of(sizeof(Headers::member))                                             \
+  }
+
+constexpr uint32_t kIp = has::kIp4 | has::kIp6;
+constexpr uint32_t kPorts = has::kTcp | has::kUdp | has::kSctp;
+
+}  // namespace
+
+std::optional<FieldLocation> field_location(MappedReg reg) {
+  using From = FieldLocation::From;
   switch (reg) {
     case MappedReg::HasEth:
-      return h.has(has::kEth);
+      return FieldLocation{From::Flags, has::kEth, 0, 0};
     case MappedReg::HasVlan:
-      return h.has(has::kVlan);
+      return FieldLocation{From::Flags, has::kVlan, 0, 0};
     case MappedReg::HasArp:
-      return h.has(has::kArp);
+      return FieldLocation{From::Flags, has::kArp, 0, 0};
     case MappedReg::HasIp:
-      return ip4 || ip6;
+      return FieldLocation{From::Flags, kIp, 0, 0};
     case MappedReg::HasIp4:
-      return ip4;
+      return FieldLocation{From::Flags, has::kIp4, 0, 0};
     case MappedReg::HasIp6:
-      return ip6;
+      return FieldLocation{From::Flags, has::kIp6, 0, 0};
     case MappedReg::HasL4:
-      return h.has(has::kL4);
+      return FieldLocation{From::Flags, has::kL4, 0, 0};
     case MappedReg::HasTcp:
-      return h.has(has::kTcp);
+      return FieldLocation{From::Flags, has::kTcp, 0, 0};
     case MappedReg::HasUdp:
-      return h.has(has::kUdp);
+      return FieldLocation{From::Flags, has::kUdp, 0, 0};
     case MappedReg::HasIcmp:
-      return h.has(has::kIcmp);
-
-    case MappedReg::EthDst:
-      return h.has(has::kEth) ? r.u48(0) : 0;
-    case MappedReg::EthSrc:
-      return h.has(has::kEth) ? r.u48(6) : 0;
-    case MappedReg::EthType:
-      return h.eth_type;
-    case MappedReg::VlanId:
-      return h.has(has::kVlan) ? h.vlan_tci & 0x0fffu : 0;
-    case MappedReg::VlanPcp:
-      return h.has(has::kVlan) ? h.vlan_tci >> 13 : 0;
-
-    case MappedReg::ArpOp:
-      return h.has(has::kArp) ? r.u16(l3 + 6) : 0;
-    case MappedReg::ArpSpa:
-      return h.has(has::kArp) ? r.u32(l3 + 14) : 0;
-    case MappedReg::ArpTpa:
-      return h.has(has::kArp) ? r.u32(l3 + 24) : 0;
-
-    case MappedReg::IpVer:
-      return ip4 ? 4 : ip6 ? 6 : 0;
-    case MappedReg::IpHlen:
-      return ip4 || ip6 ? h.ip_hlen : 0;
-    case MappedReg::IpTos:
-      if (ip4) return r.u8(l3 + 1);
-      return ip6 ? (r.u16(l3) >> 4) & 0xffu : 0;
-    case MappedReg::IpLen:
-      if (ip4) return r.u16(l3 + 2);
-      return ip6 ? r.u16(l3 + 4) + uint64_t{kIp6Header} : 0;
-    case MappedReg::IpId:
-      return ip4 || ip6 ? h.ip_id : 0;
+      return FieldLocation{From::Flags, has::kIcmp, 0, 0};
+    // Only the IP parsers set kFrag, after kIp4 or kIp6.
     case MappedReg::IpFrag:
-      return (ip4 || ip6) && h.has(has::kFrag);
+      return FieldLocation{From::Flags, has::kFrag, 0, 0};
+
+    case MappedReg::L3:
+      return NETCPU_MEMBER(kIp | has::kArp, l3);
+    case MappedReg::L4:
+      return NETCPU_MEMBER(0, l4);
+    case MappedReg::Payload:
+      return NETCPU_MEMBER(has::kL4, payload);
+    case MappedReg::EthType:
+      return NETCPU_MEMBER(0, eth_type);
+    case MappedReg::IpHlen:
+      return NETCPU_MEMBER(kIp, ip_hlen);
+    case MappedReg::IpId:
+      return NETCPU_MEMBER(kIp, ip_id);
     case MappedReg::IpFragoff:
-      return ip4 || ip6 ? h.ip_fragoff : 0;
+      return NETCPU_MEMBER(kIp, ip_fragoff);
     case MappedReg::IpMf:
-      return ip4 || ip6 ? h.ip_mf : 0;
-    case MappedReg::IpTtl:
-      if (ip4) return r.u8(l3 + 8);
-      return ip6 ? r.u8(l3 + 7) : 0;
+      return NETCPU_MEMBER(kIp, ip_mf);
     case MappedReg::IpProto:
-      return ip4 || ip6 ? h.ip_proto : 0;
+      return NETCPU_MEMBER(kIp, ip_proto);
+
+    // The parser sets each of these bits only when the whole header fits:
+    // ARP 28 bytes, IPv4 20, TCP 20, UDP 8, SCTP 12, ICMP 4.
+    case MappedReg::ArpOp:
+      return FieldLocation{From::L3, has::kArp, 6, 1};
+    case MappedReg::ArpSpa:
+      return FieldLocation{From::L3, has::kArp, 14, 2};
+    case MappedReg::ArpTpa:
+      return FieldLocation{From::L3, has::kArp, 24, 2};
     case MappedReg::IpSrc:
-      return ip4 ? r.u32(l3 + 12) : 0;
+      return FieldLocation{From::L3, has::kIp4, 12, 2};
     case MappedReg::IpDst:
-      return ip4 ? r.u32(l3 + 16) : 0;
-
+      return FieldLocation{From::L3, has::kIp4, 16, 2};
     case MappedReg::L4Sport:
-      return ports ? r.u16(l4) : 0;
+      return FieldLocation{From::L4, kPorts, 0, 1};
     case MappedReg::L4Dport:
-      return ports ? r.u16(l4 + 2) : 0;
+      return FieldLocation{From::L4, kPorts, 2, 1};
     case MappedReg::TcpFlags:
-      return tcp ? r.u8(l4 + 13) : 0;
+      return FieldLocation{From::L4, has::kTcp, 13, 0};
     case MappedReg::TcpSeq:
-      return tcp ? r.u32(l4 + 4) : 0;
+      return FieldLocation{From::L4, has::kTcp, 4, 2};
     case MappedReg::TcpAck:
-      return tcp ? r.u32(l4 + 8) : 0;
+      return FieldLocation{From::L4, has::kTcp, 8, 2};
     case MappedReg::TcpWin:
-      return tcp ? r.u16(l4 + 14) : 0;
+      return FieldLocation{From::L4, has::kTcp, 14, 1};
     case MappedReg::IcmpType:
-      return icmp ? r.u8(l4) : 0;
+      return FieldLocation{From::L4, has::kIcmp, 0, 0};
     case MappedReg::IcmpCode:
-      return icmp ? r.u8(l4 + 1) : 0;
+      return FieldLocation{From::L4, has::kIcmp, 1, 0};
 
-    // Metadata belongs to the interpreter; 16-byte fields go through header_field16.
-    // Listed rather than defaulted so that a new mapped register warns here.
+    // Six bytes, masked, or different for IPv4 and IPv6: header_field's own.
+    case MappedReg::EthDst:
+    case MappedReg::EthSrc:
+    case MappedReg::VlanId:
+    case MappedReg::VlanPcp:
+    case MappedReg::IpVer:
+    case MappedReg::IpTos:
+    case MappedReg::IpLen:
+    case MappedReg::IpTtl:
+    // Metadata (the interpreter's) and the 16-byte fields (header_field16).
     case MappedReg::Mlen:
     case MappedReg::Port:
     case MappedReg::Dir:
     case MappedReg::Hook:
     case MappedReg::Now:
     case MappedReg::Rand:
-    case MappedReg::L3:
-    case MappedReg::L4:
-    case MappedReg::Payload:
     case MappedReg::Ip6Src:
     case MappedReg::Ip6Dst:
     case MappedReg::Count:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+#undef NETCPU_MEMBER
+
+uint64_t header_field(MappedReg reg, std::span<const uint8_t> pkt, const Headers& h) {
+  const Reader r(pkt);
+  if (auto loc = field_location(reg)) {
+    if (loc->from == FieldLocation::From::Flags) return (h.flags & loc->when) != 0;
+    if (loc->when && !(h.flags & loc->when)) return 0;
+    if (loc->from == FieldLocation::From::Headers) {
+      const auto* member = reinterpret_cast<const uint8_t*>(&h) + loc->offset;
+      uint32_t v32 = 0;
+      uint16_t v16 = 0;
+      switch (loc->width_log) {
+        case 0:
+          return *member;
+        case 1:
+          std::memcpy(&v16, member, 2);
+          return v16;
+        default:
+          std::memcpy(&v32, member, 4);
+          return v32;
+      }
+    }
+    const size_t at = (loc->from == FieldLocation::From::L3 ? h.l3 : h.l4) + size_t{loc->offset};
+    switch (loc->width_log) {
+      case 0:
+        return r.u8(at);
+      case 1:
+        return r.u16(at);
+      default:
+        return r.u32(at);
+    }
+  }
+  const bool ip4 = h.has(has::kIp4);
+  const bool ip6 = h.has(has::kIp6);
+  const size_t l3 = h.l3;
+  switch (reg) {
+    case MappedReg::EthDst:
+      return h.has(has::kEth) ? r.u48(0) : 0;
+    case MappedReg::EthSrc:
+      return h.has(has::kEth) ? r.u48(6) : 0;
+    case MappedReg::VlanId:
+      return h.has(has::kVlan) ? h.vlan_tci & 0x0fffu : 0;
+    case MappedReg::VlanPcp:
+      return h.has(has::kVlan) ? h.vlan_tci >> 13 : 0;
+    case MappedReg::IpVer:
+      return ip4 ? 4 : ip6 ? 6 : 0;
+    case MappedReg::IpTos:
+      if (ip4) return r.u8(l3 + 1);
+      return ip6 ? (r.u16(l3) >> 4) & 0xffu : 0;
+    case MappedReg::IpLen:
+      if (ip4) return r.u16(l3 + 2);
+      return ip6 ? r.u16(l3 + 4) + uint64_t{kIp6Header} : 0;
+    case MappedReg::IpTtl:
+      if (ip4) return r.u8(l3 + 8);
+      return ip6 ? r.u8(l3 + 7) : 0;
+    default:  // field_location's, or not a header field
       return 0;
   }
-  return 0;
 }
 
 const uint8_t* header_field16(MappedReg reg, std::span<const uint8_t> pkt, const Headers& h) {

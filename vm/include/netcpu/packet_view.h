@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "netcpu/isa.h"
@@ -47,6 +48,22 @@ struct Headers {
 // Parse what is there; never reads outside pkt. A truncated header leaves its
 // has:: bit (and everything after it) clear.
 Headers parse_headers(std::span<const uint8_t> pkt, LinkType link);
+
+// Where a header field is, for the fields that are one fixed-width read once
+// the headers are parsed: a has:: test, a member of Headers, or network-order
+// bytes at a fixed distance from the network or transport header. The value
+// is 0 unless flags has one of the `when` bits (0: always there). A `when`
+// bit guarantees the read lies inside the packet: the parser sets it only
+// after checking that the header it names fits. header_field reads these
+// through this table, and the JIT compiles them inline from it.
+struct FieldLocation {
+  enum class From : uint8_t { Flags, Headers, L3, L4 };
+  From from;
+  uint32_t when;      // has:: bits, any of which (From::Flags: the value is whether any is set)
+  uint16_t offset;    // of the Headers member, or from l3 / l4
+  uint8_t width_log;  // the read is 1 << width_log bytes
+};
+std::optional<FieldLocation> field_location(MappedReg r);
 
 // The value of a header field (mapped registers from HAS_ETH on), 0 when the
 // packet lacks it. Metadata registers (MLEN..PAYLOAD) are the interpreter's.

@@ -22,6 +22,7 @@
 namespace netcpu {
 
 class JitCode;
+struct JitResult;
 
 // What a host can do with a program's verdicts. A program that needs more is
 // refused at load with a message naming the instruction.
@@ -116,7 +117,8 @@ class Instance {
   const HostCaps& caps() const { return caps_; }
   Stats& stats() { return stats_; }
   const Stats& stats() const { return stats_; }
-  Limits& limits() { return limits_; }
+  const Limits& limits() const { return limits_; }
+  void set_limits(const Limits& limits);
   uint64_t hash() const { return hash_; }  // of the bytecode: names a program version
   size_t max_stack() const { return max_stack_; }
 
@@ -143,13 +145,16 @@ class Instance {
   const std::string& jit_status() const { return jit_status_; }
 
   struct State;  // interpreter scratch: registers, stacks, parsed headers
+  // The compiled code's entry (jit.h's JitCode::Entry).
+  using NativeEntry = JitResult (*)(void* state, const uint8_t* pkt, uint64_t len,
+                                    uint32_t* len_ptr, uint64_t capacity, const void* meta);
 
  private:
   Instance(Program p, const HostCaps& caps, const Limits& limits, OutputSink sink);
   friend struct Interpreter;
   RunResult execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
                     const PacketMeta& meta);
-  RunResult run_jit(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
+  RunResult jit_fault(RunResult r, uint32_t pc);
   RunResult run_interpreted(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
   void account(const RunResult& r);
   Verdict fault_verdict() const;  // .onfault, else the host's abort verdict
@@ -171,6 +176,10 @@ class Instance {
   std::vector<uint64_t> profile_;
   std::unique_ptr<State> state_;
   std::unique_ptr<JitCode> jit_;
+  // jit_'s entry while packets may run it (limits_.jit on, no profiling, a
+  // budget that covers its longest path), else null: run() tests only this.
+  NativeEntry native_ = nullptr;
+  void choose_native();
   std::string jit_status_;
   // Output rate limiting (token bucket).
   double tokens_ = 0;
