@@ -1,8 +1,9 @@
 // netcpu.so: the vde_switch plugin. Registers the netcpu/... console
-// commands and debug categories, subscribes to the packet events, and runs
-// timer handlers from the switch's qtimer, which fires in a SIGALRM handler:
-// the handler only writes a byte to a pipe that the switch's main loop
-// watches, so programs never run in signal context.
+// commands and debug categories, subscribes to the packet events while some
+// program needs them, and runs timer handlers from the switch's qtimer,
+// which fires in a SIGALRM handler: the handler only writes a byte to a pipe
+// that the switch's main loop watches, so programs never run in signal
+// context. The pipe is polled only while a program has timer handlers.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -41,6 +42,7 @@ std::vector<comlist> g_commands;
 unsigned int g_timer = 0;
 int g_pipe[2] = {-1, -1};
 unsigned char g_fdtype = 0;
+SwitchHost::Needs g_subscribed;  // what the switch calls us for now
 
 void debug_line(dbgcl& cl, std::string_view line) {
   if (cl.nfds > 0) debugout(&cl, "%.*s", static_cast<int>(line.size()), line.data());
@@ -60,6 +62,8 @@ int on_out(dbgcl*, void*, va_list v) {
   return g_host ? g_host->on_packet_out(port, frame, len) : 0;
 }
 
+void subscribe(SwitchHost::Needs want);
+
 // One console command: the reply text goes into the DATA block, the errno
 // (with the switch's strerror text) into the status line.
 int run_command(size_t i, FILE* f, char* arg) {
@@ -67,6 +71,7 @@ int run_command(size_t i, FILE* f, char* arg) {
   netcpu::ControlReply r =
       g_host->control().execute(std::string_view(name).substr(7), arg ? arg : "");
   g_host->refresh();
+  subscribe(g_host->needs());
   size_t start = 0;
   while (start < r.text.size()) {
     size_t end = r.text.find('\n', start);
@@ -111,6 +116,47 @@ void timer_cleanup(unsigned char, int fd, void*) {
 swmodule g_timer_module = {"netcpu-timer", 0,       0,        nullptr,       nullptr,
                            nullptr,        nullptr, timer_io, timer_cleanup, nullptr};
 
+bool start_timer() {
+  if (pipe2(g_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+    printlog(3, "netcpu: no timer pipe (%s): timer handlers will not run", std::strerror(errno));
+    return false;
+  }
+  add_fd(g_pipe[0], g_fdtype, nullptr);
+  g_timer = qtimer_add(1, 0, timer_signal, nullptr);
+  return true;
+}
+
+void stop_timer() {
+  qtimer_del(g_timer);
+  remove_fd(g_pipe[0]);  // closes it through timer_cleanup
+  close(g_pipe[1]);
+  g_pipe[0] = g_pipe[1] = -1;
+}
+
+// One callback per event, arg NULL, and exactly what was subscribed is
+// unsubscribed (the switch's event table pitfalls: see the ABI notes).
+void subscribe(SwitchHost::Needs want) {
+  if (want.packet_in != g_subscribed.packet_in) {
+    if (want.packet_in)
+      eventadd(on_in, "packet/in", nullptr);
+    else
+      eventdel(on_in, "packet/in", nullptr);
+  }
+  if (want.packet_out != g_subscribed.packet_out) {
+    if (want.packet_out)
+      eventadd(on_out, "packet/out", nullptr);
+    else
+      eventdel(on_out, "packet/out", nullptr);
+  }
+  if (want.timer != g_subscribed.timer) {
+    if (!want.timer)
+      stop_timer();
+    else if (!start_timer())
+      want.timer = false;
+  }
+  g_subscribed = want;
+}
+
 __attribute__((constructor)) void netcpu_init() {
   g_host = std::make_unique<SwitchHost>(
       SwitchHost::Channel{[] { return g_debug[0].nfds > 0; },
@@ -128,27 +174,12 @@ __attribute__((constructor)) void netcpu_init() {
                           static_cast<unsigned char>(kWithFile | kStrArg), nullptr});
   addcl(static_cast<int>(g_commands.size()), g_commands.data());
   adddbgcl(2, g_debug);
-  eventadd(on_in, "packet/in", nullptr);
-  eventadd(on_out, "packet/out", nullptr);
-  if (pipe2(g_pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
-    g_fdtype = add_type(&g_timer_module, 0);
-    add_fd(g_pipe[0], g_fdtype, nullptr);
-    g_timer = qtimer_add(1, 0, timer_signal, nullptr);
-  } else {
-    printlog(3, "netcpu: no timer pipe (%s): timer handlers will not run", std::strerror(errno));
-  }
+  g_fdtype = add_type(&g_timer_module, 0);
 }
 
 __attribute__((destructor)) void netcpu_fini() {
-  eventdel(on_out, "packet/out", nullptr);
-  eventdel(on_in, "packet/in", nullptr);
-  if (g_pipe[0] >= 0) {
-    qtimer_del(g_timer);
-    remove_fd(g_pipe[0]);  // closes it through timer_cleanup
-    del_type(g_fdtype);
-    close(g_pipe[1]);
-    g_pipe[0] = g_pipe[1] = -1;
-  }
+  subscribe({});
+  del_type(g_fdtype);
   deldbgcl(2, g_debug);
   delcl(static_cast<int>(g_commands.size()), g_commands.data());
   g_host.reset();

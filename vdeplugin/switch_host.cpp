@@ -94,11 +94,15 @@ std::vector<std::string> SwitchHost::warnings(const AttachPoint& at, const Progr
 
 void SwitchHost::refresh() {
   bool any[2] = {false, false};
+  bool timers = false;
   for (Dir d : {kIn, kOut}) {
     any[d] = star_[d].program() != nullptr;
     for (auto& p : ports_[d]) any[d] |= p && p->program();
   }
+  for_each(
+      [&](AttachPoint& at) { timers |= at.program() && !at.program()->program().timers.empty(); });
   active_ = {any[kIn], any[kOut]};
+  needs_ = {any[kIn] || any[kOut], any[kOut], timers};
 }
 
 void SwitchHost::tick(uint64_t now) {
@@ -146,7 +150,7 @@ int SwitchHost::filter(int port, Dir d, uint8_t* frame, int len) {
     Instance& vm = *at->program();
     RunResult r = at->run(frame, l, kSwitchFrameMax, meta);
     modified |= r.modified;
-    after_run(r, vm, port, d, l, frame);
+    if (r.mirror_port >= 0 || r.emitted) after_run(r, vm, port, d, l, frame);
     if (r.verdict == Verdict::Drop) {
       if (drop_.listening())
         drop_.write("port " + std::to_string(port) + " " + dir_name(d) + ": " + vm.program().name +

@@ -41,6 +41,17 @@ class SwitchHost {
   // After a command may have loaded or unloaded programs.
   void refresh();
 
+  // What the loaded programs need from the switch: its packet events (in:
+  // any program, which also marks where a new frame starts for the `out`
+  // side; out: an `out` program) and a timer (a program with timer
+  // handlers). The plugin subscribes to no more than that, so a switch with
+  // the plugin and no program does no work per frame for it.
+  struct Needs {
+    bool packet_in = false, packet_out = false, timer = false;
+    bool operator==(const Needs&) const = default;
+  };
+  Needs needs() const { return needs_; }
+
   static constexpr int kMaxPort = 65535;
 
  private:
@@ -67,6 +78,7 @@ class SwitchHost {
   std::array<AttachPoint, 2> star_{AttachPoint("* in"), AttachPoint("* out")};
   std::array<std::vector<std::unique_ptr<AttachPoint>>, 2> ports_;
   std::array<bool, 2> active_{};  // some program on this direction
+  Needs needs_;
 
   // Sends from inside the frame path re-enter it: each depth keeps its own
   // restore state and copy buffer; deeper sends are refused (emit loops).

@@ -16,7 +16,8 @@
  * A client step that gets no answer within --timeout seconds (default 10)
  * fails the run.
  * It prints "ready" once set up; without clients it then serves until stdin
- * reaches EOF. --stats prints what netcpu/stack says before exiting.
+ * reaches EOF. --stats prints what netcpu/stack says before exiting (a
+ * client) or what netcpu/list says at that EOF (a server).
  * --teardown: at that EOF, delete the stack (closing its VDE cables) first. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -53,7 +54,7 @@ enum { kMaxIfs = 4, kMaxClients = 16 };
 static struct stack *g_stack;
 static int g_timeout_s = 10;     /* --timeout: how long a client waits for anything */
 static unsigned char g_mark = 0; /* --mark: what --send ORs into its data bytes */
-static int g_stats = 0;          /* --stats: print netcpu/stack before exiting */
+static int g_stats = 0;          /* --stats: print netcpu/stack or netcpu/list before exiting */
 static int g_teardown = 0;       /* --teardown: delete the stack at stdin EOF */
 static struct in6_addr g_src6;   /* the first IPv6 --addr: ICMPv6 checksums need it */
 static int g_have_src6 = 0;
@@ -620,6 +621,9 @@ int main(int argc, char **argv) {
   char buf[256];
   while (read(0, buf, sizeof buf) > 0) {
   }
+  if (g_stats && filter && ncpu_lwip_command(filter, "netcpu/list") == 0)
+    printf("%s\n", ncpu_lwip_message(filter));
+  fflush(stdout);
   if (filter) ncpu_lwip_detach(filter);
   /* Deleting the stack closes its VDE connections, so a netcpu:// cable
    * writes its stats; lwIPv6 1.5a may crash in a shutdown under traffic,

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <thread>
@@ -19,6 +20,14 @@ const Mac kMacC = tools::mac_addr("02:00:00:00:00:0c");
 const Mac kBroadcast = tools::kBroadcastMac;
 
 // A switch with netcpu.so loaded and three endpoints A, B, C on ports 1..3.
+size_t open_descriptors(pid_t pid) {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
+    ++n;
+  return n;
+}
+
 class Plugin : public ::testing::Test {
  protected:
   Plugin() : sw(plugin_switch_options()), con(sw.mgmt_path()) {
@@ -323,6 +332,33 @@ TEST_F(Plugin, TimersRunFromTheSwitchTimer) {
   auto second = con.wait_debug(
       [](const std::string& l) { return l.find("tick 2") != std::string::npos; }, 5s);
   EXPECT_TRUE(second);
+  // Without a program that has timers the switch stops polling the timer's
+  // pipe (two descriptors fewer); a new one starts it again.
+  const size_t with_timer = open_descriptors(sw.pid());
+  ASSERT_TRUE(con.cmd_ok("netcpu/unload * in").ok());
+  EXPECT_EQ(open_descriptors(sw.pid()), with_timer - 2);
+  ASSERT_TRUE(
+      load("1 out", "tock.ncpu", ".timer t 1s:\n    print \"tock\"\n    end\n.text:\n    pass\n")
+          .ok());
+  EXPECT_EQ(open_descriptors(sw.pid()), with_timer);
+  EXPECT_TRUE(
+      con.wait_debug([](const std::string& l) { return l.find("tock") != std::string::npos; }, 5s));
+}
+
+// With the plugin loaded and no program, the switch calls nothing of it per
+// frame and polls nothing of it: the benchmark's "no program" configuration.
+TEST_F(Plugin, WithoutProgramsTheSwitchCallsNothingPerFrame) {
+  connect(2);
+  const size_t idle = open_descriptors(sw.pid());
+  ASSERT_TRUE(load("* in", "drop.ncpu", ".text:\n    drop\n").ok());
+  EXPECT_EQ(broadcast_from_a(3)[1], 0u);
+  EXPECT_EQ(open_descriptors(sw.pid()), idle) << "no timer handler, no timer pipe";
+  ASSERT_TRUE(con.cmd_ok("netcpu/unload * in").ok());
+  EXPECT_EQ(broadcast_from_a(3)[1], 3u);
+  ASSERT_TRUE(load("* out", "drop.ncpu", ".text:\n    drop\n").ok());
+  EXPECT_EQ(broadcast_from_a(3)[1], 0u) << "an out program alone is subscribed too";
+  ASSERT_TRUE(con.cmd_ok("netcpu/unload * out").ok());
+  EXPECT_EQ(broadcast_from_a(3)[1], 3u);
 }
 
 TEST_F(Plugin, RedirectMirrorAndEmitSendFramesToOtherPorts) {

@@ -21,7 +21,9 @@ std::vector<std::vector<uint8_t>> packets() {
   p.push_back(test::ipv4_frame(6, 0x0a000003, 0x0a000002, 22, 443));
   std::vector<uint8_t> arp(42, 0);
   arp[12] = 0x08, arp[13] = 0x06;
-  p.push_back(arp);
+  p.push_back(arp);  // too odd to be ARP: hardware and protocol lengths 0
+  arp[15] = 1, arp[16] = 0x08, arp[18] = 6, arp[19] = 4, arp[21] = 1;
+  p.push_back(arp);  // a request
   auto truncated = test::ipv4_frame(6, 0x0a000001, 0x0a000002, 1, 2);
   truncated.resize(30);
   p.push_back(truncated);
@@ -93,6 +95,22 @@ TEST(Jit, HeaderFieldsThroughTheParser) {
       "    beq l4.dport, 80, allow\n    mov gpr1, pkt.u16[l4 + 2]\n"
       "    beq gpr1, 443, allow\n    jmp deny\nudp:\n    blt l4.sport, l4.dport, deny\n"
       "    bgeu mlen, 60, allow\ndeny:\n    drop\nallow:\n    pass\n");
+}
+
+// The native code parses once per run: where one path to an instruction has
+// read a header field and another has not, that instruction must still parse.
+TEST(Jit, APathThatHasNotParsedYetStillParses) {
+  expect_same(
+      ".text:\n    bgtu mlen, 59, long\n    beq ip.proto, PROTO_TCP, tcp\n    jmp merge\n"
+      "long:\n    mov gpr0, port\nmerge:\n    bne l4.dport, 80, no\ntcp:\n"
+      "    beq has.tcp, 0, no\n    pass\nno:\n    drop\n");
+}
+
+TEST(Jit, BranchesOnHasFieldsAgainstZeroAndOne) {
+  expect_same(
+      ".text:\n    beq has.arp, 1, yes\n    bne has.ip4, 1, no\n    bne has.tcp, 0, yes\n"
+      "    beq has.udp, 0, no\n    mov gpr0, has.l4\n    beq gpr0, 1, yes\nno:\n    drop\n"
+      "yes:\n    pass\n");
 }
 
 TEST(Jit, ArithmeticEdgeCases) {

@@ -370,6 +370,7 @@ class Compiler {
     }
     read_regs_ = regs_read_unset(reach);
     assign_host_registers(reach);
+    const std::vector<bool> parsed = parsed_on_entry(reach);
     for (uint32_t pc = 0; pc < n; ++pc) pc_label_.push_back(a_.new_label());
     exit_ = a_.new_label();
     if (calls_) {
@@ -392,6 +393,7 @@ class Compiler {
       }
       pc_ = pc;
       not_run_ = block_end - pc;
+      parsed_ = parsed[pc];
       emit(p_.code[pc]);
     }
     // Fault exits, one per site: the instructions after it did not run.
@@ -619,9 +621,43 @@ class Compiler {
     a_.mov_imm(RSI, id);
     a_.call(reinterpret_cast<const void*>(l_.mapped));
     a_.bind(done);
+    if (memo) parsed_ = true;  // a header field in the memo was parsed for
+  }
+
+  // Whether a read of this operand parses the headers (any header field
+  // does, through field_location or the memo; metadata does not).
+  static bool parses(const Operand& o) {
+    const bool field =
+        o.kind == Kind::Mapped ||
+        (o.kind == Kind::PktMem && !(o.attr & attr::kNoBase) && (o.attr & attr::kBaseMapped));
+    return field && o.reg > static_cast<uint8_t>(MappedReg::Rand);
+  }
+
+  // Per pc, whether every path from .text to it has parsed the headers:
+  // the code there needs no test. Edges go forward, so one pass in pc
+  // order sees every predecessor first.
+  std::vector<bool> parsed_on_entry(const std::vector<bool>& reach) const {
+    const size_t n = p_.code.size();
+    std::vector<bool> seen(n, false), parsed(n, true);
+    seen[p_.text_pc] = true, parsed[p_.text_pc] = false;
+    for (uint32_t pc = 0; pc < n; ++pc) {
+      if (!reach[pc]) continue;
+      const Insn& in = p_.code[pc];
+      const bool out = parsed[pc] || parses(in.a) || parses(in.b);
+      auto flow = [&](uint32_t to) {
+        if (to >= n) return;
+        parsed[to] = seen[to] ? parsed[to] && out : out;
+        seen[to] = true;
+      };
+      if (in.op == Op::JMP || is_branch(in.op)) flow(in.target);
+      if (!is_terminal(in.op) && in.op != Op::JMP) flow(pc + 1);
+    }
+    return parsed;
   }
 
   void ensure_parsed() {
+    if (parsed_) return;
+    parsed_ = true;  // for the rest of this instruction
     const int parsed = a_.new_label();
     a_.cmp_byte(state_, l_.parsed, 0);
     a_.jcc(kNE, parsed);
@@ -802,6 +838,7 @@ class Compiler {
     } kImmForms[] = {{Op::ADD, 0}, {Op::OR, 1},   {Op::AND, 4},  {Op::SUB, 5},  {Op::XOR, 6},
                      {Op::BEQ, 7}, {Op::BNE, 7},  {Op::BLT, 7},  {Op::BLE, 7},  {Op::BGT, 7},
                      {Op::BGE, 7}, {Op::BLTU, 7}, {Op::BLEU, 7}, {Op::BGTU, 7}, {Op::BGEU, 7}};
+    if (flag_branch(in)) return;
     if (imm32(in.b)) {
       for (const auto& f : kImmForms) {
         if (f.op != in.op) continue;
@@ -860,6 +897,21 @@ class Compiler {
     a_.jcc(condition(in.op), pc_label_[in.target]);
   }
 
+  // beq/bne of a has.* field against 0 or 1: a test of the parser's flags.
+  bool flag_branch(const Insn& in) {
+    if ((in.op != Op::BEQ && in.op != Op::BNE) || in.a.kind != Kind::Mapped ||
+        in.b.kind != Kind::Imm || (in.b.imm != 0 && in.b.imm != 1))
+      return false;
+    const auto loc = field_location(static_cast<MappedReg>(in.a.reg));
+    if (!loc || loc->from != FieldLocation::From::Flags) return false;
+    ensure_parsed();
+    a_.load_sized(state_, l_.headers + static_cast<int32_t>(offsetof(Headers, flags)), 2, true);
+    a_.test_eax(loc->when);
+    const bool jump_if_set = (in.op == Op::BEQ) == (in.b.imm == 1);
+    a_.jcc(jump_if_set ? kNE : kE, pc_label_[in.target]);
+    return true;
+  }
+
   // The x86 condition under which a compare-and-branch jumps, after cmp a, b.
   static Cond condition(Op op) {
     switch (op) {
@@ -897,6 +949,7 @@ class Compiler {
   uint32_t read_regs_ = 0;       // bit per gpr
   int8_t host_[kGprCount] = {};  // the host register of each gpr, or kInState
   bool saves_rbx_ = false;
+  bool parsed_ = false;  // the headers are parsed on every path to here
   uint8_t state_ = RDI, pkt_ = RSI, len_ = R8, count_ = R9;
 };
 
