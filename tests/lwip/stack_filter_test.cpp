@@ -308,7 +308,16 @@ TEST_F(LwipNet, SenderSideRewriteIsAcceptedByThePeer) {
 // netcpu:// cable were lost in 2 of 5 runs (a UDP echo for 5 s, a TCP banner
 // for 10 s); the release build passed every run. Not understood yet, see
 // issue 4's note; run it with --gtest_also_run_disabled_tests.
-TEST_F(LwipNet, DISABLED_NetcpuCableModuleFiltersTheStacksLink) {
+TEST_F(LwipNet, NetcpuCableModuleFiltersTheStacksLink) {
+#if defined(__SANITIZE_ADDRESS__)
+  // Measured with two busy loops beside the test: the ASan-instrumented
+  // node lost UDP replies or crashed in 3 of 26 runs through netcpu://, and
+  // in 6 of 25 on a plain vde:// cable, against 0 of 25 in the release build.
+  GTEST_SKIP() << "lwIPv6 1.5a in an AddressSanitizer-instrumented process loses UDP replies "
+                  "and crashes under load, also without netcpu:// (a plain vde:// cable): this "
+                  "test runs in the release build; the module runs under the sanitizers in "
+                  "VdensNetcpuCable";
+#endif
   std::string drop9 = write_program(sw, "drop9.ncpu",
                                     ".text:\n    beq has.udp, 0, ok\n    beq l4.dport, 9, no\n"
                                     "ok:\n    pass\nno:\n    drop\n");
