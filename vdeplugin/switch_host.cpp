@@ -96,12 +96,14 @@ void SwitchHost::refresh() {
   bool any[2] = {false, false};
   bool timers = false;
   for (Dir d : {kIn, kOut}) {
-    any[d] = star_[d].program() != nullptr;
-    for (auto& p : ports_[d]) any[d] |= p && p->program();
+    port_programs_[d] = false;
+    for (auto& p : ports_[d]) port_programs_[d] |= p && p->program();
+    any[d] = port_programs_[d] || star_[d].program() != nullptr;
   }
   for_each(
       [&](AttachPoint& at) { timers |= at.program() && !at.program()->program().timers.empty(); });
   active_ = {any[kIn], any[kOut]};
+  for (Pending& p : pending_) p.ptr = nullptr;  // rewrites of programs that may be gone
   needs_ = {any[kIn] || any[kOut], any[kOut], timers};
 }
 
@@ -137,7 +139,7 @@ void SwitchHost::after_run(const RunResult& r, Instance& vm, int port, Dir d, ui
 int SwitchHost::filter(int port, Dir d, uint8_t* frame, int len) {
   uint32_t l = static_cast<uint32_t>(len);
   bool modified = false;
-  AttachPoint* chain[2] = {&star_[d], point(port, d, false)};
+  AttachPoint* chain[2] = {&star_[d], port_programs_[d] ? point(port, d, false) : nullptr};
   PacketMeta meta;
   meta.port = static_cast<uint32_t>(port);
   meta.dir = static_cast<uint8_t>(d);
@@ -173,7 +175,7 @@ int SwitchHost::filter(int port, Dir d, uint8_t* frame, int len) {
 
 int SwitchHost::on_packet_in(int port, uint8_t* frame, int len) {
   // A new frame: whatever an out program rewrote before is gone with the old one.
-  pending_[depth_].ptr = nullptr;
+  if (active_[kOut]) pending_[depth_].ptr = nullptr;
   if (depth_ == 0) source_port_ = port;
   if (!active_[kIn]) return 0;
   return filter(port, kIn, frame, len);

@@ -73,22 +73,24 @@ class SwitchHost {
   };
   int restore(Pending& p, uint8_t* frame);
 
-  Channel log_, drop_;
-  std::unique_ptr<Control> control_;
-  std::array<AttachPoint, 2> star_{AttachPoint("* in"), AttachPoint("* out")};
-  std::array<std::vector<std::unique_ptr<AttachPoint>>, 2> ports_;
-  std::array<bool, 2> active_{};  // some program on this direction
-  Needs needs_;
-
+  // The frame path's state first, the buffers last: each frame finds the
+  // switch's caches cold.
+  std::array<bool, 2> active_{};         // some program on this direction
+  std::array<bool, 2> port_programs_{};  // some on a port of it, not only on "*"
   // Sends from inside the frame path re-enter it: each depth keeps its own
   // restore state and copy buffer; deeper sends are refused (emit loops).
   static constexpr int kMaxDepth = 3;
   int depth_ = 0;
-  std::array<Pending, kMaxDepth + 1> pending_;
-  std::array<std::array<uint8_t, kSwitchFrameMax>, kMaxDepth> copies_;
   int source_port_ = -1;   // where the frame being forwarded came in
   int current_port_ = -1;  // the frame's port while a program runs, for its output
   Dir current_dir_ = kIn;
+  std::array<AttachPoint, 2> star_{AttachPoint("* in"), AttachPoint("* out")};
+  std::array<std::vector<std::unique_ptr<AttachPoint>>, 2> ports_;
+  Needs needs_;
+  Channel log_, drop_;
+  std::unique_ptr<Control> control_;
+  std::array<Pending, kMaxDepth + 1> pending_;
+  std::array<std::array<uint8_t, kSwitchFrameMax>, kMaxDepth> copies_;
 };
 
 }  // namespace netcpu::vde

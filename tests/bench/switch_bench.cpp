@@ -538,8 +538,9 @@ void print_text(const std::vector<Summary>& sums, const Options& o, pid_t pid) {
   std::printf("goal: %-36s %s -> %s\n", (program_name(o) + " by the plugin's clock:").c_str(),
               figures.c_str(), met ? "met" : "NOT met");
   std::printf(
-      "noise: (b) runs no code per frame but a flag test, so the spread of its rounds is this\n"
-      "       machine's noise; a cost inside it is not resolved by the /proc figures\n");
+      "noise: without a program the switch calls nothing of the plugin per frame, so the spread\n"
+      "       of (b)'s rounds is this machine's noise; a cost inside it is not resolved by the\n"
+      "       /proc figures\n");
   std::printf(
       "cost: median switch CPU per frame over (a)'s (utime+stime of /proc/%d/stat, %ld ticks/s);"
       "\n      the clock columns: the same from the switch's CPU clock, without tick rounding\n",

@@ -42,8 +42,8 @@ const char* abort_reason_name(AbortReason r) {
 
 void Stats::reset() {
   for (auto* c :
-       {&packets, &passed, &dropped, &modified, &redirected, &mirrored, &emitted, &aborted, &errors,
-        &instructions, &timer_runs, &output_lines, &output_suppressed, &ns_total})
+       {&packets, &passed, &dropped, &instructions, &modified, &redirected, &mirrored, &emitted,
+        &aborted, &errors, &timer_runs, &output_lines, &output_suppressed, &ns_total})
     c->store(0, std::memory_order_relaxed);
 }
 

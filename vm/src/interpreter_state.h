@@ -13,27 +13,29 @@ namespace netcpu {
 static_assert(kMappedCount <= 64, "field_known has one bit per mapped register");
 
 struct Instance::State {
-  uint64_t r[kGprCount] = {};
-  uint64_t stack[kStackSlots] = {};
-  uint32_t calls[kMaxCallDepth] = {};
-  uint64_t cmp_a = 0, cmp_b = 0;  // operands of the last compare
+  // What a compiled run touches first, together (a switch runs each frame's
+  // program with cold caches): the run, the parsed headers, the pointers.
   Headers h;
   bool parsed = false;
+  bool modified = false;
+  AbortReason fault = AbortReason::None;
   // Header fields already read in this run (bit per MappedReg): most
   // programs test the same few fields over and over.
   uint64_t field_known = 0;
-  uint64_t field[kMappedCount] = {};
-  bool modified = false;
-  AbortReason fault = AbortReason::None;
-  std::vector<uint16_t> hid;  // handler per instruction, chosen at load
-  uint8_t* heap = nullptr;    // the instance's heap, for the JIT's code
-  Stats* stats = nullptr;     // the instance's counters, for the JIT's code
   // The run in progress, for the parser the JIT's code calls (interpreter_mapped).
-  Instance* vm = nullptr;
   uint8_t* pkt = nullptr;
   uint32_t* len = nullptr;
-  uint32_t capacity = 0;
   const PacketMeta* meta = nullptr;
+  uint32_t capacity = 0;
+  Instance* vm = nullptr;
+  uint8_t* heap = nullptr;  // the instance's heap, for the JIT's code
+  Stats* stats = nullptr;   // the instance's counters, for the JIT's code
+  uint64_t r[kGprCount] = {};
+  uint64_t cmp_a = 0, cmp_b = 0;  // operands of the last compare
+  uint64_t field[kMappedCount] = {};
+  uint64_t stack[kStackSlots] = {};
+  uint32_t calls[kMaxCallDepth] = {};
+  std::vector<uint16_t> hid;  // handler per instruction, chosen at load
 };
 
 void prepare_handlers(Instance::State& st, const Program& p);
