@@ -55,7 +55,7 @@ class JitCode {
   using Entry = JitResult (*)(void* state, const uint8_t* pkt, uint64_t len, uint32_t* len_ptr,
                               uint64_t capacity, const void* meta);
 
-  JitCode(void* mem, size_t mapped, size_t code_bytes, uint32_t max_path, bool calls);
+  JitCode(void* mem, size_t mapped, size_t code_bytes, uint32_t max_path);
   ~JitCode();
   JitCode(const JitCode&) = delete;
   JitCode& operator=(const JitCode&) = delete;
@@ -65,16 +65,12 @@ class JitCode {
   // never stops a compiled run, so the compiled code does not count against it.
   uint32_t max_path() const { return max_path_; }
   size_t code_bytes() const { return code_bytes_; }
-  // Whether the code calls the header parser: the run must then set up the
-  // state that parser reads (packet, length, metadata, an empty memo).
-  bool calls() const { return calls_; }
 
  private:
   void* mem_;
   size_t size_;  // mapped
   size_t code_bytes_;
   uint32_t max_path_;
-  bool calls_;
 };
 
 // Native code for the program's .text, or nullptr with the reason (naming the

@@ -23,8 +23,8 @@
 
 namespace netcpu {
 
-JitCode::JitCode(void* mem, size_t mapped, size_t code_bytes, uint32_t max_path, bool calls)
-    : mem_(mem), size_(mapped), code_bytes_(code_bytes), max_path_(max_path), calls_(calls) {}
+JitCode::JitCode(void* mem, size_t mapped, size_t code_bytes, uint32_t max_path)
+    : mem_(mem), size_(mapped), code_bytes_(code_bytes), max_path_(max_path) {}
 
 JitCode::~JitCode() { munmap(mem_, size_); }
 
@@ -415,7 +415,7 @@ class Compiler {
       munmap(mem, size);
       return fail(why, "mprotect(PROT_EXEC) refused");
     }
-    return std::make_unique<JitCode>(mem, size, a_.code.size(), reached, calls_);
+    return std::make_unique<JitCode>(mem, size, a_.code.size(), reached);
   }
 
  private:
