@@ -178,6 +178,17 @@ TEST(Cli, AsmDisAsmIsByteIdenticalForEveryExample) {
   EXPECT_GE(n, 8u);
 }
 
+// Every example has its line in the language reference's table (§14).
+TEST(Cli, EveryExampleIsInTheLanguageReference) {
+  const std::string doc = slurp(kSrc + "/docs/language.md");
+  const std::string table = doc.substr(doc.find("## 14. Examples"));
+  for (const auto& e : fs::directory_iterator(kSrc + "/examples")) {
+    if (e.path().extension() != ".ncpu") continue;
+    EXPECT_NE(table.find("| `" + e.path().filename().string() + "` |"), std::string::npos)
+        << e.path().filename() << " is missing from docs/language.md section 14";
+  }
+}
+
 TEST(Cli, CheckReportsCountsAndTables) {
   Result r = netcpu("check " + example("tcp_firewall.ncpu") + " --json");
   ASSERT_EQ(r.code, 0) << r.err;
