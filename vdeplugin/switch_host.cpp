@@ -94,17 +94,16 @@ std::vector<std::string> SwitchHost::warnings(const AttachPoint& at, const Progr
 
 void SwitchHost::refresh() {
   bool any[2] = {false, false};
-  bool timers = false;
+  timers_ = false;
   for (Dir d : {kIn, kOut}) {
     port_programs_[d] = false;
     for (auto& p : ports_[d]) port_programs_[d] |= p && p->program();
     any[d] = port_programs_[d] || star_[d].program() != nullptr;
   }
   for_each(
-      [&](AttachPoint& at) { timers |= at.program() && !at.program()->program().timers.empty(); });
+      [&](AttachPoint& at) { timers_ |= at.program() && !at.program()->program().timers.empty(); });
   active_ = {any[kIn], any[kOut]};
   for (Pending& p : pending_) p.ptr = nullptr;  // rewrites of programs that may be gone
-  needs_ = {any[kIn] || any[kOut], any[kOut], timers};
 }
 
 void SwitchHost::tick(uint64_t now) {

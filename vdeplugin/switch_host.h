@@ -48,9 +48,8 @@ class SwitchHost {
   // the plugin and no program does no work per frame for it.
   struct Needs {
     bool packet_in = false, packet_out = false, timer = false;
-    bool operator==(const Needs&) const = default;
   };
-  Needs needs() const { return needs_; }
+  Needs needs() const { return {active_[kIn] || active_[kOut], active_[kOut], timers_}; }
 
   static constexpr int kMaxPort = 65535;
 
@@ -86,7 +85,7 @@ class SwitchHost {
   Dir current_dir_ = kIn;
   std::array<AttachPoint, 2> star_{AttachPoint("* in"), AttachPoint("* out")};
   std::array<std::vector<std::unique_ptr<AttachPoint>>, 2> ports_;
-  Needs needs_;
+  bool timers_ = false;  // some program has timer handlers
   Channel log_, drop_;
   std::unique_ptr<Control> control_;
   std::array<Pending, kMaxDepth + 1> pending_;

@@ -48,6 +48,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <limits>
@@ -514,29 +515,25 @@ void print_text(const std::vector<Summary>& sums, const Options& o, pid_t pid) {
     }
   }
   std::printf("\n");
-  for (int c : {kNoProgram, kProgram}) {
+  // One line per goal: configuration c's figure for each frame size, met
+  // when every one is under c's goal.
+  auto goal = [&](int c, const std::string& label, const char* format,
+                  const std::function<double(const Summary&)>& figure) {
     std::string figures;
     bool met = true;
     for (const auto& s : sums) {
       if (s.config != c) continue;
       figures += (figures.empty() ? "" : ", ") + std::to_string(s.frame_size) + " B " +
-                 fmt("%+.2f%%", s.cost_stat);
-      met = met && s.cost_stat < kGoal[c];
+                 fmt(format, figure(s));
+      met = met && figure(s) < kGoal[c];
     }
-    std::string goal =
-        c == kNoProgram ? "plugin without a program under 1%:" : program_name(o) + " under 3%:";
-    std::printf("goal: %-36s %s -> %s\n", goal.c_str(), figures.c_str(), met ? "met" : "NOT met");
-  }
-  std::string figures;
-  bool met = true;
-  for (const auto& s : sums) {
-    if (s.config != kProgram) continue;
-    figures += (figures.empty() ? "" : ", ") + std::to_string(s.frame_size) + " B " +
-               fmt("%.2f%%", vm_share(sums, s));
-    met = met && vm_share(sums, s) < kGoal[kProgram];
-  }
-  std::printf("goal: %-36s %s -> %s\n", (program_name(o) + " by the plugin's clock:").c_str(),
-              figures.c_str(), met ? "met" : "NOT met");
+    std::printf("goal: %-36s %s -> %s\n", label.c_str(), figures.c_str(), met ? "met" : "NOT met");
+  };
+  auto cost = [](const Summary& s) { return s.cost_stat; };
+  goal(kNoProgram, "plugin without a program under 1%:", "%+.2f%%", cost);
+  goal(kProgram, program_name(o) + " under 3%:", "%+.2f%%", cost);
+  goal(kProgram, program_name(o) + " by the plugin's clock:", "%.2f%%",
+       [&](const Summary& s) { return vm_share(sums, s); });
   std::printf(
       "noise: without a program the switch calls nothing of the plugin per frame, so the spread\n"
       "       of (b)'s rounds is this machine's noise; a cost inside it is not resolved by the\n"

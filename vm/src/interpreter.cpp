@@ -927,15 +927,21 @@ finish:
 #undef SX
 }
 
-void interpreter_parse(void* state) {
+namespace {
+
+// An interpreter over the run the JIT's code has in progress (the state's
+// packet, length and metadata, which its prologue stored).
+Interpreter run_in_progress(void* state) {
   auto& st = *static_cast<Instance::State*>(state);
-  Interpreter{*st.vm, st, st.vm->program(), st.pkt, *st.len, st.capacity, *st.meta}.parse();
+  return Interpreter{*st.vm, st, st.vm->program(), st.pkt, *st.len, st.capacity, *st.meta};
 }
 
+}  // namespace
+
+void interpreter_parse(void* state) { run_in_progress(state).parse(); }
+
 uint64_t interpreter_mapped(void* state, uint32_t id) {
-  auto& st = *static_cast<Instance::State*>(state);
-  Interpreter it{*st.vm, st, st.vm->program(), st.pkt, *st.len, st.capacity, *st.meta};
-  return it.mapped_slow(static_cast<uint8_t>(id));
+  return run_in_progress(state).mapped_slow(static_cast<uint8_t>(id));
 }
 
 RunResult Instance::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,

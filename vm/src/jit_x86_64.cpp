@@ -598,9 +598,20 @@ class Compiler {
     return l;
   }
 
+  // The mapped register an operand reads (as a value or as a packet
+  // offset's base), or -1.
+  static int mapped_read(const Operand& o) {
+    const bool read =
+        o.kind == Kind::Mapped ||
+        (o.kind == Kind::PktMem && !(o.attr & attr::kNoBase) && (o.attr & attr::kBaseMapped));
+    return read ? o.reg : -1;
+  }
+
+  // Whether reading o may call out: any mapped register but mlen, which the
+  // code keeps in a host register.
   static bool calls(const Operand& o) {
-    return (o.kind == Kind::Mapped && o.reg != static_cast<uint8_t>(MappedReg::Mlen)) ||
-           (o.kind == Kind::PktMem && !(o.attr & attr::kNoBase) && (o.attr & attr::kBaseMapped));
+    const int m = mapped_read(o);
+    return m >= 0 && m != static_cast<int>(MappedReg::Mlen);
   }
 
   void read_mapped(uint8_t id) {
@@ -627,10 +638,7 @@ class Compiler {
   // Whether a read of this operand parses the headers (any header field
   // does, through field_location or the memo; metadata does not).
   static bool parses(const Operand& o) {
-    const bool field =
-        o.kind == Kind::Mapped ||
-        (o.kind == Kind::PktMem && !(o.attr & attr::kNoBase) && (o.attr & attr::kBaseMapped));
-    return field && o.reg > static_cast<uint8_t>(MappedReg::Rand);
+    return mapped_read(o) > static_cast<int>(MappedReg::Rand);
   }
 
   // Per pc, whether every path from .text to it has parsed the headers:
@@ -666,22 +674,25 @@ class Compiler {
     a_.bind(parsed);
   }
 
+  // ZF clear when the parsed headers have one of the has:: bits in mask.
+  void test_header_flags(uint32_t mask) {
+    a_.load_sized(state_, l_.headers + static_cast<int32_t>(offsetof(Headers, flags)), 2, true);
+    a_.test_eax(mask);
+  }
+
   // rax = a header field field_location() places: no call once parsed. The
   // packet reads need no bounds check: the `when` bits vouch for them.
   void read_located(const FieldLocation& loc) {
     using From = FieldLocation::From;
     ensure_parsed();
-    const int32_t flags = l_.headers + static_cast<int32_t>(offsetof(Headers, flags));
     if (loc.from == From::Flags) {
-      a_.load_sized(state_, flags, 2, true);
-      a_.test_eax(loc.when);
+      test_header_flags(loc.when);
       a_.mov_imm(RAX, 0);  // mov eax, 0 leaves the flags alone
       return a_.setne_al();
     }
     const int absent = a_.new_label(), done = a_.new_label();
     if (loc.when) {
-      a_.load_sized(state_, flags, 2, true);
-      a_.test_eax(loc.when);
+      test_header_flags(loc.when);
       a_.jcc(kE, absent);
     }
     if (loc.from == From::Headers) {
@@ -905,8 +916,7 @@ class Compiler {
     const auto loc = field_location(static_cast<MappedReg>(in.a.reg));
     if (!loc || loc->from != FieldLocation::From::Flags) return false;
     ensure_parsed();
-    a_.load_sized(state_, l_.headers + static_cast<int32_t>(offsetof(Headers, flags)), 2, true);
-    a_.test_eax(loc->when);
+    test_header_flags(loc->when);
     const bool jump_if_set = (in.op == Op::BEQ) == (in.b.imm == 1);
     a_.jcc(jump_if_set ? kNE : kE, pc_label_[in.target]);
     return true;
