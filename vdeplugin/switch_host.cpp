@@ -208,8 +208,9 @@ int SwitchHost::on_packet_out(int port, uint8_t* frame, int len) {
   Pending& p = pending_[depth_];
   int restored = restore(p, frame);
   if (restored) len = restored;
-  AttachPoint* own = point(port, kOut, false);
-  if (!active_[kOut] || (!star_[kOut].program() && !(own && own->program()))) return restored;
+  // Called only while some `out` program is loaded (needs()); maybe not this port's.
+  AttachPoint* own = port_programs_[kOut] ? point(port, kOut, false) : nullptr;
+  if (!star_[kOut].program() && !(own && own->program())) return restored;
   // Keep the original bytes so that the next port of a flood gets them back.
   std::memcpy(p.bytes, frame, static_cast<size_t>(len));
   p.len = static_cast<uint32_t>(len);
