@@ -27,6 +27,15 @@ std::vector<std::vector<uint8_t>> packets() {
   auto truncated = test::ipv4_frame(6, 0x0a000001, 0x0a000002, 1, 2);
   truncated.resize(30);
   p.push_back(truncated);
+  auto fragment = test::ipv4_frame(17, 0x0a000001, 0x0a000002, 123, 123);
+  fragment[14 + 6] = 0x00, fragment[14 + 7] = 0x10;  // a later fragment: no ports
+  p.push_back(fragment);
+  auto icmp = test::ipv4_frame(1, 0x0a000001, 0x0a000002, 0x0800, 0);
+  p.push_back(icmp);
+  std::vector<uint8_t> ip6(14 + 40 + 8, 0);  // IPv6/UDP 53 -> 9
+  ip6[12] = 0x86, ip6[13] = 0xdd, ip6[14] = 0x60, ip6[14 + 5] = 8, ip6[14 + 6] = 17;
+  ip6[54 + 1] = 53, ip6[54 + 3] = 9, ip6[54 + 5] = 8;
+  p.push_back(ip6);
   p.push_back({0x01, 0x02, 0x03});
   p.push_back({});
   return p;
@@ -111,6 +120,32 @@ TEST(Jit, BranchesOnHasFieldsAgainstZeroAndOne) {
       ".text:\n    beq has.arp, 1, yes\n    bne has.ip4, 1, no\n    bne has.tcp, 0, yes\n"
       "    beq has.udp, 0, no\n    mov gpr0, has.l4\n    beq gpr0, 1, yes\nno:\n    drop\n"
       "yes:\n    pass\n");
+}
+
+// After a has.* test the native code reads the fields that bit vouches for
+// without testing it again, but only where every path made the test.
+TEST(Jit, FieldsAHasTestVouchesForAreReadUntestedOnlyWhereEveryPathTested) {
+  expect_same(
+      ".text:\n    beq has.ip6, 1, six\n    beq has.ip4, 0, no\n    mov gpr0, ip.src\n"
+      "    beq has.udp, 0, notudp\n    mov gpr1, l4.dport\n    mov gpr2, has.l4\n"
+      "    add gpr1, gpr2\n    jmp merge\nnotudp:\n    mov gpr1, l4.sport\n"
+      "    bne has.ip4, 0, merge\nsix:\n    mov gpr3, ip.proto\n    mov gpr1, l4.dport\n"
+      "merge:\n    add gpr1, l4.dport\n    add gpr1, icmp.type\n    beq has.l4, 1, transport\n"
+      "    beq has.ip4, 0, no\n    beq gpr0, 0x0a000001, yes\n    drop\ntransport:\n"
+      "    beq gpr1, 18, yes\n    beq gpr1, 118, yes\n    bne has.tcp, 0, yes\nno:\n"
+      "    drop\nyes:\n    pass\n");
+}
+
+// Jumps take the short form where they reach: branches over every distance
+// around the 127 bytes a short jump spans must land where the interpreter goes.
+TEST(Jit, JumpsOverShortAndLongDistancesLandWhereTheInterpreterGoes) {
+  for (int n : {0, 1, 8, 16, 24, 28, 30, 31, 32, 33, 34, 36, 40, 48, 64}) {
+    std::string filler;
+    for (int i = 0; i < n; ++i) filler += "    add gpr1, " + std::to_string(i % 3 + 1) + "\n";
+    expect_same(".text:\n    mov gpr1, 0\n    bgtu mlen, 59, long\n    beq ip.proto, 6, tcp\n" +
+                filler + "long:\n" + filler + "    bgtu gpr1, 50, no\ntcp:\n" + filler +
+                "    beq has.tcp, 1, yes\n    bltu gpr1, 20, yes\nno:\n    drop\nyes:\n    pass\n");
+  }
 }
 
 TEST(Jit, ArithmeticEdgeCases) {

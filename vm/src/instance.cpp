@@ -59,7 +59,7 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free &&
               sizeof(std::atomic<uint64_t>) == sizeof(uint64_t));
 
 std::unique_ptr<JitCode> compile(const Instance::State& st, const Program& p, size_t heap_size,
-                                 std::string* why) {
+                                 LinkType link, std::string* why) {
   auto offset = [&](const void* member) {
     return static_cast<int32_t>(static_cast<const char*>(member) -
                                 reinterpret_cast<const char*>(&st));
@@ -73,6 +73,7 @@ std::unique_ptr<JitCode> compile(const Instance::State& st, const Program& p, si
   layout.parsed = offset(&st.parsed);
   layout.headers = offset(&st.h);
   layout.parse = interpreter_parse;
+  layout.ethernet = link == LinkType::Ethernet;
   layout.run_pkt = offset(&st.pkt);
   layout.run_len = offset(&st.len);
   layout.run_capacity = offset(&st.capacity);
@@ -117,7 +118,7 @@ std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps
   vm->state_->vm = vm.get();
   vm->state_->heap = vm->heap_.data();
   vm->state_->stats = &vm->stats_;
-  vm->jit_ = compile(*vm->state_, vm->program_, vm->heap_.size(), &vm->jit_status_);
+  vm->jit_ = compile(*vm->state_, vm->program_, vm->heap_.size(), vm->caps_.link, &vm->jit_status_);
   if (vm->jit_) vm->jit_status_ = "compiled, " + std::to_string(vm->jit_->code_bytes()) + " bytes";
   vm->choose_native();
   if (vm->program_.init_pc != kNoTarget) {

@@ -34,6 +34,9 @@ struct JitLayout {
   // Parses the headers into the state (the fields field_location() places
   // are then read inline).
   void (*parse)(void* state) = nullptr;
+  // Packets start with an Ethernet header: the code parses untagged IPv4
+  // with TCP, UDP or ICMP itself and calls `parse` for everything else.
+  bool ethernet = false;
   // Reads any other mapped register (the memo, then the interpreter's
   // parser and header_field), given the state.
   uint64_t (*mapped)(void* state, uint32_t id) = nullptr;

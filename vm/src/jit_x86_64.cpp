@@ -14,12 +14,15 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cstddef>
 #include <cstring>
 #include <vector>
 
 #include "jit.h"
 #include "netcpu/packet_view.h"
+#include "netcpu/protocols.h"
 
 namespace netcpu {
 
@@ -50,10 +53,15 @@ enum Cond : uint8_t {
   kG = 15
 };
 
-// A byte emitter with labels for forward and backward jumps.
+// A byte emitter with labels for forward jumps. Jumps take the 2-byte
+// rel8 form where the same code assembled once before (`previous`) shows
+// they can: the second assembly differs from the first only in jumps that
+// got shorter, so no distance grows.
 class Asm {
  public:
   std::vector<uint8_t> code;
+
+  explicit Asm(const Asm* previous = nullptr) : previous_(previous) {}
 
   int new_label() {
     labels_.push_back(-1);
@@ -63,9 +71,14 @@ class Asm {
   bool resolve() {
     for (const auto& f : fixups_) {
       if (labels_[f.label] < 0) return false;
-      int64_t rel = labels_[f.label] - static_cast<int64_t>(f.at + 4);
-      int32_t r = static_cast<int32_t>(rel);
-      std::memcpy(&code[f.at], &r, 4);
+      const int64_t rel = labels_[f.label] - static_cast<int64_t>(f.at + f.width);
+      if (f.width == 1) {
+        if (rel < INT8_MIN || rel > INT8_MAX) return false;
+        code[f.at] = static_cast<uint8_t>(static_cast<int8_t>(rel));
+      } else {
+        const auto r = static_cast<int32_t>(rel);
+        std::memcpy(&code[f.at], &r, 4);
+      }
     }
     return true;
   }
@@ -89,11 +102,15 @@ class Asm {
   void modrm(uint8_t mod, uint8_t reg, uint8_t rm) {
     byte(static_cast<uint8_t>(mod << 6 | (reg & 7) << 3 | (rm & 7)));
   }
-  // ModRM (and SIB) for [base + disp32].
+  // ModRM (and SIB) for [base + disp], disp8 when it fits.
   void mem(uint8_t reg, uint8_t base, int32_t disp) {
-    modrm(2, reg, base);
+    const bool short_disp = disp >= INT8_MIN && disp <= INT8_MAX;
+    modrm(short_disp ? 1 : 2, reg, base);
     if ((base & 7) == RSP) byte(0x24);
-    imm32(disp);
+    if (short_disp)
+      byte(static_cast<uint8_t>(disp));
+    else
+      imm32(disp);
   }
 
   // dst = [base + disp] (64 bits)
@@ -102,8 +119,9 @@ class Asm {
     byte(0x8b);
     mem(dst, base, disp);
   }
-  // [base + disp] = src: 8 bytes, or the low 4 or 1 (rax..rbx for a byte).
+  // [base + disp] = src: 8 bytes, or the low 4, 2 or 1 (rax..rbx for a byte).
   void store(uint8_t base, int32_t disp, uint8_t src, unsigned bytes = 8) {
+    if (bytes == 2) byte(0x66);
     rex(bytes == 8, src, 0, base);
     byte(bytes == 1 ? 0x88 : 0x89);
     mem(src, base, disp);
@@ -209,12 +227,24 @@ class Asm {
     byte(opcode);
     modrm(3, src, dst);
   }
-  // op dst, imm32 (sign-extended) with the /ext of opcode 81: add 0, sub 5, cmp 7.
+  // op dst, imm (sign-extended; imm8 when it fits) with the /ext of opcodes
+  // 81 and 83: add 0, or 1, and 4, sub 5, xor 6, cmp 7.
   void alu_imm(uint8_t ext, uint8_t dst, int32_t v) {
+    const bool short_imm = v >= INT8_MIN && v <= INT8_MAX;
     rex(true, 0, 0, dst);
-    byte(0x81);
+    byte(short_imm ? 0x83 : 0x81);
     modrm(3, ext, dst);
-    imm32(v);
+    if (short_imm)
+      byte(static_cast<uint8_t>(v));
+    else
+      imm32(v);
+  }
+  // and r32, imm32: zero-extends, so rax & mask for any mask below 2^32.
+  void and_imm32(uint8_t dst, uint32_t mask) {
+    rex(false, 0, 0, dst);
+    byte(0x81);
+    modrm(3, 4, dst);
+    imm32(static_cast<int32_t>(mask));
   }
   void imul(uint8_t dst, uint8_t src) {
     rex(true, dst, 0, src);
@@ -239,6 +269,14 @@ class Asm {
     byte(0xf7);
     modrm(3, ext, dst);
   }
+  // cmp word [base + disp], imm16
+  void cmp_word(uint8_t base, int32_t disp, uint16_t v) {
+    byte(0x66);
+    rex(false, 0, 0, base);
+    byte(0x81);
+    mem(7, base, disp);
+    byte(static_cast<uint8_t>(v)), byte(static_cast<uint8_t>(v >> 8));
+  }
   // cmp byte [base + disp], imm8
   void cmp_byte(uint8_t base, int32_t disp, uint8_t v) {
     rex(false, 0, 0, base);
@@ -246,9 +284,19 @@ class Asm {
     mem(7, base, disp);
     byte(v);
   }
-  void test_eax(uint32_t v) {
-    byte(0xa9);
-    imm32(static_cast<int32_t>(v));
+  // test [base + disp], mask: a byte test when the mask lies in one byte.
+  void test_memory(uint8_t base, int32_t disp, uint32_t mask) {
+    for (int k = 0; k < 4; ++k) {
+      if (mask & ~(0xffu << 8 * k)) continue;
+      rex(false, 0, 0, base);
+      byte(0xf6);
+      mem(0, base, disp + k);
+      return byte(static_cast<uint8_t>(mask >> 8 * k));
+    }
+    rex(false, 0, 0, base);
+    byte(0xf7);
+    mem(0, base, disp);
+    imm32(static_cast<int32_t>(mask));
   }
   void setne_al() { byte(0x0f), byte(0x95), byte(0xc0); }
   void bt(uint8_t dst, uint8_t bit) {
@@ -258,12 +306,24 @@ class Asm {
     byte(bit);
   }
   void jcc(Cond c, int label) {
+    const bool short_jump = reaches_short(label);
+    jumps_.push_back(code.size());
+    if (short_jump) {
+      byte(static_cast<uint8_t>(0x70 | c));
+      return fixup(label, 1);
+    }
     byte(0x0f), byte(static_cast<uint8_t>(0x80 | c));
-    fixup(label);
+    fixup(label, 4);
   }
   void jmp(int label) {
+    const bool short_jump = reaches_short(label);
+    jumps_.push_back(code.size());
+    if (short_jump) {
+      byte(0xeb);
+      return fixup(label, 1);
+    }
     byte(0xe9);
-    fixup(label);
+    fixup(label, 4);
   }
   void call(const void* fn) {
     mov_imm(RAX, reinterpret_cast<uint64_t>(fn));
@@ -279,16 +339,30 @@ class Asm {
   }
 
  private:
-  void fixup(int label) {
-    fixups_.push_back({code.size(), label});
-    imm32(0);
+  // Whether the jump about to be emitted, the same one as the previous
+  // assembly's jump number jumps_.size(), fits rel8 there: then it does here.
+  bool reaches_short(int label) const {
+    if (!previous_ || jumps_.size() >= previous_->jumps_.size()) return false;
+    const int64_t target = previous_->labels_[label];
+    const auto site = static_cast<int64_t>(previous_->jumps_[jumps_.size()]);
+    return target >= 0 && target - (site + 2) <= INT8_MAX;
+  }
+  void fixup(int label, uint8_t width) {
+    fixups_.push_back({code.size(), label, width});
+    if (width == 1)
+      byte(0);
+    else
+      imm32(0);
   }
   struct Fixup {
     size_t at;
     int label;
+    uint8_t width;
   };
+  const Asm* previous_;
   std::vector<int64_t> labels_;
   std::vector<Fixup> fixups_;
+  std::vector<size_t> jumps_;  // where each jump starts, in emission order
 };
 
 bool is_terminal(Op op) { return op == Op::PASS || op == Op::DROP || op == Op::END; }
@@ -337,22 +411,25 @@ bool is_alu(Op op) {
 
 class Compiler {
  public:
-  Compiler(const Program& p, const JitLayout& l) : p_(p), l_(l) {}
+  // previous: the same program assembled before, for short jumps.
+  Compiler(const Program& p, const JitLayout& l, const Asm* previous)
+      : p_(p), l_(l), a_(previous) {}
 
-  std::unique_ptr<JitCode> compile(std::string* why) {
+  const Asm& assembly() const { return a_; }
+
+  bool assemble(std::string* why) {
     const size_t n = p_.code.size();
     if (p_.text_pc >= n) return fail(why, "no .text");
     // What .text reaches, and whether the JIT can run all of it.
     std::vector<bool> reach(n, false), leader(n, false);
     std::vector<uint32_t> todo = {p_.text_pc};
     leader[p_.text_pc] = true;
-    uint32_t reached = 0;
     while (!todo.empty()) {
       uint32_t pc = todo.back();
       todo.pop_back();
       if (pc >= n || reach[pc]) continue;
       reach[pc] = true;
-      ++reached;
+      ++reached_;
       const Insn& in = p_.code[pc];
       if (std::string reason = unsupported(in); !reason.empty()) {
         SourcePos pos = p_.pos(pc);
@@ -371,6 +448,7 @@ class Compiler {
     read_regs_ = regs_read_unset(reach);
     assign_host_registers(reach);
     const std::vector<bool> parsed = parsed_on_entry(reach);
+    const std::vector<uint32_t> known = flags_on_entry(reach);
     for (uint32_t pc = 0; pc < n; ++pc) pc_label_.push_back(a_.new_label());
     exit_ = a_.new_label();
     if (calls_) {
@@ -394,6 +472,7 @@ class Compiler {
       pc_ = pc;
       not_run_ = block_end - pc;
       parsed_ = parsed[pc];
+      known_ = known[pc];
       emit(p_.code[pc]);
     }
     // Fault exits, one per site: the instructions after it did not run.
@@ -405,17 +484,20 @@ class Compiler {
     }
     a_.bind(exit_);
     epilogue();
-    if (!a_.resolve()) return fail(why, "internal: unbound label");
+    if (!a_.resolve()) return fail(why, "internal: unbound label or short jump out of reach");
+    return true;
+  }
 
+  std::unique_ptr<JitCode> install(std::string* why) const {
     const size_t size = (a_.code.size() + 4095) & ~size_t{4095};
     void* mem = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED) return fail(why, "mmap failed");
+    if (mem == MAP_FAILED) return fail(why, "mmap failed"), nullptr;
     std::memcpy(mem, a_.code.data(), a_.code.size());
     if (mprotect(mem, size, PROT_READ | PROT_EXEC) != 0) {
       munmap(mem, size);
-      return fail(why, "mprotect(PROT_EXEC) refused");
+      return fail(why, "mprotect(PROT_EXEC) refused"), nullptr;
     }
-    return std::make_unique<JitCode>(mem, size, a_.code.size(), reached);
+    return std::make_unique<JitCode>(mem, size, a_.code.size(), reached_);
   }
 
  private:
@@ -425,9 +507,9 @@ class Compiler {
     uint32_t not_run;
   };
 
-  static std::unique_ptr<JitCode> fail(std::string* why, std::string reason) {
+  static bool fail(std::string* why, std::string reason) {
     if (why) *why = std::move(reason);
-    return nullptr;
+    return false;
   }
 
   bool ends_block(uint32_t pc, const std::vector<bool>& leader) const {
@@ -663,21 +745,147 @@ class Compiler {
     return parsed;
   }
 
+  // The has:: bit a beq/bne of a has.* field against 0 or 1 tests, or 0;
+  // *jump_if_set: whether it jumps when the bit is set.
+  static uint32_t flag_test(const Insn& in, bool* jump_if_set) {
+    if ((in.op != Op::BEQ && in.op != Op::BNE) || in.a.kind != Kind::Mapped ||
+        in.b.kind != Kind::Imm || (in.b.imm != 0 && in.b.imm != 1))
+      return 0;
+    const auto loc = field_location(static_cast<MappedReg>(in.a.reg));
+    if (!loc || loc->from != FieldLocation::From::Flags) return 0;
+    *jump_if_set = (in.op == Op::BEQ) == (in.b.imm == 1);
+    return loc->when;
+  }
+
+  // Per pc, the has:: bits every path from .text to it has tested set, and
+  // what they imply (a transport protocol implies kL4), so that reads of
+  // the fields they vouch for need no test. The compiled code changes no
+  // packet, so the parsed headers stay as they are for the whole run.
+  std::vector<uint32_t> flags_on_entry(const std::vector<bool>& reach) const {
+    const size_t n = p_.code.size();
+    std::vector<bool> seen(n, false);
+    std::vector<uint32_t> known(n, 0);
+    seen[p_.text_pc] = true;
+    for (uint32_t pc = 0; pc < n; ++pc) {
+      if (!reach[pc]) continue;
+      const Insn& in = p_.code[pc];
+      auto flow = [&](uint32_t to, uint32_t bits) {
+        if (to >= n) return;
+        known[to] = seen[to] ? known[to] & bits : bits;
+        seen[to] = true;
+      };
+      bool jump_if_set = false;
+      uint32_t tested = flag_test(in, &jump_if_set);
+      if (std::popcount(tested) != 1) tested = 0;  // "one of several": no single bit known
+      if (tested & (has::kTcp | has::kUdp | has::kSctp | has::kIcmp)) tested |= has::kL4;
+      const uint32_t taken = known[pc] | (jump_if_set ? tested : 0);
+      const uint32_t fall = known[pc] | (jump_if_set ? 0 : tested);
+      if (in.op == Op::JMP || is_branch(in.op)) flow(in.target, taken);
+      if (!is_terminal(in.op) && in.op != Op::JMP)
+        flow(pc + 1, is_branch(in.op) ? fall : known[pc]);
+    }
+    return known;
+  }
+
   void ensure_parsed() {
     if (parsed_) return;
     parsed_ = true;  // for the rest of this instruction
-    const int parsed = a_.new_label();
+    const int parsed = a_.new_label(), call = a_.new_label();
     a_.cmp_byte(state_, l_.parsed, 0);
     a_.jcc(kNE, parsed);
+    // Inline once: a later site where some path has not parsed yet is rare.
+    if (l_.ethernet && !parses_inline_) parse_common(call, parsed);
+    parses_inline_ = true;
+    a_.bind(call);
     a_.mov(RDI, state_);
     a_.call(reinterpret_cast<const void*>(l_.parse));
     a_.bind(parsed);
   }
 
+  // What parse_headers gives an untagged IPv4 frame without options, not a
+  // fragment, with a whole TCP, UDP or ICMP header (the bytes of Headers,
+  // from the same members): the frames a switch forwards most. The code
+  // checks for one and writes these bytes itself; anything else jumps to
+  // `call`, the parser. Only ip_proto, ip_id and a TCP payload vary.
+  static std::array<uint8_t, sizeof(Headers)> common_headers(uint32_t transport, uint16_t payload) {
+    std::array<uint8_t, sizeof(Headers)> b{};
+    auto put = [&](size_t at, auto v) { std::memcpy(&b[at], &v, sizeof v); };
+    put(offsetof(Headers, flags), has::kEth | has::kIp4 | has::kL4 | transport);
+    put(offsetof(Headers, l3), uint16_t{14});
+    put(offsetof(Headers, l4), uint16_t{34});
+    put(offsetof(Headers, payload), payload);
+    put(offsetof(Headers, eth_type), uint16_t{kTypeIp4});
+    put(offsetof(Headers, ip_hlen), uint16_t{20});
+    return b;
+  }
+  static uint64_t word(const std::array<uint8_t, sizeof(Headers)>& b, size_t at) {
+    uint64_t w = 0;
+    std::memcpy(&w, &b[at], std::min(sizeof w, b.size() - at));
+    return w;
+  }
+
+  // rax, rcx and rdx are free here; the state, packet and length registers stay.
+  void parse_common(int call, int parsed) {
+    a_.alu_imm(7, len_, 42);  // Ethernet, IPv4 and 8 transport bytes
+    a_.jcc(kB, call);
+    a_.cmp_word(pkt_, 12, 0x0008);  // EtherType 0x0800, as the bytes read little-endian
+    a_.jcc(kNE, call);
+    a_.cmp_byte(pkt_, 14, 0x45);  // version 4, 20-byte header
+    a_.jcc(kNE, call);
+    a_.test_memory(pkt_, 20, 0xff3f);  // MF and the fragment offset
+    a_.jcc(kNE, call);
+    a_.load_sized(pkt_, 23, 0, true);  // protocol
+    a_.mov(RCX, RAX);
+    const int tcp = a_.new_label(), icmp = a_.new_label(), store = a_.new_label();
+    a_.alu_imm(7, RCX, kProtoTcp);
+    a_.jcc(kE, tcp);
+    a_.alu_imm(7, RCX, kProtoIcmp);
+    a_.jcc(kE, icmp);
+    a_.alu_imm(7, RCX, kProtoUdp);
+    a_.jcc(kNE, call);
+    const auto udp = common_headers(has::kUdp, 42);
+    a_.mov_imm(RAX, word(udp, 0));
+    a_.jmp(store);
+    a_.bind(icmp);
+    a_.mov_imm(RAX, word(common_headers(has::kIcmp, 42), 0));
+    a_.jmp(store);
+    a_.bind(tcp);
+    // A data offset of at least 5 words, the header and its options inside the frame.
+    a_.load_sized(pkt_, 46, 0, true);
+    a_.shift_imm(5, RAX, 4);
+    a_.alu_imm(7, RAX, 5);
+    a_.jcc(kB, call);
+    a_.shift_imm(4, RAX, 2);
+    a_.alu_imm(0, RAX, 34);
+    a_.alu(0x39, RAX, len_);  // cmp rax, len
+    a_.jcc(kA, call);
+    a_.mov(RDX, RAX);
+    a_.mov_imm(RAX, word(common_headers(has::kTcp, 0), 0));
+    a_.bind(store);
+    const int32_t h = l_.headers;
+    static_assert(sizeof(Headers) == 28 && offsetof(Headers, ip_proto) == 16 &&
+                  offsetof(Headers, ip_id) == 24);
+    a_.store(state_, h, RAX);
+    a_.mov_imm(RAX, word(udp, 8));
+    a_.store(state_, h + 8, RAX);
+    a_.alu(0x31, RAX, RAX);
+    a_.store(state_, h + 16, RAX);
+    a_.store(state_, h + static_cast<int32_t>(offsetof(Headers, ip_proto)), RCX, 1);
+    const int not_tcp = a_.new_label();
+    a_.alu_imm(7, RCX, kProtoTcp);
+    a_.jcc(kNE, not_tcp);
+    a_.store(state_, h + static_cast<int32_t>(offsetof(Headers, payload)), RDX, 2);
+    a_.bind(not_tcp);
+    a_.load_sized(pkt_, 18, 1, false);  // the IPv4 id
+    a_.store(state_, h + static_cast<int32_t>(offsetof(Headers, ip_id)), RAX, 4);
+    a_.mov_imm(RAX, 1);
+    a_.store(state_, l_.parsed, RAX, 1);
+    a_.jmp(parsed);
+  }
+
   // ZF clear when the parsed headers have one of the has:: bits in mask.
   void test_header_flags(uint32_t mask) {
-    a_.load_sized(state_, l_.headers + static_cast<int32_t>(offsetof(Headers, flags)), 2, true);
-    a_.test_eax(mask);
+    a_.test_memory(state_, l_.headers + static_cast<int32_t>(offsetof(Headers, flags)), mask);
   }
 
   // rax = a header field field_location() places: no call once parsed. The
@@ -686,12 +894,15 @@ class Compiler {
     using From = FieldLocation::From;
     ensure_parsed();
     if (loc.from == From::Flags) {
+      if (known_ & loc.when) return a_.mov_imm(RAX, 1);
       test_header_flags(loc.when);
       a_.mov_imm(RAX, 0);  // mov eax, 0 leaves the flags alone
       return a_.setne_al();
     }
-    const int absent = a_.new_label(), done = a_.new_label();
-    if (loc.when) {
+    const int absent = a_.new_label();
+    const bool test = loc.when && !(known_ & loc.when);
+    if (test) {
+      a_.alu(0x31, RAX, RAX);  // 0 when absent
       test_header_flags(loc.when);
       a_.jcc(kE, absent);
     }
@@ -702,11 +913,7 @@ class Compiler {
       a_.load_sized(state_, l_.headers + static_cast<int32_t>(base), 1, true);
       a_.load_packet(pkt_, loc.width_log, false, loc.offset);
     }
-    if (!loc.when) return;
-    a_.jmp(done);
-    a_.bind(absent);
-    a_.alu(0x31, RAX, RAX);
-    a_.bind(done);
+    if (test) a_.bind(absent);
   }
 
   // rax = the value of o.
@@ -850,6 +1057,16 @@ class Compiler {
                      {Op::BEQ, 7}, {Op::BNE, 7},  {Op::BLT, 7},  {Op::BLE, 7},  {Op::BGT, 7},
                      {Op::BGE, 7}, {Op::BLTU, 7}, {Op::BLEU, 7}, {Op::BGTU, 7}, {Op::BGEU, 7}};
     if (flag_branch(in)) return;
+    if (in.op == Op::AND && in.b.kind == Kind::Imm && in.b.imm > INT32_MAX &&
+        in.b.imm <= UINT32_MAX) {
+      // A 32-bit mask: the 32-bit and, which clears the upper half as the mask does.
+      const bool in_place = in.a.kind == Kind::Reg && host_[in.a.reg] != kInState;
+      const uint8_t dst = in_place ? static_cast<uint8_t>(host_[in.a.reg]) : RAX;
+      if (!in_place) read(in.a);
+      a_.and_imm32(dst, static_cast<uint32_t>(in.b.imm));
+      if (!in_place) write(in.a);
+      return;
+    }
     if (imm32(in.b)) {
       for (const auto& f : kImmForms) {
         if (f.op != in.op) continue;
@@ -909,15 +1126,17 @@ class Compiler {
   }
 
   // beq/bne of a has.* field against 0 or 1: a test of the parser's flags.
+  // Known set: it always or never jumps.
   bool flag_branch(const Insn& in) {
-    if ((in.op != Op::BEQ && in.op != Op::BNE) || in.a.kind != Kind::Mapped ||
-        in.b.kind != Kind::Imm || (in.b.imm != 0 && in.b.imm != 1))
-      return false;
-    const auto loc = field_location(static_cast<MappedReg>(in.a.reg));
-    if (!loc || loc->from != FieldLocation::From::Flags) return false;
+    bool jump_if_set = false;
+    const uint32_t when = flag_test(in, &jump_if_set);
+    if (!when) return false;
+    if (known_ & when) {
+      if (jump_if_set) a_.jmp(pc_label_[in.target]);
+      return true;
+    }
     ensure_parsed();
-    test_header_flags(loc->when);
-    const bool jump_if_set = (in.op == Op::BEQ) == (in.b.imm == 1);
+    test_header_flags(when);
     a_.jcc(jump_if_set ? kNE : kE, pc_label_[in.target]);
     return true;
   }
@@ -953,20 +1172,28 @@ class Compiler {
   Asm a_;
   std::vector<int> pc_label_;
   std::vector<FaultSite> faults_;
-  int exit_ = -1;  // returns rax as it is
+  int exit_ = -1;         // returns rax as it is
+  uint32_t reached_ = 0;  // instructions of .text the code covers
   uint32_t pc_ = 0, not_run_ = 0;
   bool calls_ = false;
   uint32_t read_regs_ = 0;       // bit per gpr
   int8_t host_[kGprCount] = {};  // the host register of each gpr, or kInState
   bool saves_rbx_ = false;
-  bool parsed_ = false;  // the headers are parsed on every path to here
+  bool parsed_ = false;         // the headers are parsed on every path to here
+  uint32_t known_ = 0;          // has:: bits set on every path to here
+  bool parses_inline_ = false;  // parse_common has been emitted
   uint8_t state_ = RDI, pkt_ = RSI, len_ = R8, count_ = R9;
 };
 
 }  // namespace
 
+// Assembled twice: the second time with the jumps the first showed short.
 std::unique_ptr<JitCode> jit_compile(const Program& p, const JitLayout& layout, std::string* why) {
-  return Compiler(p, layout).compile(why);
+  Compiler first(p, layout, nullptr);
+  if (!first.assemble(why)) return nullptr;
+  Compiler second(p, layout, &first.assembly());
+  if (!second.assemble(why)) return nullptr;
+  return second.install(why);
 }
 
 #else
