@@ -3,6 +3,7 @@
 // and the lwIPv6 consoles map onto it directly.
 #include "netcpu/control.h"
 
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <cinttypes>
@@ -52,8 +53,10 @@ std::unique_ptr<Instance> AttachPoint::replace(std::unique_ptr<Instance> p) {
   return p;
 }
 
-RunResult AttachPoint::run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta) {
-  if ((++sample_ & 15) != 0) return program_->run(pkt, len, capacity, meta);
+static_assert(std::has_single_bit(AttachPoint::kSampleEvery));
+
+RunResult AttachPoint::timed_run(uint8_t* pkt, uint32_t& len, uint32_t capacity,
+                                 const PacketMeta& meta) {
   uint64_t t0 = steady_ns();
   RunResult r = program_->run(pkt, len, capacity, meta);
   sampled_ns_ += steady_ns() - t0;
