@@ -29,6 +29,7 @@
 
 #include "bpf_translate.h"
 #include "cli_util.h"
+#include "guarded_packet.h"
 #include "netcpu/netcpu.h"
 #include "packet_builder.h"
 
@@ -952,7 +953,8 @@ std::string describe(const Mismatch& m) {
 // keeps the first few.
 class Differ {
  public:
-  Differ() : buf_(kSnap) {}
+  // Each frame ends at an unreadable page: a native read past it crashes.
+  Differ() : guard_(kSnap) {}
 
   struct Outcome {
     size_t accepted = 0;
@@ -967,9 +969,9 @@ class Differ {
       std::span<const uint8_t> f = frames[i];
       const auto len = static_cast<uint32_t>(f.size());
       const bool pcap = bpf_filter(bpf.data(), f.data(), len, len) != 0;
-      if (len) std::memcpy(buf_.data(), f.data(), len);
+      uint8_t* buf = guard_.put(f);
       uint32_t l = len;
-      const RunResult r = vm.run(buf_.data(), l, kSnap, PacketMeta{});
+      const RunResult r = vm.run(buf, l, len, PacketMeta{});
       const bool ours = r.verdict == Verdict::Pass;
       o.accepted += pcap;
       if (pcap != ours || r.verdict == Verdict::Redirect || r.modified || l != len) {
@@ -981,7 +983,7 @@ class Differ {
         // anything (verdict, fault and where, instructions executed).
         use_jit(vm, false);
         uint32_t li = len;
-        const RunResult ri = vm.run(buf_.data(), li, kSnap, PacketMeta{});
+        const RunResult ri = vm.run(buf, li, len, PacketMeta{});
         use_jit(vm, true);
         if (ri.verdict != r.verdict || ri.aborted != r.aborted || ri.reason != r.reason ||
             ri.abort_pc != r.abort_pc || ri.instructions != r.instructions) {
@@ -995,7 +997,7 @@ class Differ {
   }
 
  private:
-  std::vector<uint8_t> buf_;
+  netcpu::test::GuardedBuffer guard_;
 };
 
 struct Summary {
@@ -1121,19 +1123,19 @@ void expect_fields_agree(const Corpus& frames, LinkType link) {
   auto vm = load(data + text, link, &error);
   ASSERT_TRUE(vm) << error;
   ASSERT_TRUE(vm->jit_compiled()) << vm->jit_status();
-  Bytes buf(kSnap);
+  netcpu::test::GuardedBuffer guard(kSnap);  // as in Differ
   size_t differences = 0;
   for (size_t i = 0; i < frames.size() && differences < 5; ++i) {
     std::span<const uint8_t> f = frames[i];
-    std::copy(f.begin(), f.end(), buf.begin());
+    uint8_t* buf = guard.put(f);
     const auto len = static_cast<uint32_t>(f.size());
     uint32_t l = len;
     use_jit(*vm, true);
-    const RunResult native = vm->run(buf.data(), l, kSnap, PacketMeta{});
+    const RunResult native = vm->run(buf, l, len, PacketMeta{});
     const Bytes native_heap(vm->heap().begin(), vm->heap().end());
     use_jit(*vm, false);
     l = len;
-    const RunResult interpreted = vm->run(buf.data(), l, kSnap, PacketMeta{});
+    const RunResult interpreted = vm->run(buf, l, len, PacketMeta{});
     const Bytes interpreted_heap(vm->heap().begin(), vm->heap().end());
     if (native_heap != interpreted_heap || native.aborted != interpreted.aborted ||
         native.instructions != interpreted.instructions) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "guarded_packet.h"
 #include "netcpu/assembler.h"
 #include "netcpu/vm.h"
 #include "vm_test_util.h"
@@ -27,6 +28,13 @@ std::vector<std::vector<uint8_t>> packets() {
   auto truncated = test::ipv4_frame(6, 0x0a000001, 0x0a000002, 1, 2);
   truncated.resize(30);
   p.push_back(truncated);
+  // TCP cut inside its header, in buffers of exactly that size: nothing may
+  // read past the end (the data offset is byte 46).
+  for (size_t cut : {42, 46, 53}) {
+    auto tcp = test::ipv4_frame(6, 0x0a000001, 0x0a000002, 40000, 80);
+    tcp.resize(cut);
+    p.push_back(tcp);
+  }
   auto fragment = test::ipv4_frame(17, 0x0a000001, 0x0a000002, 123, 123);
   fragment[14 + 6] = 0x00, fragment[14 + 7] = 0x10;  // a later fragment: no ports
   p.push_back(fragment);
@@ -58,12 +66,16 @@ void expect_same(const std::string& src, const Limits& limits = {}) {
   ASSERT_TRUE(jit && interp);
   ASSERT_TRUE(jit->jit_compiled()) << jit->jit_status();
   size_t i = 0;
+  test::GuardedBuffer guard(2048);
   for (auto bytes : packets()) {
     SCOPED_TRACE("packet " + std::to_string(i++));
     auto copy = bytes;
+    uint8_t* guarded = guard.put(bytes);
     uint32_t lj = static_cast<uint32_t>(bytes.size()), li = lj;
-    const RunResult a = jit->run(bytes.data(), lj, lj, PacketMeta{});
+    // An empty packet stays a null pointer: the interpreter's NoPacket case.
+    const RunResult a = jit->run(bytes.empty() ? nullptr : guarded, lj, lj, PacketMeta{});
     const RunResult b = interp->run(copy.data(), li, li, PacketMeta{});
+    bytes.assign(guarded, guarded + bytes.size());
     EXPECT_STREQ(verdict_name(a.verdict), verdict_name(b.verdict));
     EXPECT_EQ(a.aborted, b.aborted);
     EXPECT_STREQ(abort_reason_name(a.reason), abort_reason_name(b.reason));

@@ -850,7 +850,10 @@ class Compiler {
     a_.mov_imm(RAX, word(common_headers(has::kIcmp, 42), 0));
     a_.jmp(store);
     a_.bind(tcp);
-    // A data offset of at least 5 words, the header and its options inside the frame.
+    // 20 bytes of TCP header in the frame before its data offset is read, an
+    // offset of at least 5 words, and the header with its options inside the frame.
+    a_.alu_imm(7, len_, 54);
+    a_.jcc(kB, call);
     a_.load_sized(pkt_, 46, 0, true);
     a_.shift_imm(5, RAX, 4);
     a_.alu_imm(7, RAX, 5);
