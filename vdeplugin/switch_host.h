@@ -32,7 +32,13 @@ class SwitchHost {
 
   // The switch's packet events. Return what vde_switch expects of a filter:
   // 0 unchanged, a negative value to drop, a positive value: the new length.
-  int on_packet_in(int port, uint8_t* frame, int len);
+  int on_packet_in(int port, uint8_t* frame, int len) {
+    // A new frame: whatever an out program rewrote before is gone with the old one.
+    if (active_[kOut]) pending_[depth_].ptr = nullptr;
+    if (depth_ == 0) source_port_ = port;
+    if (!active_[kIn]) return 0;
+    return filter(port, kIn, frame, len);
+  }
   int on_packet_out(int port, uint8_t* frame, int len);
 
   // Runs the timer handlers that are due (host clock, milliseconds).
@@ -59,6 +65,8 @@ class SwitchHost {
   void for_each(const std::function<void(AttachPoint&)>& fn);
   std::vector<std::string> warnings(const AttachPoint& at, const Program& p);
   int filter(int port, Dir d, uint8_t* frame, int len);
+  [[gnu::cold]] bool act(const RunResult& r, Instance& vm, int port, Dir d, uint32_t len,
+                         uint8_t* frame);
   void after_run(const RunResult& r, Instance& vm, int port, Dir d, uint32_t len,
                  const uint8_t* frame);
   bool send_copy(int port, const uint8_t* data, uint32_t len);
