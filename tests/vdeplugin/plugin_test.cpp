@@ -105,7 +105,7 @@ TEST_F(Plugin, VerdictsApplyToRealFrames) {
   EXPECT_EQ(got[1], 0u);
   EXPECT_EQ(got[2], 0u);
   EXPECT_EQ(counter("* in", kDropped), 20u);
-  // Runs are timed one in 64, the first after a load included: 20 frames give a figure.
+  // Runs are timed one in 64 from the second after a load on: 20 frames give a figure.
   EXPECT_GT(ns_per_packet("* in"), 0.0);
   ASSERT_TRUE(con.cmd_ok("netcpu/unload * in").ok());
   got = broadcast_from_a(20);
