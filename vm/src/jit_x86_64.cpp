@@ -18,6 +18,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "jit.h"
@@ -73,7 +74,7 @@ class Asm {
       if (labels_[f.label] < 0) return false;
       const int64_t rel = labels_[f.label] - static_cast<int64_t>(f.at + f.width);
       if (f.width == 1) {
-        if (rel < INT8_MIN || rel > INT8_MAX) return false;
+        if (!fits8(rel)) return false;
         code[f.at] = static_cast<uint8_t>(static_cast<int8_t>(rel));
       } else {
         const auto r = static_cast<int32_t>(rel);
@@ -102,12 +103,17 @@ class Asm {
   void modrm(uint8_t mod, uint8_t reg, uint8_t rm) {
     byte(static_cast<uint8_t>(mod << 6 | (reg & 7) << 3 | (rm & 7)));
   }
+  static bool fits8(int64_t v) { return v >= INT8_MIN && v <= INT8_MAX; }
   // ModRM (and SIB) for [base + disp], disp8 when it fits.
   void mem(uint8_t reg, uint8_t base, int32_t disp) {
-    const bool short_disp = disp >= INT8_MIN && disp <= INT8_MAX;
-    modrm(short_disp ? 1 : 2, reg, base);
+    modrm(fits8(disp) ? 1 : 2, reg, base);
     if ((base & 7) == RSP) byte(0x24);
-    if (short_disp)
+    byte_or_dword(disp);
+  }
+  // A displacement or immediate: 1 byte where fits8 (the short form the
+  // caller chose), else 4.
+  void byte_or_dword(int32_t disp) {
+    if (fits8(disp))
       byte(static_cast<uint8_t>(disp));
     else
       imm32(disp);
@@ -178,13 +184,9 @@ class Asm {
     }
     // [base + rax + disp] through a SIB byte, always with a displacement
     // (base rbp/r13 needs one): disp8 when it fits.
-    const bool short_disp = disp >= INT8_MIN && disp <= INT8_MAX;
-    modrm(short_disp ? 1 : 2, RAX, RSP);
+    modrm(fits8(disp) ? 1 : 2, RAX, RSP);
     byte(static_cast<uint8_t>((RAX & 7) << 3 | (base & 7)));
-    if (short_disp)
-      byte(static_cast<uint8_t>(disp));
-    else
-      imm32(disp);
+    byte_or_dword(disp);
     swap_loaded(width_log, host_order);
   }
   void swap_loaded(unsigned width_log, bool host_order) {
@@ -230,14 +232,10 @@ class Asm {
   // op dst, imm (sign-extended; imm8 when it fits) with the /ext of opcodes
   // 81 and 83: add 0, or 1, and 4, sub 5, xor 6, cmp 7.
   void alu_imm(uint8_t ext, uint8_t dst, int32_t v) {
-    const bool short_imm = v >= INT8_MIN && v <= INT8_MAX;
     rex(true, 0, 0, dst);
-    byte(short_imm ? 0x83 : 0x81);
+    byte(fits8(v) ? 0x83 : 0x81);
     modrm(3, ext, dst);
-    if (short_imm)
-      byte(static_cast<uint8_t>(v));
-    else
-      imm32(v);
+    byte_or_dword(v);
   }
   // and r32, imm32: zero-extends, so rax & mask for any mask below 2^32.
   void and_imm32(uint8_t dst, uint32_t mask) {
@@ -569,24 +567,49 @@ class Compiler {
     return based && !(o.attr & attr::kBaseMapped) ? 1u << o.reg : 0;
   }
 
-  // The gprs some path reads before writing them: the prologue zeroes those
-  // (a run starts with every gpr 0) and leaves the rest alone. All edges go
-  // forward, so one pass in pc order sees every predecessor first.
-  uint32_t regs_read_unset(const std::vector<bool>& reach) const {
+  // A forward dataflow over what .text reaches: `entry` holds on entry to
+  // text_pc; out(in, value, taken) is what an edge out of `in` carries
+  // (taken: the jump to in.target, else the fall to the next instruction);
+  // meet combines the values of several predecessors. All edges go forward,
+  // so one pass in pc order sees every predecessor first. Returns the value
+  // on entry to each pc.
+  template <class T, class Out, class Meet>
+  std::vector<T> flow_forward(const std::vector<bool>& reach, T entry, Out out, Meet meet) const {
     const size_t n = p_.code.size();
-    std::vector<uint32_t> unset(n, 0);
-    unset[p_.text_pc] = (1u << kGprCount) - 1;
-    uint32_t needed = 0;
+    std::vector<T> at(n, T{});
+    std::vector<bool> seen(n, false);
+    at[p_.text_pc] = entry, seen[p_.text_pc] = true;
     for (uint32_t pc = 0; pc < n; ++pc) {
       if (!reach[pc]) continue;
       const Insn& in = p_.code[pc];
-      const bool writes_a = is_alu(in.op) && in.a.kind == Kind::Reg;
-      const uint32_t reads = regs_in(in.a, !(in.op == Op::MOV)) | regs_in(in.b, true);
-      needed |= reads & unset[pc];
-      const uint32_t out = unset[pc] & ~(writes_a ? 1u << in.a.reg : 0u);
-      if (in.op == Op::JMP || is_branch(in.op)) unset[in.target] |= out;
-      if (!is_terminal(in.op) && in.op != Op::JMP && pc + 1 < n) unset[pc + 1] |= out;
+      auto edge = [&](uint32_t to, bool taken) {
+        if (to >= n) return;
+        const T v = out(in, T(at[pc]), taken);
+        at[to] = seen[to] ? meet(T(at[to]), v) : v;
+        seen[to] = true;
+      };
+      if (in.op == Op::JMP || is_branch(in.op)) edge(in.target, true);
+      if (!is_terminal(in.op) && in.op != Op::JMP) edge(pc + 1, false);
     }
+    return at;
+  }
+
+  // The gprs some path reads before writing them: the prologue zeroes those
+  // (a run starts with every gpr 0) and leaves the rest alone.
+  uint32_t regs_read_unset(const std::vector<bool>& reach) const {
+    auto reads = [](const Insn& in) {
+      return regs_in(in.a, !(in.op == Op::MOV)) | regs_in(in.b, true);
+    };
+    const std::vector<uint32_t> unset = flow_forward<uint32_t>(
+        reach, (1u << kGprCount) - 1,
+        [](const Insn& in, uint32_t u, bool) {
+          const bool writes_a = is_alu(in.op) && in.a.kind == Kind::Reg;
+          return u & ~(writes_a ? 1u << in.a.reg : 0u);
+        },
+        std::bit_or<>());
+    uint32_t needed = 0;
+    for (uint32_t pc = 0; pc < p_.code.size(); ++pc)
+      if (reach[pc]) needed |= reads(p_.code[pc]) & unset[pc];
     return needed;
   }
 
@@ -724,25 +747,12 @@ class Compiler {
   }
 
   // Per pc, whether every path from .text to it has parsed the headers:
-  // the code there needs no test. Edges go forward, so one pass in pc
-  // order sees every predecessor first.
+  // the code there needs no test.
   std::vector<bool> parsed_on_entry(const std::vector<bool>& reach) const {
-    const size_t n = p_.code.size();
-    std::vector<bool> seen(n, false), parsed(n, true);
-    seen[p_.text_pc] = true, parsed[p_.text_pc] = false;
-    for (uint32_t pc = 0; pc < n; ++pc) {
-      if (!reach[pc]) continue;
-      const Insn& in = p_.code[pc];
-      const bool out = parsed[pc] || parses(in.a) || parses(in.b);
-      auto flow = [&](uint32_t to) {
-        if (to >= n) return;
-        parsed[to] = seen[to] ? parsed[to] && out : out;
-        seen[to] = true;
-      };
-      if (in.op == Op::JMP || is_branch(in.op)) flow(in.target);
-      if (!is_terminal(in.op) && in.op != Op::JMP) flow(pc + 1);
-    }
-    return parsed;
+    return flow_forward<bool>(
+        reach, false,
+        [](const Insn& in, bool parsed, bool) { return parsed || parses(in.a) || parses(in.b); },
+        std::logical_and<>());
   }
 
   // The has:: bit a beq/bne of a has.* field against 0 or 1 tests, or 0;
@@ -762,29 +772,16 @@ class Compiler {
   // the fields they vouch for need no test. The compiled code changes no
   // packet, so the parsed headers stay as they are for the whole run.
   std::vector<uint32_t> flags_on_entry(const std::vector<bool>& reach) const {
-    const size_t n = p_.code.size();
-    std::vector<bool> seen(n, false);
-    std::vector<uint32_t> known(n, 0);
-    seen[p_.text_pc] = true;
-    for (uint32_t pc = 0; pc < n; ++pc) {
-      if (!reach[pc]) continue;
-      const Insn& in = p_.code[pc];
-      auto flow = [&](uint32_t to, uint32_t bits) {
-        if (to >= n) return;
-        known[to] = seen[to] ? known[to] & bits : bits;
-        seen[to] = true;
-      };
-      bool jump_if_set = false;
-      uint32_t tested = flag_test(in, &jump_if_set);
-      if (std::popcount(tested) != 1) tested = 0;  // "one of several": no single bit known
-      if (tested & (has::kTcp | has::kUdp | has::kSctp | has::kIcmp)) tested |= has::kL4;
-      const uint32_t taken = known[pc] | (jump_if_set ? tested : 0);
-      const uint32_t fall = known[pc] | (jump_if_set ? 0 : tested);
-      if (in.op == Op::JMP || is_branch(in.op)) flow(in.target, taken);
-      if (!is_terminal(in.op) && in.op != Op::JMP)
-        flow(pc + 1, is_branch(in.op) ? fall : known[pc]);
-    }
-    return known;
+    return flow_forward<uint32_t>(
+        reach, 0,
+        [](const Insn& in, uint32_t known, bool taken) {
+          bool jump_if_set = false;
+          uint32_t tested = flag_test(in, &jump_if_set);
+          if (std::popcount(tested) != 1) tested = 0;  // "one of several": no single bit known
+          if (tested & (has::kTcp | has::kUdp | has::kSctp | has::kIcmp)) tested |= has::kL4;
+          return known | (taken == jump_if_set ? tested : 0);
+        },
+        std::bit_and<>());
   }
 
   void ensure_parsed() {
@@ -806,14 +803,13 @@ class Compiler {
   // fragment, with a whole TCP, UDP or ICMP header (the bytes of Headers,
   // from the same members): the frames a switch forwards most. The code
   // checks for one and writes these bytes itself; anything else jumps to
-  // `call`, the parser. Only ip_proto, ip_id and a TCP payload vary.
-  static std::array<uint8_t, sizeof(Headers)> common_headers(uint32_t transport, uint16_t payload) {
+  // `call`, the parser. Only the flags, ip_proto, ip_id and the payload vary.
+  static std::array<uint8_t, sizeof(Headers)> common_headers(uint32_t transport) {
     std::array<uint8_t, sizeof(Headers)> b{};
     auto put = [&](size_t at, auto v) { std::memcpy(&b[at], &v, sizeof v); };
     put(offsetof(Headers, flags), has::kEth | has::kIp4 | has::kL4 | transport);
     put(offsetof(Headers, l3), uint16_t{14});
     put(offsetof(Headers, l4), uint16_t{34});
-    put(offsetof(Headers, payload), payload);
     put(offsetof(Headers, eth_type), uint16_t{kTypeIp4});
     put(offsetof(Headers, ip_hlen), uint16_t{20});
     return b;
@@ -836,6 +832,7 @@ class Compiler {
     a_.jcc(kNE, call);
     a_.load_sized(pkt_, 23, 0, true);  // protocol
     a_.mov(RCX, RAX);
+    a_.mov_imm(RDX, 42);  // the payload of UDP and ICMP, after their 8 bytes (checked above)
     const int tcp = a_.new_label(), icmp = a_.new_label(), store = a_.new_label();
     a_.alu_imm(7, RCX, kProtoTcp);
     a_.jcc(kE, tcp);
@@ -843,11 +840,10 @@ class Compiler {
     a_.jcc(kE, icmp);
     a_.alu_imm(7, RCX, kProtoUdp);
     a_.jcc(kNE, call);
-    const auto udp = common_headers(has::kUdp, 42);
-    a_.mov_imm(RAX, word(udp, 0));
+    a_.mov_imm(RAX, word(common_headers(has::kUdp), 0));
     a_.jmp(store);
     a_.bind(icmp);
-    a_.mov_imm(RAX, word(common_headers(has::kIcmp, 42), 0));
+    a_.mov_imm(RAX, word(common_headers(has::kIcmp), 0));
     a_.jmp(store);
     a_.bind(tcp);
     // 20 bytes of TCP header in the frame before its data offset is read, an
@@ -863,22 +859,18 @@ class Compiler {
     a_.alu(0x39, RAX, len_);  // cmp rax, len
     a_.jcc(kA, call);
     a_.mov(RDX, RAX);
-    a_.mov_imm(RAX, word(common_headers(has::kTcp, 0), 0));
+    a_.mov_imm(RAX, word(common_headers(has::kTcp), 0));
     a_.bind(store);
     const int32_t h = l_.headers;
     static_assert(sizeof(Headers) == 28 && offsetof(Headers, ip_proto) == 16 &&
                   offsetof(Headers, ip_id) == 24);
     a_.store(state_, h, RAX);
-    a_.mov_imm(RAX, word(udp, 8));
+    a_.mov_imm(RAX, word(common_headers(0), 8));  // the same for every protocol
     a_.store(state_, h + 8, RAX);
     a_.alu(0x31, RAX, RAX);
     a_.store(state_, h + 16, RAX);
     a_.store(state_, h + static_cast<int32_t>(offsetof(Headers, ip_proto)), RCX, 1);
-    const int not_tcp = a_.new_label();
-    a_.alu_imm(7, RCX, kProtoTcp);
-    a_.jcc(kNE, not_tcp);
     a_.store(state_, h + static_cast<int32_t>(offsetof(Headers, payload)), RDX, 2);
-    a_.bind(not_tcp);
     a_.load_sized(pkt_, 18, 1, false);  // the IPv4 id
     a_.store(state_, h + static_cast<int32_t>(offsetof(Headers, ip_id)), RAX, 4);
     a_.mov_imm(RAX, 1);
