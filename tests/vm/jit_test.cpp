@@ -160,6 +160,16 @@ TEST(Jit, JumpsOverShortAndLongDistancesLandWhereTheInterpreterGoes) {
   }
 }
 
+// Every run starts with its gprs at 0, also those the code keeps in host
+// registers: a gpr read before any write is 0 on each packet, not what the
+// previous run left.
+TEST(Jit, GprsReadBeforeAWriteAreZeroOnEveryRun) {
+  expect_same(
+      ".text:\n    add gpr0, 1\n    add gpr1, gpr0\n    add gpr2, pkt.u8[0]\n"
+      "    add gpr3, gpr2\n    bne gpr1, 1, no\n    bgtu gpr3, 255, no\n    pass\nno:\n"
+      "    drop\n");
+}
+
 TEST(Jit, ArithmeticEdgeCases) {
   expect_same(
       ".text:\n    mov gpr0, pkt.u8[14]\n    mov gpr1, 0\n    mov gpr2, 100\n"
