@@ -64,14 +64,7 @@ class Plugin : public ::testing::Test {
     return v < 0 ? 0 : static_cast<uint64_t>(v);
   }
   static constexpr int kPackets = 3, kPassed = 4, kDropped = 5, kModified = 6, kRedirected = 7,
-                       kAborted = 8;
-  // The last column of a point in netcpu/list, NS/PKT (not a whole number).
-  double ns_per_packet(const std::string& point) {
-    for (const auto& line : con.cmd_ok("netcpu/list").data)
-      if (line.starts_with(point + " ")) return std::stod(line.substr(line.find_last_of(' ') + 1));
-    ADD_FAILURE() << point << " not in netcpu/list";
-    return 0;
-  }
+                       kAborted = 8, kNsPerPacket = 9;
 
   VdeSwitch sw;
   Console con;
@@ -106,7 +99,7 @@ TEST_F(Plugin, VerdictsApplyToRealFrames) {
   EXPECT_EQ(got[2], 0u);
   EXPECT_EQ(counter("* in", kDropped), 20u);
   // Runs are timed one in 64 from the second after a load on: 20 frames give a figure.
-  EXPECT_GT(ns_per_packet("* in"), 0.0);
+  EXPECT_GT(list_number(con, "* in", kNsPerPacket), 0.0);
   ASSERT_TRUE(con.cmd_ok("netcpu/unload * in").ok());
   got = broadcast_from_a(20);
   EXPECT_EQ(got[1], 20u);

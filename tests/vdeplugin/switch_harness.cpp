@@ -119,16 +119,20 @@ uint32_t get_be32(const uint8_t* p) {
 
 }  // namespace
 
-long list_column(Console& console, const std::string& point, int column) {
+double list_number(Console& console, const std::string& point, int column) {
   Reply r = console.cmd_ok("netcpu/list");
   for (const auto& line : r.data) {
     if (line.rfind(point + " ", 0) != 0) continue;
     std::istringstream in(line.substr(point.size()));
     std::string word;
     for (int i = 0; i <= column; ++i) in >> word;
-    return std::stol(word);
+    return std::stod(word);
   }
   return -1;
+}
+
+long list_column(Console& console, const std::string& point, int column) {
+  return static_cast<long>(list_number(console, point, column));
 }
 
 std::string system_vdeplug_module_dir() {

@@ -199,6 +199,8 @@ class Console {
 // is the program name, then hash, instructions, packets, passed, dropped, ...
 // (see the list's header line); -1 if the point is not listed.
 long list_column(Console& console, const std::string& point, int column);
+// The same for a column that is not a whole number (9: NS/PKT).
+double list_number(Console& console, const std::string& point, int column);
 
 // A libvdeplug connection to the switch's data socket: vde_send, vde_recv, vde_datafd and
 // vde_close on a connection opened like vde_open(data_path, descr, NULL) would (the
