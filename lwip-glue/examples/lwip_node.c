@@ -166,6 +166,7 @@ enum kind { kEcho, kSink, kUdpEcho };
 struct server {
   enum kind kind;
   int port;
+  int fd; /* bound (and listening for TCP) before "ready" is printed */
 };
 
 static void *echo_session(void *arg) {
@@ -226,8 +227,8 @@ static int bind_socket(int type, int port) {
 
 static void *serve(void *arg) {
   struct server *s = arg;
+  int fd = s->fd;
   if (s->kind == kUdpEcho) {
-    int fd = bind_socket(SOCK_DGRAM, s->port);
     char buf[2048];
     for (;;) {
       struct sockaddr_storage from;
@@ -236,8 +237,6 @@ static void *serve(void *arg) {
       if (n > 0) lwip_sendto(fd, buf, (int)n, 0, (struct sockaddr *)&from, flen);
     }
   }
-  int fd = bind_socket(SOCK_STREAM, s->port);
-  if (lwip_listen(fd, 16) < 0) die("listen");
   for (;;) {
     int c = lwip_accept(fd, NULL, NULL);
     if (c < 0) continue;
@@ -442,26 +441,18 @@ static void usage(const char *argv0) {
 }
 
 int main(int argc, char **argv) {
-  static const struct option opts[] = {{"vde", 1, 0, 'v'},
-                                       {"addr", 1, 0, 'a'},
-                                       {"route", 1, 0, 'r'},
-                                       {"forward", 0, 0, 'f'},
-                                       {"name", 1, 0, 'n'},
-                                       {"console", 1, 0, 'c'},
-                                       {"load", 1, 0, 'l'},
-                                       {"echo", 1, 0, 'e'},
-                                       {"sink", 1, 0, 's'},
-                                       {"udp-echo", 1, 0, 'u'},
-                                       {"connect", 1, 0, 'C'},
-                                       {"send", 1, 0, 'S'},
-                                       {"udp", 1, 0, 'U'},
-                                       {"ping", 1, 0, 'P'},
-                                       {"mark", 0, 0, 'x'},
-                                       {"stats", 0, 0, 'z'},
-                                       {"teardown", 0, 0, 'T'},
-                                       {"no-filter", 0, 0, 'F'},
-                                       {"timeout", 1, 0, 't'},
-                                       {0, 0, 0, 0}};
+  static const struct option opts[] = {
+      {"vde", 1, 0, 'v'},      {"addr", 1, 0, 'a'},
+      {"route", 1, 0, 'r'},    {"forward", 0, 0, 'f'},
+      {"name", 1, 0, 'n'},     {"console", 1, 0, 'c'},
+      {"load", 1, 0, 'l'},     {"echo", 1, 0, 'e'},
+      {"sink", 1, 0, 's'},     {"udp-echo", 1, 0, 'u'},
+      {"connect", 1, 0, 'C'},  {"send", 1, 0, 'S'},
+      {"udp", 1, 0, 'U'},      {"ping", 1, 0, 'P'},
+      {"mark", 0, 0, 'x'},     {"stats", 0, 0, 'z'},
+      {"teardown", 0, 0, 'T'}, {"no-filter", 0, 0, 'F'},
+      {"timeout", 1, 0, 't'},  {0, 0, 0, 0},
+  };
   /* Two passes: the stack's flags (forwarding) must be known before it exists. */
   int forward = 0;
   for (int i = 1; i < argc; ++i)
@@ -581,7 +572,11 @@ int main(int argc, char **argv) {
   }
   if (!nifs || optind != argc) usage(argv[0]);
   for (int i = 0; i < nifs; ++i) lwip_ifup(ifs[i]);
+  /* A client started on "ready" must find the ports open, not get a reset. */
   for (int i = 0; i < nservers; ++i) {
+    struct server *s = &servers[i];
+    s->fd = bind_socket(s->kind == kUdpEcho ? SOCK_DGRAM : SOCK_STREAM, s->port);
+    if (s->kind != kUdpEcho && lwip_listen(s->fd, 16) < 0) die("listen");
     pthread_t t;
     pthread_create(&t, NULL, serve, &servers[i]);
     pthread_detach(t);
