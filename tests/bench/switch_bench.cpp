@@ -4,11 +4,14 @@
 //
 // One real vde_switch and two libvdeplug endpoints: a sender thread pushes numbered
 // frames (IPv4/UDP 10.0.0.1:40000 -> 10.0.0.2:9) from endpoint A to B's MAC address, a
-// receiver thread counts them at B. Three configurations of the same switch process:
+// receiver thread counts them at B. Three configurations of the same switch process, four
+// with --floor:
 //
 //   (a) no plugin           plugin/del netcpu, and netcpu.so checked gone from its maps
 //   (b) plugin, no program  plugin/add netcpu.so, no program on any attach point
 //   (c) program             plugin/add netcpu.so, netcpu/load * in firewall10.ncpu
+//   (d) null filter         netcpu-null-filter.so alone: a packet/in callback that returns
+//                           at once, what the switch charges any filter plugin per frame
 //
 // One switch, reconfigured before each measurement (plugin/add, netcpu/load,
 // netcpu/unload, plugin/del): every configuration runs in the same process, with the same
@@ -29,6 +32,12 @@
 // 10 ms) before the first frame and after the last one arrived, divided by the frames
 // received. The same delta from the switch's CPU clock (clock_getcpuclockid, ns) is shown
 // beside it: it has no tick quantisation, so the round-by-round costs use it.
+//
+// CPUs: by default the switch runs on a CPU of its own and the sender and receiver on
+// the others (sched_setaffinity; no privilege needed for one's own processes). Left to
+// the scheduler, the switch shared a CPU with them at times, and its CPU time per frame
+// with it: the spread of (b), which calls nothing of the plugin per frame, went from
+// about +-2% to +-0.5% with pinning (60-120 rounds of 64-byte frames).
 //
 // The receiver: by default it polls its socket without sleeping (sched_yield between
 // empty reads). A receiver that sleeps in poll() must be woken by the switch's send, a
@@ -90,27 +99,32 @@ constexpr size_t kMagicOffset = 14 + 20 + 8;
 constexpr size_t kSeqOffset = kMagicOffset + 4;
 constexpr size_t kMaxCommand = 120;  // console commands are read in 128-byte chunks
 
+// kFloor only with --floor.
+enum Config { kNoPlugin, kNoProgram, kProgram, kFloor, kConfigs };
+
+const char* config_key(int c) {
+  static const char* const keys[] = {"no_plugin", "plugin_no_program", "program", "null_filter"};
+  return keys[c];
+}
+
 struct Options {
   int rounds = 6;
   double seconds = 1.5;
   double warmup = 0.25;
   std::vector<size_t> sizes{64, 1514};
   size_t window = 64;
-  double rate = 0;   // frames/s; 0: as fast as the window allows
-  bool spin = true;  // the receiver polls without sleeping
+  double rate = 0;     // frames/s; 0: as fast as the window allows
+  bool spin = true;    // the receiver polls without sleeping
+  bool pin = true;     // the switch on a CPU of its own, sender and receiver on the others
+  bool floor = false;  // also (d): a plugin whose packet/in filter returns at once
+  std::string null_filter = NETCPU_NULL_FILTER;
+  int configs() const { return floor ? kConfigs : kFloor; }
   std::string plugin = NETCPU_PLUGIN;
   std::string program = NETCPU_BENCH_DIR "/firewall10.ncpu";
   std::string point = "* in";
   bool json = false;
   bool quiet = false;
 };
-
-enum Config { kNoPlugin, kNoProgram, kProgram, kConfigs };
-
-const char* config_key(int c) {
-  static const char* const keys[] = {"no_plugin", "plugin_no_program", "program"};
-  return keys[c];
-}
 
 // ---------------------------------------------------------------------------
 // Traffic: one sender and one receiver thread.
@@ -312,11 +326,8 @@ class Bench {
         b_(sw_.data_path(), con_, "bench-receiver") {
     if (clock_getcpuclockid(sw_.pid(), &clock_) != 0) have_clock_ = false;
     // Console commands are short: long paths go through copies in the switch's directory.
-    plugin_ = o_.plugin;
-    if (plugin_.size() + 16 > kMaxCommand) {
-      plugin_ = sw_.dir() + "/netcpu.so";
-      std::filesystem::copy_file(o_.plugin, plugin_);
-    }
+    plugin_ = short_path(o_.plugin, "netcpu.so");
+    null_filter_ = short_path(o_.null_filter, "netcpu-null-filter.so");
     program_ = sw_.dir() + "/" + std::filesystem::path(o_.program).filename().string();
     std::filesystem::copy_file(o_.program, program_);
     if (program_.size() + o_.point.size() + 16 > kMaxCommand) {
@@ -325,6 +336,36 @@ class Bench {
   }
 
   pid_t pid() const { return sw_.pid(); }
+
+  // `path`, or a copy of it in the switch's directory when it is too long for a command.
+  std::string short_path(const std::string& path, const std::string& name) {
+    if (path.size() + 16 <= kMaxCommand) return path;
+    std::string copy = sw_.dir() + "/" + name;
+    std::filesystem::copy_file(path, copy);
+    return copy;
+  }
+
+  // The switch on the last CPU this process may use, this process (the
+  // sender and receiver threads, created later, inherit it) on the others.
+  // Returns what was done, or why not.
+  std::string pin() {
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+      return "not pinned: sched_getaffinity failed";
+    int last = -1;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &allowed)) last = c;
+    if (CPU_COUNT(&allowed) < 2) return "not pinned: a single CPU";
+    cpu_set_t mine = allowed, its;
+    CPU_CLR(last, &mine);
+    CPU_ZERO(&its);
+    CPU_SET(last, &its);
+    if (sched_setaffinity(sw_.pid(), sizeof its, &its) != 0 ||
+        sched_setaffinity(0, sizeof mine, &mine) != 0)
+      return std::string("not pinned: ") + std::strerror(errno);
+    return "the switch on CPU " + std::to_string(last) + ", sender and receiver on the other " +
+           std::to_string(CPU_COUNT(&mine));
+  }
 
   Measurement measure(int round, size_t frame_size, int config) {
     configure(config);
@@ -373,15 +414,21 @@ class Bench {
   }
 
   void configure(int config) {
-    if (config == kNoPlugin) {
+    if (config != kFloor && floor_loaded_) con_.cmd_ok("plugin/del null-filter");
+    floor_loaded_ = floor_loaded_ && config == kFloor;
+    if (config == kNoPlugin || config == kFloor) {
       if (loaded_) con_.cmd_ok("plugin/del netcpu");
       loaded_ = false;
       // (a) must really be without the plugin: glibc keeps a library with GNU unique
       // symbols mapped after dlclose, and its packet callbacks would stay subscribed.
       std::string maps = read_text("/proc/" + std::to_string(sw_.pid()) + "/maps");
-      if (maps.find(std::filesystem::path(plugin_).filename().string()) != std::string::npos) {
-        throw std::runtime_error("netcpu.so is still mapped in vde_switch after plugin/del");
+      for (const auto& so : {plugin_, null_filter_}) {
+        const std::string name = std::filesystem::path(so).filename();
+        if (maps.find(name) != std::string::npos && (config == kNoPlugin || so == plugin_))
+          throw std::runtime_error(name + " is still mapped in vde_switch after plugin/del");
       }
+      if (config == kFloor && !floor_loaded_) con_.cmd_ok("plugin/add " + null_filter_);
+      floor_loaded_ = config == kFloor;
       return;
     }
     if (!loaded_) con_.cmd_ok("plugin/add " + plugin_);
@@ -400,8 +447,8 @@ class Bench {
   VdeSwitch sw_;
   Console con_;
   Endpoint a_, b_;
-  std::string plugin_, program_;
-  bool loaded_ = false;
+  std::string plugin_, program_, null_filter_;
+  bool loaded_ = false, floor_loaded_ = false;
   bool have_clock_ = true;
   clockid_t clock_{};
   uint32_t seq_ = 1;
@@ -449,13 +496,35 @@ struct Summary {
   // A 95% confidence interval of that median (distribution-free: order
   // statistics of the rounds), NaN with fewer than 6 rounds.
   double cost_low = NAN, cost_high = NAN;
+  // (c) only, with --floor: the same round by round over (d) instead of (a).
+  double over_floor = NAN, over_floor_low = NAN, over_floor_high = NAN;
   double program_ns = NAN;
 };
+
+// Config c's cost in percent over config base, round by round (each against
+// the base of its own round): how far it swings is the noise of one round.
+// From the CPU clock where there is one: /proc's 10 ms ticks would add 2% of
+// rounding to a round of 0.5 s.
+std::vector<double> round_costs(const std::vector<Measurement>& all, size_t size, int c, int base) {
+  std::vector<double> costs;
+  for (const auto& m : all) {
+    if (m.frame_size != size || m.config != c) continue;
+    for (const auto& b : all) {
+      if (b.frame_size == size && b.config == base && b.round == m.round) {
+        const bool clock = !std::isnan(m.us_clock()) && !std::isnan(b.us_clock());
+        costs.push_back((clock ? m.us_clock() / b.us_clock() : m.us_stat() / b.us_stat()) * 100 -
+                        100);
+      }
+    }
+  }
+  std::erase_if(costs, [](double x) { return std::isnan(x); });
+  return costs;
+}
 
 std::vector<Summary> summarize(const std::vector<Measurement>& all, const Options& o) {
   std::vector<Summary> out;
   for (size_t size : o.sizes) {
-    for (int c = 0; c < kConfigs; ++c) {
+    for (int c = 0; c < o.configs(); ++c) {
       Summary s;
       s.frame_size = size, s.config = c;
       std::vector<double> fps, sbusy, bbusy, us, usc, ns;
@@ -472,26 +541,17 @@ std::vector<Summary> summarize(const std::vector<Measurement>& all, const Option
         const Summary& a = out[out.size() - c];
         s.cost_stat = (s.us_stat / a.us_stat - 1) * 100;
         s.cost_clock = (s.us_clock / a.us_clock - 1) * 100;
-        // The same ratio round by round: how far it swings is the noise of one round.
-        // From the CPU clock where there is one: /proc's 10 ms ticks would add
-        // 2% of rounding to a round of 0.5 s.
-        std::vector<double> per_round;
-        for (const auto& m : all) {
-          if (m.frame_size != size || m.config != c) continue;
-          for (const auto& b : all) {
-            if (b.frame_size == size && b.config == kNoPlugin && b.round == m.round) {
-              const bool clock = !std::isnan(m.us_clock()) && !std::isnan(b.us_clock());
-              per_round.push_back(
-                  (clock ? m.us_clock() / b.us_clock() : m.us_stat() / b.us_stat()) * 100 - 100);
-            }
-          }
-        }
-        std::erase_if(per_round, [](double x) { return std::isnan(x); });
+        std::vector<double> per_round = round_costs(all, size, c, kNoPlugin);
         if (!per_round.empty()) {
           s.cost_min = *std::min_element(per_round.begin(), per_round.end());
           s.cost_max = *std::max_element(per_round.begin(), per_round.end());
           s.cost_round = median(per_round);
           std::tie(s.cost_low, s.cost_high) = median_interval(per_round);
+        }
+        std::vector<double> over = round_costs(all, size, c, kFloor);
+        if (c == kProgram && !over.empty()) {
+          s.over_floor = median(over);
+          std::tie(s.over_floor_low, s.over_floor_high) = median_interval(over);
         }
       }
       out.push_back(s);
@@ -515,12 +575,14 @@ std::string config_label(int c, const Options& o) {
       return "(a) no plugin";
     case kNoProgram:
       return "(b) plugin, no program";
+    case kFloor:
+      return "(d) a filter doing nothing";
     default:
       return "(c) " + program_name(o) + " on " + o.point;
   }
 }
 
-constexpr double kGoal[kConfigs] = {0, 1, 3};  // percent: the goals for (b) and (c)
+constexpr double kGoal[kFloor] = {0, 1, 3};  // percent: the goals for (b) and (c)
 
 // The program's own time per frame (sampled by the plugin, clock reads
 // included) as a share of the switch's CPU per frame without the plugin.
@@ -559,6 +621,13 @@ void print_text(const std::vector<Summary>& sums, const Options& o, pid_t pid) {
             "(c) as the plugin times it: %s ns per frame in the VM (netcpu/list NS/PKT), %s of "
             "(a)'s CPU per frame\n",
             fmt("%.1f", s.program_ns).c_str(), fmt("%.2f%%", vm_share(sums, s)).c_str());
+        if (o.floor) {
+          std::printf(
+              "(c) over (d), round by round: %s [%s, %s], netcpu.so's share above what the "
+              "switch charges any filter\n",
+              fmt("%+.2f%%", s.over_floor).c_str(), fmt("%+.1f", s.over_floor_low).c_str(),
+              fmt("%+.1f", s.over_floor_high).c_str());
+        }
       }
     }
   }
@@ -664,11 +733,20 @@ void print_json(const std::vector<Measurement>& all, const std::vector<Summary>&
         << ",\"cost_percent_round_min\":" << json_num(s.cost_min)
         << ",\"cost_percent_round_max\":" << json_num(s.cost_max)
         << ",\"cost_percent_round_low95\":" << json_num(s.cost_low)
-        << ",\"cost_percent_round_high95\":" << json_num(s.cost_high)
-        << ",\"goal_percent\":" << json_num(kGoal[s.config])
+        << ",\"cost_percent_round_high95\":" << json_num(s.cost_high);
+    }
+    if (s.config == kNoProgram || s.config == kProgram) {
+      j << ",\"goal_percent\":" << json_num(kGoal[s.config])
         << ",\"goal_met\":" << (s.cost_high < kGoal[s.config] ? "true" : "false");
     }
-    if (s.config == kProgram) j << ",\"program_ns_per_frame\":" << json_num(s.program_ns);
+    if (s.config == kProgram) {
+      j << ",\"program_ns_per_frame\":" << json_num(s.program_ns);
+      if (o.floor) {
+        j << ",\"over_null_filter_percent_round_median\":" << json_num(s.over_floor)
+          << ",\"over_null_filter_percent_round_low95\":" << json_num(s.over_floor_low)
+          << ",\"over_null_filter_percent_round_high95\":" << json_num(s.over_floor_high);
+      }
+    }
     j << "}";
   }
   j << "]}\n";
@@ -678,25 +756,30 @@ void print_json(const std::vector<Measurement>& all, const std::vector<Summary>&
 // ---------------------------------------------------------------------------
 
 [[noreturn]] void usage(int status) {
-  std::fprintf(status ? stderr : stdout,
-               "Usage: netcpu-switch-bench [options]\n"
-               "vde_switch CPU time per forwarded frame: (a) no plugin, (b) netcpu.so without "
-               "a program,\n"
-               "(c) netcpu.so with a program, measured in interleaved rounds on one switch.\n"
-               "  --rounds N       rounds, each measuring every size and configuration once "
-               "(default 6)\n"
-               "  --seconds S      seconds of traffic per measurement (default 1.5)\n"
-               "  --warmup S       seconds of uncounted traffic before each (default 0.25)\n"
-               "  --sizes A,B,...  frame sizes in bytes, 60..1514 (default 64,1514)\n"
-               "  --window N       frames in flight at most (default 64)\n"
-               "  --rate N         send at most N frames/s (default 0: as the window allows)\n"
-               "  --receiver spin|sleep  the receiver polls its socket without sleeping (default)\n"
-               "                   or sleeps in poll() when it is empty\n"
-               "  --program FILE   program for (c) (default tests/bench/firewall10.ncpu)\n"
-               "  --point POINT    attach point for (c) (default \"* in\")\n"
-               "  --plugin FILE    netcpu.so (default: the one built with this benchmark)\n"
-               "  --json           print the measurements and the summary as JSON\n"
-               "  --quiet          no progress lines on stderr\n");
+  std::fprintf(
+      status ? stderr : stdout,
+      "Usage: netcpu-switch-bench [options]\n"
+      "vde_switch CPU time per forwarded frame: (a) no plugin, (b) netcpu.so without "
+      "a program,\n"
+      "(c) netcpu.so with a program, measured in interleaved rounds on one switch.\n"
+      "  --rounds N       rounds, each measuring every size and configuration once "
+      "(default 6)\n"
+      "  --seconds S      seconds of traffic per measurement (default 1.5)\n"
+      "  --warmup S       seconds of uncounted traffic before each (default 0.25)\n"
+      "  --sizes A,B,...  frame sizes in bytes, 60..1514 (default 64,1514)\n"
+      "  --window N       frames in flight at most (default 64)\n"
+      "  --rate N         send at most N frames/s (default 0: as the window allows)\n"
+      "  --floor          also (d): a plugin whose packet/in filter returns at once, what\n"
+      "                   the switch charges any filter (and (c)'s cost over it)\n"
+      "  --no-pin         leave CPU placement to the scheduler (default: the switch on a\n"
+      "                   CPU of its own, sender and receiver on the others)\n"
+      "  --receiver spin|sleep  the receiver polls its socket without sleeping (default)\n"
+      "                   or sleeps in poll() when it is empty\n"
+      "  --program FILE   program for (c) (default tests/bench/firewall10.ncpu)\n"
+      "  --point POINT    attach point for (c) (default \"* in\")\n"
+      "  --plugin FILE    netcpu.so (default: the one built with this benchmark)\n"
+      "  --json           print the measurements and the summary as JSON\n"
+      "  --quiet          no progress lines on stderr\n");
   std::exit(status);
 }
 
@@ -723,6 +806,10 @@ Options parse(int argc, char** argv) {
         o.window = std::stoul(value());
       } else if (a == "--rate") {
         o.rate = std::stod(value());
+      } else if (a == "--floor") {
+        o.floor = true;
+      } else if (a == "--no-pin") {
+        o.pin = false;
       } else if (a == "--receiver") {
         const std::string v = value();
         if (v != "spin" && v != "sleep") usage(2);
@@ -764,12 +851,14 @@ int run(const Options& o) {
     if (!std::filesystem::exists(f)) throw std::runtime_error(f + ": no such file");
   }
   Bench bench(o);
-  const size_t total = static_cast<size_t>(o.rounds) * o.sizes.size() * kConfigs;
+  const std::string pinned = o.pin ? bench.pin() : "not pinned (--no-pin)";
+  const size_t total = static_cast<size_t>(o.rounds) * o.sizes.size() * o.configs();
   const double estimate = total * (o.seconds + o.warmup + 0.1);
   std::fprintf(stderr,
-               "netcpu-switch-bench: vde_switch pid %d, %d rounds x %zu sizes x 3 "
-               "configurations, %.2g s each, about %.0f s\n",
-               static_cast<int>(bench.pid()), o.rounds, o.sizes.size(), o.seconds, estimate);
+               "netcpu-switch-bench: vde_switch pid %d, %d rounds x %zu sizes x %d "
+               "configurations, %.2g s each, about %.0f s; %s\n",
+               static_cast<int>(bench.pid()), o.rounds, o.sizes.size(), o.configs(), o.seconds,
+               estimate, pinned.c_str());
 #if !defined(NDEBUG) || defined(NETCPU_SWITCH_PRELOAD)
   std::fprintf(stderr,
                "netcpu-switch-bench: warning: a debug or sanitizer build; its figures mean "
@@ -779,8 +868,8 @@ int run(const Options& o) {
   for (int r = 0; r < o.rounds; ++r) {
     for (size_t k = 0; k < o.sizes.size(); ++k) {
       size_t size = o.sizes[r % 2 ? o.sizes.size() - 1 - k : k];
-      for (int i = 0; i < kConfigs; ++i) {
-        int c = (i + r) % kConfigs;
+      for (int i = 0; i < o.configs(); ++i) {
+        int c = (i + r) % o.configs();
         Measurement m = bench.measure(r, size, c);
         if (!o.quiet) {
           std::fprintf(stderr,
