@@ -17,7 +17,8 @@ namespace netcpu::vde {
 
 enum Dir : int { kIn = 0, kOut = 1 };
 
-class SwitchHost {
+// Aligned so that the frame path's state (the first members) is one cache line.
+class alignas(64) SwitchHost {
  public:
   // Where lines go (a debug category); `listening` says whether anyone reads
   // them, so that nothing is formatted for nobody on the frame path.

@@ -58,8 +58,8 @@ namespace {
 static_assert(std::atomic<uint64_t>::is_always_lock_free &&
               sizeof(std::atomic<uint64_t>) == sizeof(uint64_t));
 
-std::unique_ptr<JitCode> compile(const Instance::State& st, const Program& p, size_t heap_size,
-                                 LinkType link, std::string* why) {
+std::unique_ptr<JitCode> compile(const Instance::State& st, const Stats& stats, const Program& p,
+                                 size_t heap_size, LinkType link, std::string* why) {
   auto offset = [&](const void* member) {
     return static_cast<int32_t>(static_cast<const char*>(member) -
                                 reinterpret_cast<const char*>(&st));
@@ -78,15 +78,15 @@ std::unique_ptr<JitCode> compile(const Instance::State& st, const Program& p, si
   layout.run_len = offset(&st.len);
   layout.run_capacity = offset(&st.capacity);
   layout.run_meta = offset(&st.meta);
-  layout.stats = offset(&st.stats);
+  layout.stats = &stats;
   auto counter = [&](const std::atomic<uint64_t>& c) {
     return static_cast<int32_t>(reinterpret_cast<const char*>(&c) -
-                                reinterpret_cast<const char*>(st.stats));
+                                reinterpret_cast<const char*>(&stats));
   };
-  layout.packets = counter(st.stats->packets);
-  layout.instructions = counter(st.stats->instructions);
-  layout.passed = counter(st.stats->passed);
-  layout.dropped = counter(st.stats->dropped);
+  layout.packets = counter(stats.packets);
+  layout.instructions = counter(stats.instructions);
+  layout.passed = counter(stats.passed);
+  layout.dropped = counter(stats.dropped);
   layout.mapped = interpreter_mapped;
   return jit_compile(p, layout, why);
 }
@@ -117,8 +117,8 @@ std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps
   prepare_handlers(*vm->state_, vm->program_);
   vm->state_->vm = vm.get();
   vm->state_->heap = vm->heap_.data();
-  vm->state_->stats = &vm->stats_;
-  vm->jit_ = compile(*vm->state_, vm->program_, vm->heap_.size(), vm->caps_.link, &vm->jit_status_);
+  vm->jit_ = compile(*vm->state_, vm->stats_, vm->program_, vm->heap_.size(), vm->caps_.link,
+                     &vm->jit_status_);
   if (vm->jit_) vm->jit_status_ = "compiled, " + std::to_string(vm->jit_->code_bytes()) + " bytes";
   vm->choose_native();
   if (vm->program_.init_pc != kNoTarget) {

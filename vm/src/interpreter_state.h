@@ -12,7 +12,7 @@ namespace netcpu {
 
 static_assert(kMappedCount <= 64, "field_known has one bit per mapped register");
 
-struct Instance::State {
+struct alignas(64) Instance::State {
   // What a compiled run touches first, together (a switch runs each frame's
   // program with cold caches): the run, the parsed headers, the pointers.
   Headers h;
@@ -29,7 +29,6 @@ struct Instance::State {
   uint32_t capacity = 0;
   Instance* vm = nullptr;
   uint8_t* heap = nullptr;  // the instance's heap, for the JIT's code
-  Stats* stats = nullptr;   // the instance's counters, for the JIT's code
   uint64_t r[kGprCount] = {};
   uint64_t cmp_a = 0, cmp_b = 0;  // operands of the last compare
   uint64_t field[kMappedCount] = {};

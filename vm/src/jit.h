@@ -27,9 +27,11 @@ struct JitLayout {
   int32_t headers = 0;  // of the parsed Headers
   // Of the run in progress, for the parser (code that calls it sets them).
   int32_t run_pkt = 0, run_len = 0, run_capacity = 0, run_meta = 0;
-  // Of the pointer to the instance's Stats, and of the counters a pass or a
-  // drop adds to (byte offsets in Stats): the code counts those itself.
-  int32_t stats = 0;
+  // The instance's Stats (code is compiled for one instance), and the
+  // counters a pass or a drop adds to (byte offsets in Stats): the code
+  // counts those itself, from an address it holds rather than one it loads
+  // from the state, which a short program might otherwise touch for nothing.
+  const void* stats = nullptr;
   int32_t packets = 0, instructions = 0, passed = 0, dropped = 0;
   // Parses the headers into the state (the fields field_location() places
   // are then read inline).

@@ -672,7 +672,7 @@ class Compiler {
   // A pass or a drop counts itself (packets, instructions and the verdict)
   // and returns, where the program says it.
   void counted_exit(int32_t verdict_counter, JitExit kind) {
-    a_.load(RCX, state_, l_.stats);
+    a_.mov_imm(RCX, reinterpret_cast<uintptr_t>(l_.stats));
     a_.add_to_memory(RCX, l_.packets, 1);
     a_.add_register_to_memory(RCX, l_.instructions, count_);
     a_.add_to_memory(RCX, verdict_counter, 1);
