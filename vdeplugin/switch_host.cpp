@@ -156,7 +156,7 @@ bool SwitchHost::act(const RunResult& r, Instance& vm, int port, Dir d, uint32_t
   return false;
 }
 
-int SwitchHost::filter(int port, Dir d, uint8_t* frame, int len) {
+[[gnu::hot]] int SwitchHost::filter(int port, Dir d, uint8_t* frame, int len) {
   uint32_t l = static_cast<uint32_t>(len);
   bool modified = false;
   AttachPoint* chain[2] = {&star_[d], port_programs_[d] ? point(port, d, false) : nullptr};

@@ -205,7 +205,8 @@ __attribute__((noinline)) RunResult Instance::run_interpreted(uint8_t* pkt, uint
 // A compiled run costs a few tests, one call and a RunResult. No packet at
 // all (a null pointer) is the interpreter's NoPacket fault, not an
 // out-of-bounds one.
-RunResult Instance::run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta) {
+[[gnu::hot]] RunResult Instance::run(uint8_t* pkt, uint32_t& len, uint32_t capacity,
+                                     const PacketMeta& meta) {
   if (!native_ || !pkt) return run_interpreted(pkt, len, capacity, meta);
   emitted_count_ = 0;  // a timer handler may have emitted
   const JitResult j = native_(state_.get(), pkt, len, &len, capacity, &meta);
