@@ -4,14 +4,16 @@
 //
 // One real vde_switch and two libvdeplug endpoints: a sender thread pushes numbered
 // frames (IPv4/UDP 10.0.0.1:40000 -> 10.0.0.2:9) from endpoint A to B's MAC address, a
-// receiver thread counts them at B. Three configurations of the same switch process, four
-// with --floor:
+// receiver thread counts them at B. Three configurations of the same switch process, and
+// (d) with --floor, (e) with --compare:
 //
 //   (a) no plugin           plugin/del netcpu, and netcpu.so checked gone from its maps
 //   (b) plugin, no program  plugin/add netcpu.so, no program on any attach point
 //   (c) program             plugin/add netcpu.so, netcpu/load * in firewall10.ncpu
 //   (d) null filter         netcpu-null-filter.so alone: a packet/in callback that returns
 //                           at once, what the switch charges any filter plugin per frame
+//   (e) other build         the program of (c) on another netcpu.so (--compare FILE, say
+//                           a build of main), to measure a change to the plugin side by side
 //
 // One switch, reconfigured before each measurement (plugin/add, netcpu/load,
 // netcpu/unload, plugin/del): every configuration runs in the same process, with the same
@@ -99,13 +101,16 @@ constexpr size_t kMagicOffset = 14 + 20 + 8;
 constexpr size_t kSeqOffset = kMagicOffset + 4;
 constexpr size_t kMaxCommand = 120;  // console commands are read in 128-byte chunks
 
-// kFloor only with --floor.
-enum Config { kNoPlugin, kNoProgram, kProgram, kFloor, kConfigs };
+// kFloor only with --floor, kCompare only with --compare.
+enum Config { kNoPlugin, kNoProgram, kProgram, kFloor, kCompare };
 
 const char* config_key(int c) {
-  static const char* const keys[] = {"no_plugin", "plugin_no_program", "program", "null_filter"};
+  static const char* const keys[] = {"no_plugin", "plugin_no_program", "program", "null_filter",
+                                     "compare"};
   return keys[c];
 }
+
+bool runs_program(int c) { return c == kProgram || c == kCompare; }
 
 struct Options {
   int rounds = 6;
@@ -118,8 +123,14 @@ struct Options {
   bool pin = true;     // the switch on a CPU of its own, sender and receiver on the others
   bool floor = false;  // also (d): a plugin whose packet/in filter returns at once
   std::string null_filter = NETCPU_NULL_FILTER;
-  int configs() const { return floor ? kConfigs : kFloor; }
   std::string plugin = NETCPU_PLUGIN;
+  std::string compare;  // also (e): the program on this netcpu.so
+  std::vector<int> configs() const {
+    std::vector<int> c{kNoPlugin, kNoProgram, kProgram};
+    if (floor) c.push_back(kFloor);
+    if (!compare.empty()) c.push_back(kCompare);
+    return c;
+  }
   std::string program = NETCPU_BENCH_DIR "/firewall10.ncpu";
   std::string point = "* in";
   bool json = false;
@@ -328,6 +339,7 @@ class Bench {
     // Console commands are short: long paths go through copies in the switch's directory.
     plugin_ = short_path(o_.plugin, "netcpu.so");
     null_filter_ = short_path(o_.null_filter, "netcpu-null-filter.so");
+    if (!o_.compare.empty()) compare_ = short_path(o_.compare, "netcpu-compare.so");
     program_ = sw_.dir() + "/" + std::filesystem::path(o_.program).filename().string();
     std::filesystem::copy_file(o_.program, program_);
     if (program_.size() + o_.point.size() + 16 > kMaxCommand) {
@@ -383,7 +395,7 @@ class Bench {
     m.ticks = sw_.cpu_ticks() - ticks0;
     m.clock_seconds = cpu_clock() - clock0;
     m.bench_seconds = process_cpu_seconds() - self0;
-    if (config == kProgram) read_counters(m);
+    if (runs_program(config)) read_counters(m);
     if (!sw_.alive())
       throw std::runtime_error("vde_switch " + sw_.exit_description() + "\n" + sw_.log());
     return m;
@@ -413,26 +425,33 @@ class Bench {
     return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
   }
 
+  // Really gone: glibc keeps a library with GNU unique symbols mapped after
+  // dlclose, and its packet callbacks would stay subscribed.
+  void del_plugin(const std::string& name, const std::string& so) {
+    con_.cmd_ok("plugin/del " + name);
+    std::string maps = read_text("/proc/" + std::to_string(sw_.pid()) + "/maps");
+    if (maps.find(std::filesystem::canonical(so).string()) != std::string::npos)
+      throw std::runtime_error(so + " is still mapped in vde_switch after plugin/del");
+  }
+
   void configure(int config) {
-    if (config != kFloor && floor_loaded_) con_.cmd_ok("plugin/del null-filter");
+    if (config != kFloor && floor_loaded_) del_plugin("null-filter", null_filter_);
     floor_loaded_ = floor_loaded_ && config == kFloor;
-    if (config == kNoPlugin || config == kFloor) {
-      if (loaded_) con_.cmd_ok("plugin/del netcpu");
-      loaded_ = false;
-      // (a) must really be without the plugin: glibc keeps a library with GNU unique
-      // symbols mapped after dlclose, and its packet callbacks would stay subscribed.
-      std::string maps = read_text("/proc/" + std::to_string(sw_.pid()) + "/maps");
-      for (const auto& so : {plugin_, null_filter_}) {
-        const std::string name = std::filesystem::path(so).filename();
-        if (maps.find(name) != std::string::npos && (config == kNoPlugin || so == plugin_))
-          throw std::runtime_error(name + " is still mapped in vde_switch after plugin/del");
-      }
+    // The netcpu.so this configuration needs, if any; (c) and (e) need different ones.
+    const std::string want = config == kCompare                           ? compare_
+                             : config == kNoProgram || config == kProgram ? plugin_
+                                                                          : "";
+    if (loaded_ != want && !loaded_.empty()) {
+      del_plugin("netcpu", loaded_);
+      loaded_.clear();
+    }
+    if (want.empty()) {
       if (config == kFloor && !floor_loaded_) con_.cmd_ok("plugin/add " + null_filter_);
       floor_loaded_ = config == kFloor;
       return;
     }
-    if (!loaded_) con_.cmd_ok("plugin/add " + plugin_);
-    loaded_ = true;
+    if (loaded_.empty()) con_.cmd_ok("plugin/add " + want);
+    loaded_ = want;
     if (config == kNoProgram) {
       std::string list = con_.cmd_ok("netcpu/list").text();
       if (list.find('\n' + o_.point + ' ') != std::string::npos) {
@@ -447,8 +466,9 @@ class Bench {
   VdeSwitch sw_;
   Console con_;
   Endpoint a_, b_;
-  std::string plugin_, program_, null_filter_;
-  bool loaded_ = false, floor_loaded_ = false;
+  std::string plugin_, program_, null_filter_, compare_;
+  std::string loaded_;  // the netcpu.so loaded now, if any
+  bool floor_loaded_ = false;
   bool have_clock_ = true;
   clockid_t clock_{};
   uint32_t seq_ = 1;
@@ -496,8 +516,10 @@ struct Summary {
   // A 95% confidence interval of that median (distribution-free: order
   // statistics of the rounds), NaN with fewer than 6 rounds.
   double cost_low = NAN, cost_high = NAN;
-  // (c) only, with --floor: the same round by round over (d) instead of (a).
+  // (c) only, with --floor: the same round by round over (d) instead of (a);
+  // with --compare, over (e).
   double over_floor = NAN, over_floor_low = NAN, over_floor_high = NAN;
+  double over_compare = NAN, over_compare_low = NAN, over_compare_high = NAN;
   double program_ns = NAN;
 };
 
@@ -524,7 +546,8 @@ std::vector<double> round_costs(const std::vector<Measurement>& all, size_t size
 std::vector<Summary> summarize(const std::vector<Measurement>& all, const Options& o) {
   std::vector<Summary> out;
   for (size_t size : o.sizes) {
-    for (int c = 0; c < o.configs(); ++c) {
+    const Summary* a = nullptr;
+    for (int c : o.configs()) {
       Summary s;
       s.frame_size = size, s.config = c;
       std::vector<double> fps, sbusy, bbusy, us, usc, ns;
@@ -537,10 +560,9 @@ std::vector<Summary> summarize(const std::vector<Measurement>& all, const Option
       }
       s.fps = median(fps), s.switch_busy = median(sbusy), s.bench_busy = median(bbusy);
       s.us_stat = median(us), s.us_clock = median(usc), s.program_ns = median(ns);
-      if (c != kNoPlugin && !out.empty()) {
-        const Summary& a = out[out.size() - c];
-        s.cost_stat = (s.us_stat / a.us_stat - 1) * 100;
-        s.cost_clock = (s.us_clock / a.us_clock - 1) * 100;
+      if (c != kNoPlugin && a) {
+        s.cost_stat = (s.us_stat / a->us_stat - 1) * 100;
+        s.cost_clock = (s.us_clock / a->us_clock - 1) * 100;
         std::vector<double> per_round = round_costs(all, size, c, kNoPlugin);
         if (!per_round.empty()) {
           s.cost_min = *std::min_element(per_round.begin(), per_round.end());
@@ -553,8 +575,14 @@ std::vector<Summary> summarize(const std::vector<Measurement>& all, const Option
           s.over_floor = median(over);
           std::tie(s.over_floor_low, s.over_floor_high) = median_interval(over);
         }
+        over = round_costs(all, size, c, kCompare);
+        if (c == kProgram && !over.empty()) {
+          s.over_compare = median(over);
+          std::tie(s.over_compare_low, s.over_compare_high) = median_interval(over);
+        }
       }
       out.push_back(s);
+      if (c == kNoPlugin) a = &out.back();
     }
   }
   return out;
@@ -577,6 +605,8 @@ std::string config_label(int c, const Options& o) {
       return "(b) plugin, no program";
     case kFloor:
       return "(d) a filter doing nothing";
+    case kCompare:
+      return "(e) (c) on --compare .so";
     default:
       return "(c) " + program_name(o) + " on " + o.point;
   }
@@ -616,17 +646,27 @@ void print_text(const std::vector<Summary>& sums, const Options& o, pid_t pid) {
                   std::to_string(s.lost).c_str());
     }
     for (const auto& s : sums) {
-      if (s.frame_size == size && s.config == kProgram) {
+      if (s.frame_size == size && runs_program(s.config)) {
         std::printf(
-            "(c) as the plugin times it: %s ns per frame in the VM (netcpu/list NS/PKT), %s of "
+            "(%c) as the plugin times it: %s ns per frame in the VM (netcpu/list NS/PKT), %s of "
             "(a)'s CPU per frame\n",
-            fmt("%.1f", s.program_ns).c_str(), fmt("%.2f%%", vm_share(sums, s)).c_str());
+            s.config == kProgram ? 'c' : 'e', fmt("%.1f", s.program_ns).c_str(),
+            fmt("%.2f%%", vm_share(sums, s)).c_str());
+      }
+      if (s.frame_size == size && s.config == kProgram) {
         if (o.floor) {
           std::printf(
               "(c) over (d), round by round: %s [%s, %s], netcpu.so's share above what the "
               "switch charges any filter\n",
               fmt("%+.2f%%", s.over_floor).c_str(), fmt("%+.1f", s.over_floor_low).c_str(),
               fmt("%+.1f", s.over_floor_high).c_str());
+        }
+        if (!o.compare.empty()) {
+          std::printf(
+              "(c) over (e), round by round: %s [%s, %s], this build's cost over the "
+              "--compare one\n",
+              fmt("%+.2f%%", s.over_compare).c_str(), fmt("%+.1f", s.over_compare_low).c_str(),
+              fmt("%+.1f", s.over_compare_high).c_str());
         }
       }
     }
@@ -695,7 +735,7 @@ void print_json(const std::vector<Measurement>& all, const std::vector<Summary>&
     << ",\"window\":" << o.window << ",\"rate\":" << json_num(o.rate)
     << ",\"receiver\":" << json_str(o.spin ? "spin" : "sleep")
     << ",\"program\":" << json_str(o.program) << ",\"point\":" << json_str(o.point)
-    << ",\"plugin\":" << json_str(o.plugin)
+    << ",\"plugin\":" << json_str(o.plugin) << ",\"compare\":" << json_str(o.compare)
     << ",\"clock_ticks_per_second\":" << sysconf(_SC_CLK_TCK)
     << ",\"cpus\":" << std::thread::hardware_concurrency() << ",\"measurements\":[";
   for (size_t i = 0; i < all.size(); ++i) {
@@ -710,7 +750,7 @@ void print_json(const std::vector<Measurement>& all, const std::vector<Summary>&
       << ",\"switch_clock_us_per_frame\":" << json_num(m.us_clock())
       << ",\"switch_busy\":" << json_num(m.switch_busy())
       << ",\"bench_busy\":" << json_num(m.bench_busy());
-    if (m.config == kProgram) {
+    if (runs_program(m.config)) {
       j << ",\"program_packets\":" << m.program_packets
         << ",\"program_dropped\":" << m.program_dropped
         << ",\"program_ns_per_frame\":" << json_num(m.program_ns);
@@ -739,12 +779,17 @@ void print_json(const std::vector<Measurement>& all, const std::vector<Summary>&
       j << ",\"goal_percent\":" << json_num(kGoal[s.config])
         << ",\"goal_met\":" << (s.cost_high < kGoal[s.config] ? "true" : "false");
     }
+    if (runs_program(s.config)) j << ",\"program_ns_per_frame\":" << json_num(s.program_ns);
     if (s.config == kProgram) {
-      j << ",\"program_ns_per_frame\":" << json_num(s.program_ns);
       if (o.floor) {
         j << ",\"over_null_filter_percent_round_median\":" << json_num(s.over_floor)
           << ",\"over_null_filter_percent_round_low95\":" << json_num(s.over_floor_low)
           << ",\"over_null_filter_percent_round_high95\":" << json_num(s.over_floor_high);
+      }
+      if (!o.compare.empty()) {
+        j << ",\"over_compare_percent_round_median\":" << json_num(s.over_compare)
+          << ",\"over_compare_percent_round_low95\":" << json_num(s.over_compare_low)
+          << ",\"over_compare_percent_round_high95\":" << json_num(s.over_compare_high);
       }
     }
     j << "}";
@@ -778,6 +823,8 @@ void print_json(const std::vector<Measurement>& all, const std::vector<Summary>&
       "  --program FILE   program for (c) (default tests/bench/firewall10.ncpu)\n"
       "  --point POINT    attach point for (c) (default \"* in\")\n"
       "  --plugin FILE    netcpu.so (default: the one built with this benchmark)\n"
+      "  --compare FILE   also (e): the program on this other netcpu.so (say a build of\n"
+      "                   main), and (c)'s cost over it round by round\n"
       "  --json           print the measurements and the summary as JSON\n"
       "  --quiet          no progress lines on stderr\n");
   std::exit(status);
@@ -820,6 +867,8 @@ Options parse(int argc, char** argv) {
         o.point = value();
       } else if (a == "--plugin") {
         o.plugin = value();
+      } else if (a == "--compare") {
+        o.compare = value();
       } else if (a == "--json") {
         o.json = true;
       } else if (a == "--quiet") {
@@ -847,18 +896,19 @@ Options parse(int argc, char** argv) {
 }
 
 int run(const Options& o) {
-  for (const auto& f : {o.plugin, o.program}) {
-    if (!std::filesystem::exists(f)) throw std::runtime_error(f + ": no such file");
+  for (const auto& f : {o.plugin, o.program, o.compare}) {
+    if (!f.empty() && !std::filesystem::exists(f)) throw std::runtime_error(f + ": no such file");
   }
   Bench bench(o);
   const std::string pinned = o.pin ? bench.pin() : "not pinned (--no-pin)";
-  const size_t total = static_cast<size_t>(o.rounds) * o.sizes.size() * o.configs();
+  const std::vector<int> configs = o.configs();
+  const size_t total = static_cast<size_t>(o.rounds) * o.sizes.size() * configs.size();
   const double estimate = total * (o.seconds + o.warmup + 0.1);
   std::fprintf(stderr,
                "netcpu-switch-bench: vde_switch pid %d, %d rounds x %zu sizes x %d "
                "configurations, %.2g s each, about %.0f s; %s\n",
-               static_cast<int>(bench.pid()), o.rounds, o.sizes.size(), o.configs(), o.seconds,
-               estimate, pinned.c_str());
+               static_cast<int>(bench.pid()), o.rounds, o.sizes.size(),
+               static_cast<int>(configs.size()), o.seconds, estimate, pinned.c_str());
 #if !defined(NDEBUG) || defined(NETCPU_SWITCH_PRELOAD)
   std::fprintf(stderr,
                "netcpu-switch-bench: warning: a debug or sanitizer build; its figures mean "
@@ -868,8 +918,8 @@ int run(const Options& o) {
   for (int r = 0; r < o.rounds; ++r) {
     for (size_t k = 0; k < o.sizes.size(); ++k) {
       size_t size = o.sizes[r % 2 ? o.sizes.size() - 1 - k : k];
-      for (int i = 0; i < o.configs(); ++i) {
-        int c = (i + r) % o.configs();
+      for (size_t i = 0; i < configs.size(); ++i) {
+        int c = configs[(i + r) % configs.size()];
         Measurement m = bench.measure(r, size, c);
         if (!o.quiet) {
           std::fprintf(stderr,
@@ -882,13 +932,13 @@ int run(const Options& o) {
                        static_cast<unsigned long long>(m.lost()), m.fps(), m.switch_busy() * 100,
                        m.us_stat(), m.us_clock(), m.bench_busy() * 100);
         }
-        if (c == kProgram && m.program_packets >= 0 &&
+        if (runs_program(c) && m.program_packets >= 0 &&
             static_cast<uint64_t>(m.program_packets) < m.traffic.sent) {
           throw std::runtime_error("the program ran on " + std::to_string(m.program_packets) +
                                    " frames, fewer than the " + std::to_string(m.traffic.sent) +
                                    " sent: is it attached where the frames enter?");
         }
-        if (c == kProgram && m.program_dropped > 0) {
+        if (runs_program(c) && m.program_dropped > 0) {
           std::fprintf(stderr,
                        "netcpu-switch-bench: warning: the program dropped %lld frames; CPU per "
                        "frame counts received frames only\n",
