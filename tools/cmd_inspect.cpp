@@ -52,8 +52,7 @@ int cmd_check(const std::string& file, bool json) {
   {
     Diagnostic load_error;
     if (auto vm = Instance::create(p, HostCaps{}, Limits{}, nullptr, &load_error))
-      jit = vm->jit_compiled() ? "native code (" + vm->jit_status() + ")"
-                               : "interpreter (" + vm->jit_status() + ")";
+      jit = vm->runs_as();
   }
   if (json) {
     nlohmann::json j;

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config        # toolchain
+  build-essential cmake pkg-config clang-format  # toolchain, formatting (tools/check-format.sh)
   libpcap-dev tcpdump                     # pcap I/O and the tcpdump reference
   libgtest-dev libgmock-dev libbenchmark-dev  # tests and benchmarks
   libcli11-dev nlohmann-json3-dev libboost-dev  # the netcpu command line

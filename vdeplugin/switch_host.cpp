@@ -12,6 +12,12 @@ const char* dir_name(Dir d) { return d == kIn ? "in" : "out"; }
 
 bool port_exists(int port) { return port >= 0 && port_user(port) != static_cast<uid_t>(-1); }
 
+// A send the switch could not make (no such port, or sends nested too deep).
+// Only the switch's thread writes the counter.
+void count_error(Instance& vm) {
+  vm.stats().errors.store(vm.stats().errors.load() + 1, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 SwitchHost::SwitchHost(Channel log, Channel drop) : log_(std::move(log)), drop_(std::move(drop)) {
@@ -103,14 +109,31 @@ void SwitchHost::refresh() {
   for_each(
       [&](AttachPoint& at) { timers_ |= at.program() && !at.program()->program().timers.empty(); });
   active_ = {any[kIn], any[kOut]};
+  Instance* star_in = star_[kIn].program();
+  direct_ = star_in && !port_programs_[kIn] && !any[kOut] ? star_in->native_code()
+                                                          : Instance::NativeCode{};
   for (Pending& p : pending_) p.ptr = nullptr;  // rewrites of programs that may be gone
 }
 
 void SwitchHost::tick(uint64_t now) {
+  current_port_ = -1;
+  for (Dir d : {kIn, kOut}) {
+    run_timers(star_[d], -1, d, now);
+    for (size_t port = 0; port < ports_[d].size(); ++port)
+      if (ports_[d][port]) run_timers(*ports_[d][port], static_cast<int>(port), d, now);
+  }
+}
+
+// A port's timers see their port in `port`, and `emit INPORT` sends there;
+// those of "*" have none (port 0), and such an emit is counted as an error.
+void SwitchHost::run_timers(AttachPoint& at, int port, Dir d, uint64_t now) {
   PacketMeta meta;
   meta.hook = Hook::Timer;
-  current_port_ = -1;
-  for_each([&](AttachPoint& at) { at.run_due_timers(now, meta); });
+  meta.port = static_cast<uint32_t>(port < 0 ? 0 : port);
+  meta.dir = d;
+  at.run_due_timers(now, meta, [&](const RunResult& r) {
+    if (r.emitted) send_emitted(*at.program(), port);
+  });
 }
 
 bool SwitchHost::send_copy(int port, const uint8_t* data, uint32_t len) {
@@ -124,15 +147,9 @@ bool SwitchHost::send_copy(int port, const uint8_t* data, uint32_t len) {
   return true;
 }
 
-void SwitchHost::after_run(const RunResult& r, Instance& vm, int port, Dir d, uint32_t len,
-                           const uint8_t* frame) {
-  auto error = [&] {
-    vm.stats().errors.store(vm.stats().errors.load() + 1, std::memory_order_relaxed);
-  };
-  if (r.mirror_port >= 0 && !send_copy(r.mirror_port, frame, len)) error();
-  int source = d == kIn ? port : source_port_;
+void SwitchHost::send_emitted(Instance& vm, int source) {
   for (const EmittedPacket& e : vm.emitted())
-    if (!send_copy(e.port < 0 ? source : e.port, e.data.data(), e.length)) error();
+    if (!send_copy(e.port < 0 ? source : e.port, e.data.data(), e.length)) count_error(vm);
 }
 
 // Everything but a plain pass: kept out of filter() so that the frame path
@@ -140,7 +157,8 @@ void SwitchHost::after_run(const RunResult& r, Instance& vm, int port, Dir d, ui
 // further (dropped, or redirected as a copy).
 bool SwitchHost::act(const RunResult& r, Instance& vm, int port, Dir d, uint32_t len,
                      uint8_t* frame) {
-  if (r.mirror_port >= 0 || r.emitted) after_run(r, vm, port, d, len, frame);
+  if (r.mirror_port >= 0 && !send_copy(r.mirror_port, frame, len)) count_error(vm);
+  if (r.emitted) send_emitted(vm, d == kIn ? port : source_port_);
   if (r.verdict == Verdict::Drop) {
     if (drop_.listening())
       drop_.write("port " + std::to_string(port) + " " + dir_name(d) + ": " + vm.program().name +
@@ -149,11 +167,30 @@ bool SwitchHost::act(const RunResult& r, Instance& vm, int port, Dir d, uint32_t
     return true;
   }
   if (r.verdict == Verdict::Redirect) {
-    if (!send_copy(r.redirect_port, frame, len))
-      vm.stats().errors.store(vm.stats().errors.load() + 1, std::memory_order_relaxed);
+    if (!send_copy(r.redirect_port, frame, len)) count_error(vm);
     return true;
   }
   return false;
+}
+
+// The native code counts a pass itself: the frame goes on as it came,
+// without a RunResult. One frame in kSampleEvery is timed, as run() does,
+// and on this same path, so that the figure is this path's.
+[[gnu::hot]] int SwitchHost::direct(int port, uint8_t* frame, int len) {
+  AttachPoint& at = star_[kIn];
+  uint32_t l = static_cast<uint32_t>(len);
+  PacketMeta meta;
+  meta.port = static_cast<uint32_t>(port);
+  meta.dir = kIn;
+  meta.hook = Hook::PortIn;
+  const bool timed = at.sample_due();
+  const uint64_t t0 = timed ? AttachPoint::now_ns() : 0;
+  const JitResult j = direct_.entry(direct_.state, frame, l, &l, kSwitchFrameMax, &meta);
+  if (timed) [[unlikely]]
+    at.add_sample(AttachPoint::now_ns() - t0);
+  if (j.passed()) [[likely]]
+    return 0;
+  return stops(at.program()->native_result(j, l), *at.program(), port, kIn, l, frame) ? -1 : 0;
 }
 
 [[gnu::hot]] int SwitchHost::filter(int port, Dir d, uint8_t* frame, int len) {
@@ -171,8 +208,7 @@ bool SwitchHost::act(const RunResult& r, Instance& vm, int port, Dir d, uint32_t
     if (!at || !at->program()) continue;
     const RunResult r = at->run(frame, l, kSwitchFrameMax, meta);
     modified |= r.modified;
-    if ((r.verdict != Verdict::Pass || r.mirror_port >= 0 || r.emitted) &&
-        act(r, *at->program(), port, d, l, frame)) {
+    if (stops(r, *at->program(), port, d, l, frame)) {
       result = -1;
       break;
     }

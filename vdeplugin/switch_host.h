@@ -34,6 +34,8 @@ class alignas(64) SwitchHost {
   // The switch's packet events. Return what vde_switch expects of a filter:
   // 0 unchanged, a negative value to drop, a positive value: the new length.
   int on_packet_in(int port, uint8_t* frame, int len) {
+    if (direct_.entry) [[likely]]
+      return direct(port, frame, len);
     // A new frame: whatever an out program rewrote before is gone with the old one.
     if (active_[kOut]) pending_[depth_].ptr = nullptr;
     if (depth_ == 0) source_port_ = port;
@@ -66,10 +68,17 @@ class alignas(64) SwitchHost {
   void for_each(const std::function<void(AttachPoint&)>& fn);
   std::vector<std::string> warnings(const AttachPoint& at, const Program& p);
   int filter(int port, Dir d, uint8_t* frame, int len);
+  int direct(int port, uint8_t* frame, int len);
+  // True when the frame goes no further after this run: act() on anything
+  // but a plain pass.
+  bool stops(const RunResult& r, Instance& vm, int port, Dir d, uint32_t len, uint8_t* frame) {
+    return (r.verdict != Verdict::Pass || r.mirror_port >= 0 || r.emitted) &&
+           act(r, vm, port, d, len, frame);
+  }
   [[gnu::cold]] bool act(const RunResult& r, Instance& vm, int port, Dir d, uint32_t len,
                          uint8_t* frame);
-  void after_run(const RunResult& r, Instance& vm, int port, Dir d, uint32_t len,
-                 const uint8_t* frame);
+  void run_timers(AttachPoint& at, int port, Dir d, uint64_t now_ms);
+  void send_emitted(Instance& vm, int source);
   bool send_copy(int port, const uint8_t* data, uint32_t len);
 
   // A frame an `out` program rewrote in place: its original bytes, put back
@@ -83,6 +92,11 @@ class alignas(64) SwitchHost {
 
   // The frame path's state first, the buffers last: each frame finds the
   // switch's caches cold.
+  // The common case, a compiled program on "* in" and nothing else: the
+  // frames go straight to its native code (direct()). Taken again by
+  // refresh(), after every command that may load, unload, profile or
+  // change the limits.
+  Instance::NativeCode direct_{};
   std::array<bool, 2> active_{};         // some program on this direction
   std::array<bool, 2> port_programs_{};  // some on a port of it, not only on "*"
   // Sends from inside the frame path re-enter it: each depth keeps its own

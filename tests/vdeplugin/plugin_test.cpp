@@ -164,6 +164,47 @@ TEST_F(Plugin, BudgetStopsARunawayProgram) {
   EXPECT_EQ(con.cmd("netcpu/onabort maybe").code, EINVAL);
 }
 
+// A compiled program alone on "* in" is the switch's shortest frame path,
+// straight into the native code. What it does there must be what the
+// interpreter does: the same counts, and a fault that ends as onabort says.
+TEST_F(Plugin, CompiledProgramsEndFaultsAsTheInterpreterDoes) {
+  connect(2);
+  ASSERT_TRUE(con.cmd_ok("debug/add netcpu/drop").ok());
+  // The frames are 60 bytes: the read at 100 faults.
+  ASSERT_TRUE(load("* in", "far.ncpu", ".text:\n    mov gpr0, pkt.u32[100]\n    pass\n").ok());
+  auto runs_as = [&] { return con.cmd_ok("netcpu/show * in").data.at(0); };
+  EXPECT_EQ(runs_as().find("# runs as native code (compiled, "), 0u) << runs_as();
+  EXPECT_EQ(broadcast_from_a(10)[1], 10u);  // faults pass by default
+  EXPECT_EQ(counter("* in", kAborted), 10u);
+  ASSERT_TRUE(con.cmd_ok("netcpu/onabort drop").ok());
+  EXPECT_EQ(runs_as().find("# runs as native code"), 0u) << runs_as();
+  EXPECT_EQ(broadcast_from_a(10)[1], 0u);
+  EXPECT_EQ(counter("* in", kDropped), 10u);
+  auto drop = con.wait_debug(
+      [&](const std::string& l) { return l.find("netcpu/drop") != std::string::npos; });
+  ASSERT_TRUE(drop);
+  EXPECT_NE(drop->find("port " + std::to_string(A().port()) +
+                       " in: far dropped 60 bytes (packet access out of bounds)"),
+            std::string::npos)
+      << *drop;
+  // The same frames through the interpreter, then native again.
+  ASSERT_TRUE(con.cmd_ok("netcpu/profile 1").ok());
+  EXPECT_EQ(runs_as(), "# runs as interpreter (profiling is on)");
+  EXPECT_EQ(broadcast_from_a(10)[1], 0u);
+  ASSERT_TRUE(con.cmd_ok("netcpu/profile 0").ok());
+  ASSERT_TRUE(con.cmd_ok("netcpu/budget 1").ok());
+  EXPECT_EQ(runs_as(),
+            "# runs as interpreter (the budget, 1, is below the longest path, 2 "
+            "instructions)");
+  EXPECT_EQ(broadcast_from_a(10)[1], 0u) << "the budget stops the runs, onabort drops them";
+  ASSERT_TRUE(con.cmd_ok("netcpu/budget 100000").ok());
+  ASSERT_TRUE(con.cmd_ok("netcpu/onabort pass").ok());
+  EXPECT_EQ(broadcast_from_a(10)[1], 10u);
+  EXPECT_EQ(counter("* in", kPackets), 50u);
+  EXPECT_EQ(counter("* in", kAborted), 50u);
+  EXPECT_EQ(counter("* in", kDropped), 30u);
+}
+
 TEST_F(Plugin, ProgramsArePerPortAndDirection) {
   connect(3);
   // B's ingress drops what B sends; C's egress drops what goes to C.
@@ -345,6 +386,47 @@ TEST_F(Plugin, TimersRunFromTheSwitchTimer) {
   EXPECT_EQ(open_descriptors(sw.pid()), with_timer);
   EXPECT_TRUE(
       con.wait_debug([](const std::string& l) { return l.find("tock") != std::string::npos; }, 5s));
+}
+
+// A timer's emit leaves through the switch: to its program's port with
+// INPORT, to any port by number, also from a "*" program.
+TEST_F(Plugin, TimersEmitFramesToTheirPortAndToNamedOnes) {
+  connect(3);
+  auto keepalive = [](const std::string& to) {
+    return ".timer keepalive 1s:\n    outlen 60\n    mov out.u16[0], 0xffff\n"
+           "    mov out.u32[2], 0xffffffff\n    mov out.u16[12], 0x88b5\n"
+           "    mov out.u16[14], port\n    mov out.u8[16], dir\n" +
+           to + "    end\n.text:\n    pass\n";
+  };
+  const uint16_t b = static_cast<uint16_t>(B().port()), c = static_cast<uint16_t>(C().port());
+  ASSERT_TRUE(load(std::to_string(b) + " out", "ka.ncpu",
+                   keepalive("    emit INPORT\n    emit " + std::to_string(c) + "\n"))
+                  .ok());
+  // The frame the timer built, as it reached an endpoint: what it says
+  // `port` and `dir` were.
+  auto next_keepalive = [](Endpoint& e) -> std::optional<std::pair<uint16_t, uint8_t>> {
+    for (auto f = e.recv(4000); f; f = e.recv(4000))
+      if (f->size() >= 17 && (*f)[12] == 0x88 && (*f)[13] == 0xb5)
+        return std::pair{static_cast<uint16_t>((*f)[14] << 8 | (*f)[15]), (*f)[16]};
+    return std::nullopt;
+  };
+  const auto to_b = next_keepalive(B());
+  ASSERT_TRUE(to_b) << "no keepalive on port " << b << " in 4 s";
+  EXPECT_EQ(*to_b, std::pair(b, uint8_t{1}));
+  const auto to_c = next_keepalive(C());
+  ASSERT_TRUE(to_c) << "no keepalive on port " << c << " in 4 s";
+  EXPECT_EQ(*to_c, std::pair(b, uint8_t{1}));
+
+  ASSERT_TRUE(con.cmd_ok("netcpu/unload " + std::to_string(b) + " out").ok());
+  ASSERT_TRUE(load("* in", "ka.ncpu",
+                   keepalive("    emit INPORT\n    emit " + std::to_string(A().port()) + "\n"))
+                  .ok());
+  for (auto& e : ends) e->drain(100);
+  const auto to_a = next_keepalive(A());
+  ASSERT_TRUE(to_a) << "no keepalive from '* in' in 4 s";
+  EXPECT_EQ(*to_a, std::pair(uint16_t{0}, uint8_t{0}));
+  // "*" has no port of its own: its INPORT goes nowhere.
+  EXPECT_FALSE(next_keepalive(B()));
 }
 
 // With the plugin loaded and no program, the switch calls nothing of it per

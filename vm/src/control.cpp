@@ -37,12 +37,6 @@ std::string hex64(uint64_t v) {
   return b;
 }
 
-uint64_t steady_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
-
 }  // namespace
 
 std::unique_ptr<Instance> AttachPoint::replace(std::unique_ptr<Instance> p) {
@@ -55,12 +49,17 @@ std::unique_ptr<Instance> AttachPoint::replace(std::unique_ptr<Instance> p) {
 
 static_assert(std::has_single_bit(AttachPoint::kSampleEvery));
 
+uint64_t AttachPoint::now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
 RunResult AttachPoint::timed_run(uint8_t* pkt, uint32_t& len, uint32_t capacity,
                                  const PacketMeta& meta) {
-  uint64_t t0 = steady_ns();
+  uint64_t t0 = now_ns();
   RunResult r = program_->run(pkt, len, capacity, meta);
-  sampled_ns_ += steady_ns() - t0;
-  ++sampled_runs_;
+  add_sample(now_ns() - t0);
   return r;
 }
 
@@ -69,7 +68,8 @@ double AttachPoint::average_ns() const {
                        : 0.0;
 }
 
-void AttachPoint::run_due_timers(uint64_t now_ms, const PacketMeta& meta) {
+void AttachPoint::run_due_timers(uint64_t now_ms, const PacketMeta& meta,
+                                 const std::function<void(const RunResult&)>& ran) {
   if (!program_) return;
   const auto& timers = program_->program().timers;
   for (size_t i = 0; i < timers.size(); ++i) {
@@ -78,7 +78,8 @@ void AttachPoint::run_due_timers(uint64_t now_ms, const PacketMeta& meta) {
     if (next_due_[i] > now_ms) continue;
     PacketMeta m = meta;
     m.now_ms = now_ms;
-    program_->run_timer(i, m);
+    const RunResult r = program_->run_timer(i, m);
+    if (ran) ran(r);
     while (next_due_[i] <= now_ms) next_due_[i] += timers[i].period_ms;
   }
 }
@@ -284,8 +285,8 @@ ControlReply Control::cmd_show(const std::vector<std::string>& w) {
   opt.loc = false;
   opt.pcs = true;
   if (vm->profiling()) opt.hits = vm->profile();
-  std::string text = disassemble(vm->program(), opt);
-  if (!text.empty() && text.back() == '\n') text.pop_back();
+  std::string text = "# runs as " + vm->runs_as() + "\n" + disassemble(vm->program(), opt);
+  if (text.back() == '\n') text.pop_back();
   return {0, text};
 }
 

@@ -208,8 +208,11 @@ __attribute__((noinline)) RunResult Instance::run_interpreted(uint8_t* pkt, uint
 [[gnu::hot]] RunResult Instance::run(uint8_t* pkt, uint32_t& len, uint32_t capacity,
                                      const PacketMeta& meta) {
   if (!native_ || !pkt) return run_interpreted(pkt, len, capacity, meta);
-  emitted_count_ = 0;  // a timer handler may have emitted
-  const JitResult j = native_(state_.get(), pkt, len, &len, capacity, &meta);
+  return native_result(native_(state_.get(), pkt, len, &len, capacity, &meta), len);
+}
+
+[[gnu::hot]] RunResult Instance::native_result(const JitResult& j, uint32_t len) {
+  emitted_count_ = 0;  // a timer handler may have emitted; compiled code does not
   RunResult r;
   r.instructions = static_cast<uint32_t>(j.count);
   r.length = len;
@@ -251,6 +254,15 @@ void Instance::set_limits(const Limits& limits) {
 }
 
 static_assert(std::is_same_v<Instance::NativeEntry, JitCode::Entry>);
+
+std::string Instance::runs_as() const {
+  if (native_) return "native code (" + jit_status_ + ")";
+  if (!jit_) return "interpreter (" + jit_status_ + ")";
+  if (!limits_.jit) return "interpreter (native code turned off)";
+  if (profiling_) return "interpreter (profiling is on)";
+  return "interpreter (the budget, " + std::to_string(limits_.budget) +
+         ", is below the longest path, " + std::to_string(jit_->max_path()) + " instructions)";
+}
 
 void Instance::choose_native() {
   const bool usable = jit_ && limits_.jit && !profiling_ && limits_.budget >= jit_->max_path();

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "netcpu/program.h"
+#include "netcpu/vm.h"
 
 namespace netcpu {
 
@@ -44,15 +45,8 @@ struct JitLayout {
   uint64_t (*mapped)(void* state, uint32_t id) = nullptr;
 };
 
-// What a compiled run returns (in rax:rdx): how it ended and how many
-// instructions it executed. A pass or drop is already counted in Stats.
-struct JitResult {
-  uint64_t exit;
-  uint64_t count;
-};
-
-// How a compiled run ended: the kind in bits 32..39 of the result; for a
-// fault, the pc of the instruction that faulted in the low 32 bits.
+// How a compiled run ended (JitResult, in vm.h): the kind in bits 32..39 of
+// its exit; for a fault, the pc of the instruction that faulted in the low 32 bits.
 enum class JitExit : uint8_t { Pass = 0, Drop = 1, Fault = 2 };
 
 class JitCode {

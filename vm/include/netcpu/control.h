@@ -34,15 +34,24 @@ class AttachPoint {
   // costs two clock reads per kSampleEvery packets (a clock read is 20-30 ns
   // in a VM).
   RunResult run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta) {
-    if ((sample_++ & (kSampleEvery - 1)) != 1) [[likely]]
+    if (!sample_due()) [[likely]]
       return program_->run(pkt, len, capacity, meta);
     return timed_run(pkt, len, capacity, meta);
   }
   double average_ns() const;
   static constexpr uint32_t kSampleEvery = 64;
 
-  // Timers of the program, due by the host clock in milliseconds.
-  void run_due_timers(uint64_t now_ms, const PacketMeta& meta);
+  // The sampling of run(), for a host that calls the native code itself
+  // (Instance::native_code()): whether this packet is one to time, and
+  // what its run took by now_ns().
+  bool sample_due() { return (sample_++ & (kSampleEvery - 1)) == 1; }
+  void add_sample(uint64_t ns) { sampled_ns_ += ns, ++sampled_runs_; }
+  static uint64_t now_ns();
+
+  // Timers of the program, due by the host clock in milliseconds. `ran`
+  // sees each run's result, for a host that sends what a timer emitted.
+  void run_due_timers(uint64_t now_ms, const PacketMeta& meta,
+                      const std::function<void(const RunResult&)>& ran = nullptr);
 
  private:
   RunResult timed_run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);

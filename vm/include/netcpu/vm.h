@@ -22,7 +22,15 @@
 namespace netcpu {
 
 class JitCode;
-struct JitResult;
+
+// What compiled code returns (in rax:rdx): how it ended (jit.h's JitExit)
+// and how many instructions it executed. A pass or drop is already counted
+// in the instance's Stats.
+struct JitResult {
+  uint64_t exit;
+  uint64_t count;
+  bool passed() const { return (exit >> 32) == 0; }
+};
 
 // What a host can do with a program's verdicts. A program that needs more is
 // refused at load with a message naming the instruction.
@@ -146,11 +154,28 @@ class alignas(64) Instance {
   // the program's longest path; otherwise the interpreter, with the same results.
   bool jit_compiled() const { return jit_ != nullptr; }
   const std::string& jit_status() const { return jit_status_; }
+  // What packets run now, and why: "native code (compiled, N bytes)" or
+  // "interpreter (...)" with the first instruction the JIT left to it or
+  // what keeps the native code from running.
+  std::string runs_as() const;
 
   struct State;  // interpreter scratch: registers, stacks, parsed headers
   // The compiled code's entry (jit.h's JitCode::Entry).
   using NativeEntry = JitResult (*)(void* state, const uint8_t* pkt, uint64_t len,
                                     uint32_t* len_ptr, uint64_t capacity, const void* meta);
+
+  // For a host's own frame path, which may call the compiled code itself
+  // and skip run()'s call and RunResult on the packets it passes: the
+  // entry and its state while run() would take them, else a null entry.
+  // It changes only with set_limits() and set_profiling(). A run that did
+  // not pass (JitResult::passed()) becomes run()'s result through
+  // native_result(); a pass needs nothing more (the code counted it).
+  struct NativeCode {
+    NativeEntry entry = nullptr;
+    void* state = nullptr;
+  };
+  NativeCode native_code() const { return {native_, state_.get()}; }
+  RunResult native_result(const JitResult& j, uint32_t len);
 
  private:
   Instance(Program p, const HostCaps& caps, const Limits& limits, OutputSink sink);
