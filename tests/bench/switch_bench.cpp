@@ -402,7 +402,7 @@ class Bench {
   }
 
   // The program's figures from netcpu/list: the row "POINT PROGRAM HASH INSNS PACKETS
-  // PASSED DROPPED MODIFIED REDIRECTED ABORTED NS/PKT".
+  // PASSED DROPPED MODIFIED REDIRECTED ABORTED NS/PKT ...".
   void read_counters(Measurement& m) {
     for (const auto& line : con_.cmd_ok("netcpu/list").data) {
       if (!line.starts_with(o_.point + " ")) continue;

@@ -64,7 +64,7 @@ class Plugin : public ::testing::Test {
     return v < 0 ? 0 : static_cast<uint64_t>(v);
   }
   static constexpr int kPackets = 3, kPassed = 4, kDropped = 5, kModified = 6, kRedirected = 7,
-                       kAborted = 8, kNsPerPacket = 9;
+                       kAborted = 8, kNsPerPacket = 9, kEmitted = 10, kErrors = 11, kTimers = 12;
 
   VdeSwitch sw;
   Console con;
@@ -416,8 +416,12 @@ TEST_F(Plugin, TimersEmitFramesToTheirPortAndToNamedOnes) {
   const auto to_c = next_keepalive(C());
   ASSERT_TRUE(to_c) << "no keepalive on port " << c << " in 4 s";
   EXPECT_EQ(*to_c, std::pair(b, uint8_t{1}));
+  const std::string b_out = std::to_string(b) + " out";
+  EXPECT_GE(counter(b_out, kTimers), 1u);
+  EXPECT_GE(counter(b_out, kEmitted), 2u);
+  EXPECT_EQ(counter(b_out, kErrors), 0u);
 
-  ASSERT_TRUE(con.cmd_ok("netcpu/unload " + std::to_string(b) + " out").ok());
+  ASSERT_TRUE(con.cmd_ok("netcpu/unload " + b_out).ok());
   ASSERT_TRUE(load("* in", "ka.ncpu",
                    keepalive("    emit INPORT\n    emit " + std::to_string(A().port()) + "\n"))
                   .ok());
@@ -425,7 +429,8 @@ TEST_F(Plugin, TimersEmitFramesToTheirPortAndToNamedOnes) {
   const auto to_a = next_keepalive(A());
   ASSERT_TRUE(to_a) << "no keepalive from '* in' in 4 s";
   EXPECT_EQ(*to_a, std::pair(uint16_t{0}, uint8_t{0}));
-  // "*" has no port of its own: its INPORT goes nowhere.
+  // "*" has no port of its own: its INPORT goes nowhere, an error.
+  EXPECT_GE(counter("* in", kErrors), 1u);
   EXPECT_FALSE(next_keepalive(B()));
 }
 

@@ -254,9 +254,11 @@ ControlReply Control::cmd_unload(const std::vector<std::string>& w) {
 
 ControlReply Control::cmd_list() {
   char line[512];
-  std::snprintf(line, sizeof line, "%-10s %-16s %-16s %6s %10s %10s %10s %10s %10s %8s %8s",
-                "POINT", "PROGRAM", "HASH", "INSNS", "PACKETS", "PASSED", "DROPPED", "MODIFIED",
-                "REDIRECTED", "ABORTED", "NS/PKT");
+  // New columns go last: scripts read the others by position.
+  std::snprintf(line, sizeof line,
+                "%-10s %-16s %-16s %6s %10s %10s %10s %10s %10s %8s %8s %8s %8s %8s", "POINT",
+                "PROGRAM", "HASH", "INSNS", "PACKETS", "PASSED", "DROPPED", "MODIFIED",
+                "REDIRECTED", "ABORTED", "NS/PKT", "EMITTED", "ERRORS", "TIMERS");
   std::string text = line;
   opt_.for_each([&](AttachPoint& at) {
     Instance* vm = at.program();
@@ -264,10 +266,11 @@ ControlReply Control::cmd_list() {
     const Stats& s = vm->stats();
     std::snprintf(line, sizeof line,
                   "%-10s %-16s %-16s %6zu %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
-                  " %10" PRIu64 " %8" PRIu64 " %8.1f",
+                  " %10" PRIu64 " %8" PRIu64 " %8.1f %8" PRIu64 " %8" PRIu64 " %8" PRIu64,
                   at.name().c_str(), vm->program().name.c_str(), hex64(vm->hash()).c_str(),
                   vm->program().code.size(), s.packets.load(), s.passed.load(), s.dropped.load(),
-                  s.modified.load(), s.redirected.load(), s.aborted.load(), at.average_ns());
+                  s.modified.load(), s.redirected.load(), s.aborted.load(), at.average_ns(),
+                  s.emitted.load(), s.errors.load(), s.timer_runs.load());
     text += "\n";
     text += line;
   });

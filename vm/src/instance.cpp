@@ -229,6 +229,7 @@ RunResult Instance::run_timer(size_t i, const PacketMeta& meta) {
   m.hook = Hook::Timer;
   RunResult r = execute(program_.timers.at(i).pc, nullptr, len, 0, m);
   stats_.timer_runs.fetch_add(1, std::memory_order_relaxed);
+  if (r.emitted) stats_.emitted.fetch_add(r.emitted, std::memory_order_relaxed);
   if (r.aborted) {
     stats_.aborted.fetch_add(1, std::memory_order_relaxed);
     if (r.reason != AbortReason::Budget) stats_.errors.fetch_add(1, std::memory_order_relaxed);
