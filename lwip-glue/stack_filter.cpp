@@ -156,10 +156,6 @@ uint32_t copy_chain(abi::pbuf& p, uint8_t* flat, uint32_t len, ChainCopy dir) {
   return done;
 }
 
-void count_error(Instance& vm) {
-  vm.stats().errors.store(vm.stats().errors.load() + 1, std::memory_order_relaxed);
-}
-
 }  // namespace
 
 StackFilter::Impl::Impl(struct stack* s) : stack(s) {
@@ -259,7 +255,7 @@ int StackFilter::Impl::on_packet(int hooknum, abi::pbuf& p) {
   ++runs;
   if (p.payload == nullptr || p.len > p.tot_len) {
     ++malformed;
-    count_error(*vm);  // not the pbuf layout lwip_abi.h describes: leave it alone
+    vm->stats().count_error();  // not the pbuf layout lwip_abi.h describes: leave it alone
     return abi::kAccept;
   }
   bool chained = p.len < p.tot_len;
@@ -267,7 +263,7 @@ int StackFilter::Impl::on_packet(int hooknum, abi::pbuf& p) {
   if (chained) {
     if (copy_chain(p, scratch.data(), len, kFromChain) != len) {
       ++malformed;
-      count_error(*vm);
+      vm->stats().count_error();
       return abi::kAccept;
     }
     ++chained_runs;

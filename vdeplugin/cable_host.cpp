@@ -25,11 +25,6 @@ uint64_t now_ms() {
                                    .count());
 }
 
-void count_error(Instance& vm) {
-  auto& e = vm.stats().errors;
-  e.store(e.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-}
-
 // One write(2) per line, so that lines from the two directions (two threads)
 // and from other processes sharing the log never interleave mid-line.
 void write_line(int fd, std::initializer_list<std::string_view> parts) {
@@ -178,7 +173,7 @@ void CableHost::after_run(Side& s, const RunResult& r, bool timer) {
     if (port == kWirePort)
       wire_(e.data.data(), e.length);
     else
-      count_error(*s.vm);
+      s.vm->stats().count_error();
   }
 }
 

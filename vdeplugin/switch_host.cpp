@@ -12,12 +12,6 @@ const char* dir_name(Dir d) { return d == kIn ? "in" : "out"; }
 
 bool port_exists(int port) { return port >= 0 && port_user(port) != static_cast<uid_t>(-1); }
 
-// A send the switch could not make (no such port, or sends nested too deep).
-// Only the switch's thread writes the counter.
-void count_error(Instance& vm) {
-  vm.stats().errors.store(vm.stats().errors.load() + 1, std::memory_order_relaxed);
-}
-
 }  // namespace
 
 SwitchHost::SwitchHost(Channel log, Channel drop) : log_(std::move(log)), drop_(std::move(drop)) {
@@ -77,10 +71,14 @@ AttachPoint* SwitchHost::resolve(const std::vector<std::string>& w, std::string*
 }
 
 void SwitchHost::for_each(const std::function<void(AttachPoint&)>& fn) {
+  for_each_point([&](AttachPoint& at, int, Dir) { fn(at); });
+}
+
+void SwitchHost::for_each_point(const std::function<void(AttachPoint&, int, Dir)>& fn) {
   for (Dir d : {kIn, kOut}) {
-    fn(star_[d]);
-    for (auto& p : ports_[d])
-      if (p) fn(*p);
+    fn(star_[d], -1, d);
+    for (size_t port = 0; port < ports_[d].size(); ++port)
+      if (ports_[d][port]) fn(*ports_[d][port], static_cast<int>(port), d);
   }
 }
 
@@ -117,11 +115,7 @@ void SwitchHost::refresh() {
 
 void SwitchHost::tick(uint64_t now) {
   current_port_ = -1;
-  for (Dir d : {kIn, kOut}) {
-    run_timers(star_[d], -1, d, now);
-    for (size_t port = 0; port < ports_[d].size(); ++port)
-      if (ports_[d][port]) run_timers(*ports_[d][port], static_cast<int>(port), d, now);
-  }
+  for_each_point([&](AttachPoint& at, int port, Dir d) { run_timers(at, port, d, now); });
 }
 
 // A port's timers see their port in `port`, and `emit INPORT` sends there;
@@ -149,7 +143,7 @@ bool SwitchHost::send_copy(int port, const uint8_t* data, uint32_t len) {
 
 void SwitchHost::send_emitted(Instance& vm, int source) {
   for (const EmittedPacket& e : vm.emitted())
-    if (!send_copy(e.port < 0 ? source : e.port, e.data.data(), e.length)) count_error(vm);
+    if (!send_copy(e.port < 0 ? source : e.port, e.data.data(), e.length)) vm.stats().count_error();
 }
 
 // Everything but a plain pass: kept out of filter() so that the frame path
@@ -157,7 +151,7 @@ void SwitchHost::send_emitted(Instance& vm, int source) {
 // further (dropped, or redirected as a copy).
 bool SwitchHost::act(const RunResult& r, Instance& vm, int port, Dir d, uint32_t len,
                      uint8_t* frame) {
-  if (r.mirror_port >= 0 && !send_copy(r.mirror_port, frame, len)) count_error(vm);
+  if (r.mirror_port >= 0 && !send_copy(r.mirror_port, frame, len)) vm.stats().count_error();
   if (r.emitted) send_emitted(vm, d == kIn ? port : source_port_);
   if (r.verdict == Verdict::Drop) {
     if (drop_.listening())
@@ -167,15 +161,14 @@ bool SwitchHost::act(const RunResult& r, Instance& vm, int port, Dir d, uint32_t
     return true;
   }
   if (r.verdict == Verdict::Redirect) {
-    if (!send_copy(r.redirect_port, frame, len)) count_error(vm);
+    if (!send_copy(r.redirect_port, frame, len)) vm.stats().count_error();
     return true;
   }
   return false;
 }
 
 // The native code counts a pass itself: the frame goes on as it came,
-// without a RunResult. One frame in kSampleEvery is timed, as run() does,
-// and on this same path, so that the figure is this path's.
+// without a RunResult.
 [[gnu::hot]] int SwitchHost::direct(int port, uint8_t* frame, int len) {
   AttachPoint& at = star_[kIn];
   uint32_t l = static_cast<uint32_t>(len);
@@ -183,12 +176,8 @@ bool SwitchHost::act(const RunResult& r, Instance& vm, int port, Dir d, uint32_t
   meta.port = static_cast<uint32_t>(port);
   meta.dir = kIn;
   meta.hook = Hook::PortIn;
-  const bool timed = at.sample_due();
-  const uint64_t t0 = timed ? AttachPoint::now_ns() : 0;
-  const JitResult j = direct_.entry(direct_.state, frame, l, &l, kSwitchFrameMax, &meta);
-  if (timed) [[unlikely]]
-    at.add_sample(AttachPoint::now_ns() - t0);
-  if (j.passed()) [[likely]]
+  JitResult j;
+  if (at.run_native(direct_, frame, l, kSwitchFrameMax, meta, j)) [[likely]]
     return 0;
   return stops(at.program()->native_result(j, l), *at.program(), port, kIn, l, frame) ? -1 : 0;
 }

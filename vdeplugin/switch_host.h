@@ -66,6 +66,8 @@ class alignas(64) SwitchHost {
   AttachPoint* point(int port, Dir d, bool create);
   AttachPoint* resolve(const std::vector<std::string>& words, std::string* why);
   void for_each(const std::function<void(AttachPoint&)>& fn);
+  // The same with each point's port (-1: "*") and direction.
+  void for_each_point(const std::function<void(AttachPoint&, int port, Dir d)>& fn);
   std::vector<std::string> warnings(const AttachPoint& at, const Program& p);
   int filter(int port, Dir d, uint8_t* frame, int len);
   int direct(int port, uint8_t* frame, int len);

@@ -37,6 +37,12 @@ std::string hex64(uint64_t v) {
   return b;
 }
 
+uint64_t steady_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
 }  // namespace
 
 std::unique_ptr<Instance> AttachPoint::replace(std::unique_ptr<Instance> p) {
@@ -49,18 +55,24 @@ std::unique_ptr<Instance> AttachPoint::replace(std::unique_ptr<Instance> p) {
 
 static_assert(std::has_single_bit(AttachPoint::kSampleEvery));
 
-uint64_t AttachPoint::now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
+template <typename Run>
+auto AttachPoint::timed(Run run) {
+  const uint64_t t0 = steady_ns();
+  auto r = run();
+  sampled_ns_ += steady_ns() - t0;
+  ++sampled_runs_;
+  return r;
 }
 
 RunResult AttachPoint::timed_run(uint8_t* pkt, uint32_t& len, uint32_t capacity,
                                  const PacketMeta& meta) {
-  uint64_t t0 = now_ns();
-  RunResult r = program_->run(pkt, len, capacity, meta);
-  add_sample(now_ns() - t0);
-  return r;
+  return timed([&] { return program_->run(pkt, len, capacity, meta); });
+}
+
+bool AttachPoint::timed_native(const Instance::NativeCode& code, uint8_t* pkt, uint32_t& len,
+                               uint32_t capacity, const PacketMeta& meta, JitResult& result) {
+  result = timed([&] { return code.entry(code.state, pkt, len, &len, capacity, &meta); });
+  return result.passed();
 }
 
 double AttachPoint::average_ns() const {

@@ -38,15 +38,22 @@ class AttachPoint {
       return program_->run(pkt, len, capacity, meta);
     return timed_run(pkt, len, capacity, meta);
   }
+  // run() for a host that calls the compiled code itself: `code` is the
+  // program's Instance::native_code(), with its entry set. The same
+  // sampling; true when the run passed. `result` is the code's own
+  // (Instance::native_result() makes a RunResult of one that did not pass).
+  // Each branch tests its own result: a JitResult merged from both costs
+  // the common one a store-forwarding stall.
+  bool run_native(const Instance::NativeCode& code, uint8_t* pkt, uint32_t& len, uint32_t capacity,
+                  const PacketMeta& meta, JitResult& result) {
+    if (!sample_due()) [[likely]] {
+      result = code.entry(code.state, pkt, len, &len, capacity, &meta);
+      return result.passed();
+    }
+    return timed_native(code, pkt, len, capacity, meta, result);
+  }
   double average_ns() const;
   static constexpr uint32_t kSampleEvery = 64;
-
-  // The sampling of run(), for a host that calls the native code itself
-  // (Instance::native_code()): whether this packet is one to time, and
-  // what its run took by now_ns().
-  bool sample_due() { return (sample_++ & (kSampleEvery - 1)) == 1; }
-  void add_sample(uint64_t ns) { sampled_ns_ += ns, ++sampled_runs_; }
-  static uint64_t now_ns();
 
   // Timers of the program, due by the host clock in milliseconds. `ran`
   // sees each run's result, for a host that sends what a timer emitted.
@@ -54,7 +61,12 @@ class AttachPoint {
                       const std::function<void(const RunResult&)>& ran = nullptr);
 
  private:
+  bool sample_due() { return (sample_++ & (kSampleEvery - 1)) == 1; }
+  template <typename Run>
+  auto timed(Run run);
   RunResult timed_run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
+  bool timed_native(const Instance::NativeCode& code, uint8_t* pkt, uint32_t& len,
+                    uint32_t capacity, const PacketMeta& meta, JitResult& result);
 
   // What run() touches first: a host that keeps its attach points together
   // reads them from one cache line.

@@ -86,6 +86,12 @@ struct Stats {
       redirected{0}, mirrored{0}, emitted{0}, aborted{0}, errors{0}, timer_runs{0}, output_lines{0},
       output_suppressed{0}, ns_total{0};
   void reset();
+  // For a host, on the thread that runs the program: a send it could not
+  // make, a packet it could not hand over. A plain add, no locked
+  // read-modify-write, as that thread is the only writer.
+  void count_error() {
+    errors.store(errors.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 };
 
 enum class OutputKind : uint8_t { Print, Log, Dump };
@@ -165,7 +171,8 @@ class alignas(64) Instance {
                                     uint32_t* len_ptr, uint64_t capacity, const void* meta);
 
   // For a host's own frame path, which may call the compiled code itself
-  // and skip run()'s call and RunResult on the packets it passes: the
+  // (AttachPoint::run_native) and skip run()'s call and RunResult on the
+  // packets it passes: the
   // entry and its state while run() would take them, else a null entry.
   // It changes only with set_limits() and set_profiling(). A run that did
   // not pass (JitResult::passed()) becomes run()'s result through
