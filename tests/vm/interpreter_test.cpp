@@ -406,6 +406,25 @@ TEST(Interpreter, AbsentFieldsReadZeroOnRawIp) {
   EXPECT_EQ(out.lines, (std::vector<std::string>{"0 2048", "1.2.3.4", "53 0"}));
 }
 
+// wlen is the length on the wire the host gives (a capture's pcap header
+// len) when it is not the packet's own; mlen is always the bytes there are.
+TEST(Interpreter, WireLengthIsTheHostsOrTheLength) {
+  const std::string src = ".text:\nprint mlen, wlen\nresize 40\nprint mlen, wlen\nend\n";
+  const auto f = ipv4_frame(6, 0x0a000001, 0x0a000002, 40000, 80);
+  const std::string n = std::to_string(f.size());
+  HostCaps caps;
+  caps.max_packet = 65535;
+  auto whole = run_program(src, f, caps);
+  EXPECT_EQ(whole.lines, (std::vector<std::string>{n + " " + n, "40 40"}));
+  PacketMeta cut;
+  cut.wire_len = 150000;  // a big-TCP packet captured with a short snaplen
+  auto truncated = run_program(src, f, caps, {}, cut);
+  EXPECT_EQ(truncated.lines, (std::vector<std::string>{n + " 150000", "40 150000"}));
+  // Timers and .init have no packet: 0 like mlen.
+  auto init = run_program(".init:\nprint mlen, wlen\nend\n.text:\nend\n", f, caps, {}, cut);
+  EXPECT_EQ(init.lines, (std::vector<std::string>{"0 0"}));
+}
+
 TEST(Interpreter, ChecksumHelpersKeepPacketsValid) {
   auto f = ipv4_frame(6, 0x0a000001, 0xcb007101, 40000, 80, "data");
   auto out = run_program(".text:\nrewrite ip.src, 192.0.2.7\nrewrite l4.sport, 5555\nend\n", f);

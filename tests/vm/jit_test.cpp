@@ -3,6 +3,7 @@
 // (verdict, fault and its pc, instructions executed, heap afterwards, counters).
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,55 @@ TEST(Jit, PacketLoadsAtConstantAndComputedOffsets) {
       "    mov gpr4, pkt.u64[26]\n    mov gpr5, pkt.h32[26]\n"
       "    beq gpr2, 80, no\n    bgtu gpr3, gpr4, no\n    beq gpr5, 0, no\nother:\n"
       "    pass\nno:\n    drop\n");
+}
+
+// wlen comes from the run's PacketMeta (wire_len, or the length when 0):
+// native code reads it exactly as the interpreter does, in a leaf and in
+// code that calls the parser, with every kind of wire length.
+TEST(Jit, WireLengthReadsAsTheInterpreterReadsIt) {
+  const std::vector<std::string> programs = {
+      // A leaf, as translated tcpdump `len`/`greater`/`ether[len - 1]` are.
+      ".data:\nnum seen 0\n.text:\n    mov seen, wlen\n    mov gpr0, wlen\n    sub gpr0, 1\n"
+      "    mov gpr1, pkt.u8[gpr0]\n    bgtu wlen, 100, big\n    beq gpr1, 0, big\n    drop\n"
+      "big:\n    pass\n",
+      // Code that calls the parser, wlen read before and after it.
+      ".data:\nnum seen 0\nnum both 0\n.text:\n    mov gpr2, wlen\n    beq has.ip4, 0, done\n"
+      "    mov seen, ip.src\n    add seen, wlen\n    mov both, mlen\n    add both, gpr2\n"
+      "    bltu wlen, mlen, done\n    drop\ndone:\n    pass\n",
+  };
+  for (const std::string& src : programs) {
+    SCOPED_TRACE(src);
+    Limits interpreted;
+    interpreted.jit = false;
+    auto jit = load(src), interp = load(src, interpreted);
+    ASSERT_TRUE(jit && interp);
+    ASSERT_TRUE(jit->jit_compiled()) << jit->jit_status();
+    test::GuardedBuffer guard(2048);
+    for (auto bytes : packets()) {
+      if (bytes.empty()) continue;
+      const auto len = static_cast<uint32_t>(bytes.size());
+      for (uint32_t wire : {0u, len, len + 1, 99u, 101u, 262144u, 0xffffffffu, len / 2}) {
+        SCOPED_TRACE(std::to_string(len) + " bytes, wire_len " + std::to_string(wire));
+        PacketMeta meta;
+        meta.wire_len = wire;
+        auto copy = bytes;
+        uint32_t lj = len, li = len;
+        const RunResult a = jit->run(guard.put(bytes), lj, lj, meta);
+        const RunResult b = interp->run(copy.data(), li, li, meta);
+        EXPECT_STREQ(verdict_name(a.verdict), verdict_name(b.verdict));
+        EXPECT_EQ(a.aborted, b.aborted);
+        EXPECT_EQ(a.abort_pc, b.abort_pc);
+        EXPECT_EQ(a.instructions, b.instructions);
+        EXPECT_EQ(std::vector<uint8_t>(jit->heap().begin(), jit->heap().end()),
+                  std::vector<uint8_t>(interp->heap().begin(), interp->heap().end()));
+        if (src.find("mov seen, wlen") != std::string::npos) {  // what wlen read
+          uint64_t seen;
+          std::memcpy(&seen, jit->heap().data(), 8);
+          EXPECT_EQ(seen, wire ? wire : len);
+        }
+      }
+    }
+  }
 }
 
 TEST(Jit, FaultsStopAtTheSameInstructionWithTheSameVerdict) {

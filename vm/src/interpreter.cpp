@@ -193,6 +193,8 @@ struct Interpreter {
     switch (static_cast<MappedReg>(id)) {
       case MappedReg::Mlen:
         return len;
+      case MappedReg::Wlen:  // what a cut-short capture says the packet had, else mlen
+        return meta.wire_len ? meta.wire_len : len;
       case MappedReg::Port:
         return meta.port;
       case MappedReg::Dir:

@@ -557,7 +557,10 @@ class Compiler {
     return std::string(name);
   }
 
-  void note_operand(const Operand& o) { calls_ |= calls(o); }
+  void note_operand(const Operand& o) {
+    calls_ |= calls(o);
+    reads_wlen_ |= mapped_read(o) == static_cast<int>(MappedReg::Wlen);
+  }
 
   // The gprs an operand reads, as a value or as a memory base.
   static uint32_t regs_in(const Operand& o, bool as_value) {
@@ -638,6 +641,18 @@ class Compiler {
   // Entered with state, pkt, len, len_ptr, capacity and meta in rdi, rsi,
   // rdx, rcx, r8 and r9. Code that calls the parser hands it the run first.
   void prologue() {
+    // wlen is meta->wire_len, or the length when that is 0: worked out once
+    // here, while rdx and r9 still hold them (a leaf's count takes r9), and
+    // kept in wlen's memo slot, which only this code reads.
+    if (reads_wlen_) {
+      const int whole = a_.new_label();
+      a_.load_sized(R9, static_cast<int32_t>(offsetof(PacketMeta, wire_len)), 2, true);
+      a_.alu(0x85, RAX, RAX);
+      a_.jcc(kNE, whole);
+      a_.mov(RAX, RDX);
+      a_.bind(whole);
+      a_.store(RDI, wlen_slot(), RAX);
+    }
     if (calls_ || read_regs_) a_.alu(0x31, RAX, RAX);
     if (calls_) {
       // Pushes after the return address, an odd number of them: rsp is
@@ -713,17 +728,21 @@ class Compiler {
   }
 
   // Whether reading o may call out: any mapped register but mlen, which the
-  // code keeps in a host register.
+  // code keeps in a host register, and wlen, which the prologue works out.
   static bool calls(const Operand& o) {
     const int m = mapped_read(o);
-    return m >= 0 && m != static_cast<int>(MappedReg::Mlen);
+    return m >= 0 && m != static_cast<int>(MappedReg::Mlen) &&
+           m != static_cast<int>(MappedReg::Wlen);
   }
+
+  int32_t wlen_slot() const { return l_.field + 8 * static_cast<int32_t>(MappedReg::Wlen); }
 
   void read_mapped(uint8_t id) {
     if (id == static_cast<uint8_t>(MappedReg::Mlen)) return a_.mov(RAX, len_);
+    if (id == static_cast<uint8_t>(MappedReg::Wlen)) return a_.load(RAX, state_, wlen_slot());
     if (auto loc = field_location(static_cast<MappedReg>(id))) return read_located(*loc);
     // Header fields are memoised per run; metadata (port, now, rand...) is not.
-    const bool memo = id > static_cast<uint8_t>(MappedReg::Rand);
+    const bool memo = !is_metadata(static_cast<MappedReg>(id));
     int slow = a_.new_label(), done = a_.new_label();
     if (memo) {
       a_.load(RAX, state_, l_.field_known);
@@ -743,7 +762,8 @@ class Compiler {
   // Whether a read of this operand parses the headers (any header field
   // does, through field_location or the memo; metadata does not).
   static bool parses(const Operand& o) {
-    return mapped_read(o) > static_cast<int>(MappedReg::Rand);
+    const int m = mapped_read(o);
+    return m >= 0 && !is_metadata(static_cast<MappedReg>(m));
   }
 
   // Per pc, whether every path from .text to it has parsed the headers:
@@ -1171,6 +1191,7 @@ class Compiler {
   uint32_t reached_ = 0;  // instructions of .text the code covers
   uint32_t pc_ = 0, not_run_ = 0;
   bool calls_ = false;
+  bool reads_wlen_ = false;
   uint32_t read_regs_ = 0;       // bit per gpr
   int8_t host_[kGprCount] = {};  // the host register of each gpr, or kInState
   bool saves_rbx_ = false;

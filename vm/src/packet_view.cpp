@@ -324,6 +324,7 @@ std::optional<FieldLocation> field_location(MappedReg reg) {
     case MappedReg::Hook:
     case MappedReg::Now:
     case MappedReg::Rand:
+    case MappedReg::Wlen:
     case MappedReg::Ip6Src:
     case MappedReg::Ip6Dst:
     case MappedReg::Count:

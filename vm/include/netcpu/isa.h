@@ -208,7 +208,9 @@ constexpr uint8_t kOut = 0x80;  // on the out buffer instead of the packet
 
 // Mapped registers: read-only names for metadata and parsed header fields.
 // X(ENUM, name, bytes, description). bytes 16 marks a 16-byte field usable only
-// where a Key slot is accepted. Fields the packet does not have read as 0.
+// where a Key slot is accepted. Fields the packet does not have read as 0. A
+// register's id is its position here and part of the bytecode format: add new
+// ones at the end (wlen, metadata like mlen, came after the header fields).
 // clang-format off
 #define NETCPU_MAPPED(X)                                                                   \
   X(Mlen, "mlen", 8, "packet length in bytes")                                             \
@@ -259,7 +261,8 @@ constexpr uint8_t kOut = 0x80;  // on the out buffer instead of the packet
   X(TcpAck, "tcp.ack", 8, "TCP acknowledgement number")                                   \
   X(TcpWin, "tcp.win", 8, "TCP window")                                                   \
   X(IcmpType, "icmp.type", 8, "ICMP / ICMPv6 type")                                       \
-  X(IcmpCode, "icmp.code", 8, "ICMP / ICMPv6 code")
+  X(IcmpCode, "icmp.code", 8, "ICMP / ICMPv6 code")                                       \
+  X(Wlen, "wlen", 8, "length on the wire; mlen or more when the capture was truncated")
 // clang-format on
 
 enum class MappedReg : uint8_t {
@@ -282,6 +285,9 @@ inline constexpr MappedInfo kMappedInfo[] = {
 };
 constexpr size_t kMappedCount = static_cast<size_t>(MappedReg::Count);
 inline const MappedInfo& mapped_info(MappedReg r) { return kMappedInfo[static_cast<size_t>(r)]; }
+// Metadata the host gives with the packet (mlen..rand, wlen), as opposed to
+// the header fields parsed from its bytes.
+constexpr bool is_metadata(MappedReg r) { return r <= MappedReg::Rand || r == MappedReg::Wlen; }
 
 // Where a program runs: the value of the `hook` mapped register.
 enum class Hook : uint8_t {

@@ -66,7 +66,7 @@ struct FieldLocation {
 std::optional<FieldLocation> field_location(MappedReg r);
 
 // The value of a header field (mapped registers from HAS_ETH on), 0 when the
-// packet lacks it. Metadata registers (MLEN..PAYLOAD) are the interpreter's.
+// packet lacks it. Metadata registers (is_metadata(): mlen..rand, wlen) are the interpreter's.
 uint64_t header_field(MappedReg r, std::span<const uint8_t> pkt, const Headers& h);
 
 // The 16 bytes of ip6.src / ip6.dst, or nullptr when the packet is not IPv6.

@@ -62,6 +62,11 @@ struct PacketMeta {
   uint8_t dir = 0;  // 0 in, 1 out
   Hook hook = Hook::Test;
   uint64_t now_ms = 0;  // 0: the interpreter reads the steady clock
+  // The packet's length on the wire (`wlen`) when it differs from the bytes
+  // given, as in a capture cut short by its snaplen (the pcap header's len);
+  // 0: the packet is whole and wlen is its length, mlen. Switch, cable and
+  // lwIPv6 hosts always see whole packets and leave it 0.
+  uint32_t wire_len = 0;
 };
 
 struct RunResult {
