@@ -9,11 +9,17 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 run=${NETCPU_RUN_DIR:-/tmp/netcpu-quickstart-$(id -u)}
 
+# Host B runs in a session of its own (setsid), so that its vdens, the shell
+# inside the namespace and the nc loops all go with one signal to the group.
 stop() {
-  for pidfile in "$run"/host-b.pid "$run"/switch.pid; do
-    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
-    rm -f "$pidfile"
-  done
+  if [ -f "$run/host-b.pid" ]; then
+    kill -TERM -- "-$(cat "$run/host-b.pid")" 2>/dev/null || true
+    rm -f "$run/host-b.pid"
+  fi
+  if [ -f "$run/switch.pid" ]; then
+    kill "$(cat "$run/switch.pid")" 2>/dev/null || true
+    rm -f "$run/switch.pid"
+  fi
 }
 if [ "${1:-}" = "--stop" ]; then
   stop
@@ -21,18 +27,42 @@ if [ "${1:-}" = "--stop" ]; then
   exit 0
 fi
 
-tools/install-deps.sh
-build=build/quickstart
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j"$(nproc)" --target netcpu-cli netcpu-vdeplugin >/dev/null
-netcpu="$root/$build/tools/netcpu"
-plugin="$root/$build/vdeplugin/netcpu.so"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+step "Debian packages NetCPU needs (installed only when missing)"
+tools/install-deps.sh
+# NETCPU_BUILD_DIR: an existing build to use as it is (the tests use theirs).
+build=${NETCPU_BUILD_DIR:-$root/build/quickstart}
+netcpu="$build/tools/netcpu"
+plugin="$build/vdeplugin/netcpu.so"
+if [ -z "${NETCPU_BUILD_DIR:-}" ]; then
+  step "Building the netcpu command and the vde_switch plugin in $build"
+  [ -x "$netcpu" ] || echo "The first build takes a few minutes on 2 cores; later runs only rebuild what changed."
+  log="$build.build.log"
+  mkdir -p "$(dirname "$log")"
+  # Progress on one line; the whole output in the log, shown when the build fails.
+  { cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release &&
+    cmake --build "$build" -j"$(nproc)" --target netcpu-cli netcpu-vdeplugin; } >"$log" 2>&1 &
+  builder=$!
+  while kill -0 $builder 2>/dev/null; do
+    percent=$(grep -o '^\[ *[0-9]*%\]' "$log" | tail -n 1 | tr -dc '0-9' || true)
+    printf '\r  building: %3s%%' "${percent:-0}"
+    sleep 1
+  done
+  if ! wait $builder; then
+    printf '\n'
+    tail -n 40 "$log"
+    echo "build failed: the whole log is in $log" >&2
+    exit 1
+  fi
+  printf '\r  building: done (log: %s)\n' "$log"
+fi
+
 step "The 2004 NetCPU slides' program, assembled, verified and run on a capture"
-"$netcpu" asm examples/slides.ncpu -o "$build/slides.ncpub"
-"$netcpu" check "$build/slides.ncpub" | head -n 3
-"$netcpu" run "$build/slides.ncpub" --pcap examples/pcaps/mixed.pcap | head -n 6
+mkdir -p "$run"
+"$netcpu" asm examples/slides.ncpu -o "$run/slides.ncpub"
+"$netcpu" check "$run/slides.ncpub" | head -n 3
+"$netcpu" run "$run/slides.ncpub" --pcap examples/pcaps/mixed.pcap | head -n 6
 
 step "A live vde_switch with NetCPU: $run"
 stop
@@ -51,7 +81,7 @@ if ! unshare -rn true 2>/dev/null; then
   echo "The switch is running; attach your own guests as shown below."
 else
   step "Host B (10.0.0.2, a vdens namespace) serves TCP ports 80 and 23"
-  vdens "vde://$run/switch" sh -c '
+  setsid vdens "vde://$run/switch" sh -c '
     ip link set lo up; ip link set vde0 up; ip addr add 10.0.0.2/24 dev vde0
     while true; do echo "hello from B on port 80" | nc -l -N 10.0.0.2 80 >/dev/null; done &
     while true; do echo "hello from B on port 23" | nc -l -N 10.0.0.2 23 >/dev/null; done &

@@ -11,7 +11,9 @@ namespace netcpu::cli {
 int cmd_asm(const std::string& src, const std::string& out) {
   Program p = load_program(src);
   Diagnostic d;
-  if (!verify(p, nullptr, &d)) throw Failure(kRejected, d.str());
+  auto info = verify(p, nullptr, &d);
+  if (!info) throw Failure(kRejected, d.str());
+  print_warnings(info->warnings);
   std::vector<uint8_t> bytes = encode_bytecode(p);
   std::ofstream f(out, std::ios::binary | std::ios::trunc);
   if (!f.write(reinterpret_cast<const char*>(bytes.data()),
@@ -34,6 +36,7 @@ int cmd_check(const std::string& file, bool json) {
   Diagnostic d;
   auto info = verify(p, nullptr, &d);
   if (!info) throw Failure(kRejected, d.str());
+  print_warnings(info->warnings);
   static const char* const kinds[] = {"hash", "array", "lpm4", "lpm6"};
   std::vector<std::string> needs;
   for (const Insn& in : p.code) {
@@ -65,7 +68,11 @@ int cmd_check(const std::string& file, bool json) {
     j["heap_bytes"] = p.data.size();
     j["writes_packet"] = info->writes_packet;
     j["needs"] = needs;
-    j["hash"] = program_hash(p);
+    // As the consoles print it: a 64-bit number in JSON loses digits in jq
+    // and JavaScript, which read numbers as doubles.
+    j["hash"] = hash_hex(program_hash(p));
+    j["warnings"] = nlohmann::json::array();
+    for (const Diagnostic& w : info->warnings) j["warnings"].push_back(w.str());
     j["tables"] = nlohmann::json::array();
     for (const auto& t : p.tables)
       j["tables"].push_back({{"name", t.name},

@@ -143,6 +143,7 @@ bool CableHost::load(Side& s, const std::string& file, const std::string& filter
     return false;
   }
   s.next_due.assign(s.vm->program().timers.size(), 0);
+  for (const Diagnostic& w : s.vm->warnings()) log_line(side + ": " + w.str());
   return true;
 }
 

@@ -203,6 +203,42 @@ TEST(Cli, CheckReportsCountsAndTables) {
   EXPECT_NE(r.out.find("timer:        window every 1000 ms"), std::string::npos) << r.out;
 }
 
+TEST(Cli, CheckJsonGivesTheHashAsTheConsolesPrintIt) {
+  Result r = netcpu("check " + example("tcp_firewall.ncpu") + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  json j = json::parse(r.out);
+  // A string of 16 hex digits: jq and JavaScript read a 64-bit number as a
+  // double and print other digits.
+  ASSERT_TRUE(j["hash"].is_string()) << j["hash"];
+  std::string hash = j["hash"];
+  EXPECT_EQ(hash.size(), 16u);
+  EXPECT_EQ(hash.find_first_not_of("0123456789abcdef"), std::string::npos) << hash;
+  EXPECT_TRUE(j["warnings"].empty()) << j["warnings"];
+}
+
+TEST(Cli, ALoopWithNoWayOutIsWarnedAboutButRuns) {
+  fs::path loop = scratch() / "endless.ncpu";
+  std::ofstream(loop) << ".text:\n    mov gpr1, 1\nloop:\n    add gpr0, 1\n    jmp loop\n";
+  const std::string warning =
+      loop.string() +
+      ":4:5: warning: this loop has no way out: a run that enters it ends only "
+      "when the instruction budget (or a fault) stops it";
+  Result r = netcpu("check " + loop.string());
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find(warning), std::string::npos) << r.err;
+  r = netcpu("check " + loop.string() + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["warnings"], json::array({warning}));
+  r = netcpu("asm " + loop.string() + " -o " + (scratch() / "endless.ncpub").string());
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find(warning), std::string::npos) << r.err;
+  // It still loads and runs: the budget stops it.
+  r = netcpu("run " + loop.string() + " --pcap " + pcap("rawip.pcap") + " --budget 100 --json");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find(warning), std::string::npos) << r.err;
+  EXPECT_EQ(json::parse(r.out)["aborted"], json::parse(r.out)["packets"]);
+}
+
 // ---- examples on the bundled pcaps ------------------------------------------
 
 TEST(Examples, SlidesPrintsEachLengthThen666) {

@@ -439,6 +439,59 @@ TEST(Verifier, RewriteAndResizeWriteThePacket) {
   }
 }
 
+// ---- warnings -----------------------------------------------------------------
+
+// The verifier's warnings for an assembled source, one "file:line:col:
+// warning: ..." string each; the program must still verify.
+std::vector<std::string> warnings(std::string_view src) {
+  Diagnostic d;
+  auto p = assemble(src, "loop.ncpu", &d);
+  EXPECT_TRUE(p.has_value()) << d.str();
+  if (!p) return {};
+  auto info = verify(*p, nullptr, &d);
+  EXPECT_TRUE(info.has_value()) << d.str();
+  std::vector<std::string> out;
+  if (info)
+    for (const Diagnostic& w : info->warnings) out.push_back(w.str());
+  return out;
+}
+
+constexpr const char* kNoWayOut = "warning: this loop has no way out";
+
+TEST(VerifierWarnings, ALoopWithNoWayOutIsNamedAtItsFirstInstruction) {
+  auto w = warnings(".text:\nloop:\n  add gpr0, 1\n  jmp loop\n");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_TRUE(starts_with(w[0], std::string("loop.ncpu:3:3: ") + kNoWayOut)) << w[0];
+  // A one-instruction spin, after a loop that does end (into the spin).
+  w = warnings(
+      ".text:\nagain:\n  add gpr0, 1\n  bne gpr0, 10, again\n  beq gpr1, 0, ok\n"
+      "spin:\n  jmp spin\nok:\n  pass\n");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_TRUE(starts_with(w[0], std::string("loop.ncpu:7:3: ") + kNoWayOut)) << w[0];
+}
+
+TEST(VerifierWarnings, LoopsWithAWayOutAreNotWarnedAbout) {
+  EXPECT_TRUE(warnings(".text:\nagain:\n  add gpr0, 1\n  bne gpr0, 10, again\n  pass\n").empty());
+  // The way out may be a return, a drop, a redirect or a switch case.
+  EXPECT_TRUE(warnings(".text:\n  call f\n  end\nfunc f:\n  add gpr0, 1\n  beq gpr0, 5, done\n"
+                       "  jmp f\ndone:\n  ret\n")
+                  .empty());
+  EXPECT_TRUE(warnings(".text:\ntop:\n  switch gpr0\n  case 1\n  drop\n  default\n"
+                       "  add gpr0, 1\n  break\n  endswitch\n  jmp top\n")
+                  .empty());
+  // Unreachable code that loops forever is never run.
+  EXPECT_TRUE(warnings(".text:\n  pass\nspin:\n  jmp spin\n").empty());
+}
+
+TEST(VerifierWarnings, EveryEntryIsChecked) {
+  // .init, a timer and a function each get their own warning.
+  auto w = warnings(
+      ".init:\nini:\n  jmp ini\n.timer t 1000ms:\ntick:\n  jmp tick\n"
+      ".text:\n  call f\n  end\nfunc f:\nfl:\n  jmp fl\n");
+  ASSERT_EQ(w.size(), 3u);
+  for (const auto& s : w) EXPECT_NE(s.find(kNoWayOut), std::string::npos) << s;
+}
+
 // ---- hand-built programs -------------------------------------------------------------
 
 Operand R(int n) { return {Kind::Reg, 0, static_cast<uint8_t>(n), 0}; }

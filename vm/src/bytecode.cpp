@@ -2,6 +2,8 @@
 // malformed file yields an error, never a crash.
 #include "netcpu/bytecode.h"
 
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 
 namespace netcpu {
@@ -293,6 +295,12 @@ uint64_t program_hash(const Program& p) {
   uint64_t h = 0xcbf29ce484222325ull;
   for (uint8_t b : encode_bytecode(p)) h = (h ^ b) * 0x100000001b3ull;
   return h;
+}
+
+std::string hash_hex(uint64_t hash) {
+  char b[20];
+  std::snprintf(b, sizeof b, "%016" PRIx64, hash);
+  return b;
 }
 
 }  // namespace netcpu

@@ -109,6 +109,7 @@ std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps
   }
   vm->hash_ = program_hash(vm->program_);
   vm->max_stack_ = info->max_stack;
+  vm->warnings_ = std::move(info->warnings);
   vm->heap_ = vm->program_.data;
   vm->out_.assign(caps.max_packet, 0);
   vm->emitted_.resize(caps.emit ? kMaxEmitted : 0);

@@ -44,6 +44,16 @@ class Verifier {
       info.max_stack = std::max(info.max_stack, r.stack);
       info.max_call_depth = std::max(info.max_call_depth, r.depth);
     }
+    std::sort(entries.begin(), entries.end());
+    entries.erase(std::unique(entries.begin(), entries.end()), entries.end());
+    for (uint32_t e : entries)
+      for (uint32_t head : endless_loops(e)) {
+        SourcePos pos = p_.pos(head);
+        info.warnings.push_back(Diagnostic{p_.source_file, pos.line, pos.col,
+                                           "this loop has no way out: a run that enters it ends "
+                                           "only when the instruction budget (or a fault) stops it",
+                                           true});
+      }
     if (info.max_stack > kStackSlots)
       throw Reject{p_.text_pc, "data stack may need " + std::to_string(info.max_stack) +
                                    " slots; the limit is " + std::to_string(kStackSlots)};
@@ -332,6 +342,87 @@ class Verifier {
     if (in.op == Op::RET &&
         (region_of_[pc] == p_.text_pc || region_of_[pc] == p_.init_pc || is_timer(region_of_[pc])))
       reject(pc, "ret outside a function (use end to finish the program)");
+  }
+
+  // Loops no path leaves, reachable from `entry`: the instructions from
+  // which no instruction that ends the run (end, pass, drop, redirect, ret)
+  // can be reached are closed under "successor"; the strongly connected
+  // parts of them that no edge leaves are the loops themselves (a path into
+  // such a loop is not one). Returns the first pc of each.
+  std::vector<uint32_t> endless_loops(uint32_t entry) const {
+    const uint32_t begin = region_of_[entry], size = region_end_[entry] - begin;
+    auto local = [&](uint32_t pc) { return pc - begin; };
+    std::vector<std::vector<uint32_t>> succ(size), pred(size);
+    std::vector<uint8_t> reached(size, 0), leaves(size, 0);
+    std::vector<uint32_t> work{entry}, ends;
+    reached[local(entry)] = 1;
+    while (!work.empty()) {
+      uint32_t pc = work.back();
+      work.pop_back();
+      succ[local(pc)] = successors(pc);
+      if (succ[local(pc)].empty()) ends.push_back(pc);
+      for (uint32_t s : succ[local(pc)]) {
+        pred[local(s)].push_back(pc);
+        if (!reached[local(s)]) reached[local(s)] = 1, work.push_back(s);
+      }
+    }
+    for (uint32_t pc : ends) leaves[local(pc)] = 1;
+    while (!ends.empty()) {
+      uint32_t pc = ends.back();
+      ends.pop_back();
+      for (uint32_t p : pred[local(pc)])
+        if (!leaves[local(p)]) leaves[local(p)] = 1, ends.push_back(p);
+    }
+    auto trapped = [&](uint32_t l) { return reached[l] && !leaves[l]; };
+    // Tarjan's strongly connected components over the trapped instructions,
+    // iteratively: programs may be long.
+    constexpr uint32_t kNone = UINT32_MAX;
+    std::vector<uint32_t> index(size, kNone), low(size, 0), comp(size, kNone), stack;
+    std::vector<uint8_t> on_stack(size, 0);
+    uint32_t next_index = 0, comps = 0;
+    std::vector<std::pair<uint32_t, size_t>> dfs;  // node, next successor to visit
+    for (uint32_t root = 0; root < size; ++root) {
+      if (!trapped(root) || index[root] != kNone) continue;
+      dfs.push_back({root, 0});
+      index[root] = low[root] = next_index++;
+      stack.push_back(root), on_stack[root] = 1;
+      while (!dfs.empty()) {
+        auto& [v, i] = dfs.back();
+        if (i < succ[v].size()) {
+          uint32_t w = local(succ[v][i++]);
+          if (index[w] == kNone) {
+            index[w] = low[w] = next_index++;
+            stack.push_back(w), on_stack[w] = 1;
+            dfs.push_back({w, 0});
+          } else if (on_stack[w]) {
+            low[v] = std::min(low[v], index[w]);
+          }
+          continue;
+        }
+        const uint32_t done = v;
+        dfs.pop_back();
+        if (!dfs.empty()) low[dfs.back().first] = std::min(low[dfs.back().first], low[done]);
+        if (low[done] != index[done]) continue;
+        for (uint32_t w = kNone; w != done;) {
+          w = stack.back();
+          stack.pop_back(), on_stack[w] = 0;
+          comp[w] = comps;
+        }
+        ++comps;
+      }
+    }
+    // A loop no edge leaves: no successor of its instructions in another part.
+    std::vector<uint8_t> left(comps, 0);
+    std::vector<uint32_t> first(comps, kNone);
+    for (uint32_t l = 0; l < size; ++l) {
+      if (comp[l] == kNone) continue;
+      first[comp[l]] = std::min(first[comp[l]], l);
+      for (uint32_t s : succ[l]) left[comp[l]] |= comp[local(s)] != comp[l];
+    }
+    std::vector<uint32_t> heads;
+    for (uint32_t c = 0; c < comps; ++c)
+      if (!left[c]) heads.push_back(begin + first[c]);
+    return heads;
   }
 
   std::string function_name(uint32_t pc) const {

@@ -27,5 +27,8 @@ bool is_bytecode(std::span<const uint8_t> bytes);
 
 // 64-bit FNV-1a of the encoded program: a stable name for a program version.
 uint64_t program_hash(const Program& p);
+// A hash as people and scripts see it: 16 hex digits (a string in JSON,
+// where a 64-bit number would lose digits to doubles).
+std::string hash_hex(uint64_t hash);
 
 }  // namespace netcpu

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "netcpu/diagnostic.h"
 #include "netcpu/program.h"
@@ -17,6 +18,9 @@ struct VerifyInfo {
   uint32_t max_stack = 0;       // data stack slots needed in the worst case
   uint32_t max_call_depth = 0;  // nested calls in the worst case
   bool writes_packet = false;   // stores into the packet, rewrites or recomputes its checksums
+  // What loads but is most likely a mistake: a loop no path leaves, which
+  // only the instruction budget (or a fault) ends, on every run that enters it.
+  std::vector<Diagnostic> warnings;
 };
 
 // caps may be null: then only host-independent checks run.

@@ -143,6 +143,9 @@ class alignas(64) Instance {
   void set_limits(const Limits& limits);
   uint64_t hash() const { return hash_; }  // of the bytecode: names a program version
   size_t max_stack() const { return max_stack_; }
+  // The verifier's warnings (file:line:col: warning: ...): the program
+  // loaded, but a host shows these to whoever loaded it.
+  const std::vector<Diagnostic>& warnings() const { return warnings_; }
 
   std::span<const EmittedPacket> emitted() const { return {emitted_.data(), emitted_count_}; }
 
@@ -213,6 +216,7 @@ class alignas(64) Instance {
   OutputSink sink_;
   uint64_t hash_ = 0;
   size_t max_stack_ = 0;
+  std::vector<Diagnostic> warnings_;
   std::vector<uint8_t> heap_;
   std::vector<std::unique_ptr<Table>> tables_;
   std::vector<EmittedPacket> emitted_;

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Demos.QuickstartRunsAndStopLeavesNothingRunning: demos/quickstart.sh, run
+# as a user runs it (with this build's binaries), shows the allowed and the
+# blocked flow, and `--stop` ends every process it started: the switch, and
+# host B's vdens with the shell and the nc loops inside its namespace.
+# Usage: quickstart_test.sh BUILD_DIR [sanitize]. Exit 77: skipped.
+set -uo pipefail
+build=$1
+root=$(cd "$(dirname "$0")/../.." && pwd)
+if [ "${2:-}" = sanitize ]; then
+  echo "SKIP: the quickstart starts vde_switch without the sanitizer runtimes an instrumented netcpu.so needs"
+  exit 77
+fi
+command -v vdens >/dev/null || { echo "SKIP: vdens is not installed"; exit 77; }
+unshare -rn true 2>/dev/null || { echo "SKIP: no user namespaces here: the demo's hosts cannot start"; exit 77; }
+
+run=$(mktemp -d /tmp/netcpu-quickstart-test.XXXXXX)
+export NETCPU_RUN_DIR=$run NETCPU_BUILD_DIR=$build
+fail() {
+  echo "FAIL: $*"
+  "$root/demos/quickstart.sh" --stop >/dev/null 2>&1
+  exit 1
+}
+
+out=$(timeout 120 "$root/demos/quickstart.sh" 2>&1) || fail "the quickstart exited with $?: $out"
+echo "$out" | grep -q "tcp 10.0.0.2 port 80: allowed (hello from B on port 80)" ||
+  fail "port 80 was not allowed: $out"
+echo "$out" | grep -q "tcp 10.0.0.2 port 23: blocked by the switch" || fail "port 23 was not blocked: $out"
+
+switch=$(cat "$run/switch.pid") || fail "no switch.pid"
+host_b=$(cat "$run/host-b.pid") || fail "no host-b.pid"
+# Processes still running (zombies excluded: they have ended, and whether
+# the machine's init reaps them is not the demo's business).
+alive() { ps -eo pid=,sid=,stat= | awk -v s="$1" -v p="$2" '($2 == s || $1 == p) && $3 !~ /^Z/'; }
+[ -n "$(alive "$host_b" "$switch")" ] || fail "nothing of the demo was running before --stop"
+echo "$(alive "$host_b" "$switch" | wc -l) processes of the demo running before --stop"
+"$root/demos/quickstart.sh" --stop | grep -q "stopped the quickstart switch in $run" || fail "--stop said nothing"
+for _ in $(seq 50); do
+  [ -z "$(alive "$host_b" "$switch")" ] && break
+  sleep 0.1
+done
+left=$(alive "$host_b" "$switch")
+[ -z "$left" ] || fail "left running after --stop: $(ps -o pid,stat,cmd -p "$(echo "$left" | awk '{print $1}' | paste -sd,)")"
+echo "PASS: --stop ended the switch and every process of host B"
+rm -rf "$run"
