@@ -980,6 +980,19 @@ TEST(AssemblerErrors, MissingText) {
   EXPECT_TRUE(error_is("# only a comment\n", "bad.ncpu:", "no .text section"));
 }
 
+// A section, timer or function after the last instruction has nothing to
+// run: refused where it stands, not at the instruction before it.
+TEST(AssemblerErrors, EntriesWithNoInstructionsAreRefusedWhereTheyStand) {
+  EXPECT_TRUE(error_is(".text:\n  call f\n  end\nfunc f:\n",
+                       "bad.ncpu:4:6: error: ", "function 'f' has no instructions"));
+  EXPECT_TRUE(error_is(".text:\n  end\n.init:\n",
+                       "bad.ncpu:3:1: error: ", "the .init section has no instructions"));
+  EXPECT_TRUE(error_is(".text:\n  end\n.timer tick 1s:\n",
+                       "bad.ncpu:3:1: error: ", "timer 'tick' has no instructions"));
+  EXPECT_TRUE(error_is(".data:\nnum x 1\n.text:\n",
+                       "bad.ncpu:3:1: error: ", "the .text section has no instructions"));
+}
+
 TEST(AssemblerErrors, CallToLabel) {
   EXPECT_TRUE(error_is(".text:\n  call lab\n  end\nlab:\n  end\n", "bad.ncpu:2:8: error: ",
                        "'lab' is a label, not a function (declare it with 'func lab:')"));

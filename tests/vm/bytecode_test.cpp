@@ -484,6 +484,21 @@ TEST(Bytecode, DisassemblyKeepsTrailingLabel) {
   EXPECT_EQ(encode_bytecode(*q), encode_bytecode(p));
 }
 
+// Bytecode whose entries stand after the last instruction (the verifier
+// refuses it; only a hand-made file has it): the disassembly shows them.
+TEST(Bytecode, DisassemblyShowsEntriesAfterTheLastInstruction) {
+  Program p = assemble_ok(".text:\n  call f\n  end\nfunc f:\n  ret\n.init:\n  end\n");
+  p.code.resize(2);  // f starts at pc 2: past the end now
+  p.lines.resize(2);
+  p.init_pc = 2;
+  const std::string dis = disassemble(p);
+  EXPECT_NE(dis.find("func f:"), std::string::npos) << dis;
+  EXPECT_NE(dis.find(".init:"), std::string::npos) << dis;
+  Diagnostic d;
+  EXPECT_FALSE(assemble(dis, "rt.ncpu", &d));
+  EXPECT_NE(d.str().find("has no instructions"), std::string::npos) << d.str();
+}
+
 // ---- malformed bytecode -------------------------------------------------------------
 
 std::vector<uint8_t> corpus_bytes(size_t i) {

@@ -159,6 +159,22 @@ TEST(Jit, FaultsStopAtTheSameInstructionWithTheSameVerdict) {
   }
 }
 
+// rand is the one operand whose read changes state: both engines read an
+// instruction's operands in order, a then b, and stop at the first fault, so
+// every run draws the same numbers (the heap keeps them across packets).
+TEST(Jit, RandReadsInTheInterpretersOrderAroundFaults) {
+  expect_same(".text:\n    bge rand, rand, a\n    drop\na:\n    pass\n");
+  expect_same(
+      ".onfault pass\n.data:\n    num v0 0\n.text:\n    mov v0, rand\n"
+      "    bltu rand, pkt.u32[5000], a\na:\n    pass\n");
+  expect_same(
+      ".onfault pass\n.data:\n    num v0 0\n.text:\n    mov v0, rand\n"
+      "    bltu pkt.u32[5000], rand, a\na:\n    pass\n");
+  expect_same(
+      ".onfault drop\n.data:\n    num v0 0\n    num v1 0\n.text:\n    add v1, rand\n"
+      "    bgtu pkt.u8[rand], v1, a\n    mov v0, rand\na:\n    add v0, rand\n    pass\n");
+}
+
 TEST(Jit, HeaderFieldsThroughTheParser) {
   expect_same(
       ".text:\n    beq has.ip4, 0, allow\n    mov gpr0, ip.src\n    and gpr0, 0xff000000\n"

@@ -548,9 +548,11 @@ class Assembler {
                                  : "only one .text section");
           seen_text_ = true;
           prog_.text_pc = pc_;
+          entries_.push_back({pc_, cur_line_, l.word_col, "the .text section"});
         } else if (section_ == Section::Init) {
           if (prog_.init_pc != kNoTarget) fail(l.word_col, "only one .init section");
           prog_.init_pc = pc_;
+          entries_.push_back({pc_, cur_line_, l.word_col, "the .init section"});
         }
       }
       return true;
@@ -578,6 +580,7 @@ class Assembler {
           if (t.name == name)
             fail(w2[0].col, "timer '" + std::string(name) + "' is already defined");
         prog_.timers.push_back({std::string(name), pc_, static_cast<uint32_t>(*v * mult)});
+        entries_.push_back({pc_, cur_line_, l.word_col, "timer '" + std::string(name) + "'"});
       }
       return true;
     }
@@ -634,6 +637,8 @@ class Assembler {
       if (!l.label.empty()) {
         if (l.label_is_func) {
           define(l.label, l.label_col, {SymbolKind::Func, pc_, 0, 0});
+          entries_.push_back(
+              {pc_, cur_line_, l.label_col, "function '" + std::string(l.label) + "'"});
         } else {
           define(l.label, l.label_col, {SymbolKind::Label, pc_, 0, 0});
         }
@@ -641,6 +646,13 @@ class Assembler {
       if (!l.word.empty()) ++pc_;
     }
     if (!seen_text_) fail(0, "no .text section: a program needs code to run on packets");
+    // Said here, at the section or function, rather than by the verifier at
+    // the instruction before it: an entry after the last instruction has
+    // nothing to run.
+    for (const Entry& e : entries_)
+      if (e.pc == pc_)
+        throw AsmError{e.line, e.col,
+                       e.what + " has no instructions (end it with end, or ret in a function)"};
     if (pc_ > kMaxCode)
       fail(0, "program longer than " + std::to_string(kMaxCode) + " instructions");
   }
@@ -1147,6 +1159,14 @@ class Assembler {
   bool implicit_text_ = false;  // code came before any section header
   uint32_t pc_ = 0;
   unsigned cur_line_ = 0;
+  // Where each entry (.text, .init, a timer, a function) starts, and where
+  // the source names it.
+  struct Entry {
+    uint32_t pc;
+    unsigned line, col;
+    std::string what;
+  };
+  std::vector<Entry> entries_;
 };
 
 }  // namespace

@@ -301,7 +301,8 @@ std::string disassemble(const Program& p, const DisasmOptions& opt) {
     if (s.kind == SymbolKind::Func) funcs.emplace(s.value, &s);
     if (s.kind == SymbolKind::Label) labels.emplace(s.value, &s);
   }
-  for (uint32_t pc = 0; pc < p.code.size(); ++pc) {
+  // What starts at pc: sections, timers, functions, labels.
+  auto markers = [&](uint32_t pc) {
     if (pc == p.text_pc) o += ".text:\n";
     if (pc == p.init_pc) o += ".init:\n";
     for (const auto& t : p.timers)
@@ -309,6 +310,9 @@ std::string disassemble(const Program& p, const DisasmOptions& opt) {
     for (auto [it, end] = funcs.equal_range(pc); it != end; ++it)
       o += "func " + it->second->name + ":\n";
     for (auto [it, end] = labels.equal_range(pc); it != end; ++it) o += it->second->name + ":\n";
+  };
+  for (uint32_t pc = 0; pc < p.code.size(); ++pc) {
+    markers(pc);
     if (opt.loc && pc < p.lines.size())
       o += "    .loc " + std::to_string(p.lines[pc].line) + " " + std::to_string(p.lines[pc].col) +
            "\n";
@@ -326,10 +330,9 @@ std::string disassemble(const Program& p, const DisasmOptions& opt) {
     }
     o += line + "\n";
   }
-  // A label after the last instruction (a jump to it fails verification, but
-  // the symbol must survive a round trip).
-  for (auto [it, end] = labels.equal_range(static_cast<uint32_t>(p.code.size())); it != end; ++it)
-    o += it->second->name + ":\n";
+  // Whatever stands after the last instruction (bytecode the verifier
+  // refuses, and the assembler too for all but a label): shown, not lost.
+  markers(static_cast<uint32_t>(p.code.size()));
   return o;
 }
 

@@ -207,6 +207,9 @@ struct Interpreter {
                                          std::chrono::steady_clock::now().time_since_epoch())
                                          .count());
       case MappedReg::Rand: {
+        // An instruction stops reading at its first fault, as the native
+        // code does: a later operand draws no number.
+        if (st.fault != AbortReason::None) return 0;
         uint32_t x = vm.rand_state_;
         x ^= x << 13, x ^= x >> 17, x ^= x << 5;
         return vm.rand_state_ = x;

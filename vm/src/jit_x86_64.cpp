@@ -987,12 +987,27 @@ class Compiler {
     return o.kind == Kind::Imm && o.imm >= INT32_MIN && o.imm <= INT32_MAX;
   }
 
+  // Whether reading o draws from the random sequence (as a value or as a
+  // packet offset's base): the one read with an effect besides a fault.
+  static bool draws_random(const Operand& o) {
+    return mapped_read(o) == static_cast<int>(MappedReg::Rand);
+  }
+
   // rax = a, rcx = b (b first when a's read may call the parser, which
-  // clobbers rcx; rbp keeps b meanwhile).
+  // clobbers rcx; rbp keeps b meanwhile). With `rand` in either, a first,
+  // as the interpreter reads them: which reads happen before a fault, and
+  // which number each gets, depend on the order.
   void read_pair(const Operand& a, const Operand& b) {
     if (b.kind == Kind::Imm) {
       read(a);
       a_.mov_imm(RCX, static_cast<uint64_t>(b.imm));
+    } else if (draws_random(a) || draws_random(b)) {
+      // Reading rand calls out, so the prologue saved rbp: it keeps a.
+      read(a);
+      a_.mov(RBP, RAX);
+      read(b);
+      a_.mov(RCX, RAX);
+      a_.mov(RAX, RBP);
     } else if (!calls(a)) {
       read(b);
       a_.mov(RCX, RAX);
