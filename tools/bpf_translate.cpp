@@ -3,8 +3,10 @@
 // reject the packet (.onfault drop), division or modulo by a zero X rejects,
 // shifts by X of 32 or more give 0 while constant shifts use the count modulo
 // 32 (what bpf_filter does on x86, checked against it by the differential
-// tests). Registers: A is gpr0, X gpr1, gpr5 scratch, M[0..9] gpr6..gpr15,
-// M[10..15] the heap array m.
+// tests). `len` (BPF_LEN) is the packet's length on the wire, wlen, as
+// bpf_filter's wirelen; loads are bounded by the bytes there are, mlen, as by
+// its buflen. Registers: A is gpr0, X gpr1, gpr5 scratch, M[0..9]
+// gpr6..gpr15, M[10..15] the heap array m.
 #include "bpf_translate.h"
 
 #include <cinttypes>
@@ -124,8 +126,8 @@ class Translator {
           case BPF_IMM:
             code = "    mov gpr0, " + num(in.k) + "\n";
             return true;
-          case BPF_LEN:
-            code = "    mov gpr0, mlen\n";
+          case BPF_LEN:  // bpf_filter's wirelen: the length on the wire, not the bytes here
+            code = "    mov gpr0, wlen\n";
             return true;
           case BPF_MEM:
             if (in.k >= 16) return bad("M[] index out of range");
@@ -147,7 +149,7 @@ class Translator {
             code = "    mov gpr1, " + num(in.k) + "\n";
             return true;
           case BPF_LEN:
-            code = "    mov gpr1, mlen\n";
+            code = "    mov gpr1, wlen\n";
             return true;
           case BPF_MEM:
             if (in.k >= 16) return bad("M[] index out of range");
@@ -292,23 +294,29 @@ std::optional<std::string> cbpf_to_assembly(std::span<const bpf_insn> prog,
   return Translator(prog).run(title, error);
 }
 
-std::optional<std::string> filter_to_assembly(const std::string& expr, int dlt,
-                                              std::string* error) {
+std::optional<std::string> filter_to_assembly(const std::string& expr, pcap_t* capture,
+                                              std::string* error, uint32_t netmask) {
+  struct bpf_program prog {};
+  if (pcap_compile(capture, &prog, expr.c_str(), 1, netmask) != 0) {
+    if (error) *error = pcap_geterr(capture);
+    return std::nullopt;
+  }
+  std::string title = "tcpdump filter '" + expr + "' (" +
+                      (pcap_datalink_val_to_name(pcap_datalink(capture)) ?: "?") +
+                      "), compiled by " + pcap_lib_version();
+  auto out = cbpf_to_assembly({prog.bf_insns, prog.bf_len}, title, error);
+  pcap_freecode(&prog);
+  return out;
+}
+
+std::optional<std::string> filter_to_assembly(const std::string& expr, int dlt, std::string* error,
+                                              uint32_t netmask) {
   pcap_t* p = pcap_open_dead(dlt, 262144);
   if (!p) {
     if (error) *error = "pcap_open_dead failed";
     return std::nullopt;
   }
-  struct bpf_program prog {};
-  if (pcap_compile(p, &prog, expr.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
-    if (error) *error = pcap_geterr(p);
-    pcap_close(p);
-    return std::nullopt;
-  }
-  std::string title = "tcpdump filter '" + expr + "' (" + (pcap_datalink_val_to_name(dlt) ?: "?") +
-                      "), compiled by " + pcap_lib_version();
-  auto out = cbpf_to_assembly({prog.bf_insns, prog.bf_len}, title, error);
-  pcap_freecode(&prog);
+  auto out = filter_to_assembly(expr, p, error, netmask);
   pcap_close(p);
   return out;
 }

@@ -15,9 +15,19 @@
 namespace netcpu::tools {
 
 // Compiles expr with libpcap for the link type (DLT_EN10MB for switch ports,
-// DLT_RAW for lwIPv6 hooks) and translates it. On error: nullopt, and
-// libpcap's own message (or the translator's) in *error.
-std::optional<std::string> filter_to_assembly(const std::string& expr, int dlt, std::string* error);
+// DLT_RAW for lwIPv6 hooks, a capture's own DLT for `netcpu run`) and
+// translates it. netmask (host byte order: 255.255.255.0 is 0xffffff00) is
+// pcap_compile's, for `ip broadcast`; 0 is what `tcpdump -r` compiles with.
+// On error: nullopt, and libpcap's own message (or the translator's) in *error.
+std::optional<std::string> filter_to_assembly(const std::string& expr, int dlt, std::string* error,
+                                              uint32_t netmask = 0);
+// The same, compiled with the handle of a capture (pcap_open_offline's):
+// exactly as `tcpdump -r` compiles it for that capture, which a handle for
+// the link type alone does not (NULL's address families are the BSDs' in a
+// file and this host's in a live capture; inbound and outbound are refused
+// on a file where the link header cannot tell).
+std::optional<std::string> filter_to_assembly(const std::string& expr, pcap_t* capture,
+                                              std::string* error, uint32_t netmask = 0);
 
 // Translates a classic BPF program; title goes into the header comment.
 std::optional<std::string> cbpf_to_assembly(std::span<const bpf_insn> prog,

@@ -1,6 +1,9 @@
 #include "cli_common.h"
 
+#include <pcap/sll.h>
+
 #include <fstream>
+#include <iostream>
 #include <iterator>
 
 #include "bpf_translate.h"
@@ -31,15 +34,31 @@ Program load_program(const std::string& path) {
   return *p;
 }
 
-Program program_from_filter(const std::string& expr, int dlt) {
-  std::string error;
-  auto text = tools::filter_to_assembly(expr, dlt, &error);
+namespace {
+
+Program assemble_filter(const std::string& expr, const std::optional<std::string>& text,
+                        const std::string& error) {
   if (!text) throw Failure(kRejected, "filter '" + expr + "': " + error);
   Diagnostic d;
   auto p = assemble(*text, "<filter>", &d);
   if (!p)
     throw Failure(kRejected, "filter '" + expr + "' translated to invalid assembly: " + d.str());
   return *p;
+}
+
+}  // namespace
+
+Program program_from_filter(const std::string& expr, int dlt, uint32_t netmask) {
+  std::string error;
+  auto text = tools::filter_to_assembly(expr, dlt, &error, netmask);
+  return assemble_filter(expr, text, error);
+}
+
+Program program_from_filter(const std::string& expr, const PcapReader& capture,
+                            uint32_t netmask) {
+  std::string error;
+  auto text = tools::filter_to_assembly(expr, capture.handle(), &error, netmask);
+  return assemble_filter(expr, text, error);
 }
 
 std::unique_ptr<Instance> instantiate(Program p, const HostCaps& caps, const Limits& limits,
@@ -51,7 +70,12 @@ std::unique_ptr<Instance> instantiate(Program p, const HostCaps& caps, const Lim
     if (d.file.empty()) d.file = file;
     throw Failure(kRejected, d.str());
   }
+  print_warnings(vm->warnings());
   return vm;
+}
+
+void print_warnings(const std::vector<Diagnostic>& warnings) {
+  for (const Diagnostic& w : warnings) std::cerr << w.str() << "\n";
 }
 
 PcapReader::PcapReader(const std::string& path) : path_(path) {
@@ -78,21 +102,50 @@ LinkType PcapReader::link() const {
     case DLT_EN10MB:
       return LinkType::Ethernet;
     case DLT_RAW:
-#ifdef DLT_IPV4
     case DLT_IPV4:
     case DLT_IPV6:
-#endif
+    case DLT_LINUX_SLL:
+    case DLT_LINUX_SLL2:
+    case DLT_NULL:
+    case DLT_LOOP:
       return LinkType::RawIp;
     default:
-      throw Failure(kBadInput,
-                    path_ + ": link type " +
-                        std::string(pcap_datalink_val_to_name(pcap_datalink(p_)) ?: "unknown") +
-                        " is not supported (Ethernet or raw IP)");
+      throw Failure(kBadInput, path_ + ": link type " +
+                                   std::string(pcap_datalink_val_to_name(pcap_datalink(p_)) ?: "") +
+                                   " (" + std::to_string(pcap_datalink(p_)) +
+                                   ") is not supported (Ethernet, raw IP, Linux cooked SLL and "
+                                   "SLL2, NULL and LOOP)");
   }
 }
 
-PcapWriter::PcapWriter(const std::string& path, int datalink) {
-  dead_ = pcap_open_dead(datalink, 65535);
+uint32_t PcapReader::link_header() const {
+  switch (pcap_datalink(p_)) {
+    case DLT_LINUX_SLL:
+      return SLL_HDR_LEN;
+    case DLT_LINUX_SLL2:
+      return SLL2_HDR_LEN;
+    case DLT_NULL:
+    case DLT_LOOP:
+      return 4;  // the address family
+    default:
+      return 0;
+  }
+}
+
+std::string PcapReader::describe(bool whole_records) const {
+  const int dlt = pcap_datalink(p_);
+  std::string name = pcap_datalink_val_to_name(dlt) ?: std::to_string(dlt);
+  if (const char* d = pcap_datalink_val_to_description(dlt)) name += std::string(" (") + d + ")";
+  if (link() == LinkType::Ethernet) return name + ": Ethernet frames";
+  if (whole_records && link_header())
+    return name + ": whole records, the " + std::to_string(link_header()) +
+           "-byte link header included";
+  if (link_header() == 0) return name + ": IP packets";
+  return name + ": IP packets after a " + std::to_string(link_header()) + "-byte link header";
+}
+
+PcapWriter::PcapWriter(const std::string& path, int datalink, int snaplen) {
+  dead_ = pcap_open_dead(datalink, snaplen);
   d_ = pcap_dump_open(dead_, path.c_str());
   if (!d_) {
     std::string e = pcap_geterr(dead_);
@@ -106,10 +159,12 @@ PcapWriter::~PcapWriter() {
   if (dead_) pcap_close(dead_);
 }
 
-void PcapWriter::write(const struct timeval& ts, const uint8_t* data, uint32_t len) {
+void PcapWriter::write(const struct timeval& ts, const uint8_t* data, uint32_t len,
+                       uint32_t wire_len) {
   struct pcap_pkthdr h {};
   h.ts = ts;
-  h.caplen = h.len = len;
+  h.caplen = len;
+  h.len = wire_len ? wire_len : len;
   pcap_dump(reinterpret_cast<u_char*>(d_), &h, data);
 }
 

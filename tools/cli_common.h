@@ -31,12 +31,19 @@ std::vector<uint8_t> read_file(const std::string& path);
 Program load_program(const std::string& path);
 
 // A tcpdump expression compiled by libpcap for the link type (DLT_*) and
-// translated; libpcap's own message (kRejected) when it rejects it.
-Program program_from_filter(const std::string& expr, int dlt);
+// translated; libpcap's own message (kRejected) when it rejects it. The
+// netmask (host byte order) is pcap_compile's: 0, as `tcpdump -r`.
+Program program_from_filter(const std::string& expr, int dlt, uint32_t netmask = 0);
+
+// The largest packet a capture holds: libpcap's MAXIMUM_SNAPLEN, tcpdump's
+// default snaplen (GSO and "big TCP" captures reach it).
+constexpr uint32_t kMaxCapturedPacket = 262144;
 
 // Verifies and instantiates, throwing kRejected with the diagnostic.
 std::unique_ptr<Instance> instantiate(Program p, const HostCaps& caps, const Limits& limits,
                                       OutputSink sink);
+// The verifier's warnings, one "file:line:col: warning: ..." line each, on stderr.
+void print_warnings(const std::vector<Diagnostic>& warnings);
 
 struct PcapPacket {
   const uint8_t* data;
@@ -44,25 +51,46 @@ struct PcapPacket {
   struct timeval ts;
 };
 
+// Reads Ethernet (DLT_EN10MB), raw IP (LINKTYPE_RAW, _IPV4, _IPV6), Linux
+// cooked (LINUX_SLL, LINUX_SLL2), BSD loopback (NULL, LOOP) captures.
 class PcapReader {
  public:
   explicit PcapReader(const std::string& path);  // throws kBadInput
   ~PcapReader();
   std::optional<PcapPacket> next();  // throws kBadInput on a corrupt record
   int datalink() const { return pcap_datalink(p_); }
-  LinkType link() const;  // throws kBadInput for unsupported link types
+  // What programs see: Ethernet frames, or IP packets (raw IP, and the
+  // others once link_header() bytes are skipped). Throws kBadInput for
+  // other link types.
+  LinkType link() const;
+  // Bytes of link header before the IP packet that programs do not see
+  // (Linux cooked 16 or 20, NULL and LOOP 4), else 0.
+  uint32_t link_header() const;
+  // What is read, for users: "LINUX_SLL2 (Linux cooked v2): IP packets after
+  // a 20-byte link header", or with whole_records (a tcpdump expression reads
+  // the link header itself) "...: whole records, link header included".
+  std::string describe(bool whole_records = false) const;
   int snaplen() const { return pcap_snapshot(p_); }
+  // For pcap_compile: a capture's own handle compiles as `tcpdump -r` does.
+  pcap_t* handle() const { return p_; }
 
  private:
   pcap_t* p_ = nullptr;
   std::string path_;
 };
 
+// A tcpdump expression compiled for the capture, as `tcpdump -r` compiles it.
+Program program_from_filter(const std::string& expr, const PcapReader& capture,
+                            uint32_t netmask = 0);
+
 class PcapWriter {
  public:
-  PcapWriter(const std::string& path, int datalink);
+  // snaplen goes into the file header: readers cut longer packets to it.
+  PcapWriter(const std::string& path, int datalink, int snaplen = kMaxCapturedPacket);
   ~PcapWriter();
-  void write(const struct timeval& ts, const uint8_t* data, uint32_t len);
+  // wire_len: the packet's length on the wire (the pcap header's len) when
+  // more than the len bytes given; 0: len.
+  void write(const struct timeval& ts, const uint8_t* data, uint32_t len, uint32_t wire_len = 0);
 
  private:
   pcap_t* dead_ = nullptr;

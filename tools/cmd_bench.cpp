@@ -36,7 +36,7 @@ int bench_filter(const BenchOptions& o, const std::vector<std::vector<uint8_t>>&
   int dlt = link == LinkType::Ethernet ? DLT_EN10MB : DLT_RAW;
   pcap_t* dead = pcap_open_dead(dlt, 262144);
   struct bpf_program bpf {};
-  if (pcap_compile(dead, &bpf, o.filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
+  if (pcap_compile(dead, &bpf, o.filter.c_str(), 1, 0) != 0) {  // tcpdump -r's netmask
     std::string e = pcap_geterr(dead);
     pcap_close(dead);
     throw Failure(kRejected, "filter '" + o.filter + "': " + e);

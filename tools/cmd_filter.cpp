@@ -8,14 +8,29 @@
 
 namespace netcpu::cli {
 
+namespace {
+
+// ether and raw (a switch port, an lwIPv6 hook), or a capture's link type
+// as libpcap names it (tcpdump -L, -y: IPV4, LINUX_SLL2, NULL...) or numbers it.
+int link_type(const std::string& name) {
+  if (name == "ether") return DLT_EN10MB;
+  if (name == "raw") return DLT_RAW;
+  int dlt = pcap_datalink_name_to_val(name.c_str());
+  if (dlt < 0 && !name.empty() && name.find_first_not_of("0123456789") == std::string::npos &&
+      name.size() < 6 && pcap_datalink_val_to_name(std::stoi(name)))
+    dlt = std::stoi(name);
+  if (dlt < 0)
+    throw Failure(kUsage,
+                  "--linktype takes ether, raw or a libpcap link type name or number "
+                  "(EN10MB, RAW, IPV4, IPV6, LINUX_SLL, LINUX_SLL2, NULL, LOOP, ...), not '" +
+                      name + "'");
+  return dlt;
+}
+
+}  // namespace
+
 int cmd_filter(const FilterOptions& o) {
-  int dlt;
-  if (o.linktype == "ether")
-    dlt = DLT_EN10MB;
-  else if (o.linktype == "raw")
-    dlt = DLT_RAW;
-  else
-    throw Failure(kUsage, "--linktype takes ether or raw");
+  const int dlt = link_type(o.linktype);
   std::string error;
   std::optional<std::string> text;
   if (!o.cbpf.empty()) {

@@ -1,6 +1,11 @@
 // netcpu run: a program over every packet of a pcap file. Time is the
 // capture's: `now` reads the packet timestamp and timers fire as the
-// timestamps pass their deadlines, so runs are reproducible.
+// timestamps pass their deadlines, so runs are reproducible. What a packet
+// is follows tcpdump: `wlen` (and a filter's `len`) is the pcap header's len,
+// a tcpdump expression is compiled for the capture's own link type and reads
+// its link header itself, and programs see Ethernet frames or, on every other
+// link type, the IP packet after the link header.
+#include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -26,7 +31,8 @@ int cmd_run(const RunOptions& o) {
   PcapReader reader(o.pcap);
   HostCaps caps;
   caps.link = reader.link();
-  caps.max_packet = 65535;
+  // Whatever libpcap hands over fits: nothing is cut before the program.
+  caps.max_packet = kMaxCapturedPacket;
   caps.host_name = "netcpu run";
   Limits limits;
   limits.budget = o.budget;
@@ -43,19 +49,32 @@ int cmd_run(const RunOptions& o) {
   };
   if (o.filter.empty() == o.program.empty())
     throw Failure(kUsage, "run takes a PROGRAM or --filter EXPR");
-  int dlt = reader.link() == LinkType::Ethernet ? DLT_EN10MB : DLT_RAW;
-  auto vm =
-      instantiate(o.filter.empty() ? load_program(o.program) : program_from_filter(o.filter, dlt),
-                  caps, limits, sink);
+  // A filter is compiled with the capture's own handle, as tcpdump -r
+  // compiles it (its link type, what a file's headers can tell), and reads
+  // the link header itself; a program sees the packet after it.
+  const bool filter = !o.filter.empty();
+  const uint32_t hidden = filter ? 0 : reader.link_header();
+  auto vm = instantiate(filter ? program_from_filter(o.filter, reader) : load_program(o.program),
+                        caps, limits, sink);
   if (o.trace) vm->set_profiling(true);
 
+  // --out: the same link type, the link header kept before the packet.
+  // --emitted: what programs build is an IP packet where they see one.
   std::unique_ptr<PcapWriter> out, emitted;
-  if (!o.out.empty()) out = std::make_unique<PcapWriter>(o.out, reader.datalink());
-  if (!o.emitted.empty()) emitted = std::make_unique<PcapWriter>(o.emitted, reader.datalink());
+  const bool may_grow =
+      std::any_of(vm->program().code.begin(), vm->program().code.end(),
+                  [](const Insn& in) { return op_info(in.op).flags & flag::kResize; });
+  const int out_snaplen =
+      may_grow ? std::max<int>(reader.snaplen(), static_cast<int>(hidden + caps.max_packet))
+               : reader.snaplen();
+  if (!o.out.empty()) out = std::make_unique<PcapWriter>(o.out, reader.datalink(), out_snaplen);
+  if (!o.emitted.empty())
+    emitted = std::make_unique<PcapWriter>(o.emitted, hidden ? DLT_RAW : reader.datalink());
 
   const Program& prog = vm->program();
   std::vector<uint64_t> next_due(prog.timers.size(), 0);
-  std::vector<uint8_t> buf(caps.max_packet);
+  // The link header, then room for the packet to grow to max_packet.
+  std::vector<uint8_t> buf(hidden + caps.max_packet);
   std::vector<uint64_t> before;
   nlohmann::json verdicts = nlohmann::json::array();
   uint64_t n = 0;
@@ -67,11 +86,22 @@ int cmd_run(const RunOptions& o) {
       for (; next_due[i] <= now; next_due[i] += prog.timers[i].period_ms)
         vm->run_timer(i, PacketMeta{0, 0, Hook::Timer, next_due[i]});
     }
-    uint32_t len = std::min<uint32_t>(pkt->caplen, static_cast<uint32_t>(buf.size()));
-    std::copy(pkt->data, pkt->data + len, buf.begin());
+    if (pkt->caplen > buf.size())  // libpcap refuses these first
+      throw Failure(kBadInput, o.pcap + ": packet " + std::to_string(n) + " has " +
+                                   std::to_string(pkt->caplen) + " bytes, more than " +
+                                   std::to_string(buf.size()));
+    std::copy(pkt->data, pkt->data + pkt->caplen, buf.begin());
+    // A record too short for its link header gives the program no bytes.
+    const uint32_t header = std::min(hidden, pkt->caplen);
+    const uint32_t captured = pkt->caplen - header;
+    uint32_t len = captured;
+    PacketMeta meta{0, 0, Hook::Test, now};
+    // The length on the wire, when the capture cut the packet short (as
+    // bpf_filter's wirelen: the pcap header's len).
+    if (pkt->len != pkt->caplen) meta.wire_len = pkt->len > header ? pkt->len - header : 0;
     if (o.trace) before.assign(vm->profile().begin(), vm->profile().end());
-    RunResult r = vm->run(buf.data(), len, static_cast<uint32_t>(buf.size()),
-                          PacketMeta{0, 0, Hook::Test, now});
+    RunResult r =
+        vm->run(buf.data() + header, len, static_cast<uint32_t>(buf.size() - header), meta);
     std::string v = verdict_name(r.verdict);
     if (r.verdict == Verdict::Redirect) v += " " + std::to_string(r.redirect_port);
     if (o.json) {
@@ -94,13 +124,20 @@ int cmd_run(const RunOptions& o) {
                             : "")
                     << "\n";
     }
-    if (out && r.verdict == Verdict::Pass) out->write(pkt->ts, buf.data(), len);
+    if (out && r.verdict == Verdict::Pass) {
+      // The header's len as read; after a resize, the new length plus what
+      // the capture had cut off.
+      const uint32_t cut = pkt->len > pkt->caplen ? pkt->len - pkt->caplen : 0;
+      const uint32_t wire = len == captured ? pkt->len : header + len + cut;
+      out->write(pkt->ts, buf.data(), header + len, wire);
+    }
     if (emitted)
       for (const auto& e : vm->emitted()) emitted->write(pkt->ts, e.data.data(), e.length);
   }
   const Stats& s = vm->stats();
   if (o.json) {
     nlohmann::json j;
+    j["link"] = reader.describe(filter);
     j["packets"] = s.packets.load();
     j["passed"] = s.passed.load();
     j["dropped"] = s.dropped.load();

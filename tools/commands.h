@@ -30,7 +30,7 @@ struct BenchOptions {
 int cmd_bench(const BenchOptions& o);
 
 struct FilterOptions {
-  std::string linktype = "ether";  // ether (switch ports) or raw (lwIPv6 hooks)
+  std::string linktype = "ether";  // ether, raw, or a libpcap link type name or number
   std::string cbpf;                // a `tcpdump -ddd` file instead of an expression
   std::vector<std::string> expr;   // words of the expression, joined by spaces
 };

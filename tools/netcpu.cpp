@@ -39,7 +39,9 @@ int main(int argc, char** argv) {
   run->add_option("PROGRAM", ro.program, "bytecode or source file");
   run->add_option("--filter", ro.filter,
                   "a tcpdump expression instead of a program (pcap-filter(7))");
-  run->add_option("--pcap", ro.pcap, "pcap file to read (Ethernet or raw IP)")->required();
+  run->add_option("--pcap", ro.pcap,
+                  "pcap file to read (Ethernet, raw IP, Linux cooked SLL/SLL2, NULL, LOOP)")
+      ->required();
   run->add_option("--out", ro.out, "write the passed (and rewritten) packets to this pcap file");
   run->add_option("--emitted", ro.emitted, "write the packets the program emits to this pcap file");
   run->add_flag("--trace", ro.trace, "show the instructions each packet executed");
@@ -66,7 +68,10 @@ int main(int argc, char** argv) {
   auto* filter = app.add_subcommand(
       "filter", "Translate a tcpdump expression into NetCPU assembly (libpcap compiles it)");
   filter->add_option("EXPR", fo.expr, "the expression, pcap-filter(7): 'tcp port 80'");
-  filter->add_option("--linktype", fo.linktype, "ether (switch ports) or raw (lwIPv6 hooks)")
+  filter
+      ->add_option("--linktype", fo.linktype,
+                   "ether (switch ports), raw (lwIPv6 hooks), or a capture's link type by "
+                   "libpcap's name or number (IPV4, LINUX_SLL2, NULL, 228, ...)")
       ->capture_default_str();
   filter->add_option("--cbpf", fo.cbpf,
                      "translate a classic BPF program in `tcpdump -ddd` format instead");
