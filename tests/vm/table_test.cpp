@@ -593,5 +593,43 @@ TEST(TableAlignment, ValueSlotsAre8ByteAligned) {
   }
 }
 
+// ---- seeds and the memory a program's tables cost its host -----------------
+
+// The order of for_each is the slot order, which the hash function decides.
+std::vector<uint32_t> slot_order(uint64_t seed) {
+  std::string why;
+  auto t = Table::create(decl(TableKind::Hash, 4, 8, 64), &why, seed);
+  EXPECT_NE(t, nullptr) << why;
+  if (!t) return {};
+  for (uint32_t k = 0; k < 48; ++k) t->update(be32(k).data(), val64(k).data());
+  std::vector<uint32_t> order;
+  t->for_each([&](std::span<const uint8_t> key, uint32_t, std::span<const uint8_t>) {
+    order.push_back(uint32_t(key[0]) << 24 | uint32_t(key[1]) << 16 | uint32_t(key[2]) << 8 |
+                    key[3]);
+  });
+  return order;
+}
+
+TEST(TableSeed, EachSeedIsAnotherHashFunctionAndZeroIsRepeatable) {
+  EXPECT_EQ(slot_order(0), slot_order(0));
+  EXPECT_EQ(slot_order(7), slot_order(7));
+  // 48 keys in the same 128 slots in the same order under two hash functions:
+  // not by chance.
+  EXPECT_NE(slot_order(0), slot_order(7));
+  EXPECT_NE(slot_order(7), slot_order(8));
+}
+
+TEST(TableMemory, MemoryBytesIsThePreallocation) {
+  // A hash table has twice max_entries slots (rounded up to a power of two),
+  // each a 4-byte tag, the key and the value padded to 8 bytes.
+  EXPECT_EQ(Table::memory_bytes(decl(TableKind::Hash, 16, 8, 1u << 20)),
+            (uint64_t{1} << 21) * (4 + 16 + 8));
+  EXPECT_EQ(Table::memory_bytes(decl(TableKind::Hash, 2, 1, 64)), 128u * (4 + 2 + 8));
+  EXPECT_EQ(Table::memory_bytes(decl(TableKind::Array, 4, 12, 1000)), 1000u * 16);
+  // LPM keys carry the prefix length.
+  EXPECT_EQ(Table::memory_bytes(decl(TableKind::Lpm6, 16, 4, 100)), 256u * (4 + 17 + 8));
+  EXPECT_EQ(Table::memory_bytes(decl(TableKind::Hash, 0, 8, 64)), 0u);  // invalid
+}
+
 }  // namespace
 }  // namespace netcpu

@@ -1,6 +1,8 @@
 // Loading a program into a runnable Instance, and the bookkeeping around each
 // run (counters, timing). The interpreter itself is in interpreter.cpp.
+#include <cstdio>
 #include <cstring>
+#include <random>
 
 #include "interpreter_state.h"
 #include "jit.h"
@@ -91,16 +93,52 @@ std::unique_ptr<JitCode> compile(const Instance::State& st, const Stats& stats, 
   return jit_compile(p, layout, why);
 }
 
+std::string mebibytes(uint64_t bytes) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return b;
+}
+
+// Why the host's limits refuse the program ("" when they do not): checked
+// before anything is allocated.
+std::string over_limits(const Program& p, const Limits& limits) {
+  if (p.code.size() > limits.max_instructions)
+    return "program has " + std::to_string(p.code.size()) + " instructions; this host allows " +
+           std::to_string(limits.max_instructions);
+  uint64_t tables = 0, largest = 0;
+  const TableDecl* biggest = nullptr;
+  for (const auto& d : p.tables) {
+    const uint64_t b = Table::memory_bytes(d);
+    tables += b;
+    if (b > largest) largest = b, biggest = &d;
+  }
+  const uint64_t total = p.data.size() + tables;
+  if (total <= limits.max_memory) return "";
+  return "program needs " + mebibytes(total) + " (heap " + mebibytes(p.data.size()) + ", tables " +
+         mebibytes(tables) +
+         (biggest ? ", of which table '" + biggest->name + "' " + mebibytes(largest)
+                  : std::string()) +
+         "); this host allows " + mebibytes(limits.max_memory) + " per program";
+}
+
 }  // namespace
 
 std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps,
                                            const Limits& limits, OutputSink sink, Diagnostic* err) {
   auto info = verify(program, &caps, err);
   if (!info) return nullptr;
+  if (std::string why = over_limits(program, limits); !why.empty()) {
+    if (err) *err = Diagnostic{program.source_file, 0, 0, why};
+    return nullptr;
+  }
   std::unique_ptr<Instance> vm(new Instance(std::move(program), caps, limits, std::move(sink)));
+  // A new hash function for every load, unless the host chose one.
+  const uint64_t seed = limits.table_seed
+                            ? limits.table_seed
+                            : (uint64_t{std::random_device{}()} << 32) | std::random_device{}() | 1;
   for (const auto& decl : vm->program_.tables) {
     std::string why;
-    auto t = Table::create(decl, &why);
+    auto t = Table::create(decl, &why, seed);
     if (!t) {
       if (err) *err = Diagnostic{vm->program_.source_file, 0, 0, why};
       return nullptr;

@@ -52,15 +52,19 @@ uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t seed) {
   return fmix64(h);
 }
 
-// Seeded from the declaration rather than at random so that for_each order
-// (slot order) is the same on every run, while tables with different names
-// still get unrelated collision patterns.
-uint64_t table_seed(const TableDecl& d) {
+// The declaration's part of the seed: tables with different names get
+// unrelated collision patterns even under one load seed. With load seed 0
+// the order of for_each (slot order) is the same on every run.
+uint64_t table_seed(const TableDecl& d, uint64_t load_seed) {
   uint64_t s = hash_bytes(reinterpret_cast<const uint8_t*>(d.name.data()), d.name.size(),
                           0x2545f4914f6cdd1dull);
-  return fmix64(s ^ (uint64_t(d.kind) << 56) ^ (uint64_t(d.key_size) << 40) ^
-                (uint64_t(d.value_size) << 24) ^ d.max_entries);
+  s = fmix64(s ^ (uint64_t(d.kind) << 56) ^ (uint64_t(d.key_size) << 40) ^
+             (uint64_t(d.value_size) << 24) ^ d.max_entries);
+  return load_seed ? fmix64(s ^ load_seed) : s;
 }
+
+// Hash and LPM tables: capacity is at least twice max_entries.
+uint64_t hash_capacity(uint32_t max_entries) { return std::bit_ceil(uint64_t{max_entries} * 2); }
 
 // Open addressing with linear probing and backward-shift deletion: no
 // tombstones, so probe lengths depend only on the current contents and churn
@@ -74,7 +78,7 @@ class HashCore {
       : key_size_(key_size),
         value_size_(value_size),
         stride_words_(value_stride(value_size) / 8),
-        cap_(std::bit_ceil(max_entries * 2)),
+        cap_(static_cast<uint32_t>(hash_capacity(max_entries))),
         mask_(cap_ - 1),
         max_(max_entries),
         seed_(seed),
@@ -174,8 +178,8 @@ class HashCore {
 
 class HashTable final : public Table {
  public:
-  explicit HashTable(const TableDecl& d)
-      : Table(d), core_(d.key_size, d.value_size, d.max_entries, table_seed(d)) {}
+  HashTable(const TableDecl& d, uint64_t seed)
+      : Table(d), core_(d.key_size, d.value_size, d.max_entries, table_seed(d, seed)) {}
 
   uint8_t* lookup(const uint8_t* key) override {
     uint32_t i = core_.find(key);
@@ -270,11 +274,11 @@ class ArrayTable final : public Table {
 // a trie's per-bit walk and needs no node allocation.
 class LpmTable final : public Table {
  public:
-  LpmTable(const TableDecl& d, uint32_t addr_bytes)
+  LpmTable(const TableDecl& d, uint32_t addr_bytes, uint64_t seed)
       : Table(d),
         addr_bytes_(addr_bytes),
         max_len_(addr_bytes * 8),
-        core_(addr_bytes + 1, d.value_size, d.max_entries, table_seed(d)) {}
+        core_(addr_bytes + 1, d.value_size, d.max_entries, table_seed(d, seed)) {}
 
   uint8_t* lookup(const uint8_t* addr) override {
     std::array<uint8_t, kLpm6Bytes + 1> k;
@@ -388,7 +392,7 @@ std::string check(const TableDecl& d) {
 
 }  // namespace
 
-std::unique_ptr<Table> Table::create(const TableDecl& decl, std::string* why) {
+std::unique_ptr<Table> Table::create(const TableDecl& decl, std::string* why, uint64_t seed) {
   std::string err = check(decl);
   if (!err.empty()) {
     if (why) *why = std::move(err);
@@ -397,19 +401,36 @@ std::unique_ptr<Table> Table::create(const TableDecl& decl, std::string* why) {
   try {
     switch (decl.kind) {
       case TableKind::Hash:
-        return std::make_unique<HashTable>(decl);
+        return std::make_unique<HashTable>(decl, seed);
       case TableKind::Array:
         return std::make_unique<ArrayTable>(decl);
       case TableKind::Lpm4:
-        return std::make_unique<LpmTable>(decl, kLpm4Bytes);
+        return std::make_unique<LpmTable>(decl, kLpm4Bytes, seed);
       case TableKind::Lpm6:
-        return std::make_unique<LpmTable>(decl, kLpm6Bytes);
+        return std::make_unique<LpmTable>(decl, kLpm6Bytes, seed);
     }
   } catch (const std::bad_alloc&) {
     if (why) *why = "table '" + decl.name + "': out of memory preallocating its entries";
     return nullptr;
   }
   return nullptr;  // unreachable: check() rejected any other kind
+}
+
+uint64_t Table::memory_bytes(const TableDecl& d) {
+  if (!check(d).empty()) return 0;
+  const uint64_t stride = value_stride(d.value_size);
+  switch (d.kind) {
+    case TableKind::Array:
+      return uint64_t{d.max_entries} * stride;
+    case TableKind::Hash:
+    case TableKind::Lpm4:
+    case TableKind::Lpm6: {
+      // HashCore: a tag, a key and a value slot per slot (LPM keys carry a length byte).
+      const uint64_t key = d.kind == TableKind::Hash ? d.key_size : d.key_size + 1u;
+      return hash_capacity(d.max_entries) * (sizeof(uint32_t) + key + stride);
+    }
+  }
+  return 0;
 }
 
 }  // namespace netcpu

@@ -20,7 +20,15 @@ class Table {
 
   // Checks the declaration (sizes, kind) and preallocates everything.
   // Returns nullptr with `why` set when the declaration is invalid.
-  static std::unique_ptr<Table> create(const TableDecl& decl, std::string* why = nullptr);
+  // `seed` picks the hash function of hash and LPM tables: a host seeds each
+  // load at random, so that keys chosen to collide in one load do not in the
+  // next (0: a function of the declaration alone, the same on every run).
+  static std::unique_ptr<Table> create(const TableDecl& decl, std::string* why = nullptr,
+                                       uint64_t seed = 0);
+
+  // The bytes create() preallocates for decl (0 for an invalid one): what a
+  // program's tables cost its host whether or not they fill.
+  static uint64_t memory_bytes(const TableDecl& decl);
 
   const TableDecl& decl() const { return decl_; }
 

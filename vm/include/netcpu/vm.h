@@ -115,6 +115,15 @@ struct Limits {
   uint32_t output_burst = 200;       // lines that may be printed at once
   uint32_t output_per_second = 100;  // sustained lines per second
   bool jit = true;  // run the native code when the program was compiled (jit_status())
+  // What one program may make its host hold, checked at load: its heap and
+  // the tables it preallocates, in bytes, and its length in instructions.
+  // The verifier's own bounds allow 64 tables of 2^20 entries: gigabytes.
+  uint64_t max_memory = uint64_t{256} << 20;
+  uint32_t max_instructions = kMaxCode;
+  // The hash function of the program's hash and LPM tables: 0, a new random
+  // one for every load (keys picked to collide in one load spread out in the
+  // next); another value, that one (two loads compared slot by slot).
+  uint64_t table_seed = 0;
 };
 
 constexpr uint32_t kMaxEmitted = 8;  // emit instructions per run
