@@ -178,8 +178,8 @@ StackFilter::Impl::Impl(struct stack* s) : stack(s) {
   o.output = [this](const AttachPoint& at, OutputKind, std::string_view line) {
     output_line(at, line);
   };
-  o.compile_filter = [](const std::string& expr, std::string* error) {
-    return tools::filter_to_assembly(expr, DLT_RAW, error);
+  o.compile_filter = [](const std::string& expr, uint32_t netmask, std::string* error) {
+    return tools::filter_to_assembly(expr, DLT_RAW, error, netmask);
   };
   control = std::make_unique<Control>(std::move(o));
   arm_ticker();

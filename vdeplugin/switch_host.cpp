@@ -34,8 +34,8 @@ SwitchHost::SwitchHost(Channel log, Channel drop) : log_(std::move(log)), drop_(
     log_.write(prefix + ": " + std::string(line));
   };
   o.warnings = [this](const AttachPoint& at, const Program& p) { return warnings(at, p); };
-  o.compile_filter = [](const std::string& expr, std::string* error) {
-    return tools::filter_to_assembly(expr, DLT_EN10MB, error);
+  o.compile_filter = [](const std::string& expr, uint32_t netmask, std::string* error) {
+    return tools::filter_to_assembly(expr, DLT_EN10MB, error, netmask);
   };
   control_ = std::make_unique<Control>(std::move(o));
 }

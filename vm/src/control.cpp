@@ -17,6 +17,7 @@
 #include "netcpu/bytecode.h"
 #include "netcpu/disassembler.h"
 #include "netcpu/verifier.h"
+#include "literals.h"
 #include "table_text.h"
 
 namespace netcpu {
@@ -96,7 +97,7 @@ void AttachPoint::run_due_timers(uint64_t now_ms, const PacketMeta& meta,
   }
 }
 
-Control::Control(Options o) : opt_(std::move(o)) {}
+Control::Control(Options o) : opt_(std::move(o)), netmask_(opt_.netmask) {}
 
 std::vector<Control::Command> Control::commands() const {
   const std::string& p = opt_.point_syntax;
@@ -119,6 +120,9 @@ std::vector<Control::Command> Control::commands() const {
   if (opt_.compile_filter)
     c.insert(c.begin() + 2, {"filter", p + " EXPR",
                              "load a tcpdump expression (pcap-filter(7), compiled by libpcap)"});
+  if (opt_.compile_filter)
+    c.push_back({"netmask", "[A.B.C.D]",
+                 "the IPv4 netmask later filters compile with (ip broadcast); none: show it"});
   return c;
 }
 
@@ -131,7 +135,7 @@ ControlReply Control::cmd_filter(const std::vector<std::string>& w) {
   std::string expr;
   for (size_t i = used; i < w.size(); ++i) expr += (i > used ? " " : "") + w[i];
   std::string error;
-  auto text = opt_.compile_filter(expr, &error);
+  auto text = opt_.compile_filter(expr, netmask_, &error);
   if (!text)
     return fail(EINVAL,
                 "filter '" + expr + "': " + error + "\n" + at->name() + " keeps its program");
@@ -154,6 +158,7 @@ ControlReply Control::execute(std::string_view command, std::string_view args) {
   if (command == "budget") return cmd_budget(w);
   if (command == "onabort") return cmd_onabort(w);
   if (command == "reset") return cmd_reset();
+  if (command == "netmask" && opt_.compile_filter) return cmd_netmask(w);
   return fail(ENOSYS, "unknown command netcpu/" + std::string(command));
 }
 
@@ -421,6 +426,25 @@ ControlReply Control::cmd_reset() {
       at.program()->set_profiling(false), at.program()->set_profiling(true);
   });
   return {0, "counters reset"};
+}
+
+// What `ip broadcast` and the like compile with, as pcap_compile's netmask;
+// the host's compile_filter gets it with every later filter.
+ControlReply Control::cmd_netmask(const std::vector<std::string>& w) {
+  auto dotted = [](uint32_t m) {
+    return std::to_string(m >> 24) + "." + std::to_string(m >> 16 & 0xff) + "." +
+           std::to_string(m >> 8 & 0xff) + "." + std::to_string(m & 0xff);
+  };
+  if (w.empty())
+    return {0, "netmask " + dotted(netmask_) +
+                   (netmask_ ? "" : " (tcpdump -r's: ip broadcast is 255.255.255.255 or 0.0.0.0)")};
+  const auto mask = w.size() == 1 ? parse_ipv4(w[0]) : std::nullopt;
+  // Ones then zeros: ~mask + 1 is a power of two (or 0 for 255.255.255.255).
+  const auto inverse = static_cast<uint32_t>(~(mask ? *mask : 0));
+  if (!mask || (inverse & (inverse + 1)) != 0)
+    return fail(EINVAL, "expected netmask [A.B.C.D], a netmask such as 255.255.255.0");
+  netmask_ = static_cast<uint32_t>(*mask);
+  return {0, "netmask " + dotted(netmask_) + " for the filters loaded from now on"};
 }
 
 // ---- base64 -------------------------------------------------------------

@@ -99,9 +99,16 @@ class Control {
     // Where a program's PRINT/LOG/DUMP lines go.
     std::function<void(const AttachPoint&, OutputKind, std::string_view)> output;
     // Compiles a tcpdump expression into NetCPU assembly (the host has
-    // libpcap; the core does not). When set, the `filter` command exists.
-    std::function<std::optional<std::string>(const std::string& expr, std::string* error)>
+    // libpcap; the core does not), with pcap_compile's IPv4 netmask (host
+    // byte order; `netmask` below at first, then what `netcpu/netmask`
+    // sets). When set, the `filter` and `netmask` commands exist.
+    std::function<std::optional<std::string>(const std::string& expr, uint32_t netmask,
+                                             std::string* error)>
         compile_filter;
+    // The netmask filters compile with before any `netcpu/netmask`: 0, as
+    // `tcpdump -r` (ip broadcast: 255.255.255.255 or 0.0.0.0), or the
+    // host's own interface's when it has one.
+    uint32_t netmask = 0;
     // Warnings about what the host cannot do for this program at this point
     // (shown on load; empty when none).
     std::function<std::vector<std::string>(const AttachPoint&, const Program&)> warnings;
@@ -142,10 +149,12 @@ class Control {
   ControlReply cmd_budget(const std::vector<std::string>& w);
   ControlReply cmd_onabort(const std::vector<std::string>& w);
   ControlReply cmd_reset();
+  ControlReply cmd_netmask(const std::vector<std::string>& w);
   AttachPoint* point(const std::vector<std::string>& w, size_t& used, ControlReply& err);
 
   Options opt_;
   bool profiling_ = false;
+  uint32_t netmask_ = 0;  // pcap_compile's, for the filters loaded from now on
   std::map<const AttachPoint*, std::string> staging_;  // base64 of a program arriving in chunks
 };
 
