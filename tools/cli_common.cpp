@@ -54,8 +54,7 @@ Program program_from_filter(const std::string& expr, int dlt, uint32_t netmask) 
   return assemble_filter(expr, text, error);
 }
 
-Program program_from_filter(const std::string& expr, const PcapReader& capture,
-                            uint32_t netmask) {
+Program program_from_filter(const std::string& expr, const PcapReader& capture, uint32_t netmask) {
   std::string error;
   auto text = tools::filter_to_assembly(expr, capture.handle(), &error, netmask);
   return assemble_filter(expr, text, error);

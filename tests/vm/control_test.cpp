@@ -1,14 +1,14 @@
 // The shared console commands, on a Control with one attach point and a
 // stand-in for the host's compile_filter (the core has no libpcap): here,
 // netcpu/netmask and the netmask every later netcpu/filter compiles with.
+#include "netcpu/control.h"
+
 #include <gtest/gtest.h>
 
 #include <cerrno>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "netcpu/control.h"
 
 namespace netcpu {
 namespace {

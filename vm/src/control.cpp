@@ -13,11 +13,11 @@
 #include <iterator>
 #include <sstream>
 
+#include "literals.h"
 #include "netcpu/assembler.h"
 #include "netcpu/bytecode.h"
 #include "netcpu/disassembler.h"
 #include "netcpu/verifier.h"
-#include "literals.h"
 #include "table_text.h"
 
 namespace netcpu {
