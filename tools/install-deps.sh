@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang-format  # toolchain, formatting (tools/check-format.sh)
+  clang libclang-rt-14-dev                # libFuzzer and the sanitizers for tests/fuzz (tools/fuzz.sh)
   libpcap-dev tcpdump                     # pcap I/O and the tcpdump reference
   libgtest-dev libgmock-dev libbenchmark-dev  # tests and benchmarks
   libcli11-dev nlohmann-json3-dev libboost-dev  # the netcpu command line

@@ -1,0 +1,397 @@
+#include "program_generator.h"
+
+#include <algorithm>
+#include <array>
+#include <random>
+#include <string>
+
+#include "netcpu/checksum.h"
+#include "netcpu/vm.h"
+
+namespace netcpu::fuzz {
+namespace {
+
+constexpr uint32_t kHeapSize = 256;
+constexpr int kMaxFunctions = 3;
+
+bool has(const OpInfo& info, uint16_t f) { return (info.flags & f) != 0; }
+
+Insn make(Op op, Operand a = {}) {
+  Insn in;
+  in.op = op;
+  in.a = a;
+  return in;
+}
+
+// Instructions that need a structure around them (a case chain, a matching
+// pop, a function to call or to return from) rather than standing alone.
+bool structural(Op op) {
+  const OpInfo& info = op_info(op);
+  return info.target == Target::CaseLink || info.target == Target::Break ||
+         info.target == Target::Function || op == Op::ENDSWITCH || op == Op::RET ||
+         op == Op::PUSH || op == Op::POP;
+}
+
+// Ends a region that is not a function: stops the run, needs no structure.
+bool terminator(Op op) {
+  const OpInfo& info = op_info(op);
+  return has(info, flag::kNoFallthrough) && info.target == Target::None && op != Op::RET;
+}
+
+// Stands inside a switch body or between push and pop: falls through, no target pc.
+bool straight(Op op) {
+  const OpInfo& info = op_info(op);
+  return !structural(op) && !has(info, flag::kNoFallthrough) && info.target != Target::Label;
+}
+
+class Generator {
+ public:
+  Generator(FuzzedDataProvider& in, const GeneratorOptions& o) : in_(in), opt_(o) {
+    for (size_t i = 0; i < kOpCount; ++i) {
+      const Op op = static_cast<Op>(i);
+      if (structural(op)) continue;
+      if (opt_.jit_shapes && !std::count(jit_compiled_ops().begin(), jit_compiled_ops().end(), op))
+        continue;
+      pool_.push_back(op);
+      if (straight(op)) straight_pool_.push_back(op);
+      if (terminator(op)) terminators_.push_back(op);
+    }
+    if (terminators_.empty()) terminators_.push_back(Op::END);
+    if (straight_pool_.empty()) straight_pool_.push_back(Op::NOP);
+  }
+
+  Program generate() {
+    declare();
+    const int functions = opt_.jit_shapes ? 0 : in_.ConsumeIntegralInRange(0, kMaxFunctions);
+    region(-1, 1 + in_.ConsumeIntegralInRange(0, opt_.jit_shapes ? 40 : 24), functions);
+    for (int f = 0; f < functions; ++f) {
+      p_.symbols.push_back({"f" + std::to_string(f), SymbolKind::Func, pc(), 0});
+      region(f, in_.ConsumeIntegralInRange(0, 8), functions);
+    }
+    if (!opt_.jit_shapes && in_.ConsumeBool()) {
+      p_.init_pc = pc();
+      region(-1, in_.ConsumeIntegralInRange(0, 6), functions);
+    }
+    if (!opt_.jit_shapes && in_.ConsumeBool()) {
+      p_.timers.push_back({"t", pc(), in_.ConsumeIntegralInRange<uint32_t>(1, 3000)});
+      region(-1, in_.ConsumeIntegralInRange(0, 6), functions);
+    }
+    for (auto [at, f] : calls_) p_.code[at].target = p_.find_symbol("f" + std::to_string(f))->value;
+    return std::move(p_);
+  }
+
+  // `op` alone, then pass: what the JIT makes of one instruction.
+  Program single(Op op) {
+    declare();
+    item_starts_ = {0, 1};
+    p_.code.push_back(insn(op, 0, 1));
+    resolve_labels(0);
+    p_.code.push_back(make(Op::PASS));
+    return std::move(p_);
+  }
+
+ private:
+  uint32_t pc() const { return static_cast<uint32_t>(p_.code.size()); }
+  template <typename T>
+  const T& pick(const std::vector<T>& v) {
+    return v[in_.ConsumeIntegralInRange<size_t>(0, v.size() - 1)];
+  }
+
+  void declare() {
+    p_.name = "generated";
+    p_.source_file = "generated.ncpu";
+    p_.data.resize(kHeapSize);
+    for (size_t i = 0; i < 4 && in_.remaining_bytes(); ++i)
+      p_.data[in_.ConsumeIntegralInRange<size_t>(0, kHeapSize - 1)] =
+          in_.ConsumeIntegral<uint8_t>();
+    p_.tables = {{"h", TableKind::Hash, 4, 8, 64},
+                 {"a", TableKind::Array, 4, 8, 16},
+                 {"l4", TableKind::Lpm4, 4, 8, 32},
+                 {"l6", TableKind::Lpm6, 16, 8, 16},
+                 {"wide", TableKind::Hash, 13, 16, 8}};
+    p_.strings = {"GET ", "x=", std::string("\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", 16),
+                  std::string(13, 'k'), std::string("\x0a\0\0\x01", 4)};
+    p_.on_fault = static_cast<FaultAction>(in_.ConsumeIntegralInRange(0, 2));
+  }
+
+  // A region of `items` items then its end; `function` is its index, -1
+  // for .text, .init and timers. Labels target item starts, where the data
+  // stack is always empty (push and pop come in one item).
+  void region(int function, int items, int functions) {
+    const uint32_t base = pc();
+    item_starts_.clear();
+    for (int i = 0; i < items; ++i) {
+      item_starts_.push_back(pc());
+      item(i, items, function, functions);
+    }
+    item_starts_.push_back(pc());
+    if (function >= 0) {
+      p_.code.push_back(make(Op::RET));
+    } else {
+      p_.code.push_back(insn(pick(terminators_), items, items));
+    }
+    resolve_labels(base);
+  }
+
+  void item(int index, int items, int function, int functions) {
+    const int kind = in_.ConsumeIntegralInRange(0, opt_.jit_shapes ? 0 : 12);
+    if (kind == 1) return switch_block();
+    if (kind == 2) {  // push, a few instructions, pop
+      p_.code.push_back(make(Op::PUSH, read()));
+      body();
+      p_.code.push_back(make(Op::POP, write()));
+      return;
+    }
+    if (kind == 3 && function + 1 < functions) {
+      calls_.push_back({pc(), in_.ConsumeIntegralInRange(function + 1, functions - 1)});
+      p_.code.push_back(make(Op::CALL));
+      return;
+    }
+    if (kind == 4 && function >= 0) {
+      p_.code.push_back(make(Op::RET));
+      return;
+    }
+    p_.code.push_back(insn(pick(pool_), index, items));
+  }
+
+  void body() {
+    for (int n = in_.ConsumeIntegralInRange(0, 2); n > 0; --n)
+      p_.code.push_back(insn(pick(straight_pool_), 0, 0));
+  }
+
+  // switch a -> case K -> ... -> [default] -> endswitch, each label with a
+  // body and maybe a break.
+  void switch_block() {
+    std::vector<uint32_t> links{pc()}, breaks;
+    p_.code.push_back(make(Op::SWITCH, read()));
+    const int labels = in_.ConsumeIntegralInRange(1, 4);
+    for (int l = 0; l < labels; ++l) {
+      const bool dflt = l == labels - 1 && in_.ConsumeBool();
+      p_.code[links.back()].target = pc();
+      links.push_back(pc());
+      Insn label = make(dflt ? Op::DEFAULT : Op::CASE);
+      if (!dflt) label.a = Operand{Kind::Imm, 0, 0, in_.ConsumeIntegralInRange<int64_t>(-1, 20)};
+      p_.code.push_back(label);
+      body();
+      if (in_.ConsumeBool()) breaks.push_back(pc()), p_.code.push_back(make(Op::BREAK));
+    }
+    p_.code[links.back()].target = pc();
+    for (uint32_t b : breaks) p_.code[b].target = pc();
+    p_.code.push_back(make(Op::ENDSWITCH));
+  }
+
+  // Branch targets were item numbers while the region grew; now pcs.
+  void resolve_labels(uint32_t base) {
+    for (uint32_t at = base; at < pc(); ++at) {
+      Insn& in = p_.code[at];
+      if (op_info(in.op).target == Target::Label) in.target = item_starts_.at(in.target);
+    }
+  }
+
+  Insn insn(Op op, int index, int items) {
+    const OpInfo& info = op_info(op);
+    Insn in = make(op);
+    switch (info.aux) {
+      case Aux::None:
+        break;
+      case Aux::Table:
+        in.aux = in_.ConsumeIntegralInRange<uint8_t>(0, static_cast<uint8_t>(p_.tables.size() - 1));
+        if (op == Op::TADD && p_.tables[in.aux].value_size > 8) in.aux = 0;
+        break;
+      case Aux::Checksum:
+        in.aux = in_.ConsumeIntegralInRange<uint8_t>(1, 3) | (in_.ConsumeBool() ? csum::kOut : 0);
+        break;
+      case Aux::LengthReg:
+        switch (in_.ConsumeIntegralInRange(0, 2)) {
+          case 0:
+            in.aux = kLengthConst, in.target = in_.ConsumeIntegralInRange<uint32_t>(0, 64);
+            break;
+          case 1:
+            in.aux = in_.ConsumeIntegralInRange<uint8_t>(0, kGprCount - 1);
+            break;
+          default:
+            in.aux = 0x80 | static_cast<uint8_t>(mapped8());
+        }
+        break;
+    }
+    const uint32_t key = op == Op::CMP16          ? 16
+                         : info.aux == Aux::Table ? p_.tables[in.aux].key_size
+                                                  : 8;
+    const bool wide = info.aux == Aux::Table && p_.tables[in.aux].value_size > 8;
+    in.a = operand(info.a, key, op == Op::LOOKUP && wide);
+    in.b = operand(info.b, key, op == Op::UPDATE && wide);
+    if (op == Op::CMP16 && in.a.kind == Kind::Bytes && in.b.kind == Kind::Bytes) in.b = memory();
+    if ((op == Op::PRINT || op == Op::LOG) && in_.ConsumeIntegralInRange(0, 3) == 0) in.b = {};
+    switch (info.target) {
+      case Target::Label: {
+        const int first = opt_.jit_shapes ? index + 1 : 0;
+        in.target =
+            static_cast<uint32_t>(in_.ConsumeIntegralInRange(std::min(first, items), items));
+        break;
+      }
+      case Target::String:
+        in.target = in_.ConsumeIntegralInRange<uint32_t>(0, 1);  // non-empty
+        break;
+      case Target::OptString:
+        in.target = in_.ConsumeBool() ? kNoTarget : in_.ConsumeIntegralInRange<uint32_t>(0, 1);
+        break;
+      default:
+        break;
+    }
+    return in;
+  }
+
+  Operand operand(Slot slot, uint32_t key_size, bool must_be_memory) {
+    if (must_be_memory) return memory();
+    switch (slot) {
+      case Slot::None:
+        return {};
+      case Slot::Read:
+        return read();
+      case Slot::Write:
+        return write();
+      case Slot::Gpr:
+        return gpr();
+      case Slot::Mem:
+        return memory();
+      case Slot::Mapped: {
+        std::vector<uint8_t> rewritable;
+        for (size_t r = 0; r < kMappedCount; ++r)
+          if (is_rewritable(static_cast<MappedReg>(r)))
+            rewritable.push_back(static_cast<uint8_t>(r));
+        return Operand{Kind::Mapped, 0, pick(rewritable), 0};
+      }
+      case Slot::Key:
+        return key(key_size);
+    }
+    return {};
+  }
+
+  Operand key(uint32_t size) {
+    const int choice = in_.ConsumeIntegralInRange(0, 3);
+    if (choice == 0) return memory();
+    if (choice == 1) {
+      for (size_t s = 0; s < p_.strings.size(); ++s)
+        if (p_.strings[s].size() == size)
+          return Operand{Kind::Bytes, 0, 0, static_cast<int64_t>(s)};
+    }
+    if (size == 16) {
+      return Operand{
+          Kind::Mapped, 0,
+          static_cast<uint8_t>(in_.ConsumeBool() ? MappedReg::Ip6Src : MappedReg::Ip6Dst), 0};
+    }
+    if (size > 8) return memory();
+    return read();
+  }
+
+  Operand gpr() {
+    return Operand{Kind::Reg, 0, in_.ConsumeIntegralInRange<uint8_t>(0, kGprCount - 1), 0};
+  }
+
+  uint8_t mapped8() {
+    for (;;) {
+      const auto r = in_.ConsumeIntegralInRange<uint8_t>(0, kMappedCount - 1);
+      if (kMappedInfo[r].bytes == 8 || !in_.remaining_bytes())
+        return kMappedInfo[r].bytes == 8 ? r : 0;
+    }
+  }
+
+  Operand read() {
+    switch (in_.ConsumeIntegralInRange(0, 5)) {
+      case 0:
+        return Operand{Kind::Imm, 0, 0, immediate()};
+      case 1:
+        return Operand{Kind::Mapped, 0, mapped8(), 0};
+      case 2:
+        return memory();
+      default:
+        return write();
+    }
+  }
+
+  Operand write() {
+    switch (in_.ConsumeIntegralInRange(0, 4)) {
+      case 0:
+        return Operand{Kind::Var, 0, 0,
+                       8 * in_.ConsumeIntegralInRange<int64_t>(0, kHeapSize / 8 - 1)};
+      case 1:
+        return memory();
+      default:
+        return gpr();
+    }
+  }
+
+  int64_t immediate() {
+    static constexpr int64_t kInteresting[] = {
+        0, 1, -1, 2, 6, 17, 63, 64, 65, 80, 255, 1500, 0x800, 0x7fffffff, INT64_MIN, INT64_MAX};
+    if (in_.ConsumeBool())
+      return kInteresting[in_.ConsumeIntegralInRange<size_t>(0, std::size(kInteresting) - 1)];
+    return in_.ConsumeBool() ? in_.ConsumeIntegralInRange<int64_t>(-16, 300)
+                             : in_.ConsumeIntegral<int64_t>();
+  }
+
+  // pkt, heap or out memory at a constant, a gpr (scaled) or a mapped
+  // register such as l4, plus a displacement mostly near the data.
+  Operand memory() {
+    Operand o;
+    const int space = in_.ConsumeIntegralInRange(0, 5);
+    o.kind = space < 3 ? Kind::PktMem : space < 5 ? Kind::HeapMem : Kind::OutMem;
+    o.attr = in_.ConsumeIntegralInRange<uint8_t>(0, 3);
+    if (in_.ConsumeIntegralInRange(0, 3) == 0) o.attr |= attr::kHostOrder;
+    switch (in_.ConsumeIntegralInRange(0, 2)) {
+      case 0:
+        o.attr |= attr::kNoBase;
+        break;
+      case 1:
+        o.reg = gpr().reg;
+        o.attr |= static_cast<uint8_t>(in_.ConsumeIntegralInRange(0, 3) << attr::kScaleShift);
+        break;
+      default:
+        o.attr |= attr::kBaseMapped;
+        o.reg = mapped8();
+    }
+    const int64_t near = o.kind == Kind::HeapMem ? kHeapSize : 96;
+    o.imm = in_.ConsumeIntegralInRange(0, 7) == 0 ? in_.ConsumeIntegral<int32_t>()
+                                                  : in_.ConsumeIntegralInRange<int64_t>(-4, near);
+    return o;
+  }
+
+  FuzzedDataProvider& in_;
+  GeneratorOptions opt_;
+  Program p_;
+  std::vector<Op> pool_, straight_pool_, terminators_;
+  std::vector<uint32_t> item_starts_;
+  std::vector<std::pair<uint32_t, int>> calls_;  // call pc, function index
+};
+
+}  // namespace
+
+Program generate_program(FuzzedDataProvider& in, const GeneratorOptions& options) {
+  return Generator(in, options).generate();
+}
+
+const std::vector<Op>& jit_compiled_ops() {
+  static const std::vector<Op> ops = [] {
+    std::vector<Op> found;
+    std::mt19937_64 rng(19);
+    for (size_t i = 0; i < kOpCount; ++i) {
+      const Op op = static_cast<Op>(i);
+      if (structural(op)) continue;
+      for (int attempt = 0; attempt < 64; ++attempt) {
+        std::array<uint8_t, 256> bytes;
+        for (auto& b : bytes) b = static_cast<uint8_t>(rng());
+        FuzzedDataProvider in(bytes.data(), bytes.size());
+        Program p = Generator(in, GeneratorOptions{}).single(op);
+        auto vm = Instance::create(std::move(p), HostCaps{}, Limits{}, nullptr, nullptr);
+        if (vm && vm->jit_compiled()) {
+          found.push_back(op);
+          break;
+        }
+      }
+    }
+    return found;
+  }();
+  return ops;
+}
+
+}  // namespace netcpu::fuzz
