@@ -32,8 +32,7 @@ double best_ns(const std::function<void()>& round, size_t packets, int rounds) {
 // A tcpdump expression two ways over the same packets: libpcap's own
 // bpf_filter() on its compiled program, and NetCPU on the translation.
 int bench_filter(const BenchOptions& o, const std::vector<std::vector<uint8_t>>& packets,
-                 LinkType link) {
-  int dlt = link == LinkType::Ethernet ? DLT_EN10MB : DLT_RAW;
+                 LinkType link, int dlt) {
   pcap_t* dead = pcap_open_dead(dlt, 262144);
   struct bpf_program bpf {};
   if (pcap_compile(dead, &bpf, o.filter.c_str(), 1, 0) != 0) {  // tcpdump -r's netmask
@@ -43,7 +42,7 @@ int bench_filter(const BenchOptions& o, const std::vector<std::vector<uint8_t>>&
   }
   HostCaps caps;
   caps.link = link;
-  caps.max_packet = 65535;
+  caps.max_packet = kMaxCapturedPacket;
   auto vm = instantiate(program_from_filter(o.filter, dlt), caps, Limits{}, nullptr);
   size_t agree = 0, accepted = 0;
   for (const auto& p : packets) {
@@ -101,11 +100,17 @@ int bench_filter(const BenchOptions& o, const std::vector<std::vector<uint8_t>>&
 int cmd_bench(const BenchOptions& o) {
   std::vector<std::vector<uint8_t>> packets;
   LinkType link = LinkType::Ethernet;
+  int dlt = DLT_EN10MB;
   std::string source;
   if (!o.pcap.empty()) {
     PcapReader r(o.pcap);
     link = r.link();
-    while (auto p = r.next()) packets.emplace_back(p->data, p->data + p->caplen);
+    dlt = r.datalink();
+    // As netcpu run: a filter reads whole records, a program the packet
+    // after a link header it does not see (Linux cooked, NULL, LOOP).
+    const uint32_t hidden = o.filter.empty() ? r.link_header() : 0;
+    while (auto p = r.next())
+      packets.emplace_back(p->data + std::min(hidden, p->caplen), p->data + p->caplen);
     source = o.pcap;
   } else {
     packets = netcpu::tools::synthetic_packets(o.synthetic ? o.synthetic : 10000, 1);
@@ -115,11 +120,11 @@ int cmd_bench(const BenchOptions& o) {
 
   if (o.filter.empty() == o.program.empty())
     throw Failure(kUsage, "bench takes a PROGRAM or --filter EXPR");
-  if (!o.filter.empty()) return bench_filter(o, packets, link);
+  if (!o.filter.empty()) return bench_filter(o, packets, link, dlt);
 
   HostCaps caps;
   caps.link = link;
-  caps.max_packet = 65535;
+  caps.max_packet = kMaxCapturedPacket;  // every packet a capture holds fits the copy below
   Limits limits;
   limits.output_burst = 0;  // output would dominate the timing: count it, don't print it
   auto vm = instantiate(load_program(o.program), caps, limits, [](OutputKind, std::string_view) {});

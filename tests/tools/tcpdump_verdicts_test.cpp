@@ -389,5 +389,38 @@ INSTANTIATE_TEST_SUITE_P(LinkTypes, ProgramsOnLinkTypes,
                                            LinkCase{DLT_IPV4, "IPV4"}),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// netcpu bench reads the same captures as netcpu run: packets up to 262144
+// bytes (a rewriting program's copy of each must fit), a filter compiled for
+// the capture's link type agreeing with libpcap on every record, a program
+// on the packet after a link header it does not see.
+TEST(BenchOnCaptures, BigPacketsAndEveryLinkType) {
+  const fs::path src = scratch() / "rewrite-ttl.ncpu";
+  {
+    std::ofstream f(src);
+    f << ".text:\n    bne has.ip4, 1, done\n    rewrite ip.ttl, 9\ndone:\n    pass\n";
+  }
+  for (const LinkCase lc : {LinkCase{DLT_LINUX_SLL2, "LINUX_SLL2"}, LinkCase{DLT_IPV4, "IPV4"},
+                            LinkCase{DLT_EN10MB, "EN10MB"}}) {
+    SCOPED_TRACE(lc.name);
+    const std::vector<Record> recs = records(lc.dlt, kMaxSnaplen);
+    const fs::path in = scratch() / (std::string("bench-") + lc.name + ".pcap");
+    write_capture(in, lc.dlt, kMaxSnaplen, recs);
+    const Result program = sh(std::string(NETCPU_CLI) + " bench " + src.string() + " --pcap " +
+                              in.string() + " --rounds 1 --json");
+    ASSERT_EQ(program.code, 0) << program.err;
+    const json p = json::parse(program.out, nullptr, false);
+    ASSERT_FALSE(p.is_discarded()) << program.out;
+    EXPECT_EQ(p["packets"].get<size_t>(), recs.size());
+    for (const char* expr : {"ip", "tcp port 80", "len > 1000"}) {
+      const Result filter = sh(std::string(NETCPU_CLI) + " bench --filter " + quote(expr) +
+                               " --pcap " + in.string() + " --rounds 1 --json");
+      ASSERT_EQ(filter.code, 0) << expr << ": " << filter.out << filter.err;
+      const json f = json::parse(filter.out, nullptr, false);
+      ASSERT_FALSE(f.is_discarded()) << filter.out;
+      EXPECT_EQ(f["agree"].get<size_t>(), recs.size()) << expr;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace netcpu::tools
