@@ -47,7 +47,7 @@ constexpr std::string_view kDataHeader = "0000 DATA END WITH '.'\n";
 // Without a newline, as vde_switch writes it.
 constexpr std::string_view kEndOfSession = "9999 END OF SESSION";
 
-constexpr size_t kMaxLine = 4096;
+constexpr size_t kMaxLine = MgmtConsole::kMaxLine;
 // Debug output is lossy by nature (vde_switch drops it when a client's
 // socket is full); command output is not, so it throttles input instead.
 constexpr size_t kMaxDebugBacklog = 64 * 1024;
@@ -179,7 +179,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::array<char, 4096> rbuf_;
   size_t rpos_ = 0, rlen_ = 0;  // unprocessed input in rbuf_
   std::string line_;
-  bool overlong_ = false;  // discarding up to the next newline
+  bool overlong_ = false;      // discarding up to the next newline
+  std::string overlong_name_;  // the first word of that line
   std::deque<std::string> outq_;
   size_t queued_ = 0;  // bytes in outq_
   std::string wbuf_;   // being written
@@ -219,6 +220,7 @@ class Core : public std::enable_shared_from_this<Core> {
   void publish(std::string_view category, std::string_view text);
 
   Result execute(Session& s, std::string_view line);
+  std::string refuse_overlong(std::string_view name) const;
   void forget(Session& s);
 
  private:
@@ -502,6 +504,21 @@ Core::Result Core::execute(Session& s, std::string_view line) {
   return r;
 }
 
+// Nothing of the line is run: the client is told why, and how to give it.
+std::string Core::refuse_overlong(std::string_view name) const {
+  CommandReply reply{EMSGSIZE, {}};
+  if (opt_.overlong) {
+    try {
+      reply = opt_.overlong(name);
+    } catch (...) {
+      reply = {EMSGSIZE, {}};
+    }
+  }
+  std::string out;
+  if (!reply.text.empty()) append_data_block(out, reply.text);
+  return out + status_line(reply.error);
+}
+
 // ---- Session ----------------------------------------------------------------
 
 void Session::close() {
@@ -565,6 +582,9 @@ void Session::process_input() {
     size_t take = static_cast<size_t>(nl - begin);
     if (!overlong_ && line_.size() + take > kMaxLine) {
       overlong_ = true;
+      line_.append(begin, std::min<size_t>(take, kMaxLine));
+      std::string_view start = trim(line_);
+      overlong_name_ = start.substr(0, start.find_first_of(" \t"));
       line_.clear();
     }
     if (!overlong_) line_.append(begin, take);
@@ -579,7 +599,9 @@ void Session::process_input() {
 void Session::end_line() {
   if (overlong_) {
     overlong_ = false;
-    queue(status_line(EMSGSIZE) + std::string(kPrompt));
+    auto core = core_.lock();
+    if (!core) return;
+    queue(core->refuse_overlong(overlong_name_) + std::string(kPrompt));
     return;
   }
   std::string line = std::move(line_);

@@ -14,8 +14,9 @@
 //
 // Commands end with '\n', or like vde_switch's (which takes each read() as a
 // command; vdeterm sends no newline) with 50 ms of silence after a fragment.
-// A client affects only its own session: a line longer than 4096 bytes is
-// discarded up to its end and answered "1090 Message too long"; '\r'
+// A client affects only its own session: a line longer than 4096 bytes
+// (kMaxLine) is discarded up to its end and answered "1090 Message too
+// long", with the text of Options::overlong when there is one; '\r'
 // before '\n' is dropped and a NUL ends the line (as in vde's C strings); a
 // client that stops reading loses debug lines beyond 64 KiB queued for it, and
 // once 256 KiB of its command output is queued its further commands wait.
@@ -57,6 +58,8 @@ class MgmtConsole {
   // name: the command (first word, e.g. "netcpu/load"); args: the rest of
   // the line with surrounding blanks removed.
   using Handler = std::function<CommandReply(std::string_view name, std::string_view args)>;
+  // The longest line taken (without its newline).
+  static constexpr size_t kMaxLine = 4096;
 
   struct Options {
     std::string path;                   // socket path; an existing socket file there is replaced
@@ -64,6 +67,9 @@ class MgmtConsole {
     std::vector<CommandInfo> commands;  // listed by `help` after the built-in ones
     std::vector<DebugCategory> categories;  // what debug/add accepts
     Handler handler;                        // commands[] and anything else not built in
+    // The reply to a line longer than kMaxLine, given its first word (the
+    // command); its error should be EMSGSIZE. Unset: EMSGSIZE, no text.
+    std::function<CommandReply(std::string_view name)> overlong;
   };
   // A handler that throws is answered with what() as the DATA block and
   // "1005 Input/output error"; without a handler, commands get ENOSYS.

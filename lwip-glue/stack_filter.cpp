@@ -166,6 +166,7 @@ StackFilter::Impl::Impl(struct stack* s) : stack(s) {
   o.caps.host_name = "an lwIPv6 stack hook";
   o.point_syntax = "HOOK";
   o.point_words = 1;
+  o.process_name = "the lwIPv6 process";
   o.resolve = [this](const std::vector<std::string>& w, std::string* why) -> AttachPoint* {
     if (auto h = parse_hook(w[0])) return &points[static_cast<size_t>(*h)];
     *why = "hook must be pre_routing, local_in, forward, local_out or post_routing, not '" + w[0] +
@@ -293,6 +294,8 @@ Reply StackFilter::Impl::execute(std::string_view line) {
   if (name.substr(0, kPrefix.size()) != kPrefix)
     return {ENOSYS, "unknown command '" + std::string(name) + "' (try help)"};
   std::lock_guard lk(mu);
+  if (name == kStackCommand.name && !args.empty())
+    return {EINVAL, std::string(name) + " takes no arguments"};
   if (name == kStackCommand.name)
     return {0, "runs " + std::to_string(runs) + "\nchained " + std::to_string(chained_runs) +
                    "\nmalformed " + std::to_string(malformed)};
@@ -380,6 +383,14 @@ Reply StackFilter::open_console(const std::string& path) {
                     {kDropCategory, "packets NetCPU programs drop"}};
     o.handler = [impl](std::string_view name, std::string_view args) {
       Reply r = impl->execute(std::string(name) + " " + std::string(args));
+      return console::CommandReply{r.error, std::move(r.text)};
+    };
+    o.overlong = [impl](std::string_view name) {
+      constexpr std::string_view kPrefix = "netcpu/";
+      std::lock_guard lk(impl->mu);
+      ControlReply r = impl->control->refuse_long_line(
+          name.starts_with(kPrefix) ? name.substr(kPrefix.size()) : std::string_view(),
+          console::MgmtConsole::kMaxLine, "");
       return console::CommandReply{r.error, std::move(r.text)};
     };
     try {

@@ -67,12 +67,48 @@ int on_out(dbgcl*, void*, va_list v) {
 
 void subscribe(SwitchHost::Needs want);
 
+// vde_switch reads a console line with one read() into a buffer of 128
+// bytes (MAXCMD in vde2's consmgmt.c; rc files and `load` scripts with
+// fgets into as many, so 127 characters), ends it with a NUL, drops one
+// newline at its end, skips blanks, finds the command by its path, skips
+// the blanks after it and passes the rest: `arg`. A line cut there looks
+// like any other, so the plugin measures it: the blanks and path before
+// `arg` lie just before it in the switch's buffer.
+constexpr size_t kSwitchLineBuffer = 128;
+constexpr size_t kLongestWholeLine = kSwitchLineBuffer - 2;  // 127 characters may be a cut rc line
+
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+size_t console_line_length(std::string_view path, const char* arg) {
+  const char* end = arg + std::strlen(arg);
+  const char* start = arg;
+  for (size_t k = 0; k < kSwitchLineBuffer && is_blank(start[-1]); ++k) --start;
+  start -= path.size();
+  if (std::memcmp(start, path.data(), path.size()) != 0) return static_cast<size_t>(end - arg);
+  // Blanks before the path were part of the line too. What lies before the
+  // buffer is the switch's stack: at most the buffer's length is read.
+  while (static_cast<size_t>(end - start) < kSwitchLineBuffer && is_blank(start[-1])) --start;
+  return static_cast<size_t>(end - start);
+}
+
 // One console command: the reply text goes into the DATA block, the errno
 // (with the switch's strerror text) into the status line.
 int run_command(size_t i, FILE* f, char* arg) {
   const std::string& name = g_commands[i].path;
-  netcpu::ControlReply r =
-      g_host->control().execute(std::string_view(name).substr(7), arg ? arg : "");
+  const std::string_view command = std::string_view(name).substr(7);
+  netcpu::ControlReply r;
+  if (arg && console_line_length(name, arg) > kLongestWholeLine) {
+    // An rc file's commands answer nobody: the switch's log says it.
+    printlog(4, "netcpu: refused a cut line (more than %zu characters): %s %.40s...",
+             kLongestWholeLine, name.c_str(), arg);
+    r = g_host->control().refuse_long_line(
+        command, kLongestWholeLine,
+        "vde_switch takes 128 bytes of a console line (127 characters of an rc file's line) and "
+        "this one filled them: the switch cut it there, and hands the rest to its own parser as "
+        "a line of its own (answered \"Function not implemented\")");
+  } else {
+    r = g_host->control().execute(command, arg ? arg : "");
+  }
   g_host->refresh();
   subscribe(g_host->needs());
   size_t start = 0;

@@ -1,7 +1,10 @@
 #include "switch_host.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include "bpf_translate.h"
 
@@ -12,7 +15,70 @@ const char* dir_name(Dir d) { return d == kIn ? "in" : "out"; }
 
 bool port_exists(int port) { return port >= 0 && port_user(port) != static_cast<uid_t>(-1); }
 
+// This process's command line: vde_switch's, when the plugin is in a switch.
+std::vector<std::string> own_command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> args;
+  for (size_t start = 0; start < all.size();) {
+    size_t end = all.find('\0', start);
+    if (end == std::string::npos) end = all.size();
+    args.push_back(all.substr(start, end - start));
+    start = end + 1;
+  }
+  return args;
+}
+
 }  // namespace
+
+int SwitchHost::ports_from_command_line(const std::vector<std::string>& args) {
+  // vde_switch 2.3.2's options (vde_switch -h) that take a value, so that a
+  // value is never read as an option.
+  static constexpr std::string_view kShortWithValue = "nsmgpfMDt";
+  static constexpr std::string_view kLongWithValue[] = {
+      "numports", "macaddr",  "priority",  "hashsize",     "sock",    "vdesock",
+      "unix",     "mode",     "dirmode",   "group",        "pidfile", "rcfile",
+      "mgmt",     "mgmtmode", "mgmtgroup", "debugclients", "tap"};
+  static constexpr std::string_view kLongFlags[] = {"help", "version", "hub", "fstp", "daemon"};
+  int ports = kDefaultPorts;
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string_view a = args[i];
+    if (a == "--") break;
+    if (a.starts_with("--")) {
+      // getopt_long takes an unambiguous prefix of a long name, and "=VALUE".
+      std::string_view name = a.substr(2, a.find('=') - 2);
+      std::string_view match;  // the option with a value it names, if any
+      int prefixed = 0;
+      bool exact = false;
+      for (std::string_view n : kLongWithValue)
+        if (n == name)
+          match = n, exact = true;
+        else if (!exact && n.starts_with(name))
+          match = n, ++prefixed;
+      for (std::string_view n : kLongFlags) {
+        if (n == name) match = {}, exact = true;
+        prefixed += !exact && n.starts_with(name);
+      }
+      if (match.empty() || (!exact && prefixed > 1)) continue;
+      std::string value;
+      if (a.find('=') != std::string_view::npos)
+        value = a.substr(a.find('=') + 1);
+      else if (i + 1 < args.size())
+        value = args[++i];
+      if (match == "numports") ports = std::atoi(value.c_str());
+    } else if (a.size() > 1 && a[0] == '-') {
+      for (size_t k = 1; k < a.size(); ++k) {
+        if (kShortWithValue.find(a[k]) == std::string_view::npos) continue;
+        std::string value = k + 1 < a.size()      ? std::string(a.substr(k + 1))
+                            : i + 1 < args.size() ? args[++i]
+                                                  : std::string();
+        if (a[k] == 'n') ports = std::atoi(value.c_str());
+        break;
+      }
+    }
+  }
+  return ports;
+}
 
 SwitchHost::SwitchHost(Channel log, Channel drop) : log_(std::move(log)), drop_(std::move(drop)) {
   Control::Options o;
@@ -24,6 +90,11 @@ SwitchHost::SwitchHost(Channel log, Channel drop) : log_(std::move(log)), drop_(
   o.resolve = [this](const std::vector<std::string>& w, std::string* why) {
     return resolve(w, why);
   };
+  o.select_syntax = "[PORT|* [in|out]]";
+  o.select = [this](const std::vector<std::string>& w, std::vector<AttachPoint*>& points,
+                    std::string* why) { return select(w, points, why); };
+  o.process_name = "vde_switch";
+  switch_ports_ = ports_from_command_line(own_command_line());
   o.for_each = [this](const std::function<void(AttachPoint&)>& fn) { for_each(fn); };
   o.output = [this](const AttachPoint& at, OutputKind, std::string_view line) {
     if (!log_.listening()) return;
@@ -52,6 +123,23 @@ AttachPoint* SwitchHost::point(int port, Dir d, bool create) {
   return v[port].get();
 }
 
+// The switch's ports are 0..N-1 (vde_switch -n N). Its port/setnumports can
+// change N later, unseen by the plugin: a port in use beyond the first N is
+// taken too.
+std::optional<int> SwitchHost::parse_port(const std::string& word, std::string* why) const {
+  if (word == "*") return -1;
+  char* end = nullptr;
+  long port = std::strtol(word.c_str(), &end, 10);
+  if (word.empty() || *end || port < 0 || port > kMaxPort)
+    return *why = "port must be a number or *, not '" + word + "'", std::nullopt;
+  if (port >= switch_ports_ && !port_exists(static_cast<int>(port)))
+    return *why = "port " + word + ": this switch has " + std::to_string(switch_ports_) +
+                  " ports, 0.." + std::to_string(switch_ports_ - 1) +
+                  " (vde_switch -n N sets how many)",
+           std::nullopt;
+  return static_cast<int>(port);
+}
+
 AttachPoint* SwitchHost::resolve(const std::vector<std::string>& w, std::string* why) {
   Dir d;
   if (w[1] == "in")
@@ -60,14 +148,29 @@ AttachPoint* SwitchHost::resolve(const std::vector<std::string>& w, std::string*
     d = kOut;
   else
     return *why = "direction must be in or out, not '" + w[1] + "'", nullptr;
-  if (w[0] == "*") return &star_[d];
-  char* end = nullptr;
-  long port = std::strtol(w[0].c_str(), &end, 10);
-  if (w[0].empty() || *end || port < 0 || port > kMaxPort)
-    return *why =
-               "port must be a number 0.." + std::to_string(kMaxPort) + " or *, not '" + w[0] + "'",
-           nullptr;
-  return point(static_cast<int>(port), d, true);
+  std::optional<int> port = parse_port(w[0], why);
+  if (!port) return nullptr;
+  if (*port < 0) return &star_[d];
+  return point(*port, d, true);
+}
+
+// "PORT" or "*": that port's points, both directions (not "*"'s for a
+// port: they are listed under "*"); "PORT in|out": one point.
+bool SwitchHost::select(const std::vector<std::string>& w, std::vector<AttachPoint*>& points,
+                        std::string* why) {
+  if (w.size() > 2)
+    return *why = "expected [PORT|* [in|out]], not " + std::to_string(w.size()) + " words", false;
+  std::optional<int> port = parse_port(w[0], why);
+  if (!port) return false;
+  for (Dir d : {kIn, kOut}) {
+    if (w.size() == 2 && w[1] != dir_name(d)) continue;
+    AttachPoint* at = *port < 0 ? &star_[d] : point(*port, d, false);
+    if (at) points.push_back(at);
+  }
+  if (w.size() == 2 && w[1] != "in" && w[1] != "out")
+    return *why = "expected [PORT|* [in|out]]: the direction is in or out, not '" + w[1] + "'",
+           false;
+  return true;
 }
 
 void SwitchHost::for_each(const std::function<void(AttachPoint&)>& fn) {

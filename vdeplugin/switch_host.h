@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,10 +62,22 @@ class alignas(64) SwitchHost {
   Needs needs() const { return {active_[kIn] || active_[kOut], active_[kOut], timers_}; }
 
   static constexpr int kMaxPort = 65535;
+  // vde_switch's own default for -n.
+  static constexpr int kDefaultPorts = 32;
+
+  // The number of ports the switch was started with (vde_switch -n N,
+  // --numports N), read from `args` (its command line, argv[0] first) the
+  // way its getopt_long reads them. The switch exports nothing that tells
+  // it (its numports is static).
+  static int ports_from_command_line(const std::vector<std::string>& args);
 
  private:
   AttachPoint* point(int port, Dir d, bool create);
   AttachPoint* resolve(const std::vector<std::string>& words, std::string* why);
+  bool select(const std::vector<std::string>& words, std::vector<AttachPoint*>& points,
+              std::string* why);
+  // A port number the switch has (or "*": -1); nullopt with *why set.
+  std::optional<int> parse_port(const std::string& word, std::string* why) const;
   void for_each(const std::function<void(AttachPoint&)>& fn);
   // The same with each point's port (-1: "*") and direction.
   void for_each_point(const std::function<void(AttachPoint&, int port, Dir d)>& fn);
@@ -111,6 +124,7 @@ class alignas(64) SwitchHost {
   std::array<AttachPoint, 2> star_{AttachPoint("* in"), AttachPoint("* out")};
   std::array<std::vector<std::unique_ptr<AttachPoint>>, 2> ports_;
   bool timers_ = false;  // some program has timer handlers
+  int switch_ports_ = kDefaultPorts;
   Channel log_, drop_;
   std::unique_ptr<Control> control_;
   std::array<Pending, kMaxDepth + 1> pending_;

@@ -411,7 +411,8 @@ class Bench {
       if (w.size() < 10) break;
       m.program_packets = std::stoll(w[3]);
       m.program_dropped = std::stoll(w[5]);
-      m.program_ns = std::stod(w[9]);
+      // "-": too few runs timed for a figure yet.
+      m.program_ns = w[9] == "-" ? NAN : std::stod(w[9]);
       return;
     }
     throw std::runtime_error("no program on '" + o_.point + "' in netcpu/list");

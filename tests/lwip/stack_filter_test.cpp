@@ -11,6 +11,7 @@ extern "C" {
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -113,6 +114,99 @@ TEST(StackFilterApi, CApiReportsErrorsThroughTheMessage) {
   EXPECT_NE(std::string(ncpu_lwip_message(f)).find("post_routing"), std::string::npos);
   EXPECT_EQ(ncpu_lwip_unload(f, NCPU_LWIP_POST_ROUTING), 0) << ncpu_lwip_message(f);
   ncpu_lwip_detach(f);
+}
+
+// The console commands a user types, on hooks: each acts on the hook it is
+// given, settings read back, quotes come off, long commands continue on
+// the next line, relative file names are the process's.
+TEST(StackFilterApi, ConsoleCommandsActOnTheHookTheyAreGiven) {
+  StackPtr s(lwip_add_stack(LWIP_STACK_FLAG_USERFILTER));
+  std::string why;
+  auto f = StackFilter::attach(s.get(), &why);
+  ASSERT_TRUE(f) << why;
+  ASSERT_TRUE(f->load_source(HookPoint::LocalIn, kAllowAll, "in.ncpu").ok());
+  ASSERT_TRUE(f->load_source(HookPoint::LocalOut, kAllowAll, "out.ncpu").ok());
+
+  auto r = f->command("netcpu/list local_in");
+  ASSERT_TRUE(r.ok()) << r.text;
+  EXPECT_NE(r.text.find("\nlocal_in "), std::string::npos) << r.text;
+  EXPECT_EQ(r.text.find("local_out"), std::string::npos) << r.text;
+  r = f->command("netcpu/reset local_out");
+  EXPECT_EQ(r.text, "counters reset: local_out");
+  EXPECT_EQ(f->command("netcpu/reset forward").error, ENOENT);
+  for (const char* extra : {"netcpu/list local_in local_out", "netcpu/unload local_in now",
+                            "netcpu/show local_in x", "netcpu/budget 1 2", "netcpu/stack x"})
+    EXPECT_EQ(f->command(extra).error, EINVAL) << extra;
+
+  EXPECT_EQ(f->command("netcpu/budget").text, "budget 100000 instructions per packet");
+  EXPECT_EQ(f->command("netcpu/onabort").text, "stopped runs pass");
+  EXPECT_EQ(f->command("netcpu/profile").text, "profiling off");
+
+  r = f->command("netcpu/filter local_in 'tcp port 80'");
+  ASSERT_TRUE(r.ok()) << r.text;
+  EXPECT_NE(r.text.find("loaded <filter 'tcp port 80'> ("), std::string::npos) << r.text;
+  r = f->command("netcpu/filter local_in host 10.0.0.1 or \\");
+  ASSERT_TRUE(r.ok()) << r.text;
+  EXPECT_NE(r.text.find("netcpu/filter continues: 26 characters pending"), std::string::npos)
+      << r.text;
+  r = f->command("netcpu/filter host 10.0.0.2");
+  EXPECT_NE(r.text.find("loaded <filter 'host 10.0.0.1 or host 10.0.0.2'>"), std::string::npos)
+      << r.text;
+
+  const std::string cwd = std::filesystem::current_path().string();
+  r = f->command("netcpu/load local_out no/such.ncpu");
+  EXPECT_EQ(r.error, ENOENT);
+  EXPECT_EQ(r.text, cwd +
+                        "/no/such.ncpu: No such file or directory (relative to the lwIPv6 "
+                        "process's working directory " +
+                        cwd + ")\nlocal_out keeps its program out");
+}
+
+// A line longer than the console's 4096 bytes: refused whole, with the way
+// to give it.
+TEST(StackFilterApi, OverlongConsoleLinesAreRefusedWithTheWayToGiveThem) {
+  StackPtr s(lwip_add_stack(LWIP_STACK_FLAG_USERFILTER));
+  std::string why;
+  auto f = StackFilter::attach(s.get(), &why);
+  ASSERT_TRUE(f) << why;
+  ASSERT_TRUE(f->load_source(HookPoint::LocalIn, kAllowAll, "keeper.ncpu").ok());
+  char dir[] = "/tmp/netcpu-lwip-console-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/mgmt";
+  ASSERT_TRUE(f->open_console(path).ok());
+
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto read_prompt = [&] {
+    std::string got;
+    char buf[4096];
+    while (got.find("vde$ ") == std::string::npos) {
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    return got;
+  };
+  read_prompt();  // the banner
+  std::string expr = "host 10.0.0.1";
+  while (expr.size() < 5000) expr += " or host 10.0.0.1";
+  std::string line = "netcpu/filter local_in " + expr + "\n";
+  ASSERT_EQ(write(fd, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  std::string reply = read_prompt();
+  EXPECT_NE(reply.find("netcpu/filter: line too long: this console takes at most 4096 characters"),
+            std::string::npos)
+      << reply;
+  EXPECT_NE(reply.find("end a line with \\ and go on"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("1090 Message too long"), std::string::npos) << reply;
+  close(fd);
+  EXPECT_NE(f->command("netcpu/list").text.find("keeper"), std::string::npos);
+  f->close_console();
+  std::filesystem::remove_all(dir);
 }
 
 // ---- stacks on a switch ----

@@ -97,6 +97,19 @@ TEST(Cli, UsageErrorsExitWith2) {
   EXPECT_EQ(netcpu("asm " + example("slides.ncpu")).code, 2);  // -o missing
 }
 
+// A console line holds 126 characters: a longer command that cannot be
+// continued (not netcpu/) is refused before ctl connects or sends anything
+// (the switch would act on it cut). Plugin.CtlSendsLongCommandsWhole runs
+// ctl against the real switch.
+TEST(Cli, CtlRefusesALineNoConsoleTakesWholeBeforeSending) {
+  Result r = netcpu("ctl " + (scratch() / "no-such-socket").string() +
+                    " 'netcpu/list' 'plugin/add /" + std::string(130, 'x') + "'");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("142 characters, more than the 126 a console line holds"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("no-such-socket"), std::string::npos) << "it tried to connect\n" << r.err;
+}
+
 TEST(Cli, EverySubcommandHasHelp) {
   for (const char* sub : {"asm", "dis", "check", "run", "bench"}) {
     Result r = netcpu(std::string(sub) + " --help");

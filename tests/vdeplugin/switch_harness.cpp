@@ -119,16 +119,21 @@ uint32_t get_be32(const uint8_t* p) {
 
 }  // namespace
 
-double list_number(Console& console, const std::string& point, int column) {
+std::string list_field(Console& console, const std::string& point, int column) {
   Reply r = console.cmd_ok("netcpu/list");
   for (const auto& line : r.data) {
     if (line.rfind(point + " ", 0) != 0) continue;
     std::istringstream in(line.substr(point.size()));
     std::string word;
     for (int i = 0; i <= column; ++i) in >> word;
-    return std::stod(word);
+    return word;
   }
-  return -1;
+  return "";
+}
+
+double list_number(Console& console, const std::string& point, int column) {
+  std::string field = list_field(console, point, column);
+  return field.empty() ? -1 : std::stod(field);
 }
 
 long list_column(Console& console, const std::string& point, int column) {
@@ -474,6 +479,23 @@ Reply Console::cmd(const std::string& line) {
   Reply reply = std::move(replies_.front());
   replies_.pop_front();
   return reply;
+}
+
+std::vector<Reply> Console::cmd_any_length(const std::string& line, size_t replies) {
+  {
+    std::lock_guard lock(mu_);
+    replies_.clear();
+    transcript_.clear();
+  }
+  write_all(line + "\n");
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, timeout_, [&] { return replies_.size() >= replies || closed_; });
+  std::vector<Reply> got;
+  while (!replies_.empty() && got.size() < replies) {
+    got.push_back(std::move(replies_.front()));
+    replies_.pop_front();
+  }
+  return got;
 }
 
 Reply Console::cmd_ok(const std::string& line) {

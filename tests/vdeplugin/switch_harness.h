@@ -149,6 +149,10 @@ class Console {
   Reply cmd(const std::string& line);
   // cmd(), throwing unless the reply is a success.
   Reply cmd_ok(const std::string& line);
+  // Sends a line of any length, as a user pasting it would: the switch takes
+  // 128 bytes at a time and answers each piece. Returns the first `replies`
+  // replies (fewer if no more came within the timeout).
+  std::vector<Reply> cmd_any_length(const std::string& line, size_t replies);
 
   // The port whose endpoint description starts with descr (from port/allprint), or -1.
   int port_of(const std::string& descr);
@@ -199,6 +203,9 @@ class Console {
 // is the program name, then hash, instructions, packets, passed, dropped, ...
 // (see the list's header line); -1 if the point is not listed.
 long list_column(Console& console, const std::string& point, int column);
+// The same column as netcpu/list prints it ("-": NS/PKT not timed enough
+// yet); "" if the point is not listed.
+std::string list_field(Console& console, const std::string& point, int column);
 // The same for a column that is not a whole number (9: NS/PKT).
 double list_number(Console& console, const std::string& point, int column);
 

@@ -9,6 +9,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -31,6 +32,39 @@ std::vector<std::string> split_words(std::string_view s) {
 }
 
 ControlReply fail(int err, std::string text) { return {err, std::move(text)}; }
+
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trim_blanks(std::string_view s) {
+  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// What follows the first `n` words of `args`, without the blanks around it.
+std::string_view after_words(std::string_view args, size_t n) {
+  args = trim_blanks(args);
+  for (size_t i = 0; i < n && !args.empty(); ++i) {
+    while (!args.empty() && !is_blank(args.front())) args.remove_prefix(1);
+    args = trim_blanks(args);
+  }
+  return args;
+}
+
+// People paste expressions and file names with the quotes a shell needs:
+// one matching pair around the whole argument is removed. `quoted` says
+// whether there was one.
+std::string_view unquote(std::string_view s, bool* quoted = nullptr) {
+  bool q = s.size() >= 2 && (s.front() == '"' || s.front() == '\'') && s.back() == s.front();
+  if (quoted) *quoted = q;
+  return q ? s.substr(1, s.size() - 2) : s;
+}
+
+// What a rejected load leaves on the point, said as it is.
+std::string kept(const AttachPoint& at) {
+  if (!at.program()) return at.name() + " still has no program";
+  return at.name() + " keeps its program " + at.program()->program().name;
+}
 
 std::string hex64(uint64_t v) {
   char b[20];
@@ -101,21 +135,22 @@ Control::Control(Options o) : opt_(std::move(o)), netmask_(opt_.netmask) {}
 
 std::vector<Control::Command> Control::commands() const {
   const std::string& p = opt_.point_syntax;
+  const std::string sel = opt_.select_syntax.empty() ? "[" + p + "]" : opt_.select_syntax;
   std::vector<Command> c = {
       {"load", p + " FILE",
        "load a program (source or bytecode) onto an attach point, replacing the old one"},
       {"put", p + " BASE64", "load a program from base64 bytecode given inline"},
       {"unload", p, "remove the program of an attach point"},
-      {"list", "", "attach points with their program and counters"},
+      {"list", sel, "attach points with their program and counters"},
       {"show", p, "disassembly with source lines (and hit counts when profiling)"},
-      {"profile", "0|1", "count the hits of every instruction"},
-      {"table/list", "", "the tables of every program"},
+      {"profile", "[0|1]", "count the hits of every instruction (none: say whether)"},
+      {"table/list", sel, "the tables of the programs"},
       {"table/dump", p + " TABLE", "the entries of a table"},
       {"table/set", p + " TABLE KEY VALUE", "insert or replace a table entry"},
       {"table/del", p + " TABLE KEY", "remove a table entry"},
-      {"budget", "N", "instructions a program may run per packet"},
-      {"onabort", "pass|drop", "verdict when a run is stopped (budget, fault)"},
-      {"reset", "", "zero every program's counters"},
+      {"budget", "[N]", "instructions a program may run per packet (none: show it)"},
+      {"onabort", "[pass|drop]", "verdict when a run is stopped (budget, fault; none: show it)"},
+      {"reset", sel, "zero the programs' counters"},
   };
   if (opt_.compile_filter)
     c.insert(c.begin() + 2, {"filter", p + " EXPR",
@@ -126,38 +161,94 @@ std::vector<Control::Command> Control::commands() const {
   return c;
 }
 
-ControlReply Control::cmd_filter(const std::vector<std::string>& w) {
+ControlReply Control::cmd_filter(std::string_view args) {
   ControlReply err;
   size_t used;
-  AttachPoint* at = point(w, used, err);
+  AttachPoint* at = point(split_words(args), used, err);
   if (!at) return err;
-  if (w.size() <= used) return fail(EINVAL, "expected " + opt_.point_syntax + " EXPR");
-  std::string expr;
-  for (size_t i = used; i < w.size(); ++i) expr += (i > used ? " " : "") + w[i];
+  // The expression is the rest of the line as typed (libpcap's syntax has
+  // no quotes of its own).
+  std::string expr(trim_blanks(unquote(after_words(args, used))));
+  if (expr.empty()) return fail(EINVAL, "expected " + opt_.point_syntax + " EXPR");
   std::string error;
   auto text = opt_.compile_filter(expr, netmask_, &error);
-  if (!text)
-    return fail(EINVAL,
-                "filter '" + expr + "': " + error + "\n" + at->name() + " keeps its program");
-  return load(*at, std::vector<uint8_t>(text->begin(), text->end()), "<filter '" + expr + "'>");
+  if (!text) return fail(EINVAL, "filter '" + expr + "': " + error + "\n" + kept(*at));
+  // Named by the whole expression (as a file name, its dots and slashes would cut it short).
+  const std::string name = "<filter '" + expr + "'>";
+  return load(*at, std::vector<uint8_t>(text->begin(), text->end()), name, name);
 }
 
-ControlReply Control::execute(std::string_view command, std::string_view args) {
+bool Control::known(std::string_view command) const {
+  for (const Command& c : commands())
+    if (c.name == command) return true;
+  return false;
+}
+
+// The shell's rule: a backslash that ends a line joins it to the next one,
+// without the backslash and without adding anything. Consoles strip the
+// blanks before a command's arguments, so a piece keeps a blank it needs at
+// its end, before the backslash.
+std::optional<ControlReply> Control::continue_line(std::string_view command, std::string_view args,
+                                                   std::string& whole) {
+  auto pending = continued_.find(command);
+  whole = pending == continued_.end() ? std::string() : pending->second;
+  whole += args;
+  if (args.empty() || args.back() != '\\') {
+    if (pending != continued_.end()) continued_.erase(pending);
+    return std::nullopt;
+  }
+  whole.pop_back();
+  const std::string name = "netcpu/" + std::string(command);
+  if (whole.size() > kMaxContinued) {
+    if (pending != continued_.end()) continued_.erase(pending);
+    return fail(EMSGSIZE, name + ": more than " + std::to_string(kMaxContinued) +
+                              " characters in continued lines: all of them dropped");
+  }
+  continued_[std::string(command)] = whole;
+  return ControlReply{0, name + " continues: " + std::to_string(whole.size()) +
+                             " characters pending; they run with the next " + name +
+                             " line that does not end with \\"};
+}
+
+ControlReply Control::refuse_long_line(std::string_view command, size_t max_chars,
+                                       std::string_view what_happened) const {
+  const std::string name = "netcpu/" + std::string(command.empty() ? "COMMAND" : command);
+  std::string text = name + ": line too long: this console takes at most " +
+                     std::to_string(max_chars) + " characters a line; nothing was done";
+  if (!what_happened.empty()) text += "\n" + std::string(what_happened);
+  if (auto pending = continued_.find(command); pending != continued_.end())
+    text += "\n" + std::to_string(pending->second.size()) + " characters of " + name +
+            " from lines ending with \\ are still pending";
+  text +=
+      "\nGive a long command in pieces: end a line with \\ and go on with the same command on "
+      "the next line (the pieces are joined as they are: keep the blank before the \\):\n  " +
+      name + " FIRST PART OF THE LINE \\\n  " + name +
+      " THE REST\nor put a long program in a file (netcpu/load), or its bytecode in several "
+      "netcpu/put lines. netcpu ctl splits long commands by itself.";
+  return {EMSGSIZE, text};
+}
+
+ControlReply Control::execute(std::string_view command, std::string_view line) {
+  std::string args;
+  if (!known(command))
+    args = line;
+  else if (auto piece = continue_line(command, line, args))
+    return *piece;
   auto w = split_words(args);
-  if (command == "load") return cmd_load(w, false);
-  if (command == "put") return cmd_load(w, true);
-  if (command == "filter" && opt_.compile_filter) return cmd_filter(w);
+  if (command == "load") return cmd_load(args, false);
+  if (command == "put") return cmd_load(args, true);
+  if (command == "filter" && opt_.compile_filter) return cmd_filter(args);
   if (command == "unload") return cmd_unload(w);
-  if (command == "list") return cmd_list();
+  if (command == "list") return cmd_list(w);
   if (command == "show") return cmd_show(w);
   if (command == "profile") return cmd_profile(w);
-  if (command == "table/list") return cmd_table_list();
+  if (command == "table/list") return cmd_table_list(w);
   if (command == "table/dump") return cmd_table_dump(w);
   if (command == "table/set") return cmd_table_set(w, false);
   if (command == "table/del") return cmd_table_set(w, true);
   if (command == "budget") return cmd_budget(w);
   if (command == "onabort") return cmd_onabort(w);
-  if (command == "reset") return cmd_reset();
+  if (command == "reset") return cmd_reset(w);
   if (command == "netmask" && opt_.compile_filter) return cmd_netmask(w);
   return fail(ENOSYS, "unknown command netcpu/" + std::string(command));
 }
@@ -175,18 +266,19 @@ AttachPoint* Control::point(const std::vector<std::string>& w, size_t& used, Con
   return at;
 }
 
-ControlReply Control::load(AttachPoint& at, std::vector<uint8_t> bytes, const std::string& file) {
+ControlReply Control::load(AttachPoint& at, std::vector<uint8_t> bytes, const std::string& file,
+                           const std::string& given_name) {
   std::optional<Program> prog;
   if (is_bytecode(bytes)) {
     std::string why;
     prog = decode_bytecode(bytes, &why);
-    if (!prog) return fail(EINVAL, file + ": corrupt bytecode: " + why);
+    if (!prog) return fail(EINVAL, file + ": corrupt bytecode: " + why + "\n" + kept(at));
     if (prog->source_file.empty()) prog->source_file = file;
   } else {
     Diagnostic d;
     prog = assemble(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
                     file, &d);
-    if (!prog) return fail(EINVAL, d.str());
+    if (!prog) return fail(EINVAL, d.str() + "\n" + kept(at));
   }
   std::vector<std::string> warnings =
       opt_.warnings ? opt_.warnings(at, *prog) : std::vector<std::string>{};
@@ -195,33 +287,66 @@ ControlReply Control::load(AttachPoint& at, std::vector<uint8_t> bytes, const st
   auto sink = [this, where](OutputKind k, std::string_view line) {
     if (opt_.output) opt_.output(*where, k, line);
   };
+  if (!given_name.empty()) prog->name = given_name;
   std::string name = prog->name;
   auto vm = Instance::create(std::move(*prog), opt_.caps, opt_.limits, sink, &d);
   if (!vm) {
     if (d.file.empty()) d.file = file;
-    return fail(EINVAL, d.str() + "\n" + at.name() + " keeps its program");
+    return fail(EINVAL, d.str() + "\n" + kept(at));
   }
   if (profiling_) vm->set_profiling(true);
   std::string text = "loaded " + name + " (" + hex64(vm->hash()) + ", " +
                      std::to_string(vm->program().code.size()) + " instructions) on " + at.name();
+  // The verifier's own warnings point into the source: file:line:col: warning: ...
+  std::string verifier_warnings;
+  for (const Diagnostic& w : vm->warnings()) verifier_warnings += "\n" + w.str();
   bool replaced = at.replace(std::move(vm)) != nullptr;
   if (replaced) text += ", replacing its program";
   for (const auto& warn : warnings) text += "\nwarning: " + warn;
+  text += verifier_warnings;
   return {0, text};
 }
 
-ControlReply Control::cmd_load(const std::vector<std::string>& w, bool inline_bytes) {
+ControlReply Control::cmd_load(std::string_view args, bool inline_bytes) {
   ControlReply err;
   size_t used;
+  const std::vector<std::string> w = split_words(args);
   AttachPoint* at = point(w, used, err);
   if (!at) return err;
-  if (w.size() != used + 1)
-    return fail(EINVAL, "expected " + opt_.point_syntax + (inline_bytes ? " BASE64" : " FILE"));
-  if (inline_bytes) return put_chunk(*at, w[used]);
-  std::ifstream f(w[used], std::ios::binary);
-  if (!f) return fail(ENOENT, w[used] + ": " + std::strerror(errno));
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  return load(*at, std::move(bytes), w[used]);
+  if (inline_bytes) {
+    if (w.size() != used + 1) return fail(EINVAL, "expected " + opt_.point_syntax + " BASE64");
+    return put_chunk(*at, w[used]);
+  }
+  bool quoted = false;
+  const std::string file(unquote(after_words(args, used), &quoted));
+  if (file.empty() || (!quoted && w.size() != used + 1))
+    return fail(EINVAL, "expected " + opt_.point_syntax +
+                            " FILE (one file name: quote a name that has blanks)");
+  return load_file(*at, file);
+}
+
+// A relative name is the host process's business (its working directory,
+// not the console user's): errors name the file it tried and that directory.
+ControlReply Control::load_file(AttachPoint& at, const std::string& file) {
+  std::error_code ec;
+  const std::filesystem::path path(file);
+  const std::filesystem::path cwd =
+      path.is_absolute() ? std::filesystem::path() : std::filesystem::current_path(ec);
+  const std::string tried = (cwd.empty() ? path : cwd / path).lexically_normal().string();
+  auto refuse = [&](int error) {
+    std::string text = tried + ": " + std::strerror(error);
+    if (!cwd.empty())
+      text += " (relative to " + opt_.process_name + "'s working directory " + cwd.string() + ")";
+    return fail(error, text + "\n" + kept(at));
+  };
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(tried.c_str(), "rb"), &std::fclose);
+  if (!f) return refuse(errno);
+  std::vector<uint8_t> bytes;
+  uint8_t buf[16384];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f.get())) > 0;)
+    bytes.insert(bytes.end(), buf, buf + n);
+  if (std::ferror(f.get())) return refuse(errno ? errno : EIO);
+  return load(at, std::move(bytes), file);
 }
 
 // Consoles cut long lines (vde_switch reads 128 bytes per command), so
@@ -269,28 +394,59 @@ ControlReply Control::cmd_unload(const std::vector<std::string>& w) {
   return {0, "unloaded " + old->program().name + " from " + at->name()};
 }
 
-ControlReply Control::cmd_list() {
+std::optional<std::vector<AttachPoint*>> Control::selection(const std::vector<std::string>& w,
+                                                            ControlReply& err) {
+  std::vector<AttachPoint*> points;
+  std::string why;
+  if (w.empty()) {
+    opt_.for_each([&](AttachPoint& at) { points.push_back(&at); });
+  } else if (opt_.select) {
+    if (!opt_.select(w, points, &why)) {
+      err = fail(EINVAL, why);
+      return std::nullopt;
+    }
+  } else {
+    AttachPoint* at =
+        w.size() == static_cast<size_t>(opt_.point_words) ? opt_.resolve(w, &why) : nullptr;
+    if (!at) {
+      err = fail(EINVAL, !why.empty() ? why : "expected [" + opt_.point_syntax + "]");
+      return std::nullopt;
+    }
+    points.push_back(at);
+  }
+  return points;
+}
+
+ControlReply Control::cmd_list(const std::vector<std::string>& w) {
+  ControlReply err;
+  auto points = selection(w, err);
+  if (!points) return err;
   char line[512];
   // New columns go last: scripts read the others by position.
   std::snprintf(line, sizeof line,
-                "%-10s %-16s %-16s %6s %10s %10s %10s %10s %10s %8s %8s %8s %8s %8s", "POINT",
+                "%-10s %-16s %-16s %6s %10s %10s %10s %10s %10s %8s %8s %8s %8s %8s %8s", "POINT",
                 "PROGRAM", "HASH", "INSNS", "PACKETS", "PASSED", "DROPPED", "MODIFIED",
-                "REDIRECTED", "ABORTED", "NS/PKT", "EMITTED", "ERRORS", "TIMERS");
+                "REDIRECTED", "ABORTED", "NS/PKT", "EMITTED", "ERRORS", "TIMERS", "TIMED");
   std::string text = line;
-  opt_.for_each([&](AttachPoint& at) {
-    Instance* vm = at.program();
-    if (!vm) return;
+  for (AttachPoint* at : *points) {
+    Instance* vm = at->program();
+    if (!vm) continue;
     const Stats& s = vm->stats();
+    // Too few timed runs make a figure of cold caches: none until there are enough.
+    char ns[32] = "-";
+    if (at->timed_runs() >= AttachPoint::kMinTimedRuns)
+      std::snprintf(ns, sizeof ns, "%.1f", at->average_ns());
     std::snprintf(line, sizeof line,
                   "%-10s %-16s %-16s %6zu %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
-                  " %10" PRIu64 " %8" PRIu64 " %8.1f %8" PRIu64 " %8" PRIu64 " %8" PRIu64,
-                  at.name().c_str(), vm->program().name.c_str(), hex64(vm->hash()).c_str(),
+                  " %10" PRIu64 " %8" PRIu64 " %8s %8" PRIu64 " %8" PRIu64 " %8" PRIu64
+                  " %8" PRIu64,
+                  at->name().c_str(), vm->program().name.c_str(), hex64(vm->hash()).c_str(),
                   vm->program().code.size(), s.packets.load(), s.passed.load(), s.dropped.load(),
-                  s.modified.load(), s.redirected.load(), s.aborted.load(), at.average_ns(),
-                  s.emitted.load(), s.errors.load(), s.timer_runs.load());
+                  s.modified.load(), s.redirected.load(), s.aborted.load(), ns, s.emitted.load(),
+                  s.errors.load(), s.timer_runs.load(), at->timed_runs());
     text += "\n";
     text += line;
-  });
+  }
   return {0, text};
 }
 
@@ -299,6 +455,7 @@ ControlReply Control::cmd_show(const std::vector<std::string>& w) {
   size_t used;
   AttachPoint* at = point(w, used, err);
   if (!at) return err;
+  if (w.size() != used) return fail(EINVAL, "expected " + opt_.point_syntax);
   Instance* vm = at->program();
   if (!vm) return fail(ENOENT, at->name() + " has no program");
   DisasmOptions opt;
@@ -311,7 +468,9 @@ ControlReply Control::cmd_show(const std::vector<std::string>& w) {
 }
 
 ControlReply Control::cmd_profile(const std::vector<std::string>& w) {
-  if (w.size() != 1 || (w[0] != "0" && w[0] != "1")) return fail(EINVAL, "expected profile 0|1");
+  if (w.size() > 1 || (w.size() == 1 && w[0] != "0" && w[0] != "1"))
+    return fail(EINVAL, "expected profile [0|1]");
+  if (w.empty()) return {0, std::string("profiling ") + (profiling_ ? "on" : "off")};
   profiling_ = w[0] == "1";
   opt_.for_each([&](AttachPoint& at) {
     if (at.program()) at.program()->set_profiling(profiling_);
@@ -319,11 +478,15 @@ ControlReply Control::cmd_profile(const std::vector<std::string>& w) {
   return {0, std::string("profiling ") + (profiling_ ? "on" : "off")};
 }
 
-ControlReply Control::cmd_table_list() {
+ControlReply Control::cmd_table_list(const std::vector<std::string>& w) {
+  ControlReply err;
+  auto points = selection(w, err);
+  if (!points) return err;
   std::string text = "POINT      TABLE            KIND  KEY VALUE     MAX ENTRIES";
-  opt_.for_each([&](AttachPoint& at) {
+  for (AttachPoint* point : *points) {
+    AttachPoint& at = *point;
     Instance* vm = at.program();
-    if (!vm) return;
+    if (!vm) continue;
     for (size_t i = 0; i < vm->table_count(); ++i) {
       const Table& t = vm->table(i);
       const TableDecl& d = t.decl();
@@ -334,7 +497,7 @@ ControlReply Control::cmd_table_list() {
       text += "\n";
       text += line;
     }
-  });
+  }
   return {0, text};
 }
 
@@ -388,10 +551,12 @@ ControlReply Control::cmd_table_set(const std::vector<std::string>& w, bool del)
 }
 
 ControlReply Control::cmd_budget(const std::vector<std::string>& w) {
+  if (w.empty())
+    return {0, "budget " + std::to_string(opt_.limits.budget) + " instructions per packet"};
   char* end = nullptr;
   unsigned long long n = w.size() == 1 ? std::strtoull(w[0].c_str(), &end, 10) : 0;
   if (w.size() != 1 || !end || *end || n == 0 || n > 100000000ull)
-    return fail(EINVAL, "expected budget N (1..100000000 instructions per packet)");
+    return fail(EINVAL, "expected budget [N] (1..100000000 instructions per packet)");
   opt_.limits.budget = n;
   opt_.for_each([&](AttachPoint& at) {
     if (Instance* vm = at.program()) {
@@ -404,8 +569,11 @@ ControlReply Control::cmd_budget(const std::vector<std::string>& w) {
 }
 
 ControlReply Control::cmd_onabort(const std::vector<std::string>& w) {
+  if (w.empty())
+    return {0, std::string("stopped runs ") +
+                   (opt_.limits.on_abort == Verdict::Drop ? "drop" : "pass")};
   if (w.size() != 1 || (w[0] != "pass" && w[0] != "drop"))
-    return fail(EINVAL, "expected onabort pass|drop");
+    return fail(EINVAL, "expected onabort [pass|drop]");
   Verdict v = w[0] == "pass" ? Verdict::Pass : Verdict::Drop;
   opt_.limits.on_abort = v;
   opt_.for_each([&](AttachPoint& at) {
@@ -418,14 +586,22 @@ ControlReply Control::cmd_onabort(const std::vector<std::string>& w) {
   return {0, "stopped runs " + w[0]};
 }
 
-ControlReply Control::cmd_reset() {
-  opt_.for_each([&](AttachPoint& at) {
-    if (!at.program()) return;
-    at.program()->stats().reset();
-    if (at.program()->profiling())
-      at.program()->set_profiling(false), at.program()->set_profiling(true);
-  });
-  return {0, "counters reset"};
+ControlReply Control::cmd_reset(const std::vector<std::string>& w) {
+  ControlReply err;
+  auto points = selection(w, err);
+  if (!points) return err;
+  std::string names;
+  for (AttachPoint* at : *points) {
+    Instance* vm = at->program();
+    if (!vm) continue;
+    vm->stats().reset();
+    at->reset_timing();
+    if (vm->profiling()) vm->set_profiling(false), vm->set_profiling(true);
+    names += (names.empty() ? "" : ", ") + at->name();
+  }
+  if (names.empty() && w.empty()) return {0, "no programs: nothing to reset"};
+  if (names.empty()) return fail(ENOENT, "no program there: nothing reset");
+  return {0, "counters reset: " + names};
 }
 
 // What `ip broadcast` and the like compile with, as pcap_compile's netmask;

@@ -53,6 +53,14 @@ class AttachPoint {
     return timed_native(code, pkt, len, capacity, meta, result);
   }
   double average_ns() const;
+  // Runs timed so far (of the program in place), and how many it takes for
+  // average_ns() to mean something: the first timed runs find cold caches,
+  // and at low rates every run does, so a figure from a handful of them is
+  // one cold frame's time, not the program's.
+  uint64_t timed_runs() const { return sampled_runs_; }
+  // Starts the timing over (netcpu/reset): between two packets, as replace().
+  void reset_timing() { sample_ = 0, sampled_ns_ = sampled_runs_ = 0; }
+  static constexpr uint64_t kMinTimedRuns = 10;
   static constexpr uint32_t kSampleEvery = 64;
 
   // Timers of the program, due by the host clock in milliseconds. `ran`
@@ -94,6 +102,17 @@ class Control {
     // Finds or creates the attach point named by `words` (point_words of
     // them); nullptr with *why set when they name none.
     std::function<AttachPoint*(const std::vector<std::string>& words, std::string* why)> resolve;
+    // What list, reset and table/list take to narrow them: the syntax for
+    // help ("[PORT|* [in|out]]"), and the points (existing ones only, no
+    // program needed) that `words` name, false with *why set when they name
+    // none. Unset: a point, as resolve() takes it.
+    std::string select_syntax;
+    std::function<bool(const std::vector<std::string>& words, std::vector<AttachPoint*>& points,
+                       std::string* why)>
+        select;
+    // Who reads the files `load` names, for relative paths in errors:
+    // "vde_switch" gives "(relative to vde_switch's working directory /x)".
+    std::string process_name = "this process";
     // Every attach point the host has, for list, reset and tables.
     std::function<void(const std::function<void(AttachPoint&)>&)> for_each;
     // Where a program's PRINT/LOG/DUMP lines go.
@@ -129,33 +148,59 @@ class Control {
   std::vector<Command> commands() const;
 
   // Loads a program (source or bytecode bytes) onto a point, replacing what
-  // runs there only if the new program is accepted.
-  ControlReply load(AttachPoint& at, std::vector<uint8_t> bytes, const std::string& file);
+  // runs there only if the new program is accepted. `name`, when given,
+  // replaces the program's own (a source's is its file's base name).
+  ControlReply load(AttachPoint& at, std::vector<uint8_t> bytes, const std::string& file,
+                    const std::string& name = {});
 
   const Limits& limits() const { return opt_.limits; }
   bool profiling() const { return profiling_; }
 
+  // The reply to a console line the host could not take whole (longer than
+  // its line buffer: `max_chars`): nothing is done, and the text says how
+  // to give a long command. `what_happened` is the host's own note about the
+  // line (e.g. where the rest of it went). `command` is the part after
+  // "netcpu/".
+  ControlReply refuse_long_line(std::string_view command, size_t max_chars,
+                                std::string_view what_happened) const;
+  // A line whose arguments end with '\' continues on the next line of the
+  // same command: the backslash is removed and the pieces are joined as
+  // they are. Most continued characters one command may hold.
+  static constexpr size_t kMaxContinued = 4u << 20;
+
  private:
-  ControlReply cmd_load(const std::vector<std::string>& w, bool inline_bytes);
+  ControlReply cmd_load(std::string_view args, bool inline_bytes);
+  ControlReply load_file(AttachPoint& at, const std::string& file);
   ControlReply put_chunk(AttachPoint& at, const std::string& chunk);
-  ControlReply cmd_filter(const std::vector<std::string>& w);
+  ControlReply cmd_filter(std::string_view args);
   ControlReply cmd_unload(const std::vector<std::string>& w);
-  ControlReply cmd_list();
+  ControlReply cmd_list(const std::vector<std::string>& w);
   ControlReply cmd_show(const std::vector<std::string>& w);
   ControlReply cmd_profile(const std::vector<std::string>& w);
-  ControlReply cmd_table_list();
+  ControlReply cmd_table_list(const std::vector<std::string>& w);
   ControlReply cmd_table_dump(const std::vector<std::string>& w);
   ControlReply cmd_table_set(const std::vector<std::string>& w, bool del);
   ControlReply cmd_budget(const std::vector<std::string>& w);
   ControlReply cmd_onabort(const std::vector<std::string>& w);
-  ControlReply cmd_reset();
+  ControlReply cmd_reset(const std::vector<std::string>& w);
   ControlReply cmd_netmask(const std::vector<std::string>& w);
   AttachPoint* point(const std::vector<std::string>& w, size_t& used, ControlReply& err);
+  // The points list, reset and table/list act on: all of them without
+  // words, else those `w` selects; nullopt with `err` set when it selects none.
+  std::optional<std::vector<AttachPoint*>> selection(const std::vector<std::string>& w,
+                                                     ControlReply& err);
+  // The rest of a continued line: nullopt when `args` does not continue
+  // (`whole` then holds the command's arguments, joined with what earlier
+  // lines left), else the reply to the piece.
+  std::optional<ControlReply> continue_line(std::string_view command, std::string_view args,
+                                            std::string& whole);
+  bool known(std::string_view command) const;
 
   Options opt_;
   bool profiling_ = false;
   uint32_t netmask_ = 0;  // pcap_compile's, for the filters loaded from now on
   std::map<const AttachPoint*, std::string> staging_;  // base64 of a program arriving in chunks
+  std::map<std::string, std::string, std::less<>> continued_;  // command -> its pending line
 };
 
 // Standard base64 (RFC 4648), padding optional; nullopt on a bad character.
