@@ -31,6 +31,8 @@ int link_type(const std::string& name) {
 
 int cmd_filter(const FilterOptions& o) {
   const int dlt = link_type(o.linktype);
+  if (!o.pcap.empty() && o.linktype_given)
+    throw Failure(kUsage, "give --linktype or --pcap FILE, not both");
   std::string error;
   std::optional<std::string> text;
   if (!o.cbpf.empty()) {
@@ -43,7 +45,14 @@ int cmd_filter(const FilterOptions& o) {
   } else {
     std::string expr;
     for (const auto& w : o.expr) expr += (expr.empty() ? "" : " ") + w;
-    text = tools::filter_to_assembly(expr, dlt, &error);
+    if (!o.pcap.empty()) {
+      // As `tcpdump -r FILE` compiles it: the capture's link type, and
+      // what its handle says that a link type alone does not.
+      PcapReader capture(o.pcap);
+      text = tools::filter_to_assembly(expr, capture.handle(), &error);
+    } else {
+      text = tools::filter_to_assembly(expr, dlt, &error);
+    }
     if (!text) throw Failure(kRejected, "filter '" + expr + "': " + error);
   }
   // Refuse to print what would not load: the translation must verify.

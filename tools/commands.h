@@ -31,8 +31,10 @@ int cmd_bench(const BenchOptions& o);
 
 struct FilterOptions {
   std::string linktype = "ether";  // ether, raw, or a libpcap link type name or number
-  std::string cbpf;                // a `tcpdump -ddd` file instead of an expression
-  std::vector<std::string> expr;   // words of the expression, joined by spaces
+  bool linktype_given = false;
+  std::string pcap;               // compile for this capture, as `tcpdump -r` does
+  std::string cbpf;               // a `tcpdump -ddd` file instead of an expression
+  std::vector<std::string> expr;  // words of the expression, joined by spaces
 };
 int cmd_filter(const FilterOptions& o);
 

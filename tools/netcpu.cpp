@@ -4,6 +4,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "netcpu/version.h"
 
 using namespace netcpu::cli;
 
@@ -12,6 +13,8 @@ int main(int argc, char** argv) {
       "netcpu: assemble, inspect, verify, run and benchmark NetCPU packet programs.\n"
       "Exit codes: 0 success, 1 program rejected, 2 usage, 3 unreadable or corrupt input."};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("netcpu ") + netcpu::kVersion + " (bytecode version " +
+                                        std::to_string(netcpu::kBytecodeVersion) + ")");
 
   std::string src, out;
   auto* asm_ = app.add_subcommand("asm", "Assemble a source file into bytecode (verified first)");
@@ -68,11 +71,15 @@ int main(int argc, char** argv) {
   auto* filter = app.add_subcommand(
       "filter", "Translate a tcpdump expression into NetCPU assembly (libpcap compiles it)");
   filter->add_option("EXPR", fo.expr, "the expression, pcap-filter(7): 'tcp port 80'");
-  filter
-      ->add_option("--linktype", fo.linktype,
-                   "ether (switch ports), raw (lwIPv6 hooks), or a capture's link type by "
-                   "libpcap's name or number (IPV4, LINUX_SLL2, NULL, 228, ...)")
-      ->capture_default_str();
+  auto* linktype =
+      filter
+          ->add_option("--linktype", fo.linktype,
+                       "ether (switch ports), raw (lwIPv6 hooks), or a link type by libpcap's "
+                       "name or number (IPV4, LINUX_SLL2, NULL, 228, ...)")
+          ->capture_default_str();
+  filter->add_option("--pcap", fo.pcap,
+                     "compile for this capture, exactly as `tcpdump -r FILE` does (its link "
+                     "type; NULL's address families and inbound/outbound as a file has them)");
   filter->add_option("--cbpf", fo.cbpf,
                      "translate a classic BPF program in `tcpdump -ddd` format instead");
 
@@ -101,7 +108,10 @@ int main(int argc, char** argv) {
     if (*run) return cmd_run(ro);
     if (*bench) return cmd_bench(bo);
     if (*ctl) return cmd_ctl(co);
-    if (*filter) return cmd_filter(fo);
+    if (*filter) {
+      fo.linktype_given = linktype->count() > 0;
+      return cmd_filter(fo);
+    }
   } catch (const Failure& f) {
     std::cerr << "netcpu: " << f.what() << "\n";
     return f.code;

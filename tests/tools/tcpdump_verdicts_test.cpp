@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -297,6 +298,31 @@ TEST_P(TcpdumpVerdicts, RunFilterWritesWhatTcpdumpWrites) {
     size_t splitting = 0;
     compare_with_tcpdump(in, recs.size(), splitting);
     EXPECT_GE(splitting, 8u);
+  }
+}
+
+// netcpu filter --pcap translates the very program `tcpdump -d -r` shows for
+// that capture (the translation carries each BPF instruction as a comment).
+TEST_P(TcpdumpVerdicts, FilterForACaptureTranslatesWhatTcpdumpCompiles) {
+  if (!have_tcpdump()) GTEST_SKIP() << TCPDUMP << " is missing (tools/install-deps.sh installs it)";
+  const LinkCase lc = GetParam();
+  const fs::path in = scratch() / (std::string("d-") + lc.name + ".pcap");
+  write_capture(in, lc.dlt, kMaxSnaplen, records(lc.dlt, kMaxSnaplen));
+  for (const std::string& expr : kExpressions) {
+    SCOPED_TRACE(expr);
+    const Result td = sh(std::string(TCPDUMP) + " -d -r " + in.string() + " " + quote(expr));
+    const Result ours =
+        sh(std::string(NETCPU_CLI) + " filter --pcap " + in.string() + " " + quote(expr));
+    if (td.code != 0) {
+      EXPECT_EQ(ours.code, 1) << ours.out << ours.err;
+      continue;
+    }
+    ASSERT_EQ(ours.code, 0) << ours.err;
+    std::string bpf;  // the "    # (NNN) ..." comments, as tcpdump -d prints them
+    std::istringstream lines(ours.out);
+    for (std::string l; std::getline(lines, l);)
+      if (l.rfind("    # (", 0) == 0) bpf += l.substr(6) + "\n";
+    EXPECT_EQ(bpf, td.out);
   }
 }
 
