@@ -4,6 +4,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "netcpu/version.h"
 
 using namespace netcpu::cli;
 
@@ -12,6 +13,9 @@ int main(int argc, char** argv) {
       "netcpu: assemble, inspect, verify, run and benchmark NetCPU packet programs.\n"
       "Exit codes: 0 success, 1 program rejected, 2 usage, 3 unreadable or corrupt input."};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("netcpu ") + netcpu::kVersion +
+                                        " (bytecode version " +
+                                        std::to_string(netcpu::kBytecodeVersion) + ")");
 
   std::string src, out;
   auto* asm_ = app.add_subcommand("asm", "Assemble a source file into bytecode (verified first)");
