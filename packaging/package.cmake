@@ -1,11 +1,13 @@
 # `cpack -G DEB` in a build directory: netcpu_VERSION_ARCH.deb with the CLI,
 # the vde_switch plugin where vde_switch finds it by name, the netcpu://
 # module in libvdeplug's module directory, libnetcpu_lwip with its headers
-# and pkg-config file, the examples and the docs. Install with
+# and pkg-config file, the man pages, the examples and the docs. Install with
 # `apt-get install ./netcpu_*.deb`. Built for prefix /usr: the plugin and
 # module directories are Debian's.
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# docs/man holds the man pages' sources: they are installed as man pages.
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}
+        PATTERN man EXCLUDE)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 set(CPACK_PACKAGE_NAME netcpu)

@@ -13,6 +13,7 @@ packages=(
   liblwipv6-dev                           # per-process TCP/IP stacks (lwip-glue)
   iproute2 iputils-ping netcat-openbsd    # the demo hosts' tools
   qemu-system-x86 busybox-static user-mode-linux  # real guests (tests/guests, demos/guests.sh; tools/guest-images.sh)
+  go-md2man man-db dpkg-dev               # man pages from markdown, rendered by the test; the .deb (cpack, dpkg-shlibdeps)
 )
 
 missing=()

@@ -35,13 +35,17 @@ echo "built $(basename "$deb")"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$deb" >"$work/apt.log" 2>&1 ||
   fail "apt-get install: $(tail -n 20 "$work/apt.log")"
 files=$(dpkg -L netcpu)
-for f in /usr/bin/netcpu /usr/lib/vde2/plugins/netcpu.so /usr/include/netcpu_lwip.h; do
+for f in /usr/bin/netcpu /usr/lib/vde2/plugins/netcpu.so /usr/include/netcpu_lwip.h \
+  /usr/share/man/man1/netcpu.1.gz /usr/share/man/man7/netcpu.7.gz /usr/share/man/man1/libvdeplug_netcpu.1.gz; do
   echo "$files" | grep -qx "$f" || fail "the package has no $f"
 done
 module=$(echo "$files" | grep '/vdeplug/libvdeplug_netcpu.so$') || fail "the package has no netcpu:// module"
 [ "$(dirname "$module")" = "$(dirname "$(dpkg -L libvdeplug2 | grep libvdeplug_ptp.so)")" ] ||
   fail "$module is not beside libvdeplug's own modules"
 netcpu=/usr/bin/netcpu
+for page in "1 netcpu" "1 libvdeplug_netcpu" "1 netcpu-plugin" "7 netcpu"; do
+  man -w $page >/dev/null 2>&1 || fail "man $page does not find the installed page"
+done
 version=$("$netcpu" --version) || fail "netcpu --version failed"
 [[ "$version" == "netcpu $(dpkg-query -W -f='${Version}' netcpu) (bytecode version "* ]] ||
   fail "netcpu --version says '$version', the package is $(dpkg-query -W -f='${Version}' netcpu)"
