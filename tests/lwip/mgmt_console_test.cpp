@@ -693,6 +693,31 @@ TEST_F(MgmtConsoleTest, GarbageAndOverlongLinesAffectOnlyTheirSession) {
   EXPECT_TRUE(wait_until([&] { return console_->sessions() == 2; }));
 }
 
+// With Options::overlong, an overlong line is answered with its reply, given
+// the line's first word, and nothing of the line reaches the handler.
+TEST_F(MgmtConsoleTest, OverlongLinesGetTheOverlongReplyForTheirCommand) {
+  MgmtConsole::Options o = options();
+  o.path = dir_ + "/mgmt2";
+  std::vector<std::string> asked;
+  o.overlong = [&](std::string_view name) {
+    asked.emplace_back(name);
+    return CommandReply{EMSGSIZE, "too long for " + std::string(name)};
+  };
+  std::unique_ptr<MgmtConsole> second;
+  ASSERT_TRUE(on_io_thread([&] { second = std::make_unique<MgmtConsole>(io_, std::move(o)); }));
+  {
+    Client c(dir_ + "/mgmt2");
+    c.greeting();
+    int before = handled_.load();
+    EXPECT_EQ(c.command("  echo/text " + std::string(5000, 'x')),
+              data_block("too long for echo/text\n") + "1090 Message too long\n\nvde$ ");
+    EXPECT_EQ(handled_.load(), before);
+    EXPECT_EQ(c.command("echo/text fine"), data_block("fine\n") + "1000 Success\n\nvde$ ");
+  }
+  EXPECT_TRUE(on_io_thread([&] { second.reset(); }));
+  EXPECT_EQ(asked, std::vector<std::string>{"echo/text"});
+}
+
 TEST_F(MgmtConsoleTest, AbruptDisconnectsAnywhere) {
   for (int i = 0; i < 20; ++i) Client(path_).close();  // before the banner
   {
@@ -882,7 +907,8 @@ TEST_F(MgmtConsoleTest, DestructorLeavesAReplacementSocketAlone) {
   ASSERT_EQ(::unlink(path_.c_str()), 0);
   boost::asio::io_context io2;
   auto guard = boost::asio::make_work_guard(io2);
-  auto other = std::make_unique<MgmtConsole>(io2, MgmtConsole::Options{path_, "other", {}, {}, {}});
+  auto other =
+      std::make_unique<MgmtConsole>(io2, MgmtConsole::Options{path_, "other", {}, {}, {}, {}});
   std::thread t2([&] { io2.run(); });
   EXPECT_TRUE(on_io_thread([this] { console_.reset(); }));
   EXPECT_TRUE(c.wait_eof());
@@ -904,7 +930,7 @@ class MgmtConsoleSetupTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = make_temp_dir(); }
   void TearDown() override { std::filesystem::remove_all(dir_); }
-  MgmtConsole::Options at(const std::string& path) { return {path, "hello", {}, {}, {}}; }
+  MgmtConsole::Options at(const std::string& path) { return {path, "hello", {}, {}, {}, {}}; }
   // Runs io_ here until the client has its greeting (or gave up after 5 s).
   std::string greet(Client& c) {
     std::string got;
