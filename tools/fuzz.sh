@@ -51,7 +51,7 @@ status=0
 for t in "${run[@]}"; do
   corpus=$cache/$t artifacts=$cache/artifacts/$t
   mkdir -p "$corpus" "$artifacts"
-  args=(-max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1
+  args=(-max_total_time="$seconds" -max_len=4096 -timeout=20 -rss_limit_mb=2048 -print_final_stats=1
         -artifact_prefix="$artifacts/")
   [ -f "$build/tests/fuzz/$t.dict" ] && args+=(-dict="$build/tests/fuzz/$t.dict")
   if [ -n "${NETCPU_FUZZ_KEEP_GOING:-}" ]; then

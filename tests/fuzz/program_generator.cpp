@@ -70,7 +70,9 @@ class Generator {
     }
     if (!opt_.jit_shapes && in_.ConsumeBool()) {
       p_.init_pc = pc();
+      in_init_ = true;
       region(-1, in_.ConsumeIntegralInRange(0, 6), functions);
+      in_init_ = false;
     }
     if (!opt_.jit_shapes && in_.ConsumeBool()) {
       p_.timers.push_back({"t", pc(), in_.ConsumeIntegralInRange<uint32_t>(1, 3000)});
@@ -288,9 +290,22 @@ class Generator {
     return Operand{Kind::Reg, 0, in_.ConsumeIntegralInRange<uint8_t>(0, kGprCount - 1), 0};
   }
 
+  // An 8-byte mapped register; one pick in three is metadata (is_metadata:
+  // mlen, port, rand...), which the JIT reads its own way, unlike the many
+  // header fields, and which includes rand, whose every read changes state.
   uint8_t mapped8() {
+    if (in_.ConsumeIntegralInRange(0, 2) == 0) {
+      std::vector<uint8_t> metadata;
+      for (size_t r = 0; r < kMappedCount; ++r)
+        if (is_metadata(static_cast<MappedReg>(r))) metadata.push_back(static_cast<uint8_t>(r));
+      const uint8_t r = pick(metadata);
+      // .init reads the host's clock (there is no packet time), which moves
+      // between the two loads the differential target compares.
+      return in_init_ && r == static_cast<uint8_t>(MappedReg::Now) ? 0 : r;
+    }
     for (;;) {
       const auto r = in_.ConsumeIntegralInRange<uint8_t>(0, kMappedCount - 1);
+      if (in_init_ && r == static_cast<uint8_t>(MappedReg::Now)) continue;
       if (kMappedInfo[r].bytes == 8 || !in_.remaining_bytes())
         return kMappedInfo[r].bytes == 8 ? r : 0;
     }
@@ -361,6 +376,7 @@ class Generator {
   Program p_;
   std::vector<Op> pool_, straight_pool_, terminators_;
   std::vector<uint32_t> item_starts_;
+  bool in_init_ = false;
   std::vector<std::pair<uint32_t, int>> calls_;  // call pc, function index
 };
 

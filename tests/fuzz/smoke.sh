@@ -9,7 +9,7 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/netcpu-fuzz-smoke.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$scratch/corpus" "$scratch/artifacts"
 cp -r "$corpus"/. "$scratch/corpus/"
-args=(-max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1
+args=(-max_total_time="$seconds" -max_len=4096 -timeout=20 -rss_limit_mb=2048 -print_final_stats=1
       -artifact_prefix="$scratch/artifacts/")
 [ -n "$dict" ] && args+=(-dict="$dict")
 cd "$scratch"
