@@ -36,8 +36,10 @@
 #include "bpf_translate.h"
 #include "lwip_abi.h"
 #include "mgmt_console.h"
+#include "netcpu/bytecode.h"
 #include "netcpu/control.h"
 #include "netcpu/lwip.hpp"
+#include "netcpu/version.h"
 
 namespace netcpu::lwip {
 namespace asio = boost::asio;
@@ -373,7 +375,9 @@ Reply StackFilter::open_console(const std::string& path) {
   return impl->on_io_thread([impl, path]() -> Reply {
     console::MgmtConsole::Options o;
     o.path = path;
-    o.banner = "NetCPU on an lwIPv6 stack (process " + std::to_string(getpid()) +
+    o.banner = std::string("NetCPU ") + kVersion + " (bytecode version " +
+               std::to_string(kBytecodeVersion) + ") on an lwIPv6 stack (process " +
+               std::to_string(getpid()) +
                ")\nnetcpu/... commands program its hooks; debug/add netcpu/log shows output\n";
     for (const auto& c : impl->control->commands())
       o.commands.push_back({"netcpu/" + c.name, c.syntax, c.help});

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "netcpu/bytecode.h"
+#include "netcpu/version.h"
 #include "switch_host.h"
 
 using netcpu::vde::SwitchHost;
@@ -203,8 +205,12 @@ __attribute__((constructor)) void netcpu_init() {
       SwitchHost::Channel{[] { return g_debug[1].nfds > 0; },
                           [](std::string_view l) { debug_line(g_debug[1], l); }});
   auto cmds = g_host->control().commands();
-  g_strings.reserve(3 * (cmds.size() + 1));
+  g_strings.reserve(3 * (cmds.size() + 1) + 1);
   auto keep = [](std::string s) { return g_strings.emplace_back(std::move(s)).c_str(); };
+  // plugin/list shows the help: with the version, whose one source is project().
+  vde_plugin_data.help =
+      keep(std::string("NetCPU ") + netcpu::kVersion + " (bytecode version " +
+           std::to_string(netcpu::kBytecodeVersion) + "): packet programs on every port");
   g_commands.push_back({keep("netcpu"), keep("============"), keep("NetCPU packet programs"),
                         nullptr, kNoArg, nullptr});
   for (size_t i = 0; i < cmds.size() && i < kCommandFns.size(); ++i)

@@ -14,6 +14,7 @@ extern "C" {
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <thread>
 
 #include "lwip_node_process.h"
@@ -162,51 +163,94 @@ TEST(StackFilterApi, ConsoleCommandsActOnTheHookTheyAreGiven) {
                         cwd + ")\nlocal_out keeps its program out");
 }
 
-// A line longer than the console's 4096 bytes: refused whole, with the way
-// to give it.
-TEST(StackFilterApi, OverlongConsoleLinesAreRefusedWithTheWayToGiveThem) {
-  StackPtr s(lwip_add_stack(LWIP_STACK_FLAG_USERFILTER));
-  std::string why;
-  auto f = StackFilter::attach(s.get(), &why);
-  ASSERT_TRUE(f) << why;
-  ASSERT_TRUE(f->load_source(HookPoint::LocalIn, kAllowAll, "keeper.ncpu").ok());
-  char dir[] = "/tmp/netcpu-lwip-console-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::string path = std::string(dir) + "/mgmt";
-  ASSERT_TRUE(f->open_console(path).ok());
-
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  auto read_prompt = [&] {
+// A client of a stack's console on a Unix socket, as vdeterm is.
+class ConsoleClient {
+ public:
+  explicit ConsoleClient(const std::string& path) : fd_(socket(AF_UNIX, SOCK_STREAM, 0)) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    timeval tv{5, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~ConsoleClient() { close(fd_); }
+  bool connected() const { return connected_; }
+  // Everything up to the next prompt.
+  std::string read_prompt() {
     std::string got;
     char buf[4096];
     while (got.find("vde$ ") == std::string::npos) {
-      ssize_t n = read(fd, buf, sizeof buf);
+      ssize_t n = read(fd_, buf, sizeof buf);
       if (n <= 0) break;
       got.append(buf, static_cast<size_t>(n));
     }
     return got;
-  };
-  read_prompt();  // the banner
+  }
+  bool send(const std::string& line) {
+    return write(fd_, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+// A stack with a program at local_in and its console open in a fresh directory.
+struct StackWithConsole {
+  StackPtr stack{lwip_add_stack(LWIP_STACK_FLAG_USERFILTER)};
+  std::unique_ptr<StackFilter> filter;
+  std::string dir, path;
+  StackWithConsole() {
+    std::string why;
+    filter = StackFilter::attach(stack.get(), &why);
+    EXPECT_TRUE(filter) << why;
+    if (!filter) return;
+    EXPECT_TRUE(filter->load_source(HookPoint::LocalIn, kAllowAll, "keeper.ncpu").ok());
+    char d[] = "/tmp/netcpu-lwip-console-XXXXXX";
+    EXPECT_NE(mkdtemp(d), nullptr);
+    dir = d;
+    path = dir + "/mgmt";
+    EXPECT_TRUE(filter->open_console(path).ok());
+  }
+  ~StackWithConsole() {
+    if (filter) filter->close_console();
+    std::filesystem::remove_all(dir);
+  }
+};
+
+// The banner says which NetCPU and which bytecode version answer.
+TEST(StackFilterApi, ConsoleBannerNamesTheVersion) {
+  StackWithConsole s;
+  ASSERT_TRUE(s.filter);
+  ConsoleClient c(s.path);
+  ASSERT_TRUE(c.connected());
+  const std::string banner = c.read_prompt();
+  EXPECT_TRUE(std::regex_search(
+      banner,
+      std::regex(
+          R"(^NetCPU [0-9]+\.[0-9]+\.[0-9]+ \(bytecode version [0-9]+\) on an lwIPv6 stack)")))
+      << banner;
+}
+
+// A line longer than the console's 4096 bytes: refused whole, with the way
+// to give it.
+TEST(StackFilterApi, OverlongConsoleLinesAreRefusedWithTheWayToGiveThem) {
+  StackWithConsole s;
+  ASSERT_TRUE(s.filter);
+  ConsoleClient c(s.path);
+  ASSERT_TRUE(c.connected());
+  c.read_prompt();  // the banner
   std::string expr = "host 10.0.0.1";
   while (expr.size() < 5000) expr += " or host 10.0.0.1";
-  std::string line = "netcpu/filter local_in " + expr + "\n";
-  ASSERT_EQ(write(fd, line.data(), line.size()), static_cast<ssize_t>(line.size()));
-  std::string reply = read_prompt();
+  ASSERT_TRUE(c.send("netcpu/filter local_in " + expr + "\n"));
+  std::string reply = c.read_prompt();
   EXPECT_NE(reply.find("netcpu/filter: line too long: this console takes at most 4096 characters"),
             std::string::npos)
       << reply;
   EXPECT_NE(reply.find("end a line with \\ and go on"), std::string::npos) << reply;
   EXPECT_NE(reply.find("1090 Message too long"), std::string::npos) << reply;
-  close(fd);
-  EXPECT_NE(f->command("netcpu/list").text.find("keeper"), std::string::npos);
-  f->close_console();
-  std::filesystem::remove_all(dir);
+  EXPECT_NE(s.filter->command("netcpu/list").text.find("keeper"), std::string::npos);
 }
 
 // ---- stacks on a switch ----

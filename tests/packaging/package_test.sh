@@ -61,6 +61,9 @@ switch_pid=$(cat "$work/switch.pid")
 out=$("$netcpu" ctl "$work/mgmt" "plugin/add netcpu" "netcpu/filter * in not udp port 9" 2>&1) ||
   fail "plugin/add netcpu by name: $out"
 echo "$out" | grep -q "loaded" || fail "the filter did not load: $out"
+plugins=$("$netcpu" ctl "$work/mgmt" "plugin/list")
+echo "$plugins" | grep -q "NetCPU $(dpkg-query -W -f='${Version}' netcpu) (bytecode version " ||
+  fail "plugin/list does not show the package's version: $plugins"
 
 # Frames in vde_plug's stream form: a 2-byte length, then the frame.
 frame() {  # ETHERTYPE [IPv4 UDP destination port]: a 60-byte broadcast frame

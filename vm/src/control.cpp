@@ -66,12 +66,6 @@ std::string kept(const AttachPoint& at) {
   return at.name() + " keeps its program " + at.program()->program().name;
 }
 
-std::string hex64(uint64_t v) {
-  char b[20];
-  std::snprintf(b, sizeof b, "%016" PRIx64, v);
-  return b;
-}
-
 uint64_t steady_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
@@ -295,7 +289,7 @@ ControlReply Control::load(AttachPoint& at, std::vector<uint8_t> bytes, const st
     return fail(EINVAL, d.str() + "\n" + kept(at));
   }
   if (profiling_) vm->set_profiling(true);
-  std::string text = "loaded " + name + " (" + hex64(vm->hash()) + ", " +
+  std::string text = "loaded " + name + " (" + hash_hex(vm->hash()) + ", " +
                      std::to_string(vm->program().code.size()) + " instructions) on " + at.name();
   // The verifier's own warnings point into the source: file:line:col: warning: ...
   std::string verifier_warnings;
@@ -440,7 +434,7 @@ ControlReply Control::cmd_list(const std::vector<std::string>& w) {
                   "%-10s %-16s %-16s %6zu %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
                   " %10" PRIu64 " %8" PRIu64 " %8s %8" PRIu64 " %8" PRIu64 " %8" PRIu64
                   " %8" PRIu64,
-                  at->name().c_str(), vm->program().name.c_str(), hex64(vm->hash()).c_str(),
+                  at->name().c_str(), vm->program().name.c_str(), hash_hex(vm->hash()).c_str(),
                   vm->program().code.size(), s.packets.load(), s.passed.load(), s.dropped.load(),
                   s.modified.load(), s.redirected.load(), s.aborted.load(), ns, s.emitted.load(),
                   s.errors.load(), s.timer_runs.load(), at->timed_runs());
