@@ -715,6 +715,23 @@ TEST_F(Plugin, RejectedLoadsSayWhatStaysOnThePoint) {
   EXPECT_NE(r.text().find("3 in keeps its program keeper"), std::string::npos) << r.text();
 }
 
+// A loop no path leaves loads (the budget stops it on every frame), but the
+// load's reply says so at the loop, in the compilers' form.
+TEST_F(Plugin, ALoopWithNoWayOutLoadsWithAWarningAtTheLoop) {
+  connect(2);
+  std::string spin = write_program("spin.ncpu",
+                                   ".text:\n    mov gpr1, 1\nspin:\n    add gpr0, 1\n"
+                                   "    jmp spin\n");
+  Reply r = con.cmd("netcpu/load * in " + spin);
+  ASSERT_TRUE(r.ok()) << r.text();
+  EXPECT_NE(r.text().find(spin + ":4:5: warning: this loop has no way out"), std::string::npos)
+      << r.text();
+  // It runs until the budget stops it: the abort verdict, pass by default.
+  ASSERT_TRUE(con.cmd_ok("netcpu/budget 1000").ok());
+  EXPECT_EQ(broadcast_from_a(5)[1], 5u);
+  EXPECT_EQ(counter("* in", kAborted), 5u);
+}
+
 TEST_F(Plugin, SettingsReadBack) {
   EXPECT_EQ(con.cmd_ok("netcpu/budget").data,
             std::vector<std::string>{"budget 100000 instructions per packet"});
