@@ -64,22 +64,39 @@ class Generator {
     declare();
     const int functions = opt_.jit_shapes ? 0 : in_.ConsumeIntegralInRange(0, kMaxFunctions);
     region(-1, 1 + in_.ConsumeIntegralInRange(0, opt_.jit_shapes ? 40 : 24), functions);
+    const uint32_t first_function = pc();
     for (int f = 0; f < functions; ++f) {
       p_.symbols.push_back({"f" + std::to_string(f), SymbolKind::Func, pc(), 0});
       region(f, in_.ConsumeIntegralInRange(0, 8), functions);
     }
     if (!opt_.jit_shapes && in_.ConsumeBool()) {
       p_.init_pc = pc();
-      in_init_ = true;
       region(-1, in_.ConsumeIntegralInRange(0, 6), functions);
-      in_init_ = false;
     }
     if (!opt_.jit_shapes && in_.ConsumeBool()) {
       p_.timers.push_back({"t", pc(), in_.ConsumeIntegralInRange<uint32_t>(1, 3000)});
       region(-1, in_.ConsumeIntegralInRange(0, 6), functions);
     }
     for (auto [at, f] : calls_) p_.code[at].target = p_.find_symbol("f" + std::to_string(f))->value;
+    if (p_.init_pc != kNoTarget) no_clock_after(first_function);
     return std::move(p_);
+  }
+
+  // .init reads the host's clock (it has no packet time), which moves
+  // between the two loads the differential target compares: `now` becomes
+  // `mlen` in .init and in the functions it may call (from pc on).
+  void no_clock_after(uint32_t from) {
+    constexpr auto kNow = static_cast<uint8_t>(MappedReg::Now);
+    constexpr auto kMlen = static_cast<uint8_t>(MappedReg::Mlen);
+    for (uint32_t at = from; at < pc(); ++at) {
+      Insn& in = p_.code[at];
+      for (Operand* o : {&in.a, &in.b}) {
+        const bool mapped_base =
+            o->kind != Kind::Mapped && (o->attr & attr::kBaseMapped) && !(o->attr & attr::kNoBase);
+        if ((o->kind == Kind::Mapped || mapped_base) && o->reg == kNow) o->reg = kMlen;
+      }
+      if (op_info(in.op).aux == Aux::LengthReg && in.aux == (0x80 | kNow)) in.aux = 0x80 | kMlen;
+    }
   }
 
   // `op` alone, then pass: what the JIT makes of one instruction.
@@ -298,14 +315,10 @@ class Generator {
       std::vector<uint8_t> metadata;
       for (size_t r = 0; r < kMappedCount; ++r)
         if (is_metadata(static_cast<MappedReg>(r))) metadata.push_back(static_cast<uint8_t>(r));
-      const uint8_t r = pick(metadata);
-      // .init reads the host's clock (there is no packet time), which moves
-      // between the two loads the differential target compares.
-      return in_init_ && r == static_cast<uint8_t>(MappedReg::Now) ? 0 : r;
+      return pick(metadata);
     }
     for (;;) {
       const auto r = in_.ConsumeIntegralInRange<uint8_t>(0, kMappedCount - 1);
-      if (in_init_ && r == static_cast<uint8_t>(MappedReg::Now)) continue;
       if (kMappedInfo[r].bytes == 8 || !in_.remaining_bytes())
         return kMappedInfo[r].bytes == 8 ? r : 0;
     }
@@ -376,7 +389,6 @@ class Generator {
   Program p_;
   std::vector<Op> pool_, straight_pool_, terminators_;
   std::vector<uint32_t> item_starts_;
-  bool in_init_ = false;
   std::vector<std::pair<uint32_t, int>> calls_;  // call pc, function index
 };
 
