@@ -342,8 +342,15 @@ class Generator {
       case 0:
         return Operand{Kind::Var, 0, 0,
                        8 * in_.ConsumeIntegralInRange<int64_t>(0, kHeapSize / 8 - 1)};
-      case 1:
-        return memory();
+      case 1: {
+        const Operand m = memory();
+        // The JIT writes gprs and variables only: the same input bytes
+        // name a variable instead.
+        if (opt_.jit_shapes)
+          return Operand{Kind::Var, 0, 0,
+                         8 * static_cast<int64_t>(static_cast<uint64_t>(m.imm) % (kHeapSize / 8))};
+        return m;
+      }
       default:
         return gpr();
     }
@@ -381,6 +388,11 @@ class Generator {
     const int64_t near = o.kind == Kind::HeapMem ? kHeapSize : 96;
     o.imm = in_.ConsumeIntegralInRange(0, 7) == 0 ? in_.ConsumeIntegral<int32_t>()
                                                   : in_.ConsumeIntegralInRange<int64_t>(-4, near);
+    // The JIT reads the packet at any address and the heap at constant
+    // ones: the same input bytes make those (so inputs keep their meaning).
+    if (opt_.jit_shapes && o.kind == Kind::OutMem) o.kind = Kind::PktMem;
+    if (opt_.jit_shapes && o.kind == Kind::HeapMem)
+      o.attr = (o.attr & ~attr::kScaleMask & ~attr::kBaseMapped) | attr::kNoBase, o.reg = 0;
     return o;
   }
 
