@@ -991,6 +991,11 @@ TEST(AssemblerErrors, EntriesWithNoInstructionsAreRefusedWhereTheyStand) {
                        "bad.ncpu:3:1: error: ", "timer 'tick' has no instructions"));
   EXPECT_TRUE(error_is(".data:\nnum x 1\n.text:\n",
                        "bad.ncpu:3:1: error: ", "the .text section has no instructions"));
+  // Labels alone, before any section, start a .text with nothing in it
+  // (found by the assembler fuzzer: tests/fuzz/corpus/assembler).
+  EXPECT_TRUE(
+      error_is("x:\n", "bad.ncpu:1:1: error: ",
+               "the .text section (started by code before any section) has no instructions"));
 }
 
 TEST(AssemblerErrors, CallToLabel) {

@@ -633,6 +633,9 @@ class Assembler {
         section_ = Section::Text;
         seen_text_ = implicit_text_ = true;
         prog_.text_pc = pc_;
+        // A source of labels alone starts a .text with nothing in it.
+        entries_.push_back({pc_, cur_line_, l.label.empty() ? l.word_col : l.label_col,
+                            "the .text section (started by code before any section)"});
       }
       if (!l.label.empty()) {
         if (l.label_is_func) {
