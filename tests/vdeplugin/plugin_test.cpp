@@ -732,6 +732,23 @@ TEST_F(Plugin, ALoopWithNoWayOutLoadsWithAWarningAtTheLoop) {
   EXPECT_EQ(counter("* in", kAborted), 5u);
 }
 
+// The verifier allows 64 tables of 2^20 entries (3.5 GiB preallocated): the
+// switch refuses such a program at load, before allocating any of it.
+TEST_F(Plugin, AProgramOverTheMemoryBoundIsRefusedBeforeItIsAllocated) {
+  std::string tables = ".data:\n";
+  for (int i = 0; i < 64; ++i)
+    tables += "table t" + std::to_string(i) + " hash key 16 value 8 max 1048576\n";
+  std::string big = write_program("big.ncpu", tables + ".text:\n    pass\n");
+  Reply r = con.cmd("netcpu/load 2 in " + big);
+  EXPECT_EQ(r.code, EINVAL);
+  EXPECT_NE(r.text().find(big + ": error: program needs 3584.0 MiB (heap 0.0 MiB, tables 3584.0 "
+                                "MiB, of which table 't0' 56.0 MiB); this host allows 256.0 MiB "
+                                "per program"),
+            std::string::npos)
+      << r.text();
+  EXPECT_NE(r.text().find("2 in still has no program"), std::string::npos) << r.text();
+}
+
 TEST_F(Plugin, SettingsReadBack) {
   EXPECT_EQ(con.cmd_ok("netcpu/budget").data,
             std::vector<std::string>{"budget 100000 instructions per packet"});
