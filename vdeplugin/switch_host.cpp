@@ -13,6 +13,12 @@ namespace {
 
 const char* dir_name(Dir d) { return d == kIn ? "in" : "out"; }
 
+std::optional<Dir> parse_dir(const std::string& word) {
+  if (word == "in") return kIn;
+  if (word == "out") return kOut;
+  return std::nullopt;
+}
+
 bool port_exists(int port) { return port >= 0 && port_user(port) != static_cast<uid_t>(-1); }
 
 // This process's command line: vde_switch's, when the plugin is in a switch.
@@ -141,17 +147,12 @@ std::optional<int> SwitchHost::parse_port(const std::string& word, std::string* 
 }
 
 AttachPoint* SwitchHost::resolve(const std::vector<std::string>& w, std::string* why) {
-  Dir d;
-  if (w[1] == "in")
-    d = kIn;
-  else if (w[1] == "out")
-    d = kOut;
-  else
-    return *why = "direction must be in or out, not '" + w[1] + "'", nullptr;
+  std::optional<Dir> d = parse_dir(w[1]);
+  if (!d) return *why = "direction must be in or out, not '" + w[1] + "'", nullptr;
   std::optional<int> port = parse_port(w[0], why);
   if (!port) return nullptr;
-  if (*port < 0) return &star_[d];
-  return point(*port, d, true);
+  if (*port < 0) return &star_[*d];
+  return point(*port, *d, true);
 }
 
 // "PORT" or "*": that port's points, both directions (not "*"'s for a
@@ -160,16 +161,17 @@ bool SwitchHost::select(const std::vector<std::string>& w, std::vector<AttachPoi
                         std::string* why) {
   if (w.size() > 2)
     return *why = "expected [PORT|* [in|out]], not " + std::to_string(w.size()) + " words", false;
+  std::optional<Dir> only = w.size() == 2 ? parse_dir(w[1]) : std::nullopt;
+  if (w.size() == 2 && !only)
+    return *why = "expected [PORT|* [in|out]]: the direction is in or out, not '" + w[1] + "'",
+           false;
   std::optional<int> port = parse_port(w[0], why);
   if (!port) return false;
   for (Dir d : {kIn, kOut}) {
-    if (w.size() == 2 && w[1] != dir_name(d)) continue;
+    if (only && d != *only) continue;
     AttachPoint* at = *port < 0 ? &star_[d] : point(*port, d, false);
     if (at) points.push_back(at);
   }
-  if (w.size() == 2 && w[1] != "in" && w[1] != "out")
-    return *why = "expected [PORT|* [in|out]]: the direction is in or out, not '" + w[1] + "'",
-           false;
   return true;
 }
 

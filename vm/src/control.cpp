@@ -146,12 +146,12 @@ std::vector<Control::Command> Control::commands() const {
       {"onabort", "[pass|drop]", "verdict when a run is stopped (budget, fault; none: show it)"},
       {"reset", sel, "zero the programs' counters"},
   };
-  if (opt_.compile_filter)
+  if (opt_.compile_filter) {
     c.insert(c.begin() + 2, {"filter", p + " EXPR",
                              "load a tcpdump expression (pcap-filter(7), compiled by libpcap)"});
-  if (opt_.compile_filter)
     c.push_back({"netmask", "[A.B.C.D]",
                  "the IPv4 netmask later filters compile with (ip broadcast); none: show it"});
+  }
   return c;
 }
 
