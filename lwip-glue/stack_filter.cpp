@@ -40,6 +40,7 @@
 #include "netcpu/control.h"
 #include "netcpu/lwip.hpp"
 #include "netcpu/version.h"
+#include "pcap_dump.h"
 
 namespace netcpu::lwip {
 namespace asio = boost::asio;
@@ -184,6 +185,7 @@ StackFilter::Impl::Impl(struct stack* s) : stack(s) {
   o.compile_filter = [](const std::string& expr, uint32_t netmask, std::string* error) {
     return tools::filter_to_assembly(expr, DLT_RAW, error, netmask);
   };
+  o.open_capture = tools::capture_opener(DLT_RAW, o.caps.max_packet);
   control = std::make_unique<Control>(std::move(o));
   arm_ticker();
   io_thread = std::thread([this] {
@@ -280,10 +282,7 @@ int StackFilter::Impl::on_packet(int hooknum, abi::pbuf& p) {
   if (r.modified && chained) copy_chain(p, data, len, kToChain);
   if (r.verdict != Verdict::Drop) return abi::kAccept;
   if (console && console->listening(kDropCategory))
-    console->publish(kDropCategory,
-                     at.name() + ": " + vm->program().name + " dropped " + std::to_string(len) +
-                         " bytes" +
-                         (r.aborted ? std::string(" (") + abort_reason_name(r.reason) + ")" : ""));
+    console->publish(kDropCategory, drop_line(at.name(), *vm, r, {data, out_len}));
   return abi::kDrop;
 }
 

@@ -143,28 +143,26 @@ std::string PcapReader::describe(bool whole_records) const {
   return name + ": IP packets after a " + std::to_string(link_header()) + "-byte link header";
 }
 
-PcapWriter::PcapWriter(const std::string& path, int datalink, int snaplen) {
-  dead_ = pcap_open_dead(datalink, snaplen);
-  d_ = pcap_dump_open(dead_, path.c_str());
-  if (!d_) {
-    std::string e = pcap_geterr(dead_);
-    pcap_close(dead_);
-    throw Failure(kBadInput, path + ": " + e);
-  }
+PcapWriter::PcapWriter(const std::string& path, int datalink, int snaplen) : path_(path) {
+  tools::PcapDump::Options o;
+  o.dlt = datalink;
+  o.snaplen = snaplen;
+  int error = 0;
+  std::string why;
+  dump_ = tools::PcapDump::open(path, o, &error, &why);
+  if (!dump_) throw Failure(kBadInput, path + ": " + why);
 }
 
-PcapWriter::~PcapWriter() {
-  if (d_) pcap_dump_close(d_);
-  if (dead_) pcap_close(dead_);
-}
+PcapWriter::~PcapWriter() = default;
 
 void PcapWriter::write(const struct timeval& ts, const uint8_t* data, uint32_t len,
                        uint32_t wire_len) {
-  struct pcap_pkthdr h {};
-  h.ts = ts;
-  h.caplen = len;
-  h.len = wire_len ? wire_len : len;
-  pcap_dump(reinterpret_cast<u_char*>(d_), &h, data);
+  if (!dump_->write(ts, data, len, wire_len))
+    throw Failure(kBadInput, path_ + ": write error: " + dump_->error());
+}
+
+void PcapWriter::close() {
+  if (!dump_->close()) throw Failure(kBadInput, path_ + ": write error: " + dump_->error());
 }
 
 }  // namespace netcpu::cli

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "netcpu/netcpu.h"
+#include "pcap_dump.h"
 
 namespace netcpu::cli {
 
@@ -83,18 +84,21 @@ class PcapReader {
 Program program_from_filter(const std::string& expr, const PcapReader& capture,
                             uint32_t netmask = 0);
 
+// A pcap file the command writes (tools/pcap_dump.h): kBadInput naming the
+// file when it cannot be opened or written.
 class PcapWriter {
  public:
   // snaplen goes into the file header: readers cut longer packets to it.
   PcapWriter(const std::string& path, int datalink, int snaplen = kMaxCapturedPacket);
   ~PcapWriter();
   // wire_len: the packet's length on the wire (the pcap header's len) when
-  // more than the len bytes given; 0: len.
+  // more than the len bytes given; 0: len. Throws on a write error.
   void write(const struct timeval& ts, const uint8_t* data, uint32_t len, uint32_t wire_len = 0);
+  void close();  // flushes; throws on a write error
 
  private:
-  pcap_t* dead_ = nullptr;
-  pcap_dumper_t* d_ = nullptr;
+  std::string path_;
+  std::unique_ptr<tools::PcapDump> dump_;
 };
 
 }  // namespace netcpu::cli

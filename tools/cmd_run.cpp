@@ -60,7 +60,7 @@ int cmd_run(const RunOptions& o) {
 
   // --out: the same link type, the link header kept before the packet.
   // --emitted: what programs build is an IP packet where they see one.
-  std::unique_ptr<PcapWriter> out, emitted;
+  std::unique_ptr<PcapWriter> out, emitted, dropped;
   const bool may_grow =
       std::any_of(vm->program().code.begin(), vm->program().code.end(),
                   [](const Insn& in) { return op_info(in.op).flags & flag::kResize; });
@@ -68,6 +68,8 @@ int cmd_run(const RunOptions& o) {
       may_grow ? std::max<int>(reader.snaplen(), static_cast<int>(hidden + caps.max_packet))
                : reader.snaplen();
   if (!o.out.empty()) out = std::make_unique<PcapWriter>(o.out, reader.datalink(), out_snaplen);
+  if (!o.dropped.empty())
+    dropped = std::make_unique<PcapWriter>(o.dropped, reader.datalink(), out_snaplen);
   if (!o.emitted.empty())
     emitted = std::make_unique<PcapWriter>(o.emitted, hidden ? DLT_RAW : reader.datalink());
 
@@ -124,16 +126,22 @@ int cmd_run(const RunOptions& o) {
                             : "")
                     << "\n";
     }
-    if (out && r.verdict == Verdict::Pass) {
-      // The header's len as read; after a resize, the new length plus what
-      // the capture had cut off.
+    // --out the passed packets, --dropped the dropped ones, as they left
+    // the program, with their link header. The header's len as read; after
+    // a resize, the new length plus what the capture had cut off.
+    PcapWriter* to = r.verdict == Verdict::Pass   ? out.get()
+                     : r.verdict == Verdict::Drop ? dropped.get()
+                                                  : nullptr;
+    if (to) {
       const uint32_t cut = pkt->len > pkt->caplen ? pkt->len - pkt->caplen : 0;
       const uint32_t wire = len == captured ? pkt->len : header + len + cut;
-      out->write(pkt->ts, buf.data(), header + len, wire);
+      to->write(pkt->ts, buf.data(), header + len, wire);
     }
     if (emitted)
       for (const auto& e : vm->emitted()) emitted->write(pkt->ts, e.data.data(), e.length);
   }
+  for (PcapWriter* w : {out.get(), emitted.get(), dropped.get()})
+    if (w) w->close();
   const Stats& s = vm->stats();
   if (o.json) {
     nlohmann::json j;

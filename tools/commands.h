@@ -12,7 +12,7 @@ int cmd_dis(const std::string& file, bool loc, bool pcs);
 int cmd_check(const std::string& file, bool json);
 
 struct RunOptions {
-  std::string program, pcap, out, emitted;
+  std::string program, pcap, out, emitted, dropped;
   std::string filter;  // a tcpdump expression instead of a program
   bool trace = false, json = false;
   uint64_t budget = 100000;

@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
       ->required();
   run->add_option("--out", ro.out, "write the passed (and rewritten) packets to this pcap file");
   run->add_option("--emitted", ro.emitted, "write the packets the program emits to this pcap file");
+  run->add_option("--dropped", ro.dropped,
+                  "write the packets the program drops (as it left them) to this pcap file");
   run->add_flag("--trace", ro.trace, "show the instructions each packet executed");
   run->add_flag("--json", ro.json, "print one JSON object with counters, verdicts and output");
   run->add_option("--budget", ro.budget, "instructions per packet before the run is stopped")

@@ -13,6 +13,7 @@
 #include "bpf_translate.h"
 #include "netcpu/assembler.h"
 #include "netcpu/bytecode.h"
+#include "pcap_dump.h"
 
 namespace netcpu::vde {
 namespace {
@@ -76,9 +77,10 @@ std::unique_ptr<CableHost> CableHost::create(const CableOptions& o, WireSend wir
   }
   std::unique_ptr<CableHost> h(new CableHost(std::move(wire), fd, own, o.stats));
   if (!h->load(h->in_, o.in_file, o.in_filter, o, err) ||
-      !h->load(h->out_, o.out_file, o.out_filter, o, err))
+      !h->load(h->out_, o.out_file, o.out_filter, o, err) ||
+      !h->capture(h->in_, o.in_capture, err) || !h->capture(h->out_, o.out_capture, err))
     return nullptr;
-  if (h->out_.vm) h->send_buf_ = std::make_unique<std::array<uint8_t, kCableFrameMax>>();
+  if (h->out_.at.program()) h->send_buf_ = std::make_unique<std::array<uint8_t, kCableFrameMax>>();
   return h;
 }
 
@@ -136,28 +138,77 @@ bool CableHost::load(Side& s, const std::string& file, const std::string& filter
     write_line(fd, {"netcpu ", name, ": ", line, "\n"});
   };
   std::string source = prog->source_file.empty() ? file : prog->source_file;
-  s.vm = Instance::create(std::move(*prog), caps(), limits, sink, &d);
-  if (!s.vm) {
+  auto vm = Instance::create(std::move(*prog), caps(), limits, sink, &d);
+  if (!vm) {
     if (d.file.empty()) d.file = source;
     *err = {EINVAL, d.str()};
     return false;
   }
-  s.next_due.assign(s.vm->program().timers.size(), 0);
-  for (const Diagnostic& w : s.vm->warnings()) log_line(side + ": " + w.str());
+  for (const Diagnostic& w : vm->warnings()) log_line(side + ": " + w.str());
+  s.timers = !vm->program().timers.empty();
+  s.at.replace(std::move(vm));
   return true;
+}
+
+// incapture=/outcapture=: netcpu/capture's arguments with ':' between them,
+// the file last (it may hold ':' itself).
+bool CableHost::capture(Side& s, const std::string& spec, CableError* err) {
+  if (spec.empty()) return true;
+  const std::string key = std::string(s.name) + "capture=";
+  if (!s.at.program()) {
+    *err = {EINVAL, key + spec + ": there is no " + s.name + " program whose frames it would keep"};
+    return false;
+  }
+  std::vector<std::string> words;
+  size_t start = 0;
+  for (size_t colon; (colon = spec.find(':', start)) != std::string::npos; start = colon + 1) {
+    words.push_back(spec.substr(start, colon - start));
+    if (words.size() > 1 && !is_capture_bound(words.back())) {
+      words.pop_back();
+      break;
+    }
+  }
+  const std::string file = words.empty() ? std::string() : spec.substr(start);
+  std::string why;
+  auto c =
+      make_capture(words.empty() ? spec : words[0],
+                   std::vector<std::string>(words.begin() + !words.empty(), words.end()), &why);
+  if (!c || file.empty()) {
+    *err = {EINVAL, key + spec + ": " + (c ? "no file" : why) + " (write " + key +
+                        "pass|drop|all[:COUNT][:SIZE]:FILE)"};
+    return false;
+  }
+  c->file = file;
+  int error = EIO;
+  c->sink = tools::capture_opener(DLT_EN10MB, kCableFrameMax)(file, &error, &why);
+  if (!c->sink) {
+    *err = {error, key + spec + ": " + file + ": " + why};
+    return false;
+  }
+  s.at.start_capture(std::move(c));
+  return true;
+}
+
+std::vector<std::string> CableHost::stop_captures() {
+  std::vector<std::string> lines;
+  for (Side* s : {&in_, &out_})
+    if (s->at.capture())
+      lines.push_back(std::string(s->name) +
+                      " capture: " + s->at.stop_capture("closed with the cable")->status());
+  return lines;
 }
 
 void CableHost::note_abort(Side& s, const RunResult& r) {
   // A runaway program stops on every frame: say why once, count the rest.
   if (s.abort_logged) return;
   s.abort_logged = true;
-  const Program& p = s.vm->program();
+  const Program& p = s.at.program()->program();
   SourcePos pos = p.pos(r.abort_pc);
   std::string where = p.source_file.empty() ? p.name : p.source_file;
   if (pos.line) where += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col);
   log_line(std::string(s.name) + ": " + where + ": run stopped: " + abort_reason_name(r.reason) +
            (r.reason == AbortReason::Budget
-                ? " (" + std::to_string(s.vm->limits().budget) + " instructions)"
+                ? " (" + std::to_string(s.at.program()->limits().budget) + " instructions)"
                 : std::string()) +
            "; the frame took the verdict " + verdict_name(r.verdict) +
            " (later stops are counted, not logged)");
@@ -166,7 +217,7 @@ void CableHost::note_abort(Side& s, const RunResult& r) {
 void CableHost::after_run(Side& s, const RunResult& r, bool timer) {
   if (r.aborted) note_abort(s, r);
   if (!r.emitted) return;
-  for (const EmittedPacket& e : s.vm->emitted()) {
+  for (const EmittedPacket& e : s.at.program()->emitted()) {
     // INPORT is the wire for frames that came from it, and for timers, which
     // have no frame; this process cannot be handed a frame from here (see
     // docs/vde-switch.md).
@@ -174,31 +225,22 @@ void CableHost::after_run(Side& s, const RunResult& r, bool timer) {
     if (port == kWirePort)
       wire_(e.data.data(), e.length);
     else
-      s.vm->stats().count_error();
+      s.at.program()->stats().count_error();
   }
 }
 
+// Late (no traffic for a while): a timer runs once, not once per missed period.
 void CableHost::run_timers(Side& s) {
-  const auto& timers = s.vm->program().timers;
-  uint64_t now = now_ms();
-  for (size_t i = 0; i < timers.size(); ++i) {
-    if (!s.next_due[i]) s.next_due[i] = now + timers[i].period_ms;
-    if (s.next_due[i] > now) continue;
-    PacketMeta m;
-    m.port = static_cast<uint32_t>(s.source);
-    m.dir = s.dir;
-    m.now_ms = now;
-    RunResult r = s.vm->run_timer(i, m);
-    after_run(s, r, true);
-    // Late (no traffic for a while): run once, not once per missed period.
-    while (s.next_due[i] <= now) s.next_due[i] += timers[i].period_ms;
-  }
+  PacketMeta m;
+  m.port = static_cast<uint32_t>(s.source);
+  m.dir = s.dir;
+  s.at.run_due_timers(now_ms(), m, [&](const RunResult& r) { after_run(s, r, true); });
 }
 
 ssize_t CableHost::on_recv(uint8_t* buf, size_t len, size_t cap) {
   Side& s = in_;
-  if (!s.vm) return static_cast<ssize_t>(len);
-  if (!s.next_due.empty()) run_timers(s);
+  if (!s.at.program()) return static_cast<ssize_t>(len);
+  if (s.timers) run_timers(s);
   // Too short for an Ethernet header: a filter fails closed.
   if (len < kEthHeader) return -1;
   PacketMeta meta;
@@ -207,7 +249,7 @@ ssize_t CableHost::on_recv(uint8_t* buf, size_t len, size_t cap) {
   meta.hook = s.hook;
   uint32_t l = static_cast<uint32_t>(len);
   uint32_t c = static_cast<uint32_t>(std::min<size_t>(cap, kCableFrameMax));
-  RunResult r = s.vm->run(buf, l, std::max(c, l), meta);
+  RunResult r = s.at.run(buf, l, std::max(c, l), meta);
   after_run(s, r, false);
   if (r.verdict != Verdict::Pass) return -1;
   return static_cast<ssize_t>(l);
@@ -216,8 +258,8 @@ ssize_t CableHost::on_recv(uint8_t* buf, size_t len, size_t cap) {
 const uint8_t* CableHost::on_send(const uint8_t* frame, size_t* len, bool* too_long) {
   *too_long = false;
   Side& s = out_;
-  if (!s.vm) return frame;
-  if (!s.next_due.empty()) run_timers(s);
+  if (!s.at.program()) return frame;
+  if (s.timers) run_timers(s);
   if (*len > kCableFrameMax) {
     *too_long = true;
     return nullptr;
@@ -229,7 +271,7 @@ const uint8_t* CableHost::on_send(const uint8_t* frame, size_t* len, bool* too_l
   meta.dir = s.dir;
   meta.hook = s.hook;
   uint32_t l = static_cast<uint32_t>(*len);
-  RunResult r = s.vm->run(copy, l, kCableFrameMax, meta);
+  RunResult r = s.at.run(copy, l, kCableFrameMax, meta);
   after_run(s, r, false);
   if (r.verdict != Verdict::Pass) return nullptr;
   *len = l;
@@ -239,11 +281,12 @@ const uint8_t* CableHost::on_send(const uint8_t* frame, size_t* len, bool* too_l
 std::string CableHost::stats_text() const {
   std::string t;
   for (const Side* s : {&in_, &out_}) {
-    if (!s->vm) continue;
-    const Stats& st = s->vm->stats();
+    const Instance* vm = s->at.program();
+    if (!vm) continue;
+    const Stats& st = vm->stats();
     auto n = [](const std::atomic<uint64_t>& c) { return std::to_string(c.load()); };
     if (!t.empty()) t += '\n';
-    t += std::string(s->name) + " (" + s->vm->program().name + "): " + n(st.packets) + " frames, " +
+    t += std::string(s->name) + " (" + vm->program().name + "): " + n(st.packets) + " frames, " +
          n(st.passed) + " passed, " + n(st.dropped) + " dropped, " + n(st.modified) +
          " modified, " + n(st.emitted) + " emitted, " + n(st.aborted) + " aborted, " +
          n(st.errors) + " errors, " + n(st.timer_runs) + " timer runs";

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "netcpu/vm.h"
+#include "netcpu/control.h"
 
 namespace netcpu::vde {
 
@@ -42,6 +42,9 @@ struct CableOptions {
   std::optional<Verdict> on_abort;
   std::string log_file;  // program output; empty: stderr
   bool stats = false;    // counters on the log when the cable closes
+  // Captures by verdict: "pass|drop|all[:COUNT][:SIZE]:FILE" (netcpu/capture's
+  // arguments, ':'-separated), at most one per direction with a program.
+  std::string in_capture, out_capture;
 };
 
 struct CableError {
@@ -75,6 +78,9 @@ class CableHost {
 
   // The counters as one line per program ("in (name): 10 frames, ...").
   std::string stats_text() const;
+  // Stops the captures, flushing their files; a line for each ("in
+  // capture: drop to FILE: 3 frames, 302 bytes, ...").
+  std::vector<std::string> stop_captures();
   bool want_stats() const { return stats_; }
   // Writes a line to the log (the "netcpu: " prefix added), in one write.
   void log_line(std::string_view line) const;
@@ -87,14 +93,15 @@ class CableHost {
     uint8_t dir;       // 0 in, 1 out
     Hook hook;
     int32_t source;  // the port the side's frames come from
-    std::unique_ptr<Instance> vm;
-    std::vector<uint64_t> next_due;  // per timer, host clock ms; 0: not yet scheduled
+    AttachPoint at;  // its program, timers, capture
+    bool timers = false;
     bool abort_logged = false;
   };
 
   CableHost(WireSend wire, int log_fd, bool own_log_fd, bool stats);
   bool load(Side& s, const std::string& file, const std::string& filter, const CableOptions& o,
             CableError* err);
+  bool capture(Side& s, const std::string& spec, CableError* err);
   void run_timers(Side& s);
   void after_run(Side& s, const RunResult& r, bool timer);
   void note_abort(Side& s, const RunResult& r);
@@ -103,8 +110,8 @@ class CableHost {
   int log_fd_;
   bool own_log_fd_;
   bool stats_;
-  Side in_{"in", 0, Hook::PortIn, kWirePort, nullptr, {}, false};
-  Side out_{"out", 1, Hook::PortOut, kLocalPort, nullptr, {}, false};
+  Side in_{"in", 0, Hook::PortIn, kWirePort, AttachPoint("in"), false, false};
+  Side out_{"out", 1, Hook::PortOut, kLocalPort, AttachPoint("out"), false, false};
   // The `out` program rewrites a copy: the sender's buffer is const.
   std::unique_ptr<std::array<uint8_t, kCableFrameMax>> send_buf_;
 };

@@ -132,7 +132,7 @@ template <size_t... I>
 constexpr auto command_table(std::index_sequence<I...>) {
   return std::array<int (*)(FILE*, char*), sizeof...(I)>{&command<I>...};
 }
-constexpr auto kCommandFns = command_table(std::make_index_sequence<16>());
+constexpr auto kCommandFns = command_table(std::make_index_sequence<32>());
 
 void timer_signal(void*) {
   // SIGALRM context: only async-signal-safe work.
@@ -223,6 +223,11 @@ __attribute__((constructor)) void netcpu_init() {
 }
 
 __attribute__((destructor)) void netcpu_fini() {
+  // Captures still on are flushed and closed, and the switch's log says
+  // where they are and how far they got.
+  if (g_host)
+    for (const std::string& line : g_host->control().stop_captures("closed at plugin/del"))
+      printlog(4, "netcpu: capture of %s", line.c_str());
   subscribe({});
   del_type(g_fdtype);
   deldbgcl(2, g_debug);

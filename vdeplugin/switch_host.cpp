@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "bpf_translate.h"
+#include "pcap_dump.h"
 
 namespace netcpu::vde {
 namespace {
@@ -114,6 +115,7 @@ SwitchHost::SwitchHost(Channel log, Channel drop) : log_(std::move(log)), drop_(
   o.compile_filter = [](const std::string& expr, uint32_t netmask, std::string* error) {
     return tools::filter_to_assembly(expr, DLT_EN10MB, error, netmask);
   };
+  o.open_capture = tools::capture_opener(DLT_EN10MB, kSwitchFrameMax);
   control_ = std::make_unique<Control>(std::move(o));
 }
 
@@ -260,9 +262,8 @@ bool SwitchHost::act(const RunResult& r, Instance& vm, int port, Dir d, uint32_t
   if (r.emitted) send_emitted(vm, d == kIn ? port : source_port_);
   if (r.verdict == Verdict::Drop) {
     if (drop_.listening())
-      drop_.write("port " + std::to_string(port) + " " + dir_name(d) + ": " + vm.program().name +
-                  " dropped " + std::to_string(len) + " bytes" +
-                  (r.aborted ? std::string(" (") + abort_reason_name(r.reason) + ")" : ""));
+      drop_.write(
+          drop_line("port " + std::to_string(port) + " " + dir_name(d), vm, r, {frame, len}));
     return true;
   }
   if (r.verdict == Verdict::Redirect) {
@@ -281,10 +282,13 @@ bool SwitchHost::act(const RunResult& r, Instance& vm, int port, Dir d, uint32_t
   meta.port = static_cast<uint32_t>(port);
   meta.dir = kIn;
   meta.hook = Hook::PortIn;
+  current_port_ = port, current_dir_ = kIn;  // for what the program prints
   JitResult j;
-  if (at.run_native(direct_, frame, l, kSwitchFrameMax, meta, j)) [[likely]]
+  const bool passed = at.run_native(direct_, frame, l, kSwitchFrameMax, meta, j);
+  current_port_ = -1;
+  if (passed) [[likely]]
     return 0;
-  return stops(at.program()->native_result(j, l), *at.program(), port, kIn, l, frame) ? -1 : 0;
+  return stops(at.native_result(j, frame, l), *at.program(), port, kIn, l, frame) ? -1 : 0;
 }
 
 [[gnu::hot]] int SwitchHost::filter(int port, Dir d, uint8_t* frame, int len) {

@@ -2,7 +2,8 @@
 // with NetCPU programs, for any libvdeplug user (vde_plug, vdens, qemu,
 // lwIPv6), without root:
 //
-//   netcpu://[in=FILE/out=FILE/budget=N/onabort=pass|drop/log=FILE/stats]{NESTED_URL}
+//   netcpu://[in=FILE/out=FILE/budget=N/onabort=pass|drop/log=FILE/stats/
+//             incapture=drop:FILE/outcapture=pass:100:FILE]{NESTED_URL}
 //
 // The spelling is vdeplug4's own for nested modules (vlan://, agno://,
 // wirefilter://): options in [...] separated by '/', split by libvdeplug's
@@ -70,12 +71,13 @@ VDECONN* fail(int error, const std::string& text) {
 
 constexpr const char* kSyntax =
     "netcpu://[in=FILE/out=FILE/infilter=EXPR/outfilter=EXPR/budget=N/onabort=pass|drop/"
-    "log=FILE/stats]{URL}";
+    "log=FILE/stats/incapture=pass|drop|all[:COUNT][:SIZE]:FILE/outcapture=...]{URL}";
 
 VDECONN* cable_open(char* url, char* descr, int, vde_open_args* open_args) {
   char* nested = vde_parsenestparms(url);
   char *in = nullptr, *out = nullptr, *infilter = nullptr, *outfilter = nullptr;
   char *budget = nullptr, *onabort = nullptr, *log = nullptr, *stats = nullptr;
+  char *incapture = nullptr, *outcapture = nullptr;
   // vde_parsepathparms accepts a prefix of a key: shorter keys come before
   // the longer ones they are a prefix of, so that "in=" is not "infilter=".
   vdeparms parms[] = {{const_cast<char*>("in"), &in},
@@ -86,6 +88,8 @@ VDECONN* cable_open(char* url, char* descr, int, vde_open_args* open_args) {
                       {const_cast<char*>("onabort"), &onabort},
                       {const_cast<char*>("log"), &log},
                       {const_cast<char*>("stats"), &stats},
+                      {const_cast<char*>("incapture"), &incapture},
+                      {const_cast<char*>("outcapture"), &outcapture},
                       {nullptr, nullptr}};
   if (vde_parsepathparms(url, parms) != 0)  // it has printed "unknown key: ..."
     return fail(EINVAL, std::string("the options are: ") + kSyntax);
@@ -103,6 +107,8 @@ VDECONN* cable_open(char* url, char* descr, int, vde_open_args* open_args) {
   o.out_filter = outfilter ? outfilter : "";
   o.log_file = log ? log : "";
   o.stats = stats != nullptr;
+  o.in_capture = incapture ? incapture : "";
+  o.out_capture = outcapture ? outcapture : "";
   if (budget) {
     char* end = nullptr;
     errno = 0;
@@ -180,6 +186,8 @@ int cable_ctlfd(VDECONN* conn) { return vde_ctlfd(cable(conn)->nested); }
 
 int cable_close(VDECONN* conn) {
   std::unique_ptr<CableConn> c(cable(conn));
+  // Where the captures are and how far they got: always, a capture is asked for.
+  for (const std::string& line : c->host->stop_captures()) c->host->log_line(line);
   if (c->host->want_stats()) {
     std::string t = c->host->stats_text();
     size_t start = 0;

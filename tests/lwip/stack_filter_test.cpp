@@ -20,6 +20,7 @@ extern "C" {
 #include "lwip_node_process.h"
 #include "netcpu/lwip.hpp"
 #include "netcpu_lwip.h"
+#include "tcpdump_lines.h"
 
 // liblwipv6 never frees some of what a stack allocates (its semaphores,
 // routes): LeakSanitizer is told those leaks are not ours.
@@ -606,6 +607,73 @@ TEST_F(LwipNet, UnixtermDrivesTheConsole) {
   EXPECT_NE(out.find("local_in"), std::string::npos) << out;
   EXPECT_NE(out.find("netcpu/table/dump"), std::string::npos) << "help lists the commands\n" << out;
   EXPECT_NE(out.find("1000 Success"), std::string::npos) << out;
+}
+
+// ---- netcpu/capture and netcpu/drop on a stack's console ----
+//
+// Packets a hook's program drops, in a raw IP pcap tcpdump reads, the drop
+// lines saying what they were; a capture left on when the process ends is
+// closed with every packet in it.
+
+TEST_F(LwipNet, CapturedDropsGoToARawIpPcapAndTheDropLinesSayWhatTheyWere) {
+  const std::string prog = write_program(sw, "drop7.ncpu", drop_echo_at("LOCAL_IN"));
+  const std::string pcap = sw.dir() + "/drops.pcap";
+  std::vector<std::string> dumped;
+  {
+    LwipNode server(sw, {"--addr", "10.0.0.1/24", "--echo", "7", "--teardown"}, "server");
+    Console console(server.console_path());
+    console.cmd_ok("netcpu/load local_in " + prog);
+    console.cmd_ok("debug/add netcpu/drop");
+    // Bad files first: refused with the reason, nothing captured.
+    std::filesystem::create_directory(sw.dir() + "/dir");
+    Reply bad = console.cmd("netcpu/capture local_in drop " + sw.dir() + "/dir");
+    EXPECT_EQ(bad.code, EISDIR) << bad.text();
+    EXPECT_NE(bad.text().find("Is a directory; nothing captured"), std::string::npos) << bad.text();
+    EXPECT_EQ(console.cmd("netcpu/capture local_in drop " + prog).code, EEXIST);
+    EXPECT_EQ(console.cmd("netcpu/capture sideways drop " + pcap).code, EINVAL);
+
+    Reply r = console.cmd("netcpu/capture local_in drop " + pcap);
+    ASSERT_TRUE(r.ok()) << r.text();
+    NodeRun blocked =
+        run_node(sw, {"--addr", "10.0.0.2/24", "--timeout", "3", "--connect", "10.0.0.1,7"});
+    EXPECT_EQ(blocked.status, 1) << blocked.describe();
+    auto line = console.wait_debug(
+        [](const std::string& l) { return l.find("netcpu/drop") != std::string::npos; });
+    ASSERT_TRUE(line);
+    r = console.cmd_ok("netcpu/capture local_in");
+    EXPECT_NE(r.text().find("local_in: drop to " + pcap + ": "), std::string::npos) << r.text();
+    dumped = tcpdump_lines(pcap);
+    ASSERT_FALSE(dumped.empty());
+    EXPECT_EQ(count_with(dumped, " > 10.0.0.1.7: tcp "), dumped.size()) << joined(dumped);
+    EXPECT_NE(line->find("local_in: drop7 dropped "), std::string::npos) << *line;
+    EXPECT_NE(line->find(" bytes: " + dumped[0]), std::string::npos)
+        << *line << "\ntcpdump: " << dumped[0];
+    // The file is raw IP (LINKTYPE_RAW, 101), what the hooks see.
+    std::ifstream in(pcap, std::ios::binary);
+    uint32_t header[6] = {};
+    in.read(reinterpret_cast<char*>(header), sizeof header);
+    EXPECT_EQ(header[5], 101u);
+
+    // Left on: the process ends and the file holds every packet.
+    console.cmd_ok("netcpu/capture local_in off");
+    console.cmd_ok("netcpu/capture local_in all " + sw.dir() + "/left.pcap");
+    NodeRun more =
+        run_node(sw, {"--addr", "10.0.0.3/24", "--timeout", "2", "--connect", "10.0.0.1,7"});
+    EXPECT_EQ(more.status, 1) << more.describe();
+    r = console.cmd_ok("netcpu/capture local_in");
+    unsigned long frames = 0;
+    const std::string& status = r.data.at(0);
+    ASSERT_EQ(std::sscanf(status.c_str() + status.find(": ", status.find(".pcap")), ": %lu frames",
+                          &frames),
+              1)
+        << status;
+    EXPECT_GE(frames, 1u);
+    // More, then the process ends with the capture on.
+    more = run_node(sw, {"--addr", "10.0.0.4/24", "--timeout", "2", "--connect", "10.0.0.1,7"});
+    EXPECT_EQ(more.status, 1) << more.describe();
+    EXPECT_EQ(server.finish(5s), 0) << server.output();
+    EXPECT_GT(tcpdump_lines(sw.dir() + "/left.pcap").size(), frames);
+  }
 }
 
 }  // namespace

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "switch_harness.h"
+#include "tcpdump_lines.h"
 
 extern "C" {
 #include <libvdeplug.h>
@@ -374,6 +375,47 @@ TEST_F(ModuleCable, VdePlugOutProgramRewritesWhatTheReceiverSees) {
     EXPECT_EQ(f, unchanged) << "only the TTL and the checksum change";
   }
   EXPECT_TRUE(p->alive()) << p->output();
+}
+
+// incapture=/outcapture=: what a direction's program passed or dropped, in
+// a pcap file, flushed and closed with the cable; a bad file refuses the
+// cable with the reason.
+TEST_F(ModuleCable, VdePlugCapturesWhatItsProgramDropsToAPcapTcpdumpReads) {
+  std::string prog = program("drop-echo.ncpu", kDropEcho);
+  const std::string pcap = sw1.dir() + "/cable-drops.pcap";
+  auto p = plug(url("in=\"" + prog + "\"/incapture=\"drop:" + pcap + "\""));
+  std::vector<Bytes> frames;
+  std::vector<bool> expect;
+  std::vector<uint32_t> expected;
+  alternating(kMacB, kMacA, 20, frames, expect, expected);
+  EXPECT_EQ(exchange(a, b, frames, expect).seqs, expected);
+  auto st = p->terminate();
+  ASSERT_TRUE(st && WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << p->output();
+  EXPECT_NE(p->output().find("netcpu: in capture: drop to " + pcap + ": 10 frames, " +
+                             std::to_string(24 + 10 * (16 + frames[0].size())) +
+                             " bytes, closed with the cable"),
+            std::string::npos)
+      << p->output();
+  auto lines = tcpdump_lines(pcap);
+  EXPECT_EQ(lines.size(), 10u) << joined(lines);
+  EXPECT_EQ(count_with(lines, ".7: UDP"), 10u) << joined(lines);
+
+  for (const auto& [option, error] : std::vector<std::pair<std::string, std::string>>{
+           {"in=\"" + prog + "\"/incapture=\"drop:" + sw1.dir() + "\"", "Is a directory"},
+           {"in=\"" + prog + "\"/incapture=\"keep:" + pcap + "\"", "pass, drop or all"},
+           {"in=\"" + prog + "\"/incapture=drop", "no file"},
+           {"out=\"" + prog + "\"/incapture=\"drop:" + pcap + "\"", "there is no in program"},
+           {"in=\"" + prog + "\"/incapture=\"drop:" + prog + "\"", "not a capture file"}}) {
+    VdePlug bad({"-D", "netcpu-badcapture", url(option), "vde://" + sw2.data_path()},
+                sw1.dir() + "/badcapture.log");
+    auto exit = bad.wait_exit(5s);
+    ASSERT_TRUE(exit) << option << ": vde_plug kept running: " << bad.output();
+    EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 1) << option << ": " << bad.output();
+    EXPECT_NE(bad.output().find("netcpu: incapture="), std::string::npos)
+        << option << ": " << bad.output();
+    EXPECT_NE(bad.output().find(error), std::string::npos) << option << ": " << bad.output();
+  }
+  EXPECT_EQ(tcpdump_lines(pcap).size(), 10u) << "a refused cable leaves the file alone";
 }
 
 TEST_F(ModuleCable, VdePlugRefusesAProgramWithASyntaxErrorAndSaysWhere) {

@@ -4,6 +4,7 @@
 #include "netcpu/control.h"
 
 #include <bit>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cinttypes>
@@ -18,6 +19,7 @@
 #include "netcpu/assembler.h"
 #include "netcpu/bytecode.h"
 #include "netcpu/disassembler.h"
+#include "netcpu/packet_summary.h"
 #include "netcpu/verifier.h"
 #include "table_text.h"
 
@@ -104,6 +106,57 @@ bool AttachPoint::timed_native(const Instance::NativeCode& code, uint8_t* pkt, u
   return result.passed();
 }
 
+void AttachPoint::capture_frame(Verdict v, const uint8_t* pkt, uint32_t len) {
+  Capture& c = *capture_;
+  if (!(c.verdicts >> static_cast<unsigned>(v) & 1u)) return;
+  if (c.sink->file_bytes() + c.sink->record_bytes(len) > c.max_bytes)
+    return end_capture(
+        "done: the next frame would take the file past " + std::to_string(c.max_bytes) + " bytes",
+        false);
+  if (!c.sink->write(pkt, len)) return end_capture("write error: " + c.sink->error(), true);
+  if (++c.frames == c.max_frames)
+    end_capture("done: " + std::to_string(c.max_frames) + " frames captured", false);
+}
+
+// Closing flushes: a write error there is the capture's too.
+void AttachPoint::end_capture(std::string why, bool failed) {
+  Capture& c = *capture_;
+  capture_ = nullptr;
+  if (!c.sink->close() && !failed) {
+    why = "write error: " + c.sink->error();
+    failed = true;
+  }
+  c.file_bytes = c.sink->file_bytes();
+  c.sink.reset();
+  c.stopped = std::move(why);
+  c.failed = failed;
+}
+
+void AttachPoint::start_capture(std::unique_ptr<Capture> c) {
+  if (capture_) end_capture("stopped: another capture replaced it", false);
+  capture_state_ = std::move(c);
+  capture_ = capture_state_.get();
+}
+
+std::unique_ptr<Capture> AttachPoint::stop_capture(const std::string& why) {
+  if (capture_) end_capture(why, false);
+  return std::move(capture_state_);
+}
+
+void AttachPoint::flush_capture() {
+  if (capture_ && !capture_->sink->flush())
+    end_capture("write error: " + capture_->sink->error(), true);
+}
+
+std::string Capture::status() const {
+  std::string s = what + " to " + file + ": " + std::to_string(frames) + " frames, " +
+                  std::to_string(sink ? sink->file_bytes() : file_bytes) + " bytes, ";
+  if (!sink) return s + (failed ? "stopped: " : "") + stopped;
+  s += "on (until ";
+  if (max_frames) s += std::to_string(max_frames) + " frames or ";
+  return s + std::to_string(max_bytes) + " bytes)";
+}
+
 double AttachPoint::average_ns() const {
   return sampled_runs_ ? static_cast<double>(sampled_ns_) / static_cast<double>(sampled_runs_)
                        : 0.0;
@@ -152,6 +205,10 @@ std::vector<Control::Command> Control::commands() const {
     c.push_back({"netmask", "[A.B.C.D]",
                  "the IPv4 netmask later filters compile with (ip broadcast); none: show it"});
   }
+  if (opt_.open_capture)
+    c.push_back({"capture", "[" + p + " [pass|drop|all FILE [COUNT] [SIZE]|off]]",
+                 "write the frames a program passes, drops or both to a pcap file; none: show "
+                 "the captures"});
   return c;
 }
 
@@ -228,6 +285,8 @@ ControlReply Control::execute(std::string_view command, std::string_view line) {
     args = line;
   else if (auto piece = continue_line(command, line, args))
     return *piece;
+  // Whoever looks at a capture file next finds every frame so far in it.
+  opt_.for_each([](AttachPoint& at) { at.flush_capture(); });
   auto w = split_words(args);
   if (command == "load") return cmd_load(args, false);
   if (command == "put") return cmd_load(args, true);
@@ -244,6 +303,7 @@ ControlReply Control::execute(std::string_view command, std::string_view line) {
   if (command == "onabort") return cmd_onabort(w);
   if (command == "reset") return cmd_reset(w);
   if (command == "netmask" && opt_.compile_filter) return cmd_netmask(w);
+  if (command == "capture" && opt_.open_capture) return cmd_capture(args);
   return fail(ENOSYS, "unknown command netcpu/" + std::string(command));
 }
 
@@ -321,17 +381,22 @@ ControlReply Control::cmd_load(std::string_view args, bool inline_bytes) {
 
 // A relative name is the host process's business (its working directory,
 // not the console user's): errors name the file it tried and that directory.
-ControlReply Control::load_file(AttachPoint& at, const std::string& file) {
+std::string Control::host_path(const std::string& file, std::string* note) const {
   std::error_code ec;
   const std::filesystem::path path(file);
   const std::filesystem::path cwd =
       path.is_absolute() ? std::filesystem::path() : std::filesystem::current_path(ec);
-  const std::string tried = (cwd.empty() ? path : cwd / path).lexically_normal().string();
+  note->clear();
+  if (!cwd.empty())
+    *note = " (relative to " + opt_.process_name + "'s working directory " + cwd.string() + ")";
+  return (cwd.empty() ? path : cwd / path).lexically_normal().string();
+}
+
+ControlReply Control::load_file(AttachPoint& at, const std::string& file) {
+  std::string relative;
+  const std::string tried = host_path(file, &relative);
   auto refuse = [&](int error) {
-    std::string text = tried + ": " + std::strerror(error);
-    if (!cwd.empty())
-      text += " (relative to " + opt_.process_name + "'s working directory " + cwd.string() + ")";
-    return fail(error, text + "\n" + kept(at));
+    return fail(error, tried + ": " + std::strerror(error) + relative + "\n" + kept(at));
   };
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(tried.c_str(), "rb"), &std::fclose);
   if (!f) return refuse(errno);
@@ -456,7 +521,9 @@ ControlReply Control::cmd_show(const std::vector<std::string>& w) {
   opt.loc = false;
   opt.pcs = true;
   if (vm->profiling()) opt.hits = vm->profile();
-  std::string text = "# runs as " + vm->runs_as() + "\n" + disassemble(vm->program(), opt);
+  std::string text = "# runs as " + vm->runs_as() + "\n";
+  if (const Capture* c = at->capture()) text += "# capture " + c->status() + "\n";
+  text += disassemble(vm->program(), opt);
   if (text.back() == '\n') text.pop_back();
   return {0, text};
 }
@@ -615,6 +682,148 @@ ControlReply Control::cmd_netmask(const std::vector<std::string>& w) {
     return fail(EINVAL, "expected netmask [A.B.C.D], a netmask such as 255.255.255.0");
   netmask_ = static_cast<uint32_t>(*mask);
   return {0, "netmask " + dotted(netmask_) + " for the filters loaded from now on"};
+}
+
+namespace {
+
+// COUNT (frames) or SIZE (bytes, with k, M or G: 1024, 1024^2, 1024^3), as
+// `capture` takes its bounds: the number and whether it is a size; nullopt
+// when the word is neither.
+std::optional<std::pair<uint64_t, bool>> capture_bound(const std::string& word) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long n = std::strtoull(word.c_str(), &end, 10);
+  if (word.empty() || !std::isdigit(static_cast<unsigned char>(word[0])) || errno || n == 0)
+    return std::nullopt;
+  const std::string_view unit(end);
+  if (unit.empty()) return std::pair<uint64_t, bool>{n, false};
+  const std::string_view units = "kmg";
+  const size_t power = unit.size() == 1 ? units.find(static_cast<char>(std::tolower(unit[0])))
+                                        : std::string_view::npos;
+  if (power == std::string_view::npos || n > (uint64_t{1} << 30)) return std::nullopt;
+  return std::pair<uint64_t, bool>{n << (10 * (power + 1)), true};
+}
+
+}  // namespace
+
+bool is_capture_bound(const std::string& word) { return capture_bound(word).has_value(); }
+
+std::unique_ptr<Capture> make_capture(const std::string& what,
+                                      const std::vector<std::string>& bounds, std::string* why) {
+  auto c = std::make_unique<Capture>();
+  c->what = what;
+  if (what == "pass")
+    c->verdicts = 1u << static_cast<unsigned>(Verdict::Pass);
+  else if (what == "drop")
+    c->verdicts = 1u << static_cast<unsigned>(Verdict::Drop);
+  else if (what == "all")
+    c->verdicts = 0xff;
+  else
+    return *why = "what to capture is pass, drop or all, not '" + what + "'", nullptr;
+  c->max_bytes = Control::kDefaultCaptureBytes;
+  bool count_given = false, size_given = false;
+  for (const std::string& word : bounds) {
+    const auto bound = capture_bound(word);
+    bool& given = bound && bound->second ? size_given : count_given;
+    if (!bound || given)
+      return *why = "'" + word +
+                    "' is no bound: COUNT is a number of frames, SIZE a number of bytes ending in "
+                    "k, M or G (at most one of each)",
+             nullptr;
+    given = true;
+    (bound->second ? c->max_bytes : c->max_frames) = bound->first;
+  }
+  return c;
+}
+
+std::vector<std::string> Control::capture_lines() {
+  std::vector<std::string> lines;
+  opt_.for_each([&](AttachPoint& at) {
+    if (at.capture()) lines.push_back(at.name() + ": " + at.capture()->status());
+  });
+  return lines;
+}
+
+std::vector<std::string> Control::stop_captures(const std::string& why) {
+  std::vector<std::string> lines;
+  opt_.for_each([&](AttachPoint& at) {
+    if (!at.capturing()) return;
+    auto c = at.stop_capture(why);
+    lines.push_back(at.name() + ": " + c->status());
+  });
+  return lines;
+}
+
+// netcpu/capture [POINT [pass|drop|all FILE [COUNT] [SIZE] | off]]: a
+// capture belongs to the point, not to its program, and goes on across
+// loads. One file per capture; a file that is there and is no capture (a
+// program, say, named by mistake) is the sink's to refuse.
+ControlReply Control::cmd_capture(std::string_view args) {
+  const std::vector<std::string> w = split_words(args);
+  const std::string syntax =
+      "expected capture [" + opt_.point_syntax + " [pass|drop|all FILE [COUNT] [SIZE]|off]]";
+  if (w.empty()) {
+    std::string text;
+    for (const std::string& line : capture_lines()) text += (text.empty() ? "" : "\n") + line;
+    return {0, text.empty() ? "no captures" : text};
+  }
+  ControlReply err;
+  size_t used;
+  AttachPoint* at = point(w, used, err);
+  if (!at) return err;
+  if (w.size() == used) {
+    if (!at->capture()) return {0, at->name() + ": no capture"};
+    return {0, at->name() + ": " + at->capture()->status()};
+  }
+  if (w[used] == "off") {
+    if (w.size() != used + 1) return fail(EINVAL, syntax);
+    auto c = at->stop_capture("stopped by netcpu/capture off");
+    if (!c) return fail(ENOENT, at->name() + " has no capture");
+    return {c->failed ? EIO : 0, at->name() + ": " + c->status()};
+  }
+  // FILE, quoted when it has blanks, then the bounds.
+  std::string_view rest = after_words(args, used + 1);
+  std::string file;
+  if (!rest.empty() && (rest.front() == '"' || rest.front() == '\'')) {
+    const size_t close = rest.find(rest.front(), 1);
+    if (close == std::string_view::npos) return fail(EINVAL, syntax + ": unmatched quote");
+    file = rest.substr(1, close - 1);
+    rest = rest.substr(close + 1);
+  } else {
+    file = rest.substr(0, rest.find_first_of(" \t"));
+    rest = rest.substr(file.size());
+  }
+  if (file.empty()) return fail(EINVAL, syntax);
+  std::string why;
+  auto c = make_capture(w[used], split_words(rest), &why);
+  if (!c) return fail(EINVAL, syntax + ": " + why);
+  std::string relative;
+  c->file = host_path(file, &relative);
+  std::string busy;
+  opt_.for_each([&](AttachPoint& other) {
+    if (other.capturing() && other.capture()->file == c->file) busy = other.name();
+  });
+  if (at->capturing())
+    return fail(EBUSY, at->name() + " is capturing already (" + at->capture()->status() +
+                           "): netcpu/capture " + at->name() + " off first");
+  if (!busy.empty())
+    return fail(EBUSY, c->file + " is the capture file of " + busy + ": nothing captured");
+  int error = EIO;
+  c->sink = opt_.open_capture(c->file, &error, &why);
+  if (!c->sink)
+    return fail(error, "capture file " + c->file + relative + ": " + why + "; nothing captured");
+  std::string text = "capturing " + c->what + " frames of " + at->name() + " to " + c->file;
+  if (!at->program()) text += " (no program there yet: its frames are captured once one runs)";
+  at->start_capture(std::move(c));
+  return {0, text + "\n" + at->name() + ": " + at->capture()->status()};
+}
+
+std::string drop_line(std::string_view where, const Instance& vm, const RunResult& r,
+                      std::span<const uint8_t> frame) {
+  std::string line = std::string(where) + ": " + vm.program().name + " dropped " +
+                     std::to_string(frame.size()) + " bytes";
+  if (r.aborted) line += std::string(" (") + abort_reason_name(r.reason) + ")";
+  return line + ": " + packet_summary(frame, vm.caps().link);
 }
 
 // ---- base64 -------------------------------------------------------------

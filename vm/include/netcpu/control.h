@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,53 @@
 #include "netcpu/vm.h"
 
 namespace netcpu {
+
+// Where a capture's frames go (`netcpu/capture`). The core writes no file
+// format of its own and depends on no capture library: the host opens sinks
+// (Control::Options::open_capture), in every host the shared pcap dumper
+// over libpcap (tools/pcap_dump.h). A sink is called on the thread that runs
+// the point's program and must not allocate per frame.
+class CaptureSink {
+ public:
+  virtual ~CaptureSink() = default;
+  // One frame as it left the program, stamped with the host's clock. False
+  // once a write failed (error() says why): the capture stops.
+  virtual bool write(const uint8_t* frame, uint32_t len) = 0;
+  // What is buffered goes to the file; false on a write error.
+  virtual bool flush() = 0;
+  // Flushes and closes the file; false on a write error. Once only.
+  virtual bool close() = 0;
+  // Bytes the file holds once flushed, its header included; and what a
+  // frame of len bytes adds to it.
+  virtual uint64_t file_bytes() const = 0;
+  virtual uint64_t record_bytes(uint32_t len) const = 0;
+  virtual std::string error() const = 0;
+};
+
+// A capture on an attach point: which verdicts it keeps, where they go, its
+// bounds and how far it got. It stays on the point when it stops (bound
+// reached, write error) so that consoles can say why, until the next one.
+struct Capture {
+  uint8_t verdicts = 0;               // bit 1 << Verdict of each verdict kept
+  std::string what;                   // "pass", "drop" or "all", as given
+  std::string file;                   // absolute path
+  uint64_t max_frames = 0;            // 0: no bound
+  uint64_t max_bytes = 0;             // the file's size bound: it never grows past it
+  uint64_t frames = 0;                // written so far
+  uint64_t file_bytes = 0;            // the file's size (when stopped: final)
+  std::unique_ptr<CaptureSink> sink;  // null once stopped; closes its file when destroyed
+  std::string stopped;                // why it stopped; empty while on
+  bool failed = false;                // stopped by an error, not a bound
+  // "drop to /tmp/d.pcap: 3 frames, 302 bytes, on" and the like.
+  std::string status() const;
+};
+
+// A capture of `what` (pass, drop or all) within `bounds` (COUNT, a number
+// of frames; SIZE, bytes with k, M or G; 64 MiB when none is given), its
+// file and sink still to be set; nullptr with *why set on a bad argument.
+std::unique_ptr<Capture> make_capture(const std::string& what,
+                                      const std::vector<std::string>& bounds, std::string* why);
+bool is_capture_bound(const std::string& word);
 
 // A place a program runs: a switch port and direction, or a stack hook.
 class AttachPoint {
@@ -33,24 +81,37 @@ class AttachPoint {
   // point has a figure; the first finds every cache cold), and the average
   // costs two clock reads per kSampleEvery packets (a clock read is 20-30 ns
   // in a VM).
+  // Then hands the frame, as it left the program, to the point's capture:
+  // with none on, that costs one predictable branch.
   RunResult run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta) {
-    if (!sample_due()) [[likely]]
-      return program_->run(pkt, len, capacity, meta);
-    return timed_run(pkt, len, capacity, meta);
+    const RunResult r = sample_due() ? timed_run(pkt, len, capacity, meta)
+                                     : program_->run(pkt, len, capacity, meta);
+    ran(r.verdict, pkt, len);
+    return r;
   }
   // run() for a host that calls the compiled code itself: `code` is the
   // program's Instance::native_code(), with its entry set. The same
-  // sampling; true when the run passed. `result` is the code's own
-  // (Instance::native_result() makes a RunResult of one that did not pass).
-  // Each branch tests its own result: a JitResult merged from both costs
-  // the common one a store-forwarding stall.
+  // sampling and capture; true when the run passed. `result` is the code's
+  // own: the host makes a RunResult of one that did not pass with
+  // native_result() below. Each branch tests its own result: a JitResult
+  // merged from both costs the common one a store-forwarding stall.
   bool run_native(const Instance::NativeCode& code, uint8_t* pkt, uint32_t& len, uint32_t capacity,
                   const PacketMeta& meta, JitResult& result) {
     if (!sample_due()) [[likely]] {
       result = code.entry(code.state, pkt, len, &len, capacity, &meta);
-      return result.passed();
+      if (!result.passed()) return false;
+    } else if (!timed_native(code, pkt, len, capacity, meta, result)) {
+      return false;
     }
-    return timed_native(code, pkt, len, capacity, meta, result);
+    ran(Verdict::Pass, pkt, len);
+    return true;
+  }
+  // The RunResult of a run_native() that did not pass (Instance::native_result),
+  // its frame captured.
+  RunResult native_result(const JitResult& j, const uint8_t* pkt, uint32_t len) {
+    const RunResult r = program_->native_result(j, len);
+    ran(r.verdict, pkt, len);
+    return r;
   }
   double average_ns() const;
   // Runs timed so far (of the program in place), and how many it takes for
@@ -68,8 +129,27 @@ class AttachPoint {
   void run_due_timers(uint64_t now_ms, const PacketMeta& meta,
                       const std::function<void(const RunResult&)>& ran = nullptr);
 
+  // Starts a capture (after the one before it is stopped), from the next
+  // frame on; the host calls it between two packets, as replace().
+  void start_capture(std::unique_ptr<Capture> c);
+  // Stops the capture, flushing and closing its file, and returns it (null
+  // when there was none): `why` says why it stopped.
+  std::unique_ptr<Capture> stop_capture(const std::string& why);
+  // The capture on, or the last one and why it stopped; null when none.
+  const Capture* capture() const { return capture_state_.get(); }
+  bool capturing() const { return capture_ != nullptr; }
+  // Puts what the capture buffered into its file (a console looking at it
+  // sees every frame so far); stops it on a write error.
+  void flush_capture();
+
  private:
   bool sample_due() { return (sample_++ & (kSampleEvery - 1)) == 1; }
+  void ran(Verdict v, const uint8_t* pkt, uint32_t len) {
+    if (capture_) [[unlikely]]
+      capture_frame(v, pkt, len);
+  }
+  [[gnu::cold]] void capture_frame(Verdict v, const uint8_t* pkt, uint32_t len);
+  void end_capture(std::string why, bool failed);
   template <typename Run>
   auto timed(Run run);
   RunResult timed_run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
@@ -80,9 +160,11 @@ class AttachPoint {
   // reads them from one cache line.
   std::unique_ptr<Instance> program_;
   uint32_t sample_ = 0;
+  Capture* capture_ = nullptr;  // capture_state_ while it is on, else null
   std::string name_;
   uint64_t sampled_ns_ = 0, sampled_runs_ = 0;
   std::vector<uint64_t> next_due_;
+  std::unique_ptr<Capture> capture_state_;
 };
 
 struct ControlReply {
@@ -131,6 +213,13 @@ class Control {
     // Warnings about what the host cannot do for this program at this point
     // (shown on load; empty when none).
     std::function<std::vector<std::string>(const AttachPoint&, const Program&)> warnings;
+    // Opens a capture file (absolute path) for frames of the host's link
+    // type: the host's pcap dumper. nullptr with *error (an errno value) and
+    // *why set when it cannot.
+    // When set, the `capture` command exists.
+    std::function<std::unique_ptr<CaptureSink>(const std::string& path, int* error,
+                                               std::string* why)>
+        open_capture;
   };
 
   explicit Control(Options o);
@@ -156,6 +245,13 @@ class Control {
   const Limits& limits() const { return opt_.limits; }
   bool profiling() const { return profiling_; }
 
+  // Stops every capture that is on, flushing and closing its file (a host
+  // going away: plugin/del, a cable closing), and returns a line for each
+  // ("1 in: drop to /tmp/d.pcap: 3 frames, 302 bytes, stopped: ...").
+  std::vector<std::string> stop_captures(const std::string& why);
+  // The captures of the points there are, on or stopped, one line each.
+  std::vector<std::string> capture_lines();
+
   // The reply to a console line the host could not take whole (longer than
   // its line buffer: `max_chars`): nothing is done, and the text says how
   // to give a long command. `what_happened` is the host's own note about the
@@ -167,6 +263,8 @@ class Control {
   // same command: the backslash is removed and the pieces are joined as
   // they are. Most continued characters one command may hold.
   static constexpr size_t kMaxContinued = 4u << 20;
+  // The size a capture's file may reach when `capture` is given no SIZE.
+  static constexpr uint64_t kDefaultCaptureBytes = uint64_t{64} << 20;
 
  private:
   ControlReply cmd_load(std::string_view args, bool inline_bytes);
@@ -184,6 +282,10 @@ class Control {
   ControlReply cmd_onabort(const std::vector<std::string>& w);
   ControlReply cmd_reset(const std::vector<std::string>& w);
   ControlReply cmd_netmask(const std::vector<std::string>& w);
+  ControlReply cmd_capture(std::string_view args);
+  // A file name as the host process opens it: relative names from its
+  // working directory. `note` says so, for errors: " (relative to ...)".
+  std::string host_path(const std::string& file, std::string* note) const;
   AttachPoint* point(const std::vector<std::string>& w, size_t& used, ControlReply& err);
   // The points list, reset and table/list act on: all of them without
   // words, else those `w` selects; nullopt with `err` set when it selects none.
@@ -202,6 +304,12 @@ class Control {
   std::map<const AttachPoint*, std::string> staging_;  // base64 of a program arriving in chunks
   std::map<std::string, std::string, std::less<>> continued_;  // command -> its pending line
 };
+
+// The line a host writes on its netcpu/drop channel for a dropped frame:
+// "WHERE: PROGRAM dropped 70 bytes (why it stopped, if it did): " and the
+// frame as tcpdump -q -nn prints it (packet_summary).
+std::string drop_line(std::string_view where, const Instance& vm, const RunResult& r,
+                      std::span<const uint8_t> frame);
 
 // Standard base64 (RFC 4648), padding optional; nullopt on a bad character.
 std::optional<std::vector<uint8_t>> decode_base64(std::string_view text);

@@ -8,6 +8,7 @@
 #include "netcpu/diagnostic.h"
 #include "netcpu/disassembler.h"
 #include "netcpu/isa.h"
+#include "netcpu/packet_summary.h"
 #include "netcpu/packet_view.h"
 #include "netcpu/program.h"
 #include "netcpu/table.h"
