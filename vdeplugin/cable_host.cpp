@@ -147,6 +147,7 @@ bool CableHost::load(Side& s, const std::string& file, const std::string& filter
   for (const Diagnostic& w : vm->warnings()) log_line(side + ": " + w.str());
   s.timers = !vm->program().timers.empty();
   s.at.replace(std::move(vm));
+  s.at.set_origin(filter.empty() ? file : "<" + side + "filter '" + filter + "'>");
   return true;
 }
 
@@ -289,7 +290,9 @@ std::string CableHost::stats_text() const {
     t += std::string(s->name) + " (" + vm->program().name + "): " + n(st.packets) + " frames, " +
          n(st.passed) + " passed, " + n(st.dropped) + " dropped, " + n(st.modified) +
          " modified, " + n(st.emitted) + " emitted, " + n(st.aborted) + " aborted, " +
-         n(st.errors) + " errors, " + n(st.timer_runs) + " timer runs";
+         n(st.errors) + " errors, " + n(st.timer_runs) + " timer runs, " +
+         std::to_string(s->at.bytes(Verdict::Pass)) + " bytes passed, " +
+         std::to_string(s->at.bytes(Verdict::Drop)) + " bytes dropped";
   }
   return t;
 }

@@ -648,6 +648,11 @@ TEST_F(LwipNet, CapturedDropsGoToARawIpPcapAndTheDropLinesSayWhatTheyWere) {
     EXPECT_NE(line->find("local_in: drop7 dropped "), std::string::npos) << *line;
     EXPECT_NE(line->find(" bytes: " + dumped[0]), std::string::npos)
         << *line << "\ntcpdump: " << dumped[0];
+    // The counters say the same: bytes dropped beside the packets, and the
+    // program's file.
+    const std::string list = console.cmd_ok("netcpu/list -j local_in").data.at(0);
+    EXPECT_NE(list.find("\"from\":\"" + prog + "\""), std::string::npos) << list;
+    EXPECT_EQ(list.find("\"dropped_bytes\":0,"), std::string::npos) << list;
     // The file is raw IP (LINKTYPE_RAW, 101), what the hooks see.
     std::ifstream in(pcap, std::ios::binary);
     uint32_t header[6] = {};

@@ -360,7 +360,7 @@ TEST_F(Plugin, TablesChangeWhileTheProgramRuns) {
   ASSERT_TRUE(con.cmd_ok("netcpu/table/set * in open 9 1").ok());
   EXPECT_EQ(broadcast_from_a(5)[1], 5u);
   Reply dump = con.cmd_ok("netcpu/table/dump * in open");
-  EXPECT_EQ(dump.data, std::vector<std::string>{"9 1"});
+  EXPECT_EQ(dump.data, (std::vector<std::string>{"9 1", "1 entry"}));
   EXPECT_NE(con.cmd_ok("netcpu/table/list").text().find("open"), std::string::npos);
   ASSERT_TRUE(con.cmd_ok("netcpu/table/del * in open 9").ok());
   EXPECT_EQ(broadcast_from_a(5)[1], 0u);

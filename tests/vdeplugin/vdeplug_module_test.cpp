@@ -383,7 +383,7 @@ TEST_F(ModuleCable, VdePlugOutProgramRewritesWhatTheReceiverSees) {
 TEST_F(ModuleCable, VdePlugCapturesWhatItsProgramDropsToAPcapTcpdumpReads) {
   std::string prog = program("drop-echo.ncpu", kDropEcho);
   const std::string pcap = sw1.dir() + "/cable-drops.pcap";
-  auto p = plug(url("in=\"" + prog + "\"/incapture=\"drop:" + pcap + "\""));
+  auto p = plug(url("in=\"" + prog + "\"/stats/incapture=\"drop:" + pcap + "\""));
   std::vector<Bytes> frames;
   std::vector<bool> expect;
   std::vector<uint32_t> expected;
@@ -394,6 +394,11 @@ TEST_F(ModuleCable, VdePlugCapturesWhatItsProgramDropsToAPcapTcpdumpReads) {
   EXPECT_NE(p->output().find("netcpu: in capture: drop to " + pcap + ": 10 frames, " +
                              std::to_string(24 + 10 * (16 + frames[0].size())) +
                              " bytes, closed with the cable"),
+            std::string::npos)
+      << p->output();
+  const size_t bytes = 10 * frames[0].size();
+  EXPECT_NE(p->output().find(std::to_string(bytes) + " bytes passed, " + std::to_string(bytes) +
+                             " bytes dropped"),
             std::string::npos)
       << p->output();
   auto lines = tcpdump_lines(pcap);

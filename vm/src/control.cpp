@@ -3,6 +3,7 @@
 // and the lwIPv6 consoles map onto it directly.
 #include "netcpu/control.h"
 
+#include <algorithm>
 #include <bit>
 #include <cctype>
 #include <cerrno>
@@ -10,10 +11,13 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <sstream>
+#include <tuple>
 
 #include "literals.h"
 #include "netcpu/assembler.h"
@@ -79,6 +83,8 @@ uint64_t steady_ns() {
 std::unique_ptr<Instance> AttachPoint::replace(std::unique_ptr<Instance> p) {
   sample_ = 0;
   sampled_ns_ = sampled_runs_ = 0;
+  reset_bytes();
+  if (!p) origin_.clear(), loaded_at_ = {};
   next_due_.assign(p ? p->program().timers.size() : 0, 0);
   std::swap(program_, p);
   return p;
@@ -188,11 +194,18 @@ std::vector<Control::Command> Control::commands() const {
        "load a program (source or bytecode) onto an attach point, replacing the old one"},
       {"put", p + " BASE64", "load a program from base64 bytecode given inline"},
       {"unload", p, "remove the program of an attach point"},
-      {"list", sel, "attach points with their program and counters"},
-      {"show", p, "disassembly with source lines (and hit counts when profiling)"},
+      {"list", "[-j] " + sel,
+       "attach points with their program, counters (packets and bytes), capture, load time and "
+       "source; -j: JSON"},
+      {"show", "[-j] " + p,
+       "what runs the program, its source and capture, disassembly with source lines (and hit "
+       "counts when profiling); -j: JSON"},
       {"profile", "[0|1]", "count the hits of every instruction (none: say whether)"},
-      {"table/list", sel, "the tables of the programs"},
-      {"table/dump", p + " TABLE", "the entries of a table"},
+      {"table/list", "[-j] " + sel, "the tables of the programs; -j: JSON"},
+      {"table/dump", "[-j] " + p + " TABLE",
+       "the entries of a table, sorted, and how many; -j: JSON"},
+      {"table/get", "[-j] " + p + " TABLE KEY",
+       "one entry (LPM: the longest prefix that holds an address); -j: JSON"},
       {"table/set", p + " TABLE KEY VALUE", "insert or replace a table entry"},
       {"table/del", p + " TABLE KEY", "remove a table entry"},
       {"budget", "[N]", "instructions a program may run per packet (none: show it)"},
@@ -288,15 +301,20 @@ ControlReply Control::execute(std::string_view command, std::string_view line) {
   // Whoever looks at a capture file next finds every frame so far in it.
   opt_.for_each([](AttachPoint& at) { at.flush_capture(); });
   auto w = split_words(args);
+  // -j (bpftool's) or --json first: the reply as one line of JSON, for scripts.
+  const bool json = !w.empty() && (w[0] == "-j" || w[0] == "--json") &&
+                    (command == "list" || command == "show" || command.starts_with("table/"));
+  if (json) w.erase(w.begin());
   if (command == "load") return cmd_load(args, false);
   if (command == "put") return cmd_load(args, true);
   if (command == "filter" && opt_.compile_filter) return cmd_filter(args);
   if (command == "unload") return cmd_unload(w);
-  if (command == "list") return cmd_list(w);
-  if (command == "show") return cmd_show(w);
+  if (command == "list") return cmd_list(w, json);
+  if (command == "show") return cmd_show(w, json);
   if (command == "profile") return cmd_profile(w);
-  if (command == "table/list") return cmd_table_list(w);
-  if (command == "table/dump") return cmd_table_dump(w);
+  if (command == "table/list") return cmd_table_list(w, json);
+  if (command == "table/dump") return cmd_table_dump(w, json);
+  if (command == "table/get") return cmd_table_get(w, json);
   if (command == "table/set") return cmd_table_set(w, false);
   if (command == "table/del") return cmd_table_set(w, true);
   if (command == "budget") return cmd_budget(w);
@@ -355,6 +373,7 @@ ControlReply Control::load(AttachPoint& at, std::vector<uint8_t> bytes, const st
   std::string verifier_warnings;
   for (const Diagnostic& w : vm->warnings()) verifier_warnings += "\n" + w.str();
   bool replaced = at.replace(std::move(vm)) != nullptr;
+  at.set_origin(file);
   if (replaced) text += ", replacing its program";
   for (const auto& warn : warnings) text += "\nwarning: " + warn;
   text += verifier_warnings;
@@ -405,7 +424,9 @@ ControlReply Control::load_file(AttachPoint& at, const std::string& file) {
   for (size_t n; (n = std::fread(buf, 1, sizeof buf, f.get())) > 0;)
     bytes.insert(bytes.end(), buf, buf + n);
   if (std::ferror(f.get())) return refuse(errno ? errno : EIO);
-  return load(at, std::move(bytes), file);
+  ControlReply r = load(at, std::move(bytes), file);
+  if (r.error == 0) at.set_origin(tried);  // the file as opened, whatever the cwd later
+  return r;
 }
 
 // Consoles cut long lines (vde_switch reads 128 bytes per command), so
@@ -476,54 +497,147 @@ std::optional<std::vector<AttachPoint*>> Control::selection(const std::vector<st
   return points;
 }
 
-ControlReply Control::cmd_list(const std::vector<std::string>& w) {
+namespace {
+
+// A time as ISO 8601 in local time, with its offset: 2026-11-22T10:31:05+0100.
+std::string iso_time(std::chrono::system_clock::time_point t) {
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  localtime_r(&secs, &tm);
+  char b[40];
+  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S%z", &tm);
+  return b;
+}
+
+// A point's capture in one word, for list: -, or drop:12 (on), drop:12:done,
+// drop:40:failed.
+std::string capture_word(const AttachPoint& at) {
+  const Capture* c = at.capture();
+  if (!c) return "-";
+  const std::string w = c->what + ":" + std::to_string(c->frames);
+  return c->sink ? w : w + (c->failed ? ":failed" : ":done");
+}
+
+nlohmann::json capture_json(const Capture* c) {
+  if (!c) return nullptr;
+  return {{"what", c->what},
+          {"file", c->file},
+          {"frames", c->frames},
+          {"bytes", c->sink ? c->sink->file_bytes() : c->file_bytes},
+          {"max_frames", c->max_frames},
+          {"max_bytes", c->max_bytes},
+          {"on", c->sink != nullptr},
+          {"failed", c->failed},
+          {"stopped", c->stopped},
+          {"status", c->status()}};
+}
+
+// One line, invalid UTF-8 (a file name's bytes) replaced rather than thrown on.
+ControlReply json_reply(const nlohmann::json& j) {
+  return {0, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+}
+
+}  // namespace
+
+ControlReply Control::cmd_list(const std::vector<std::string>& w, bool json) {
   ControlReply err;
   auto points = selection(w, err);
   if (!points) return err;
-  char line[512];
-  // New columns go last: scripts read the others by position.
+  char line[1024];
+  // New columns go last: scripts read the others by position. FROM is last
+  // of all: a filter's expression has blanks.
   std::snprintf(line, sizeof line,
-                "%-10s %-16s %-16s %6s %10s %10s %10s %10s %10s %8s %8s %8s %8s %8s %8s", "POINT",
-                "PROGRAM", "HASH", "INSNS", "PACKETS", "PASSED", "DROPPED", "MODIFIED",
-                "REDIRECTED", "ABORTED", "NS/PKT", "EMITTED", "ERRORS", "TIMERS", "TIMED");
+                "%-10s %-16s %-16s %6s %10s %10s %10s %10s %10s %8s %8s %8s %8s %8s %8s %12s %12s "
+                "%-14s %-24s %s",
+                "POINT", "PROGRAM", "HASH", "INSNS", "PACKETS", "PASSED", "DROPPED", "MODIFIED",
+                "REDIRECTED", "ABORTED", "NS/PKT", "EMITTED", "ERRORS", "TIMERS", "TIMED",
+                "PASS_BYTES", "DROP_BYTES", "CAPTURE", "LOADED", "FROM");
   std::string text = line;
+  nlohmann::json rows = nlohmann::json::array();
   for (AttachPoint* at : *points) {
     Instance* vm = at->program();
     if (!vm) continue;
     const Stats& s = vm->stats();
     // Too few timed runs make a figure of cold caches: none until there are enough.
+    const bool timed = at->timed_runs() >= AttachPoint::kMinTimedRuns;
+    if (json) {
+      rows.push_back({{"point", at->name()},
+                      {"program", vm->program().name},
+                      {"hash", hash_hex(vm->hash())},
+                      {"instructions", vm->program().code.size()},
+                      {"packets", s.packets.load()},
+                      {"passed", s.passed.load()},
+                      {"dropped", s.dropped.load()},
+                      {"modified", s.modified.load()},
+                      {"redirected", s.redirected.load()},
+                      {"aborted", s.aborted.load()},
+                      {"ns_per_packet", timed ? nlohmann::json(at->average_ns()) : nullptr},
+                      {"emitted", s.emitted.load()},
+                      {"errors", s.errors.load()},
+                      {"timer_runs", s.timer_runs.load()},
+                      {"timed_runs", at->timed_runs()},
+                      {"passed_bytes", at->bytes(Verdict::Pass)},
+                      {"dropped_bytes", at->bytes(Verdict::Drop)},
+                      {"redirected_bytes", at->bytes(Verdict::Redirect)},
+                      {"capture", capture_json(at->capture())},
+                      {"loaded", iso_time(at->loaded_at())},
+                      {"from", at->origin()}});
+      continue;
+    }
     char ns[32] = "-";
-    if (at->timed_runs() >= AttachPoint::kMinTimedRuns)
-      std::snprintf(ns, sizeof ns, "%.1f", at->average_ns());
+    if (timed) std::snprintf(ns, sizeof ns, "%.1f", at->average_ns());
     std::snprintf(line, sizeof line,
                   "%-10s %-16s %-16s %6zu %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
-                  " %10" PRIu64 " %8" PRIu64 " %8s %8" PRIu64 " %8" PRIu64 " %8" PRIu64
-                  " %8" PRIu64,
+                  " %10" PRIu64 " %8" PRIu64 " %8s %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64
+                  " %12" PRIu64 " %12" PRIu64 " %-14s %-24s %s",
                   at->name().c_str(), vm->program().name.c_str(), hash_hex(vm->hash()).c_str(),
                   vm->program().code.size(), s.packets.load(), s.passed.load(), s.dropped.load(),
                   s.modified.load(), s.redirected.load(), s.aborted.load(), ns, s.emitted.load(),
-                  s.errors.load(), s.timer_runs.load(), at->timed_runs());
+                  s.errors.load(), s.timer_runs.load(), at->timed_runs(), at->bytes(Verdict::Pass),
+                  at->bytes(Verdict::Drop), capture_word(*at).c_str(),
+                  iso_time(at->loaded_at()).c_str(), at->origin().c_str());
     text += "\n";
     text += line;
   }
-  return {0, text};
+  return json ? json_reply(rows) : ControlReply{0, text};
 }
 
-ControlReply Control::cmd_show(const std::vector<std::string>& w) {
+ControlReply Control::cmd_show(const std::vector<std::string>& w, bool json) {
   ControlReply err;
   size_t used;
   AttachPoint* at = point(w, used, err);
   if (!at) return err;
-  if (w.size() != used) return fail(EINVAL, "expected " + opt_.point_syntax);
+  if (w.size() != used) return fail(EINVAL, "expected [-j] " + opt_.point_syntax);
   Instance* vm = at->program();
   if (!vm) return fail(ENOENT, at->name() + " has no program");
   DisasmOptions opt;
   opt.loc = false;
   opt.pcs = true;
   if (vm->profiling()) opt.hits = vm->profile();
+  std::string disassembly = disassemble(vm->program(), opt);
+  if (json) {
+    nlohmann::json lines = nlohmann::json::array();
+    for (size_t start = 0; start < disassembly.size();) {
+      size_t end = disassembly.find('\n', start);
+      if (end == std::string::npos) end = disassembly.size();
+      lines.push_back(disassembly.substr(start, end - start));
+      start = end + 1;
+    }
+    return json_reply({{"point", at->name()},
+                       {"program", vm->program().name},
+                       {"hash", hash_hex(vm->hash())},
+                       {"instructions", vm->program().code.size()},
+                       {"runs_as", vm->runs_as()},
+                       {"loaded", iso_time(at->loaded_at())},
+                       {"from", at->origin()},
+                       {"capture", capture_json(at->capture())},
+                       {"profiling", vm->profiling()},
+                       {"disassembly", lines}});
+  }
   std::string text = "# runs as " + vm->runs_as() + "\n";
+  text += "# loaded " + iso_time(at->loaded_at()) + " from " + at->origin() + "\n";
   if (const Capture* c = at->capture()) text += "# capture " + c->status() + "\n";
-  text += disassemble(vm->program(), opt);
+  text += disassembly;
   if (text.back() == '\n') text.pop_back();
   return {0, text};
 }
@@ -539,11 +653,12 @@ ControlReply Control::cmd_profile(const std::vector<std::string>& w) {
   return {0, std::string("profiling ") + (profiling_ ? "on" : "off")};
 }
 
-ControlReply Control::cmd_table_list(const std::vector<std::string>& w) {
+ControlReply Control::cmd_table_list(const std::vector<std::string>& w, bool json) {
   ControlReply err;
   auto points = selection(w, err);
   if (!points) return err;
   std::string text = "POINT      TABLE            KIND  KEY VALUE     MAX ENTRIES";
+  nlohmann::json rows = nlohmann::json::array();
   for (AttachPoint* point : *points) {
     AttachPoint& at = *point;
     Instance* vm = at.program();
@@ -551,6 +666,16 @@ ControlReply Control::cmd_table_list(const std::vector<std::string>& w) {
     for (size_t i = 0; i < vm->table_count(); ++i) {
       const Table& t = vm->table(i);
       const TableDecl& d = t.decl();
+      if (json) {
+        rows.push_back({{"point", at.name()},
+                        {"table", d.name},
+                        {"kind", table_kind_name(d.kind)},
+                        {"key_size", d.key_size},
+                        {"value_size", d.value_size},
+                        {"max_entries", d.max_entries},
+                        {"entries", t.size()}});
+        continue;
+      }
       char line[256];
       std::snprintf(line, sizeof line, "%-10s %-16s %-5s %3u %5u %7u %7zu", at.name().c_str(),
                     d.name.c_str(), table_kind_name(d.kind), d.key_size, d.value_size,
@@ -559,29 +684,122 @@ ControlReply Control::cmd_table_list(const std::vector<std::string>& w) {
       text += line;
     }
   }
-  return {0, text};
+  return json ? json_reply(rows) : ControlReply{0, text};
 }
 
-ControlReply Control::cmd_table_dump(const std::vector<std::string>& w) {
-  ControlReply err;
+Table* Control::table_of(const std::vector<std::string>& w, size_t extra, const std::string& syntax,
+                         AttachPoint*& at, ControlReply& err) {
   size_t used;
-  AttachPoint* at = point(w, used, err);
-  if (!at) return err;
-  if (w.size() != used + 1) return fail(EINVAL, "expected " + opt_.point_syntax + " TABLE");
-  if (!at->program()) return fail(ENOENT, at->name() + " has no program");
+  at = point(w, used, err);
+  if (!at) return nullptr;
+  if (w.size() != used + extra) {
+    err = fail(EINVAL, "expected " + opt_.point_syntax + syntax);
+    return nullptr;
+  }
+  if (!at->program()) {
+    err = fail(ENOENT, at->name() + " has no program");
+    return nullptr;
+  }
   Table* t = at->program()->find_table(w[used]);
-  if (!t) return fail(ENOENT, at->name() + " has no table " + w[used]);
-  std::string text;
-  size_t n = 0;
-  t->for_each([&](std::span<const uint8_t> key, uint32_t prefix, std::span<const uint8_t> value) {
-    if (t->decl().kind == TableKind::Array &&
+  if (!t) err = fail(ENOENT, at->name() + " has no table " + w[used]);
+  return t;
+}
+
+namespace {
+
+struct Entry {
+  std::vector<uint8_t> key;
+  uint32_t prefix;
+  std::string text, value;
+};
+
+// A table's entries in key order (keys are big-endian bytes: numbers,
+// addresses and prefixes sort as they read), arrays' unset indexes left out.
+std::vector<Entry> sorted_entries(const Table& t) {
+  std::vector<Entry> entries;
+  const TableDecl& d = t.decl();
+  t.for_each([&](std::span<const uint8_t> key, uint32_t prefix, std::span<const uint8_t> value) {
+    if (d.kind == TableKind::Array &&
         std::all_of(value.begin(), value.end(), [](uint8_t b) { return !b; }))
       return;  // arrays have every index: show the set ones
-    text += (n++ ? "\n" : "") + format_key(t->decl(), key, prefix) + " " +
-            format_value(t->decl(), value.first(t->decl().value_size));
+    entries.push_back({{key.begin(), key.end()},
+                       prefix,
+                       format_key(d, key, prefix),
+                       format_value(d, value.first(d.value_size))});
   });
-  if (!n) text = "(empty)";
-  return {0, text};
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return std::tie(a.key, a.prefix) < std::tie(b.key, b.prefix);
+  });
+  return entries;
+}
+
+// Whether an LPM entry's prefix holds the address.
+bool holds(const Entry& e, const std::vector<uint8_t>& address) {
+  for (uint32_t bit = 0; bit < e.prefix; ++bit) {
+    const uint8_t mask = static_cast<uint8_t>(0x80u >> (bit % 8));
+    if ((e.key[bit / 8] & mask) != (address[bit / 8] & mask)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+ControlReply Control::cmd_table_dump(const std::vector<std::string>& w, bool json) {
+  ControlReply err;
+  AttachPoint* at;
+  Table* t = table_of(w, 1, " TABLE", at, err);
+  if (!t) return err;
+  const auto entries = sorted_entries(*t);
+  if (json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const Entry& e : entries) list.push_back({{"key", e.text}, {"value", e.value}});
+    return json_reply({{"point", at->name()},
+                       {"table", t->decl().name},
+                       {"kind", table_kind_name(t->decl().kind)},
+                       {"count", entries.size()},
+                       {"entries", list}});
+  }
+  // KEY VALUE lines, then how many (bpftool's "Found N elements").
+  std::string text;
+  for (const Entry& e : entries) text += e.text + " " + e.value + "\n";
+  return {0, text + std::to_string(entries.size()) + (entries.size() == 1 ? " entry" : " entries")};
+}
+
+// One entry by its key; an address without a prefix in an LPM table finds
+// the longest prefix that holds it, as a program's lookup does.
+ControlReply Control::cmd_table_get(const std::vector<std::string>& w, bool json) {
+  ControlReply err;
+  AttachPoint* at;
+  Table* t = table_of(w, 2, " TABLE KEY", at, err);
+  if (!t) return err;
+  const TableDecl& d = t->decl();
+  const std::string& text = w.back();
+  std::vector<uint8_t> key;
+  uint32_t prefix = 0;
+  std::string why;
+  if (!parse_key(d, text, key, prefix, &why)) return fail(EINVAL, why);
+  const bool lpm = d.kind == TableKind::Lpm4 || d.kind == TableKind::Lpm6;
+  const bool longest = lpm && text.find('/') == std::string::npos;
+  const Entry* found = nullptr;
+  const auto entries = sorted_entries(*t);
+  for (const Entry& e : entries)
+    if (longest ? holds(e, key) && (!found || e.prefix > found->prefix)
+                : e.key == key && (!lpm || e.prefix == prefix))
+      found = &e;
+  // An array's index is there even unset: its value is 0.
+  Entry unset;
+  if (!found && d.kind == TableKind::Array && t->lookup(key.data())) {
+    unset = {key, 32, format_key(d, key, 0), format_value(d, std::vector<uint8_t>(d.value_size))};
+    found = &unset;
+  }
+  if (!found) return fail(ENOENT, "no entry " + text + " in " + d.name);
+  if (json)
+    return json_reply({{"point", at->name()},
+                       {"table", d.name},
+                       {"lookup", text},
+                       {"key", found->text},
+                       {"value", found->value}});
+  return {0, found->text + " " + found->value};
 }
 
 ControlReply Control::cmd_table_set(const std::vector<std::string>& w, bool del) {
@@ -657,6 +875,7 @@ ControlReply Control::cmd_reset(const std::vector<std::string>& w) {
     if (!vm) continue;
     vm->stats().reset();
     at->reset_timing();
+    at->reset_bytes();
     if (vm->profiling()) vm->set_profiling(false), vm->set_profiling(true);
     names += (names.empty() ? "" : ", ") + at->name();
   }

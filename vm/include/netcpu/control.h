@@ -4,6 +4,9 @@
 // own their attach points and translate their own console into execute().
 #pragma once
 
+#include <array>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -121,6 +124,27 @@ class AttachPoint {
   uint64_t timed_runs() const { return sampled_runs_; }
   // Starts the timing over (netcpu/reset): between two packets, as replace().
   void reset_timing() { sample_ = 0, sampled_ns_ = sampled_runs_ = 0; }
+
+  // Bytes of the frames the program passed, dropped or redirected, as they
+  // left it (iptables -v's bytes beside the packets of Stats). Counted here,
+  // the one place every run goes through, compiled or not; zero after a
+  // replace() and reset_bytes(). Readable from other threads.
+  uint64_t bytes(Verdict v) const {
+    return bytes_[static_cast<size_t>(v)].load(std::memory_order_relaxed);
+  }
+  void reset_bytes() {
+    for (auto& b : bytes_) b.store(0, std::memory_order_relaxed);
+  }
+
+  // Where the program came from (a file as opened, "<filter 'EXPR'>",
+  // "<put>", a name given through an API) and when it was loaded: set by
+  // the host at load (Control::load does).
+  void set_origin(std::string from) {
+    origin_ = std::move(from);
+    loaded_at_ = std::chrono::system_clock::now();
+  }
+  const std::string& origin() const { return origin_; }
+  std::chrono::system_clock::time_point loaded_at() const { return loaded_at_; }
   static constexpr uint64_t kMinTimedRuns = 10;
   static constexpr uint32_t kSampleEvery = 64;
 
@@ -145,6 +169,9 @@ class AttachPoint {
  private:
   bool sample_due() { return (sample_++ & (kSampleEvery - 1)) == 1; }
   void ran(Verdict v, const uint8_t* pkt, uint32_t len) {
+    // One thread runs a point's program: a plain add, as Stats' counters.
+    auto& b = bytes_[static_cast<size_t>(v)];
+    b.store(b.load(std::memory_order_relaxed) + len, std::memory_order_relaxed);
     if (capture_) [[unlikely]]
       capture_frame(v, pkt, len);
   }
@@ -160,8 +187,11 @@ class AttachPoint {
   // reads them from one cache line.
   std::unique_ptr<Instance> program_;
   uint32_t sample_ = 0;
-  Capture* capture_ = nullptr;  // capture_state_ while it is on, else null
+  Capture* capture_ = nullptr;                    // capture_state_ while it is on, else null
+  std::array<std::atomic<uint64_t>, 3> bytes_{};  // by Verdict
   std::string name_;
+  std::string origin_;
+  std::chrono::system_clock::time_point loaded_at_{};
   uint64_t sampled_ns_ = 0, sampled_runs_ = 0;
   std::vector<uint64_t> next_due_;
   std::unique_ptr<Capture> capture_state_;
@@ -272,11 +302,15 @@ class Control {
   ControlReply put_chunk(AttachPoint& at, const std::string& chunk);
   ControlReply cmd_filter(std::string_view args);
   ControlReply cmd_unload(const std::vector<std::string>& w);
-  ControlReply cmd_list(const std::vector<std::string>& w);
-  ControlReply cmd_show(const std::vector<std::string>& w);
+  ControlReply cmd_list(const std::vector<std::string>& w, bool json);
+  ControlReply cmd_show(const std::vector<std::string>& w, bool json);
   ControlReply cmd_profile(const std::vector<std::string>& w);
-  ControlReply cmd_table_list(const std::vector<std::string>& w);
-  ControlReply cmd_table_dump(const std::vector<std::string>& w);
+  ControlReply cmd_table_list(const std::vector<std::string>& w, bool json);
+  ControlReply cmd_table_dump(const std::vector<std::string>& w, bool json);
+  ControlReply cmd_table_get(const std::vector<std::string>& w, bool json);
+  // The table the words after the point name, or nullptr with `err` set.
+  Table* table_of(const std::vector<std::string>& w, size_t extra, const std::string& syntax,
+                  AttachPoint*& at, ControlReply& err);
   ControlReply cmd_table_set(const std::vector<std::string>& w, bool del);
   ControlReply cmd_budget(const std::vector<std::string>& w);
   ControlReply cmd_onabort(const std::vector<std::string>& w);
