@@ -24,7 +24,7 @@ constexpr int kPacketsCol = 3, kPassedCol = 4, kDroppedCol = 5, kPassBytesCol = 
               kDropBytesCol = 15, kCaptureCol = 16, kLoadedCol = 17, kFromCol = 18;
 
 // Drops UDP to port 9; the table makes it an interpreted program.
-const char* kInterpreted = R"(.data:
+const char* kWithTable = R"(.data:
 table seen hash key 2 value 8 max 16
 .text:
     tadd seen, l4.dport, 1
@@ -73,12 +73,14 @@ class Counters : public ::testing::Test {
 };
 
 TEST_F(Counters, BytesBesidePacketsForPassAndDropCompiledOrNot) {
-  for (const char* prog : {kCompiled, kInterpreted}) {
-    SCOPED_TRACE(prog == kCompiled ? "compiled" : "interpreted");
-    const std::string file = write("fw.ncpu", prog);
+  // Profiling runs a program through the interpreter.
+  for (const bool interpreted : {false, true}) {
+    SCOPED_TRACE(interpreted ? "interpreted" : "compiled");
+    const std::string file = write("fw.ncpu", interpreted ? kWithTable : kCompiled);
     ASSERT_TRUE(con.cmd_ok("netcpu/load * in " + file).ok());
+    ASSERT_TRUE(con.cmd_ok(interpreted ? "netcpu/profile 1" : "netcpu/profile 0").ok());
     const std::string runs_as = con.cmd_ok("netcpu/show * in").data.at(0);
-    EXPECT_EQ(runs_as.find(prog == kCompiled ? "# runs as native" : "# runs as interpreter"), 0u)
+    EXPECT_EQ(runs_as.find(interpreted ? "# runs as interpreter" : "# runs as native"), 0u)
         << runs_as;
     send(5, 3, 60);
     send(2, 4, 200);

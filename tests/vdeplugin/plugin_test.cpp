@@ -198,9 +198,9 @@ TEST_F(Plugin, CompiledProgramsEndFaultsAsTheInterpreterDoes) {
   EXPECT_EQ(broadcast_from_a(10)[1], 0u);
   ASSERT_TRUE(con.cmd_ok("netcpu/profile 0").ok());
   ASSERT_TRUE(con.cmd_ok("netcpu/budget 1").ok());
-  EXPECT_EQ(runs_as(),
-            "# runs as interpreter (the budget, 1, is below the longest path, 2 "
-            "instructions)");
+  // Below the longest path: the native code hands each run to the
+  // interpreter, which stops it where the budget says.
+  EXPECT_EQ(runs_as().find("# runs as native code"), 0u) << runs_as();
   EXPECT_EQ(broadcast_from_a(10)[1], 0u) << "the budget stops the runs, onabort drops them";
   ASSERT_TRUE(con.cmd_ok("netcpu/budget 100000").ok());
   ASSERT_TRUE(con.cmd_ok("netcpu/onabort pass").ok());

@@ -61,7 +61,8 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free &&
               sizeof(std::atomic<uint64_t>) == sizeof(uint64_t));
 
 std::unique_ptr<JitCode> compile(const Instance::State& st, const Stats& stats, const Program& p,
-                                 size_t heap_size, LinkType link, std::string* why) {
+                                 size_t heap_size, LinkType link, std::vector<Table*> tables,
+                                 uint32_t* emitted_count, uint32_t* out_len, std::string* why) {
   auto offset = [&](const void* member) {
     return static_cast<int32_t>(static_cast<const char*>(member) -
                                 reinterpret_cast<const char*>(&st));
@@ -80,6 +81,25 @@ std::unique_ptr<JitCode> compile(const Instance::State& st, const Stats& stats, 
   layout.run_len = offset(&st.len);
   layout.run_capacity = offset(&st.capacity);
   layout.run_meta = offset(&st.meta);
+  layout.cmp_a = offset(&st.cmp_a);
+  layout.cmp_b = offset(&st.cmp_b);
+  layout.fault = offset(&st.fault);
+  layout.stack = offset(&st.stack);
+  layout.sp = offset(&st.sp);
+  layout.csp = offset(&st.csp);
+  layout.calls = offset(&st.calls);
+  layout.budget = offset(&st.budget);
+  layout.mirror_port = offset(&st.mirror_port);
+  layout.modified = offset(&st.modified);
+  layout.native_sp = offset(&st.native_sp);
+  layout.scratch = offset(&st.scratch);
+  layout.tables = std::move(tables);
+  layout.emitted_count = emitted_count;
+  layout.out_len = out_len;
+  layout.step = interpreter_step;
+  layout.resume = interpreter_resume;
+  layout.operand = interpreter_operand;
+  layout.run = interpreter_run;
   layout.stats = &stats;
   auto counter = [&](const std::atomic<uint64_t>& c) {
     return static_cast<int32_t>(reinterpret_cast<const char*>(&c) -
@@ -156,8 +176,10 @@ std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps
   prepare_handlers(*vm->state_, vm->program_);
   vm->state_->vm = vm.get();
   vm->state_->heap = vm->heap_.data();
+  std::vector<Table*> tables;
+  for (auto& t : vm->tables_) tables.push_back(t.get());
   vm->jit_ = compile(*vm->state_, vm->stats_, vm->program_, vm->heap_.size(), vm->caps_.link,
-                     &vm->jit_status_);
+                     std::move(tables), &vm->emitted_count_, &vm->out_len_, &vm->jit_status_);
   if (vm->jit_) vm->jit_status_ = "compiled, " + std::to_string(vm->jit_->code_bytes()) + " bytes";
   vm->choose_native();
   if (vm->program_.init_pc != kNoTarget) {
@@ -222,17 +244,6 @@ void Instance::account(const RunResult& r) {
   }
 }
 
-// The native code stands in for Interpreter::run and counts its own pass or
-// drop in stats_; the rare fault is counted here, by account().
-__attribute__((noinline)) RunResult Instance::jit_fault(RunResult r, uint32_t pc) {
-  r.aborted = true;
-  r.reason = AbortReason::Fault;
-  r.abort_pc = pc;
-  r.verdict = fault_verdict();
-  account(r);
-  return r;
-}
-
 __attribute__((noinline)) RunResult Instance::run_interpreted(uint8_t* pkt, uint32_t& len,
                                                               uint32_t capacity,
                                                               const PacketMeta& meta) {
@@ -247,18 +258,51 @@ __attribute__((noinline)) RunResult Instance::run_interpreted(uint8_t* pkt, uint
 [[gnu::hot]] RunResult Instance::run(uint8_t* pkt, uint32_t& len, uint32_t capacity,
                                      const PacketMeta& meta) {
   if (!native_ || !pkt) return run_interpreted(pkt, len, capacity, meta);
-  return native_result(native_(state_.get(), pkt, len, &len, capacity, &meta), len);
+  const JitResult j = native_(state_.get(), pkt, len, &len, capacity, &meta);
+  return native_result(j, len);  // the length after the run, which may have resized the packet
 }
 
 [[gnu::hot]] RunResult Instance::native_result(const JitResult& j, uint32_t len) {
-  emitted_count_ = 0;  // a timer handler may have emitted; compiled code does not
+  const auto kind = static_cast<JitExit>(static_cast<uint8_t>(j.exit >> 32));
+  if (j.exit >> 33) [[unlikely]]  // not a plain pass or drop
+    return native_end(j, len);
+  emitted_count_ = 0;  // a timer handler may have emitted; this run did not
   RunResult r;
   r.instructions = static_cast<uint32_t>(j.count);
   r.length = len;
-  const auto kind = static_cast<JitExit>(j.exit >> 32);
   if (kind == JitExit::Drop) r.verdict = Verdict::Drop;
-  if (kind == JitExit::Fault) [[unlikely]]
-    return jit_fault(r, static_cast<uint32_t>(j.exit));
+  return r;
+}
+
+// A native run that faulted, changed more than its verdict, or that the
+// interpreter finished: counted here, by account(), with what the state
+// says it changed (nothing, for code that cannot change anything).
+__attribute__((noinline)) RunResult Instance::native_end(const JitResult& j, uint32_t len) {
+  const State& st = *state_;
+  const auto kind = static_cast<JitExit>(static_cast<uint8_t>(j.exit >> 32));
+  const auto detail = static_cast<uint8_t>(j.exit >> 40);
+  const bool effects = jit_->effects();
+  if (!effects) emitted_count_ = 0;
+  RunResult r;
+  if (kind == JitExit::Ended) {
+    r = st.result;
+  } else {
+    r.modified = st.modified;
+    r.mirror_port = st.mirror_port;
+    r.emitted = static_cast<uint8_t>(emitted_count_);
+    if (kind == JitExit::Fault) {
+      r.aborted = true;
+      r.reason = detail ? static_cast<AbortReason>(detail) : st.fault;
+      r.abort_pc = static_cast<uint32_t>(j.exit);
+      r.verdict = fault_verdict();
+    } else {
+      r.verdict = static_cast<Verdict>(detail);
+    }
+  }
+  if (!effects) r.modified = false, r.mirror_port = -1, r.emitted = 0;
+  r.instructions = static_cast<uint32_t>(j.count);
+  r.length = len;
+  account(r);
   return r;
 }
 
@@ -299,13 +343,12 @@ std::string Instance::runs_as() const {
   if (native_) return "native code (" + jit_status_ + ")";
   if (!jit_) return "interpreter (" + jit_status_ + ")";
   if (!limits_.jit) return "interpreter (native code turned off)";
-  if (profiling_) return "interpreter (profiling is on)";
-  return "interpreter (the budget, " + std::to_string(limits_.budget) +
-         ", is below the longest path, " + std::to_string(jit_->max_path()) + " instructions)";
+  return "interpreter (profiling is on)";
 }
 
 void Instance::choose_native() {
-  const bool usable = jit_ && limits_.jit && !profiling_ && limits_.budget >= jit_->max_path();
+  state_->budget = limits_.budget;
+  const bool usable = jit_ && limits_.jit && !profiling_;
   native_ = usable ? jit_->entry() : nullptr;
 }
 

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "interpreter_state.h"
+#include "jit.h"
 #include "netcpu/checksum.h"
 #include "netcpu/vm.h"
 #include "output.h"
@@ -372,6 +373,7 @@ struct Interpreter {
           std::memcpy(val, src, d.value_size);
         } else {
           uint64_t x = read(in.b);
+          if (st.fault != AbortReason::None) return;  // an instruction that faults changes nothing
           std::memcpy(val, &x, nv);
         }
         uint32_t full = d.kind == TableKind::Lpm4 ? 32 : d.kind == TableKind::Lpm6 ? 128 : 0;
@@ -383,10 +385,14 @@ struct Interpreter {
       }
       case Op::TADD: {
         uint64_t delta = read(in.b);
+        if (st.fault != AbortReason::None) return;
         uint8_t* v = t.find_or_insert(k);
         if (!v) return set_found(false);
-        std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(v))
-            .fetch_add(delta, std::memory_order_relaxed);
+        // One thread runs an instance at a time, so it is the table's only
+        // writer: a plain add, no locked one. Readers on other threads (a
+        // console's dump) see the value before or after it.
+        std::atomic_ref<uint64_t> value(*reinterpret_cast<uint64_t*>(v));
+        value.store(value.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
         return set_found(true);
       }
       default:
@@ -422,10 +428,19 @@ struct Interpreter {
     }
   }
 
-  RunResult run(uint32_t entry);
+  // From entry with `start` instructions already counted, until the run
+  // ends or `budget` instructions are counted.
+  RunResult run(uint32_t entry, uint64_t budget, uint64_t start = 0);
+
+  // A whole run of .text from the start (Instance::execute, which only a
+  // friend may call).
+  static RunResult whole(Instance& vm, uint8_t* pkt, uint32_t& len, uint32_t capacity,
+                         const PacketMeta& meta) {
+    return vm.execute(vm.program_.text_pc, pkt, len, capacity, meta);
+  }
 };
 
-RunResult Interpreter::run(uint32_t entry) {
+RunResult Interpreter::run(uint32_t entry, uint64_t budget, uint64_t start) {
   static const void* const kLabels[H_Count] = {
 #define NETCPU_L(name, mn, a, b, t, x, f, s) &&L_##name,
       NETCPU_OPCODES(NETCPU_L)
@@ -460,10 +475,9 @@ RunResult Interpreter::run(uint32_t entry) {
   const uint16_t* const hid = st.hid.data();
   uint64_t* const r = st.r;
   uint64_t* const prof = vm.profiling_ ? vm.profile_.data() : nullptr;
-  const uint64_t budget = vm.limits_.budget;
-  uint64_t count = 0;
+  uint64_t count = start;
   uint32_t pc = entry;
-  uint32_t sp = 0, csp = 0;
+  uint32_t sp = st.sp, csp = st.csp;
   const Insn* in = nullptr;
   RunResult res;
   Verdict verdict = Verdict::Pass;
@@ -707,7 +721,7 @@ L_REDIRECT : {
 L_MIRROR : {
   uint64_t port = read(in->a);
   CHECK();
-  res.mirror_port = static_cast<int32_t>(port);
+  st.mirror_port = static_cast<int32_t>(port);
   NEXT();
 }
 L_EMIT : {
@@ -769,11 +783,9 @@ L_FIND : {
   const std::string& needle = prog.strings[in->target];
   uint64_t found = ~uint64_t{0};
   if (start < len) {
-    const uint8_t* end = pkt + len;
-    const uint8_t* hit =
-        std::search(static_cast<const uint8_t*>(pkt + start), end, needle.begin(), needle.end(),
-                    [](uint8_t a, char b) { return a == static_cast<uint8_t>(b); });
-    if (hit != end) found = static_cast<uint64_t>(hit - pkt);
+    // glibc's memmem (two-way, vectorised): several times std::search.
+    const void* hit = memmem(pkt + start, len - start, needle.data(), needle.size());
+    if (hit) found = static_cast<uint64_t>(static_cast<const uint8_t*>(hit) - pkt);
   }
   r[in->a.reg] = found;
   NEXT();
@@ -915,6 +927,8 @@ faulted:
   res.abort_pc = pc;
   verdict = vm.fault_verdict();
 finish:
+  st.sp = sp, st.csp = csp;
+  res.mirror_port = st.mirror_port;
   res.verdict = verdict;
   res.instructions = static_cast<uint32_t>(count);
   res.length = len;
@@ -949,6 +963,36 @@ uint64_t interpreter_mapped(void* state, uint32_t id) {
   return run_in_progress(state).mapped_slow(static_cast<uint8_t>(id));
 }
 
+// A budget of one stops the run at the next instruction: what the one
+// instruction did is then exactly what the interpreter would have done.
+uint64_t interpreter_step(void* state, uint32_t pc) {
+  auto& st = *static_cast<Instance::State*>(state);
+  const RunResult r = run_in_progress(state).run(pc, 1);
+  if (r.aborted && r.reason == AbortReason::Budget) return 0;
+  st.result = r;
+  return 1;
+}
+
+uint64_t interpreter_resume(void* state, uint32_t pc, uint64_t count) {
+  auto& st = *static_cast<Instance::State*>(state);
+  st.result = run_in_progress(state).run(pc, st.budget, count);
+  return st.result.instructions;
+}
+
+uint64_t interpreter_operand(void* state, uint32_t pc, uint32_t which) {
+  Interpreter it = run_in_progress(state);
+  const Insn& in = it.prog.code[pc];
+  return it.read(which == 0 ? in.a : in.b);
+}
+
+JitResult interpreter_run(void* state, uint8_t* pkt, uint64_t, uint32_t* len_ptr, uint64_t capacity,
+                          const void* meta) {
+  auto& st = *static_cast<Instance::State*>(state);
+  st.result = Interpreter::whole(*st.vm, pkt, *len_ptr, static_cast<uint32_t>(capacity),
+                                 *static_cast<const PacketMeta*>(meta));
+  return {uint64_t{static_cast<uint8_t>(JitExit::Ended)} << 32, st.result.instructions};
+}
+
 RunResult Instance::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
                             const PacketMeta& meta) {
   State& st = *state_;
@@ -957,11 +1001,14 @@ RunResult Instance::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t c
   st.modified = false;
   st.fault = AbortReason::None;
   st.cmp_a = st.cmp_b = 0;
+  st.sp = st.csp = 0;
+  st.mirror_port = -1;
   std::memset(st.r, 0, sizeof st.r);
   emitted_count_ = 0;
   out_len_ = 0;
+  st.pkt = pkt, st.len = &len, st.capacity = capacity, st.meta = &meta;
   Interpreter it{*this, st, program_, pkt, len, capacity, meta};
-  return it.run(pc);
+  return it.run(pc, limits_.budget);
 }
 
 }  // namespace netcpu

@@ -31,6 +31,19 @@ struct alignas(64) Instance::State {
   uint8_t* heap = nullptr;  // the instance's heap, for the JIT's code
   uint64_t r[kGprCount] = {};
   uint64_t cmp_a = 0, cmp_b = 0;  // operands of the last compare
+  // The instruction budget in force (Limits::budget), for the native code's
+  // checks; the stacks' heights and the mirror port of the run in progress,
+  // which the native code and the interpreter hand to each other.
+  uint64_t budget = 0;
+  uint32_t sp = 0, csp = 0;
+  int32_t mirror_port = -1;
+  // The native code's stack pointer on entry, to leave nested native frames
+  // from when it hands a run over to the interpreter.
+  uint64_t native_sp = 0;
+  uint64_t scratch = 0;  // the native code's, across a call
+  // How a run the interpreter finished for the native code ended
+  // (interpreter_step, interpreter_resume).
+  RunResult result;
   uint64_t field[kMappedCount] = {};
   uint64_t stack[kStackSlots] = {};
   uint32_t calls[kMaxCallDepth] = {};
@@ -44,5 +57,20 @@ void prepare_handlers(Instance::State& st, const Program& p);
 // one mapped register through the memo.
 void interpreter_parse(void* state);
 uint64_t interpreter_mapped(void* state, uint32_t id);
+
+// For the JIT's code, on the run in progress, with the gprs, flags and
+// stacks in the state. interpreter_step runs the one instruction at pc with
+// the interpreter's own handler: 0 when the run goes on at the next
+// instruction, else the run ended there (st.result). interpreter_resume
+// runs the rest of the run from pc, count instructions in, to its end
+// (st.result) and returns its instruction count. interpreter_operand reads
+// operand a (which 0) or b of the instruction at pc; a fault sets st.fault.
+uint64_t interpreter_step(void* state, uint32_t pc);
+uint64_t interpreter_resume(void* state, uint32_t pc, uint64_t count);
+uint64_t interpreter_operand(void* state, uint32_t pc, uint32_t which);
+// The whole run from .text, for the native code's entry to hand over when
+// the budget is below its longest path: the entry's own signature.
+JitResult interpreter_run(void* state, uint8_t* pkt, uint64_t len, uint32_t* len_ptr,
+                          uint64_t capacity, const void* meta);
 
 }  // namespace netcpu

@@ -1,16 +1,19 @@
-// The JIT: native x86-64 code for a program's .text, run instead of the
-// interpreter when the program uses only what the JIT compiles (loads and
-// compares on registers, header fields, the packet and heap variables; ALU;
-// branches; pass and drop) and its longest path fits in the budget. Anything
-// else (tables, output, rewrites, loops, calls) stays with the interpreter,
-// so a program never behaves differently because it was compiled: same
-// verdicts, same instruction counts, same faults at the same pc.
+// The JIT: native x86-64 code for everything a program's .text reaches.
+// The common instructions compile inline; the rest (output, rewrites,
+// checksums, finds, emits and the rarer operand shapes) call the
+// interpreter's own handler for that one instruction and go on natively, so
+// a program never behaves differently because it was compiled: same
+// verdicts, same instruction counts, same faults at the same pc. The budget
+// is checked where a run can loop or call; a run that would cross it is
+// handed to the interpreter there, which stops it exactly where it would
+// have stopped it.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "netcpu/program.h"
 #include "netcpu/vm.h"
@@ -28,6 +31,19 @@ struct JitLayout {
   int32_t headers = 0;  // of the parsed Headers
   // Of the run in progress, for the parser (code that calls it sets them).
   int32_t run_pkt = 0, run_len = 0, run_capacity = 0, run_meta = 0;
+  // Of what the native code and the interpreter hand to each other: the
+  // compare flags, the fault, the stacks and their heights, the budget, the
+  // mirror port, whether the packet changed, and the stack pointer on entry.
+  int32_t cmp_a = 0, cmp_b = 0, fault = 0, stack = 0, sp = 0, csp = 0, calls = 0, budget = 0,
+          mirror_port = 0, modified = 0, native_sp = 0;
+  // Where the code keeps a value across a call.
+  int32_t scratch = 0;
+  // The instance's tables: lookups, updates and adds with numeric keys call
+  // their number_lookup() and number_find_or_insert() directly.
+  std::vector<Table*> tables;
+  // The instance's emit and out buffer counts, which a run starts at 0.
+  uint32_t* emitted_count = nullptr;
+  uint32_t* out_len = nullptr;
   // The instance's Stats (code is compiled for one instance), and the
   // counters a pass or a drop adds to (byte offsets in Stats): the code
   // counts those itself, from an address it holds rather than one it loads
@@ -43,37 +59,48 @@ struct JitLayout {
   // Reads any other mapped register (the memo, then the interpreter's
   // parser and header_field), given the state.
   uint64_t (*mapped)(void* state, uint32_t id) = nullptr;
+  // The interpreter's entries for what the code does not do inline
+  // (interpreter_state.h).
+  uint64_t (*step)(void* state, uint32_t pc) = nullptr;
+  uint64_t (*resume)(void* state, uint32_t pc, uint64_t count) = nullptr;
+  uint64_t (*operand)(void* state, uint32_t pc, uint32_t which) = nullptr;
+  JitResult (*run)(void* state, uint8_t* pkt, uint64_t len, uint32_t* len_ptr, uint64_t capacity,
+                   const void* meta) = nullptr;
 };
 
 // How a compiled run ended (JitResult, in vm.h): the kind in bits 32..39 of
-// its exit; for a fault, the pc of the instruction that faulted in the low 32 bits.
-enum class JitExit : uint8_t { Pass = 0, Drop = 1, Fault = 2 };
+// its exit. Pass and Drop: the code counted the run, nothing else changed.
+// Fault: the abort reason in bits 40..47 (0: the one in the state), the pc
+// in the low 32 bits. Done: the verdict in bits 40..47; the state holds
+// what else the run changed (packet, mirror, emits). Ended: the interpreter
+// finished the run (the state's result).
+enum class JitExit : uint8_t { Pass = 0, Drop = 1, Fault = 2, Done = 3, Ended = 4 };
 
 class JitCode {
  public:
-  using Entry = JitResult (*)(void* state, const uint8_t* pkt, uint64_t len, uint32_t* len_ptr,
+  using Entry = JitResult (*)(void* state, uint8_t* pkt, uint64_t len, uint32_t* len_ptr,
                               uint64_t capacity, const void* meta);
 
-  JitCode(void* mem, size_t mapped, size_t code_bytes, uint32_t max_path);
+  JitCode(void* mem, size_t mapped, size_t code_bytes, bool effects);
   ~JitCode();
   JitCode(const JitCode&) = delete;
   JitCode& operator=(const JitCode&) = delete;
 
   Entry entry() const { return reinterpret_cast<Entry>(mem_); }
-  // The most instructions one run can execute: a budget at least this large
-  // never stops a compiled run, so the compiled code does not count against it.
-  uint32_t max_path() const { return max_path_; }
   size_t code_bytes() const { return code_bytes_; }
+  // Whether a run may change more than its verdict (the packet, a mirror
+  // port, emitted packets): its results other than Pass and Drop then come
+  // from the state.
+  bool effects() const { return effects_; }
 
  private:
   void* mem_;
   size_t size_;  // mapped
   size_t code_bytes_;
-  uint32_t max_path_;
+  bool effects_;
 };
 
-// Native code for the program's .text, or nullptr with the reason (naming the
-// first instruction the JIT leaves to the interpreter) in *why.
+// Native code for the program's .text, or nullptr with the reason in *why.
 std::unique_ptr<JitCode> jit_compile(const Program& p, const JitLayout& layout, std::string* why);
 
 }  // namespace netcpu

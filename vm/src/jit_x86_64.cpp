@@ -1,16 +1,18 @@
-// The x86-64 back end of the JIT (see jit.h for what it compiles and why the
-// rest stays with the interpreter).
+// The x86-64 back end of the JIT (see jit.h for what it compiles and how
+// the interpreter takes over what it does not).
 //
-// Entered as JitResult f(State* state, const uint8_t* pkt, uint64_t len)
-// (System V ABI). The header-field memo stays in the state, so the
-// interpreter's lazy parser can be called at any point. Pinned registers:
+// Entered as JitResult f(State* state, uint8_t* pkt, uint64_t len, uint32_t* len_ptr,
+// uint64_t capacity, const PacketMeta* meta) (System V ABI). The header-field memo, the
+// compare flags and the stacks stay in the state, so the interpreter can be called at any
+// point. Pinned registers:
 //                       state  packet  length  count  b across a call  gprs
-//   calls the parser:   r15    r12     r13     r14    rbp              rbx   (all saved)
+//   calls out:          r15    r12     r13     r14    rbp              rbx   (all saved)
 //   does not (a leaf):  rdi    rsi     r8      r9     -                r10, r11
 // The most used gprs get the registers in the last column; the others stay
 // in the state. rax, rcx and rdx are scratch. Counting is per basic block: entering a block adds
 // its length, and a fault in the middle of one subtracts what did not run, so counts match the
-// interpreter's exactly.
+// interpreter's exactly. Functions of the program are native functions (call, ret), one frame
+// each, 16 bytes with the padding that keeps rsp aligned for calls out.
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -22,13 +24,15 @@
 #include <vector>
 
 #include "jit.h"
+#include "jit_flow.h"
+#include "jit_x86_64_asm.h"
 #include "netcpu/packet_view.h"
 #include "netcpu/protocols.h"
 
 namespace netcpu {
 
-JitCode::JitCode(void* mem, size_t mapped, size_t code_bytes, uint32_t max_path)
-    : mem_(mem), size_(mapped), code_bytes_(code_bytes), max_path_(max_path) {}
+JitCode::JitCode(void* mem, size_t mapped, size_t code_bytes, bool effects)
+    : mem_(mem), size_(mapped), code_bytes_(code_bytes), effects_(effects) {}
 
 JitCode::~JitCode() { munmap(mem_, size_); }
 
@@ -36,452 +40,139 @@ JitCode::~JitCode() { munmap(mem_, size_); }
 
 namespace {
 
-constexpr uint8_t RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7, R8 = 8,
-                  R9 = 9, R10 = 10, R11 = 11, R12 = 12, R13 = 13, R14 = 14, R15 = 15;
+using namespace x86;
+
 constexpr int8_t kInState = -1;  // a gpr without a host register
 
-// x86 condition codes (the low nibble of Jcc).
-enum Cond : uint8_t {
-  kB = 2,
-  kAE = 3,
-  kE = 4,
-  kNE = 5,
-  kBE = 6,
-  kA = 7,
-  kL = 12,
-  kGE = 13,
-  kLE = 14,
-  kG = 15
-};
+bool is_branch(Op op) { return op >= Op::BEQ && op <= Op::BCLR; }
+bool is_flag_jump(Op op) { return op >= Op::JE && op <= Op::JAE; }
 
-// A byte emitter with labels for forward jumps. Jumps take the 2-byte
-// rel8 form where the same code assembled once before (`previous`) shows
-// they can: the second assembly differs from the first only in jumps that
-// got shorter, so no distance grows.
-class Asm {
- public:
-  std::vector<uint8_t> code;
+// The instructions compiled as "a = f(a, b)" (or f(a)) on a gpr or a variable.
+bool is_alu(Op op) { return op >= Op::MOV && op <= Op::BSWAP64; }
 
-  explicit Asm(const Asm* previous = nullptr) : previous_(previous) {}
+static_assert(static_cast<int>(Op::BGEU) - static_cast<int>(Op::BEQ) ==
+                  static_cast<int>(Op::JAE) - static_cast<int>(Op::JE) &&
+              Op::BCLR > Op::BEQ && Op::JAE > Op::JE && Op::BSWAP64 > Op::MOV &&
+              static_cast<int>(Op::JAE) - static_cast<int>(Op::JE) == 9 &&
+              static_cast<int>(Op::BCLR) - static_cast<int>(Op::BEQ) == 11 &&
+              static_cast<int>(Op::BSWAP64) - static_cast<int>(Op::MOV) == 17);
 
-  int new_label() {
-    labels_.push_back(-1);
-    return static_cast<int>(labels_.size()) - 1;
-  }
-  void bind(int label) { labels_[label] = static_cast<int64_t>(code.size()); }
-  bool resolve() {
-    for (const auto& f : fixups_) {
-      if (labels_[f.label] < 0) return false;
-      const int64_t rel = labels_[f.label] - static_cast<int64_t>(f.at + f.width);
-      if (f.width == 1) {
-        if (!fits8(rel)) return false;
-        code[f.at] = static_cast<uint8_t>(static_cast<int8_t>(rel));
-      } else {
-        const auto r = static_cast<int32_t>(rel);
-        std::memcpy(&code[f.at], &r, 4);
-      }
-    }
-    return true;
-  }
-
-  void byte(uint8_t b) { code.push_back(b); }
-  void imm32(int32_t v) {
-    uint8_t b[4];
-    std::memcpy(b, &v, 4);
-    code.insert(code.end(), b, b + 4);
-  }
-  void imm64(uint64_t v) {
-    uint8_t b[8];
-    std::memcpy(b, &v, 8);
-    code.insert(code.end(), b, b + 8);
-  }
-  void rex(bool w, uint8_t reg, uint8_t index, uint8_t base) {
-    uint8_t r = static_cast<uint8_t>(0x40 | (w << 3) | ((reg >> 3) & 1) << 2 |
-                                     ((index >> 3) & 1) << 1 | ((base >> 3) & 1));
-    if (r != 0x40) byte(r);
-  }
-  void modrm(uint8_t mod, uint8_t reg, uint8_t rm) {
-    byte(static_cast<uint8_t>(mod << 6 | (reg & 7) << 3 | (rm & 7)));
-  }
-  static bool fits8(int64_t v) { return v >= INT8_MIN && v <= INT8_MAX; }
-  // ModRM (and SIB) for [base + disp], disp8 when it fits.
-  void mem(uint8_t reg, uint8_t base, int32_t disp) {
-    modrm(fits8(disp) ? 1 : 2, reg, base);
-    if ((base & 7) == RSP) byte(0x24);
-    byte_or_dword(disp);
-  }
-  // A displacement or immediate: 1 byte where fits8 (the short form the
-  // caller chose), else 4.
-  void byte_or_dword(int32_t disp) {
-    if (fits8(disp))
-      byte(static_cast<uint8_t>(disp));
-    else
-      imm32(disp);
-  }
-
-  // dst = [base + disp] (64 bits)
-  void load(uint8_t dst, uint8_t base, int32_t disp) {
-    rex(true, dst, 0, base);
-    byte(0x8b);
-    mem(dst, base, disp);
-  }
-  // [base + disp] = src: 8 bytes, or the low 4, 2 or 1 (rax..rbx for a byte).
-  void store(uint8_t base, int32_t disp, uint8_t src, unsigned bytes = 8) {
-    if (bytes == 2) byte(0x66);
-    rex(bytes == 8, src, 0, base);
-    byte(bytes == 1 ? 0x88 : 0x89);
-    mem(src, base, disp);
-  }
-  // add qword [base + disp], imm8 / src
-  void add_to_memory(uint8_t base, int32_t disp, int8_t v) {
-    rex(true, 0, 0, base);
-    byte(0x83);
-    mem(0, base, disp);
-    byte(static_cast<uint8_t>(v));
-  }
-  void add_register_to_memory(uint8_t base, int32_t disp, uint8_t src) {
-    rex(true, src, 0, base);
-    byte(0x01);
-    mem(src, base, disp);
-  }
-  // A zero-extended load of 1 << width_log bytes into eax/rax from [base + disp],
-  // byte-swapped from network order unless host_order.
-  void load_sized(uint8_t base, int32_t disp, unsigned width_log, bool host_order) {
-    switch (width_log) {
-      case 0:
-        rex(false, RAX, 0, base);
-        byte(0x0f), byte(0xb6);
-        break;
-      case 1:
-        rex(false, RAX, 0, base);
-        byte(0x0f), byte(0xb7);
-        break;
-      case 2:
-        rex(false, RAX, 0, base);
-        byte(0x8b);
-        break;
-      default:
-        rex(true, RAX, 0, base);
-        byte(0x8b);
-    }
-    mem(RAX, base, disp);
-    swap_loaded(width_log, host_order);
-  }
-  // Like load_sized, from [base + rax + disp] (the packet at the offset in rax).
-  void load_packet(uint8_t base, unsigned width_log, bool host_order, int32_t disp = 0) {
-    switch (width_log) {
-      case 0:
-        rex(false, RAX, RAX, base), byte(0x0f), byte(0xb6);
-        break;
-      case 1:
-        rex(false, RAX, RAX, base), byte(0x0f), byte(0xb7);
-        break;
-      case 2:
-        rex(false, RAX, RAX, base), byte(0x8b);
-        break;
-      default:
-        rex(true, RAX, RAX, base), byte(0x8b);
-    }
-    // [base + rax + disp] through a SIB byte, always with a displacement
-    // (base rbp/r13 needs one): disp8 when it fits.
-    modrm(fits8(disp) ? 1 : 2, RAX, RSP);
-    byte(static_cast<uint8_t>((RAX & 7) << 3 | (base & 7)));
-    byte_or_dword(disp);
-    swap_loaded(width_log, host_order);
-  }
-  void swap_loaded(unsigned width_log, bool host_order) {
-    if (host_order || width_log == 0) return;
-    if (width_log == 1) {
-      byte(0x66), byte(0xc1), byte(0xc0), byte(8);  // rol ax, 8
-    } else if (width_log == 2) {
-      byte(0x0f), byte(0xc8);  // bswap eax
-    } else {
-      byte(0x48), byte(0x0f), byte(0xc8);  // bswap rax
-    }
-  }
-
-  void mov(uint8_t dst, uint8_t src) {
-    rex(true, src, 0, dst);
-    byte(0x89);
-    modrm(3, src, dst);
-  }
-  void mov_imm(uint8_t dst, uint64_t v) {
-    const auto s = static_cast<int64_t>(v);
-    if (v <= 0xffffffffu) {  // mov r32, imm32 zero-extends
-      rex(false, 0, 0, dst);
-      byte(static_cast<uint8_t>(0xb8 + (dst & 7)));
-      imm32(static_cast<int32_t>(static_cast<uint32_t>(v)));
-    } else if (s >= INT32_MIN && s <= INT32_MAX) {
-      rex(true, 0, 0, dst);
-      byte(0xc7);
-      modrm(3, 0, dst);
-      imm32(static_cast<int32_t>(s));
-    } else {
-      rex(true, 0, 0, dst);
-      byte(static_cast<uint8_t>(0xb8 + (dst & 7)));
-      imm64(v);
-    }
-  }
-  // op dst, src for the classic two-operand ALU opcodes (add 01, or 09, and 21,
-  // sub 29, xor 31, cmp 39, test 85).
-  void alu(uint8_t opcode, uint8_t dst, uint8_t src) {
-    rex(true, src, 0, dst);
-    byte(opcode);
-    modrm(3, src, dst);
-  }
-  // op dst, imm (sign-extended; imm8 when it fits) with the /ext of opcodes
-  // 81 and 83: add 0, or 1, and 4, sub 5, xor 6, cmp 7.
-  void alu_imm(uint8_t ext, uint8_t dst, int32_t v) {
-    rex(true, 0, 0, dst);
-    byte(fits8(v) ? 0x83 : 0x81);
-    modrm(3, ext, dst);
-    byte_or_dword(v);
-  }
-  // and r32, imm32: zero-extends, so rax & mask for any mask below 2^32.
-  void and_imm32(uint8_t dst, uint32_t mask) {
-    rex(false, 0, 0, dst);
-    byte(0x81);
-    modrm(3, 4, dst);
-    imm32(static_cast<int32_t>(mask));
-  }
-  void imul(uint8_t dst, uint8_t src) {
-    rex(true, dst, 0, src);
-    byte(0x0f), byte(0xaf);
-    modrm(3, dst, src);
-  }
-  // Group 2 by cl (shl 4, shr 5, sar 7) and by an immediate.
-  void shift_cl(uint8_t ext, uint8_t dst) {
-    rex(true, 0, 0, dst);
-    byte(0xd3);
-    modrm(3, ext, dst);
-  }
-  void shift_imm(uint8_t ext, uint8_t dst, uint8_t n) {
-    rex(true, 0, 0, dst);
-    byte(0xc1);
-    modrm(3, ext, dst);
-    byte(n);
-  }
-  // Group 3 (not 2, neg 3, div 6).
-  void unary(uint8_t ext, uint8_t dst) {
-    rex(true, 0, 0, dst);
-    byte(0xf7);
-    modrm(3, ext, dst);
-  }
-  // cmp word [base + disp], imm16
-  void cmp_word(uint8_t base, int32_t disp, uint16_t v) {
-    byte(0x66);
-    rex(false, 0, 0, base);
-    byte(0x81);
-    mem(7, base, disp);
-    byte(static_cast<uint8_t>(v)), byte(static_cast<uint8_t>(v >> 8));
-  }
-  // cmp byte [base + disp], imm8
-  void cmp_byte(uint8_t base, int32_t disp, uint8_t v) {
-    rex(false, 0, 0, base);
-    byte(0x80);
-    mem(7, base, disp);
-    byte(v);
-  }
-  // test [base + disp], mask: a byte test when the mask lies in one byte.
-  void test_memory(uint8_t base, int32_t disp, uint32_t mask) {
-    for (int k = 0; k < 4; ++k) {
-      if (mask & ~(0xffu << 8 * k)) continue;
-      rex(false, 0, 0, base);
-      byte(0xf6);
-      mem(0, base, disp + k);
-      return byte(static_cast<uint8_t>(mask >> 8 * k));
-    }
-    rex(false, 0, 0, base);
-    byte(0xf7);
-    mem(0, base, disp);
-    imm32(static_cast<int32_t>(mask));
-  }
-  void setne_al() { byte(0x0f), byte(0x95), byte(0xc0); }
-  void bt(uint8_t dst, uint8_t bit) {
-    rex(true, 0, 0, dst);
-    byte(0x0f), byte(0xba);
-    modrm(3, 4, dst);
-    byte(bit);
-  }
-  void jcc(Cond c, int label) {
-    const bool short_jump = reaches_short(label);
-    jumps_.push_back(code.size());
-    if (short_jump) {
-      byte(static_cast<uint8_t>(0x70 | c));
-      return fixup(label, 1);
-    }
-    byte(0x0f), byte(static_cast<uint8_t>(0x80 | c));
-    fixup(label, 4);
-  }
-  void jmp(int label) {
-    const bool short_jump = reaches_short(label);
-    jumps_.push_back(code.size());
-    if (short_jump) {
-      byte(0xeb);
-      return fixup(label, 1);
-    }
-    byte(0xe9);
-    fixup(label, 4);
-  }
-  void call(const void* fn) {
-    mov_imm(RAX, reinterpret_cast<uint64_t>(fn));
-    byte(0xff), byte(0xd0);  // call rax
-  }
-  void push(uint8_t r) {
-    rex(false, 0, 0, r);
-    byte(static_cast<uint8_t>(0x50 + (r & 7)));
-  }
-  void pop(uint8_t r) {
-    rex(false, 0, 0, r);
-    byte(static_cast<uint8_t>(0x58 + (r & 7)));
-  }
-
- private:
-  // Whether the jump about to be emitted, the same one as the previous
-  // assembly's jump number jumps_.size(), fits rel8 there: then it does here.
-  bool reaches_short(int label) const {
-    if (!previous_ || jumps_.size() >= previous_->jumps_.size()) return false;
-    const int64_t target = previous_->labels_[label];
-    const auto site = static_cast<int64_t>(previous_->jumps_[jumps_.size()]);
-    return target >= 0 && target - (site + 2) <= INT8_MAX;
-  }
-  void fixup(int label, uint8_t width) {
-    fixups_.push_back({code.size(), label, width});
-    if (width == 1)
-      byte(0);
-    else
-      imm32(0);
-  }
-  struct Fixup {
-    size_t at;
-    int label;
-    uint8_t width;
-  };
-  const Asm* previous_;
-  std::vector<int64_t> labels_;
-  std::vector<Fixup> fixups_;
-  std::vector<size_t> jumps_;  // where each jump starts, in emission order
-};
-
-bool is_terminal(Op op) { return op == Op::PASS || op == Op::DROP || op == Op::END; }
-
-bool is_branch(Op op) {
-  switch (op) {
-    case Op::BEQ:
-    case Op::BNE:
-    case Op::BLT:
-    case Op::BLE:
-    case Op::BGT:
-    case Op::BGE:
-    case Op::BLTU:
-    case Op::BLEU:
-    case Op::BGTU:
-    case Op::BGEU:
-    case Op::BSET:
-    case Op::BCLR:
-      return true;
-    default:
-      return false;
-  }
+// Whether an instruction may change the packet's bytes (the headers parsed
+// before it may no longer hold) and, more widely, whether it may change a
+// run's result beyond its verdict: packet, mirror, emits, redirect.
+bool writes_packet(const Insn& in) {
+  const OpInfo& info = op_info(in.op);
+  return (info.flags & flag::kWritesPacket) ||
+         (in.a.kind == Kind::PktMem && (info.a == Slot::Write || in.op == Op::COPY));
+}
+bool has_effects(const Insn& in) {
+  const OpInfo& info = op_info(in.op);
+  return writes_packet(in) || in.op == Op::CSUM || in.op == Op::OUTLEN ||
+         (info.flags & (flag::kMirror | flag::kEmit | flag::kRedirect)) ||
+         in.a.kind == Kind::OutMem || in.b.kind == Kind::OutMem;
 }
 
-bool is_alu(Op op) {
-  switch (op) {
-    case Op::MOV:
-    case Op::ADD:
-    case Op::SUB:
-    case Op::MUL:
-    case Op::DIV:
-    case Op::MOD:
-    case Op::AND:
-    case Op::OR:
-    case Op::XOR:
-    case Op::SHL:
-    case Op::SHR:
-    case Op::SAR:
-    case Op::NOT:
-    case Op::NEG:
-      return true;
-    default:
-      return false;
-  }
+// The gprs an operand reads, as a value or as a memory base.
+uint32_t regs_in(const Operand& o, bool as_value) {
+  if (o.kind == Kind::Reg) return as_value ? 1u << o.reg : 0;
+  const bool based =
+      (o.kind == Kind::PktMem || o.kind == Kind::HeapMem || o.kind == Kind::OutMem) &&
+      !(o.attr & attr::kNoBase);
+  return based && !(o.attr & attr::kBaseMapped) ? 1u << o.reg : 0;
+}
+
+// Whether an instruction's a is only written (not read first).
+bool writes_only_a(Op op) { return op == Op::MOV || op == Op::POP || op == Op::FIND; }
+
+// The gprs an instruction may read, and those it surely writes unless the
+// run stops there.
+uint32_t regs_read(const Insn& in) {
+  uint32_t r = regs_in(in.a, !writes_only_a(in.op)) | regs_in(in.b, true);
+  if (in.op == Op::COPY && in.aux != kLengthConst && !(in.aux & 0x80)) r |= 1u << in.aux;
+  return r;
+}
+uint32_t regs_written(const Insn& in) {
+  const bool writes = is_alu(in.op) || in.op == Op::POP || in.op == Op::FIND;
+  return writes && in.a.kind == Kind::Reg ? 1u << in.a.reg : 0;
 }
 
 class Compiler {
  public:
   // previous: the same program assembled before, for short jumps.
-  Compiler(const Program& p, const JitLayout& l, const Asm* previous)
-      : p_(p), l_(l), a_(previous) {}
+  Compiler(const Program& p, const Flow& flow, const JitLayout& l, const Asm* previous)
+      : p_(p), flow_(flow), l_(l), a_(previous) {}
 
   const Asm& assembly() const { return a_; }
 
   bool assemble(std::string* why) {
     const size_t n = p_.code.size();
     if (p_.text_pc >= n) return fail(why, "no .text");
-    // What .text reaches, and whether the JIT can run all of it.
-    std::vector<bool> reach(n, false), leader(n, false);
-    std::vector<uint32_t> todo = {p_.text_pc};
-    leader[p_.text_pc] = true;
-    while (!todo.empty()) {
-      uint32_t pc = todo.back();
-      todo.pop_back();
-      if (pc >= n || reach[pc]) continue;
-      reach[pc] = true;
-      ++reached_;
-      const Insn& in = p_.code[pc];
-      if (std::string reason = unsupported(in); !reason.empty()) {
-        SourcePos pos = p_.pos(pc);
-        return fail(why, "line " + std::to_string(pos.line) + ": " + reason);
-      }
-      note_operand(in.a);
-      note_operand(in.b);
-      if (in.op == Op::JMP || is_branch(in.op)) {
-        if (in.target <= pc) return fail(why, "a backward jump (a loop)");
-        leader[in.target] = true;
-        todo.push_back(in.target);
-      }
-      if (is_branch(in.op) && pc + 1 < n) leader[pc + 1] = true;
-      if (!is_terminal(in.op) && in.op != Op::JMP) todo.push_back(pc + 1);
-    }
-    read_regs_ = regs_read_unset(reach);
-    assign_host_registers(reach);
-    const std::vector<bool> parsed = parsed_on_entry(reach);
-    const std::vector<uint32_t> known = flags_on_entry(reach);
+    survey();
+    read_regs_ = regs_read_unset();
+    assign_host_registers();
+    const std::vector<bool> parsed = parsed_on_entry();
+    const std::vector<uint32_t> known = flags_on_entry();
     for (uint32_t pc = 0; pc < n; ++pc) pc_label_.push_back(a_.new_label());
-    exit_ = a_.new_label();
-    if (calls_) {
+    exit_ = a_.new_label(), text_body_ = a_.new_label(), bail_ = a_.new_label();
+    whole_run_ = a_.new_label();
+    if (full_) {
       state_ = R15, pkt_ = R12, len_ = R13, count_ = R14;
     } else {
       state_ = RDI, pkt_ = RSI, len_ = R8, count_ = R9;
     }
 
-    // Jumps only go forward, so nothing before .text is reachable: the
-    // prologue falls into it.
     prologue();
+    a_.jmp(text_body_);
     uint32_t block_end = 0;  // last pc of the current block
     for (uint32_t pc = 0; pc < n; ++pc) {
-      if (!reach[pc]) continue;
+      if (!flow_.reached(pc)) continue;
       a_.bind(pc_label_[pc]);
-      if (leader[pc]) {
-        block_end = pc;
-        while (!ends_block(block_end, leader)) ++block_end;
+      pc_ = pc;
+      if (flow_.checkpoint(pc) && (pc != p_.text_pc || targeted_[pc])) budget_check(pc);
+      if (pc == p_.text_pc) a_.bind(text_body_);
+      if (flow_.leader(pc)) {
+        block_end = flow_.block_end(pc);
         a_.alu_imm(0, count_, static_cast<int32_t>(block_end - pc + 1));
       }
-      pc_ = pc;
       not_run_ = block_end - pc;
       parsed_ = parsed[pc];
       known_ = known[pc];
+      flags_in_registers_ = flags_in_registers_ && !flow_.leader(pc);
+      const bool was = flags_in_registers_;
       emit(p_.code[pc]);
+      if (was) flags_in_registers_ = false;
     }
-    // Fault exits, one per site: the instructions after it did not run.
-    for (const auto& f : faults_) {
-      a_.bind(f.label);
-      if (f.not_run) a_.alu_imm(5, count_, static_cast<int32_t>(f.not_run));
-      a_.mov_imm(RAX, uint64_t{static_cast<uint8_t>(JitExit::Fault)} << 32 | f.pc);
+    // Exits of the run from inside a block, one per site: the instructions after it did not run.
+    for (const auto& s : sites_) {
+      a_.bind(s.label);
+      if (s.not_run) a_.alu_imm(5, count_, static_cast<int32_t>(s.not_run));
+      a_.mov_imm(RAX, s.exit);
+      a_.jmp(exit_);
+    }
+    // Hand-overs to the interpreter where the budget may run out (esi: the pc).
+    for (const auto& b : bails_) {
+      a_.bind(b.label);
+      a_.mov_imm(RSI, b.pc);
+      a_.jmp(bail_);
+    }
+    if (!bails_.empty()) {
+      a_.bind(bail_);
+      if (frames_) a_.load(RSP, state_, l_.native_sp);  // leaves the program's native frames
+      spill();
+      a_.mov(RDI, state_);
+      a_.mov(RDX, count_);
+      a_.call(reinterpret_cast<const void*>(l_.resume));
+      a_.mov(count_, RAX);
+      a_.mov_imm(RAX, exit_word(JitExit::Ended));
       a_.jmp(exit_);
     }
     a_.bind(exit_);
     epilogue();
+    // The whole run to the interpreter, as entered: the budget is below
+    // what the run may need before its first check.
+    a_.bind(whole_run_);
+    a_.mov_imm(RAX, reinterpret_cast<uint64_t>(l_.run));
+    a_.jmp_rax();
     if (!a_.resolve()) return fail(why, "internal: unbound label or short jump out of reach");
     return true;
   }
@@ -495,14 +186,20 @@ class Compiler {
       munmap(mem, size);
       return fail(why, "mprotect(PROT_EXEC) refused"), nullptr;
     }
-    return std::make_unique<JitCode>(mem, size, a_.code.size(), reached_);
+    return std::make_unique<JitCode>(mem, size, a_.code.size(), effects_);
   }
 
  private:
-  struct FaultSite {
+  // An exit from inside a block: the exit word, and the instructions of the
+  // block after pc that did not run.
+  struct ExitSite {
+    int label;
+    uint64_t exit;
+    uint32_t not_run;
+  };
+  struct BailSite {
     int label;
     uint32_t pc;
-    uint32_t not_run;
   };
 
   static bool fail(std::string* why, std::string reason) {
@@ -510,141 +207,180 @@ class Compiler {
     return false;
   }
 
-  bool ends_block(uint32_t pc, const std::vector<bool>& leader) const {
-    const Op op = p_.code[pc].op;
-    return is_terminal(op) || op == Op::JMP || is_branch(op) || pc + 1 >= p_.code.size() ||
-           leader[pc + 1];
+  static uint64_t exit_word(JitExit kind, uint8_t detail = 0, uint32_t pc = 0) {
+    return uint64_t{static_cast<uint8_t>(kind)} << 32 | uint64_t{detail} << 40 | pc;
   }
 
-  // "" if the JIT compiles this operand as a value to read.
-  std::string unreadable(const Operand& o) const {
+  // What the reached code needs: which prologue, which state to reset.
+  void survey() {
+    const size_t n = p_.code.size();
+    targeted_.assign(n, false);
+    std::vector<FlowEdge> out;
+    bool leaf = true;
+    for (uint32_t pc = 0; pc < n; ++pc) {
+      if (!flow_.reached(pc)) continue;
+      const Insn& in = p_.code[pc];
+      flow_.edges(pc, out);
+      for (const FlowEdge& e : out)
+        if (e.kind != FlowEdge::Fall && e.to < n) targeted_[e.to] = true;
+      for (const Operand* o : {&in.a, &in.b}) {
+        calls_out_ |= calls(*o);
+        reads_wlen_ |= mapped_read(*o) == static_cast<int>(MappedReg::Wlen);
+      }
+      if (steps(in) || op_info(in.op).aux == Aux::Table) calls_out_ = true;
+      effects_ |= has_effects(in);
+      flags_ |= is_flag_jump(in.op);
+      stack_ |= in.op == Op::PUSH || in.op == Op::POP || in.op == Op::CALL;
+      frames_ |= in.op == Op::CALL;
+      resizes_ |= in.op == Op::RESIZE;
+    }
+    // A leaf has no budget checks past its entry: no loops, no functions.
+    for (uint32_t pc = 0; pc < n; ++pc)
+      if (flow_.reached(pc) && flow_.checkpoint(pc) && (pc != p_.text_pc || targeted_[pc]))
+        leaf = false;
+    full_ = calls_out_ || !leaf || effects_ || flags_ || stack_ || frames_;
+  }
+
+  // Whether the instruction runs through the interpreter's handler.
+  bool steps(const Insn& in) const {
+    switch (in.op) {
+      case Op::NOP:
+      case Op::CASE:
+      case Op::DEFAULT:
+      case Op::ENDSWITCH:
+      case Op::JMP:
+      case Op::BREAK:
+      case Op::CALL:
+      case Op::RET:
+      case Op::PASS:
+      case Op::DROP:
+      case Op::END:
+        return false;
+      case Op::SWITCH:
+      case Op::MIRROR:
+      case Op::PUSH:
+      case Op::CMP:
+      case Op::TEST:
+        return false;  // operands read natively or through interpreter_operand
+      case Op::POP:
+        return !writable(in.a);
+      case Op::LOOKUP:
+      case Op::UPDATE:
+      case Op::TADD:
+        return !number_keyed(in);
+      default:
+        break;
+    }
+    if (is_branch(in.op) || is_flag_jump(in.op)) return false;
+    if (is_alu(in.op)) return !writable(in.a);
+    return true;
+  }
+
+  // A table instruction the code runs through the table's number-keyed
+  // functions: a hash table with keys of at most 8 bytes or an array, a
+  // value of at most 8 bytes, and a key that is a number (a key from the
+  // packet is its bytes: a number when read in network order at its width).
+  bool number_keyed(const Insn& in) const {
+    const Table* t = in.aux < l_.tables.size() ? l_.tables[in.aux] : nullptr;
+    if (!t || !t->number_lookup() || t->decl().value_size > 8) return false;
+    if (in.op == Op::LOOKUP && !writable(in.a)) return false;
+    const Operand& key = in.op == Op::LOOKUP ? in.b : in.a;
+    switch (key.kind) {
+      case Kind::Reg:
+      case Kind::Imm:
+      case Kind::Var:
+        return true;
+      case Kind::Mapped:
+        return mapped_info(static_cast<MappedReg>(key.reg)).bytes == 8;
+      case Kind::PktMem:
+        return !(key.attr & attr::kHostOrder) &&
+               (1u << (key.attr & attr::kWidthMask)) == t->decl().key_size;
+      default:
+        return false;
+    }
+  }
+
+  // A place the code writes natively: a gpr or a variable.
+  static bool writable(const Operand& o) { return o.kind == Kind::Reg || o.kind == Kind::Var; }
+
+  // Whether the code reads o inline (else through interpreter_operand).
+  bool inline_read(const Operand& o) const {
     switch (o.kind) {
       case Kind::Reg:
       case Kind::Imm:
       case Kind::Var:
-        return "";
-      case Kind::Mapped:
-        return mapped_info(static_cast<MappedReg>(o.reg)).bytes == 8 ? "" : "a 16-byte field";
       case Kind::PktMem:
-        return "";
+        return true;
+      case Kind::Mapped:
+        return mapped_info(static_cast<MappedReg>(o.reg)).bytes == 8;
       case Kind::HeapMem: {
         const uint64_t w = 1u << (o.attr & attr::kWidthMask);
-        if ((o.attr & attr::kNoBase) && o.imm >= 0 &&
-            static_cast<uint64_t>(o.imm) + w <= l_.heap_size)
-          return "";
-        return "indexed heap memory";
+        return (o.attr & attr::kNoBase) && o.imm >= 0 &&
+               static_cast<uint64_t>(o.imm) + w <= l_.heap_size;
       }
       default:
-        return "out buffer memory";
+        return false;
     }
-  }
-
-  std::string unsupported(const Insn& in) const {
-    const std::string_view name = op_info(in.op).mnemonic;
-    if (in.op == Op::NOP || in.op == Op::JMP || is_terminal(in.op)) return "";
-    if (is_alu(in.op)) {
-      if (in.a.kind != Kind::Reg && in.a.kind != Kind::Var)
-        return std::string(name) + " into memory";
-      if (std::string r = unreadable(in.a); !r.empty()) return r;
-      if (in.b.kind != Kind::None)
-        if (std::string r = unreadable(in.b); !r.empty()) return r;
-      return "";
-    }
-    if (is_branch(in.op)) {
-      if (std::string r = unreadable(in.a); !r.empty()) return r;
-      return unreadable(in.b);
-    }
-    return std::string(name);
-  }
-
-  void note_operand(const Operand& o) {
-    calls_ |= calls(o);
-    reads_wlen_ |= mapped_read(o) == static_cast<int>(MappedReg::Wlen);
-  }
-
-  // The gprs an operand reads, as a value or as a memory base.
-  static uint32_t regs_in(const Operand& o, bool as_value) {
-    if (o.kind == Kind::Reg) return as_value ? 1u << o.reg : 0;
-    const bool based =
-        (o.kind == Kind::PktMem || o.kind == Kind::HeapMem) && !(o.attr & attr::kNoBase);
-    return based && !(o.attr & attr::kBaseMapped) ? 1u << o.reg : 0;
-  }
-
-  // A forward dataflow over what .text reaches: `entry` holds on entry to
-  // text_pc; out(in, value, taken) is what an edge out of `in` carries
-  // (taken: the jump to in.target, else the fall to the next instruction);
-  // meet combines the values of several predecessors. All edges go forward,
-  // so one pass in pc order sees every predecessor first. Returns the value
-  // on entry to each pc.
-  template <class T, class Out, class Meet>
-  std::vector<T> flow_forward(const std::vector<bool>& reach, T entry, Out out, Meet meet) const {
-    const size_t n = p_.code.size();
-    std::vector<T> at(n, T{});
-    std::vector<bool> seen(n, false);
-    at[p_.text_pc] = entry, seen[p_.text_pc] = true;
-    for (uint32_t pc = 0; pc < n; ++pc) {
-      if (!reach[pc]) continue;
-      const Insn& in = p_.code[pc];
-      auto edge = [&](uint32_t to, bool taken) {
-        if (to >= n) return;
-        const T v = out(in, T(at[pc]), taken);
-        at[to] = seen[to] ? meet(T(at[to]), v) : v;
-        seen[to] = true;
-      };
-      if (in.op == Op::JMP || is_branch(in.op)) edge(in.target, true);
-      if (!is_terminal(in.op) && in.op != Op::JMP) edge(pc + 1, false);
-    }
-    return at;
   }
 
   // The gprs some path reads before writing them: the prologue zeroes those
-  // (a run starts with every gpr 0) and leaves the rest alone.
-  uint32_t regs_read_unset(const std::vector<bool>& reach) const {
-    auto reads = [](const Insn& in) {
-      return regs_in(in.a, !(in.op == Op::MOV)) | regs_in(in.b, true);
-    };
-    const std::vector<uint32_t> unset = flow_forward<uint32_t>(
-        reach, (1u << kGprCount) - 1,
-        [](const Insn& in, uint32_t u, bool) {
-          const bool writes_a = is_alu(in.op) && in.a.kind == Kind::Reg;
-          return u & ~(writes_a ? 1u << in.a.reg : 0u);
-        },
+  // (a run starts with every gpr 0) and leaves the rest alone. Functions
+  // and return sites are taken as reached with any gpr unset.
+  uint32_t regs_read_unset() const {
+    constexpr uint32_t all = (1u << kGprCount) - 1;
+    const std::vector<uint32_t> unset = flow_.forward<uint32_t>(
+        all, all, [](const Insn& in, uint32_t u, bool) { return u & ~regs_written(in); },
         std::bit_or<>());
     uint32_t needed = 0;
     for (uint32_t pc = 0; pc < p_.code.size(); ++pc)
-      if (reach[pc]) needed |= reads(p_.code[pc]) & unset[pc];
+      if (flow_.reached(pc)) needed |= regs_read(p_.code[pc]) & unset[pc];
     return needed;
   }
 
   // The most used gprs live in host registers: the caller-saved r10 and
-  // r11 in a leaf, the callee-saved rbx when the code calls the parser.
+  // r11 in a leaf, the callee-saved rbx when the code calls out.
   // The rest stay in the state. A run's gprs are dead after it, so nothing
-  // is written back.
-  void assign_host_registers(const std::vector<bool>& reach) {
+  // is written back, except before the interpreter reads them.
+  void assign_host_registers() {
     std::vector<std::pair<uint32_t, uint8_t>> uses(kGprCount);
     for (uint8_t r = 0; r < kGprCount; ++r) uses[r] = {0, r};
     for (uint32_t pc = 0; pc < p_.code.size(); ++pc) {
-      if (!reach[pc]) continue;
+      if (!flow_.reached(pc)) continue;
       for (const Operand* o : {&p_.code[pc].a, &p_.code[pc].b})
         if (regs_in(*o, true)) ++uses[o->reg].first;
     }
     std::stable_sort(uses.begin(), uses.end(), [](auto& x, auto& y) { return x.first > y.first; });
     std::fill(std::begin(host_), std::end(host_), kInState);
     const std::vector<uint8_t> free =
-        calls_ ? std::vector<uint8_t>{RBX} : std::vector<uint8_t>{R10, R11};
+        full_ ? std::vector<uint8_t>{RBX} : std::vector<uint8_t>{R10, R11};
     for (size_t i = 0; i < free.size() && uses[i].first; ++i) {
       host_[uses[i].second] = static_cast<int8_t>(free[i]);
       saves_rbx_ |= free[i] == RBX;
     }
   }
 
+  // Before the interpreter reads the gprs, and after it may have written them.
+  void spill() {
+    for (uint8_t r = 0; r < kGprCount; ++r)
+      if (host_[r] != kInState) a_.store(state_, l_.regs + 8 * r, static_cast<uint8_t>(host_[r]));
+  }
+  void reload() {
+    for (uint8_t r = 0; r < kGprCount; ++r)
+      if (host_[r] != kInState) a_.load(static_cast<uint8_t>(host_[r]), state_, l_.regs + 8 * r);
+  }
+
   // Entered with state, pkt, len, len_ptr, capacity and meta in rdi, rsi,
-  // rdx, rcx, r8 and r9. Code that calls the parser hands it the run first.
+  // rdx, rcx, r8 and r9. Code that calls out hands the interpreter the run first.
   void prologue() {
+    // A budget below the most a run may count before its first check: the
+    // interpreter runs the packet, entered with the arguments as they came.
+    a_.mov_imm(RAX, flow_.reach_from(p_.text_pc));
+    a_.cmp_memory(RAX, RDI, l_.budget);
+    a_.jcc(kA, whole_run_);
     // wlen is meta->wire_len, or the length when that is 0: worked out once
     // here, while rdx and r9 still hold them (a leaf's count takes r9), and
     // kept in wlen's memo slot, which only this code reads.
-    if (reads_wlen_) {
+    if (reads_wlen_ && !resizes_) {
       const int whole = a_.new_label();
       a_.load_sized(R9, static_cast<int32_t>(offsetof(PacketMeta, wire_len)), 2, true);
       a_.alu(0x85, RAX, RAX);
@@ -653,8 +389,8 @@ class Compiler {
       a_.bind(whole);
       a_.store(RDI, wlen_slot(), RAX);
     }
-    if (calls_ || read_regs_) a_.alu(0x31, RAX, RAX);
-    if (calls_) {
+    if (full_ || read_regs_) a_.alu(0x31, RAX, RAX);
+    if (full_) {
       // Pushes after the return address, an odd number of them: rsp is
       // 16-byte aligned for calls.
       for (uint8_t r : {RBP, R12, R13, R14, R15}) a_.push(r);
@@ -671,6 +407,24 @@ class Compiler {
       a_.store(state_, l_.run_meta, R9);
       a_.store(state_, l_.parsed, RAX, 1);
       a_.store(state_, l_.field_known, RAX);
+      a_.store(state_, l_.fault, RAX, 1);
+      if (effects_) {
+        a_.store(state_, l_.modified, RAX, 1);
+        a_.store_imm32(state_, l_.mirror_port, -1);
+        a_.mov_imm(RCX, reinterpret_cast<uint64_t>(l_.emitted_count));
+        a_.store(RCX, 0, RAX, 4);
+        a_.mov_imm(RCX, reinterpret_cast<uint64_t>(l_.out_len));
+        a_.store(RCX, 0, RAX, 4);
+      }
+      if (flags_) {
+        a_.store(state_, l_.cmp_a, RAX);
+        a_.store(state_, l_.cmp_b, RAX);
+      }
+      if (stack_) {
+        a_.store(state_, l_.sp, RAX, 4);
+        a_.store(state_, l_.csp, RAX, 4);
+      }
+      if (frames_) a_.store(state_, l_.native_sp, RSP);
     } else {
       a_.mov(R8, RDX);
     }
@@ -684,27 +438,51 @@ class Compiler {
     }
   }
 
-  // A pass or a drop counts itself (packets, instructions and the verdict)
-  // and returns, where the program says it.
-  void counted_exit(int32_t verdict_counter, JitExit kind) {
+  // Where a run may loop, enter or return from a function: on to the
+  // interpreter when the budget would not cover the most it can count
+  // before the next check.
+  void budget_check(uint32_t pc) {
+    const uint64_t most = flow_.reach_from(pc);
+    const int bail = a_.new_label();
+    bails_.push_back({bail, pc});
+    a_.mov(RAX, count_);
+    if (most <= INT32_MAX) {
+      a_.alu_imm(0, RAX, static_cast<int32_t>(most));
+    } else {
+      a_.mov_imm(RCX, most);
+      a_.alu(0x01, RAX, RCX);
+    }
+    a_.cmp_memory(RAX, state_, l_.budget);
+    a_.jcc(kA, bail);
+  }
+
+  // A pass or a drop. Without effects it counts itself (packets,
+  // instructions and the verdict) and returns; with them, the instance
+  // reads what else changed from the state and counts it.
+  void verdict_exit(Verdict v) {
+    if (effects_) {
+      a_.mov_imm(RAX, exit_word(JitExit::Done, static_cast<uint8_t>(v)));
+      return a_.jmp(exit_);
+    }
     a_.mov_imm(RCX, reinterpret_cast<uintptr_t>(l_.stats));
     a_.add_to_memory(RCX, l_.packets, 1);
     a_.add_register_to_memory(RCX, l_.instructions, count_);
-    a_.add_to_memory(RCX, verdict_counter, 1);
-    a_.mov_imm(RAX, uint64_t{static_cast<uint8_t>(kind)} << 32);
+    a_.add_to_memory(RCX, v == Verdict::Drop ? l_.dropped : l_.passed, 1);
+    a_.mov_imm(RAX, exit_word(v == Verdict::Drop ? JitExit::Drop : JitExit::Pass));
     epilogue();
   }
 
   // Returns {rax, count}.
   void epilogue() {
     a_.mov(RDX, count_);
+    if (frames_) a_.load(RSP, state_, l_.native_sp);  // from inside a function, too
     if (saves_rbx_) {
       a_.alu_imm(0, RSP, 8);
       a_.pop(RBX);
     }
-    if (calls_)
+    if (full_)
       for (uint8_t r : {R15, R14, R13, R12, RBP}) a_.pop(r);
-    a_.byte(0xc3);
+    a_.ret();
   }
 
   void read_gpr(uint8_t r) {
@@ -712,12 +490,34 @@ class Compiler {
     a_.load(RAX, state_, l_.regs + 8 * r);
   }
 
-  int fault_label() {
+  // A label that leaves the run at this instruction: a fault (reason 0: the
+  // state's) or the interpreter's end of the run.
+  int exit_label(JitExit kind, AbortReason reason = AbortReason::None) {
     int l = a_.new_label();
-    faults_.push_back({l, pc_, not_run_});
+    sites_.push_back({l, exit_word(kind, static_cast<uint8_t>(reason), pc_), not_run_});
     return l;
   }
+  int fault_label(AbortReason reason = AbortReason::Fault) {
+    return exit_label(JitExit::Fault, reason);
+  }
 
+  // Runs the instruction with the interpreter's handler, then goes on.
+  void step(const Insn& in) {
+    spill();
+    a_.mov(RDI, state_);
+    a_.mov_imm(RSI, pc_);
+    a_.call(reinterpret_cast<const void*>(l_.step));
+    reload();
+    a_.alu(0x85, RAX, RAX);
+    a_.jcc(kNE, exit_label(JitExit::Ended));
+    if (in.op == Op::RESIZE) {  // the length may have changed
+      a_.load(RAX, state_, l_.run_len);
+      a_.load32(len_, RAX, 0);
+    }
+    // Whatever the handler read or changed, the memo and the parse stay in
+    // the state as it left them; nothing here assumes otherwise.
+    parsed_ = false;
+  }
   // The mapped register an operand reads (as a value or as a packet
   // offset's base), or -1.
   static int mapped_read(const Operand& o) {
@@ -728,8 +528,10 @@ class Compiler {
   }
 
   // Whether reading o may call out: any mapped register but mlen, which the
-  // code keeps in a host register, and wlen, which the prologue works out.
-  static bool calls(const Operand& o) {
+  // code keeps in a host register, and wlen, which the prologue works out;
+  // any operand the code reads through the interpreter.
+  bool calls(const Operand& o) const {
+    if (o.kind != Kind::None && !inline_read(o)) return true;
     const int m = mapped_read(o);
     return m >= 0 && m != static_cast<int>(MappedReg::Mlen) &&
            m != static_cast<int>(MappedReg::Wlen);
@@ -739,7 +541,17 @@ class Compiler {
 
   void read_mapped(uint8_t id) {
     if (id == static_cast<uint8_t>(MappedReg::Mlen)) return a_.mov(RAX, len_);
-    if (id == static_cast<uint8_t>(MappedReg::Wlen)) return a_.load(RAX, state_, wlen_slot());
+    if (id == static_cast<uint8_t>(MappedReg::Wlen)) {
+      if (!resizes_) return a_.load(RAX, state_, wlen_slot());
+      // The length may have changed since the prologue: meta->wire_len, or mlen now.
+      const int whole = a_.new_label();
+      a_.load(RDX, state_, l_.run_meta);
+      a_.load_sized(RDX, static_cast<int32_t>(offsetof(PacketMeta, wire_len)), 2, true);
+      a_.alu(0x85, RAX, RAX);
+      a_.jcc(kNE, whole);
+      a_.mov(RAX, len_);
+      return a_.bind(whole);
+    }
     if (auto loc = field_location(static_cast<MappedReg>(id))) return read_located(*loc);
     // Header fields are memoised per run; metadata (port, now, rand...) is not.
     const bool memo = !is_metadata(static_cast<MappedReg>(id));
@@ -759,6 +571,19 @@ class Compiler {
     if (memo) parsed_ = true;  // a header field in the memo was parsed for
   }
 
+  // rax = operand a or b of this instruction, read by the interpreter; a
+  // fault there ends the run with the interpreter's reason.
+  void read_through_interpreter(const Operand& o) {
+    spill();
+    a_.mov(RDI, state_);
+    a_.mov_imm(RSI, pc_);
+    a_.mov_imm(RDX, &o == &p_.code[pc_].a ? 0 : 1);
+    a_.call(reinterpret_cast<const void*>(l_.operand));
+    a_.cmp_byte(state_, l_.fault, 0);
+    a_.jcc(kNE, fault_label(AbortReason::None));
+    parsed_ = false;  // it may or may not have parsed
+  }
+
   // Whether a read of this operand parses the headers (any header field
   // does, through field_location or the memo; metadata does not).
   static bool parses(const Operand& o) {
@@ -766,12 +591,14 @@ class Compiler {
     return m >= 0 && !is_metadata(static_cast<MappedReg>(m));
   }
 
-  // Per pc, whether every path from .text to it has parsed the headers:
-  // the code there needs no test.
-  std::vector<bool> parsed_on_entry(const std::vector<bool>& reach) const {
-    return flow_forward<bool>(
-        reach, false,
-        [](const Insn& in, bool parsed, bool) { return parsed || parses(in.a) || parses(in.b); },
+  // Per pc, whether every path from .text to it has parsed the headers
+  // (since the packet last changed): the code there needs no test.
+  std::vector<bool> parsed_on_entry() const {
+    return flow_.forward<bool>(
+        false, false,
+        [](const Insn& in, bool parsed, bool) {
+          return !writes_packet(in) && (parsed || parses(in.a) || parses(in.b));
+        },
         std::logical_and<>());
   }
 
@@ -789,12 +616,13 @@ class Compiler {
 
   // Per pc, the has:: bits every path from .text to it has tested set, and
   // what they imply (a transport protocol implies kL4), so that reads of
-  // the fields they vouch for need no test. The compiled code changes no
-  // packet, so the parsed headers stay as they are for the whole run.
-  std::vector<uint32_t> flags_on_entry(const std::vector<bool>& reach) const {
-    return flow_forward<uint32_t>(
-        reach, 0,
-        [](const Insn& in, uint32_t known, bool taken) {
+  // the fields they vouch for need no test. An instruction that changes the
+  // packet forgets them.
+  std::vector<uint32_t> flags_on_entry() const {
+    return flow_.forward<uint32_t>(
+        0, 0,
+        [](const Insn& in, uint32_t known, bool taken) -> uint32_t {
+          if (writes_packet(in)) return 0;
           bool jump_if_set = false;
           uint32_t tested = flag_test(in, &jump_if_set);
           if (std::popcount(tested) != 1) tested = 0;  // "one of several": no single bit known
@@ -933,6 +761,7 @@ class Compiler {
 
   // rax = the value of o.
   void read(const Operand& o) {
+    if (!inline_read(o)) return read_through_interpreter(o);
     switch (o.kind) {
       case Kind::Reg:
         return read_gpr(o.reg);
@@ -979,7 +808,7 @@ class Compiler {
         return a_.load_packet(pkt_, w, o.attr & attr::kHostOrder);
       }
       default:
-        return;  // refused by unsupported()
+        return read_through_interpreter(o);
     }
   }
 
@@ -994,15 +823,16 @@ class Compiler {
   }
 
   // rax = a, rcx = b (b first when a's read may call the parser, which
-  // clobbers rcx; rbp keeps b meanwhile). With `rand` in either, a first,
-  // as the interpreter reads them: which reads happen before a fault, and
-  // which number each gets, depend on the order.
+  // clobbers rcx; rbp keeps b meanwhile). With `rand` in either, or one the
+  // interpreter reads, a first, as the interpreter reads them: which reads
+  // happen before a fault, which fault is reported and which number each
+  // gets depend on the order.
   void read_pair(const Operand& a, const Operand& b) {
     if (b.kind == Kind::Imm) {
       read(a);
       a_.mov_imm(RCX, static_cast<uint64_t>(b.imm));
-    } else if (draws_random(a) || draws_random(b)) {
-      // Reading rand calls out, so the prologue saved rbp: it keeps a.
+    } else if (draws_random(a) || draws_random(b) || !inline_read(a) || !inline_read(b)) {
+      // Such a read calls out, so the prologue saved rbp: it keeps a.
       read(a);
       a_.mov(RBP, RAX);
       read(b);
@@ -1057,28 +887,78 @@ class Compiler {
     a_.bind(done);
   }
 
+  // Signed division as the interpreter's: b == 0 gives 0, INT64_MIN / -1 gives a.
+  void signed_divide() {
+    int zero = a_.new_label(), done = a_.new_label(), divide = a_.new_label();
+    a_.alu(0x85, RCX, RCX);
+    a_.jcc(kE, zero);
+    a_.alu_imm(7, RCX, -1);
+    a_.jcc(kNE, divide);
+    a_.unary(3, RAX);  // a / -1 is -a, which leaves INT64_MIN as it is
+    a_.jmp(done);
+    a_.bind(divide);
+    a_.cqo();
+    a_.unary(7, RCX);  // idiv rcx
+    a_.jmp(done);
+    a_.bind(zero);
+    a_.alu(0x31, RAX, RAX);
+    a_.bind(done);
+  }
+
   void emit(const Insn& in) {
+    if (steps(in)) return step(in);
     switch (in.op) {
       case Op::NOP:
+      case Op::CASE:
+      case Op::DEFAULT:
+      case Op::ENDSWITCH:
         return;
       case Op::JMP:
+      case Op::BREAK:
         return a_.jmp(pc_label_[in.target]);
       case Op::PASS:
       case Op::END:
-        return counted_exit(l_.passed, JitExit::Pass);
+        return verdict_exit(Verdict::Pass);
       case Op::DROP:
-        return counted_exit(l_.dropped, JitExit::Drop);
+        return verdict_exit(Verdict::Drop);
       case Op::MOV:
         read(in.b);
         return write(in.a);
       case Op::NOT:
       case Op::NEG:
+      case Op::BSWAP16:
+      case Op::BSWAP32:
+      case Op::BSWAP64:
         read(in.a);
-        a_.unary(in.op == Op::NOT ? 2 : 3, RAX);
+        if (in.op == Op::NOT || in.op == Op::NEG) a_.unary(in.op == Op::NOT ? 2 : 3, RAX);
+        if (in.op == Op::BSWAP16) a_.bswap16_rax();
+        if (in.op == Op::BSWAP32) a_.bswap32_rax();
+        if (in.op == Op::BSWAP64) a_.bswap64_rax();
         return write(in.a);
+      case Op::CMP:
+      case Op::TEST:
+        return compare(in);
+      case Op::PUSH:
+        return push(in);
+      case Op::POP:
+        return pop(in);
+      case Op::CALL:
+        return call(in);
+      case Op::RET:
+        return ret();
+      case Op::SWITCH:
+        return switch_(in);
+      case Op::MIRROR:
+        read(in.a);
+        return a_.store(state_, l_.mirror_port, RAX, 4);
+      case Op::LOOKUP:
+      case Op::UPDATE:
+      case Op::TADD:
+        return table_op(in);
       default:
         break;
     }
+    if (is_flag_jump(in.op)) return flag_jump(in);
     // With a 32-bit immediate b: the instruction's imm32 form, rax = a only.
     static constexpr struct {
       Op op;
@@ -1144,6 +1024,9 @@ class Compiler {
       case Op::MOD:
         divide(in.op == Op::MOD);
         return write(in.a);
+      case Op::SDIV:
+        signed_divide();
+        return write(in.a);
       case Op::BSET:
       case Op::BCLR:
         a_.alu(0x85, RAX, RCX);
@@ -1153,6 +1036,159 @@ class Compiler {
     }
     a_.alu(0x39, RAX, RCX);  // cmp rax, rcx
     a_.jcc(condition(in.op), pc_label_[in.target]);
+  }
+
+  // lookup, update and tadd through the table's number-keyed functions: the
+  // key, then the value (a fault in either changes nothing), then the call.
+  // The flags say found (or stored) as the interpreter's set_found does.
+  void table_op(const Insn& in) {
+    Table* t = l_.tables[in.aux];
+    const bool lookup = in.op == Op::LOOKUP;
+    read(lookup ? in.b : in.a);
+    if (!lookup) {
+      a_.mov(RBP, RAX);
+      read(in.b);
+      a_.store(state_, l_.scratch, RAX);
+      a_.mov(RAX, RBP);
+    }
+    a_.mov(RSI, RAX);
+    a_.mov_imm(RDI, reinterpret_cast<uint64_t>(t));
+    a_.call(
+        reinterpret_cast<const void*>(lookup ? t->number_lookup() : t->number_find_or_insert()));
+    const int absent = a_.new_label(), done = a_.new_label();
+    a_.alu(0x85, RAX, RAX);
+    a_.jcc(kE, absent);
+    const uint32_t size = t->decl().value_size;
+    const uint64_t mask = size < 8 ? (uint64_t{1} << 8 * size) - 1 : ~uint64_t{0};
+    if (lookup) {
+      a_.load(RAX, RAX, 0);
+      if (size < 8) {  // the value's bytes (a tadd may have carried past them)
+        a_.mov_imm(RDX, mask);
+        a_.alu(0x21, RAX, RDX);
+      }
+      write(in.a);
+    } else {
+      a_.load(RCX, state_, l_.scratch);
+      if (in.op == Op::TADD) {
+        a_.add_register_to_memory(RAX, 0, RCX);
+      } else {
+        if (size < 8) {  // update writes the value's bytes alone
+          a_.mov_imm(RDI, mask);
+          a_.alu(0x21, RCX, RDI);  // and rcx, rdi
+          a_.unary(2, RDI);        // not rdi
+          a_.load(RDX, RAX, 0);
+          a_.alu(0x21, RDX, RDI);  // the bytes past the value, as they were
+          a_.alu(0x09, RCX, RDX);  // or rcx, rdx
+        }
+        a_.store(RAX, 0, RCX);
+      }
+    }
+    a_.alu(0x31, RAX, RAX);
+    a_.jmp(done);
+    a_.bind(absent);
+    a_.mov_imm(RAX, 1);
+    a_.bind(done);
+    a_.store(state_, l_.cmp_a, RAX);
+    a_.alu(0x31, RCX, RCX);
+    a_.store(state_, l_.cmp_b, RCX);
+    flags_in_registers_ = true;
+  }
+
+  // cmp and test leave their operands in the state for the flag jumps (and
+  // the interpreter); a flag jump right after one compares the registers.
+  void compare(const Insn& in) {
+    read_pair(in.a, in.b);
+    if (in.op == Op::TEST) {
+      a_.alu(0x21, RAX, RCX);
+      a_.alu(0x31, RCX, RCX);
+    }
+    a_.store(state_, l_.cmp_a, RAX);
+    a_.store(state_, l_.cmp_b, RCX);
+    flags_in_registers_ = true;
+  }
+
+  void flag_jump(const Insn& in) {
+    if (!flags_in_registers_) {
+      a_.load(RAX, state_, l_.cmp_a);
+      a_.load(RCX, state_, l_.cmp_b);
+    }
+    // je..jae test what beq..bgeu do, in the same order.
+    const auto branch = static_cast<Op>(static_cast<int>(Op::BEQ) + static_cast<int>(in.op) -
+                                        static_cast<int>(Op::JE));
+    a_.alu(0x39, RAX, RCX);
+    a_.jcc(condition(branch), pc_label_[in.target]);
+  }
+
+  // The data stack and the call stack's return pcs live in the state, as the
+  // interpreter keeps them; their heights are checked as it checks them.
+  void push(const Insn& in) {
+    read(in.a);
+    a_.load32(RCX, state_, l_.sp);
+    a_.alu_imm(7, RCX, kStackSlots);
+    a_.jcc(kAE, fault_label(AbortReason::StackFault));
+    a_.store_indexed(state_, RCX, 3, l_.stack, RAX);
+    a_.alu_imm(0, RCX, 1);
+    a_.store(state_, l_.sp, RCX, 4);
+  }
+
+  void pop(const Insn& in) {
+    a_.load32(RCX, state_, l_.sp);
+    a_.alu(0x85, RCX, RCX);
+    a_.jcc(kE, fault_label(AbortReason::StackFault));
+    a_.alu_imm(5, RCX, 1);
+    a_.store(state_, l_.sp, RCX, 4);
+    a_.load_indexed(RAX, state_, RCX, 3, l_.stack);
+    write(in.a);
+  }
+
+  // A native call, with the return pc kept where the interpreter would keep
+  // it (it takes over from inside a function when the budget runs low).
+  // The padding keeps rsp 16-byte aligned in the function.
+  void call(const Insn& in) {
+    a_.load32(RCX, state_, l_.csp);
+    a_.alu_imm(7, RCX, kMaxCallDepth);
+    a_.jcc(kAE, fault_label(AbortReason::StackFault));
+    a_.store_imm32_indexed(state_, RCX, l_.calls, static_cast<int32_t>(pc_ + 1));
+    a_.alu_imm(0, RCX, 1);
+    a_.store(state_, l_.csp, RCX, 4);
+    a_.alu_imm(5, RSP, 8);
+    a_.call_label(pc_label_[in.target]);
+    a_.alu_imm(0, RSP, 8);
+  }
+
+  void ret() {
+    a_.load32(RCX, state_, l_.csp);
+    a_.alu(0x85, RCX, RCX);
+    a_.jcc(kE, fault_label(AbortReason::StackFault));
+    a_.alu_imm(5, RCX, 1);
+    a_.store(state_, l_.csp, RCX, 4);
+    a_.ret();
+  }
+
+  // The case chain as compares in its order; each way out counts the labels
+  // the interpreter's walk would have counted to get there.
+  void switch_(const Insn& in) {
+    read(in.a);
+    std::vector<FlowEdge> out;
+    flow_.edges(pc_, out);
+    for (size_t i = 0; i < out.size(); ++i) {
+      const FlowEdge& e = out[i];
+      const bool last = i + 1 == out.size();  // the default, or endswitch
+      const int next = a_.new_label();
+      if (!last) {
+        const int64_t v = p_.code[e.to].a.imm;
+        if (v >= INT32_MIN && v <= INT32_MAX) {
+          a_.alu_imm(7, RAX, static_cast<int32_t>(v));
+        } else {
+          a_.mov_imm(RCX, static_cast<uint64_t>(v));
+          a_.alu(0x39, RAX, RCX);
+        }
+        a_.jcc(kNE, next);
+      }
+      a_.alu_imm(0, count_, static_cast<int32_t>(e.walked));
+      a_.jmp(pc_label_[e.to]);
+      a_.bind(next);
+    }
   }
 
   // beq/bne of a has.* field against 0 or 1: a test of the parser's flags.
@@ -1198,21 +1234,32 @@ class Compiler {
   }
 
   const Program& p_;
+  const Flow& flow_;
   const JitLayout& l_;
   Asm a_;
   std::vector<int> pc_label_;
-  std::vector<FaultSite> faults_;
-  int exit_ = -1;         // returns rax as it is
-  uint32_t reached_ = 0;  // instructions of .text the code covers
+  std::vector<bool> targeted_;  // some jump, branch, case or call goes there
+  std::vector<ExitSite> sites_;
+  std::vector<BailSite> bails_;
+  int exit_ = -1;       // returns rax as it is
+  int text_body_ = -1;  // .text's first instruction, after any budget check there
+  int bail_ = -1, whole_run_ = -1;
   uint32_t pc_ = 0, not_run_ = 0;
-  bool calls_ = false;
+  bool calls_out_ = false;  // the code calls the parser or the interpreter
   bool reads_wlen_ = false;
+  bool effects_ = false;         // a run may change more than its verdict
+  bool flags_ = false;           // flag jumps read the compare flags in the state
+  bool stack_ = false;           // push, pop or call
+  bool frames_ = false;          // native calls
+  bool resizes_ = false;         // the packet's length may change during a run
+  bool full_ = false;            // the full prologue: anything beyond a leaf filter
   uint32_t read_regs_ = 0;       // bit per gpr
   int8_t host_[kGprCount] = {};  // the host register of each gpr, or kInState
   bool saves_rbx_ = false;
-  bool parsed_ = false;         // the headers are parsed on every path to here
-  uint32_t known_ = 0;          // has:: bits set on every path to here
-  bool parses_inline_ = false;  // parse_common has been emitted
+  bool parsed_ = false;              // the headers are parsed on every path to here
+  uint32_t known_ = 0;               // has:: bits set on every path to here
+  bool parses_inline_ = false;       // parse_common has been emitted
+  bool flags_in_registers_ = false;  // rax and rcx hold the flags of the cmp just before
   uint8_t state_ = RDI, pkt_ = RSI, len_ = R8, count_ = R9;
 };
 
@@ -1220,9 +1267,10 @@ class Compiler {
 
 // Assembled twice: the second time with the jumps the first showed short.
 std::unique_ptr<JitCode> jit_compile(const Program& p, const JitLayout& layout, std::string* why) {
-  Compiler first(p, layout, nullptr);
+  const Flow flow(p);
+  Compiler first(p, flow, layout, nullptr);
   if (!first.assemble(why)) return nullptr;
-  Compiler second(p, layout, &first.assembly());
+  Compiler second(p, flow, layout, &first.assembly());
   if (!second.assemble(why)) return nullptr;
   return second.install(why);
 }

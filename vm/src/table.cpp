@@ -36,21 +36,33 @@ uint64_t fmix64(uint64_t h) {
   return h;
 }
 
+// One 8-byte step of hash_bytes.
+uint64_t mix_word(uint64_t h, uint64_t w, uint64_t seed) {
+  h ^= fmix64(w + seed);
+  return std::rotl(h, 27) * 0x9e3779b97f4a7c15ull;
+}
+
 uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t seed) {
   uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ull);
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    h ^= fmix64(load64(p + i) + seed);
-    h = std::rotl(h, 27) * 0x9e3779b97f4a7c15ull;
-  }
+  for (; i + 8 <= n; i += 8) h = mix_word(h, load64(p + i), seed);
   if (i < n) {
     uint64_t w = 0;
     std::memcpy(&w, p + i, n - i);
-    h ^= fmix64(w + seed);
-    h = std::rotl(h, 27) * 0x9e3779b97f4a7c15ull;
+    h = mix_word(h, w, seed);
   }
   return fmix64(h);
 }
+
+// hash_bytes of a key of 1 to 8 bytes given as the little-endian word of
+// its bytes (0 above them), without the loop.
+uint64_t hash_word(uint64_t w, size_t n, uint64_t seed) {
+  return fmix64(mix_word(seed ^ (n * 0x9e3779b97f4a7c15ull), w, seed));
+}
+
+// The little-endian word of a key built from a number (its n low bytes,
+// big-endian: how the VM makes a key of a number).
+uint64_t key_word(uint64_t number, uint32_t n) { return __builtin_bswap64(number) >> (64 - 8 * n); }
 
 // The declaration's part of the seed: tables with different names get
 // unrelated collision patterns even under one load seed. With load seed 0
@@ -82,37 +94,34 @@ class HashCore {
         mask_(cap_ - 1),
         max_(max_entries),
         seed_(seed),
+        key_mask_(key_size >= 8 ? ~uint64_t{0} : (uint64_t{1} << 8 * key_size) - 1),
         tags_(std::make_unique<uint32_t[]>(cap_)),
-        keys_(std::make_unique_for_overwrite<uint8_t[]>(size_t(cap_) * key_size)),
+        // 8 bytes more, for find_word's 8-byte loads of the last key.
+        keys_(std::make_unique_for_overwrite<uint8_t[]>(size_t(cap_) * key_size + 8)),
         values_(std::make_unique_for_overwrite<uint64_t[]>(size_t(cap_) * stride_words_)) {}
 
   uint32_t find(const uint8_t* key) const {
-    uint32_t tag = make_tag(key);
-    for (uint32_t i = tag & mask_;; i = (i + 1) & mask_) {
-      if (tags_[i] == 0) return kNone;
-      if (tags_[i] == tag && std::memcmp(key_at(i), key, key_size_) == 0) return i;
-    }
+    return probe(make_tag(key), [&](uint32_t i) { return same_key(i, key); }).first;
   }
 
   // The slot holding key, or a new zero-filled one; kNone when the key is
   // absent and the table already holds max_entries.
   uint32_t find_or_insert(const uint8_t* key, bool* inserted) {
-    uint32_t tag = make_tag(key);
-    uint32_t i = tag & mask_;
-    for (;; i = (i + 1) & mask_) {
-      if (tags_[i] == 0) break;
-      if (tags_[i] == tag && std::memcmp(key_at(i), key, key_size_) == 0) {
-        *inserted = false;
-        return i;
-      }
-    }
-    if (size_ >= max_) return kNone;
-    tags_[i] = tag;
-    std::memcpy(key_slot(i), key, key_size_);
-    std::memset(value_words(i), 0, size_t(stride_words_) * 8);
-    ++size_;
-    *inserted = true;
-    return i;
+    const uint32_t tag = make_tag(key);
+    return insert_at(probe(tag, [&](uint32_t i) { return same_key(i, key); }), tag, key, inserted);
+  }
+
+  // The same for keys of at most 8 bytes given as their little-endian word
+  // (the native code's fast path): one hash step and word compares, no
+  // loop and no library call.
+  uint32_t find_word(uint64_t w) const {
+    return probe(word_tag(w), [&](uint32_t i) { return (load64(key_at(i)) & key_mask_) == w; })
+        .first;
+  }
+  uint32_t find_or_insert_word(uint64_t w, bool* inserted) {
+    const uint32_t tag = word_tag(w);
+    const auto at = probe(tag, [&](uint32_t i) { return (load64(key_at(i)) & key_mask_) == w; });
+    return insert_at(at, tag, reinterpret_cast<const uint8_t*>(&w), inserted);
   }
 
   bool erase(const uint8_t* key) {
@@ -152,6 +161,35 @@ class HashCore {
   uint32_t make_tag(const uint8_t* key) const {
     return uint32_t(hash_bytes(key, key_size_, seed_)) | 0x80000000u;
   }
+  uint32_t word_tag(uint64_t w) const {
+    return uint32_t(hash_word(w, key_size_, seed_)) | 0x80000000u;
+  }
+  bool same_key(uint32_t i, const uint8_t* key) const {
+    return std::memcmp(key_at(i), key, key_size_) == 0;
+  }
+
+  // {the slot whose tag and key match, or kNone; the empty slot that ends the probe}.
+  template <class Match>
+  std::pair<uint32_t, uint32_t> probe(uint32_t tag, Match match) const {
+    for (uint32_t i = tag & mask_;; i = (i + 1) & mask_) {
+      if (tags_[i] == 0) return {kNone, i};
+      if (tags_[i] == tag && match(i)) return {i, i};
+    }
+  }
+
+  uint32_t insert_at(std::pair<uint32_t, uint32_t> at, uint32_t tag, const uint8_t* key,
+                     bool* inserted) {
+    *inserted = false;
+    if (at.first != kNone) return at.first;
+    if (size_ >= max_) return kNone;
+    const uint32_t i = at.second;
+    tags_[i] = tag;
+    std::memcpy(key_slot(i), key, key_size_);
+    std::memset(value_words(i), 0, size_t(stride_words_) * 8);
+    ++size_;
+    *inserted = true;
+    return i;
+  }
   uint8_t* key_slot(uint32_t i) { return keys_.get() + size_t(i) * key_size_; }
   uint64_t* value_words(uint32_t i) const { return values_.get() + size_t(i) * stride_words_; }
 
@@ -169,6 +207,7 @@ class HashCore {
   uint32_t max_;
   uint32_t size_ = 0;
   uint64_t seed_;
+  uint64_t key_mask_;                 // the bytes of a key in an 8-byte load
   std::unique_ptr<uint32_t[]> tags_;  // 0 = empty
   // Key and value storage of empty slots is never read, so it is left
   // uninitialised: a large table costs no page faults until it fills.
@@ -200,6 +239,24 @@ class HashTable final : public Table {
     bool inserted;
     uint32_t i = core_.find_or_insert(key, &inserted);
     return i == HashCore::kNone ? nullptr : core_.value_at(i);
+  }
+
+  NumberKeyFn number_lookup() const override {
+    if (decl_.key_size > 8) return nullptr;
+    return [](Table& t, uint64_t number) -> uint8_t* {
+      auto& h = static_cast<HashTable&>(t);
+      const uint32_t i = h.core_.find_word(key_word(number, h.decl_.key_size));
+      return i == HashCore::kNone ? nullptr : h.core_.value_at(i);
+    };
+  }
+  NumberKeyFn number_find_or_insert() const override {
+    if (decl_.key_size > 8) return nullptr;
+    return [](Table& t, uint64_t number) -> uint8_t* {
+      auto& h = static_cast<HashTable&>(t);
+      bool inserted;
+      const uint32_t i = h.core_.find_or_insert_word(key_word(number, h.decl_.key_size), &inserted);
+      return i == HashCore::kNone ? nullptr : h.core_.value_at(i);
+    };
   }
 
   size_t size() const override { return core_.size(); }
@@ -241,6 +298,14 @@ class ArrayTable final : public Table {
   }
 
   uint8_t* find_or_insert(const uint8_t* key) override { return slot(index(key)); }
+
+  // The index is the number's low 4 bytes, as index() reads them from the key.
+  NumberKeyFn number_lookup() const override {
+    return [](Table& t, uint64_t number) {
+      return static_cast<ArrayTable&>(t).slot(static_cast<uint32_t>(number));
+    };
+  }
+  NumberKeyFn number_find_or_insert() const override { return number_lookup(); }
 
   size_t size() const override { return decl_.max_entries; }
 

@@ -50,6 +50,14 @@ class Table {
   // prefix). nullptr when full. Used by atomic add.
   virtual uint8_t* find_or_insert(const uint8_t* key) = 0;
 
+  // For native code: lookup() and find_or_insert() with the key given as a
+  // number (the VM's key of a number: its key_size low bytes, big-endian),
+  // building no key bytes and calling nothing virtual. Hash tables with
+  // keys of at most 8 bytes and array tables have them; nullptr elsewhere.
+  using NumberKeyFn = uint8_t* (*)(Table& t, uint64_t number);
+  virtual NumberKeyFn number_lookup() const { return nullptr; }
+  virtual NumberKeyFn number_find_or_insert() const { return nullptr; }
+
   virtual size_t size() const = 0;
   virtual void clear() = 0;
 

@@ -184,8 +184,8 @@ class alignas(64) Instance {
 
   struct State;  // interpreter scratch: registers, stacks, parsed headers
   // The compiled code's entry (jit.h's JitCode::Entry).
-  using NativeEntry = JitResult (*)(void* state, const uint8_t* pkt, uint64_t len,
-                                    uint32_t* len_ptr, uint64_t capacity, const void* meta);
+  using NativeEntry = JitResult (*)(void* state, uint8_t* pkt, uint64_t len, uint32_t* len_ptr,
+                                    uint64_t capacity, const void* meta);
 
   // For a host's own frame path, which may call the compiled code itself
   // (AttachPoint::run_native) and skip run()'s call and RunResult on the
@@ -206,7 +206,7 @@ class alignas(64) Instance {
   friend struct Interpreter;
   RunResult execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
                     const PacketMeta& meta);
-  RunResult jit_fault(RunResult r, uint32_t pc);
+  RunResult native_end(const JitResult& j, uint32_t len);
   RunResult run_interpreted(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
   void account(const RunResult& r);
   Verdict fault_verdict() const;  // .onfault, else the host's abort verdict

@@ -1,0 +1,400 @@
+// The x86-64 encoder the JIT's back end emits with: named registers and
+// condition codes, ModRM/SIB forms, and labels for jumps that take the short
+// form where an earlier assembly of the same code shows they reach.
+#pragma once
+
+#if defined(__x86_64__)
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace netcpu::x86 {
+
+constexpr uint8_t RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7, R8 = 8,
+                  R9 = 9, R10 = 10, R11 = 11, R12 = 12, R13 = 13, R14 = 14, R15 = 15;
+
+// x86 condition codes (the low nibble of Jcc).
+enum Cond : uint8_t {
+  kB = 2,
+  kAE = 3,
+  kE = 4,
+  kNE = 5,
+  kBE = 6,
+  kA = 7,
+  kL = 12,
+  kGE = 13,
+  kLE = 14,
+  kG = 15
+};
+
+// A byte emitter with labels for forward jumps. Jumps take the 2-byte
+// rel8 form where the same code assembled once before (`previous`) shows
+// they can: the second assembly differs from the first only in jumps that
+// got shorter, so no distance grows.
+class Asm {
+ public:
+  std::vector<uint8_t> code;
+
+  explicit Asm(const Asm* previous = nullptr) : previous_(previous) {}
+
+  int new_label() {
+    labels_.push_back(-1);
+    return static_cast<int>(labels_.size()) - 1;
+  }
+  void bind(int label) { labels_[label] = static_cast<int64_t>(code.size()); }
+  bool resolve() {
+    for (const auto& f : fixups_) {
+      if (labels_[f.label] < 0) return false;
+      const int64_t rel = labels_[f.label] - static_cast<int64_t>(f.at + f.width);
+      if (f.width == 1) {
+        if (!fits8(rel)) return false;
+        code[f.at] = static_cast<uint8_t>(static_cast<int8_t>(rel));
+      } else {
+        const auto r = static_cast<int32_t>(rel);
+        std::memcpy(&code[f.at], &r, 4);
+      }
+    }
+    return true;
+  }
+
+  void byte(uint8_t b) { code.push_back(b); }
+  void imm32(int32_t v) {
+    uint8_t b[4];
+    std::memcpy(b, &v, 4);
+    code.insert(code.end(), b, b + 4);
+  }
+  void imm64(uint64_t v) {
+    uint8_t b[8];
+    std::memcpy(b, &v, 8);
+    code.insert(code.end(), b, b + 8);
+  }
+  void rex(bool w, uint8_t reg, uint8_t index, uint8_t base) {
+    uint8_t r = static_cast<uint8_t>(0x40 | (w << 3) | ((reg >> 3) & 1) << 2 |
+                                     ((index >> 3) & 1) << 1 | ((base >> 3) & 1));
+    if (r != 0x40) byte(r);
+  }
+  void modrm(uint8_t mod, uint8_t reg, uint8_t rm) {
+    byte(static_cast<uint8_t>(mod << 6 | (reg & 7) << 3 | (rm & 7)));
+  }
+  static bool fits8(int64_t v) { return v >= INT8_MIN && v <= INT8_MAX; }
+  // ModRM (and SIB) for [base + disp], disp8 when it fits.
+  void mem(uint8_t reg, uint8_t base, int32_t disp) {
+    modrm(fits8(disp) ? 1 : 2, reg, base);
+    if ((base & 7) == RSP) byte(0x24);
+    byte_or_dword(disp);
+  }
+  // A displacement or immediate: 1 byte where fits8 (the short form the
+  // caller chose), else 4.
+  void byte_or_dword(int32_t disp) {
+    if (fits8(disp))
+      byte(static_cast<uint8_t>(disp));
+    else
+      imm32(disp);
+  }
+
+  // dst = [base + disp] (64 bits)
+  void load(uint8_t dst, uint8_t base, int32_t disp) {
+    rex(true, dst, 0, base);
+    byte(0x8b);
+    mem(dst, base, disp);
+  }
+  // [base + disp] = src: 8 bytes, or the low 4, 2 or 1 (rax..rbx for a byte).
+  void store(uint8_t base, int32_t disp, uint8_t src, unsigned bytes = 8) {
+    if (bytes == 2) byte(0x66);
+    rex(bytes == 8, src, 0, base);
+    byte(bytes == 1 ? 0x88 : 0x89);
+    mem(src, base, disp);
+  }
+  // add qword [base + disp], imm8 / src
+  void add_to_memory(uint8_t base, int32_t disp, int8_t v) {
+    rex(true, 0, 0, base);
+    byte(0x83);
+    mem(0, base, disp);
+    byte(static_cast<uint8_t>(v));
+  }
+  void add_register_to_memory(uint8_t base, int32_t disp, uint8_t src) {
+    rex(true, src, 0, base);
+    byte(0x01);
+    mem(src, base, disp);
+  }
+  // A zero-extended load of 1 << width_log bytes into eax/rax from [base + disp],
+  // byte-swapped from network order unless host_order.
+  void load_sized(uint8_t base, int32_t disp, unsigned width_log, bool host_order) {
+    switch (width_log) {
+      case 0:
+        rex(false, RAX, 0, base);
+        byte(0x0f), byte(0xb6);
+        break;
+      case 1:
+        rex(false, RAX, 0, base);
+        byte(0x0f), byte(0xb7);
+        break;
+      case 2:
+        rex(false, RAX, 0, base);
+        byte(0x8b);
+        break;
+      default:
+        rex(true, RAX, 0, base);
+        byte(0x8b);
+    }
+    mem(RAX, base, disp);
+    swap_loaded(width_log, host_order);
+  }
+  // Like load_sized, from [base + rax + disp] (the packet at the offset in rax).
+  void load_packet(uint8_t base, unsigned width_log, bool host_order, int32_t disp = 0) {
+    switch (width_log) {
+      case 0:
+        rex(false, RAX, RAX, base), byte(0x0f), byte(0xb6);
+        break;
+      case 1:
+        rex(false, RAX, RAX, base), byte(0x0f), byte(0xb7);
+        break;
+      case 2:
+        rex(false, RAX, RAX, base), byte(0x8b);
+        break;
+      default:
+        rex(true, RAX, RAX, base), byte(0x8b);
+    }
+    // [base + rax + disp] through a SIB byte, always with a displacement
+    // (base rbp/r13 needs one): disp8 when it fits.
+    modrm(fits8(disp) ? 1 : 2, RAX, RSP);
+    byte(static_cast<uint8_t>((RAX & 7) << 3 | (base & 7)));
+    byte_or_dword(disp);
+    swap_loaded(width_log, host_order);
+  }
+  void swap_loaded(unsigned width_log, bool host_order) {
+    if (host_order || width_log == 0) return;
+    if (width_log == 1) {
+      byte(0x66), byte(0xc1), byte(0xc0), byte(8);  // rol ax, 8 (the upper bits were 0)
+    } else if (width_log == 2) {
+      bswap32_rax();
+    } else {
+      bswap64_rax();
+    }
+  }
+
+  void mov(uint8_t dst, uint8_t src) {
+    rex(true, src, 0, dst);
+    byte(0x89);
+    modrm(3, src, dst);
+  }
+  void mov_imm(uint8_t dst, uint64_t v) {
+    const auto s = static_cast<int64_t>(v);
+    if (v <= 0xffffffffu) {  // mov r32, imm32 zero-extends
+      rex(false, 0, 0, dst);
+      byte(static_cast<uint8_t>(0xb8 + (dst & 7)));
+      imm32(static_cast<int32_t>(static_cast<uint32_t>(v)));
+    } else if (s >= INT32_MIN && s <= INT32_MAX) {
+      rex(true, 0, 0, dst);
+      byte(0xc7);
+      modrm(3, 0, dst);
+      imm32(static_cast<int32_t>(s));
+    } else {
+      rex(true, 0, 0, dst);
+      byte(static_cast<uint8_t>(0xb8 + (dst & 7)));
+      imm64(v);
+    }
+  }
+  // op dst, src for the classic two-operand ALU opcodes (add 01, or 09, and 21,
+  // sub 29, xor 31, cmp 39, test 85).
+  void alu(uint8_t opcode, uint8_t dst, uint8_t src) {
+    rex(true, src, 0, dst);
+    byte(opcode);
+    modrm(3, src, dst);
+  }
+  // op dst, imm (sign-extended; imm8 when it fits) with the /ext of opcodes
+  // 81 and 83: add 0, or 1, and 4, sub 5, xor 6, cmp 7.
+  void alu_imm(uint8_t ext, uint8_t dst, int32_t v) {
+    rex(true, 0, 0, dst);
+    byte(fits8(v) ? 0x83 : 0x81);
+    modrm(3, ext, dst);
+    byte_or_dword(v);
+  }
+  // and r32, imm32: zero-extends, so rax & mask for any mask below 2^32.
+  void and_imm32(uint8_t dst, uint32_t mask) {
+    rex(false, 0, 0, dst);
+    byte(0x81);
+    modrm(3, 4, dst);
+    imm32(static_cast<int32_t>(mask));
+  }
+  void imul(uint8_t dst, uint8_t src) {
+    rex(true, dst, 0, src);
+    byte(0x0f), byte(0xaf);
+    modrm(3, dst, src);
+  }
+  // Group 2 by cl (shl 4, shr 5, sar 7) and by an immediate.
+  void shift_cl(uint8_t ext, uint8_t dst) {
+    rex(true, 0, 0, dst);
+    byte(0xd3);
+    modrm(3, ext, dst);
+  }
+  void shift_imm(uint8_t ext, uint8_t dst, uint8_t n) {
+    rex(true, 0, 0, dst);
+    byte(0xc1);
+    modrm(3, ext, dst);
+    byte(n);
+  }
+  // Group 3 (not 2, neg 3, div 6).
+  void unary(uint8_t ext, uint8_t dst) {
+    rex(true, 0, 0, dst);
+    byte(0xf7);
+    modrm(3, ext, dst);
+  }
+  // cmp word [base + disp], imm16
+  void cmp_word(uint8_t base, int32_t disp, uint16_t v) {
+    byte(0x66);
+    rex(false, 0, 0, base);
+    byte(0x81);
+    mem(7, base, disp);
+    byte(static_cast<uint8_t>(v)), byte(static_cast<uint8_t>(v >> 8));
+  }
+  // cmp byte [base + disp], imm8
+  void cmp_byte(uint8_t base, int32_t disp, uint8_t v) {
+    rex(false, 0, 0, base);
+    byte(0x80);
+    mem(7, base, disp);
+    byte(v);
+  }
+  // test [base + disp], mask: a byte test when the mask lies in one byte.
+  void test_memory(uint8_t base, int32_t disp, uint32_t mask) {
+    for (int k = 0; k < 4; ++k) {
+      if (mask & ~(0xffu << 8 * k)) continue;
+      rex(false, 0, 0, base);
+      byte(0xf6);
+      mem(0, base, disp + k);
+      return byte(static_cast<uint8_t>(mask >> 8 * k));
+    }
+    rex(false, 0, 0, base);
+    byte(0xf7);
+    mem(0, base, disp);
+    imm32(static_cast<int32_t>(mask));
+  }
+  void setne_al() { byte(0x0f), byte(0x95), byte(0xc0); }
+  // cmp reg, qword [base + disp]
+  void cmp_memory(uint8_t reg, uint8_t base, int32_t disp) {
+    rex(true, reg, 0, base);
+    byte(0x3b);
+    mem(reg, base, disp);
+  }
+  // mov dword (or sign-extended qword) [base + disp], imm32
+  void store_imm32(uint8_t base, int32_t disp, int32_t v, bool qword = false) {
+    rex(qword, 0, 0, base);
+    byte(0xc7);
+    mem(0, base, disp);
+    imm32(v);
+  }
+  // dst = dword [base + disp], zero-extended
+  void load32(uint8_t dst, uint8_t base, int32_t disp) {
+    rex(false, dst, 0, base);
+    byte(0x8b);
+    mem(dst, base, disp);
+  }
+  // mov [base + index * 2^scale_log + disp32], src (8 or 4 bytes), and the load.
+  void store_indexed(uint8_t base, uint8_t index, uint8_t scale_log, int32_t disp, uint8_t src,
+                     bool qword = true) {
+    rex(qword, src, index, base);
+    byte(0x89);
+    sib(src, base, index, scale_log, disp);
+  }
+  void load_indexed(uint8_t dst, uint8_t base, uint8_t index, uint8_t scale_log, int32_t disp) {
+    rex(true, dst, index, base);
+    byte(0x8b);
+    sib(dst, base, index, scale_log, disp);
+  }
+  // mov dword [base + index * 4 + disp32], imm32
+  void store_imm32_indexed(uint8_t base, uint8_t index, int32_t disp, int32_t v) {
+    rex(false, 0, index, base);
+    byte(0xc7);
+    sib(0, base, index, 2, disp);
+    imm32(v);
+  }
+  void bswap16_rax() {
+    byte(0x66), byte(0xc1), byte(0xc0), byte(8);  // rol ax, 8
+    byte(0x0f), byte(0xb7), byte(0xc0);           // movzx eax, ax
+  }
+  void bswap32_rax() { byte(0x0f), byte(0xc8); }
+  void bswap64_rax() { byte(0x48), byte(0x0f), byte(0xc8); }
+  void cqo() { byte(0x48), byte(0x99); }
+  // A near call to a label (functions of the program), ret, and jmp rax.
+  void call_label(int label) {
+    byte(0xe8);
+    fixup(label, 4);
+  }
+  void ret() { byte(0xc3); }
+  void jmp_rax() { byte(0xff), byte(0xe0); }
+  void bt(uint8_t dst, uint8_t bit) {
+    rex(true, 0, 0, dst);
+    byte(0x0f), byte(0xba);
+    modrm(3, 4, dst);
+    byte(bit);
+  }
+  void jcc(Cond c, int label) {
+    const bool short_jump = reaches_short(label);
+    jumps_.push_back(code.size());
+    if (short_jump) {
+      byte(static_cast<uint8_t>(0x70 | c));
+      return fixup(label, 1);
+    }
+    byte(0x0f), byte(static_cast<uint8_t>(0x80 | c));
+    fixup(label, 4);
+  }
+  void jmp(int label) {
+    const bool short_jump = reaches_short(label);
+    jumps_.push_back(code.size());
+    if (short_jump) {
+      byte(0xeb);
+      return fixup(label, 1);
+    }
+    byte(0xe9);
+    fixup(label, 4);
+  }
+  void call(const void* fn) {
+    mov_imm(RAX, reinterpret_cast<uint64_t>(fn));
+    byte(0xff), byte(0xd0);  // call rax
+  }
+  void push(uint8_t r) {
+    rex(false, 0, 0, r);
+    byte(static_cast<uint8_t>(0x50 + (r & 7)));
+  }
+  void pop(uint8_t r) {
+    rex(false, 0, 0, r);
+    byte(static_cast<uint8_t>(0x58 + (r & 7)));
+  }
+
+ private:
+  // ModRM and SIB for [base + index * 2^scale_log + disp32].
+  void sib(uint8_t reg, uint8_t base, uint8_t index, uint8_t scale_log, int32_t disp) {
+    modrm(2, reg, RSP);
+    byte(static_cast<uint8_t>(scale_log << 6 | (index & 7) << 3 | (base & 7)));
+    imm32(disp);
+  }
+  // Whether the jump about to be emitted, the same one as the previous
+  // assembly's jump number jumps_.size(), fits rel8 there: then it does here.
+  bool reaches_short(int label) const {
+    if (!previous_ || jumps_.size() >= previous_->jumps_.size()) return false;
+    const int64_t target = previous_->labels_[label];
+    const auto site = static_cast<int64_t>(previous_->jumps_[jumps_.size()]);
+    return target >= 0 && fits8(target - (site + 2));
+  }
+  void fixup(int label, uint8_t width) {
+    fixups_.push_back({code.size(), label, width});
+    if (width == 1)
+      byte(0);
+    else
+      imm32(0);
+  }
+  struct Fixup {
+    size_t at;
+    int label;
+    uint8_t width;
+  };
+  const Asm* previous_;
+  std::vector<int64_t> labels_;
+  std::vector<Fixup> fixups_;
+  std::vector<size_t> jumps_;  // where each jump starts, in emission order
+};
+
+}  // namespace netcpu::x86
+
+#endif
