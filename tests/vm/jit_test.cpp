@@ -396,6 +396,20 @@ TEST(Jit, SwitchesCountTheCaseLabelsTheirWalkPasses) {
   expect_same_under_every_budget(src, 14);
 }
 
+TEST(Jit, HeapMemoryAtComputedAddressesIsCheckedAsTheInterpreterChecksIt) {
+  // counter.ncpu's `add family[gpr0], 1`, every width and byte order, and
+  // indexes that run off the heap's end (a heap fault, where the interpreter's).
+  expect_same(
+      ".data:\narray family 4\narray raw 2\n.text:\n    mov gpr0, mlen\n    and gpr0, 3\n"
+      "    add family[gpr0], 1\n    mov heap.u16[gpr0*2 + raw + 8], mlen\n"
+      "    mov heap.h32[gpr0 + raw], 0x01020304\n    xor heap.u64[raw], heap.u32[gpr0 + raw]\n"
+      "    not heap.u8[gpr0 + raw]\n    mov gpr1, heap.h16[gpr0 + raw]\n"
+      "    mov gpr2, mlen\n    shr gpr2, 2\n    add heap.u64[gpr2*8], gpr1\n    pass\n");
+  expect_same(
+      ".data:\narray raw 1\n.text:\n    mov gpr0, -1\n    beq heap.u8[gpr0], 0, z\n"
+      "    pass\nz:\n    drop\n");
+}
+
 TEST(Jit, FlagJumpsReadTheFlagsOfTheLastCompare) {
   for (const char* jump : {"je", "jne", "jl", "jle", "jg", "jge", "jb", "jbe", "ja", "jae"}) {
     expect_same(std::string(".text:\n    mov gpr0, -1\n    cmp mlen, 42\n    ") + jump +

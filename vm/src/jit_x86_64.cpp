@@ -233,12 +233,13 @@ class Compiler {
       stack_ |= in.op == Op::PUSH || in.op == Op::POP || in.op == Op::CALL;
       frames_ |= in.op == Op::CALL;
       resizes_ |= in.op == Op::RESIZE;
+      indexed_heap_ |= indexed_heap(in.a) || indexed_heap(in.b);
     }
     // A leaf has no budget checks past its entry: no loops, no functions.
     for (uint32_t pc = 0; pc < n; ++pc)
       if (flow_.reached(pc) && flow_.checkpoint(pc) && (pc != p_.text_pc || targeted_[pc]))
         leaf = false;
-    full_ = calls_out_ || !leaf || effects_ || flags_ || stack_ || frames_;
+    full_ = calls_out_ || !leaf || effects_ || flags_ || stack_ || frames_ || indexed_heap_;
   }
 
   // Whether the instruction runs through the interpreter's handler.
@@ -300,8 +301,13 @@ class Compiler {
     }
   }
 
-  // A place the code writes natively: a gpr or a variable.
-  static bool writable(const Operand& o) { return o.kind == Kind::Reg || o.kind == Kind::Var; }
+  // A place the code writes natively: a gpr, a variable or heap memory (not
+  // at a mapped register's offset: the interpreter reads that register again
+  // to write, and `rand` would draw another number).
+  bool writable(const Operand& o) const {
+    if (o.kind == Kind::HeapMem) return inline_read(o) && !(o.attr & attr::kBaseMapped);
+    return o.kind == Kind::Reg || o.kind == Kind::Var;
+  }
 
   // Whether the code reads o inline (else through interpreter_operand).
   bool inline_read(const Operand& o) const {
@@ -313,14 +319,20 @@ class Compiler {
         return true;
       case Kind::Mapped:
         return mapped_info(static_cast<MappedReg>(o.reg)).bytes == 8;
-      case Kind::HeapMem: {
+      case Kind::HeapMem: {  // a constant address in bounds, or one checked at run time
         const uint64_t w = 1u << (o.attr & attr::kWidthMask);
-        return (o.attr & attr::kNoBase) && o.imm >= 0 &&
-               static_cast<uint64_t>(o.imm) + w <= l_.heap_size;
+        return !(o.attr & attr::kNoBase) ||
+               (o.imm >= 0 && static_cast<uint64_t>(o.imm) + w <= l_.heap_size);
       }
       default:
         return false;
     }
+  }
+
+  // Heap memory at a computed address: read and written inline, bounds
+  // checked as the interpreter checks them (a HeapFault where it faults).
+  static bool indexed_heap(const Operand& o) {
+    return o.kind == Kind::HeapMem && !(o.attr & attr::kNoBase);
   }
 
   // The gprs some path reads before writing them: the prologue zeroes those
@@ -521,9 +533,9 @@ class Compiler {
   // The mapped register an operand reads (as a value or as a packet
   // offset's base), or -1.
   static int mapped_read(const Operand& o) {
-    const bool read =
-        o.kind == Kind::Mapped ||
-        (o.kind == Kind::PktMem && !(o.attr & attr::kNoBase) && (o.attr & attr::kBaseMapped));
+    const bool memory = o.kind == Kind::PktMem || o.kind == Kind::HeapMem || o.kind == Kind::OutMem;
+    const bool read = o.kind == Kind::Mapped ||
+                      (memory && !(o.attr & attr::kNoBase) && (o.attr & attr::kBaseMapped));
     return read ? o.reg : -1;
   }
 
@@ -648,18 +660,19 @@ class Compiler {
   }
 
   // What parse_headers gives an untagged IPv4 frame without options, not a
-  // fragment, with a whole TCP, UDP or ICMP header (the bytes of Headers,
-  // from the same members): the frames a switch forwards most. The code
-  // checks for one and writes these bytes itself; anything else jumps to
-  // `call`, the parser. Only the flags, ip_proto, ip_id and the payload vary.
-  static std::array<uint8_t, sizeof(Headers)> common_headers(uint32_t transport) {
+  // fragment, or an untagged IPv6 frame without extension headers, with a
+  // whole TCP, UDP or ICMP header (the bytes of Headers, from the same
+  // members): the frames a switch forwards most. The code checks for one
+  // and writes these bytes itself; anything else jumps to `call`, the
+  // parser. Only the flags, ip_proto, ip_id and the payload vary.
+  static std::array<uint8_t, sizeof(Headers)> common_headers(bool v6, uint32_t transport) {
     std::array<uint8_t, sizeof(Headers)> b{};
     auto put = [&](size_t at, auto v) { std::memcpy(&b[at], &v, sizeof v); };
-    put(offsetof(Headers, flags), has::kEth | has::kIp4 | has::kL4 | transport);
+    put(offsetof(Headers, flags), has::kEth | (v6 ? has::kIp6 : has::kIp4) | has::kL4 | transport);
     put(offsetof(Headers, l3), uint16_t{14});
-    put(offsetof(Headers, l4), uint16_t{34});
-    put(offsetof(Headers, eth_type), uint16_t{kTypeIp4});
-    put(offsetof(Headers, ip_hlen), uint16_t{20});
+    put(offsetof(Headers, l4), static_cast<uint16_t>(v6 ? 54 : 34));
+    put(offsetof(Headers, eth_type), v6 ? kTypeIp6 : kTypeIp4);
+    put(offsetof(Headers, ip_hlen), static_cast<uint16_t>(v6 ? 40 : 20));
     return b;
   }
   static uint64_t word(const std::array<uint8_t, sizeof(Headers)>& b, size_t at) {
@@ -668,62 +681,86 @@ class Compiler {
     return w;
   }
 
-  // rax, rcx and rdx are free here; the state, packet and length registers stay.
+  // The parser's own registers are free here (the code calls out): rax,
+  // rcx, rdx, rsi and rdi; the state, packet and length registers stay.
   void parse_common(int call, int parsed) {
+    const int v6 = a_.new_label(), store = a_.new_label();
     a_.alu_imm(7, len_, 42);  // Ethernet, IPv4 and 8 transport bytes
     a_.jcc(kB, call);
     a_.cmp_word(pkt_, 12, 0x0008);  // EtherType 0x0800, as the bytes read little-endian
-    a_.jcc(kNE, call);
+    a_.jcc(kNE, v6);
     a_.cmp_byte(pkt_, 14, 0x45);  // version 4, 20-byte header
     a_.jcc(kNE, call);
     a_.test_memory(pkt_, 20, 0xff3f);  // MF and the fragment offset
     a_.jcc(kNE, call);
+    a_.load_sized(pkt_, 18, 1, false);  // the IPv4 id
+    a_.mov(RDI, RAX);
     a_.load_sized(pkt_, 23, 0, true);  // protocol
-    a_.mov(RCX, RAX);
-    a_.mov_imm(RDX, 42);  // the payload of UDP and ICMP, after their 8 bytes (checked above)
-    const int tcp = a_.new_label(), icmp = a_.new_label(), store = a_.new_label();
-    a_.alu_imm(7, RCX, kProtoTcp);
-    a_.jcc(kE, tcp);
-    a_.alu_imm(7, RCX, kProtoIcmp);
-    a_.jcc(kE, icmp);
-    a_.alu_imm(7, RCX, kProtoUdp);
+    common_transport(false, call, store);
+    a_.bind(v6);
+    a_.cmp_word(pkt_, 12, 0xdd86);  // EtherType 0x86dd
     a_.jcc(kNE, call);
-    a_.mov_imm(RAX, word(common_headers(has::kUdp), 0));
-    a_.jmp(store);
-    a_.bind(icmp);
-    a_.mov_imm(RAX, word(common_headers(has::kIcmp), 0));
-    a_.jmp(store);
-    a_.bind(tcp);
-    // 20 bytes of TCP header in the frame before its data offset is read, an
-    // offset of at least 5 words, and the header with its options inside the frame.
-    a_.alu_imm(7, len_, 54);
+    a_.alu_imm(7, len_, 62);  // Ethernet, IPv6 and 8 transport bytes
     a_.jcc(kB, call);
-    a_.load_sized(pkt_, 46, 0, true);
-    a_.shift_imm(5, RAX, 4);
-    a_.alu_imm(7, RAX, 5);
-    a_.jcc(kB, call);
-    a_.shift_imm(4, RAX, 2);
-    a_.alu_imm(0, RAX, 34);
-    a_.alu(0x39, RAX, len_);  // cmp rax, len
-    a_.jcc(kA, call);
-    a_.mov(RDX, RAX);
-    a_.mov_imm(RAX, word(common_headers(has::kTcp), 0));
+    a_.load_sized(pkt_, 14, 0, true);
+    a_.and_imm32(RAX, 0xf0);
+    a_.alu_imm(7, RAX, 0x60);  // version 6
+    a_.jcc(kNE, call);
+    a_.alu(0x31, RDI, RDI);            // no fragment header: id 0
+    a_.load_sized(pkt_, 20, 0, true);  // next header: the transport
+    common_transport(true, call, store);
     a_.bind(store);
     const int32_t h = l_.headers;
     static_assert(sizeof(Headers) == 28 && offsetof(Headers, ip_proto) == 16 &&
                   offsetof(Headers, ip_id) == 24);
     a_.store(state_, h, RAX);
-    a_.mov_imm(RAX, word(common_headers(0), 8));  // the same for every protocol
-    a_.store(state_, h + 8, RAX);
+    a_.store(state_, h + 8, RSI);
     a_.alu(0x31, RAX, RAX);
     a_.store(state_, h + 16, RAX);
     a_.store(state_, h + static_cast<int32_t>(offsetof(Headers, ip_proto)), RCX, 1);
     a_.store(state_, h + static_cast<int32_t>(offsetof(Headers, payload)), RDX, 2);
-    a_.load_sized(pkt_, 18, 1, false);  // the IPv4 id
-    a_.store(state_, h + static_cast<int32_t>(offsetof(Headers, ip_id)), RAX, 4);
+    a_.store(state_, h + static_cast<int32_t>(offsetof(Headers, ip_id)), RDI, 4);
     a_.mov_imm(RAX, 1);
     a_.store(state_, l_.parsed, RAX, 1);
     a_.jmp(parsed);
+  }
+
+  // With the protocol in rax and 8 bytes after the network header checked:
+  // rax = the first word of Headers, rsi the second, rcx the protocol, rdx
+  // the payload's offset, then on to `store`; to `call` for anything else.
+  void common_transport(bool v6, int call, int store) {
+    const int32_t l4 = v6 ? 54 : 34;
+    const int tcp = a_.new_label(), icmp = a_.new_label();
+    a_.mov(RCX, RAX);
+    a_.mov_imm(RSI, word(common_headers(v6, 0), 8));  // the same for every protocol
+    a_.mov_imm(RDX, static_cast<uint64_t>(l4 + 8));   // UDP's and ICMP's payload, after 8 bytes
+    a_.alu_imm(7, RCX, kProtoTcp);
+    a_.jcc(kE, tcp);
+    a_.alu_imm(7, RCX, v6 ? kProtoIcmp6 : kProtoIcmp);
+    a_.jcc(kE, icmp);
+    a_.alu_imm(7, RCX, kProtoUdp);
+    a_.jcc(kNE, call);
+    a_.mov_imm(RAX, word(common_headers(v6, has::kUdp), 0));
+    a_.jmp(store);
+    a_.bind(icmp);
+    a_.mov_imm(RAX, word(common_headers(v6, has::kIcmp), 0));
+    a_.jmp(store);
+    a_.bind(tcp);
+    // 20 bytes of TCP header in the frame before its data offset is read, an
+    // offset of at least 5 words, and the header with its options inside the frame.
+    a_.alu_imm(7, len_, l4 + 20);
+    a_.jcc(kB, call);
+    a_.load_sized(pkt_, l4 + 12, 0, true);
+    a_.shift_imm(5, RAX, 4);
+    a_.alu_imm(7, RAX, 5);
+    a_.jcc(kB, call);
+    a_.shift_imm(4, RAX, 2);
+    a_.alu_imm(0, RAX, l4);
+    a_.alu(0x39, RAX, len_);  // cmp rax, len
+    a_.jcc(kA, call);
+    a_.mov(RDX, RAX);
+    a_.mov_imm(RAX, word(common_headers(v6, has::kTcp), 0));
+    a_.jmp(store);
   }
 
   // ZF clear when the parsed headers have one of the has:: bits in mask.
@@ -772,7 +809,13 @@ class Compiler {
       case Kind::Var:
         a_.load(RDX, state_, l_.heap);
         return a_.load(RAX, RDX, static_cast<int32_t>(o.imm));
-      case Kind::HeapMem:  // constant address, proven in bounds by unreadable()
+      case Kind::HeapMem:
+        if (indexed_heap(o)) {
+          heap_address(o);
+          a_.load(RDX, state_, l_.heap);
+          return a_.load_packet(RDX, o.attr & attr::kWidthMask, o.attr & attr::kHostOrder);
+        }
+        // A constant address, proven in bounds by inline_read().
         a_.load(RDX, state_, l_.heap);
         return a_.load_sized(RDX, static_cast<int32_t>(o.imm), o.attr & attr::kWidthMask,
                              o.attr & attr::kHostOrder);
@@ -831,7 +874,8 @@ class Compiler {
     if (b.kind == Kind::Imm) {
       read(a);
       a_.mov_imm(RCX, static_cast<uint64_t>(b.imm));
-    } else if (draws_random(a) || draws_random(b) || !inline_read(a) || !inline_read(b)) {
+    } else if (draws_random(a) || draws_random(b) || !inline_read(a) || !inline_read(b) ||
+               indexed_heap(a) || indexed_heap(b)) {
       // Such a read calls out, so the prologue saved rbp: it keeps a.
       read(a);
       a_.mov(RBP, RAX);
@@ -850,10 +894,49 @@ class Compiler {
     }
   }
 
+  // rax = the address of heap memory at a computed offset (base << scale +
+  // disp, wrapping as the interpreter's), or a heap fault.
+  void heap_address(const Operand& o) {
+    const unsigned w = 1u << (o.attr & attr::kWidthMask);
+    if (o.attr & attr::kBaseMapped)
+      read_mapped(o.reg);
+    else
+      read_gpr(o.reg);
+    if (unsigned scale = (o.attr & attr::kScaleMask) >> attr::kScaleShift)
+      a_.shift_imm(4, RAX, static_cast<uint8_t>(scale));
+    if (o.imm != 0) {
+      a_.mov_imm(RDX, static_cast<uint64_t>(o.imm));
+      a_.alu(0x01, RAX, RDX);
+    }
+    const int fault = fault_label(AbortReason::HeapFault);
+    if (l_.heap_size < w) return a_.jmp(fault);
+    a_.mov_imm(RDX, l_.heap_size - w);
+    a_.alu(0x39, RAX, RDX);  // cmp rax, rdx: above is out of bounds
+    a_.jcc(kA, fault);
+  }
+
   void write(const Operand& o) {
     if (o.kind == Kind::Reg) {
       if (host_[o.reg] != kInState) return a_.mov(static_cast<uint8_t>(host_[o.reg]), RAX);
       return a_.store(state_, l_.regs + 8 * o.reg, RAX);
+    }
+    if (o.kind == Kind::HeapMem) {
+      const unsigned w = o.attr & attr::kWidthMask;
+      if (indexed_heap(o)) {
+        a_.mov(RBP, RAX);  // the value, while the address is worked out
+        heap_address(o);
+        a_.mov(RCX, RAX);
+        a_.mov(RAX, RBP);
+      } else {
+        a_.mov_imm(RCX, static_cast<uint64_t>(o.imm));
+      }
+      if (!(o.attr & attr::kHostOrder)) {
+        if (w == 1) a_.byte(0x66), a_.byte(0xc1), a_.byte(0xc0), a_.byte(8);  // rol ax, 8
+        if (w == 2) a_.bswap32_rax();
+        if (w == 3) a_.bswap64_rax();
+      }
+      a_.load(RDX, state_, l_.heap);
+      return a_.store_indexed(RDX, RCX, 0, 0, RAX, 1u << w);
     }
     a_.load(RDX, state_, l_.heap);  // Var: proven in bounds by the verifier
     a_.store(RDX, static_cast<int32_t>(o.imm), RAX);
@@ -1252,6 +1335,7 @@ class Compiler {
   bool stack_ = false;           // push, pop or call
   bool frames_ = false;          // native calls
   bool resizes_ = false;         // the packet's length may change during a run
+  bool indexed_heap_ = false;    // heap memory at computed addresses (rbp keeps a value)
   bool full_ = false;            // the full prologue: anything beyond a leaf filter
   uint32_t read_regs_ = 0;       // bit per gpr
   int8_t host_[kGprCount] = {};  // the host register of each gpr, or kInState

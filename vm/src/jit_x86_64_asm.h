@@ -291,10 +291,12 @@ class Asm {
     mem(dst, base, disp);
   }
   // mov [base + index * 2^scale_log + disp32], src (8 or 4 bytes), and the load.
+  // (bytes: 8, 4, 2 or 1; a byte from rax..rbx.)
   void store_indexed(uint8_t base, uint8_t index, uint8_t scale_log, int32_t disp, uint8_t src,
-                     bool qword = true) {
-    rex(qword, src, index, base);
-    byte(0x89);
+                     unsigned bytes = 8) {
+    if (bytes == 2) byte(0x66);
+    rex(bytes == 8, src, index, base);
+    byte(bytes == 1 ? 0x88 : 0x89);
     sib(src, base, index, scale_log, disp);
   }
   void load_indexed(uint8_t dst, uint8_t base, uint8_t index, uint8_t scale_log, int32_t disp) {
