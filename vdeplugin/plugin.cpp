@@ -15,10 +15,12 @@
 #include <utility>
 #include <vector>
 
+#include "console_reads.h"
 #include "netcpu/bytecode.h"
 #include "netcpu/version.h"
 #include "switch_host.h"
 
+using netcpu::vde::kSwitchLineBuffer;
 using netcpu::vde::SwitchHost;
 
 extern "C" {
@@ -75,8 +77,9 @@ void subscribe(SwitchHost::Needs want);
 // newline at its end, skips blanks, finds the command by its path, skips
 // the blanks after it and passes the rest: `arg`. A line cut there looks
 // like any other, so the plugin measures it: the blanks and path before
-// `arg` lie just before it in the switch's buffer.
-constexpr size_t kSwitchLineBuffer = 128;
+// `arg` lie just before it in the switch's buffer. A line that came in two
+// reads (its client wrote it in pieces, or closed the connection in the
+// middle of it) is shorter: the read it came in tells (console_reads.h).
 constexpr size_t kLongestWholeLine = kSwitchLineBuffer - 2;  // 127 characters may be a cut rc line
 
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
@@ -108,6 +111,22 @@ int run_command(size_t i, FILE* f, char* arg) {
         "vde_switch takes 128 bytes of a console line (127 characters of an rc file's line) and "
         "this one filled them: the switch cut it there, and hands the rest to its own parser as "
         "a line of its own (answered \"Function not implemented\")");
+  } else if (auto read = arg ? netcpu::vde::console_read_of(arg) : std::nullopt;
+             read && (!read->newline || read->after_cut) &&
+             !netcpu::vde::client_sends_lines_without_newline(read->fd)) {
+    // Nobody may read the reply (a connection closed mid-line): the log says it too.
+    printlog(4, "netcpu: refused a line that reached the switch %s: %s %.40s...",
+             read->after_cut ? "after a cut one" : "without its end", name.c_str(), arg);
+    r = g_host->control().refuse_cut_line(
+        command,
+        read->after_cut
+            ? "this line came after one that reached vde_switch without its end (its client "
+              "wrote a line in pieces): it may be the rest of that line, which vde_switch takes "
+              "as a line of its own"
+            : "the line reached vde_switch without its end (a newline): its client wrote it in "
+              "pieces, or closed the connection in the middle of it, and vde_switch takes each "
+              "piece as a line of its own (the rest, if it comes, is answered \"Function not "
+              "implemented\")");
   } else {
     r = g_host->control().execute(command, arg ? arg : "");
   }
@@ -218,6 +237,10 @@ __attribute__((constructor)) void netcpu_init() {
                           reinterpret_cast<int (*)()>(reinterpret_cast<void (*)()>(kCommandFns[i])),
                           static_cast<unsigned char>(kWithFile | kStrArg), nullptr});
   addcl(static_cast<int>(g_commands.size()), g_commands.data());
+  if (!netcpu::vde::watch_console_reads())
+    printlog(4,
+             "netcpu: vde_switch's read() was not found: a console line written in pieces is "
+             "taken as it comes, cut");
   adddbgcl(2, g_debug);
   g_fdtype = add_type(&g_timer_module, 0);
 }
@@ -229,6 +252,7 @@ __attribute__((destructor)) void netcpu_fini() {
     for (const std::string& line : g_host->control().stop_captures("closed at plugin/del"))
       printlog(4, "netcpu: capture of %s", line.c_str());
   subscribe({});
+  netcpu::vde::unwatch_console_reads();
   del_type(g_fdtype);
   deldbgcl(2, g_debug);
   delcl(static_cast<int>(g_commands.size()), g_commands.data());

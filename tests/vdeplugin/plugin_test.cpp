@@ -1,6 +1,8 @@
 // netcpu.so in the real vde_switch: loaded through the management socket,
 // programs on real ports, frames from real libvdeplug endpoints.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -613,6 +615,83 @@ TEST_F(Plugin, LongLinesAreRefusedAndContinuedLinesLoadWhole) {
   EXPECT_NE(loaded.text().find("loaded <filter '" + expr + "'>"), std::string::npos)
       << loaded.text();
   EXPECT_EQ(broadcast_from_a(5)[1], 5u);
+}
+
+// The soak's finding (docs/soak.md): a line a client writes in two pieces
+// reaches the switch in two reads, and each is a line to it.
+TEST_F(Plugin, ALineThatComesInPiecesIsRefusedNotCut) {
+  ASSERT_TRUE(con.cmd_ok("netcpu/filter * in udp port 9").ok());
+  auto keeps_old_filter = [&] {
+    std::string list = con.cmd_ok("netcpu/list * in").text();
+    return list.find("<filter 'udp port 9'>") != std::string::npos ? "" : "* in changed:\n" + list;
+  };
+  std::string line = "netcpu/filter * in host 10.9.9.9";
+  for (int i = 0; i < 7; ++i) line += " or host 10.9.9.9";
+  // Cut at 117 characters: six terms and a piece of the seventh. Taken as a
+  // line of its own, it would load a six-term filter on * in.
+  std::vector<Reply> replies =
+      con.cmd_in_pieces({line.substr(0, 117), line.substr(117) + "\n"}, 200ms, 2);
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].code, EBADMSG) << replies[0].text();
+  EXPECT_NE(replies[0].text().find("netcpu/filter: cut line refused: nothing was done"),
+            std::string::npos)
+      << replies[0].text();
+  EXPECT_NE(replies[0].text().find("without its end"), std::string::npos) << replies[0].text();
+  EXPECT_EQ(replies[1].code, ENOSYS) << replies[1].text();
+  EXPECT_EQ(keeps_old_filter(), "");
+
+  // A netcpu/ line right after a cut one may be its rest: refused too.
+  replies = con.cmd_in_pieces({"help net", "netcpu/unload * in\n"}, 200ms, 2);
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[1].code, EBADMSG) << replies[1].text();
+  EXPECT_NE(replies[1].text().find("came after one that reached vde_switch without its end"),
+            std::string::npos)
+      << replies[1].text();
+  EXPECT_EQ(keeps_old_filter(), "");
+  // The next whole line is a line again.
+  EXPECT_TRUE(con.cmd("netcpu/list").ok());
+
+  // A client that closes its connection in the middle of a line.
+  {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    sw.mgmt_path().copy(addr.sun_path, sizeof addr.sun_path - 1);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string piece = line.substr(0, 117);
+    ASSERT_EQ(send(fd, piece.data(), piece.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(piece.size()));
+    close(fd);
+  }
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (sw.log().find("netcpu: refused a line that reached the switch without its end") ==
+             std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_NE(sw.log().find("netcpu: refused a line that reached the switch without its end"),
+            std::string::npos)
+      << sw.log();
+  EXPECT_EQ(keeps_old_filter(), "");
+
+  // Lines whole in one write load as ever.
+  ASSERT_TRUE(con.cmd_ok("netcpu/filter * in host 10.9.9.9").ok());
+  EXPECT_NE(con.cmd_ok("netcpu/list * in").text().find("<filter 'host 10.9.9.9'>"),
+            std::string::npos);
+}
+
+// vdeterm sends each line typed in one write, without a newline: for the
+// switch a read is a line, and for the plugin such a client's lines are whole.
+TEST_F(Plugin, VdetermLinesWithoutNewlineAreWhole) {
+  if (!Vdeterm::available()) GTEST_SKIP() << "no /usr/bin/vdeterm (vde2)";
+  Vdeterm term(sw.mgmt_path());
+  std::string got = term.type("netcpu/filter * in host 10.9.9.9", "Success\r\n");
+  EXPECT_NE(got.find("loaded <filter 'host 10.9.9.9'>"), std::string::npos) << got;
+  EXPECT_NE(con.cmd_ok("netcpu/list * in").text().find("<filter 'host 10.9.9.9'>"),
+            std::string::npos);
+  got = term.type("netcpu/unload * in", "Success\r\n");
+  EXPECT_EQ(got.find("<TIMEOUT>"), std::string::npos) << got;
+  EXPECT_EQ(list_field(con, "* in", 0), "");
 }
 
 TEST(PluginRcFile, CutLinesAreRefusedAndContinuedLinesLoad) {

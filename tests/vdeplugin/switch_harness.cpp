@@ -20,6 +20,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 extern "C" {  // the libvdeplug headers have no C++ guards
 #include <libvdeplug.h>
@@ -482,12 +483,20 @@ Reply Console::cmd(const std::string& line) {
 }
 
 std::vector<Reply> Console::cmd_any_length(const std::string& line, size_t replies) {
+  return cmd_in_pieces({line + "\n"}, {}, replies);
+}
+
+std::vector<Reply> Console::cmd_in_pieces(const std::vector<std::string>& pieces,
+                                          std::chrono::milliseconds gap, size_t replies) {
   {
     std::lock_guard lock(mu_);
     replies_.clear();
     transcript_.clear();
   }
-  write_all(line + "\n");
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (i > 0) std::this_thread::sleep_for(gap);
+    write_all(pieces[i]);
+  }
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, timeout_, [&] { return replies_.size() >= replies || closed_; });
   std::vector<Reply> got;
@@ -575,6 +584,66 @@ bool Console::connected() const {
 
 // ---------------------------------------------------------------------------
 // Endpoint
+
+bool Vdeterm::available() { return access("/usr/bin/vdeterm", X_OK) == 0; }
+
+Vdeterm::Vdeterm(const std::string& mgmt_path, std::chrono::milliseconds timeout)
+    : timeout_(timeout) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) throw errno_error("socketpair");
+  term_ = sv[0];
+  // vdeterm writes its terminal output to its stdin: one socket for both
+  // (no termios on it; vdeterm ignores that failure).
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, sv[1], STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&fa, sv[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  std::string prog = "/usr/bin/vdeterm";
+  std::vector<char*> argv = {prog.data(), const_cast<char*>(mgmt_path.c_str()), nullptr};
+  int rc = posix_spawn(&pid_, prog.c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(sv[1]);
+  if (rc != 0) {
+    errno = rc;
+    throw errno_error("posix_spawn vdeterm");
+  }
+  // Its first act is `help` (for completion), then the prompt.
+  std::string header = read_until("vde[" + mgmt_path + "]: ");
+  if (header.ends_with("<TIMEOUT>")) throw std::runtime_error("vdeterm: no prompt: " + header);
+}
+
+Vdeterm::~Vdeterm() {
+  if (pid_ > 0) {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (term_ >= 0) close(term_);
+}
+
+std::string Vdeterm::read_until(std::string_view marker) {
+  auto deadline = Clock::now() + timeout_;
+  while (buf_.find(marker) == std::string::npos && Clock::now() < deadline) {
+    pollfd p{term_, POLLIN, 0};
+    if (poll(&p, 1, std::min(20, remaining_ms(deadline))) <= 0) continue;
+    char chunk[4096];
+    ssize_t n = recv(term_, chunk, sizeof chunk, MSG_DONTWAIT);
+    if (n <= 0) break;
+    buf_.append(chunk, static_cast<size_t>(n));
+  }
+  size_t at = buf_.find(marker);
+  if (at == std::string::npos) return std::exchange(buf_, {}) + "<TIMEOUT>";
+  std::string out = buf_.substr(0, at + marker.size());
+  buf_.erase(0, at + marker.size());
+  return out;
+}
+
+std::string Vdeterm::type(const std::string& line, std::string_view until) {
+  std::string s = line + "\n";
+  if (send(term_, s.data(), s.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(s.size()))
+    throw errno_error("vdeterm: typing");
+  return read_until(until);
+}
 
 Endpoint::Endpoint(const std::string& data_path, std::string descr)
     : descr_(descr.empty() ? unique_descr() : std::move(descr)),

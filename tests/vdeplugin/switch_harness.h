@@ -153,6 +153,11 @@ class Console {
   // 128 bytes at a time and answers each piece. Returns the first `replies`
   // replies (fewer if no more came within the timeout).
   std::vector<Reply> cmd_any_length(const std::string& line, size_t replies);
+  // Writes the pieces `gap` apart, as a client that writes a line as it
+  // gets it: the switch takes each read as a line. Returns the first
+  // `replies` replies (fewer if no more came within the timeout).
+  std::vector<Reply> cmd_in_pieces(const std::vector<std::string>& pieces,
+                                   std::chrono::milliseconds gap, size_t replies);
 
   // The port whose endpoint description starts with descr (from port/allprint), or -1.
   int port_of(const std::string& descr);
@@ -208,6 +213,27 @@ long list_column(Console& console, const std::string& point, int column);
 std::string list_field(Console& console, const std::string& point, int column);
 // The same for a column that is not a whole number (9: NS/PKT).
 double list_number(Console& console, const std::string& point, int column);
+
+// Debian's vdeterm on a management socket, its terminal a socketpair:
+// vdeterm sends each line typed, without its newline, in one write.
+class Vdeterm {
+ public:
+  explicit Vdeterm(const std::string& mgmt_path, std::chrono::milliseconds timeout = 5s);
+  ~Vdeterm();
+  Vdeterm(const Vdeterm&) = delete;
+  Vdeterm& operator=(const Vdeterm&) = delete;
+  static bool available();
+  // Types a line (a newline is added) and returns what the terminal shows
+  // up to and including `until`; "<TIMEOUT>" at the end when it never came.
+  std::string type(const std::string& line, std::string_view until);
+
+ private:
+  std::string read_until(std::string_view marker);
+  int term_ = -1;
+  pid_t pid_ = -1;
+  std::chrono::milliseconds timeout_;
+  std::string buf_;
+};
 
 // A libvdeplug connection to the switch's data socket: vde_send, vde_recv, vde_datafd and
 // vde_close on a connection opened like vde_open(data_path, descr, NULL) would (the

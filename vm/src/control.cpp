@@ -274,15 +274,20 @@ std::optional<ControlReply> Control::continue_line(std::string_view command, std
                              " line that does not end with \\"};
 }
 
+std::string Control::pending_note(std::string_view command) const {
+  auto pending = continued_.find(command);
+  if (pending == continued_.end()) return {};
+  return "\n" + std::to_string(pending->second.size()) + " characters of netcpu/" +
+         std::string(command) + " from lines ending with \\ are still pending";
+}
+
 ControlReply Control::refuse_long_line(std::string_view command, size_t max_chars,
                                        std::string_view what_happened) const {
   const std::string name = "netcpu/" + std::string(command.empty() ? "COMMAND" : command);
   std::string text = name + ": line too long: this console takes at most " +
                      std::to_string(max_chars) + " characters a line; nothing was done";
   if (!what_happened.empty()) text += "\n" + std::string(what_happened);
-  if (auto pending = continued_.find(command); pending != continued_.end())
-    text += "\n" + std::to_string(pending->second.size()) + " characters of " + name +
-            " from lines ending with \\ are still pending";
+  text += pending_note(command);
   text +=
       "\nGive a long command in pieces: end a line with \\ and go on with the same command on "
       "the next line (the pieces are joined as they are: keep the blank before the \\):\n  " +
@@ -290,6 +295,16 @@ ControlReply Control::refuse_long_line(std::string_view command, size_t max_char
       " THE REST\nor put a long program in a file (netcpu/load), or its bytecode in several "
       "netcpu/put lines. netcpu ctl splits long commands by itself.";
   return {EMSGSIZE, text};
+}
+
+ControlReply Control::refuse_cut_line(std::string_view command,
+                                      std::string_view what_happened) const {
+  const std::string name = "netcpu/" + std::string(command.empty() ? "COMMAND" : command);
+  std::string text = name + ": cut line refused: nothing was done, every point keeps what it had";
+  if (!what_happened.empty()) text += "\n" + std::string(what_happened);
+  text += pending_note(command);
+  text += "\nSend each line in one write, ending with a newline (netcpu ctl does).";
+  return {EBADMSG, text};
 }
 
 ControlReply Control::execute(std::string_view command, std::string_view line) {

@@ -289,6 +289,10 @@ class Control {
   // "netcpu/".
   ControlReply refuse_long_line(std::string_view command, size_t max_chars,
                                 std::string_view what_happened) const;
+  // The reply to a console line the host received cut (a client wrote it
+  // in pieces, or left in the middle of it): nothing is done, and the text
+  // says why (`what_happened`, the host's note) and how to send a line.
+  ControlReply refuse_cut_line(std::string_view command, std::string_view what_happened) const;
   // A line whose arguments end with '\' continues on the next line of the
   // same command: the backslash is removed and the pieces are joined as
   // they are. Most continued characters one command may hold.
@@ -331,6 +335,8 @@ class Control {
   std::optional<ControlReply> continue_line(std::string_view command, std::string_view args,
                                             std::string& whole);
   bool known(std::string_view command) const;
+  // "\nN characters of netcpu/COMMAND ... are still pending", or nothing.
+  std::string pending_note(std::string_view command) const;
 
   Options opt_;
   bool profiling_ = false;

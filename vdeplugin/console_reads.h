@@ -1,0 +1,43 @@
+// Whether a console line reached vde_switch whole. vde_switch takes each
+// read() of up to 128 bytes from a management connection as one command
+// line, drops one newline at its end, and hands the plugin only the
+// arguments: a line a client wrote in two pieces (or cut by closing its
+// connection) arrives as a shorter line that looks whole. Nothing the switch
+// passes tells the two apart, so the plugin watches the switch's own reads:
+// it puts a wrapper in the switch's PLT slot for read(2) (the switch is built
+// with lazy binding: the slot is writable) that notes, for every 128-byte
+// console read, where it went, how long it was and whether it ended with a
+// newline. A command then finds the read its arguments lie in.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+
+namespace netcpu::vde {
+
+// vde_switch's console buffer (MAXCMD in vde2's consmgmt.c).
+constexpr size_t kSwitchLineBuffer = 128;
+
+struct ConsoleRead {
+  int fd = -1;             // the management connection
+  size_t bytes = 0;        // what the read returned
+  bool newline = false;    // it ended with '\n'
+  bool after_cut = false;  // the read before it on this connection ended mid-line
+};
+
+// Puts the wrapper in place; false when the switch's read slot was not found
+// (then console_read_of() finds nothing). unwatch puts the switch's own
+// function back (plugin/del), if the slot still holds the wrapper.
+bool watch_console_reads();
+void unwatch_console_reads();
+
+// The console read a command's arguments lie in: nullopt when the command
+// did not come from one (an rc file's line, a `load` script's).
+std::optional<ConsoleRead> console_read_of(const char* arg);
+
+// Whether the client on a management connection sends each command in one
+// write without a newline: vdeterm and vdetelweb (libvdehist) do, and for
+// them a read is a whole line, as vde_switch takes it.
+bool client_sends_lines_without_newline(int fd);
+
+}  // namespace netcpu::vde
