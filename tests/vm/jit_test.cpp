@@ -99,6 +99,24 @@ std::string tables_of(Instance& vm) {
   return s;
 }
 
+void expect_same_result(const Instance& vm_a, const RunResult& a, const Instance& vm_b,
+                        const RunResult& b) {
+  EXPECT_STREQ(verdict_name(a.verdict), verdict_name(b.verdict));
+  EXPECT_EQ(a.aborted, b.aborted);
+  EXPECT_STREQ(abort_reason_name(a.reason), abort_reason_name(b.reason));
+  EXPECT_EQ(a.abort_pc, b.abort_pc);
+  EXPECT_EQ(a.instructions, b.instructions);
+  EXPECT_EQ(a.length, b.length);
+  EXPECT_EQ(a.modified, b.modified);
+  EXPECT_EQ(a.redirect_port, b.redirect_port);
+  EXPECT_EQ(a.mirror_port, b.mirror_port);
+  EXPECT_EQ(a.emitted, b.emitted);
+  for (size_t e = 0; e < std::min(vm_a.emitted().size(), vm_b.emitted().size()); ++e) {
+    const auto x = vm_a.emitted()[e].bytes(), y = vm_b.emitted()[e].bytes();
+    EXPECT_EQ(std::vector<uint8_t>(x.begin(), x.end()), std::vector<uint8_t>(y.begin(), y.end()));
+  }
+}
+
 // Runs src natively and interpreted over every packet (and its timers after
 // each); both must agree on everything a run leaves behind.
 void expect_same(const std::string& src, Limits limits = {}) {
@@ -128,19 +146,13 @@ void expect_same(const std::string& src, Limits limits = {}) {
     const RunResult b =
         interp.vm->run(bytes.size() == room ? nullptr : copy.data(), li, capacity, PacketMeta{});
     bytes.assign(guarded, guarded + bytes.size());
-    EXPECT_STREQ(verdict_name(a.verdict), verdict_name(b.verdict));
-    EXPECT_EQ(a.aborted, b.aborted);
-    EXPECT_STREQ(abort_reason_name(a.reason), abort_reason_name(b.reason));
-    EXPECT_EQ(a.abort_pc, b.abort_pc);
-    EXPECT_EQ(a.instructions, b.instructions);
-    EXPECT_EQ(a.length, b.length);
-    EXPECT_EQ(a.modified, b.modified);
-    EXPECT_EQ(a.redirect_port, b.redirect_port);
-    EXPECT_EQ(a.mirror_port, b.mirror_port);
-    EXPECT_EQ(a.emitted, b.emitted);
-    for (size_t e = 0; e < std::min(jit.vm->emitted().size(), interp.vm->emitted().size()); ++e) {
-      const auto x = jit.vm->emitted()[e].bytes(), y = interp.vm->emitted()[e].bytes();
-      EXPECT_EQ(std::vector<uint8_t>(x.begin(), x.end()), std::vector<uint8_t>(y.begin(), y.end()));
+    expect_same_result(*jit.vm, a, *interp.vm, b);
+    // The timers after each packet, and the .init once: without a packet.
+    for (size_t t = 0; t < jit.vm->program().timers.size(); ++t) {
+      SCOPED_TRACE("timer " + std::to_string(t));
+      PacketMeta m;
+      m.now_ms = 1000 + i;
+      expect_same_result(*jit.vm, jit.vm->run_timer(t, m), *interp.vm, interp.vm->run_timer(t, m));
     }
     EXPECT_EQ(bytes, copy);
     EXPECT_EQ(tables_of(*jit.vm), tables_of(*interp.vm));
@@ -443,6 +455,22 @@ TEST(Jit, RewritesOutputAndEmitsRunTheInterpretersHandlers) {
       "    find gpr1, \"bytes\", 0\n    resize 70\n    bne wlen, 70, other\n"
       "    outlen 20\n    mov out.u32[2], ip.src\n    emit 3\n    mirror 2\n"
       "    log \"%u\", gpr0\n    dump 20\n    redirect 5\nother:\n    pass\n");
+}
+
+TEST(Jit, TimersAndInitRunNativeWithoutAPacket) {
+  const char* src =
+      ".data:\ntable t hash key 4 value 8 max 8\nnum ticks 0\n"
+      ".init:\n    update t, 1, 5\n    mov gpr1, mlen\n    add ticks, gpr1\n    end\n"
+      ".timer tick 100ms:\n    add ticks, 1\n    lookup gpr0, t, 1\n    tadd t, 2, gpr0\n"
+      "    outlen 14\n    mov out.u16[12], 0x0806\n    emit 1\n    print \"tick %u\", ticks\n"
+      "    mov gpr2, ticks\n    and gpr2, 3\n    bne gpr2, 2, ok\n    mov gpr3, pkt.u8[0]\n"
+      "ok:\n    switch gpr2\n    case 1:\n        call f\n    endswitch\n    dump 4\n    end\n"
+      "func f:\n    push ticks\n    pop gpr4\n    ret\n"
+      ".text:\n    tadd t, 3, mlen\n    pass\n";
+  expect_same(src);
+  Limits tight;
+  tight.budget = 6;  // the timer's run stops where the interpreter stops it
+  expect_same(src, tight);
 }
 
 TEST(Jit, EveryExampleRunsNativeWithTheInterpretersResults) {

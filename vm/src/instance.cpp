@@ -60,9 +60,8 @@ namespace {
 static_assert(std::atomic<uint64_t>::is_always_lock_free &&
               sizeof(std::atomic<uint64_t>) == sizeof(uint64_t));
 
-std::unique_ptr<JitCode> compile(const Instance::State& st, const Stats& stats, const Program& p,
-                                 size_t heap_size, LinkType link, std::vector<Table*> tables,
-                                 uint32_t* emitted_count, uint32_t* out_len, std::string* why) {
+JitLayout layout_of(const Instance::State& st, const Stats& stats, size_t heap_size, LinkType link,
+                    std::vector<Table*> tables, uint32_t* emitted_count, uint32_t* out_len) {
   auto offset = [&](const void* member) {
     return static_cast<int32_t>(static_cast<const char*>(member) -
                                 reinterpret_cast<const char*>(&st));
@@ -110,7 +109,7 @@ std::unique_ptr<JitCode> compile(const Instance::State& st, const Stats& stats, 
   layout.passed = counter(stats.passed);
   layout.dropped = counter(stats.dropped);
   layout.mapped = interpreter_mapped;
-  return jit_compile(p, layout, why);
+  return layout;
 }
 
 std::string mebibytes(uint64_t bytes) {
@@ -178,15 +177,24 @@ std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps
   vm->state_->heap = vm->heap_.data();
   std::vector<Table*> tables;
   for (auto& t : vm->tables_) tables.push_back(t.get());
-  vm->jit_ = compile(*vm->state_, vm->stats_, vm->program_, vm->heap_.size(), vm->caps_.link,
-                     std::move(tables), &vm->emitted_count_, &vm->out_len_, &vm->jit_status_);
+  const JitLayout layout = layout_of(*vm->state_, vm->stats_, vm->heap_.size(), vm->caps_.link,
+                                     std::move(tables), &vm->emitted_count_, &vm->out_len_);
+  vm->jit_ = jit_compile(vm->program_, layout, &vm->jit_status_);
   if (vm->jit_) vm->jit_status_ = "compiled, " + std::to_string(vm->jit_->code_bytes()) + " bytes";
+  // .init and the timer handlers too, when .text compiled (each as it can).
+  std::unique_ptr<JitCode> init;
+  if (vm->jit_) {
+    std::string why;
+    if (vm->program_.init_pc != kNoTarget)
+      init = jit_compile(vm->program_, layout, &why, vm->program_.init_pc);
+    for (const auto& t : vm->program_.timers)
+      vm->timer_jit_.push_back(jit_compile(vm->program_, layout, &why, t.pc));
+  }
   vm->choose_native();
   if (vm->program_.init_pc != kNoTarget) {
-    uint32_t len = 0;
     PacketMeta meta;
     meta.hook = Hook::Init;
-    RunResult r = vm->execute(vm->program_.init_pc, nullptr, len, 0, meta);
+    RunResult r = vm->run_without_packet(init.get(), vm->program_.init_pc, meta);
     if (r.aborted) {
       if (err) {
         SourcePos pos = vm->program_.pos(r.abort_pc);
@@ -278,10 +286,15 @@ __attribute__((noinline)) RunResult Instance::run_interpreted(uint8_t* pkt, uint
 // interpreter finished: counted here, by account(), with what the state
 // says it changed (nothing, for code that cannot change anything).
 __attribute__((noinline)) RunResult Instance::native_end(const JitResult& j, uint32_t len) {
+  RunResult r = native_outcome(j, len, jit_->effects());
+  account(r);
+  return r;
+}
+
+RunResult Instance::native_outcome(const JitResult& j, uint32_t len, bool effects) {
   const State& st = *state_;
   const auto kind = static_cast<JitExit>(static_cast<uint8_t>(j.exit >> 32));
   const auto detail = static_cast<uint8_t>(j.exit >> 40);
-  const bool effects = jit_->effects();
   if (!effects) emitted_count_ = 0;
   RunResult r;
   if (kind == JitExit::Ended) {
@@ -302,15 +315,23 @@ __attribute__((noinline)) RunResult Instance::native_end(const JitResult& j, uin
   if (!effects) r.modified = false, r.mirror_port = -1, r.emitted = 0;
   r.instructions = static_cast<uint32_t>(j.count);
   r.length = len;
-  account(r);
   return r;
 }
 
-RunResult Instance::run_timer(size_t i, const PacketMeta& meta) {
+// .init and timer handlers: their native code where packets run native
+// code (the same switches), else the interpreter. Nothing is counted here.
+RunResult Instance::run_without_packet(const JitCode* code, uint32_t pc, const PacketMeta& meta) {
   uint32_t len = 0;
+  if (!code || !native_) return execute(pc, nullptr, len, 0, meta);
+  const JitResult j = code->entry()(state_.get(), nullptr, 0, &len, 0, &meta);
+  return native_outcome(j, len, true);
+}
+
+RunResult Instance::run_timer(size_t i, const PacketMeta& meta) {
   PacketMeta m = meta;
   m.hook = Hook::Timer;
-  RunResult r = execute(program_.timers.at(i).pc, nullptr, len, 0, m);
+  const JitCode* code = i < timer_jit_.size() ? timer_jit_[i].get() : nullptr;
+  RunResult r = run_without_packet(code, program_.timers.at(i).pc, m);
   stats_.timer_runs.fetch_add(1, std::memory_order_relaxed);
   if (r.emitted) stats_.emitted.fetch_add(r.emitted, std::memory_order_relaxed);
   if (r.aborted) {

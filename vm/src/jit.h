@@ -101,6 +101,10 @@ class JitCode {
 };
 
 // Native code for the program's .text, or nullptr with the reason in *why.
-std::unique_ptr<JitCode> jit_compile(const Program& p, const JitLayout& layout, std::string* why);
+// With `entry` another entry point (.init, a timer handler), code for runs
+// without a packet: entered with a null packet of length 0, its packet
+// accesses the interpreter's NoPacket faults, its verdicts not counted.
+std::unique_ptr<JitCode> jit_compile(const Program& p, const JitLayout& layout, std::string* why,
+                                     uint32_t entry = kNoTarget);
 
 }  // namespace netcpu

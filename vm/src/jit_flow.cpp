@@ -41,13 +41,13 @@ void Flow::edges(uint32_t pc, std::vector<FlowEdge>& out) const {
   if (!(info.flags & flag::kNoFallthrough)) out.push_back({pc + 1, FlowEdge::Fall});
 }
 
-Flow::Flow(const Program& p) : p_(p) {
+Flow::Flow(const Program& p, uint32_t entry) : p_(p), entry_(entry) {
   const size_t n = p.code.size();
   reach_.assign(n, false), leader_.assign(n, false), checkpoint_.assign(n, false);
   function_entry_.assign(n, false), dist_.assign(n, 0);
-  if (p.text_pc >= n) return;
-  std::vector<uint32_t> todo = {p.text_pc};
-  leader_[p.text_pc] = checkpoint_[p.text_pc] = true;
+  if (entry >= n) return;
+  std::vector<uint32_t> todo = {entry};
+  leader_[entry] = checkpoint_[entry] = true;
   std::vector<FlowEdge> out;
   while (!todo.empty()) {
     const uint32_t pc = todo.back();

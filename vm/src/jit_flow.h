@@ -27,7 +27,9 @@ struct FlowEdge {
 
 class Flow {
  public:
-  explicit Flow(const Program& p);
+  // From `entry`: .text, .init or a timer handler.
+  Flow(const Program& p, uint32_t entry);
+  uint32_t entry() const { return entry_; }
 
   const Program& program() const { return p_; }
   size_t size() const { return p_.code.size(); }
@@ -43,7 +45,7 @@ class Flow {
   // from one: only there can a run go on for longer than the code between
   // two such points, so only there is the budget checked.
   bool checkpoint(uint32_t pc) const { return checkpoint_[pc]; }
-  // From a checkpoint (or .text's entry): the most instructions a run can
+  // From a checkpoint (or the entry): the most instructions a run can
   // count before the next checkpoint or its end.
   uint64_t reach_from(uint32_t pc) const { return dist_[pc]; }
 
@@ -51,7 +53,7 @@ class Flow {
   bool function_entry(uint32_t pc) const { return function_entry_[pc]; }
 
   // A forward dataflow over the reached code: `entry` holds on entry to
-  // .text, `unknown` on entry to a function and after a call returns;
+  // the entry point, `unknown` on entry to a function and after a call returns;
   // out(insn, value, taken) is what an edge carries (taken: a jump or case
   // edge, not the fall to the next instruction), meet joins the values of
   // several predecessors. Iterated to a fixpoint (loops have back edges).
@@ -67,7 +69,7 @@ class Flow {
       if (m == at[to]) return false;
       return at[to] = m, true;
     };
-    arrive(p_.text_pc, entry);
+    arrive(entry_, entry);
     for (uint32_t pc = 0; pc < n; ++pc)
       if (reach_[pc] && function_entry_[pc]) arrive(pc, unknown);
     std::vector<FlowEdge> out_edges;
@@ -90,6 +92,7 @@ class Flow {
 
  private:
   const Program& p_;
+  uint32_t entry_;
   std::vector<bool> reach_, leader_, checkpoint_, function_entry_;
   std::vector<uint64_t> dist_;
   bool has_calls_ = false;

@@ -100,13 +100,18 @@ class Compiler {
  public:
   // previous: the same program assembled before, for short jumps.
   Compiler(const Program& p, const Flow& flow, const JitLayout& l, const Asm* previous)
-      : p_(p), flow_(flow), l_(l), a_(previous) {}
+      : p_(p),
+        flow_(flow),
+        l_(l),
+        a_(previous),
+        entry_(flow.entry()),
+        no_packet_(flow.entry() != p.text_pc) {}
 
   const Asm& assembly() const { return a_; }
 
   bool assemble(std::string* why) {
     const size_t n = p_.code.size();
-    if (p_.text_pc >= n) return fail(why, "no .text");
+    if (entry_ >= n) return fail(why, "no entry point");
     survey();
     read_regs_ = regs_read_unset();
     assign_host_registers();
@@ -122,14 +127,15 @@ class Compiler {
     }
 
     prologue();
+    if (full_) budget_check(entry_);
     a_.jmp(text_body_);
     uint32_t block_end = 0;  // last pc of the current block
     for (uint32_t pc = 0; pc < n; ++pc) {
       if (!flow_.reached(pc)) continue;
       a_.bind(pc_label_[pc]);
       pc_ = pc;
-      if (flow_.checkpoint(pc) && (pc != p_.text_pc || targeted_[pc])) budget_check(pc);
-      if (pc == p_.text_pc) a_.bind(text_body_);
+      if (flow_.checkpoint(pc) && (pc != entry_ || targeted_[pc])) budget_check(pc);
+      if (pc == entry_) a_.bind(text_body_);
       if (flow_.leader(pc)) {
         block_end = flow_.block_end(pc);
         a_.alu_imm(0, count_, static_cast<int32_t>(block_end - pc + 1));
@@ -168,11 +174,13 @@ class Compiler {
     }
     a_.bind(exit_);
     epilogue();
-    // The whole run to the interpreter, as entered: the budget is below
-    // what the run may need before its first check.
-    a_.bind(whole_run_);
-    a_.mov_imm(RAX, reinterpret_cast<uint64_t>(l_.run));
-    a_.jmp_rax();
+    // A leaf's whole run to the interpreter, as entered: the budget is below
+    // what the run may need.
+    if (!full_) {
+      a_.bind(whole_run_);
+      a_.mov_imm(RAX, reinterpret_cast<uint64_t>(l_.run));
+      a_.jmp_rax();
+    }
     if (!a_.resolve()) return fail(why, "internal: unbound label or short jump out of reach");
     return true;
   }
@@ -237,13 +245,18 @@ class Compiler {
     }
     // A leaf has no budget checks past its entry: no loops, no functions.
     for (uint32_t pc = 0; pc < n; ++pc)
-      if (flow_.reached(pc) && flow_.checkpoint(pc) && (pc != p_.text_pc || targeted_[pc]))
+      if (flow_.reached(pc) && flow_.checkpoint(pc) && (pc != entry_ || targeted_[pc]))
         leaf = false;
+    // Without a packet, nothing is counted as a packet's verdict: every exit
+    // is one the instance reads.
+    effects_ |= no_packet_;
     full_ = calls_out_ || !leaf || effects_ || flags_ || stack_ || frames_ || indexed_heap_;
   }
 
   // Whether the instruction runs through the interpreter's handler.
   bool steps(const Insn& in) const {
+    // Without a packet, what would touch one is the interpreter's NoPacket.
+    if (no_packet_ && (op_info(in.op).flags & flag::kPacket)) return true;
     switch (in.op) {
       case Op::NOP:
       case Op::CASE:
@@ -384,11 +397,14 @@ class Compiler {
   // Entered with state, pkt, len, len_ptr, capacity and meta in rdi, rsi,
   // rdx, rcx, r8 and r9. Code that calls out hands the interpreter the run first.
   void prologue() {
-    // A budget below the most a run may count before its first check: the
-    // interpreter runs the packet, entered with the arguments as they came.
-    a_.mov_imm(RAX, flow_.reach_from(p_.text_pc));
-    a_.cmp_memory(RAX, RDI, l_.budget);
-    a_.jcc(kA, whole_run_);
+    // A budget below the most a leaf's run may count: the interpreter runs
+    // the packet, entered with the arguments as they came. (Code that calls
+    // out checks once its state is set up, and hands over from there.)
+    if (!full_) {
+      a_.mov_imm(RAX, flow_.reach_from(entry_));
+      a_.cmp_memory(RAX, RDI, l_.budget);
+      a_.jcc(kA, whole_run_);
+    }
     // wlen is meta->wire_len, or the length when that is 0: worked out once
     // here, while rdx and r9 still hold them (a leaf's count takes r9), and
     // kept in wlen's memo slot, which only this code reads.
@@ -820,6 +836,10 @@ class Compiler {
         return a_.load_sized(RDX, static_cast<int32_t>(o.imm), o.attr & attr::kWidthMask,
                              o.attr & attr::kHostOrder);
       case Kind::PktMem: {
+        if (no_packet_) {  // the base is read (a rand draws), then NoPacket
+          if (!(o.attr & attr::kNoBase) && (o.attr & attr::kBaseMapped)) read_mapped(o.reg);
+          return a_.jmp(fault_label(AbortReason::NoPacket));
+        }
         const unsigned w = o.attr & attr::kWidthMask;
         if ((o.attr & attr::kNoBase) && o.imm >= 0 && o.imm + (1 << w) <= INT32_MAX) {
           // A constant offset: in bounds when len >= offset + width.
@@ -1320,6 +1340,8 @@ class Compiler {
   const Flow& flow_;
   const JitLayout& l_;
   Asm a_;
+  uint32_t entry_;  // .text, .init or a timer handler
+  bool no_packet_;  // .init or a timer handler: runs without a packet
   std::vector<int> pc_label_;
   std::vector<bool> targeted_;  // some jump, branch, case or call goes there
   std::vector<ExitSite> sites_;
@@ -1350,8 +1372,9 @@ class Compiler {
 }  // namespace
 
 // Assembled twice: the second time with the jumps the first showed short.
-std::unique_ptr<JitCode> jit_compile(const Program& p, const JitLayout& layout, std::string* why) {
-  const Flow flow(p);
+std::unique_ptr<JitCode> jit_compile(const Program& p, const JitLayout& layout, std::string* why,
+                                     uint32_t entry) {
+  const Flow flow(p, entry == kNoTarget ? p.text_pc : entry);
   Compiler first(p, flow, layout, nullptr);
   if (!first.assemble(why)) return nullptr;
   Compiler second(p, flow, layout, &first.assembly());
@@ -1361,7 +1384,7 @@ std::unique_ptr<JitCode> jit_compile(const Program& p, const JitLayout& layout, 
 
 #else
 
-std::unique_ptr<JitCode> jit_compile(const Program&, const JitLayout&, std::string* why) {
+std::unique_ptr<JitCode> jit_compile(const Program&, const JitLayout&, std::string* why, uint32_t) {
   if (why) *why = "no JIT for this architecture";
   return nullptr;
 }

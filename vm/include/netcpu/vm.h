@@ -207,6 +207,8 @@ class alignas(64) Instance {
   RunResult execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
                     const PacketMeta& meta);
   RunResult native_end(const JitResult& j, uint32_t len);
+  RunResult native_outcome(const JitResult& j, uint32_t len, bool effects);
+  RunResult run_without_packet(const JitCode* code, uint32_t pc, const PacketMeta& meta);
   RunResult run_interpreted(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
   void account(const RunResult& r);
   Verdict fault_verdict() const;  // .onfault, else the host's abort verdict
@@ -234,6 +236,7 @@ class alignas(64) Instance {
   bool profiling_ = false;
   std::vector<uint64_t> profile_;
   std::unique_ptr<JitCode> jit_;
+  std::vector<std::unique_ptr<JitCode>> timer_jit_;  // one per timer handler (null: interpreted)
   void choose_native();
   std::string jit_status_;
   // Output rate limiting (token bucket).
