@@ -34,6 +34,7 @@
 // clang-format on
 
 #include "bpf_translate.h"
+#include "control_console.h"
 #include "lwip_abi.h"
 #include "mgmt_console.h"
 #include "netcpu/bytecode.h"
@@ -50,8 +51,8 @@ namespace {
 constexpr std::array<const char*, kHookCount> kHookNames = {"pre_routing", "local_in", "forward",
                                                             "local_out", "post_routing"};
 constexpr auto kTick = std::chrono::milliseconds(100);
-constexpr const char* kLogCategory = "netcpu/log";
-constexpr const char* kDropCategory = "netcpu/drop";
+using console::kDropCategory;
+using console::kLogCategory;
 
 uint64_t now_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -372,29 +373,21 @@ Reply StackFilter::command(std::string_view line) { return impl_->execute(line);
 Reply StackFilter::open_console(const std::string& path) {
   Impl* impl = impl_.get();
   return impl->on_io_thread([impl, path]() -> Reply {
-    console::MgmtConsole::Options o;
-    o.path = path;
-    o.banner = std::string("NetCPU ") + kVersion + " (bytecode version " +
-               std::to_string(kBytecodeVersion) + ") on an lwIPv6 stack (process " +
-               std::to_string(getpid()) +
-               ")\nnetcpu/... commands program its hooks; debug/add netcpu/log shows output\n";
-    for (const auto& c : impl->control->commands())
-      o.commands.push_back({"netcpu/" + c.name, c.syntax, c.help});
+    console::MgmtConsole::Options o = console::control_console_options(
+        *impl->control, path,
+        std::string("NetCPU ") + kVersion + " (bytecode version " +
+            std::to_string(kBytecodeVersion) + ") on an lwIPv6 stack (process " +
+            std::to_string(getpid()) +
+            ")\nnetcpu/... commands program its hooks; debug/add netcpu/log shows output\n");
     o.commands.push_back({std::string(kStackCommand.name), std::string(kStackCommand.syntax),
                           std::string(kStackCommand.help)});
-    o.categories = {{kLogCategory, "output of NetCPU programs (print, log, dump)"},
-                    {kDropCategory, "packets NetCPU programs drop"}};
     o.handler = [impl](std::string_view name, std::string_view args) {
       Reply r = impl->execute(std::string(name) + " " + std::string(args));
       return console::CommandReply{r.error, std::move(r.text)};
     };
     o.overlong = [impl](std::string_view name) {
-      constexpr std::string_view kPrefix = "netcpu/";
       std::lock_guard lk(impl->mu);
-      ControlReply r = impl->control->refuse_long_line(
-          name.starts_with(kPrefix) ? name.substr(kPrefix.size()) : std::string_view(),
-          console::MgmtConsole::kMaxLine, "");
-      return console::CommandReply{r.error, std::move(r.text)};
+      return console::refuse_overlong(*impl->control, name);
     };
     try {
       auto c = std::make_unique<console::MgmtConsole>(impl->io, std::move(o));

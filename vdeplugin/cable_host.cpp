@@ -1,6 +1,7 @@
 #include "cable_host.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -11,8 +12,10 @@
 #include <iterator>
 
 #include "bpf_translate.h"
+#include "control_console.h"
 #include "netcpu/assembler.h"
 #include "netcpu/bytecode.h"
+#include "netcpu/version.h"
 #include "pcap_dump.h"
 
 namespace netcpu::vde {
@@ -43,7 +46,87 @@ CableHost::CableHost(WireSend wire, int log_fd, bool own_log_fd, bool stats)
     : wire_(std::move(wire)), log_fd_(log_fd), own_log_fd_(own_log_fd), stats_(stats) {}
 
 CableHost::~CableHost() {
+  close_console();
   if (own_log_fd_) close(log_fd_);
+}
+
+void CableHost::close_console() { console_.reset(); }
+
+void CableHost::output_line(const AttachPoint& at, std::string_view line) const {
+  write_line(log_fd_, {"netcpu ", at.name(), ": ", line, "\n"});
+  if (console_ && console_->console().listening(console::kLogCategory))
+    console_->console().publish(console::kLogCategory, at.name() + ": " + std::string(line));
+}
+
+// The switch's netcpu/ commands on the cable's two directions, from the
+// console's thread: each command holds both sides' locks, so that it acts
+// between two frames of each direction.
+bool CableHost::open_console(const CableOptions& o, CableError* err) {
+  Control::Options c;
+  c.caps = caps();
+  if (o.budget) c.limits.budget = *o.budget;
+  if (o.on_abort) c.limits.on_abort = *o.on_abort;
+  c.point_syntax = "in|out";
+  c.point_words = 1;
+  c.process_name = "the cable's process";
+  c.resolve = [this](const std::vector<std::string>& w, std::string* why) -> AttachPoint* {
+    if (w[0] == in_.name) return &in_.at;
+    if (w[0] == out_.name) return &out_.at;
+    *why = "a cable's directions are in and out, not '" + w[0] + "'";
+    return nullptr;
+  };
+  c.for_each = [this](const std::function<void(AttachPoint&)>& fn) {
+    fn(in_.at);
+    fn(out_.at);
+  };
+  c.output = [this](const AttachPoint& at, OutputKind, std::string_view line) {
+    output_line(at, line);
+  };
+  c.compile_filter = [](const std::string& expr, uint32_t netmask, std::string* error) {
+    return tools::filter_to_assembly(expr, DLT_EN10MB, error, netmask);
+  };
+  c.open_capture = tools::capture_opener(DLT_EN10MB, kCableFrameMax);
+  control_ = std::make_unique<Control>(std::move(c));
+  // Programs loaded from the console may rewrite on `out` too.
+  if (!send_buf_) send_buf_ = std::make_unique<std::array<uint8_t, kCableFrameMax>>();
+
+  auto opts = console::control_console_options(
+      *control_, o.mgmt,
+      std::string("NetCPU ") + kVersion + " (bytecode version " + std::to_string(kBytecodeVersion) +
+          ") on a netcpu:// cable (process " + std::to_string(getpid()) +
+          ")\nnetcpu/... commands program its directions, in and out; debug/add netcpu/log "
+          "shows output\n");
+  opts.handler = [this](std::string_view name, std::string_view args) {
+    ControlReply r = command(name, args);
+    return console::CommandReply{r.error, std::move(r.text)};
+  };
+  opts.overlong = [this](std::string_view name) {
+    std::scoped_lock lk(in_.mu, out_.mu);
+    return console::refuse_overlong(*control_, name);
+  };
+  // A file that is not a socket is somebody's: left alone.
+  struct stat st;
+  if (lstat(o.mgmt.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+    *err = {EEXIST, "mgmt=" + o.mgmt + ": a file that is not a socket is there; it is left alone"};
+    return false;
+  }
+  try {
+    console_ = std::make_unique<console::ConsoleThread>(std::move(opts), "netcpu-cable");
+  } catch (const std::system_error& e) {
+    const int error = e.code().value() ? e.code().value() : EINVAL;
+    *err = {error, "mgmt=" + o.mgmt + ": cannot open the console there: " + std::strerror(error) +
+                       (error == EADDRINUSE ? " (another console serves it)" : "")};
+    return false;
+  }
+  return true;
+}
+
+ControlReply CableHost::command(std::string_view name, std::string_view args) {
+  constexpr std::string_view kPrefix = "netcpu/";
+  if (!name.starts_with(kPrefix))
+    return {ENOSYS, "unknown command '" + std::string(name) + "' (try help)"};
+  std::scoped_lock lk(in_.mu, out_.mu);
+  return control_->execute(name.substr(kPrefix.size()), args);
 }
 
 HostCaps CableHost::caps() const {
@@ -78,7 +161,8 @@ std::unique_ptr<CableHost> CableHost::create(const CableOptions& o, WireSend wir
   std::unique_ptr<CableHost> h(new CableHost(std::move(wire), fd, own, o.stats));
   if (!h->load(h->in_, o.in_file, o.in_filter, o, err) ||
       !h->load(h->out_, o.out_file, o.out_filter, o, err) ||
-      !h->capture(h->in_, o.in_capture, err) || !h->capture(h->out_, o.out_capture, err))
+      !h->capture(h->in_, o.in_capture, err) || !h->capture(h->out_, o.out_capture, err) ||
+      (!o.mgmt.empty() && !h->open_console(o, err)))
     return nullptr;
   if (h->out_.at.program()) h->send_buf_ = std::make_unique<std::array<uint8_t, kCableFrameMax>>();
   return h;
@@ -131,12 +215,9 @@ bool CableHost::load(Side& s, const std::string& file, const std::string& filter
   Limits limits;
   if (o.budget) limits.budget = *o.budget;
   if (o.on_abort) limits.on_abort = *o.on_abort;
-  int fd = log_fd_;
-  const char* name = s.name;
-  // Runs on the side's own thread, inside a frame: no allocation, one write.
-  auto sink = [fd, name](OutputKind, std::string_view line) {
-    write_line(fd, {"netcpu ", name, ": ", line, "\n"});
-  };
+  // Runs on the side's own thread, inside a frame: one write (and a copy
+  // for the console when someone there listens).
+  auto sink = [this, &at = s.at](OutputKind, std::string_view line) { output_line(at, line); };
   std::string source = prog->source_file.empty() ? file : prog->source_file;
   auto vm = Instance::create(std::move(*prog), caps(), limits, sink, &d);
   if (!vm) {
@@ -145,7 +226,6 @@ bool CableHost::load(Side& s, const std::string& file, const std::string& filter
     return false;
   }
   for (const Diagnostic& w : vm->warnings()) log_line(side + ": " + w.str());
-  s.timers = !vm->program().timers.empty();
   s.at.replace(std::move(vm));
   s.at.set_origin(filter.empty() ? file : "<" + side + "filter '" + filter + "'>");
   return true;
@@ -215,6 +295,13 @@ void CableHost::note_abort(Side& s, const RunResult& r) {
            " (later stops are counted, not logged)");
 }
 
+// A console's netcpu/drop line, when someone there listens.
+void CableHost::note_drop(const Side& s, const RunResult& r, const uint8_t* frame, uint32_t len) {
+  if (console_ && console_->console().listening(console::kDropCategory))
+    console_->console().publish(console::kDropCategory,
+                                drop_line(s.name, *s.at.program(), r, {frame, len}));
+}
+
 void CableHost::after_run(Side& s, const RunResult& r, bool timer) {
   if (r.aborted) note_abort(s, r);
   if (!r.emitted) return;
@@ -240,8 +327,9 @@ void CableHost::run_timers(Side& s) {
 
 ssize_t CableHost::on_recv(uint8_t* buf, size_t len, size_t cap) {
   Side& s = in_;
+  auto lk = lock(s);
   if (!s.at.program()) return static_cast<ssize_t>(len);
-  if (s.timers) run_timers(s);
+  if (!s.at.program()->program().timers.empty()) run_timers(s);
   // Too short for an Ethernet header: a filter fails closed.
   if (len < kEthHeader) return -1;
   PacketMeta meta;
@@ -252,6 +340,7 @@ ssize_t CableHost::on_recv(uint8_t* buf, size_t len, size_t cap) {
   uint32_t c = static_cast<uint32_t>(std::min<size_t>(cap, kCableFrameMax));
   RunResult r = s.at.run(buf, l, std::max(c, l), meta);
   after_run(s, r, false);
+  if (r.verdict == Verdict::Drop) note_drop(s, r, buf, l);
   if (r.verdict != Verdict::Pass) return -1;
   return static_cast<ssize_t>(l);
 }
@@ -259,8 +348,9 @@ ssize_t CableHost::on_recv(uint8_t* buf, size_t len, size_t cap) {
 const uint8_t* CableHost::on_send(const uint8_t* frame, size_t* len, bool* too_long) {
   *too_long = false;
   Side& s = out_;
+  auto lk = lock(s);
   if (!s.at.program()) return frame;
-  if (s.timers) run_timers(s);
+  if (!s.at.program()->program().timers.empty()) run_timers(s);
   if (*len > kCableFrameMax) {
     *too_long = true;
     return nullptr;
@@ -274,6 +364,7 @@ const uint8_t* CableHost::on_send(const uint8_t* frame, size_t* len, bool* too_l
   uint32_t l = static_cast<uint32_t>(*len);
   RunResult r = s.at.run(copy, l, kCableFrameMax, meta);
   after_run(s, r, false);
+  if (r.verdict == Verdict::Drop) note_drop(s, r, copy, l);
   if (r.verdict != Verdict::Pass) return nullptr;
   *len = l;
   return copy;

@@ -8,6 +8,8 @@
 // (qemu, lwIPv6). Everything on the `in` side (its program, tables, heap,
 // timers, counters) is touched only from recv, everything on the `out` side
 // only from send, so the two never share mutable state and need no lock.
+// With a console (mgmt=PATH) its thread runs commands on both sides: then
+// each side has a mutex, taken by its frames and by every command.
 #pragma once
 
 #include <sys/types.h>
@@ -16,11 +18,16 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "netcpu/control.h"
+
+namespace netcpu::console {
+class ConsoleThread;
+}
 
 namespace netcpu::vde {
 
@@ -45,6 +52,9 @@ struct CableOptions {
   // Captures by verdict: "pass|drop|all[:COUNT][:SIZE]:FILE" (netcpu/capture's
   // arguments, ':'-separated), at most one per direction with a program.
   std::string in_capture, out_capture;
+  // A console on this Unix socket (vde_switch's protocol: unixterm,
+  // vdeterm, netcpu ctl) with the switch's netcpu/ commands on `in` and `out`.
+  std::string mgmt;
 };
 
 struct CableError {
@@ -87,6 +97,10 @@ class CableHost {
 
   HostCaps caps() const;  // what a program on a cable may do
 
+  // Closes the console, if there is one (its socket file goes too); the
+  // sides then run without their locks' other user.
+  void close_console();
+
  private:
   struct Side {
     const char* name;  // "in" or "out"
@@ -94,26 +108,36 @@ class CableHost {
     Hook hook;
     int32_t source;  // the port the side's frames come from
     AttachPoint at;  // its program, timers, capture
-    bool timers = false;
     bool abort_logged = false;
+    std::mutex mu;  // with a console: its frames against its commands
   };
+  // The side's lock when the cable has a console, else none.
+  std::unique_lock<std::mutex> lock(Side& s) {
+    return console_ ? std::unique_lock(s.mu) : std::unique_lock<std::mutex>();
+  }
 
   CableHost(WireSend wire, int log_fd, bool own_log_fd, bool stats);
+  bool open_console(const CableOptions& o, CableError* err);
+  ControlReply command(std::string_view name, std::string_view args);
+  void output_line(const AttachPoint& at, std::string_view line) const;
   bool load(Side& s, const std::string& file, const std::string& filter, const CableOptions& o,
             CableError* err);
   bool capture(Side& s, const std::string& spec, CableError* err);
   void run_timers(Side& s);
   void after_run(Side& s, const RunResult& r, bool timer);
+  void note_drop(const Side& s, const RunResult& r, const uint8_t* frame, uint32_t len);
   void note_abort(Side& s, const RunResult& r);
 
   WireSend wire_;
   int log_fd_;
   bool own_log_fd_;
   bool stats_;
-  Side in_{"in", 0, Hook::PortIn, kWirePort, AttachPoint("in"), false, false};
-  Side out_{"out", 1, Hook::PortOut, kLocalPort, AttachPoint("out"), false, false};
+  Side in_{"in", 0, Hook::PortIn, kWirePort, AttachPoint("in"), false, {}};
+  Side out_{"out", 1, Hook::PortOut, kLocalPort, AttachPoint("out"), false, {}};
   // The `out` program rewrites a copy: the sender's buffer is const.
   std::unique_ptr<std::array<uint8_t, kCableFrameMax>> send_buf_;
+  std::unique_ptr<Control> control_;  // with a console: its commands
+  std::unique_ptr<console::ConsoleThread> console_;
 };
 
 }  // namespace netcpu::vde

@@ -3,7 +3,7 @@
 // lwIPv6), without root:
 //
 //   netcpu://[in=FILE/out=FILE/budget=N/onabort=pass|drop/log=FILE/stats/
-//             incapture=drop:FILE/outcapture=pass:100:FILE]{NESTED_URL}
+//             incapture=drop:FILE/outcapture=pass:100:FILE/mgmt=PATH]{NESTED_URL}
 //
 // The spelling is vdeplug4's own for nested modules (vlan://, agno://,
 // wirefilter://): options in [...] separated by '/', split by libvdeplug's
@@ -71,13 +71,13 @@ VDECONN* fail(int error, const std::string& text) {
 
 constexpr const char* kSyntax =
     "netcpu://[in=FILE/out=FILE/infilter=EXPR/outfilter=EXPR/budget=N/onabort=pass|drop/"
-    "log=FILE/stats/incapture=pass|drop|all[:COUNT][:SIZE]:FILE/outcapture=...]{URL}";
+    "log=FILE/stats/incapture=pass|drop|all[:COUNT][:SIZE]:FILE/outcapture=.../mgmt=PATH]{URL}";
 
 VDECONN* cable_open(char* url, char* descr, int, vde_open_args* open_args) {
   char* nested = vde_parsenestparms(url);
   char *in = nullptr, *out = nullptr, *infilter = nullptr, *outfilter = nullptr;
   char *budget = nullptr, *onabort = nullptr, *log = nullptr, *stats = nullptr;
-  char *incapture = nullptr, *outcapture = nullptr;
+  char *incapture = nullptr, *outcapture = nullptr, *mgmt = nullptr;
   // vde_parsepathparms accepts a prefix of a key: shorter keys come before
   // the longer ones they are a prefix of, so that "in=" is not "infilter=".
   vdeparms parms[] = {{const_cast<char*>("in"), &in},
@@ -90,6 +90,7 @@ VDECONN* cable_open(char* url, char* descr, int, vde_open_args* open_args) {
                       {const_cast<char*>("stats"), &stats},
                       {const_cast<char*>("incapture"), &incapture},
                       {const_cast<char*>("outcapture"), &outcapture},
+                      {const_cast<char*>("mgmt"), &mgmt},
                       {nullptr, nullptr}};
   if (vde_parsepathparms(url, parms) != 0)  // it has printed "unknown key: ..."
     return fail(EINVAL, std::string("the options are: ") + kSyntax);
@@ -109,6 +110,7 @@ VDECONN* cable_open(char* url, char* descr, int, vde_open_args* open_args) {
   o.stats = stats != nullptr;
   o.in_capture = incapture ? incapture : "";
   o.out_capture = outcapture ? outcapture : "";
+  o.mgmt = mgmt ? mgmt : "";
   if (budget) {
     char* end = nullptr;
     errno = 0;
@@ -186,6 +188,8 @@ int cable_ctlfd(VDECONN* conn) { return vde_ctlfd(cable(conn)->nested); }
 
 int cable_close(VDECONN* conn) {
   std::unique_ptr<CableConn> c(cable(conn));
+  // No command runs after this, and the socket file is gone.
+  c->host->close_console();
   // Where the captures are and how far they got: always, a capture is asked for.
   for (const std::string& line : c->host->stop_captures()) c->host->log_line(line);
   if (c->host->want_stats()) {

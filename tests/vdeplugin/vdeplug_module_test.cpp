@@ -33,6 +33,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -421,6 +422,138 @@ TEST_F(ModuleCable, VdePlugCapturesWhatItsProgramDropsToAPcapTcpdumpReads) {
     EXPECT_NE(bad.output().find(error), std::string::npos) << option << ": " << bad.output();
   }
   EXPECT_EQ(tcpdump_lines(pcap).size(), 10u) << "a refused cable leaves the file alone";
+}
+
+// mgmt=PATH: the switch's console on the cable's two directions, driven
+// while frames cross it.
+// A counter of a cable's direction, from the console's netcpu/list -j; -1
+// when it has no program.
+long cable_counter(Console& console, const std::string& point, const std::string& name) {
+  auto list = nlohmann::json::parse(console.cmd_ok("netcpu/list -j").data.at(0));
+  for (const auto& p : list)
+    if (p.at("point") == point) return p.at(name).get<long>();
+  return -1;
+}
+
+TEST_F(ModuleCable, VdePlugConsoleWatchesAndChangesTheCableWhileFramesFlow) {
+  std::string prog = program("drop-echo.ncpu", kDropEcho);
+  const std::string mgmt = sw1.dir() + "/cable.mgmt";
+  auto p = plug(url("in=\"" + prog + "\"/mgmt=\"" + mgmt + "\""));
+  ASSERT_TRUE(std::filesystem::is_socket(mgmt)) << p->output();
+  Console cc(mgmt);
+  EXPECT_NE(cc.banner().empty() ? std::string::npos : cc.banner()[0].find("on a netcpu:// cable"),
+            std::string::npos);
+  ASSERT_TRUE(cc.cmd_ok("debug/add netcpu/drop").ok());
+
+  // A to B crosses `in`: port 7 dropped, port 9 passes, and the console counts it.
+  std::vector<Bytes> frames;
+  std::vector<bool> expect;
+  std::vector<uint32_t> expected;
+  alternating(kMacB, kMacA, 20, frames, expect, expected);
+  EXPECT_EQ(exchange(a, b, frames, expect).seqs, expected);
+  EXPECT_EQ(list_field(cc, "in", 0), "drop-echo");
+  EXPECT_EQ(cable_counter(cc, "in", "packets"), 20);
+  EXPECT_EQ(cable_counter(cc, "in", "dropped"), 10);
+  EXPECT_EQ(list_field(cc, "out", 0), "") << "no out program";
+  auto drop = cc.wait_debug(
+      [](const std::string& l) { return l.find("in: drop-echo dropped") != std::string::npos; });
+  EXPECT_TRUE(drop) << "no netcpu/drop line";
+  Reply show = cc.cmd_ok("netcpu/show in");
+  EXPECT_NE(show.text().find("# loaded "), std::string::npos) << show.text();
+
+  // Replaced from the console: now port 9 drops and port 7 passes, and what
+  // `in` drops is captured.
+  ASSERT_TRUE(cc.cmd_ok("netcpu/filter in not udp port 9").ok());
+  const std::string pcap = sw1.dir() + "/cable-drops.pcap";
+  ASSERT_TRUE(cc.cmd_ok("netcpu/capture in drop " + pcap).ok());
+  frames.clear(), expect.clear(), expected.clear();
+  for (uint32_t i = 0; i < 10; ++i) {
+    frames.push_back(service_frame(kMacB, kMacA, i, i % 2 ? kEcho : kDiscard));
+    expect.push_back(i % 2 == 1);
+    if (i % 2) expected.push_back(i);
+  }
+  EXPECT_EQ(exchange(a, b, frames, expect).seqs, expected);
+  EXPECT_EQ(cable_counter(cc, "in", "dropped"), 5);
+  Reply off = cc.cmd_ok("netcpu/capture in off");
+  EXPECT_NE(off.text().find("5 frames"), std::string::npos) << off.text();
+  EXPECT_GT(std::filesystem::file_size(pcap), 24u + 5 * 16);
+
+  // B to A crosses `out`: a program loaded there from the console.
+  ASSERT_TRUE(cc.cmd_ok("netcpu/load out " + prog).ok());
+  frames.clear(), expect.clear(), expected.clear();
+  alternating(kMacA, kMacB, 10, frames, expect, expected);
+  EXPECT_EQ(exchange(b, a, frames, expect).seqs, expected);
+  EXPECT_EQ(cable_counter(cc, "out", "dropped"), 5);
+  EXPECT_TRUE(cc.cmd_ok("netcpu/reset").ok());
+  EXPECT_EQ(cable_counter(cc, "out", "packets"), 0);
+  Reply bad = cc.cmd("netcpu/unload 3 in");
+  EXPECT_EQ(bad.code, EINVAL) << bad.text();
+  EXPECT_NE(bad.text().find("a cable's directions are in and out"), std::string::npos)
+      << bad.text();
+  ASSERT_TRUE(cc.cmd_ok("netcpu/unload in").ok());
+  ASSERT_TRUE(cc.cmd_ok("netcpu/unload out").ok());
+  frames.clear(), expect.clear(), expected.clear();
+  for (uint32_t i = 0; i < 6; ++i) {
+    frames.push_back(service_frame(kMacB, kMacA, i, kEcho));
+    expect.push_back(true);
+    expected.push_back(i);
+  }
+  EXPECT_EQ(exchange(a, b, frames, expect).seqs, expected) << "nothing filters any more";
+
+  // Programs swapped from the console while frames cross both ways: each
+  // passes port 9, so every frame arrives.
+  std::vector<Bytes> there, back;
+  for (uint32_t i = 0; i < 300; ++i) {
+    there.push_back(service_frame(kMacB, kMacA, i, kDiscard));
+    back.push_back(service_frame(kMacA, kMacB, i, kDiscard));
+  }
+  std::vector<bool> all(300, true);
+  Arrivals got_there, got_back;
+  std::thread sender([&] { got_there = exchange(a, b, there, all); });
+  std::thread sender_back([&] { got_back = exchange(b, a, back, all); });
+  for (int i = 0; i < 40; ++i) {
+    const char* dir = i % 2 ? "in" : "out";
+    Reply r = i % 3 == 2 ? cc.cmd("netcpu/unload " + std::string(dir))
+                         : cc.cmd("netcpu/filter " + std::string(dir) +
+                                  (i % 3 ? " udp port 9" : " not udp port 7"));
+    EXPECT_TRUE(r.ok() || r.code == ENOENT) << r.text();
+    cc.cmd_ok("netcpu/list");
+  }
+  sender.join();
+  sender_back.join();
+  EXPECT_EQ(got_there.seqs.size(), 300u);
+  EXPECT_EQ(got_back.seqs.size(), 300u);
+
+  // The socket goes with the cable.
+  p->terminate();
+  EXPECT_FALSE(std::filesystem::exists(mgmt));
+}
+
+TEST_F(ModuleCable, VdePlugRefusesAConsolePathItCannotUse) {
+  const std::string file = sw1.dir() + "/not-a-socket";
+  std::ofstream(file) << "keep me\n";
+  // /sys refuses sockets to root too.
+  for (const std::string& path :
+       {file, std::string("/sys/netcpu-cable-test.mgmt"), sw1.dir() + "/no/such/dir/m"}) {
+    VdePlug p({url("mgmt=\"" + path + "\""), "vde://" + sw2.data_path()},
+              sw1.dir() + "/badmgmt.log");
+    auto st = p.wait_exit(5s);
+    ASSERT_TRUE(st) << "vde_plug kept running: " << p.output();
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 1) << p.output();
+    EXPECT_NE(p.output().find("netcpu: mgmt=" + path + ": "), std::string::npos) << p.output();
+  }
+  EXPECT_EQ(read_file(file), "keep me\n") << "a file that is not a socket is left alone";
+  // A console another cable serves is not taken over.
+  const std::string mgmt = sw1.dir() + "/taken.mgmt";
+  auto first = plug(url("mgmt=\"" + mgmt + "\""));
+  VdePlug second({url("mgmt=\"" + mgmt + "\""), "vde://" + sw2.data_path()},
+                 sw1.dir() + "/second.log");
+  ASSERT_TRUE(second.wait_exit(5s)) << second.output();
+  EXPECT_NE(second.output().find("Address already in use (another console serves it)"),
+            std::string::npos)
+      << second.output();
+  EXPECT_TRUE(std::filesystem::is_socket(mgmt));
+  EXPECT_TRUE(Console(mgmt).cmd_ok("netcpu/list").ok());
 }
 
 TEST_F(ModuleCable, VdePlugRefusesAProgramWithASyntaxErrorAndSaysWhere) {
