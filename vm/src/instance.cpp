@@ -260,26 +260,31 @@ __attribute__((noinline)) RunResult Instance::run_interpreted(uint8_t* pkt, uint
   return r;
 }
 
-// A compiled run costs a few tests, one call and a RunResult. No packet at
+// A compiled run costs a few tests, one call and a RunResult, all in run()
+// itself: the plain pass or drop is built inline. No packet at
 // all (a null pointer) is the interpreter's NoPacket fault, not an
 // out-of-bounds one.
-[[gnu::hot]] RunResult Instance::run(uint8_t* pkt, uint32_t& len, uint32_t capacity,
-                                     const PacketMeta& meta) {
-  if (!native_ || !pkt) return run_interpreted(pkt, len, capacity, meta);
-  const JitResult j = native_(state_.get(), pkt, len, &len, capacity, &meta);
-  return native_result(j, len);  // the length after the run, which may have resized the packet
-}
-
-[[gnu::hot]] RunResult Instance::native_result(const JitResult& j, uint32_t len) {
-  const auto kind = static_cast<JitExit>(static_cast<uint8_t>(j.exit >> 32));
+__attribute__((always_inline)) inline RunResult Instance::native_verdict(const JitResult& j,
+                                                                         uint32_t len) {
   if (j.exit >> 33) [[unlikely]]  // not a plain pass or drop
     return native_end(j, len);
   emitted_count_ = 0;  // a timer handler may have emitted; this run did not
   RunResult r;
   r.instructions = static_cast<uint32_t>(j.count);
   r.length = len;
-  if (kind == JitExit::Drop) r.verdict = Verdict::Drop;
+  r.verdict = static_cast<Verdict>(j.exit >> 32);  // JitExit's Pass and Drop are Verdict's
   return r;
+}
+
+[[gnu::hot]] RunResult Instance::run(uint8_t* pkt, uint32_t& len, uint32_t capacity,
+                                     const PacketMeta& meta) {
+  if (!native_ || !pkt) return run_interpreted(pkt, len, capacity, meta);
+  const JitResult j = native_(state_.get(), pkt, len, &len, capacity, &meta);
+  return native_verdict(j, len);  // the length after the run, which may have resized the packet
+}
+
+[[gnu::hot]] RunResult Instance::native_result(const JitResult& j, uint32_t len) {
+  return native_verdict(j, len);
 }
 
 // A native run that faulted, changed more than its verdict, or that the
@@ -359,6 +364,8 @@ void Instance::set_limits(const Limits& limits) {
 }
 
 static_assert(std::is_same_v<Instance::NativeEntry, JitCode::Entry>);
+static_assert(static_cast<int>(JitExit::Pass) == static_cast<int>(Verdict::Pass) &&
+              static_cast<int>(JitExit::Drop) == static_cast<int>(Verdict::Drop));
 
 std::string Instance::runs_as() const {
   if (native_) return "native code (" + jit_status_ + ")";

@@ -40,7 +40,7 @@ struct alignas(64) Instance::State {
   // The native code's stack pointer on entry, to leave nested native frames
   // from when it hands a run over to the interpreter.
   uint64_t native_sp = 0;
-  uint64_t scratch = 0;  // the native code's, across a call
+  uint64_t scratch[2] = {};  // the native code's, across a call
   // How a run the interpreter finished for the native code ended
   // (interpreter_step, interpreter_resume).
   RunResult result;

@@ -5,9 +5,9 @@
 // uint64_t capacity, const PacketMeta* meta) (System V ABI). The header-field memo, the
 // compare flags and the stacks stay in the state, so the interpreter can be called at any
 // point. Pinned registers:
-//                       state  packet  length  count  b across a call  gprs
-//   calls out:          r15    r12     r13     r14    rbp              rbx   (all saved)
-//   does not (a leaf):  rdi    rsi     r8      r9     -                r10, r11
+//                       state  packet  length  count  gprs
+//   calls out:          r15    r12     r13     r14    rbx, rbp   (all saved)
+//   does not (a leaf):  rdi    rsi     r8      r9     r10, r11
 // The most used gprs get the registers in the last column; the others stay
 // in the state. rax, rcx and rdx are scratch. Counting is per basic block: entering a block adds
 // its length, and a fault in the middle of one subtracts what did not run, so counts match the
@@ -241,7 +241,6 @@ class Compiler {
       stack_ |= in.op == Op::PUSH || in.op == Op::POP || in.op == Op::CALL;
       frames_ |= in.op == Op::CALL;
       resizes_ |= in.op == Op::RESIZE;
-      indexed_heap_ |= indexed_heap(in.a) || indexed_heap(in.b);
     }
     // A leaf has no budget checks past its entry: no loops, no functions.
     for (uint32_t pc = 0; pc < n; ++pc)
@@ -250,7 +249,7 @@ class Compiler {
     // Without a packet, nothing is counted as a packet's verdict: every exit
     // is one the instance reads.
     effects_ |= no_packet_;
-    full_ = calls_out_ || !leaf || effects_ || flags_ || stack_ || frames_ || indexed_heap_;
+    full_ = calls_out_ || !leaf || effects_ || flags_ || stack_ || frames_;
   }
 
   // Whether the instruction runs through the interpreter's handler.
@@ -363,7 +362,7 @@ class Compiler {
   }
 
   // The most used gprs live in host registers: the caller-saved r10 and
-  // r11 in a leaf, the callee-saved rbx when the code calls out.
+  // r11 in a leaf, the callee-saved rbx and rbp when the code calls out.
   // The rest stay in the state. A run's gprs are dead after it, so nothing
   // is written back, except before the interpreter reads them.
   void assign_host_registers() {
@@ -377,7 +376,7 @@ class Compiler {
     std::stable_sort(uses.begin(), uses.end(), [](auto& x, auto& y) { return x.first > y.first; });
     std::fill(std::begin(host_), std::end(host_), kInState);
     const std::vector<uint8_t> free =
-        full_ ? std::vector<uint8_t>{RBX} : std::vector<uint8_t>{R10, R11};
+        full_ ? std::vector<uint8_t>{RBX, RBP} : std::vector<uint8_t>{R10, R11};
     for (size_t i = 0; i < free.size() && uses[i].first; ++i) {
       host_[uses[i].second] = static_cast<int8_t>(free[i]);
       saves_rbx_ |= free[i] == RBX;
@@ -886,7 +885,7 @@ class Compiler {
   }
 
   // rax = a, rcx = b (b first when a's read may call the parser, which
-  // clobbers rcx; rbp keeps b meanwhile). With `rand` in either, or one the
+  // clobbers rcx; the state's scratch slot keeps b meanwhile). With `rand` in either, or one the
   // interpreter reads, a first, as the interpreter reads them: which reads
   // happen before a fault, which fault is reported and which number each
   // gets depend on the order.
@@ -896,21 +895,20 @@ class Compiler {
       a_.mov_imm(RCX, static_cast<uint64_t>(b.imm));
     } else if (draws_random(a) || draws_random(b) || !inline_read(a) || !inline_read(b) ||
                indexed_heap(a) || indexed_heap(b)) {
-      // Such a read calls out, so the prologue saved rbp: it keeps a.
       read(a);
-      a_.mov(RBP, RAX);
+      a_.store(state_, l_.scratch, RAX);
       read(b);
       a_.mov(RCX, RAX);
-      a_.mov(RAX, RBP);
+      a_.load(RAX, state_, l_.scratch);
     } else if (!calls(a)) {
       read(b);
       a_.mov(RCX, RAX);
       read(a);
     } else {
       read(b);
-      a_.mov(RBP, RAX);
+      a_.store(state_, l_.scratch, RAX);
       read(a);
-      a_.mov(RCX, RBP);
+      a_.load(RCX, state_, l_.scratch);
     }
   }
 
@@ -943,10 +941,10 @@ class Compiler {
     if (o.kind == Kind::HeapMem) {
       const unsigned w = o.attr & attr::kWidthMask;
       if (indexed_heap(o)) {
-        a_.mov(RBP, RAX);  // the value, while the address is worked out
+        a_.store(state_, l_.scratch, RAX);  // the value, while the address is worked out
         heap_address(o);
         a_.mov(RCX, RAX);
-        a_.mov(RAX, RBP);
+        a_.load(RAX, state_, l_.scratch);
       } else {
         a_.mov_imm(RCX, static_cast<uint64_t>(o.imm));
       }
@@ -1148,11 +1146,11 @@ class Compiler {
     Table* t = l_.tables[in.aux];
     const bool lookup = in.op == Op::LOOKUP;
     read(lookup ? in.b : in.a);
-    if (!lookup) {
-      a_.mov(RBP, RAX);
-      read(in.b);
+    if (!lookup) {  // the key in the first scratch slot, the value in the second
       a_.store(state_, l_.scratch, RAX);
-      a_.mov(RAX, RBP);
+      read(in.b);
+      a_.store(state_, l_.scratch + 8, RAX);
+      a_.load(RAX, state_, l_.scratch);
     }
     a_.mov(RSI, RAX);
     a_.mov_imm(RDI, reinterpret_cast<uint64_t>(t));
@@ -1171,7 +1169,7 @@ class Compiler {
       }
       write(in.a);
     } else {
-      a_.load(RCX, state_, l_.scratch);
+      a_.load(RCX, state_, l_.scratch + 8);
       if (in.op == Op::TADD) {
         a_.add_register_to_memory(RAX, 0, RCX);
       } else {
@@ -1357,7 +1355,6 @@ class Compiler {
   bool stack_ = false;           // push, pop or call
   bool frames_ = false;          // native calls
   bool resizes_ = false;         // the packet's length may change during a run
-  bool indexed_heap_ = false;    // heap memory at computed addresses (rbp keeps a value)
   bool full_ = false;            // the full prologue: anything beyond a leaf filter
   uint32_t read_regs_ = 0;       // bit per gpr
   int8_t host_[kGprCount] = {};  // the host register of each gpr, or kInState

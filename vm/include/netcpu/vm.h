@@ -206,6 +206,7 @@ class alignas(64) Instance {
   friend struct Interpreter;
   RunResult execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
                     const PacketMeta& meta);
+  RunResult native_verdict(const JitResult& j, uint32_t len);
   RunResult native_end(const JitResult& j, uint32_t len);
   RunResult native_outcome(const JitResult& j, uint32_t len, bool effects);
   RunResult run_without_packet(const JitCode* code, uint32_t pc, const PacketMeta& meta);
