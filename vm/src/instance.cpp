@@ -98,6 +98,7 @@ JitLayout layout_of(const Instance::State& st, const Stats& stats, size_t heap_s
   layout.step = interpreter_step;
   layout.resume = interpreter_resume;
   layout.operand = interpreter_operand;
+  layout.find = find_in_packet;
   layout.run = interpreter_run;
   layout.stats = &stats;
   auto counter = [&](const std::atomic<uint64_t>& c) {

@@ -781,13 +781,7 @@ L_FIND : {
     goto faulted;
   }
   const std::string& needle = prog.strings[in->target];
-  uint64_t found = ~uint64_t{0};
-  if (start < len) {
-    // glibc's memmem (two-way, vectorised): several times std::search.
-    const void* hit = memmem(pkt + start, len - start, needle.data(), needle.size());
-    if (hit) found = static_cast<uint64_t>(static_cast<const uint8_t*>(hit) - pkt);
-  }
-  r[in->a.reg] = found;
+  r[in->a.reg] = find_in_packet(pkt, len, start, needle.data(), needle.size());
   NEXT();
 }
 L_CSUM:
@@ -944,6 +938,14 @@ finish:
 #undef UNARY
 #undef BRANCH
 #undef SX
+}
+
+// glibc's memmem (two-way, vectorised): several times std::search.
+uint64_t find_in_packet(const uint8_t* pkt, uint64_t len, uint64_t start, const char* needle,
+                        uint64_t size) {
+  if (start >= len) return ~uint64_t{0};
+  const void* hit = memmem(pkt + start, len - start, needle, size);
+  return hit ? static_cast<uint64_t>(static_cast<const uint8_t*>(hit) - pkt) : ~uint64_t{0};
 }
 
 namespace {

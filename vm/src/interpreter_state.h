@@ -66,6 +66,9 @@ uint64_t interpreter_mapped(void* state, uint32_t id);
 // (st.result) and returns its instruction count. interpreter_operand reads
 // operand a (which 0) or b of the instruction at pc; a fault sets st.fault.
 uint64_t interpreter_step(void* state, uint32_t pc);
+// `find`: the offset of the needle in pkt at or after start, or ~0.
+uint64_t find_in_packet(const uint8_t* pkt, uint64_t len, uint64_t start, const char* needle,
+                        uint64_t size);
 uint64_t interpreter_resume(void* state, uint32_t pc, uint64_t count);
 uint64_t interpreter_operand(void* state, uint32_t pc, uint32_t which);
 // The whole run from .text, for the native code's entry to hand over when

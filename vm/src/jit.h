@@ -64,6 +64,8 @@ struct JitLayout {
   uint64_t (*step)(void* state, uint32_t pc) = nullptr;
   uint64_t (*resume)(void* state, uint32_t pc, uint64_t count) = nullptr;
   uint64_t (*operand)(void* state, uint32_t pc, uint32_t which) = nullptr;
+  uint64_t (*find)(const uint8_t* pkt, uint64_t len, uint64_t start, const char* needle,
+                   uint64_t size) = nullptr;
   JitResult (*run)(void* state, uint8_t* pkt, uint64_t len, uint32_t* len_ptr, uint64_t capacity,
                    const void* meta) = nullptr;
 };

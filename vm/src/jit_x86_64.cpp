@@ -235,7 +235,7 @@ class Compiler {
         calls_out_ |= calls(*o);
         reads_wlen_ |= mapped_read(*o) == static_cast<int>(MappedReg::Wlen);
       }
-      if (steps(in) || op_info(in.op).aux == Aux::Table) calls_out_ = true;
+      if (steps(in) || op_info(in.op).aux == Aux::Table || in.op == Op::FIND) calls_out_ = true;
       effects_ |= has_effects(in);
       flags_ |= is_flag_jump(in.op);
       stack_ |= in.op == Op::PUSH || in.op == Op::POP || in.op == Op::CALL;
@@ -281,6 +281,8 @@ class Compiler {
       case Op::UPDATE:
       case Op::TADD:
         return !number_keyed(in);
+      case Op::FIND:
+        return false;  // calls find_in_packet, as the interpreter does
       default:
         break;
     }
@@ -1056,6 +1058,17 @@ class Compiler {
       case Op::UPDATE:
       case Op::TADD:
         return table_op(in);
+      case Op::FIND: {
+        read(in.b);
+        const std::string& needle = p_.strings[in.target];
+        a_.mov(RDX, RAX);
+        a_.mov(RDI, pkt_);
+        a_.mov(RSI, len_);
+        a_.mov_imm(RCX, reinterpret_cast<uint64_t>(needle.data()));
+        a_.mov_imm(R8, needle.size());
+        a_.call(reinterpret_cast<const void*>(l_.find));
+        return write(in.a);
+      }
       default:
         break;
     }
