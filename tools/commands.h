@@ -47,4 +47,11 @@ struct CtlOptions {
 };
 int cmd_ctl(const CtlOptions& o);
 
+struct TopOptions {
+  std::vector<std::string> sockets;
+  uint32_t interval_ms = 1000;
+  uint32_t iterations = 0;  // 0: until interrupted
+};
+int cmd_top(const TopOptions& o);
+
 }  // namespace netcpu::cli

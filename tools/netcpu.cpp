@@ -98,6 +98,17 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   ctl->add_flag("--keep-going", co.keep_going, "run every command even after one fails");
 
+  TopOptions to;
+  auto* top = app.add_subcommand(
+      "top", "Per-point packets/s, drops/s, bytes/s and ns/packet of consoles, refreshed");
+  top->add_option("SOCKET", to.sockets,
+                  "consoles: a vde_switch's -M socket, an lwIPv6 process's, a cable's mgmt=")
+      ->required();
+  top->add_option("--interval", to.interval_ms, "ms between refreshes")->capture_default_str();
+  top->add_option("--iterations", to.iterations,
+                  "refresh this many times and exit (0: until interrupted)")
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -111,6 +122,7 @@ int main(int argc, char** argv) {
     if (*run) return cmd_run(ro);
     if (*bench) return cmd_bench(bo);
     if (*ctl) return cmd_ctl(co);
+    if (*top) return cmd_top(to);
     if (*filter) {
       fo.linktype_given = linktype->count() > 0;
       return cmd_filter(fo);

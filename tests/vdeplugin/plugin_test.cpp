@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "netcpu/netcpu.h"
@@ -896,6 +897,57 @@ TEST_F(Plugin, NsPerPacketWaitsForEnoughTimedRuns) {
 
 // netcpu ctl gives a long command whole, in continued lines, and refuses
 // before sending what no console line can hold.
+// netcpu top --iterations N: N rounds of rates from netcpu/list -j, printed
+// one block a round when stdout is not a terminal.
+TEST_F(Plugin, TopShowsRatesPerPointWhileFramesFlow) {
+  connect(2);
+  // A long name: the numbers stay in their columns before it.
+  const std::string expr =
+      "not ether src 02:00:00:00:00:0a and not host 10.9.9.9 and not host "
+      "10.9.9.8 and not host 10.9.9.7";
+  ASSERT_TRUE(con.cmd_ok("netcpu/filter * in " + expr).ok());
+  ASSERT_TRUE(load("2 out", "pass.ncpu", kPassAll).ok());
+  const std::string out = sw.dir() + "/top.out";
+  const std::string top = std::string(NETCPU_CLI) + " top " + sw.mgmt_path() + " " + sw.dir() +
+                          "/nothing.mgmt --iterations 4 --interval 250 >" + out + " 2>&1";
+  std::atomic<bool> done{false};
+  std::thread frames([&] {
+    for (uint32_t i = 0; !done; ++i) {
+      A().send(numbered_frame(kMacB, kMacA, i));
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  int status = std::system(top.c_str());
+  done = true;
+  frames.join();
+  std::string printed = read_file(out);
+  // The console that is not there makes it exit 3, after every round.
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3) << printed;
+  std::istringstream lines(printed);
+  int rounds = 0, busy = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("netcpu top - ")) ++rounds;
+    if (line.starts_with("CONSOLE ")) {
+      EXPECT_NE(line.find("POINT       PKTS/S   DROPS/S   BYTES/S   NS/PKT  PROGRAM"),
+                std::string::npos)
+          << line;
+    }
+    if (line.find(" * in ") != std::string::npos) {
+      // CONSOLE POINT(2 words) PKTS/S DROPS/S BYTES/S NS/PKT PROGRAM
+      std::istringstream w(line);
+      std::string console, star, in, pps, dps, bps, ns;
+      w >> console >> star >> in >> pps >> dps >> bps >> ns;
+      EXPECT_TRUE(line.ends_with("<filter '" + expr + "'>")) << line;
+      EXPECT_EQ(pps, dps) << "every frame of A's is dropped: " << line;
+      if (pps != "0" && pps != "-" && bps != "0") ++busy;
+    }
+  }
+  EXPECT_EQ(rounds, 4) << printed;
+  EXPECT_GE(busy, 3) << printed;
+  EXPECT_NE(printed.find("2 out "), std::string::npos) << printed;
+  EXPECT_NE(printed.find("nothing.mgmt: No such file or directory"), std::string::npos) << printed;
+}
+
 TEST_F(Plugin, CtlSendsLongCommandsWhole) {
   connect(2);
   const std::string port = std::to_string(A().port());
