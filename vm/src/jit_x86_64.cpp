@@ -116,6 +116,7 @@ class Compiler {
     read_regs_ = regs_read_unset();
     assign_host_registers();
     const std::vector<bool> parsed = parsed_on_entry();
+    const std::vector<bool> unparsed = unparsed_on_entry();
     const std::vector<uint32_t> known = flags_on_entry();
     for (uint32_t pc = 0; pc < n; ++pc) pc_label_.push_back(a_.new_label());
     exit_ = a_.new_label(), text_body_ = a_.new_label(), bail_ = a_.new_label();
@@ -128,7 +129,10 @@ class Compiler {
 
     prologue();
     if (full_) budget_check(entry_);
-    a_.jmp(text_body_);
+    // On to the entry, unless its code comes next.
+    uint32_t first = 0;
+    while (!flow_.reached(first)) ++first;
+    if (first != entry_ || targeted_[entry_]) a_.jmp(text_body_);
     uint32_t block_end = 0;  // last pc of the current block
     for (uint32_t pc = 0; pc < n; ++pc) {
       if (!flow_.reached(pc)) continue;
@@ -142,6 +146,7 @@ class Compiler {
       }
       not_run_ = block_end - pc;
       parsed_ = parsed[pc];
+      unparsed_ = unparsed[pc];
       known_ = known[pc];
       flags_in_registers_ = flags_in_registers_ && !flow_.leader(pc);
       const bool was = flags_in_registers_;
@@ -545,7 +550,7 @@ class Compiler {
     }
     // Whatever the handler read or changed, the memo and the parse stay in
     // the state as it left them; nothing here assumes otherwise.
-    parsed_ = false;
+    parsed_ = unparsed_ = false;
   }
   // The mapped register an operand reads (as a value or as a packet
   // offset's base), or -1.
@@ -610,7 +615,7 @@ class Compiler {
     a_.call(reinterpret_cast<const void*>(l_.operand));
     a_.cmp_byte(state_, l_.fault, 0);
     a_.jcc(kNE, fault_label(AbortReason::None));
-    parsed_ = false;  // it may or may not have parsed
+    parsed_ = unparsed_ = false;  // it may or may not have parsed
   }
 
   // Whether a read of this operand parses the headers (any header field
@@ -618,6 +623,19 @@ class Compiler {
   static bool parses(const Operand& o) {
     const int m = mapped_read(o);
     return m >= 0 && !is_metadata(static_cast<MappedReg>(m));
+  }
+
+  // Per pc, whether no path from the entry to it has done anything that
+  // could have parsed the headers: there the state says "not parsed", as
+  // the prologue left it, and the code parses without testing.
+  std::vector<bool> unparsed_on_entry() const {
+    return flow_.forward<bool>(
+        true, false,
+        [this](const Insn& in, bool unparsed, bool) {
+          return unparsed && !parses(in.a) && !parses(in.b) && !calls(in.a) && !calls(in.b) &&
+                 !steps(in);
+        },
+        std::logical_and<>());
   }
 
   // Per pc, whether every path from .text to it has parsed the headers
@@ -665,8 +683,10 @@ class Compiler {
     if (parsed_) return;
     parsed_ = true;  // for the rest of this instruction
     const int parsed = a_.new_label(), call = a_.new_label();
-    a_.cmp_byte(state_, l_.parsed, 0);
-    a_.jcc(kNE, parsed);
+    if (!unparsed_) {  // (where nothing could have parsed yet, the prologue's 0 holds)
+      a_.cmp_byte(state_, l_.parsed, 0);
+      a_.jcc(kNE, parsed);
+    }
     // Inline once: a later site where some path has not parsed yet is rare.
     if (l_.ethernet && !parses_inline_) parse_common(call, parsed);
     parses_inline_ = true;
@@ -1373,6 +1393,7 @@ class Compiler {
   int8_t host_[kGprCount] = {};  // the host register of each gpr, or kInState
   bool saves_rbx_ = false;
   bool parsed_ = false;              // the headers are parsed on every path to here
+  bool unparsed_ = false;            // and not parsed on any: the state says 0
   uint32_t known_ = 0;               // has:: bits set on every path to here
   bool parses_inline_ = false;       // parse_common has been emitted
   bool flags_in_registers_ = false;  // rax and rcx hold the flags of the cmp just before
