@@ -59,107 +59,59 @@ inline bool in_bounds(uint64_t addr, uint64_t width, uint64_t size) {
 
 }  // namespace
 
+// The specialised shapes, defined once: X(NAME, opcode, kind of a, kind of
+// b). An instruction of that opcode whose operands have those kinds gets
+// the handler L_NAME below, which skips operand decoding; the first shape
+// that matches wins. (MOV_RP, a register loaded from the packet at a
+// constant offset in network order, adds its own condition in
+// select_handler.) The enum, the selection and the label table are generated
+// from this list, the way the kernel's BPF_INSN_MAP lists its opcodes once.
+#define NETCPU_SHAPES(X)      \
+  X(MOV_RI, MOV, Reg, Imm)    \
+  X(MOV_RR, MOV, Reg, Reg)    \
+  X(MOV_RM, MOV, Reg, Mapped) \
+  X(MOV_RP, MOV, Reg, PktMem) \
+  X(ADD_RI, ADD, Reg, Imm)    \
+  X(SUB_RI, SUB, Reg, Imm)    \
+  X(AND_RI, AND, Reg, Imm)    \
+  X(OR_RI, OR, Reg, Imm)      \
+  X(SHR_RI, SHR, Reg, Imm)    \
+  X(SHL_RI, SHL, Reg, Imm)    \
+  X(ADD_RR, ADD, Reg, Reg)    \
+  X(BEQ_RI, BEQ, Reg, Imm)    \
+  X(BNE_RI, BNE, Reg, Imm)    \
+  X(BEQ_RR, BEQ, Reg, Reg)    \
+  X(BNE_RR, BNE, Reg, Reg)    \
+  X(BEQ_MI, BEQ, Mapped, Imm) \
+  X(BNE_MI, BNE, Mapped, Imm) \
+  X(BLTU_RI, BLTU, Reg, Imm)  \
+  X(BGTU_RI, BGTU, Reg, Imm)  \
+  X(BGEU_RI, BGEU, Reg, Imm)  \
+  X(BLEU_RI, BLEU, Reg, Imm)  \
+  X(BSET_RI, BSET, Reg, Imm)  \
+  X(BCLR_RI, BCLR, Reg, Imm)  \
+  X(CMP_RI, CMP, Reg, Imm)    \
+  X(CMP_MI, CMP, Mapped, Imm)
+
 // Handler ids: one generic handler per opcode, then the specialised shapes.
 enum HandlerId : uint16_t {
 #define NETCPU_H(name, mn, a, b, t, x, f, s) H_##name,
   NETCPU_OPCODES(NETCPU_H)
 #undef NETCPU_H
-      H_MOV_RI,
-  H_MOV_RR,
-  H_MOV_RM,
-  H_MOV_RP,  // register = packet bytes at a constant offset, network order
-  H_ADD_RI,
-  H_SUB_RI,
-  H_AND_RI,
-  H_OR_RI,
-  H_SHR_RI,
-  H_SHL_RI,
-  H_ADD_RR,
-  H_BEQ_RI,
-  H_BNE_RI,
-  H_BEQ_RR,
-  H_BNE_RR,
-  H_BEQ_MI,  // mapped register vs immediate
-  H_BNE_MI,
-  H_BLTU_RI,
-  H_BGTU_RI,
-  H_BGEU_RI,
-  H_BLEU_RI,
-  H_BSET_RI,
-  H_BCLR_RI,
-  H_CMP_RI,
-  H_CMP_MI,
-  H_Count
+#define NETCPU_SHAPE_ID(name, opcode, ka, kb) H_##name,
+      NETCPU_SHAPES(NETCPU_SHAPE_ID)
+#undef NETCPU_SHAPE_ID
+          H_Count
 };
 
 static uint16_t select_handler(const Insn& in) {
-  using K = Kind;
-  auto ri = [&] { return in.a.kind == K::Reg && in.b.kind == K::Imm; };
-  auto rr = [&] { return in.a.kind == K::Reg && in.b.kind == K::Reg; };
-  auto mi = [&] { return in.a.kind == K::Mapped && in.b.kind == K::Imm; };
-  switch (in.op) {
-    case Op::MOV:
-      if (ri()) return H_MOV_RI;
-      if (rr()) return H_MOV_RR;
-      if (in.a.kind == K::Reg && in.b.kind == K::Mapped) return H_MOV_RM;
-      if (in.a.kind == K::Reg && in.b.kind == K::PktMem && (in.b.attr & attr::kNoBase) &&
-          !(in.b.attr & attr::kHostOrder) && in.b.imm >= 0)
-        return H_MOV_RP;
-      break;
-    case Op::ADD:
-      if (ri()) return H_ADD_RI;
-      if (rr()) return H_ADD_RR;
-      break;
-    case Op::SUB:
-      if (ri()) return H_SUB_RI;
-      break;
-    case Op::AND:
-      if (ri()) return H_AND_RI;
-      break;
-    case Op::OR:
-      if (ri()) return H_OR_RI;
-      break;
-    case Op::SHR:
-      if (ri()) return H_SHR_RI;
-      break;
-    case Op::SHL:
-      if (ri()) return H_SHL_RI;
-      break;
-    case Op::BEQ:
-      if (ri()) return H_BEQ_RI;
-      if (rr()) return H_BEQ_RR;
-      if (mi()) return H_BEQ_MI;
-      break;
-    case Op::BNE:
-      if (ri()) return H_BNE_RI;
-      if (rr()) return H_BNE_RR;
-      if (mi()) return H_BNE_MI;
-      break;
-    case Op::BLTU:
-      if (ri()) return H_BLTU_RI;
-      break;
-    case Op::BGTU:
-      if (ri()) return H_BGTU_RI;
-      break;
-    case Op::BGEU:
-      if (ri()) return H_BGEU_RI;
-      break;
-    case Op::BLEU:
-      if (ri()) return H_BLEU_RI;
-      break;
-    case Op::BSET:
-      if (ri()) return H_BSET_RI;
-      break;
-    case Op::BCLR:
-      if (ri()) return H_BCLR_RI;
-      break;
-    case Op::CMP:
-      if (ri()) return H_CMP_RI;
-      if (mi()) return H_CMP_MI;
-      break;
-    default:
-      break;
-  }
+#define NETCPU_SHAPE_MATCH(name, opcode, ka, kb)                                           \
+  if (in.op == Op::opcode && in.a.kind == Kind::ka && in.b.kind == Kind::kb &&             \
+      (H_##name != H_MOV_RP ||                                                             \
+       ((in.b.attr & attr::kNoBase) && !(in.b.attr & attr::kHostOrder) && in.b.imm >= 0))) \
+    return H_##name;
+  NETCPU_SHAPES(NETCPU_SHAPE_MATCH)
+#undef NETCPU_SHAPE_MATCH
   return static_cast<uint16_t>(in.op);
 }
 
@@ -445,31 +397,9 @@ RunResult Interpreter::run(uint32_t entry, uint64_t budget, uint64_t start) {
 #define NETCPU_L(name, mn, a, b, t, x, f, s) &&L_##name,
       NETCPU_OPCODES(NETCPU_L)
 #undef NETCPU_L
-          && L_MOV_RI,
-      &&L_MOV_RR,
-      &&L_MOV_RM,
-      &&L_MOV_RP,
-      &&L_ADD_RI,
-      &&L_SUB_RI,
-      &&L_AND_RI,
-      &&L_OR_RI,
-      &&L_SHR_RI,
-      &&L_SHL_RI,
-      &&L_ADD_RR,
-      &&L_BEQ_RI,
-      &&L_BNE_RI,
-      &&L_BEQ_RR,
-      &&L_BNE_RR,
-      &&L_BEQ_MI,
-      &&L_BNE_MI,
-      &&L_BLTU_RI,
-      &&L_BGTU_RI,
-      &&L_BGEU_RI,
-      &&L_BLEU_RI,
-      &&L_BSET_RI,
-      &&L_BCLR_RI,
-      &&L_CMP_RI,
-      &&L_CMP_MI,
+#define NETCPU_SHAPE_LABEL(name, opcode, ka, kb) &&L_##name,
+          NETCPU_SHAPES(NETCPU_SHAPE_LABEL)
+#undef NETCPU_SHAPE_LABEL
   };
   const Insn* const code = prog.code.data();
   const uint16_t* const hid = st.hid.data();
