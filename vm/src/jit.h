@@ -83,6 +83,10 @@ class JitCode {
   using Entry = JitResult (*)(void* state, uint8_t* pkt, uint64_t len, uint32_t* len_ptr,
                               uint64_t capacity, const void* meta);
 
+  // The code in pages of its own, never writable and executable at once
+  // (written, then made read-and-execute), or nullptr with the reason.
+  static std::unique_ptr<JitCode> install(const std::vector<uint8_t>& code, bool effects,
+                                          std::string* why);
   JitCode(void* mem, size_t mapped, size_t code_bytes, bool effects);
   ~JitCode();
   JitCode(const JitCode&) = delete;

@@ -13,8 +13,6 @@
 // its length, and a fault in the middle of one subtracts what did not run, so counts match the
 // interpreter's exactly. Functions of the program are native functions (call, ret), one frame
 // each, 16 bytes with the padding that keeps rsp aligned for calls out.
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -30,11 +28,6 @@
 #include "netcpu/protocols.h"
 
 namespace netcpu {
-
-JitCode::JitCode(void* mem, size_t mapped, size_t code_bytes, bool effects)
-    : mem_(mem), size_(mapped), code_bytes_(code_bytes), effects_(effects) {}
-
-JitCode::~JitCode() { munmap(mem_, size_); }
 
 #if defined(__x86_64__)
 
@@ -190,17 +183,8 @@ class Compiler {
     return true;
   }
 
-  std::unique_ptr<JitCode> install(std::string* why) const {
-    const size_t size = (a_.code.size() + 4095) & ~size_t{4095};
-    void* mem = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED) return fail(why, "mmap failed"), nullptr;
-    std::memcpy(mem, a_.code.data(), a_.code.size());
-    if (mprotect(mem, size, PROT_READ | PROT_EXEC) != 0) {
-      munmap(mem, size);
-      return fail(why, "mprotect(PROT_EXEC) refused"), nullptr;
-    }
-    return std::make_unique<JitCode>(mem, size, a_.code.size(), effects_);
-  }
+  const std::vector<uint8_t>& code() const { return a_.code; }
+  bool effects() const { return effects_; }
 
  private:
   // An exit from inside a block: the exit word, and the instructions of the
@@ -1410,7 +1394,7 @@ std::unique_ptr<JitCode> jit_compile(const Program& p, const JitLayout& layout, 
   if (!first.assemble(why)) return nullptr;
   Compiler second(p, flow, layout, &first.assembly());
   if (!second.assemble(why)) return nullptr;
-  return second.install(why);
+  return JitCode::install(second.code(), second.effects(), why);
 }
 
 #else
