@@ -26,6 +26,7 @@ struct BenchOptions {
   uint64_t synthetic = 0;
   uint32_t rounds = 0;  // 0: as many as fit in about a second
   bool json = false;
+  bool interpreter = false;  // native code off (Limits::jit): time the interpreter
 };
 int cmd_bench(const BenchOptions& o);
 

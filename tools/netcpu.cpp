@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
       ->excludes(bp);
   bench->add_option("--rounds", bo.rounds, "rounds over the packets (default: about one second)");
   bench->add_flag("--json", bo.json, "print one JSON object");
+  bench->add_flag("--interpreter", bo.interpreter,
+                  "run the interpreter, not the native code (as with netcpu/profile 1)");
 
   FilterOptions fo;
   auto* filter = app.add_subcommand(

@@ -434,6 +434,15 @@ TEST(Cli, BenchReportsNsPerPacket) {
   EXPECT_EQ(j["packets"], 2000);
   EXPECT_GT(j["ns_per_packet_best"].get<double>(), 0);
   EXPECT_GT(j["instructions_per_packet"].get<double>(), 1);
+  EXPECT_EQ(j["runs_as"].get<std::string>().find("native code"), 0u) << j["runs_as"];
+  // --interpreter times the interpreter on the same packets, with the same verdicts.
+  Result i = netcpu("bench " + example("tcp_firewall.ncpu") +
+                    " --synthetic 2000 --rounds 2 --interpreter --json");
+  ASSERT_EQ(i.code, 0) << i.err;
+  json k = json::parse(i.out);
+  EXPECT_EQ(k["runs_as"], "interpreter (native code turned off)");
+  EXPECT_EQ(k["dropped"], j["dropped"]);
+  EXPECT_EQ(k["instructions_per_packet"], j["instructions_per_packet"]);
 }
 
 }  // namespace
