@@ -446,6 +446,14 @@ TEST(Jit, TablesWithNumberKeysAndEveryOtherKind) {
       "    print \"%u %u\", gpr1, gpr3\n    bgtu gpr1, 100, big\n    pass\nbig:\n    drop\nfull:\n "
       "   drop\n";
   expect_same(src);
+  // A fuller table: 40 keys in 128 slots, so lookups walk collision chains,
+  // and misses end at an empty slot.
+  expect_same(
+      ".data:\ntable h hash key 2 value 8 max 64\n.init:\n    mov gpr0, 0\nmore:\n"
+      "    update h, gpr0, gpr0\n    add gpr0, 7\n    bltu gpr0, 280, more\n    end\n"
+      ".text:\n    mov gpr5, 0\n    mov gpr1, 0\nscan:\n    lookup gpr2, h, gpr1\n"
+      "    jne skip\n    add gpr5, gpr2\nskip:\n    add gpr1, mlen\n    bltu gpr1, 600, scan\n"
+      "    print \"%u\", gpr5\n    pass\n");
 }
 
 TEST(Jit, RewritesOutputAndEmitsRunTheInterpretersHandlers) {

@@ -1169,10 +1169,15 @@ class Compiler {
       a_.store(state_, l_.scratch + 8, RAX);
       a_.load(RAX, state_, l_.scratch);
     }
-    a_.mov(RSI, RAX);
-    a_.mov_imm(RDI, reinterpret_cast<uint64_t>(t));
-    a_.call(
-        reinterpret_cast<const void*>(lookup ? t->number_lookup() : t->number_find_or_insert()));
+    Table::WordProbe probe;
+    if (lookup && t->word_probe(&probe)) {
+      probe_inline(probe);
+    } else {
+      a_.mov(RSI, RAX);
+      a_.mov_imm(RDI, reinterpret_cast<uint64_t>(t));
+      a_.call(
+          reinterpret_cast<const void*>(lookup ? t->number_lookup() : t->number_find_or_insert()));
+    }
     const int absent = a_.new_label(), done = a_.new_label();
     a_.alu(0x85, RAX, RAX);
     a_.jcc(kE, absent);
@@ -1210,6 +1215,51 @@ class Compiler {
     a_.alu(0x31, RCX, RCX);
     a_.store(state_, l_.cmp_b, RCX);
     flags_in_registers_ = true;
+  }
+
+  // rax = the value slot of the key whose number is in rax, or 0: a hash
+  // table's number_lookup() inline, with its slots and hash constants
+  // (Table::WordProbe) as immediates. rcx, rdx, rsi, rdi and r8-r10 are free.
+  void probe_inline(const Table::WordProbe& p) {
+    a_.bswap64_rax();  // the key's bytes, big-endian, as a little-endian word
+    if (p.key_size < 8) a_.shift_imm(5, RAX, static_cast<uint8_t>(64 - 8 * p.key_size));
+    a_.mov(RSI, RAX);  // w
+    a_.mov_imm(RDX, p.seed);
+    a_.alu(0x31, RAX, RDX);
+    a_.mov_imm(RDX, p.mul);
+    a_.mul_rdx();
+    a_.alu(0x31, RAX, RDX);             // the hash: lo ^ hi
+    a_.alu32_imm(1, RAX, 0x80000000u);  // the tag
+    a_.mov(RDI, RAX);
+    a_.and_imm32(RAX, p.mask);  // the home slot
+    a_.mov_imm(R8, reinterpret_cast<uint64_t>(p.tags));
+    a_.mov_imm(R9, reinterpret_cast<uint64_t>(p.keys));
+    a_.mov_imm(R10, p.key_mask);
+    const int loop = a_.new_label(), next = a_.new_label(), found = a_.new_label(),
+              absent = a_.new_label(), done = a_.new_label();
+    a_.bind(loop);
+    a_.load32_indexed4(RDX, R8, RAX);  // tags[i]
+    a_.alu(0x85, RDX, RDX);
+    a_.jcc(kE, absent);  // an empty slot ends the probe
+    a_.alu(0x39, RDX, RDI);
+    a_.jcc(kNE, next);
+    a_.imul_imm(RCX, RAX, static_cast<int32_t>(p.key_size));
+    a_.load_indexed(RCX, R9, RCX, 0, 0);  // the key's 8 bytes
+    a_.alu(0x21, RCX, R10);
+    a_.alu(0x39, RCX, RSI);
+    a_.jcc(kE, found);
+    a_.bind(next);
+    a_.alu_imm(0, RAX, 1);
+    a_.and_imm32(RAX, p.mask);
+    a_.jmp(loop);
+    a_.bind(found);
+    a_.imul_imm(RAX, RAX, static_cast<int32_t>(p.stride));
+    a_.mov_imm(RCX, reinterpret_cast<uint64_t>(p.values));
+    a_.alu(0x01, RAX, RCX);
+    a_.jmp(done);
+    a_.bind(absent);
+    a_.alu(0x31, RAX, RAX);
+    a_.bind(done);
   }
 
   // cmp and test leave their operands in the state for the flag jumps (and

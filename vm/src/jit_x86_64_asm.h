@@ -212,11 +212,28 @@ class Asm {
     byte_or_dword(v);
   }
   // and r32, imm32: zero-extends, so rax & mask for any mask below 2^32.
-  void and_imm32(uint8_t dst, uint32_t mask) {
+  void and_imm32(uint8_t dst, uint32_t mask) { alu32_imm(4, dst, mask); }
+  // op r32, imm32 (group 1 as alu_imm: or 1, and 4): zero-extends into r64.
+  void alu32_imm(uint8_t ext, uint8_t dst, uint32_t v) {
     rex(false, 0, 0, dst);
     byte(0x81);
-    modrm(3, 4, dst);
-    imm32(static_cast<int32_t>(mask));
+    modrm(3, ext, dst);
+    imm32(static_cast<int32_t>(v));
+  }
+  // imul dst, src, imm32
+  void imul_imm(uint8_t dst, uint8_t src, int32_t v) {
+    rex(true, dst, 0, src);
+    byte(0x69);
+    modrm(3, dst, src);
+    imm32(v);
+  }
+  // mul rdx: rdx:rax = rax * rdx (unsigned, 128 bits)
+  void mul_rdx() { byte(0x48), byte(0xf7), byte(0xe2); }
+  // dst = dword [base + index * 4], zero-extended
+  void load32_indexed4(uint8_t dst, uint8_t base, uint8_t index) {
+    rex(false, dst, index, base);
+    byte(0x8b);
+    sib(dst, base, index, 2, 0);
   }
   void imul(uint8_t dst, uint8_t src) {
     rex(true, dst, 0, src);

@@ -40,9 +40,13 @@ uint64_t fmix64(uint64_t h) {
 // little-endian word of their bytes: one 64x64->128-bit multiply by a
 // seeded odd constant, folded (wyhash's mum). Every input bit reaches the
 // low bits the home slot takes, at a fraction of fmix64's cost.
+uint64_t hash_word_multiplier(size_t n, uint64_t seed) {
+  return (std::rotl(seed, 32) ^ (n * 0x9e3779b97f4a7c15ull)) | 1;
+}
+
 uint64_t hash_word(uint64_t w, size_t n, uint64_t seed) {
-  const uint64_t k = (std::rotl(seed, 32) ^ (n * 0x9e3779b97f4a7c15ull)) | 1;
-  const unsigned __int128 r = static_cast<unsigned __int128>(w ^ seed) * k;
+  const unsigned __int128 r =
+      static_cast<unsigned __int128>(w ^ seed) * hash_word_multiplier(n, seed);
   return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
 }
 
@@ -163,6 +167,18 @@ class HashCore {
   uint8_t* value_at(uint32_t i) const { return reinterpret_cast<uint8_t*>(value_words(i)); }
   uint32_t value_size() const { return value_size_; }
 
+  void describe(Table::WordProbe* p) const {
+    *p = {tags_.get(),
+          keys_.get(),
+          reinterpret_cast<uint8_t*>(values_.get()),
+          mask_,
+          key_size_,
+          stride_words_ * 8,
+          seed_,
+          hash_word_multiplier(key_size_, seed_),
+          key_mask_};
+  }
+
  private:
   // Bit 31 marks the slot used; the low bits are the hash, from which the home
   // slot is recovered during deletion (capacity never exceeds 2^21) and which
@@ -258,6 +274,12 @@ class HashTable final : public Table {
       return i == HashCore::kNone ? nullptr : h.core_.value_at(i);
     };
   }
+  bool word_probe(WordProbe* p) const override {
+    if (decl_.key_size > 8) return false;
+    core_.describe(p);
+    return true;
+  }
+
   NumberKeyFn number_find_or_insert() const override {
     if (decl_.key_size > 8) return nullptr;
     return [](Table& t, uint64_t number) -> uint8_t* {

@@ -58,6 +58,23 @@ class Table {
   virtual NumberKeyFn number_lookup() const { return nullptr; }
   virtual NumberKeyFn number_find_or_insert() const { return nullptr; }
 
+  // For native code that probes a hash table with keys of at most 8 bytes
+  // itself (what number_lookup() does, inline): where the slots are and the
+  // constants of the hash. The key word w is the key's bytes as a
+  // little-endian word; its hash is lo ^ hi of the 128-bit (w ^ seed) * mul;
+  // the tag is its low 32 bits with bit 31 set; the home slot tag & mask;
+  // slot i matches when tags[i] == tag and the 8 bytes at keys + i *
+  // key_size, masked with key_mask, equal w; an empty slot (tag 0) ends the
+  // probe. The value is at values + i * stride.
+  struct WordProbe {
+    const uint32_t* tags;
+    const uint8_t* keys;
+    uint8_t* values;
+    uint32_t mask, key_size, stride;
+    uint64_t seed, mul, key_mask;
+  };
+  virtual bool word_probe(WordProbe*) const { return false; }
+
   virtual size_t size() const = 0;
   virtual void clear() = 0;
 
