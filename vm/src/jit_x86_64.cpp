@@ -852,20 +852,10 @@ class Compiler {
           a_.jcc(kB, fault_label());
           return a_.load_sized(pkt_, static_cast<int32_t>(o.imm), w, o.attr & attr::kHostOrder);
         }
-        if (o.attr & attr::kNoBase) {
+        if (o.attr & attr::kNoBase)
           a_.mov_imm(RAX, static_cast<uint64_t>(o.imm));
-        } else {
-          if (o.attr & attr::kBaseMapped)
-            read_mapped(o.reg);
-          else
-            read_gpr(o.reg);
-          if (unsigned scale = (o.attr & attr::kScaleMask) >> attr::kScaleShift)
-            a_.shift_imm(4, RAX, static_cast<uint8_t>(scale));
-          if (o.imm != 0) {
-            a_.mov_imm(RDX, static_cast<uint64_t>(o.imm));
-            a_.alu(0x01, RAX, RDX);
-          }
-        }
+        else
+          computed_offset(o);
         // In bounds when len >= width and offset <= len - width (unsigned).
         const int fault = fault_label();
         a_.mov(RDX, len_);
@@ -918,10 +908,9 @@ class Compiler {
     }
   }
 
-  // rax = the address of heap memory at a computed offset (base << scale +
-  // disp, wrapping as the interpreter's), or a heap fault.
-  void heap_address(const Operand& o) {
-    const unsigned w = 1u << (o.attr & attr::kWidthMask);
+  // rax = a memory operand's offset from its base: base << scale + disp,
+  // wrapping as the interpreter's.
+  void computed_offset(const Operand& o) {
     if (o.attr & attr::kBaseMapped)
       read_mapped(o.reg);
     else
@@ -932,6 +921,13 @@ class Compiler {
       a_.mov_imm(RDX, static_cast<uint64_t>(o.imm));
       a_.alu(0x01, RAX, RDX);
     }
+  }
+
+  // rax = the address of heap memory at a computed offset (base << scale +
+  // disp, wrapping as the interpreter's), or a heap fault.
+  void heap_address(const Operand& o) {
+    const unsigned w = 1u << (o.attr & attr::kWidthMask);
+    computed_offset(o);
     const int fault = fault_label(AbortReason::HeapFault);
     if (l_.heap_size < w) return a_.jmp(fault);
     a_.mov_imm(RDX, l_.heap_size - w);
