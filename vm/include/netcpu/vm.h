@@ -171,15 +171,16 @@ class alignas(64) Instance {
 
   void set_output(OutputSink sink) { sink_ = std::move(sink); }
 
-  // Whether .text was compiled to native code, and if not, why (the first
-  // instruction the JIT leaves to the interpreter). Packets run the native
-  // code while limits().jit is on, profiling is off and the budget covers
-  // the program's longest path; otherwise the interpreter, with the same results.
+  // Whether .text was compiled to native code, and if not, why (no JIT for
+  // this CPU, or the code could not be installed). Packets, timers and
+  // .init run the native code while limits().jit is on and profiling is
+  // off; otherwise the interpreter, with the same results. A budget too
+  // small for a run hands it from the native code to the interpreter where
+  // it could run out, which stops it where the interpreter alone would.
   bool jit_compiled() const { return jit_ != nullptr; }
   const std::string& jit_status() const { return jit_status_; }
   // What packets run now, and why: "native code (compiled, N bytes)" or
-  // "interpreter (...)" with the first instruction the JIT left to it or
-  // what keeps the native code from running.
+  // "interpreter (...)" with what keeps the native code from running.
   std::string runs_as() const;
 
   struct State;  // interpreter scratch: registers, stacks, parsed headers
