@@ -56,6 +56,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 
@@ -681,17 +682,16 @@ bool SwitchSoak::quiesce() {
   return true;
 }
 
-// netcpu/list's line for a point: its tokens (the name may hold blanks: a
-// filter's "<filter '...'>"), and the DROPPED column, the 9th from the end.
+// netcpu/list -j's row for a point: its DROPPED, and the row as text (the
+// program's name is in it).
 std::optional<long> list_dropped(const Reply& list, const std::string& point, std::string* line) {
-  for (const auto& l : list.data) {
-    if (l.rfind(point + " ", 0) != 0) continue;
-    std::istringstream in(l);
-    std::vector<std::string> words;
-    for (std::string w; in >> w;) words.push_back(w);
-    if (words.size() < 16) return std::nullopt;
-    *line = l;
-    return std::stol(words[words.size() - 9]);
+  if (list.data.empty()) return std::nullopt;
+  const nlohmann::json rows = nlohmann::json::parse(list.data.front(), nullptr, false);
+  if (!rows.is_array()) return std::nullopt;
+  for (const auto& row : rows) {
+    if (row.value("point", "") != point) continue;
+    *line = row.dump();
+    return row.value("dropped", 0L);
   }
   return std::nullopt;
 }
@@ -713,7 +713,7 @@ void SwitchSoak::checkpoint(bool final) {
   for (const Missing& m : missing) attribute(m);
 
   // The programs in place now counted exactly what was attributed to them.
-  Reply list = con_->cmd_ok("netcpu/list");
+  Reply list = con_->cmd_ok("netcpu/list -j");
   bool timer = false;
   for (int p = 0; p < kPoints; ++p) {
     int inst = current_[p];
@@ -741,7 +741,9 @@ void SwitchSoak::checkpoint(bool final) {
       uint64_t sum = 0;
       for (const auto& l : dump.data) {
         size_t sp = l.rfind(' ');
-        if (sp != std::string::npos) sum += std::stoull(l.substr(sp + 1));
+        // KEY VALUE lines, then "N entries" (or "1 entry").
+        const std::string last = sp == std::string::npos ? "" : l.substr(sp + 1);
+        if (!last.empty() && last != "entries" && last != "entry") sum += std::stoull(last);
       }
       if (sum != in.attributed)
         verdict_.fail(k.name + " on " + point_name(p) + ": its table counts " +
