@@ -102,6 +102,10 @@ int run_command(size_t i, FILE* f, char* arg) {
   const std::string& name = g_commands[i].path;
   const std::string_view command = std::string_view(name).substr(7);
   netcpu::ControlReply r;
+  // The connection a line came on (-1: an rc file's): a continued line goes
+  // on with that connection's next line, never another client's.
+  const auto read = arg ? netcpu::vde::console_read_of(arg) : std::nullopt;
+  const int session = read ? read->fd : -1;
   if (arg && console_line_length(name, arg) > kLongestWholeLine) {
     // An rc file's commands answer nobody: the switch's log says it.
     printlog(4, "netcpu: refused a cut line (more than %zu characters): %s %.40s...",
@@ -110,9 +114,9 @@ int run_command(size_t i, FILE* f, char* arg) {
         command, kLongestWholeLine,
         "vde_switch takes 128 bytes of a console line (127 characters of an rc file's line) and "
         "this one filled them: the switch cut it there, and hands the rest to its own parser as "
-        "a line of its own (answered \"Function not implemented\")");
-  } else if (auto read = arg ? netcpu::vde::console_read_of(arg) : std::nullopt;
-             read && (!read->newline || read->after_cut) &&
+        "a line of its own (answered \"Function not implemented\")",
+        session);
+  } else if (read && (!read->newline || read->after_cut) &&
              !netcpu::vde::client_sends_lines_without_newline(read->fd)) {
     // Nobody may read the reply (a connection closed mid-line): the log says it too.
     printlog(4, "netcpu: refused a line that reached the switch %s: %s %.40s...",
@@ -126,9 +130,10 @@ int run_command(size_t i, FILE* f, char* arg) {
             : "the line reached vde_switch without its end (a newline): its client wrote it in "
               "pieces, or closed the connection in the middle of it, and vde_switch takes each "
               "piece as a line of its own (the rest, if it comes, is answered \"Function not "
-              "implemented\")");
+              "implemented\")",
+        session);
   } else {
-    r = g_host->control().execute(command, arg ? arg : "");
+    r = g_host->control().execute(command, arg ? arg : "", session);
   }
   g_host->refresh();
   subscribe(g_host->needs());

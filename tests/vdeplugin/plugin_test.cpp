@@ -618,6 +618,25 @@ TEST_F(Plugin, LongLinesAreRefusedAndContinuedLinesLoadWhole) {
   EXPECT_EQ(broadcast_from_a(5)[1], 5u);
 }
 
+// The soak's second finding: a line one client continues with '\\' must not
+// swallow another client's line of the same command in between.
+TEST_F(Plugin, ContinuedLinesGoOnOnlyOnTheirOwnConnection) {
+  Console other(sw.mgmt_path());
+  Reply piece = other.cmd("netcpu/filter * in host 10.0.0.7 or \\");
+  ASSERT_TRUE(piece.ok()) << piece.text();
+  // A whole line from this connection loads as it is, not after the other's piece.
+  Reply mine = con.cmd("netcpu/filter * in udp port 9");
+  ASSERT_TRUE(mine.ok()) << mine.text();
+  EXPECT_NE(con.cmd_ok("netcpu/list * in").text().find("<filter 'udp port 9'>"), std::string::npos)
+      << mine.text();
+  // The other connection's next line completes its own piece.
+  Reply rest = other.cmd("netcpu/filter host 10.0.0.8");
+  ASSERT_TRUE(rest.ok()) << rest.text();
+  EXPECT_NE(con.cmd_ok("netcpu/list * in").text().find("host 10.0.0.7 or host 10.0.0.8"),
+            std::string::npos)
+      << rest.text();
+}
+
 // The soak's finding (docs/soak.md): a line a client writes in two pieces
 // reaches the switch in two reads, and each is a line to it.
 TEST_F(Plugin, ALineThatComesInPiecesIsRefusedNotCut) {

@@ -253,8 +253,9 @@ bool Control::known(std::string_view command) const {
 // blanks before a command's arguments, so a piece keeps a blank it needs at
 // its end, before the backslash.
 std::optional<ControlReply> Control::continue_line(std::string_view command, std::string_view args,
-                                                   std::string& whole) {
-  auto pending = continued_.find(command);
+                                                   int session, std::string& whole) {
+  const std::pair<int, std::string> key{session, std::string(command)};
+  auto pending = continued_.find(key);
   whole = pending == continued_.end() ? std::string() : pending->second;
   whole += args;
   if (args.empty() || args.back() != '\\') {
@@ -268,26 +269,26 @@ std::optional<ControlReply> Control::continue_line(std::string_view command, std
     return fail(EMSGSIZE, name + ": more than " + std::to_string(kMaxContinued) +
                               " characters in continued lines: all of them dropped");
   }
-  continued_[std::string(command)] = whole;
+  continued_[key] = whole;
   return ControlReply{0, name + " continues: " + std::to_string(whole.size()) +
                              " characters pending; they run with the next " + name +
                              " line that does not end with \\"};
 }
 
-std::string Control::pending_note(std::string_view command) const {
-  auto pending = continued_.find(command);
+std::string Control::pending_note(std::string_view command, int session) const {
+  auto pending = continued_.find({session, std::string(command)});
   if (pending == continued_.end()) return {};
   return "\n" + std::to_string(pending->second.size()) + " characters of netcpu/" +
          std::string(command) + " from lines ending with \\ are still pending";
 }
 
 ControlReply Control::refuse_long_line(std::string_view command, size_t max_chars,
-                                       std::string_view what_happened) const {
+                                       std::string_view what_happened, int session) const {
   const std::string name = "netcpu/" + std::string(command.empty() ? "COMMAND" : command);
   std::string text = name + ": line too long: this console takes at most " +
                      std::to_string(max_chars) + " characters a line; nothing was done";
   if (!what_happened.empty()) text += "\n" + std::string(what_happened);
-  text += pending_note(command);
+  text += pending_note(command, session);
   text +=
       "\nGive a long command in pieces: end a line with \\ and go on with the same command on "
       "the next line (the pieces are joined as they are: keep the blank before the \\):\n  " +
@@ -297,21 +298,21 @@ ControlReply Control::refuse_long_line(std::string_view command, size_t max_char
   return {EMSGSIZE, text};
 }
 
-ControlReply Control::refuse_cut_line(std::string_view command,
-                                      std::string_view what_happened) const {
+ControlReply Control::refuse_cut_line(std::string_view command, std::string_view what_happened,
+                                      int session) const {
   const std::string name = "netcpu/" + std::string(command.empty() ? "COMMAND" : command);
   std::string text = name + ": cut line refused: nothing was done, every point keeps what it had";
   if (!what_happened.empty()) text += "\n" + std::string(what_happened);
-  text += pending_note(command);
+  text += pending_note(command, session);
   text += "\nSend each line in one write, ending with a newline (netcpu ctl does).";
   return {EBADMSG, text};
 }
 
-ControlReply Control::execute(std::string_view command, std::string_view line) {
+ControlReply Control::execute(std::string_view command, std::string_view line, int session) {
   std::string args;
   if (!known(command))
     args = line;
-  else if (auto piece = continue_line(command, line, args))
+  else if (auto piece = continue_line(command, line, session, args))
     return *piece;
   // Whoever looks at a capture file next finds every frame so far in it.
   opt_.for_each([](AttachPoint& at) { at.flush_capture(); });

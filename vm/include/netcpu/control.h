@@ -257,7 +257,10 @@ class Control {
   // One console command: `command` is the part after "netcpu/" (load, put,
   // unload, list, show, profile, table/list, table/dump, table/set,
   // table/del, budget, onabort, reset), args the rest of the line.
-  ControlReply execute(std::string_view command, std::string_view args);
+  // `session` names the console connection a line came on (0: one shared
+  // by all): a line continued with '\\' goes on with the next line of the
+  // same command on the same connection, never another client's.
+  ControlReply execute(std::string_view command, std::string_view args, int session = 0);
 
   // The commands execute() understands, with syntax and help, for the
   // host's console listing.
@@ -288,11 +291,12 @@ class Control {
   // line (e.g. where the rest of it went). `command` is the part after
   // "netcpu/".
   ControlReply refuse_long_line(std::string_view command, size_t max_chars,
-                                std::string_view what_happened) const;
+                                std::string_view what_happened, int session = 0) const;
   // The reply to a console line the host received cut (a client wrote it
   // in pieces, or left in the middle of it): nothing is done, and the text
   // says why (`what_happened`, the host's note) and how to send a line.
-  ControlReply refuse_cut_line(std::string_view command, std::string_view what_happened) const;
+  ControlReply refuse_cut_line(std::string_view command, std::string_view what_happened,
+                               int session = 0) const;
   // A line whose arguments end with '\' continues on the next line of the
   // same command: the backslash is removed and the pieces are joined as
   // they are. Most continued characters one command may hold.
@@ -333,16 +337,17 @@ class Control {
   // (`whole` then holds the command's arguments, joined with what earlier
   // lines left), else the reply to the piece.
   std::optional<ControlReply> continue_line(std::string_view command, std::string_view args,
-                                            std::string& whole);
+                                            int session, std::string& whole);
   bool known(std::string_view command) const;
   // "\nN characters of netcpu/COMMAND ... are still pending", or nothing.
-  std::string pending_note(std::string_view command) const;
+  std::string pending_note(std::string_view command, int session) const;
 
   Options opt_;
   bool profiling_ = false;
   uint32_t netmask_ = 0;  // pcap_compile's, for the filters loaded from now on
   std::map<const AttachPoint*, std::string> staging_;  // base64 of a program arriving in chunks
-  std::map<std::string, std::string, std::less<>> continued_;  // command -> its pending line
+  // (session, command) -> its pending line
+  std::map<std::pair<int, std::string>, std::string> continued_;
 };
 
 // The line a host writes on its netcpu/drop channel for a dropped frame:
