@@ -230,6 +230,15 @@ void LwipSoak::sample(double elapsed) {
 }
 
 int LwipSoak::run() {
+#if defined(NETCPU_SANITIZE_BUILD)
+  // Seen in CI: after 4 of 16 transfers the instrumented sender died in
+  // liblwipv6's ip4_frag (the crash docs/soak.md reports for a lost
+  // segment), which ASan's slowdown makes common; the release build runs it.
+  std::cout << "SKIP: lwIPv6 1.5a crashes in ip4_frag when a segment is lost, which an "
+               "AddressSanitizer-instrumented sender under hot swaps makes common (docs/soak.md); "
+               "the lwIPv6 soak runs in the release build\n";
+  return kSkip;
+#endif
   if (!on_path("vde_switch")) {
     std::cout << "SKIP: vde_switch is not on PATH (Debian package vde2)\n";
     return kSkip;
