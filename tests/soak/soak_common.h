@@ -30,7 +30,7 @@ constexpr int kPass = 0, kFail = 1, kUsage = 2, kSkip = 77;
 struct SoakOptions {
   double seconds = 20;
   uint64_t seed = 0;     // 0: from the clock (printed, so a run can be repeated)
-  int swap_ms = 3;       // pause between two program swaps
+  int swap_ms = -1;      // pause between two program swaps (-1: each soak's default)
   std::string sabotage;  // a deliberately broken program in the rotation (see --help)
   bool expect_failure = false;
   size_t window = 0;  // switch: frames in flight per flow; 0: from the measured capacity
