@@ -385,12 +385,10 @@ int LwipSoak::run() {
     verdict_.fail("the lwIPv6 process exited with " + std::to_string(exit_status) + " after " +
                   std::to_string(transfers_) + " of " + std::to_string(kTransfers) +
                   " transfers delivered intact:\n" + output.substr(0, 4000));
-#if !defined(NETCPU_SANITIZE_BUILD)
   if (watch_.have_baseline && watch_.rss_max_kib - watch_.baseline.rss_kib > kRssBoundKib)
     verdict_.fail("the lwIPv6 process's RSS grew from " + kib_text(watch_.baseline.rss_kib) +
                   " to " + kib_text(watch_.rss_max_kib) + ", more than the bound of " +
                   kib_text(kRssBoundKib));
-#endif
   return report(exit_status, output);
 }
 
@@ -417,9 +415,6 @@ int LwipSoak::report(int exit_status, const std::string&) {
                     kib_text(watch_.baseline.rss_kib) + " after the warm-up, " +
                     kib_text(watch_.last.rss_kib) + " at the last (at most " +
                     kib_text(watch_.rss_max_kib) + "; bound: baseline + " + kib_text(kRssBoundKib);
-#if defined(NETCPU_SANITIZE_BUILD)
-  rss += ", not held in a sanitizer build: ASan's quarantine keeps freed memory";
-#endif
   lines.push_back("lwIPv6 process: exit status " + std::to_string(exit_status) + "; " + rss +
                   "); open descriptors " + std::to_string(watch_.start.fds) +
                   " at the first second, " + std::to_string(baseline_fds_) +
