@@ -215,8 +215,7 @@ void SwitchHost::refresh() {
       [&](AttachPoint& at) { timers_ |= at.program() && !at.program()->program().timers.empty(); });
   active_ = {any[kIn], any[kOut]};
   Instance* star_in = star_[kIn].program();
-  direct_ = star_in && !port_programs_[kIn] && !any[kOut] ? star_in->native_code()
-                                                          : Instance::NativeCode{};
+  direct_ = star_in && !port_programs_[kIn] && !any[kOut];
   for (Pending& p : pending_) p.ptr = nullptr;  // rewrites of programs that may be gone
 }
 
@@ -273,7 +272,7 @@ bool SwitchHost::act(const RunResult& r, Instance& vm, int port, Dir d, uint32_t
   return false;
 }
 
-// The native code counts a pass itself: the frame goes on as it came,
+// A plain pass (which compiled code counts itself) goes on as it came,
 // without a RunResult.
 [[gnu::hot]] int SwitchHost::direct(int port, uint8_t* frame, int len) {
   AttachPoint& at = star_[kIn];
@@ -283,12 +282,12 @@ bool SwitchHost::act(const RunResult& r, Instance& vm, int port, Dir d, uint32_t
   meta.dir = kIn;
   meta.hook = Hook::PortIn;
   current_port_ = port, current_dir_ = kIn;  // for what the program prints
-  JitResult j;
-  const bool passed = at.run_native(direct_, frame, l, kSwitchFrameMax, meta, j);
+  const RunResult* r = at.run_filter(frame, l, kSwitchFrameMax, meta);
   current_port_ = -1;
-  if (passed) [[likely]]
+  if (!r) [[likely]]
     return 0;
-  return stops(at.native_result(j, frame, l), *at.program(), port, kIn, l, frame) ? -1 : 0;
+  if (stops(*r, *at.program(), port, kIn, l, frame)) return -1;
+  return r->modified ? static_cast<int>(l) : 0;
 }
 
 [[gnu::hot]] int SwitchHost::filter(int port, Dir d, uint8_t* frame, int len) {

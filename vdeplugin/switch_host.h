@@ -35,7 +35,7 @@ class alignas(64) SwitchHost {
   // The switch's packet events. Return what vde_switch expects of a filter:
   // 0 unchanged, a negative value to drop, a positive value: the new length.
   int on_packet_in(int port, uint8_t* frame, int len) {
-    if (direct_.entry) [[likely]]
+    if (direct_) [[likely]]
       return direct(port, frame, len);
     // A new frame: whatever an out program rewrote before is gone with the old one.
     if (active_[kOut]) pending_[depth_].ptr = nullptr;
@@ -107,11 +107,10 @@ class alignas(64) SwitchHost {
 
   // The frame path's state first, the buffers last: each frame finds the
   // switch's caches cold.
-  // The common case, a compiled program on "* in" and nothing else: the
-  // frames go straight to its native code (direct()). Taken again by
-  // refresh(), after every command that may load, unload, profile or
-  // change the limits.
-  Instance::NativeCode direct_{};
+  // The common case, a program on "* in" and nothing else: the frames go
+  // straight to it (direct()). Taken again by refresh(), after every
+  // command that may load or unload.
+  bool direct_ = false;
   std::array<bool, 2> active_{};         // some program on this direction
   std::array<bool, 2> port_programs_{};  // some on a port of it, not only on "*"
   // Sends from inside the frame path re-enter it: each depth keeps its own

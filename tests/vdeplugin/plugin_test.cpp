@@ -249,6 +249,28 @@ TEST_F(Plugin, EgressRewriteAppliesToItsPortAloneOnAFloodedFrame) {
   EXPECT_EQ(counter(std::to_string(B().port()) + " out", kModified), 10u);
 }
 
+// A program alone on "* in" takes the switch's shortest frame path; what it
+// rewrites and resizes there reaches the port as the program left it, compiled
+// or interpreted (profiling runs the interpreter).
+TEST_F(Plugin, IngressRewriteAloneOnStarInReachesThePortWithItsNewLength) {
+  connect(2);
+  ASSERT_TRUE(
+      load("* in", "grow.ncpu", ".text:\n    mov pkt.u8[payload], 0x42\n    resize 100\n    pass\n")
+          .ok());
+  for (const char* profile : {"0", "1"}) {
+    SCOPED_TRACE(std::string("profile ") + profile);
+    ASSERT_TRUE(con.cmd_ok(std::string("netcpu/profile ") + profile).ok());
+    for (uint32_t i = 0; i < 5; ++i) A().send(numbered_frame(kMacB, kMacA, i));
+    for (uint32_t i = 0; i < 5; ++i) {
+      auto b = B().recv(1000);
+      ASSERT_TRUE(b);
+      EXPECT_EQ(b->size(), 100u);
+      EXPECT_EQ((*b)[42], 0x42);
+    }
+  }
+  EXPECT_EQ(counter("* in", kModified), 10u);
+}
+
 // The same across VLAN tagging: A and B are untagged members of VLAN 10, C a
 // tagged one. The switch floods to B first, then tags the buffer in place
 // (moving it 4 bytes) for C: B's rewrite must still not reach C.

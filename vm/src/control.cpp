@@ -19,6 +19,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "instance_impl.h"
 #include "literals.h"
 #include "netcpu/assembler.h"
 #include "netcpu/bytecode.h"
@@ -106,10 +107,24 @@ RunResult AttachPoint::timed_run(uint8_t* pkt, uint32_t& len, uint32_t capacity,
   return timed([&] { return program_->run(pkt, len, capacity, meta); });
 }
 
-bool AttachPoint::timed_native(const Instance::NativeCode& code, uint8_t* pkt, uint32_t& len,
-                               uint32_t capacity, const PacketMeta& meta, JitResult& result) {
-  result = timed([&] { return code.entry(code.state, pkt, len, &len, capacity, &meta); });
-  return result.passed();
+[[gnu::hot]] const RunResult* AttachPoint::run_filter(uint8_t* pkt, uint32_t& len,
+                                                      uint32_t capacity, const PacketMeta& meta) {
+  InstanceImpl& vm = impl(*program_);
+  const bool timed = sample_due();
+  if (!timed && vm.native_ && pkt) [[likely]] {
+    const JitResult j = vm.native_(vm.state_.get(), pkt, len, &len, capacity, &meta);
+    if (j.passed()) [[likely]] {
+      ran(Verdict::Pass, pkt, len);
+      return nullptr;
+    }
+    acted_ = vm.native_result(j, len);
+  } else {
+    acted_ = timed ? timed_run(pkt, len, capacity, meta) : program_->run(pkt, len, capacity, meta);
+  }
+  ran(acted_.verdict, pkt, len);
+  const bool plain = acted_.verdict == Verdict::Pass && !acted_.modified &&
+                     acted_.mirror_port < 0 && !acted_.emitted;
+  return plain ? nullptr : &acted_;
 }
 
 void AttachPoint::capture_frame(Verdict v, const uint8_t* pkt, uint32_t len) {

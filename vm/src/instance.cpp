@@ -4,6 +4,7 @@
 #include <cstring>
 #include <random>
 
+#include "instance_impl.h"
 #include "interpreter_state.h"
 #include "jit.h"
 #include "netcpu/bytecode.h"
@@ -49,10 +50,10 @@ void Stats::reset() {
     c->store(0, std::memory_order_relaxed);
 }
 
-Instance::Instance(Program p, const HostCaps& caps, const Limits& limits, OutputSink sink)
+InstanceImpl::InstanceImpl(Program p, const HostCaps& caps, const Limits& limits, OutputSink sink)
     : program_(std::move(p)), caps_(caps), limits_(limits), sink_(std::move(sink)) {}
 
-Instance::~Instance() = default;
+InstanceImpl::~InstanceImpl() = default;
 
 namespace {
 
@@ -60,7 +61,7 @@ namespace {
 static_assert(std::atomic<uint64_t>::is_always_lock_free &&
               sizeof(std::atomic<uint64_t>) == sizeof(uint64_t));
 
-JitLayout layout_of(const Instance::State& st, const Stats& stats, size_t heap_size, LinkType link,
+JitLayout layout_of(const RunState& st, const Stats& stats, size_t heap_size, LinkType link,
                     std::vector<Table*> tables, uint32_t* emitted_count, uint32_t* out_len) {
   auto offset = [&](const void* member) {
     return static_cast<int32_t>(static_cast<const char*>(member) -
@@ -151,7 +152,7 @@ std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps
     if (err) *err = Diagnostic{program.source_file, 0, 0, why};
     return nullptr;
   }
-  std::unique_ptr<Instance> vm(new Instance(std::move(program), caps, limits, std::move(sink)));
+  auto vm = std::make_unique<InstanceImpl>(std::move(program), caps, limits, std::move(sink));
   // A new hash function for every load, unless the host chose one.
   const uint64_t seed = limits.table_seed
                             ? limits.table_seed
@@ -172,7 +173,7 @@ std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps
   vm->out_.assign(caps.max_packet, 0);
   vm->emitted_.resize(caps.emit ? kMaxEmitted : 0);
   for (auto& e : vm->emitted_) e.data.assign(caps.max_packet, 0);
-  vm->state_ = std::make_unique<State>();
+  vm->state_ = std::make_unique<RunState>();
   prepare_handlers(*vm->state_, vm->program_);
   vm->state_->vm = vm.get();
   vm->state_->heap = vm->heap_.data();
@@ -219,7 +220,7 @@ void add(std::atomic<uint64_t>& c, uint64_t n = 1) {
 
 }  // namespace
 
-Verdict Instance::fault_verdict() const {
+Verdict InstanceImpl::fault_verdict() const {
   switch (program_.on_fault) {
     case FaultAction::Pass:
       return Verdict::Pass;
@@ -230,7 +231,7 @@ Verdict Instance::fault_verdict() const {
   }
 }
 
-void Instance::account(const RunResult& r) {
+void InstanceImpl::account(const RunResult& r) {
   add(stats_.packets);
   add(stats_.instructions, r.instructions);
   switch (r.verdict) {
@@ -253,9 +254,9 @@ void Instance::account(const RunResult& r) {
   }
 }
 
-__attribute__((noinline)) RunResult Instance::run_interpreted(uint8_t* pkt, uint32_t& len,
-                                                              uint32_t capacity,
-                                                              const PacketMeta& meta) {
+__attribute__((noinline)) RunResult InstanceImpl::run_interpreted(uint8_t* pkt, uint32_t& len,
+                                                                  uint32_t capacity,
+                                                                  const PacketMeta& meta) {
   RunResult r = execute(program_.text_pc, pkt, len, capacity, meta);
   account(r);
   return r;
@@ -265,8 +266,8 @@ __attribute__((noinline)) RunResult Instance::run_interpreted(uint8_t* pkt, uint
 // itself: the plain pass or drop is built inline. No packet at
 // all (a null pointer) is the interpreter's NoPacket fault, not an
 // out-of-bounds one.
-__attribute__((always_inline)) inline RunResult Instance::native_verdict(const JitResult& j,
-                                                                         uint32_t len) {
+__attribute__((always_inline)) inline RunResult InstanceImpl::native_verdict(const JitResult& j,
+                                                                             uint32_t len) {
   if (j.exit >> 33) [[unlikely]]  // not a plain pass or drop
     return native_end(j, len);
   emitted_count_ = 0;  // a timer handler may have emitted; this run did not
@@ -279,26 +280,27 @@ __attribute__((always_inline)) inline RunResult Instance::native_verdict(const J
 
 [[gnu::hot]] RunResult Instance::run(uint8_t* pkt, uint32_t& len, uint32_t capacity,
                                      const PacketMeta& meta) {
-  if (!native_ || !pkt) return run_interpreted(pkt, len, capacity, meta);
-  const JitResult j = native_(state_.get(), pkt, len, &len, capacity, &meta);
-  return native_verdict(j, len);  // the length after the run, which may have resized the packet
+  InstanceImpl& vm = impl(*this);
+  if (!vm.native_ || !pkt) return vm.run_interpreted(pkt, len, capacity, meta);
+  const JitResult j = vm.native_(vm.state_.get(), pkt, len, &len, capacity, &meta);
+  return vm.native_verdict(j, len);  // the length after the run, which may have resized the packet
 }
 
-[[gnu::hot]] RunResult Instance::native_result(const JitResult& j, uint32_t len) {
+[[gnu::hot]] RunResult InstanceImpl::native_result(const JitResult& j, uint32_t len) {
   return native_verdict(j, len);
 }
 
 // A native run that faulted, changed more than its verdict, or that the
 // interpreter finished: counted here, by account(), with what the state
 // says it changed (nothing, for code that cannot change anything).
-__attribute__((noinline)) RunResult Instance::native_end(const JitResult& j, uint32_t len) {
+__attribute__((noinline)) RunResult InstanceImpl::native_end(const JitResult& j, uint32_t len) {
   RunResult r = native_outcome(j, len, jit_->effects());
   account(r);
   return r;
 }
 
-RunResult Instance::native_outcome(const JitResult& j, uint32_t len, bool effects) {
-  const State& st = *state_;
+RunResult InstanceImpl::native_outcome(const JitResult& j, uint32_t len, bool effects) {
+  const RunState& st = *state_;
   const auto kind = static_cast<JitExit>(static_cast<uint8_t>(j.exit >> 32));
   const auto detail = static_cast<uint8_t>(j.exit >> 40);
   if (!effects) emitted_count_ = 0;
@@ -326,7 +328,8 @@ RunResult Instance::native_outcome(const JitResult& j, uint32_t len, bool effect
 
 // .init and timer handlers: their native code where packets run native
 // code (the same switches), else the interpreter. Nothing is counted here.
-RunResult Instance::run_without_packet(const JitCode* code, uint32_t pc, const PacketMeta& meta) {
+RunResult InstanceImpl::run_without_packet(const JitCode* code, uint32_t pc,
+                                           const PacketMeta& meta) {
   uint32_t len = 0;
   if (!code || !native_) return execute(pc, nullptr, len, 0, meta);
   const JitResult j = code->entry()(state_.get(), nullptr, 0, &len, 0, &meta);
@@ -334,6 +337,10 @@ RunResult Instance::run_without_packet(const JitCode* code, uint32_t pc, const P
 }
 
 RunResult Instance::run_timer(size_t i, const PacketMeta& meta) {
+  return impl(*this).run_timer(i, meta);
+}
+
+RunResult InstanceImpl::run_timer(size_t i, const PacketMeta& meta) {
   PacketMeta m = meta;
   m.hook = Hook::Timer;
   const JitCode* code = i < timer_jit_.size() ? timer_jit_[i].get() : nullptr;
@@ -347,38 +354,63 @@ RunResult Instance::run_timer(size_t i, const PacketMeta& meta) {
   return r;
 }
 
-Table* Instance::find_table(std::string_view name) {
+Table* InstanceImpl::find_table(std::string_view name) {
   for (auto& t : tables_)
     if (t->decl().name == name) return t.get();
   return nullptr;
 }
 
-void Instance::set_profiling(bool on) {
+void InstanceImpl::set_profiling(bool on) {
   profiling_ = on;
   if (on && profile_.size() != program_.code.size()) profile_.assign(program_.code.size(), 0);
   choose_native();
 }
 
-void Instance::set_limits(const Limits& limits) {
+void InstanceImpl::set_limits(const Limits& limits) {
   limits_ = limits;
   choose_native();
 }
 
-static_assert(std::is_same_v<Instance::NativeEntry, JitCode::Entry>);
 static_assert(static_cast<int>(JitExit::Pass) == static_cast<int>(Verdict::Pass) &&
               static_cast<int>(JitExit::Drop) == static_cast<int>(Verdict::Drop));
 
-std::string Instance::runs_as() const {
+std::string InstanceImpl::runs_as() const {
   if (native_) return "native code (" + jit_status_ + ")";
   if (!jit_) return "interpreter (" + jit_status_ + ")";
   if (!limits_.jit) return "interpreter (native code turned off)";
   return "interpreter (profiling is on)";
 }
 
-void Instance::choose_native() {
+void InstanceImpl::choose_native() {
   state_->budget = limits_.budget;
   const bool usable = jit_ && limits_.jit && !profiling_;
   native_ = usable ? jit_->entry() : nullptr;
 }
+
+// The opaque Instance's members, each the implementation's.
+const Program& Instance::program() const { return impl(*this).program_; }
+const HostCaps& Instance::caps() const { return impl(*this).caps_; }
+Stats& Instance::stats() { return impl(*this).stats_; }
+const Stats& Instance::stats() const { return impl(*this).stats_; }
+const Limits& Instance::limits() const { return impl(*this).limits_; }
+void Instance::set_limits(const Limits& limits) { impl(*this).set_limits(limits); }
+uint64_t Instance::hash() const { return impl(*this).hash_; }
+size_t Instance::max_stack() const { return impl(*this).max_stack_; }
+const std::vector<Diagnostic>& Instance::warnings() const { return impl(*this).warnings_; }
+std::span<const EmittedPacket> Instance::emitted() const {
+  const InstanceImpl& vm = impl(*this);
+  return {vm.emitted_.data(), vm.emitted_count_};
+}
+size_t Instance::table_count() const { return impl(*this).tables_.size(); }
+Table& Instance::table(size_t i) { return *impl(*this).tables_[i]; }
+Table* Instance::find_table(std::string_view name) { return impl(*this).find_table(name); }
+std::span<uint8_t> Instance::heap() { return impl(*this).heap_; }
+void Instance::set_profiling(bool on) { impl(*this).set_profiling(on); }
+bool Instance::profiling() const { return impl(*this).profiling_; }
+std::span<const uint64_t> Instance::profile() const { return impl(*this).profile_; }
+void Instance::set_output(OutputSink sink) { impl(*this).sink_ = std::move(sink); }
+bool Instance::jit_compiled() const { return impl(*this).jit_ != nullptr; }
+const std::string& Instance::jit_status() const { return impl(*this).jit_status_; }
+std::string Instance::runs_as() const { return impl(*this).runs_as(); }
 
 }  // namespace netcpu

@@ -9,6 +9,7 @@
 #include <bit>
 #include <cstring>
 
+#include "instance_impl.h"
 #include "interpreter_state.h"
 #include "jit.h"
 #include "netcpu/checksum.h"
@@ -115,14 +116,14 @@ static uint16_t select_handler(const Insn& in) {
   return static_cast<uint16_t>(in.op);
 }
 
-void prepare_handlers(Instance::State& st, const Program& p) {
+void prepare_handlers(RunState& st, const Program& p) {
   st.hid.resize(p.code.size());
   for (size_t i = 0; i < p.code.size(); ++i) st.hid[i] = select_handler(p.code[i]);
 }
 
 struct Interpreter {
-  Instance& vm;
-  Instance::State& st;
+  InstanceImpl& vm;
+  RunState& st;
   const Program& prog;
   uint8_t* pkt;
   uint32_t& len;
@@ -384,9 +385,8 @@ struct Interpreter {
   // ends or `budget` instructions are counted.
   RunResult run(uint32_t entry, uint64_t budget, uint64_t start = 0);
 
-  // A whole run of .text from the start (Instance::execute, which only a
-  // friend may call).
-  static RunResult whole(Instance& vm, uint8_t* pkt, uint32_t& len, uint32_t capacity,
+  // A whole run of .text from the start.
+  static RunResult whole(InstanceImpl& vm, uint8_t* pkt, uint32_t& len, uint32_t capacity,
                          const PacketMeta& meta) {
     return vm.execute(vm.program_.text_pc, pkt, len, capacity, meta);
   }
@@ -883,7 +883,7 @@ namespace {
 // An interpreter over the run the JIT's code has in progress (the state's
 // packet, length and metadata, which its prologue stored).
 Interpreter run_in_progress(void* state) {
-  auto& st = *static_cast<Instance::State*>(state);
+  auto& st = *static_cast<RunState*>(state);
   return Interpreter{*st.vm, st, st.vm->program(), st.pkt, *st.len, st.capacity, *st.meta};
 }
 
@@ -898,7 +898,7 @@ uint64_t interpreter_mapped(void* state, uint32_t id) {
 // A budget of one stops the run at the next instruction: what the one
 // instruction did is then exactly what the interpreter would have done.
 uint64_t interpreter_step(void* state, uint32_t pc) {
-  auto& st = *static_cast<Instance::State*>(state);
+  auto& st = *static_cast<RunState*>(state);
   const RunResult r = run_in_progress(state).run(pc, 1);
   if (r.aborted && r.reason == AbortReason::Budget) return 0;
   st.result = r;
@@ -906,7 +906,7 @@ uint64_t interpreter_step(void* state, uint32_t pc) {
 }
 
 uint64_t interpreter_resume(void* state, uint32_t pc, uint64_t count) {
-  auto& st = *static_cast<Instance::State*>(state);
+  auto& st = *static_cast<RunState*>(state);
   st.result = run_in_progress(state).run(pc, st.budget, count);
   return st.result.instructions;
 }
@@ -919,15 +919,15 @@ uint64_t interpreter_operand(void* state, uint32_t pc, uint32_t which) {
 
 JitResult interpreter_run(void* state, uint8_t* pkt, uint64_t, uint32_t* len_ptr, uint64_t capacity,
                           const void* meta) {
-  auto& st = *static_cast<Instance::State*>(state);
+  auto& st = *static_cast<RunState*>(state);
   st.result = Interpreter::whole(*st.vm, pkt, *len_ptr, static_cast<uint32_t>(capacity),
                                  *static_cast<const PacketMeta*>(meta));
   return {uint64_t{static_cast<uint8_t>(JitExit::Ended)} << 32, st.result.instructions};
 }
 
-RunResult Instance::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
-                            const PacketMeta& meta) {
-  State& st = *state_;
+RunResult InstanceImpl::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
+                                const PacketMeta& meta) {
+  RunState& st = *state_;
   st.parsed = false;
   st.field_known = 0;
   st.modified = false;

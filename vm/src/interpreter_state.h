@@ -5,14 +5,17 @@
 #include <cstdint>
 #include <vector>
 
+#include "jit_abi.h"
 #include "netcpu/packet_view.h"
 #include "netcpu/vm.h"
 
 namespace netcpu {
 
+class InstanceImpl;
+
 static_assert(kMappedCount <= 64, "field_known has one bit per mapped register");
 
-struct alignas(64) Instance::State {
+struct alignas(64) RunState {
   // What a compiled run touches first, together (a switch runs each frame's
   // program with cold caches): the run, the parsed headers, the pointers.
   Headers h;
@@ -27,7 +30,7 @@ struct alignas(64) Instance::State {
   uint32_t* len = nullptr;
   const PacketMeta* meta = nullptr;
   uint32_t capacity = 0;
-  Instance* vm = nullptr;
+  InstanceImpl* vm = nullptr;
   uint8_t* heap = nullptr;  // the instance's heap, for the JIT's code
   uint64_t r[kGprCount] = {};
   uint64_t cmp_a = 0, cmp_b = 0;  // operands of the last compare
@@ -50,7 +53,7 @@ struct alignas(64) Instance::State {
   std::vector<uint16_t> hid;  // handler per instruction, chosen at load
 };
 
-void prepare_handlers(Instance::State& st, const Program& p);
+void prepare_handlers(RunState& st, const Program& p);
 
 // The interpreter's lazy header parser, for the JIT's code to call with the
 // State of the run in progress: parse the headers (st.h, st.parsed), or read

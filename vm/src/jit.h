@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "jit_abi.h"
 #include "netcpu/program.h"
 #include "netcpu/vm.h"
 
@@ -22,7 +23,7 @@ namespace netcpu {
 
 // What the compiled code needs to know about the interpreter it stands in for.
 struct JitLayout {
-  int32_t regs = 0;         // byte offset of the gpr array in Instance::State
+  int32_t regs = 0;         // byte offset of the gpr array in RunState
   int32_t field_known = 0;  // of the bitmask of header fields read this run
   int32_t field = 0;        // of the memoised header field values
   int32_t heap = 0;         // of the pointer to the heap
@@ -66,11 +67,10 @@ struct JitLayout {
   uint64_t (*operand)(void* state, uint32_t pc, uint32_t which) = nullptr;
   uint64_t (*find)(const uint8_t* pkt, uint64_t len, uint64_t start, const char* needle,
                    uint64_t size) = nullptr;
-  JitResult (*run)(void* state, uint8_t* pkt, uint64_t len, uint32_t* len_ptr, uint64_t capacity,
-                   const void* meta) = nullptr;
+  NativeEntry run = nullptr;
 };
 
-// How a compiled run ended (JitResult, in vm.h): the kind in bits 32..39 of
+// How a compiled run ended (JitResult, in jit_abi.h): the kind in bits 32..39 of
 // its exit. Pass and Drop: the code counted the run, nothing else changed.
 // Fault: the abort reason in bits 40..47 (0: the one in the state), the pc
 // in the low 32 bits. Done: the verdict in bits 40..47; the state holds
@@ -80,8 +80,7 @@ enum class JitExit : uint8_t { Pass = 0, Drop = 1, Fault = 2, Done = 3, Ended = 
 
 class JitCode {
  public:
-  using Entry = JitResult (*)(void* state, uint8_t* pkt, uint64_t len, uint32_t* len_ptr,
-                              uint64_t capacity, const void* meta);
+  using Entry = NativeEntry;
 
   // The code in pages of its own, never writable and executable at once
   // (written, then made read-and-execute), or nullptr with the reason.

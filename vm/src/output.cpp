@@ -74,7 +74,7 @@ size_t format_hex_line(char* out, size_t cap, uint32_t off, const uint8_t* bytes
   return b.len;
 }
 
-bool output_allowed(Instance& vm) {
+bool output_allowed(InstanceImpl& vm) {
   if (!vm.sink_) return false;
   const Limits& lim = vm.limits();
   auto now = std::chrono::steady_clock::now();
@@ -93,7 +93,7 @@ bool output_allowed(Instance& vm) {
   return true;
 }
 
-void emit_line(Instance& vm, OutputKind kind, std::string_view line) {
+void emit_line(InstanceImpl& vm, OutputKind kind, std::string_view line) {
   vm.stats().output_lines.fetch_add(1, std::memory_order_relaxed);
   vm.sink_(kind, line);
 }

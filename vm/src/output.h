@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "netcpu/vm.h"
+#include "instance_impl.h"
 
 namespace netcpu {
 
@@ -23,8 +23,8 @@ size_t format_hex_line(char* buf, size_t cap, uint32_t off, const uint8_t* bytes
 // Takes one line's worth of the rate limit (a token bucket); false, and the
 // line counted as suppressed, when it is used up. Checked before formatting,
 // so that a suppressed line costs nothing more.
-bool output_allowed(Instance& vm);
+bool output_allowed(InstanceImpl& vm);
 // Passes a line that output_allowed() let through to the instance's sink.
-void emit_line(Instance& vm, OutputKind kind, std::string_view line);
+void emit_line(InstanceImpl& vm, OutputKind kind, std::string_view line);
 
 }  // namespace netcpu

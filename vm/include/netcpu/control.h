@@ -92,30 +92,13 @@ class AttachPoint {
     ran(r.verdict, pkt, len);
     return r;
   }
-  // run() for a host that calls the compiled code itself: `code` is the
-  // program's Instance::native_code(), with its entry set. The same
-  // sampling and capture; true when the run passed. `result` is the code's
-  // own: the host makes a RunResult of one that did not pass with
-  // native_result() below. Each branch tests its own result: a JitResult
-  // merged from both costs the common one a store-forwarding stall.
-  bool run_native(const Instance::NativeCode& code, uint8_t* pkt, uint32_t& len, uint32_t capacity,
-                  const PacketMeta& meta, JitResult& result) {
-    if (!sample_due()) [[likely]] {
-      result = code.entry(code.state, pkt, len, &len, capacity, &meta);
-      if (!result.passed()) return false;
-    } else if (!timed_native(code, pkt, len, capacity, meta, result)) {
-      return false;
-    }
-    ran(Verdict::Pass, pkt, len);
-    return true;
-  }
-  // The RunResult of a run_native() that did not pass (Instance::native_result),
-  // its frame captured.
-  RunResult native_result(const JitResult& j, const uint8_t* pkt, uint32_t len) {
-    const RunResult r = program_->native_result(j, len);
-    ran(r.verdict, pkt, len);
-    return r;
-  }
+  // run() for a frame path that acts only on what is not a plain pass:
+  // nullptr when the program passed the frame as it came (no rewrite, copy
+  // or emit to act on), else the run's result, valid until the next run.
+  // The same sampling and capture. A compiled program's plain pass costs no
+  // RunResult: its native code counted it.
+  const RunResult* run_filter(uint8_t* pkt, uint32_t& len, uint32_t capacity,
+                              const PacketMeta& meta);
   double average_ns() const;
   // Runs timed so far (of the program in place), and how many it takes for
   // average_ns() to mean something: the first timed runs find cold caches,
@@ -180,8 +163,6 @@ class AttachPoint {
   template <typename Run>
   auto timed(Run run);
   RunResult timed_run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
-  bool timed_native(const Instance::NativeCode& code, uint8_t* pkt, uint32_t& len,
-                    uint32_t capacity, const PacketMeta& meta, JitResult& result);
 
   // What run() touches first: a host that keeps its attach points together
   // reads them from one cache line.
@@ -195,6 +176,7 @@ class AttachPoint {
   uint64_t sampled_ns_ = 0, sampled_runs_ = 0;
   std::vector<uint64_t> next_due_;
   std::unique_ptr<Capture> capture_state_;
+  RunResult acted_;  // run_filter()'s last result that was not a plain pass
 };
 
 struct ControlReply {

@@ -21,17 +21,6 @@
 
 namespace netcpu {
 
-class JitCode;
-
-// What compiled code returns (in rax:rdx): how it ended (jit.h's JitExit)
-// and how many instructions it executed. A pass or drop is already counted
-// in the instance's Stats.
-struct JitResult {
-  uint64_t exit;
-  uint64_t count;
-  bool passed() const { return (exit >> 32) == 0; }
-};
-
 // What a host can do with a program's verdicts. A program that needs more is
 // refused at load with a message naming the instruction.
 struct HostCaps {
@@ -128,15 +117,18 @@ struct Limits {
 
 constexpr uint32_t kMaxEmitted = 8;  // emit instructions per run
 
-// Aligned so that what every compiled run touches (see the members) is one
-// cache line.
-class alignas(64) Instance {
+// A loaded program and its state. Opaque: hosts see what they may do with
+// it; its state, the JIT's calling convention and the interpreter's scratch
+// space are the core's own (vm/src/instance_impl.h).
+class Instance {
  public:
   // Verifies the program against the host and runs its .init section. Returns
   // nullptr with *err filled (file:line:col and reason) on rejection.
   static std::unique_ptr<Instance> create(Program program, const HostCaps& caps,
                                           const Limits& limits, OutputSink sink, Diagnostic* err);
-  ~Instance();
+  virtual ~Instance() = default;
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
 
   // Runs the program on pkt[0..len), which it may rewrite in place and
   // resize up to min(capacity, max_packet). len is updated. No allocation.
@@ -144,32 +136,32 @@ class alignas(64) Instance {
   // Runs timer handler i (no packet).
   RunResult run_timer(size_t i, const PacketMeta& meta);
 
-  const Program& program() const { return program_; }
-  const HostCaps& caps() const { return caps_; }
-  Stats& stats() { return stats_; }
-  const Stats& stats() const { return stats_; }
-  const Limits& limits() const { return limits_; }
+  const Program& program() const;
+  const HostCaps& caps() const;
+  Stats& stats();
+  const Stats& stats() const;
+  const Limits& limits() const;
   void set_limits(const Limits& limits);
-  uint64_t hash() const { return hash_; }  // of the bytecode: names a program version
-  size_t max_stack() const { return max_stack_; }
+  uint64_t hash() const;  // of the bytecode: names a program version
+  size_t max_stack() const;
   // The verifier's warnings (file:line:col: warning: ...): the program
   // loaded, but a host shows these to whoever loaded it.
-  const std::vector<Diagnostic>& warnings() const { return warnings_; }
+  const std::vector<Diagnostic>& warnings() const;
 
-  std::span<const EmittedPacket> emitted() const { return {emitted_.data(), emitted_count_}; }
+  std::span<const EmittedPacket> emitted() const;
 
-  size_t table_count() const { return tables_.size(); }
-  Table& table(size_t i) { return *tables_[i]; }
+  size_t table_count() const;
+  Table& table(size_t i);
   Table* find_table(std::string_view name);
 
-  std::span<uint8_t> heap() { return heap_; }
+  std::span<uint8_t> heap();
 
   // Per-instruction hit counts, kept while profiling is on.
   void set_profiling(bool on);
-  bool profiling() const { return profiling_; }
-  std::span<const uint64_t> profile() const { return profile_; }
+  bool profiling() const;
+  std::span<const uint64_t> profile() const;
 
-  void set_output(OutputSink sink) { sink_ = std::move(sink); }
+  void set_output(OutputSink sink);
 
   // Whether .text was compiled to native code, and if not, why (no JIT for
   // this CPU, or the code could not be installed). Packets, timers and
@@ -177,76 +169,14 @@ class alignas(64) Instance {
   // off; otherwise the interpreter, with the same results. A budget too
   // small for a run hands it from the native code to the interpreter where
   // it could run out, which stops it where the interpreter alone would.
-  bool jit_compiled() const { return jit_ != nullptr; }
-  const std::string& jit_status() const { return jit_status_; }
+  bool jit_compiled() const;
+  const std::string& jit_status() const;
   // What packets run now, and why: "native code (compiled, N bytes)" or
   // "interpreter (...)" with what keeps the native code from running.
   std::string runs_as() const;
 
-  struct State;  // interpreter scratch: registers, stacks, parsed headers
-  // The compiled code's entry (jit.h's JitCode::Entry).
-  using NativeEntry = JitResult (*)(void* state, uint8_t* pkt, uint64_t len, uint32_t* len_ptr,
-                                    uint64_t capacity, const void* meta);
-
-  // For a host's own frame path, which may call the compiled code itself
-  // (AttachPoint::run_native) and skip run()'s call and RunResult on the
-  // packets it passes: the
-  // entry and its state while run() would take them, else a null entry.
-  // It changes only with set_limits() and set_profiling(). A run that did
-  // not pass (JitResult::passed()) becomes run()'s result through
-  // native_result(); a pass needs nothing more (the code counted it).
-  struct NativeCode {
-    NativeEntry entry = nullptr;
-    void* state = nullptr;
-  };
-  NativeCode native_code() const { return {native_, state_.get()}; }
-  RunResult native_result(const JitResult& j, uint32_t len);
-
- private:
-  Instance(Program p, const HostCaps& caps, const Limits& limits, OutputSink sink);
-  friend struct Interpreter;
-  RunResult execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
-                    const PacketMeta& meta);
-  RunResult native_verdict(const JitResult& j, uint32_t len);
-  RunResult native_end(const JitResult& j, uint32_t len);
-  RunResult native_outcome(const JitResult& j, uint32_t len, bool effects);
-  RunResult run_without_packet(const JitCode* code, uint32_t pc, const PacketMeta& meta);
-  RunResult run_interpreted(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
-  void account(const RunResult& r);
-  Verdict fault_verdict() const;  // .onfault, else the host's abort verdict
-
-  // What every compiled run touches comes first, on as few cache lines as
-  // possible: a switch runs each frame's program with cold caches.
-  // jit_'s entry while packets may run it (limits_.jit on, no profiling, a
-  // budget that covers its longest path), else null: run() tests only this.
-  NativeEntry native_ = nullptr;
-  std::unique_ptr<State> state_;
-  uint32_t emitted_count_ = 0;
-  Stats stats_;
-  Program program_;
-  HostCaps caps_;
-  Limits limits_;
-  OutputSink sink_;
-  uint64_t hash_ = 0;
-  size_t max_stack_ = 0;
-  std::vector<Diagnostic> warnings_;
-  std::vector<uint8_t> heap_;
-  std::vector<std::unique_ptr<Table>> tables_;
-  std::vector<EmittedPacket> emitted_;
-  std::vector<uint8_t> out_;  // the emit buffer programs build in
-  uint32_t out_len_ = 0;
-  bool profiling_ = false;
-  std::vector<uint64_t> profile_;
-  std::unique_ptr<JitCode> jit_;
-  std::vector<std::unique_ptr<JitCode>> timer_jit_;  // one per timer handler (null: interpreted)
-  void choose_native();
-  std::string jit_status_;
-  // Output rate limiting (token bucket).
-  double tokens_ = 0;
-  std::chrono::steady_clock::time_point last_refill_{};
-  uint32_t rand_state_ = 0x2545f491u;
-  friend void emit_line(Instance&, OutputKind, std::string_view);
-  friend bool output_allowed(Instance&);
+ protected:
+  Instance() = default;  // the core's InstanceImpl is the only kind
 };
 
 }  // namespace netcpu

@@ -1,0 +1,83 @@
+// What an Instance is inside the core: the program, its heap, tables,
+// counters and scratch state, its native code, and the steps of a run.
+// Hosts see only netcpu/vm.h's opaque Instance; the interpreter, the JIT's
+// glue, the output sink and AttachPoint see this.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "jit_abi.h"
+#include "netcpu/vm.h"
+
+namespace netcpu {
+
+class JitCode;
+struct RunState;
+
+// Aligned so that what every compiled run touches (see the members) is one
+// cache line.
+class alignas(64) InstanceImpl final : public Instance {
+ public:
+  InstanceImpl(Program p, const HostCaps& caps, const Limits& limits, OutputSink sink);
+  ~InstanceImpl() override;
+
+  RunResult run_timer(size_t i, const PacketMeta& meta);
+  Table* find_table(std::string_view name);
+  void set_profiling(bool on);
+  void set_limits(const Limits& limits);
+  std::string runs_as() const;
+  // A whole run from pc by the interpreter (interpreter.cpp).
+  RunResult execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
+                    const PacketMeta& meta);
+  // The RunResult of a native run (native_ was called): a plain pass or
+  // drop is built inline, the rest by native_end(). native_result() is the
+  // same for AttachPoint's frame path, which calls native_ itself.
+  RunResult native_verdict(const JitResult& j, uint32_t len);
+  RunResult native_result(const JitResult& j, uint32_t len);
+  RunResult native_end(const JitResult& j, uint32_t len);
+  RunResult native_outcome(const JitResult& j, uint32_t len, bool effects);
+  RunResult run_without_packet(const JitCode* code, uint32_t pc, const PacketMeta& meta);
+  RunResult run_interpreted(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
+  void account(const RunResult& r);
+  Verdict fault_verdict() const;  // .onfault, else the host's abort verdict
+  void choose_native();
+
+  // What every compiled run touches comes first, on as few cache lines as
+  // possible: a switch runs each frame's program with cold caches.
+  // jit_'s entry while packets may run it (limits_.jit on, no profiling, a
+  // budget that covers its longest path), else null: run() tests only this.
+  NativeEntry native_ = nullptr;
+  std::unique_ptr<RunState> state_;
+  uint32_t emitted_count_ = 0;
+  Stats stats_;
+  Program program_;
+  HostCaps caps_;
+  Limits limits_;
+  OutputSink sink_;
+  uint64_t hash_ = 0;
+  size_t max_stack_ = 0;
+  std::vector<Diagnostic> warnings_;
+  std::vector<uint8_t> heap_;
+  std::vector<std::unique_ptr<Table>> tables_;
+  std::vector<EmittedPacket> emitted_;
+  std::vector<uint8_t> out_;  // the emit buffer programs build in
+  uint32_t out_len_ = 0;
+  bool profiling_ = false;
+  std::vector<uint64_t> profile_;
+  std::unique_ptr<JitCode> jit_;
+  std::vector<std::unique_ptr<JitCode>> timer_jit_;  // one per timer handler (null: interpreted)
+  std::string jit_status_;
+  // Output rate limiting (token bucket).
+  double tokens_ = 0;
+  std::chrono::steady_clock::time_point last_refill_{};
+  uint32_t rand_state_ = 0x2545f491u;
+};
+
+inline InstanceImpl& impl(Instance& vm) { return static_cast<InstanceImpl&>(vm); }
+inline const InstanceImpl& impl(const Instance& vm) { return static_cast<const InstanceImpl&>(vm); }
+
+}  // namespace netcpu

@@ -1,0 +1,27 @@
+// The calling convention between the core and the code the JIT compiles:
+// internal to the core, hosts never see it (they call Instance::run and
+// AttachPoint::run, which take it).
+#pragma once
+
+#include <cstdint>
+
+namespace netcpu {
+
+// What compiled code returns (in rax:rdx): how it ended (jit.h's JitExit)
+// and how many instructions it executed. A pass or drop is already counted
+// in the instance's Stats.
+struct JitResult {
+  uint64_t exit;
+  uint64_t count;
+  // A plain pass: no rewrite, copy or emit to act on.
+  bool passed() const { return (exit >> 32) == 0; }
+};
+
+// The entry of compiled code, and of the interpreter standing in for it
+// (interpreter_run): the run's scratch state (RunState), the packet, its
+// length (also where a resize leaves the new one), its buffer's capacity and
+// the PacketMeta.
+using NativeEntry = JitResult (*)(void* state, uint8_t* pkt, uint64_t len, uint32_t* len_ptr,
+                                  uint64_t capacity, const void* meta);
+
+}  // namespace netcpu
