@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 #include "control_host.h"
@@ -14,12 +15,8 @@ using testing::ControlHost;
 
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
-  for (size_t start = 0; start <= text.size();) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
   return out;
 }
 

@@ -9,6 +9,22 @@
 #include "netcpu/control.h"
 
 namespace netcpu {
+namespace {
+
+// The limits later programs get, and every program's there is now.
+template <typename Change>
+void change_limits(Control::Options& opt, Change change) {
+  change(opt.limits);
+  opt.for_each([&](AttachPoint& at) {
+    if (Instance* vm = at.program()) {
+      Limits l = vm->limits();
+      change(l);
+      vm->set_limits(l);
+    }
+  });
+}
+
+}  // namespace
 
 ControlReply Control::cmd_budget(const std::vector<std::string>& w) {
   if (w.empty())
@@ -17,14 +33,7 @@ ControlReply Control::cmd_budget(const std::vector<std::string>& w) {
   unsigned long long n = w.size() == 1 ? std::strtoull(w[0].c_str(), &end, 10) : 0;
   if (w.size() != 1 || !end || *end || n == 0 || n > 100000000ull)
     return fail(EINVAL, "expected budget [N] (1..100000000 instructions per packet)");
-  opt_.limits.budget = n;
-  opt_.for_each([&](AttachPoint& at) {
-    if (Instance* vm = at.program()) {
-      Limits l = vm->limits();
-      l.budget = n;
-      vm->set_limits(l);
-    }
-  });
+  change_limits(opt_, [n](Limits& l) { l.budget = n; });
   return {0, "budget " + std::to_string(n) + " instructions per packet"};
 }
 
@@ -35,14 +44,7 @@ ControlReply Control::cmd_onabort(const std::vector<std::string>& w) {
   if (w.size() != 1 || (w[0] != "pass" && w[0] != "drop"))
     return fail(EINVAL, "expected onabort [pass|drop]");
   Verdict v = w[0] == "pass" ? Verdict::Pass : Verdict::Drop;
-  opt_.limits.on_abort = v;
-  opt_.for_each([&](AttachPoint& at) {
-    if (Instance* vm = at.program()) {
-      Limits l = vm->limits();
-      l.on_abort = v;
-      vm->set_limits(l);
-    }
-  });
+  change_limits(opt_, [v](Limits& l) { l.on_abort = v; });
   return {0, "stopped runs " + w[0]};
 }
 
