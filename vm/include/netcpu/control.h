@@ -78,9 +78,8 @@ class Control {
 
   explicit Control(Options o);
 
-  // One console command: `command` is the part after "netcpu/" (load, put,
-  // unload, list, show, profile, table/list, table/dump, table/set,
-  // table/del, budget, onabort, reset), args the rest of the line.
+  // One console command: `command` is the part after "netcpu/" (one of
+  // commands(); any other is answered ENOSYS), args the rest of the line.
   // `session` names the console connection a line came on (0: one shared
   // by all): a line continued with '\\' goes on with the next line of the
   // same command on the same connection, never another client's.
