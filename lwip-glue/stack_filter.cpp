@@ -39,6 +39,7 @@
 #include "mgmt_console.h"
 #include "netcpu/bytecode.h"
 #include "netcpu/control.h"
+#include "netcpu/drop_line.h"
 #include "netcpu/lwip.hpp"
 #include "netcpu/version.h"
 #include "pcap_dump.h"

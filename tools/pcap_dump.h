@@ -11,10 +11,11 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 
-#include "netcpu/control.h"
+#include "netcpu/capture.h"
 
 namespace netcpu::tools {
 

@@ -15,6 +15,7 @@
 #include "control_console.h"
 #include "netcpu/assembler.h"
 #include "netcpu/bytecode.h"
+#include "netcpu/drop_line.h"
 #include "netcpu/version.h"
 #include "pcap_dump.h"
 

@@ -17,6 +17,7 @@
 
 #include "console_reads.h"
 #include "netcpu/bytecode.h"
+#include "netcpu/control.h"
 #include "netcpu/version.h"
 #include "switch_host.h"
 
@@ -156,7 +157,9 @@ template <size_t... I>
 constexpr auto command_table(std::index_sequence<I...>) {
   return std::array<int (*)(FILE*, char*), sizeof...(I)>{&command<I>...};
 }
-constexpr auto kCommandFns = command_table(std::make_index_sequence<32>());
+// One function for each command of the core's table: a host offers some of them.
+constexpr auto kCommandFns =
+    command_table(std::make_index_sequence<netcpu::Control::kCommandCount>());
 
 void timer_signal(void*) {
   // SIGALRM context: only async-signal-safe work.
@@ -237,7 +240,8 @@ __attribute__((constructor)) void netcpu_init() {
            std::to_string(netcpu::kBytecodeVersion) + "): packet programs on every port");
   g_commands.push_back({keep("netcpu"), keep("============"), keep("NetCPU packet programs"),
                         nullptr, kNoArg, nullptr});
-  for (size_t i = 0; i < cmds.size() && i < kCommandFns.size(); ++i)
+  // commands() lists some of the table's kCommandCount commands: each has its function.
+  for (size_t i = 0; i < cmds.size(); ++i)
     g_commands.push_back({keep("netcpu/" + cmds[i].name), keep(cmds[i].syntax), keep(cmds[i].help),
                           reinterpret_cast<int (*)()>(reinterpret_cast<void (*)()>(kCommandFns[i])),
                           static_cast<unsigned char>(kWithFile | kStrArg), nullptr});

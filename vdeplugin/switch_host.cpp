@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "bpf_translate.h"
+#include "netcpu/drop_line.h"
 #include "pcap_dump.h"
 
 namespace netcpu::vde {

@@ -1,17 +1,109 @@
-// The shared console commands, on a Control with one attach point and a
-// stand-in for the host's compile_filter (the core has no libpcap): here,
-// netcpu/netmask and the netmask every later netcpu/filter compiles with.
+// The shared console commands' table: what help lists on each host, how
+// execute() finds a command, continues a line and refuses what it does not
+// know. Then, on a Control with one attach point and a stand-in for the
+// host's compile_filter (the core has no libpcap): netcpu/netmask and the
+// netmask every later netcpu/filter compiles with.
 #include "netcpu/control.h"
 
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "control_host.h"
+
 namespace netcpu {
 namespace {
+
+using testing::ControlHost;
+
+const std::vector<std::string> kEveryCommand = {
+    "load",    "put",        "filter",     "unload",    "list",      "show",
+    "profile", "table/list", "table/dump", "table/get", "table/set", "table/del",
+    "budget",  "onabort",    "reset",      "netmask",   "capture"};
+
+std::vector<std::string> names(const Control& c) {
+  std::vector<std::string> n;
+  for (const auto& cmd : c.commands()) n.push_back(cmd.name);
+  return n;
+}
+
+TEST(ControlCommands, HelpListsEachCommandOfTheTableOnceInItsOrder) {
+  ControlHost host;
+  EXPECT_EQ(names(host.control), kEveryCommand);
+  EXPECT_EQ(host.control.commands().size(), Control::kCommandCount);
+  for (const auto& cmd : host.control.commands()) {
+    SCOPED_TRACE(cmd.name);
+    EXPECT_FALSE(cmd.help.empty());
+    // The syntax names the host's points, never the table's placeholders.
+    EXPECT_EQ(cmd.syntax.find('{'), std::string::npos) << cmd.syntax;
+  }
+}
+
+TEST(ControlCommands, HelpOmitsWhatTheHostDoesNotOffer) {
+  ControlHost plain({.filters = false, .captures = false});
+  std::vector<std::string> expected;
+  for (const auto& n : kEveryCommand)
+    if (n != "filter" && n != "netmask" && n != "capture") expected.push_back(n);
+  EXPECT_EQ(names(plain.control), expected);
+  for (const char* absent : {"filter", "netmask", "capture"}) {
+    const ControlReply r = plain.run(absent, "0 in udp");
+    EXPECT_EQ(r.error, ENOSYS) << absent;
+    EXPECT_EQ(r.text, "unknown command netcpu/" + std::string(absent));
+  }
+}
+
+TEST(ControlCommands, SyntaxIsTheHostsPointSyntax) {
+  ControlHost host;
+  std::map<std::string, std::string> syntax;
+  for (const auto& cmd : host.control.commands()) syntax[cmd.name] = cmd.syntax;
+  EXPECT_EQ(syntax["load"], "PORT in|out FILE");
+  EXPECT_EQ(syntax["unload"], "PORT in|out");
+  EXPECT_EQ(syntax["list"], "[-j] [PORT in|out]");
+  EXPECT_EQ(syntax["reset"], "[PORT in|out]");
+  EXPECT_EQ(syntax["table/get"], "[-j] PORT in|out TABLE KEY");
+  EXPECT_EQ(syntax["capture"], "[PORT in|out [pass|drop|all FILE [COUNT] [SIZE]|off]]");
+  EXPECT_EQ(syntax["budget"], "[N]");
+}
+
+TEST(ControlCommands, UnknownCommandsAreRefusedWithoutContinuing) {
+  ControlHost host;
+  ControlReply r = host.run("frobnicate", "0 in \\");
+  EXPECT_EQ(r.error, ENOSYS);
+  EXPECT_EQ(r.text, "unknown command netcpu/frobnicate");
+}
+
+TEST(ControlCommands, ALineEndingWithABackslashGoesOnWithTheNextOfTheSameCommand) {
+  ControlHost host;
+  const std::string path = host.file("p.ncpu", ".text:\n    pass\n");
+  const std::string first = "0 in " + path.substr(0, 5) + "\\";
+  ControlReply r = host.run("load", first);
+  EXPECT_EQ(r.error, 0);
+  EXPECT_EQ(r.text, "netcpu/load continues: " + std::to_string(first.size() - 1) +
+                        " characters pending; they run with the next netcpu/load line that does "
+                        "not end with \\");
+  EXPECT_EQ(host.at("0 in").program(), nullptr);
+  // Another session's line is its own.
+  EXPECT_EQ(host.control.execute("load", "0 in", 7).error, EINVAL);
+  r = host.run("load", path.substr(5));
+  EXPECT_EQ(r.error, 0) << r.text;
+  ASSERT_NE(host.at("0 in").program(), nullptr);
+}
+
+TEST(ControlCommands, JsonIsTakenOnlyByTheCommandsThatHaveIt) {
+  ControlHost host;
+  ASSERT_EQ(host.load("0 in", ".text:\n    pass\n").error, 0);
+  EXPECT_EQ(host.run("list", "-j").text.front(), '[');
+  EXPECT_EQ(host.run("list", "--json 0 in").text.front(), '[');
+  EXPECT_EQ(host.run("show", "-j 0 in").text.front(), '{');
+  // unload has no -j: the word is a port name there.
+  const ControlReply r = host.run("unload", "-j 0 in");
+  EXPECT_EQ(r.error, EINVAL);
+  EXPECT_NE(host.at("0 in").program(), nullptr);
+}
 
 struct Console {
   AttachPoint point{"0 in"};

@@ -1,183 +1,25 @@
-// The control plane every host shares: attach points holding programs, and
-// the console commands that load, replace, inspect and tune them (the
-// vde_switch plugin's `netcpu/...` commands, the lwIPv6 consoles' too). Hosts
-// own their attach points and translate their own console into execute().
+// The console commands every host shares: one table of the commands that
+// load, replace, inspect and tune the programs on a host's attach points
+// (the vde_switch plugin's `netcpu/...` commands, the lwIPv6 consoles' and
+// the cables' too), their help listed from it. Hosts own their attach
+// points and translate their own console into execute().
 #pragma once
 
 #include <array>
-#include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "netcpu/attach_point.h"
 #include "netcpu/vm.h"
 
 namespace netcpu {
-
-// Where a capture's frames go (`netcpu/capture`). The core writes no file
-// format of its own and depends on no capture library: the host opens sinks
-// (Control::Options::open_capture), in every host the shared pcap dumper
-// over libpcap (tools/pcap_dump.h). A sink is called on the thread that runs
-// the point's program and must not allocate per frame.
-class CaptureSink {
- public:
-  virtual ~CaptureSink() = default;
-  // One frame as it left the program, stamped with the host's clock. False
-  // once a write failed (error() says why): the capture stops.
-  virtual bool write(const uint8_t* frame, uint32_t len) = 0;
-  // What is buffered goes to the file; false on a write error.
-  virtual bool flush() = 0;
-  // Flushes and closes the file; false on a write error. Once only.
-  virtual bool close() = 0;
-  // Bytes the file holds once flushed, its header included; and what a
-  // frame of len bytes adds to it.
-  virtual uint64_t file_bytes() const = 0;
-  virtual uint64_t record_bytes(uint32_t len) const = 0;
-  virtual std::string error() const = 0;
-};
-
-// A capture on an attach point: which verdicts it keeps, where they go, its
-// bounds and how far it got. It stays on the point when it stops (bound
-// reached, write error) so that consoles can say why, until the next one.
-struct Capture {
-  uint8_t verdicts = 0;               // bit 1 << Verdict of each verdict kept
-  std::string what;                   // "pass", "drop" or "all", as given
-  std::string file;                   // absolute path
-  uint64_t max_frames = 0;            // 0: no bound
-  uint64_t max_bytes = 0;             // the file's size bound: it never grows past it
-  uint64_t frames = 0;                // written so far
-  uint64_t file_bytes = 0;            // the file's size (when stopped: final)
-  std::unique_ptr<CaptureSink> sink;  // null once stopped; closes its file when destroyed
-  std::string stopped;                // why it stopped; empty while on
-  bool failed = false;                // stopped by an error, not a bound
-  // "drop to /tmp/d.pcap: 3 frames, 302 bytes, on" and the like.
-  std::string status() const;
-};
-
-// A capture of `what` (pass, drop or all) within `bounds` (COUNT, a number
-// of frames; SIZE, bytes with k, M or G; 64 MiB when none is given), its
-// file and sink still to be set; nullptr with *why set on a bad argument.
-std::unique_ptr<Capture> make_capture(const std::string& what,
-                                      const std::vector<std::string>& bounds, std::string* why);
-bool is_capture_bound(const std::string& word);
-
-// A place a program runs: a switch port and direction, or a stack hook.
-class AttachPoint {
- public:
-  explicit AttachPoint(std::string name) : name_(std::move(name)) {}
-  const std::string& name() const { return name_; }
-  Instance* program() const { return program_.get(); }
-
-  // Installs p (may be null) and returns the program it replaces. The host
-  // calls it between two packets, so no packet sees a half-loaded program.
-  std::unique_ptr<Instance> replace(std::unique_ptr<Instance> p);
-
-  // Runs the program (which must be there) and samples its cost: one packet
-  // in kSampleEvery is timed, from the second after a load on (so a quiet
-  // point has a figure; the first finds every cache cold), and the average
-  // costs two clock reads per kSampleEvery packets (a clock read is 20-30 ns
-  // in a VM).
-  // Then hands the frame, as it left the program, to the point's capture:
-  // with none on, that costs one predictable branch.
-  RunResult run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta) {
-    const RunResult r = sample_due() ? timed_run(pkt, len, capacity, meta)
-                                     : program_->run(pkt, len, capacity, meta);
-    ran(r.verdict, pkt, len);
-    return r;
-  }
-  // run() for a frame path that acts only on what is not a plain pass:
-  // nullptr when the program passed the frame as it came (no rewrite, copy
-  // or emit to act on), else the run's result, valid until the next run.
-  // The same sampling and capture. A compiled program's plain pass costs no
-  // RunResult: its native code counted it.
-  const RunResult* run_filter(uint8_t* pkt, uint32_t& len, uint32_t capacity,
-                              const PacketMeta& meta);
-  double average_ns() const;
-  // Runs timed so far (of the program in place), and how many it takes for
-  // average_ns() to mean something: the first timed runs find cold caches,
-  // and at low rates every run does, so a figure from a handful of them is
-  // one cold frame's time, not the program's.
-  uint64_t timed_runs() const { return sampled_runs_; }
-  // Starts the timing over (netcpu/reset): between two packets, as replace().
-  void reset_timing() { sample_ = 0, sampled_ns_ = sampled_runs_ = 0; }
-
-  // Bytes of the frames the program passed, dropped or redirected, as they
-  // left it (iptables -v's bytes beside the packets of Stats). Counted here,
-  // the one place every run goes through, compiled or not; zero after a
-  // replace() and reset_bytes(). Readable from other threads.
-  uint64_t bytes(Verdict v) const {
-    return bytes_[static_cast<size_t>(v)].load(std::memory_order_relaxed);
-  }
-  void reset_bytes() {
-    for (auto& b : bytes_) b.store(0, std::memory_order_relaxed);
-  }
-
-  // Where the program came from (a file as opened, "<filter 'EXPR'>",
-  // "<put>", a name given through an API) and when it was loaded: set by
-  // the host at load (Control::load does).
-  void set_origin(std::string from) {
-    origin_ = std::move(from);
-    loaded_at_ = std::chrono::system_clock::now();
-  }
-  const std::string& origin() const { return origin_; }
-  std::chrono::system_clock::time_point loaded_at() const { return loaded_at_; }
-  static constexpr uint64_t kMinTimedRuns = 10;
-  static constexpr uint32_t kSampleEvery = 64;
-
-  // Timers of the program, due by the host clock in milliseconds. `ran`
-  // sees each run's result, for a host that sends what a timer emitted.
-  void run_due_timers(uint64_t now_ms, const PacketMeta& meta,
-                      const std::function<void(const RunResult&)>& ran = nullptr);
-
-  // Starts a capture (after the one before it is stopped), from the next
-  // frame on; the host calls it between two packets, as replace().
-  void start_capture(std::unique_ptr<Capture> c);
-  // Stops the capture, flushing and closing its file, and returns it (null
-  // when there was none): `why` says why it stopped.
-  std::unique_ptr<Capture> stop_capture(const std::string& why);
-  // The capture on, or the last one and why it stopped; null when none.
-  const Capture* capture() const { return capture_state_.get(); }
-  bool capturing() const { return capture_ != nullptr; }
-  // Puts what the capture buffered into its file (a console looking at it
-  // sees every frame so far); stops it on a write error.
-  void flush_capture();
-
- private:
-  bool sample_due() { return (sample_++ & (kSampleEvery - 1)) == 1; }
-  void ran(Verdict v, const uint8_t* pkt, uint32_t len) {
-    // One thread runs a point's program: a plain add, as Stats' counters.
-    auto& b = bytes_[static_cast<size_t>(v)];
-    b.store(b.load(std::memory_order_relaxed) + len, std::memory_order_relaxed);
-    if (capture_) [[unlikely]]
-      capture_frame(v, pkt, len);
-  }
-  [[gnu::cold]] void capture_frame(Verdict v, const uint8_t* pkt, uint32_t len);
-  void end_capture(std::string why, bool failed);
-  template <typename Run>
-  auto timed(Run run);
-  RunResult timed_run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
-
-  // What run() touches first: a host that keeps its attach points together
-  // reads them from one cache line.
-  std::unique_ptr<Instance> program_;
-  uint32_t sample_ = 0;
-  Capture* capture_ = nullptr;                    // capture_state_ while it is on, else null
-  std::array<std::atomic<uint64_t>, 3> bytes_{};  // by Verdict
-  std::string name_;
-  std::string origin_;
-  std::chrono::system_clock::time_point loaded_at_{};
-  uint64_t sampled_ns_ = 0, sampled_runs_ = 0;
-  std::vector<uint64_t> next_due_;
-  std::unique_ptr<Capture> capture_state_;
-  RunResult acted_;  // run_filter()'s last result that was not a plain pass
-};
 
 struct ControlReply {
   int error = 0;     // 0 or an errno value
@@ -236,20 +78,23 @@ class Control {
 
   explicit Control(Options o);
 
-  // One console command: `command` is the part after "netcpu/" (load, put,
-  // unload, list, show, profile, table/list, table/dump, table/set,
-  // table/del, budget, onabort, reset), args the rest of the line.
+  // One console command: `command` is the part after "netcpu/" (one of
+  // commands(); any other is answered ENOSYS), args the rest of the line.
   // `session` names the console connection a line came on (0: one shared
   // by all): a line continued with '\\' goes on with the next line of the
   // same command on the same connection, never another client's.
   ControlReply execute(std::string_view command, std::string_view args, int session = 0);
 
-  // The commands execute() understands, with syntax and help, for the
-  // host's console listing.
+  // The commands execute() understands on this host, in the table's order,
+  // with syntax and help, for the host's console listing.
   struct Command {
     std::string name, syntax, help;
   };
   std::vector<Command> commands() const;
+  // The commands of the table, whatever the host offers: commands() lists
+  // at most these. A console that registers each command with a function
+  // of its own (vde_switch's) makes this many.
+  static constexpr size_t kCommandCount = 17;
 
   // Loads a program (source or bytecode bytes) onto a point, replacing what
   // runs there only if the new program is accepted. `name`, when given,
@@ -283,10 +128,17 @@ class Control {
   // same command: the backslash is removed and the pieces are joined as
   // they are. Most continued characters one command may hold.
   static constexpr size_t kMaxContinued = 4u << 20;
-  // The size a capture's file may reach when `capture` is given no SIZE.
-  static constexpr uint64_t kDefaultCaptureBytes = uint64_t{64} << 20;
 
  private:
+  // One command of the table (control.cpp), what a host must offer for it
+  // to exist on its console, and what its handler is given.
+  struct CommandSpec;
+  enum class Needs { Nothing, Filters, Captures };
+  struct Request;
+  static const std::array<CommandSpec, kCommandCount> kCommandTable;
+  // The command of the table named `command`, when this host offers it.
+  const CommandSpec* offered(std::string_view command) const;
+  bool offers(const CommandSpec& c) const;
   ControlReply cmd_load(std::string_view args, bool inline_bytes);
   ControlReply load_file(AttachPoint& at, const std::string& file);
   ControlReply put_chunk(AttachPoint& at, const std::string& chunk);
@@ -320,7 +172,6 @@ class Control {
   // lines left), else the reply to the piece.
   std::optional<ControlReply> continue_line(std::string_view command, std::string_view args,
                                             int session, std::string& whole);
-  bool known(std::string_view command) const;
   // "\nN characters of netcpu/COMMAND ... are still pending", or nothing.
   std::string pending_note(std::string_view command, int session) const;
 
@@ -331,15 +182,5 @@ class Control {
   // (session, command) -> its pending line
   std::map<std::pair<int, std::string>, std::string> continued_;
 };
-
-// The line a host writes on its netcpu/drop channel for a dropped frame:
-// "WHERE: PROGRAM dropped 70 bytes (why it stopped, if it did): " and the
-// frame as tcpdump -q -nn prints it (packet_summary).
-std::string drop_line(std::string_view where, const Instance& vm, const RunResult& r,
-                      std::span<const uint8_t> frame);
-
-// Standard base64 (RFC 4648), padding optional; nullopt on a bad character.
-std::optional<std::vector<uint8_t>> decode_base64(std::string_view text);
-std::string encode_base64(const std::vector<uint8_t>& bytes);
 
 }  // namespace netcpu

@@ -2,11 +2,15 @@
 #pragma once
 
 #include "netcpu/assembler.h"
+#include "netcpu/attach_point.h"
+#include "netcpu/base64.h"
 #include "netcpu/bytecode.h"
+#include "netcpu/capture.h"
 #include "netcpu/checksum.h"
 #include "netcpu/control.h"
 #include "netcpu/diagnostic.h"
 #include "netcpu/disassembler.h"
+#include "netcpu/drop_line.h"
 #include "netcpu/isa.h"
 #include "netcpu/packet_summary.h"
 #include "netcpu/packet_view.h"

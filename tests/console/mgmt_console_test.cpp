@@ -1,4 +1,4 @@
-// The vde_switch management console of lwip-glue, served on a real Unix
+// The vde_switch management console of console/, served on a real Unix
 // socket by an io_context on its own thread and driven by raw socket clients,
 // by Debian's unixterm and vdeterm, by garbage, by abrupt disconnects, by 50
 // clients at once and by a client that never reads. Every wait is bounded.
