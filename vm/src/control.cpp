@@ -23,9 +23,14 @@
 #include "netcpu/assembler.h"
 #include "netcpu/bytecode.h"
 #include "netcpu/disassembler.h"
+#include "netcpu/file.h"
+#include "netcpu/load.h"
 #include "netcpu/packet_summary.h"
 #include "netcpu/verifier.h"
 #include "table_text.h"
+#ifdef NETCPU_HAVE_PCAP
+#include "netcpu/pcap_dump.h"
+#endif
 
 namespace netcpu {
 namespace {
@@ -184,7 +189,11 @@ void AttachPoint::run_due_timers(uint64_t now_ms, const PacketMeta& meta,
   }
 }
 
-Control::Control(Options o) : opt_(std::move(o)), netmask_(opt_.netmask) {}
+Control::Control(Options o) : opt_(std::move(o)), netmask_(opt_.netmask) {
+#ifdef NETCPU_HAVE_PCAP
+  if (!opt_.open_capture) opt_.open_capture = capture_opener(opt_.caps);
+#endif
+}
 
 std::vector<Control::Command> Control::commands() const {
   const std::string& p = opt_.point_syntax;
@@ -212,7 +221,7 @@ std::vector<Control::Command> Control::commands() const {
       {"onabort", "[pass|drop]", "verdict when a run is stopped (budget, fault; none: show it)"},
       {"reset", sel, "zero the programs' counters"},
   };
-  if (opt_.compile_filter) {
+  if (kCoreCompilesFilters) {
     c.insert(c.begin() + 2, {"filter", p + " EXPR",
                              "load a tcpdump expression (pcap-filter(7), compiled by libpcap)"});
     c.push_back({"netmask", "[A.B.C.D]",
@@ -234,12 +243,16 @@ ControlReply Control::cmd_filter(std::string_view args) {
   // no quotes of its own).
   std::string expr(trim_blanks(unquote(after_words(args, used))));
   if (expr.empty()) return fail(EINVAL, "expected " + opt_.point_syntax + " EXPR");
-  std::string error;
-  auto text = opt_.compile_filter(expr, netmask_, &error);
-  if (!text) return fail(EINVAL, "filter '" + expr + "': " + error + "\n" + kept(*at));
   // Named by the whole expression (as a file name, its dots and slashes would cut it short).
   const std::string name = "<filter '" + expr + "'>";
-  return load(*at, std::vector<uint8_t>(text->begin(), text->end()), name, name);
+#ifdef NETCPU_HAVE_PCAP
+  LoadError error;
+  auto prog = program_from_filter(expr, opt_.caps.link, netmask_, name, &error);
+  if (!prog) return fail(EINVAL, "filter '" + expr + "': " + error.text + "\n" + kept(*at));
+  return install(*at, std::move(*prog), name, name);
+#else
+  return fail(ENOSYS, name + ": this NetCPU was built without libpcap");
+#endif
 }
 
 bool Control::known(std::string_view command) const {
@@ -323,7 +336,7 @@ ControlReply Control::execute(std::string_view command, std::string_view line, i
   if (json) w.erase(w.begin());
   if (command == "load") return cmd_load(args, false);
   if (command == "put") return cmd_load(args, true);
-  if (command == "filter" && opt_.compile_filter) return cmd_filter(args);
+  if (command == "filter" && kCoreCompilesFilters) return cmd_filter(args);
   if (command == "unload") return cmd_unload(w);
   if (command == "list") return cmd_list(w, json);
   if (command == "show") return cmd_show(w, json);
@@ -336,7 +349,7 @@ ControlReply Control::execute(std::string_view command, std::string_view line, i
   if (command == "budget") return cmd_budget(w);
   if (command == "onabort") return cmd_onabort(w);
   if (command == "reset") return cmd_reset(w);
-  if (command == "netmask" && opt_.compile_filter) return cmd_netmask(w);
+  if (command == "netmask" && kCoreCompilesFilters) return cmd_netmask(w);
   if (command == "capture" && opt_.open_capture) return cmd_capture(args);
   return fail(ENOSYS, "unknown command netcpu/" + std::string(command));
 }
@@ -356,32 +369,25 @@ AttachPoint* Control::point(const std::vector<std::string>& w, size_t& used, Con
 
 ControlReply Control::load(AttachPoint& at, std::vector<uint8_t> bytes, const std::string& file,
                            const std::string& given_name) {
-  std::optional<Program> prog;
-  if (is_bytecode(bytes)) {
-    std::string why;
-    prog = decode_bytecode(bytes, &why);
-    if (!prog) return fail(EINVAL, file + ": corrupt bytecode: " + why + "\n" + kept(at));
-    if (prog->source_file.empty()) prog->source_file = file;
-  } else {
-    Diagnostic d;
-    prog = assemble(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
-                    file, &d);
-    if (!prog) return fail(EINVAL, d.str() + "\n" + kept(at));
-  }
+  LoadError error;
+  std::optional<Program> prog = program_from_bytes(bytes, file, &error);
+  if (!prog) return fail(EINVAL, error.text + "\n" + kept(at));
+  return install(at, std::move(*prog), file, given_name);
+}
+
+ControlReply Control::install(AttachPoint& at, Program prog, const std::string& file,
+                              const std::string& given_name) {
   std::vector<std::string> warnings =
-      opt_.warnings ? opt_.warnings(at, *prog) : std::vector<std::string>{};
-  Diagnostic d;
+      opt_.warnings ? opt_.warnings(at, prog) : std::vector<std::string>{};
   AttachPoint* where = &at;
   auto sink = [this, where](OutputKind k, std::string_view line) {
     if (opt_.output) opt_.output(*where, k, line);
   };
-  if (!given_name.empty()) prog->name = given_name;
-  std::string name = prog->name;
-  auto vm = Instance::create(std::move(*prog), opt_.caps, opt_.limits, sink, &d);
-  if (!vm) {
-    if (d.file.empty()) d.file = file;
-    return fail(EINVAL, d.str() + "\n" + kept(at));
-  }
+  if (!given_name.empty()) prog.name = given_name;
+  std::string name = prog.name;
+  LoadError error;
+  auto vm = instantiate(std::move(prog), opt_.caps, opt_.limits, sink, file, &error);
+  if (!vm) return fail(EINVAL, error.text + "\n" + kept(at));
   if (profiling_) vm->set_profiling(true);
   std::string text = "loaded " + name + " (" + hash_hex(vm->hash()) + ", " +
                      std::to_string(vm->program().code.size()) + " instructions) on " + at.name();
@@ -433,14 +439,10 @@ ControlReply Control::load_file(AttachPoint& at, const std::string& file) {
   auto refuse = [&](int error) {
     return fail(error, tried + ": " + std::strerror(error) + relative + "\n" + kept(at));
   };
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(tried.c_str(), "rb"), &std::fclose);
-  if (!f) return refuse(errno);
-  std::vector<uint8_t> bytes;
-  uint8_t buf[16384];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f.get())) > 0;)
-    bytes.insert(bytes.end(), buf, buf + n);
-  if (std::ferror(f.get())) return refuse(errno ? errno : EIO);
-  ControlReply r = load(at, std::move(bytes), file);
+  FileError why;
+  auto bytes = read_whole_file(tried, &why);
+  if (!bytes) return refuse(why.error);
+  ControlReply r = load(at, std::move(*bytes), file);
   if (r.error == 0) at.set_origin(tried);  // the file as opened, whatever the cwd later
   return r;
 }
@@ -901,7 +903,7 @@ ControlReply Control::cmd_reset(const std::vector<std::string>& w) {
 }
 
 // What `ip broadcast` and the like compile with, as pcap_compile's netmask;
-// the host's compile_filter gets it with every later filter.
+// cmd_filter compiles every later filter with it.
 ControlReply Control::cmd_netmask(const std::vector<std::string>& w) {
   auto dotted = [](uint32_t m) {
     return std::to_string(m >> 24) + "." + std::to_string(m >> 16 & 0xff) + "." +
