@@ -41,7 +41,7 @@ cmake --build "$build" -j"$(nproc)" \
   --target netcpu-cli netcpu-vdeplugin netcpu-vdeplug-module netcpu-uml-xsave-shim >/dev/null
 netcpu="$root/$build/tools/netcpu"
 plugin="$root/$build/vdeplugin/netcpu.so"
-shim="$root/$build/tools/uml_xsave_shim.so"
+shim="$root/$build/guests/uml_xsave_shim.so"
 block="$root/examples/guests_block_icmp.ncpu"
 cable="$root/examples/guests_cable_block_ping.ncpu"
 

@@ -17,9 +17,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fstream>
 #include <future>
-#include <iterator>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -33,16 +31,15 @@
 #include <boost/asio/steady_timer.hpp>
 // clang-format on
 
-#include "bpf_translate.h"
 #include "control_console.h"
 #include "lwip_abi.h"
 #include "mgmt_console.h"
 #include "netcpu/bytecode.h"
 #include "netcpu/control.h"
 #include "netcpu/drop_line.h"
+#include "netcpu/file.h"
 #include "netcpu/lwip.hpp"
 #include "netcpu/version.h"
-#include "pcap_dump.h"
 
 namespace netcpu::lwip {
 namespace asio = boost::asio;
@@ -184,10 +181,6 @@ StackFilter::Impl::Impl(struct stack* s) : stack(s) {
   o.output = [this](const AttachPoint& at, OutputKind, std::string_view line) {
     output_line(at, line);
   };
-  o.compile_filter = [](const std::string& expr, uint32_t netmask, std::string* error) {
-    return tools::filter_to_assembly(expr, DLT_RAW, error, netmask);
-  };
-  o.open_capture = tools::capture_opener(DLT_RAW, o.caps.max_packet);
   control = std::make_unique<Control>(std::move(o));
   arm_ticker();
   io_thread = std::thread([this] {
@@ -354,11 +347,10 @@ std::unique_ptr<StackFilter> StackFilter::attach(struct stack* s, std::string* w
 }
 
 Reply StackFilter::load(HookPoint h, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {errno ? errno : ENOENT, path + ": " + std::strerror(errno ? errno : ENOENT)};
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-  return impl_->locked_load(h, std::move(bytes), path);
+  FileError why;
+  auto bytes = read_whole_file(path, &why);
+  if (!bytes) return {why.error, path + ": " + std::strerror(why.error)};
+  return impl_->locked_load(h, std::move(*bytes), path);
 }
 
 Reply StackFilter::load_source(HookPoint h, std::string_view source, const std::string& name) {

@@ -2,9 +2,9 @@
 // readable, commented NetCPU assembly, compiled by libpcap itself.
 #include <iostream>
 
-#include "bpf_translate.h"
 #include "cli_common.h"
 #include "commands.h"
+#include "netcpu/bpf_translate.h"
 
 namespace netcpu::cli {
 
@@ -38,9 +38,9 @@ int cmd_filter(const FilterOptions& o) {
   if (!o.cbpf.empty()) {
     if (!o.expr.empty()) throw Failure(kUsage, "give an expression or --cbpf FILE, not both");
     std::vector<uint8_t> bytes = read_file(o.cbpf);
-    auto prog = tools::parse_cbpf_text(std::string(bytes.begin(), bytes.end()), &error);
+    auto prog = parse_cbpf_text(std::string(bytes.begin(), bytes.end()), &error);
     if (!prog) throw Failure(kBadInput, o.cbpf + ": " + error);
-    text = tools::cbpf_to_assembly(*prog, "classic BPF from " + o.cbpf, &error);
+    text = cbpf_to_assembly(*prog, "classic BPF from " + o.cbpf, &error);
     if (!text) throw Failure(kRejected, o.cbpf + ": " + error);
   } else {
     std::string expr;
@@ -49,9 +49,9 @@ int cmd_filter(const FilterOptions& o) {
       // As `tcpdump -r FILE` compiles it: the capture's link type, and
       // what its handle says that a link type alone does not.
       PcapReader capture(o.pcap);
-      text = tools::filter_to_assembly(expr, capture.handle(), &error);
+      text = filter_to_assembly(expr, capture.handle(), &error);
     } else {
-      text = tools::filter_to_assembly(expr, dlt, &error);
+      text = filter_to_assembly(expr, dlt, &error);
     }
     if (!text) throw Failure(kRejected, "filter '" + expr + "': " + error);
   }

@@ -8,16 +8,14 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
-#include "bpf_translate.h"
 #include "control_console.h"
-#include "netcpu/assembler.h"
 #include "netcpu/bytecode.h"
 #include "netcpu/drop_line.h"
+#include "netcpu/file.h"
+#include "netcpu/load.h"
+#include "netcpu/pcap_dump.h"
 #include "netcpu/version.h"
-#include "pcap_dump.h"
 
 namespace netcpu::vde {
 namespace {
@@ -83,10 +81,6 @@ bool CableHost::open_console(const CableOptions& o, CableError* err) {
   c.output = [this](const AttachPoint& at, OutputKind, std::string_view line) {
     output_line(at, line);
   };
-  c.compile_filter = [](const std::string& expr, uint32_t netmask, std::string* error) {
-    return tools::filter_to_assembly(expr, DLT_EN10MB, error, netmask);
-  };
-  c.open_capture = tools::capture_opener(DLT_EN10MB, kCableFrameMax);
   control_ = std::make_unique<Control>(std::move(c));
   // Programs loaded from the console may rewrite on `out` too.
   if (!send_buf_) send_buf_ = std::make_unique<std::array<uint8_t, kCableFrameMax>>();
@@ -179,38 +173,25 @@ bool CableHost::load(Side& s, const std::string& file, const std::string& filter
     return false;
   }
   std::optional<Program> prog;
-  Diagnostic d;
+  LoadError why;
   if (!filter.empty()) {
-    std::string why;
-    auto text = tools::filter_to_assembly(filter, DLT_EN10MB, &why);
-    if (!text) {
-      *err = {EINVAL, side + "filter '" + filter + "': " + why};
+    prog =
+        program_from_filter(filter, caps().link, 0, "<" + side + "filter '" + filter + "'>", &why);
+    if (!prog) {
+      *err = {EINVAL, side + "filter '" + filter + "': " + why.text};
       return false;
     }
-    prog = assemble(*text, "<" + side + "filter '" + filter + "'>", &d);
   } else {
-    std::ifstream f(file, std::ios::binary);
-    if (!f) {
-      *err = {errno ? errno : ENOENT, side + "=" + file + ": " + std::strerror(errno)};
+    FileError unread;
+    auto bytes = read_whole_file(file, &unread);
+    if (!bytes) {
+      *err = {unread.error, side + "=" + file + ": " + std::strerror(unread.error)};
       return false;
     }
-    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)),
-                               std::istreambuf_iterator<char>());
-    if (is_bytecode(bytes)) {
-      std::string why;
-      prog = decode_bytecode(bytes, &why);
-      if (!prog) {
-        *err = {EINVAL, file + ": corrupt bytecode: " + why};
-        return false;
-      }
-      if (prog->source_file.empty()) prog->source_file = file;
-    } else {
-      prog = assemble(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
-                      file, &d);
-    }
+    prog = program_from_bytes(*bytes, file, &why);
   }
   if (!prog) {
-    *err = {EINVAL, d.str()};
+    *err = {EINVAL, why.text};
     return false;
   }
   Limits limits;
@@ -220,10 +201,9 @@ bool CableHost::load(Side& s, const std::string& file, const std::string& filter
   // for the console when someone there listens).
   auto sink = [this, &at = s.at](OutputKind, std::string_view line) { output_line(at, line); };
   std::string source = prog->source_file.empty() ? file : prog->source_file;
-  auto vm = Instance::create(std::move(*prog), caps(), limits, sink, &d);
+  auto vm = instantiate(std::move(*prog), caps(), limits, sink, source, &why);
   if (!vm) {
-    if (d.file.empty()) d.file = source;
-    *err = {EINVAL, d.str()};
+    *err = {EINVAL, why.text};
     return false;
   }
   for (const Diagnostic& w : vm->warnings()) log_line(side + ": " + w.str());
@@ -262,7 +242,7 @@ bool CableHost::capture(Side& s, const std::string& spec, CableError* err) {
   }
   c->file = file;
   int error = EIO;
-  c->sink = tools::capture_opener(DLT_EN10MB, kCableFrameMax)(file, &error, &why);
+  c->sink = capture_opener(caps())(file, &error, &why);
   if (!c->sink) {
     *err = {error, key + spec + ": " + file + ": " + why};
     return false;

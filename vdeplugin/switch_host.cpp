@@ -3,12 +3,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
-#include "bpf_translate.h"
 #include "netcpu/drop_line.h"
-#include "pcap_dump.h"
+#include "netcpu/file.h"
 
 namespace netcpu::vde {
 namespace {
@@ -25,8 +22,9 @@ bool port_exists(int port) { return port >= 0 && port_user(port) != static_cast<
 
 // This process's command line: vde_switch's, when the plugin is in a switch.
 std::vector<std::string> own_command_line() {
-  std::ifstream in("/proc/self/cmdline", std::ios::binary);
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  FileError why;
+  const auto bytes = read_whole_file("/proc/self/cmdline", &why);
+  const std::string all = bytes ? std::string(bytes->begin(), bytes->end()) : std::string();
   std::vector<std::string> args;
   for (size_t start = 0; start < all.size();) {
     size_t end = all.find('\0', start);
@@ -113,10 +111,6 @@ SwitchHost::SwitchHost(Channel log, Channel drop) : log_(std::move(log)), drop_(
     log_.write(prefix + ": " + std::string(line));
   };
   o.warnings = [this](const AttachPoint& at, const Program& p) { return warnings(at, p); };
-  o.compile_filter = [](const std::string& expr, uint32_t netmask, std::string* error) {
-    return tools::filter_to_assembly(expr, DLT_EN10MB, error, netmask);
-  };
-  o.open_capture = tools::capture_opener(DLT_EN10MB, kSwitchFrameMax);
   control_ = std::make_unique<Control>(std::move(o));
 }
 

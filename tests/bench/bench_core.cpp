@@ -19,11 +19,15 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "c_twins.h"
-#include "cli_common.h"
+#include "netcpu/file.h"
+#include "netcpu/load.h"
+#include "netcpu/pcap_read.h"
+#include "netcpu/verifier.h"
 #include "packet_builder.h"
 
 namespace {
@@ -32,6 +36,14 @@ using netcpu::Instance;
 using netcpu::Verdict;
 using Frames = std::vector<std::vector<uint8_t>>;
 using Clock = std::chrono::steady_clock;
+
+// A program or capture that cannot be used, with `netcpu bench`'s exit code
+// for it: 1 for a program refused, 3 for input that cannot be read.
+constexpr int kRejected = 1, kBadInput = 3;
+struct Failure : std::runtime_error {
+  Failure(int c, const std::string& m) : std::runtime_error(m), code(c) {}
+  int code;
+};
 
 // What tools/bench-core.sh times, from the source tree.
 constexpr const char* kPrograms[] = {
@@ -61,11 +73,21 @@ struct Bench {
 // How `netcpu bench` runs a program: output counted, not printed.
 std::unique_ptr<Instance> load(const std::string& path) {
   netcpu::HostCaps caps;
-  caps.max_packet = netcpu::cli::kMaxCapturedPacket;
+  caps.max_packet = netcpu::kMaxCapturedPacket;
   netcpu::Limits limits;
   limits.output_burst = 0;
-  return netcpu::cli::instantiate(netcpu::cli::load_program(path), caps, limits,
-                                  [](netcpu::OutputKind, std::string_view) {});
+  netcpu::FileError unread;
+  auto bytes = netcpu::read_whole_file(path, &unread);
+  if (!bytes) throw Failure(kBadInput, path + (unread.at_open ? ": cannot open" : ": read error"));
+  netcpu::LoadError error;
+  auto program = netcpu::program_from_bytes(*bytes, path, &error);
+  auto vm = program ? netcpu::instantiate(
+                          std::move(*program), caps, limits,
+                          [](netcpu::OutputKind, std::string_view) {}, path, &error)
+                    : nullptr;
+  if (!vm) throw Failure(error.bad_input ? kBadInput : kRejected, error.text);
+  for (const netcpu::Diagnostic& w : vm->warnings()) std::fprintf(stderr, "%s\n", w.str().c_str());
+  return vm;
 }
 
 const netcpu::PacketMeta kMeta{0, 0, netcpu::Hook::Test, 1};
@@ -82,7 +104,7 @@ size_t check(Bench& b, const Frames& frames, int passes) {
   b.c->reset();
   uint64_t lines = 0, suppressed = 0;
   twin_output_counts(&lines, &suppressed);  // forget earlier programs' lines
-  std::vector<uint8_t> a(netcpu::cli::kMaxCapturedPacket), c(a.size());
+  std::vector<uint8_t> a(netcpu::kMaxCapturedPacket), c(a.size());
   size_t bad = 0;
   for (int pass = 0; pass < passes; ++pass) {
     for (size_t i = 0; i < frames.size(); ++i) {
@@ -187,9 +209,9 @@ Frames mutants(const Frames& frames, int copies) {
 
 // Appends the frames of an Ethernet capture.
 void read_pcap(const std::string& path, Frames& frames) {
-  netcpu::cli::PcapReader r(path);
+  netcpu::PcapReader r(path);
   if (r.link() != netcpu::LinkType::Ethernet)
-    throw netcpu::cli::Failure(netcpu::cli::kBadInput, path + ": not an Ethernet capture");
+    throw Failure(kBadInput, path + ": not an Ethernet capture");
   while (auto p = r.next()) frames.emplace_back(p->data, p->data + p->caplen);
 }
 
@@ -262,14 +284,17 @@ int main(int argc, char** argv) {
                   check_frames.size(), check_passes);
       mismatches += bad;
     }
-  } catch (const netcpu::cli::Failure& e) {
+  } catch (const Failure& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return e.code;
+  } catch (const netcpu::PcapError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return kBadInput;
   }
 
   if (check_only) return mismatches ? 1 : 0;
 
-  std::vector<uint8_t> buf(netcpu::cli::kMaxCapturedPacket);
+  std::vector<uint8_t> buf(netcpu::kMaxCapturedPacket);
   auto time_ncpu = [&](Bench& b) {
     Instance& vm = *b.vm;
     const uint32_t cap = static_cast<uint32_t>(buf.size());

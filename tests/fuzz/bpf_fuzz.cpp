@@ -1,4 +1,4 @@
-// The classic BPF translator (tools/bpf_translate.h) against libpcap's own
+// The classic BPF translator (netcpu/bpf_translate.h) against libpcap's own
 // bpf_filter(): random classic BPF programs that bpf_validate() accepts, on
 // random packets (placed right before an unreadable page). The translation
 // must assemble, load, and give bpf_filter's verdict (non-zero: pass) both
@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "bpf_translate.h"
 #include "fuzz_support.h"
+#include "netcpu/bpf_translate.h"
 #include "netcpu/netcpu.h"
 
 namespace {
@@ -124,7 +124,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool pcap_pass = bpf_filter(prog.data(), buffer.put(bytes), wire, len) != 0;
 
   std::string error;
-  auto assembly = tools::cbpf_to_assembly(prog, "fuzz", &error);
+  auto assembly = cbpf_to_assembly(prog, "fuzz", &error);
   if (!assembly)
     fuzz::fail("a program bpf_validate accepts is not translated: " + error,
                describe(prog, bytes, wire, ""));

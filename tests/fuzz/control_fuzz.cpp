@@ -2,19 +2,19 @@
 // lines, over a small switch-like set of attach points ("PORT|* in|out" with
 // ports *, 1, 2 and 3), with packets and timers running between commands.
 // Nothing may crash or leak, whatever is typed.
-#include <pcap/pcap.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "bpf_translate.h"
 #include "fuzz_support.h"
 #include "netcpu/netcpu.h"
 #include "sample_packets.h"
@@ -75,8 +75,12 @@ struct Host {
       for (auto& [name, at] : points) fn(at);
     };
     o.output = [this](const AttachPoint&, OutputKind, std::string_view) { ++output_lines; };
-    o.compile_filter = [](const std::string& expr, uint32_t netmask, std::string* error) {
-      return tools::filter_to_assembly(expr, DLT_EN10MB, error, netmask);
+    // netcpu/capture's files are the one thing a command writes: refused
+    // here, so that inputs cannot fill the disk.
+    o.open_capture = [](const std::string&, int* error, std::string* why) {
+      *error = EPERM;
+      *why = "the fuzzer writes no captures";
+      return std::unique_ptr<CaptureSink>();
     };
     control = std::make_unique<Control>(std::move(o));
   }

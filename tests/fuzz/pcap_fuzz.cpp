@@ -1,14 +1,15 @@
-// The command line's pcap reader (libpcap underneath) on any file: opening,
-// describing and reading every record never crashes; a corrupt file or
-// record is a cli::Failure (exit code 3 in `netcpu run`), nothing worse.
+// The core's pcap reader (libpcap underneath), which `netcpu run` reads with,
+// on any file: opening, describing and reading every record never crashes; a
+// corrupt file or record is a PcapError (exit code 3 in `netcpu run`),
+// nothing worse.
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <string>
 
-#include "cli_common.h"
 #include "fuzz_support.h"
+#include "netcpu/pcap_read.h"
 
 namespace {
 
@@ -30,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::fwrite(data, 1, size, f);
   std::fclose(f);
   try {
-    cli::PcapReader reader(scratch_path());
+    PcapReader reader(scratch_path());
     std::string described = reader.describe() + reader.describe(true);
     uint64_t sum = 0;
     for (int records = 0; records < 1000; ++records) {
@@ -40,12 +41,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (uint32_t i = 0; i < packet->caplen; ++i) sum += packet->data[i];
       try {
         if (reader.link() == LinkType::RawIp && reader.link_header() > packet->caplen) sum += 1;
-      } catch (const cli::Failure&) {
+      } catch (const PcapError&) {
       }
     }
     (void)sum;
     (void)described;
-  } catch (const cli::Failure&) {
+  } catch (const PcapError&) {
   }
   std::remove(scratch_path().c_str());
   return 0;

@@ -21,7 +21,7 @@
 //
 // UML on CPUs with a large XSAVE area fails to run any guest process (README.md,
 // "Guests"); tools/guest-images.sh detects that with a throwaway boot and then
-// preloads tools/uml_xsave_shim.c. This host may not have that CPU, so the
+// preloads guests/uml_xsave_shim.c. This host may not have that CPU, so the
 // workaround is also tested under a simulated one (xsave_large_host.c, a
 // preload that plays a kernel with a 10752-byte XSAVE area) and the shim's
 // ptrace wrapper directly on a traced child.

@@ -1,7 +1,7 @@
 /* Test-only LD_PRELOAD for linux.uml: makes this host's kernel look like one
    on a CPU with a larger XSAVE area than UML's buffer (guests.md: AVX-512
    plus AMX, 10752 bytes), so that the detection of UML's failure there and
-   the shim tools/uml_xsave_shim.c can be tested on any x86-64 host.
+   the shim guests/uml_xsave_shim.c can be tested on any x86-64 host.
 
    Host kernels since 5.16 accept an XSTATE regset write only of exactly the
    full size, and a read of any length returns at most the full size. This

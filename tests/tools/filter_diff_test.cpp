@@ -27,9 +27,9 @@
 #include <string>
 #include <vector>
 
-#include "bpf_translate.h"
 #include "cli_util.h"
 #include "guarded_packet.h"
+#include "netcpu/bpf_translate.h"
 #include "netcpu/netcpu.h"
 #include "packet_builder.h"
 

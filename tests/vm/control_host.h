@@ -1,7 +1,7 @@
 // A test host for the console commands, in this process: three attach
 // points named as the switch names them ("0 in", "0 out", "1 in"), the
-// Options filled as a host fills them, a stand-in for libpcap's compiler
-// (the core has none) and captures kept in memory, and files to load.
+// Options filled as a host fills them, captures kept in memory, and files
+// to load.
 #pragma once
 
 #include <unistd.h>
@@ -39,15 +39,13 @@ class MemorySink : public CaptureSink {
   uint64_t bytes_ = 24;
 };
 
-// What the host offers beside the commands every host has.
+// What the host gives beside what every host gives.
 struct HostOffers {
-  bool filters = true;   // filter and netmask
-  bool captures = true;  // capture
+  bool captures = true;  // an open_capture of its own (in memory); else the core's pcap dumper
 };
 
 struct ControlHost {
   std::vector<std::unique_ptr<AttachPoint>> points;
-  std::vector<std::string> filters_compiled;   // each expression compile_filter got
   std::vector<std::string> output;             // "POINT: LINE" from the programs
   std::vector<std::vector<uint8_t>> captured;  // frames of every capture
   std::filesystem::path dir;                   // where file() writes
@@ -116,13 +114,6 @@ struct ControlHost {
     o.output = [this](const AttachPoint& at, OutputKind, std::string_view line) {
       output.push_back(at.name() + ": " + std::string(line));
     };
-    if (offers.filters)
-      o.compile_filter = [this](const std::string& expr, uint32_t, std::string* error) {
-        filters_compiled.push_back(expr);
-        if (expr == "udp") return std::optional<std::string>(".text:\n    drop\n");
-        *error = "syntax error";
-        return std::optional<std::string>();
-      };
     if (offers.captures)
       o.open_capture = [this](const std::string&, int*, std::string*) {
         return std::unique_ptr<CaptureSink>(std::make_unique<MemorySink>(&captured));

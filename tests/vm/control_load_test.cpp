@@ -9,6 +9,7 @@
 #include "netcpu/assembler.h"
 #include "netcpu/base64.h"
 #include "netcpu/bytecode.h"
+#include "netcpu/load.h"
 
 namespace netcpu {
 namespace {
@@ -107,17 +108,33 @@ TEST(ControlLoad, PutLoadsBytecodeGivenInChunks) {
   EXPECT_EQ(host.at("1 in").program()->program().name, "inline");
 }
 
+// An Ethernet frame with an IPv4 header of protocol `proto` and 8 bytes of
+// its transport header.
+std::vector<uint8_t> ipv4_frame(uint8_t proto) {
+  std::vector<uint8_t> f(14 + 20 + 8);
+  f[12] = 0x08;
+  f[14] = 0x45;
+  f[17] = 28;
+  f[22] = 64;
+  f[23] = proto;
+  return f;
+}
+
 TEST(ControlLoad, FilterCompilesTheRestOfTheLineAsTyped) {
+  if (!kCoreCompilesFilters) GTEST_SKIP() << "this core was built without libpcap";
   ControlHost host;
   ControlReply r = host.run("filter", "0 in 'udp'");
   ASSERT_EQ(r.error, 0) << r.text;
-  EXPECT_EQ(host.filters_compiled, std::vector<std::string>{"udp"});
   EXPECT_EQ(host.at("0 in").program()->program().name, "<filter 'udp'>");
   EXPECT_EQ(host.at("0 in").origin(), "<filter 'udp'>");
+  EXPECT_EQ(host.send("0 in", ipv4_frame(17)).verdict, Verdict::Pass);
+  EXPECT_EQ(host.send("0 in", ipv4_frame(6)).verdict, Verdict::Drop);
 
   r = host.run("filter", "0 in tcp and");
   EXPECT_EQ(r.error, EINVAL);
-  EXPECT_EQ(r.text, "filter 'tcp and': syntax error\n0 in keeps its program <filter 'udp'>");
+  EXPECT_TRUE(starts_with(r.text, "filter 'tcp and': ")) << r.text;
+  EXPECT_NE(r.text.find("syntax error"), std::string::npos) << r.text;  // libpcap's words
+  EXPECT_TRUE(r.text.ends_with("\n0 in keeps its program <filter 'udp'>")) << r.text;
   EXPECT_EQ(host.run("filter", "0 in").text, "expected PORT in|out EXPR");
 }
 

@@ -8,10 +8,18 @@
 #include <filesystem>
 
 #include "console_words.h"
+#include "netcpu/load.h"
+#ifdef NETCPU_HAVE_PCAP
+#include "netcpu/pcap_dump.h"
+#endif
 
 namespace netcpu {
 
-Control::Control(Options o) : opt_(std::move(o)), netmask_(opt_.netmask) {}
+Control::Control(Options o) : opt_(std::move(o)), netmask_(opt_.netmask) {
+#ifdef NETCPU_HAVE_PCAP
+  if (!opt_.open_capture) opt_.open_capture = capture_opener(opt_.caps);
+#endif
+}
 
 // What a command's handler is given: its arguments as typed (continued
 // lines joined), their words, and whether -j asked for JSON (then taken
@@ -85,7 +93,7 @@ constexpr std::array<Control::CommandSpec, Control::kCommandCount> Control::kCom
 bool Control::offers(const CommandSpec& c) const {
   switch (c.needs) {
     case Needs::Filters:
-      return static_cast<bool>(opt_.compile_filter);
+      return kCoreCompilesFilters;
     case Needs::Captures:
       return static_cast<bool>(opt_.open_capture);
     case Needs::Nothing:

@@ -14,38 +14,33 @@
 #include "netcpu/base64.h"
 #include "netcpu/bytecode.h"
 #include "netcpu/control.h"
+#include "netcpu/file.h"
+#include "netcpu/load.h"
 #include "netcpu/verifier.h"
 
 namespace netcpu {
 
 ControlReply Control::load(AttachPoint& at, std::vector<uint8_t> bytes, const std::string& file,
                            const std::string& given_name) {
-  std::optional<Program> prog;
-  if (is_bytecode(bytes)) {
-    std::string why;
-    prog = decode_bytecode(bytes, &why);
-    if (!prog) return fail(EINVAL, file + ": corrupt bytecode: " + why + "\n" + kept(at));
-    if (prog->source_file.empty()) prog->source_file = file;
-  } else {
-    Diagnostic d;
-    prog = assemble(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
-                    file, &d);
-    if (!prog) return fail(EINVAL, d.str() + "\n" + kept(at));
-  }
+  LoadError error;
+  std::optional<Program> prog = program_from_bytes(bytes, file, &error);
+  if (!prog) return fail(EINVAL, error.text + "\n" + kept(at));
+  return install(at, std::move(*prog), file, given_name);
+}
+
+ControlReply Control::install(AttachPoint& at, Program prog, const std::string& file,
+                              const std::string& given_name) {
   std::vector<std::string> warnings =
-      opt_.warnings ? opt_.warnings(at, *prog) : std::vector<std::string>{};
-  Diagnostic d;
+      opt_.warnings ? opt_.warnings(at, prog) : std::vector<std::string>{};
   AttachPoint* where = &at;
   auto sink = [this, where](OutputKind k, std::string_view line) {
     if (opt_.output) opt_.output(*where, k, line);
   };
-  if (!given_name.empty()) prog->name = given_name;
-  std::string name = prog->name;
-  auto vm = Instance::create(std::move(*prog), opt_.caps, opt_.limits, sink, &d);
-  if (!vm) {
-    if (d.file.empty()) d.file = file;
-    return fail(EINVAL, d.str() + "\n" + kept(at));
-  }
+  if (!given_name.empty()) prog.name = given_name;
+  std::string name = prog.name;
+  LoadError error;
+  auto vm = instantiate(std::move(prog), opt_.caps, opt_.limits, sink, file, &error);
+  if (!vm) return fail(EINVAL, error.text + "\n" + kept(at));
   if (profiling_) vm->set_profiling(true);
   std::string text = "loaded " + name + " (" + hash_hex(vm->hash()) + ", " +
                      std::to_string(vm->program().code.size()) + " instructions) on " + at.name();
@@ -84,14 +79,10 @@ ControlReply Control::load_file(AttachPoint& at, const std::string& file) {
   auto refuse = [&](int error) {
     return fail(error, tried + ": " + std::strerror(error) + relative + "\n" + kept(at));
   };
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(tried.c_str(), "rb"), &std::fclose);
-  if (!f) return refuse(errno);
-  std::vector<uint8_t> bytes;
-  uint8_t buf[16384];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f.get())) > 0;)
-    bytes.insert(bytes.end(), buf, buf + n);
-  if (std::ferror(f.get())) return refuse(errno ? errno : EIO);
-  ControlReply r = load(at, std::move(bytes), file);
+  FileError why;
+  auto bytes = read_whole_file(tried, &why);
+  if (!bytes) return refuse(why.error);
+  ControlReply r = load(at, std::move(*bytes), file);
   if (r.error == 0) at.set_origin(tried);  // the file as opened, whatever the cwd later
   return r;
 }
@@ -150,16 +141,20 @@ ControlReply Control::cmd_filter(std::string_view args) {
   // no quotes of its own).
   std::string expr(trim_blanks(unquote(after_words(args, used))));
   if (expr.empty()) return fail(EINVAL, "expected " + opt_.point_syntax + " EXPR");
-  std::string error;
-  auto text = opt_.compile_filter(expr, netmask_, &error);
-  if (!text) return fail(EINVAL, "filter '" + expr + "': " + error + "\n" + kept(*at));
   // Named by the whole expression (as a file name, its dots and slashes would cut it short).
   const std::string name = "<filter '" + expr + "'>";
-  return load(*at, std::vector<uint8_t>(text->begin(), text->end()), name, name);
+#ifdef NETCPU_HAVE_PCAP
+  LoadError error;
+  auto prog = program_from_filter(expr, opt_.caps.link, netmask_, name, &error);
+  if (!prog) return fail(EINVAL, "filter '" + expr + "': " + error.text + "\n" + kept(*at));
+  return install(*at, std::move(*prog), name, name);
+#else
+  return fail(ENOSYS, name + ": this NetCPU was built without libpcap");
+#endif
 }
 
 // What `ip broadcast` and the like compile with, as pcap_compile's netmask;
-// the host's compile_filter gets it with every later filter.
+// cmd_filter compiles every later filter with it.
 ControlReply Control::cmd_netmask(const std::vector<std::string>& w) {
   auto dotted = [](uint32_t m) {
     return std::to_string(m >> 24) + "." + std::to_string(m >> 16 & 0xff) + "." +

@@ -9,11 +9,10 @@
 
 namespace netcpu {
 
-// Where a capture's frames go (`netcpu/capture`). The core writes no file
-// format of its own and depends on no capture library: the host opens sinks
-// (Control::Options::open_capture), in every host the shared pcap dumper
-// over libpcap (tools/pcap_dump.h). A sink is called on the thread that runs
-// the point's program and must not allocate per frame.
+// Where a capture's frames go (`netcpu/capture`). Control opens sinks with
+// the core's pcap dumper (netcpu/pcap_dump.h, its optional libpcap part)
+// unless the host gives Control::Options::open_capture. A sink is called on
+// the thread that runs the point's program and must not allocate per frame.
 class CaptureSink {
  public:
   virtual ~CaptureSink() = default;

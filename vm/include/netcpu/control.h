@@ -53,14 +53,10 @@ class Control {
     std::function<void(const std::function<void(AttachPoint&)>&)> for_each;
     // Where a program's PRINT/LOG/DUMP lines go.
     std::function<void(const AttachPoint&, OutputKind, std::string_view)> output;
-    // Compiles a tcpdump expression into NetCPU assembly (the host has
-    // libpcap; the core does not), with pcap_compile's IPv4 netmask (host
-    // byte order; `netmask` below at first, then what `netcpu/netmask`
-    // sets). When set, the `filter` and `netmask` commands exist.
-    std::function<std::optional<std::string>(const std::string& expr, uint32_t netmask,
-                                             std::string* error)>
-        compile_filter;
-    // The netmask filters compile with before any `netcpu/netmask`: 0, as
+    // `filter` compiles a tcpdump expression for caps.link with pcap_compile's
+    // IPv4 netmask (host byte order): this one at first, then what
+    // `netcpu/netmask` sets. The two commands exist when the core was built
+    // with libpcap (kCoreCompilesFilters). The netmask: 0, as
     // `tcpdump -r` (ip broadcast: 255.255.255.255 or 0.0.0.0), or the
     // host's own interface's when it has one.
     uint32_t netmask = 0;
@@ -68,9 +64,9 @@ class Control {
     // (shown on load; empty when none).
     std::function<std::vector<std::string>(const AttachPoint&, const Program&)> warnings;
     // Opens a capture file (absolute path) for frames of the host's link
-    // type: the host's pcap dumper. nullptr with *error (an errno value) and
-    // *why set when it cannot.
-    // When set, the `capture` command exists.
+    // type; nullptr with *error (an errno value) and *why set when it
+    // cannot. Unset: the core's pcap dumper (capture_opener(caps)) when it
+    // was built with libpcap. The `capture` command exists when there is one.
     std::function<std::unique_ptr<CaptureSink>(const std::string& path, int* error,
                                                std::string* why)>
         open_capture;
@@ -142,6 +138,9 @@ class Control {
   ControlReply cmd_load(std::string_view args, bool inline_bytes);
   ControlReply load_file(AttachPoint& at, const std::string& file);
   ControlReply put_chunk(AttachPoint& at, const std::string& chunk);
+  // load() once the program is made: verifies it and installs it on `at`.
+  ControlReply install(AttachPoint& at, Program prog, const std::string& file,
+                       const std::string& name);
   ControlReply cmd_filter(std::string_view args);
   ControlReply cmd_unload(const std::vector<std::string>& w);
   ControlReply cmd_list(const std::vector<std::string>& w, bool json);

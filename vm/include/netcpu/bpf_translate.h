@@ -1,4 +1,5 @@
-// tcpdump filter expressions on NetCPU: libpcap compiles the expression
+// tcpdump filter expressions on NetCPU (the core's optional part, built when
+// libpcap is found, as DPDK's bpf_convert.c): libpcap compiles the expression
 // (pcap-filter(7), exactly tcpdump's meaning) to classic BPF, and this
 // translates the classic BPF into readable NetCPU assembly that assembles and
 // verifies like any hand-written program. A packet the BPF program accepts
@@ -12,7 +13,13 @@
 #include <string>
 #include <vector>
 
-namespace netcpu::tools {
+#include "netcpu/load.h"
+
+namespace netcpu {
+
+// The link type libpcap compiles for a host's link: DLT_EN10MB for Ethernet
+// (switch ports, cables), DLT_RAW for IP packets (lwIPv6 hooks).
+int link_dlt(LinkType link);
 
 // Compiles expr with libpcap for the link type (DLT_EN10MB for switch ports,
 // DLT_RAW for lwIPv6 hooks, a capture's own DLT for `netcpu run`) and
@@ -29,6 +36,14 @@ std::optional<std::string> filter_to_assembly(const std::string& expr, int dlt, 
 std::optional<std::string> filter_to_assembly(const std::string& expr, pcap_t* capture,
                                               std::string* error, uint32_t netmask = 0);
 
+// filter_to_assembly's text assembled as `file`: netcpu/load.h's
+// program_from_filter for any link type, or for a capture's own handle.
+std::optional<Program> program_from_filter(const std::string& expr, int dlt, uint32_t netmask,
+                                           const std::string& file, LoadError* error);
+std::optional<Program> program_from_filter(const std::string& expr, pcap_t* capture,
+                                           uint32_t netmask, const std::string& file,
+                                           LoadError* error);
+
 // Translates a classic BPF program; title goes into the header comment.
 std::optional<std::string> cbpf_to_assembly(std::span<const bpf_insn> prog,
                                             const std::string& title, std::string* error);
@@ -37,4 +52,4 @@ std::optional<std::string> cbpf_to_assembly(std::span<const bpf_insn> prog,
 // "code jt jf k" line per instruction, in decimal.
 std::optional<std::vector<bpf_insn>> parse_cbpf_text(const std::string& text, std::string* error);
 
-}  // namespace netcpu::tools
+}  // namespace netcpu

@@ -1,5 +1,6 @@
 // pcap files written through libpcap's dump API (pcap_open_dead,
-// pcap_dump_fopen, pcap_dump), for every host: `netcpu run --out/--emitted/
+// pcap_dump_fopen, pcap_dump), in the core's optional libpcap part, for
+// every host: `netcpu run --out/--emitted/
 // --dropped` and the consoles' `netcpu/capture` (the core's CaptureSink,
 // which the core calls without knowing libpcap). Write errors are caught
 // (libpcap's pcap_dump reports none): a full disk or a file size limit
@@ -17,7 +18,7 @@
 
 #include "netcpu/capture.h"
 
-namespace netcpu::tools {
+namespace netcpu {
 
 class PcapDump {
  public:
@@ -64,5 +65,9 @@ class PcapDump {
 // second as frames come (and whenever the console asks).
 std::function<std::unique_ptr<CaptureSink>(const std::string& path, int* error, std::string* why)>
 capture_opener(int dlt, uint32_t snaplen);
+// The same for a host's link (link_dlt) and largest packet: what Control
+// opens captures with unless the host says otherwise.
+std::function<std::unique_ptr<CaptureSink>(const std::string& path, int* error, std::string* why)>
+capture_opener(const HostCaps& caps);
 
-}  // namespace netcpu::tools
+}  // namespace netcpu

@@ -1,4 +1,4 @@
-#include "pcap_dump.h"
+#include "netcpu/pcap_dump.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <cstring>
 
-namespace netcpu::tools {
+#include "netcpu/bpf_translate.h"
+
+namespace netcpu {
 namespace {
 
 // Whether the file at `path` is one `keep_other_files` lets be overwritten:
@@ -152,4 +154,9 @@ capture_opener(int dlt, uint32_t snaplen) {
   };
 }
 
-}  // namespace netcpu::tools
+std::function<std::unique_ptr<CaptureSink>(const std::string& path, int* error, std::string* why)>
+capture_opener(const HostCaps& caps) {
+  return capture_opener(link_dlt(caps.link), caps.max_packet);
+}
+
+}  // namespace netcpu

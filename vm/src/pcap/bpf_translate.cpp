@@ -7,14 +7,14 @@
 // bpf_filter's wirelen; loads are bounded by the bytes there are, mlen, as by
 // its buflen. Registers: A is gpr0, X gpr1, gpr5 scratch, M[0..9]
 // gpr6..gpr15, M[10..15] the heap array m.
-#include "bpf_translate.h"
+#include "netcpu/bpf_translate.h"
 
 #include <cinttypes>
 #include <cstdio>
 #include <set>
 #include <sstream>
 
-namespace netcpu::tools {
+namespace netcpu {
 namespace {
 
 // BPF_MAXINSNS of the kernel and BSD headers, which pcap/bpf.h does not define.
@@ -357,4 +357,4 @@ std::optional<std::vector<bpf_insn>> parse_cbpf_text(const std::string& text, st
   return prog;
 }
 
-}  // namespace netcpu::tools
+}  // namespace netcpu
