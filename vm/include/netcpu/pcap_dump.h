@@ -17,6 +17,7 @@
 #include <string>
 
 #include "netcpu/capture.h"
+#include "netcpu/vm.h"
 
 namespace netcpu {
 
