@@ -38,6 +38,7 @@
 #include "lwip_abi.h"
 #include "mgmt_console.h"
 #include "netcpu/bytecode.h"
+#include "netcpu/clock.h"
 #include "netcpu/control.h"
 #include "netcpu/lwip.hpp"
 #include "netcpu/version.h"
@@ -53,12 +54,6 @@ constexpr std::array<const char*, kHookCount> kHookNames = {"pre_routing", "loca
 constexpr auto kTick = std::chrono::milliseconds(100);
 using console::kDropCategory;
 using console::kLogCategory;
-
-uint64_t now_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 abi::hookfun on_hook;
 
@@ -230,7 +225,7 @@ void StackFilter::Impl::tick() {
     std::lock_guard lk(mu);
     PacketMeta meta;
     meta.hook = Hook::Timer;
-    uint64_t now = now_ms();
+    const uint64_t now = steady_ms();
     for (AttachPoint& at : points) at.run_due_timers(now, meta);
   }
   arm_ticker();

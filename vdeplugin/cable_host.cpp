@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -15,6 +14,7 @@
 #include "control_console.h"
 #include "netcpu/assembler.h"
 #include "netcpu/bytecode.h"
+#include "netcpu/clock.h"
 #include "netcpu/version.h"
 #include "pcap_dump.h"
 
@@ -22,12 +22,6 @@ namespace netcpu::vde {
 namespace {
 
 constexpr size_t kEthHeader = 14;
-
-uint64_t now_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 // One write(2) per line, so that lines from the two directions (two threads)
 // and from other processes sharing the log never interleave mid-line.
@@ -322,14 +316,14 @@ void CableHost::run_timers(Side& s) {
   PacketMeta m;
   m.port = static_cast<uint32_t>(s.source);
   m.dir = s.dir;
-  s.at.run_due_timers(now_ms(), m, [&](const RunResult& r) { after_run(s, r, true); });
+  s.at.run_due_timers(steady_ms(), m, [&](const RunResult& r) { after_run(s, r, true); });
 }
 
 ssize_t CableHost::on_recv(uint8_t* buf, size_t len, size_t cap) {
   Side& s = in_;
   auto lk = lock(s);
   if (!s.at.program()) return static_cast<ssize_t>(len);
-  if (!s.at.program()->program().timers.empty()) run_timers(s);
+  if (s.at.has_timers()) run_timers(s);
   // Too short for an Ethernet header: a filter fails closed.
   if (len < kEthHeader) return -1;
   PacketMeta meta;
@@ -350,7 +344,7 @@ const uint8_t* CableHost::on_send(const uint8_t* frame, size_t* len, bool* too_l
   Side& s = out_;
   auto lk = lock(s);
   if (!s.at.program()) return frame;
-  if (!s.at.program()->program().timers.empty()) run_timers(s);
+  if (s.at.has_timers()) run_timers(s);
   if (*len > kCableFrameMax) {
     *too_long = true;
     return nullptr;

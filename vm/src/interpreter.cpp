@@ -12,6 +12,7 @@
 #include "interpreter_state.h"
 #include "jit.h"
 #include "netcpu/checksum.h"
+#include "netcpu/clock.h"
 #include "netcpu/vm.h"
 #include "output.h"
 
@@ -155,10 +156,7 @@ struct Interpreter {
       case MappedReg::Hook:
         return static_cast<uint64_t>(meta.hook);
       case MappedReg::Now:
-        if (meta.now_ms) return meta.now_ms;
-        return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         std::chrono::steady_clock::now().time_since_epoch())
-                                         .count());
+        return meta.now_ms ? meta.now_ms : steady_ms();
       case MappedReg::Rand: {
         // An instruction stops reading at its first fault, as the native
         // code does: a later operand draws no number.
