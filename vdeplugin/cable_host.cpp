@@ -313,10 +313,7 @@ void CableHost::after_run(Side& s, const RunResult& r, bool timer) {
 
 // Late (no traffic for a while): a timer runs once, not once per missed period.
 void CableHost::run_timers(Side& s) {
-  PacketMeta m;
-  m.port = static_cast<uint32_t>(s.source);
-  m.dir = s.dir;
-  s.at.run_due_timers(steady_ms(), m, [&](const RunResult& r) { after_run(s, r, true); });
+  s.at.run_due_timers(steady_ms(), s.meta(), [&](const RunResult& r) { after_run(s, r, true); });
 }
 
 ssize_t CableHost::on_recv(uint8_t* buf, size_t len, size_t cap) {
@@ -326,13 +323,9 @@ ssize_t CableHost::on_recv(uint8_t* buf, size_t len, size_t cap) {
   if (s.at.has_timers()) run_timers(s);
   // Too short for an Ethernet header: a filter fails closed.
   if (len < kEthHeader) return -1;
-  PacketMeta meta;
-  meta.port = static_cast<uint32_t>(s.source);
-  meta.dir = s.dir;
-  meta.hook = s.hook;
   uint32_t l = static_cast<uint32_t>(len);
   uint32_t c = static_cast<uint32_t>(std::min<size_t>(cap, kCableFrameMax));
-  RunResult r = s.at.run(buf, l, std::max(c, l), meta);
+  RunResult r = s.at.run(buf, l, std::max(c, l), s.meta());
   after_run(s, r, false);
   if (r.verdict == Verdict::Drop) note_drop(s, r, buf, l);
   if (r.verdict != Verdict::Pass) return -1;
@@ -351,12 +344,8 @@ const uint8_t* CableHost::on_send(const uint8_t* frame, size_t* len, bool* too_l
   }
   uint8_t* copy = send_buf_->data();
   std::memcpy(copy, frame, *len);
-  PacketMeta meta;
-  meta.port = static_cast<uint32_t>(s.source);
-  meta.dir = s.dir;
-  meta.hook = s.hook;
   uint32_t l = static_cast<uint32_t>(*len);
-  RunResult r = s.at.run(copy, l, kCableFrameMax, meta);
+  RunResult r = s.at.run(copy, l, kCableFrameMax, s.meta());
   after_run(s, r, false);
   if (r.verdict == Verdict::Drop) note_drop(s, r, copy, l);
   if (r.verdict != Verdict::Pass) return nullptr;

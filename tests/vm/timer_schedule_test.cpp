@@ -20,19 +20,24 @@ end
 end
 )";
 
+// kTimers, printing into `lines` (without the console's rate limit).
+std::unique_ptr<Instance> timers_vm(std::vector<std::string>& lines) {
+  Diagnostic d;
+  Limits limits;
+  limits.output_burst = limits.output_per_second = 1u << 20;
+  auto vm = Instance::create(
+      assemble_ok(kTimers), HostCaps{}, limits,
+      [&lines](OutputKind, std::string_view l) { lines.emplace_back(l); }, &d);
+  EXPECT_TRUE(vm) << d.str();
+  return vm;
+}
+
 struct Scheduled {
   std::vector<std::string> lines;
-  std::unique_ptr<Instance> vm;
+  std::unique_ptr<Instance> vm = timers_vm(lines);
   TimerSchedule schedule;
 
   explicit Scheduled(TimerSchedule::Missed missed) : schedule(missed) {
-    Diagnostic d;
-    Limits limits;
-    limits.output_burst = limits.output_per_second = 1u << 20;
-    vm = Instance::create(
-        assemble_ok(kTimers), HostCaps{}, limits,
-        [this](OutputKind, std::string_view l) { lines.emplace_back(l); }, &d);
-    EXPECT_TRUE(vm) << d.str();
     schedule.restart(vm->program().timers.size());
   }
   std::vector<std::string> run_at(uint64_t now_ms, uint32_t port = 3) {
@@ -96,11 +101,8 @@ TEST(TimerSchedule, RanSeesEachRun) {
 
 TEST(AttachPoint, RunsDueTimersOncePerLateTick) {
   std::vector<std::string> lines;
-  Diagnostic d;
-  auto vm = Instance::create(
-      assemble_ok(kTimers), HostCaps{}, Limits{},
-      [&](OutputKind, std::string_view l) { lines.emplace_back(l); }, &d);
-  ASSERT_TRUE(vm) << d.str();
+  auto vm = timers_vm(lines);
+  ASSERT_TRUE(vm);
   AttachPoint at("p");
   EXPECT_FALSE(at.has_timers());
   at.replace(std::move(vm));
