@@ -9,6 +9,7 @@
 #include <bit>
 #include <cstring>
 
+#include "byte_order.h"
 #include "interpreter_state.h"
 #include "jit.h"
 #include "netcpu/checksum.h"
@@ -25,17 +26,11 @@ inline uint64_t load_be(const uint8_t* p, unsigned width_log) {
     case 0:
       return p[0];
     case 1:
-      return (uint64_t{p[0]} << 8) | p[1];
-    case 2: {
-      uint32_t v;
-      std::memcpy(&v, p, 4);
-      return __builtin_bswap32(v);
-    }
-    default: {
-      uint64_t v;
-      std::memcpy(&v, p, 8);
-      return __builtin_bswap64(v);
-    }
+      return be::load16(p);
+    case 2:
+      return be::load32(p);
+    default:
+      return be::load64(p);
   }
 }
 
@@ -46,8 +41,7 @@ inline uint64_t load_host(const uint8_t* p, unsigned width_log) {
 }
 
 inline void store_be(uint8_t* p, unsigned width_log, uint64_t v) {
-  unsigned w = 1u << width_log;
-  for (unsigned i = 0; i < w; ++i) p[i] = static_cast<uint8_t>(v >> (8 * (w - 1 - i)));
+  be::store_n(p, v, 1u << width_log);
 }
 
 inline void store_host(uint8_t* p, unsigned width_log, uint64_t v) {
