@@ -47,6 +47,15 @@
 namespace netcpu::lwip {
 namespace asio = boost::asio;
 
+// lwIPv6's hook numbers are the core's Hook values of its hooks (a
+// program's `hook` is the number lwIPv6 runs it at), and the API's.
+static_assert(static_cast<int>(HookPoint::PreRouting) == static_cast<int>(Hook::PreRouting));
+static_assert(static_cast<int>(HookPoint::LocalIn) == static_cast<int>(Hook::LocalIn));
+static_assert(static_cast<int>(HookPoint::Forward) == static_cast<int>(Hook::Forward));
+static_assert(static_cast<int>(HookPoint::LocalOut) == static_cast<int>(Hook::LocalOut));
+static_assert(static_cast<int>(HookPoint::PostRouting) == static_cast<int>(Hook::PostRouting));
+static_assert(kHookCount == static_cast<int>(HookPoint::PostRouting) + 1);
+
 namespace {
 
 constexpr std::array<const char*, kHookCount> kHookNames = {"pre_routing", "local_in", "forward",

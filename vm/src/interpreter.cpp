@@ -280,8 +280,9 @@ struct Interpreter {
 
   uint32_t copy_length(const Insn& in) {
     if (in.aux == kLengthConst) return in.target;
-    if (in.aux & 0x80)
-      return static_cast<uint32_t>(std::min<uint64_t>(mapped(in.aux & 0x7f), UINT32_MAX));
+    if (in.aux & kLengthMapped)
+      return static_cast<uint32_t>(
+          std::min<uint64_t>(mapped(in.aux & kLengthMappedMask), UINT32_MAX));
     return static_cast<uint32_t>(std::min<uint64_t>(st.r[in.aux], UINT32_MAX));
   }
 
