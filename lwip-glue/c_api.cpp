@@ -11,6 +11,15 @@ using netcpu::lwip::HookPoint;
 using netcpu::lwip::Reply;
 using netcpu::lwip::StackFilter;
 
+// The C API's hook numbers are the C++ API's (and so the core's: see
+// stack_filter.cpp): a C caller's number is cast to a HookPoint.
+static_assert(NCPU_LWIP_PRE_ROUTING == static_cast<int>(HookPoint::PreRouting));
+static_assert(NCPU_LWIP_LOCAL_IN == static_cast<int>(HookPoint::LocalIn));
+static_assert(NCPU_LWIP_FORWARD == static_cast<int>(HookPoint::Forward));
+static_assert(NCPU_LWIP_LOCAL_OUT == static_cast<int>(HookPoint::LocalOut));
+static_assert(NCPU_LWIP_POST_ROUTING == static_cast<int>(HookPoint::PostRouting));
+static_assert(NCPU_LWIP_POST_ROUTING + 1 == netcpu::lwip::kHookCount);
+
 struct ncpu_lwip {
   std::unique_ptr<StackFilter> filter;
   std::string message;

@@ -35,6 +35,7 @@
 #include "lwip_abi.h"
 #include "mgmt_console.h"
 #include "netcpu/bytecode.h"
+#include "netcpu/clock.h"
 #include "netcpu/control.h"
 #include "netcpu/drop_line.h"
 #include "netcpu/file.h"
@@ -44,6 +45,15 @@
 namespace netcpu::lwip {
 namespace asio = boost::asio;
 
+// lwIPv6's hook numbers are the core's Hook values of its hooks (a
+// program's `hook` is the number lwIPv6 runs it at), and the API's.
+static_assert(static_cast<int>(HookPoint::PreRouting) == static_cast<int>(Hook::PreRouting));
+static_assert(static_cast<int>(HookPoint::LocalIn) == static_cast<int>(Hook::LocalIn));
+static_assert(static_cast<int>(HookPoint::Forward) == static_cast<int>(Hook::Forward));
+static_assert(static_cast<int>(HookPoint::LocalOut) == static_cast<int>(Hook::LocalOut));
+static_assert(static_cast<int>(HookPoint::PostRouting) == static_cast<int>(Hook::PostRouting));
+static_assert(kHookCount == static_cast<int>(HookPoint::PostRouting) + 1);
+
 namespace {
 
 constexpr std::array<const char*, kHookCount> kHookNames = {"pre_routing", "local_in", "forward",
@@ -51,12 +61,6 @@ constexpr std::array<const char*, kHookCount> kHookNames = {"pre_routing", "loca
 constexpr auto kTick = std::chrono::milliseconds(100);
 using console::kDropCategory;
 using console::kLogCategory;
-
-uint64_t now_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 abi::hookfun on_hook;
 
@@ -224,7 +228,7 @@ void StackFilter::Impl::tick() {
     std::lock_guard lk(mu);
     PacketMeta meta;
     meta.hook = Hook::Timer;
-    uint64_t now = now_ms();
+    const uint64_t now = steady_ms();
     for (AttachPoint& at : points) at.run_due_timers(now, meta);
   }
   arm_ticker();

@@ -11,6 +11,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "netcpu/timer_schedule.h"
 
 namespace netcpu::cli {
 namespace {
@@ -74,7 +75,11 @@ int cmd_run(const RunOptions& o) {
     emitted = std::make_unique<PcapWriter>(o.emitted, hidden ? DLT_RAW : reader.datalink());
 
   const Program& prog = vm->program();
-  std::vector<uint64_t> next_due(prog.timers.size(), 0);
+  // A capture's time jumps from packet to packet: every period it spans runs.
+  TimerSchedule timers(TimerSchedule::Missed::RunEach);
+  timers.restart(prog.timers.size());
+  PacketMeta timer_meta;
+  timer_meta.hook = Hook::Timer;
   // The link header, then room for the packet to grow to max_packet.
   std::vector<uint8_t> buf(hidden + caps.max_packet);
   std::vector<uint64_t> before;
@@ -83,11 +88,7 @@ int cmd_run(const RunOptions& o) {
   while (auto pkt = reader.next()) {
     ++n;
     uint64_t now = ms_of(pkt->ts);
-    for (size_t i = 0; i < prog.timers.size(); ++i) {
-      if (!next_due[i]) next_due[i] = now + prog.timers[i].period_ms;
-      for (; next_due[i] <= now; next_due[i] += prog.timers[i].period_ms)
-        vm->run_timer(i, PacketMeta{0, 0, Hook::Timer, next_due[i]});
-    }
+    timers.run_due(*vm, now, timer_meta);
     if (pkt->caplen > buf.size())  // libpcap refuses these first
       throw Failure(kBadInput, o.pcap + ": packet " + std::to_string(n) + " has " +
                                    std::to_string(pkt->caplen) + " bytes, more than " +

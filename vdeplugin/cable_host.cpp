@@ -6,11 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 
 #include "control_console.h"
 #include "netcpu/bytecode.h"
+#include "netcpu/clock.h"
 #include "netcpu/drop_line.h"
 #include "netcpu/file.h"
 #include "netcpu/load.h"
@@ -21,12 +21,6 @@ namespace netcpu::vde {
 namespace {
 
 constexpr size_t kEthHeader = 14;
-
-uint64_t now_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 // One write(2) per line, so that lines from the two directions (two threads)
 // and from other processes sharing the log never interleave mid-line.
@@ -300,26 +294,19 @@ void CableHost::after_run(Side& s, const RunResult& r, bool timer) {
 
 // Late (no traffic for a while): a timer runs once, not once per missed period.
 void CableHost::run_timers(Side& s) {
-  PacketMeta m;
-  m.port = static_cast<uint32_t>(s.source);
-  m.dir = s.dir;
-  s.at.run_due_timers(now_ms(), m, [&](const RunResult& r) { after_run(s, r, true); });
+  s.at.run_due_timers(steady_ms(), s.meta(), [&](const RunResult& r) { after_run(s, r, true); });
 }
 
 ssize_t CableHost::on_recv(uint8_t* buf, size_t len, size_t cap) {
   Side& s = in_;
   auto lk = lock(s);
   if (!s.at.program()) return static_cast<ssize_t>(len);
-  if (!s.at.program()->program().timers.empty()) run_timers(s);
+  if (s.at.has_timers()) run_timers(s);
   // Too short for an Ethernet header: a filter fails closed.
   if (len < kEthHeader) return -1;
-  PacketMeta meta;
-  meta.port = static_cast<uint32_t>(s.source);
-  meta.dir = s.dir;
-  meta.hook = s.hook;
   uint32_t l = static_cast<uint32_t>(len);
   uint32_t c = static_cast<uint32_t>(std::min<size_t>(cap, kCableFrameMax));
-  RunResult r = s.at.run(buf, l, std::max(c, l), meta);
+  RunResult r = s.at.run(buf, l, std::max(c, l), s.meta());
   after_run(s, r, false);
   if (r.verdict == Verdict::Drop) note_drop(s, r, buf, l);
   if (r.verdict != Verdict::Pass) return -1;
@@ -331,19 +318,15 @@ const uint8_t* CableHost::on_send(const uint8_t* frame, size_t* len, bool* too_l
   Side& s = out_;
   auto lk = lock(s);
   if (!s.at.program()) return frame;
-  if (!s.at.program()->program().timers.empty()) run_timers(s);
+  if (s.at.has_timers()) run_timers(s);
   if (*len > kCableFrameMax) {
     *too_long = true;
     return nullptr;
   }
   uint8_t* copy = send_buf_->data();
   std::memcpy(copy, frame, *len);
-  PacketMeta meta;
-  meta.port = static_cast<uint32_t>(s.source);
-  meta.dir = s.dir;
-  meta.hook = s.hook;
   uint32_t l = static_cast<uint32_t>(*len);
-  RunResult r = s.at.run(copy, l, kCableFrameMax, meta);
+  RunResult r = s.at.run(copy, l, kCableFrameMax, s.meta());
   after_run(s, r, false);
   if (r.verdict == Verdict::Drop) note_drop(s, r, copy, l);
   if (r.verdict != Verdict::Pass) return nullptr;

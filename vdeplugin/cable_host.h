@@ -110,6 +110,14 @@ class CableHost {
     AttachPoint at;  // its program, timers, capture
     bool abort_logged = false;
     std::mutex mu;  // with a console: its frames against its commands
+    // Where the side's frames, and its timers, are for its programs.
+    PacketMeta meta() const {
+      PacketMeta m;
+      m.port = static_cast<uint32_t>(source);
+      m.dir = dir;
+      m.hook = hook;
+      return m;
+    }
   };
   // The side's lock when the cable has a console, else none.
   std::unique_lock<std::mutex> lock(Side& s) {

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -17,6 +16,7 @@
 
 #include "console_reads.h"
 #include "netcpu/bytecode.h"
+#include "netcpu/clock.h"
 #include "netcpu/control.h"
 #include "netcpu/version.h"
 #include "switch_host.h"
@@ -171,10 +171,7 @@ void timer_io(unsigned char, int fd, int, void*) {
   char buf[64];
   while (read(fd, buf, sizeof buf) > 0) {
   }
-  if (g_host)
-    g_host->tick(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           std::chrono::steady_clock::now().time_since_epoch())
-                                           .count()));
+  if (g_host) g_host->tick(netcpu::steady_ms());
 }
 
 void timer_cleanup(unsigned char, int fd, void*) {

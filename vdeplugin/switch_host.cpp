@@ -206,8 +206,7 @@ void SwitchHost::refresh() {
     for (auto& p : ports_[d]) port_programs_[d] |= p && p->program();
     any[d] = port_programs_[d] || star_[d].program() != nullptr;
   }
-  for_each(
-      [&](AttachPoint& at) { timers_ |= at.program() && !at.program()->program().timers.empty(); });
+  for_each([&](AttachPoint& at) { timers_ |= at.has_timers(); });
   active_ = {any[kIn], any[kOut]};
   Instance* star_in = star_[kIn].program();
   direct_ = star_in && !port_programs_[kIn] && !any[kOut];

@@ -43,6 +43,9 @@ struct Builtin {
   int64_t value;
 };
 
+// HOOK_* are the `hook` register's values: Hook's, named once in isa.h.
+constexpr int64_t hook_value(Hook h) { return static_cast<int64_t>(h); }
+
 constexpr Builtin kBuiltins[] = {
     {"PROTO_ICMP", 1},
     {"PROTO_IGMP", 2},
@@ -62,16 +65,16 @@ constexpr Builtin kBuiltins[] = {
     {"ETH_MPLS", 0x8847},
     {"DIR_IN", 0},
     {"DIR_OUT", 1},
-    {"HOOK_PRE_ROUTING", 0},
-    {"HOOK_LOCAL_IN", 1},
-    {"HOOK_FORWARD", 2},
-    {"HOOK_LOCAL_OUT", 3},
-    {"HOOK_POST_ROUTING", 4},
-    {"HOOK_PORT_IN", 5},
-    {"HOOK_PORT_OUT", 6},
-    {"HOOK_TIMER", 7},
-    {"HOOK_INIT", 8},
-    {"HOOK_TEST", 9},
+    {"HOOK_PRE_ROUTING", hook_value(Hook::PreRouting)},
+    {"HOOK_LOCAL_IN", hook_value(Hook::LocalIn)},
+    {"HOOK_FORWARD", hook_value(Hook::Forward)},
+    {"HOOK_LOCAL_OUT", hook_value(Hook::LocalOut)},
+    {"HOOK_POST_ROUTING", hook_value(Hook::PostRouting)},
+    {"HOOK_PORT_IN", hook_value(Hook::PortIn)},
+    {"HOOK_PORT_OUT", hook_value(Hook::PortOut)},
+    {"HOOK_TIMER", hook_value(Hook::Timer)},
+    {"HOOK_INIT", hook_value(Hook::Init)},
+    {"HOOK_TEST", hook_value(Hook::Test)},
     {"TCP_FIN", 1},
     {"TCP_SYN", 2},
     {"TCP_RST", 4},
@@ -1012,7 +1015,7 @@ class Assembler {
           in.aux = len.op.reg;
         } else if (len.op.kind == Kind::Mapped &&
                    mapped_info(static_cast<MappedReg>(len.op.reg)).bytes == 8) {
-          in.aux = static_cast<uint8_t>(0x80 | len.op.reg);
+          in.aux = static_cast<uint8_t>(kLengthMapped | len.op.reg);
         } else {
           fail(l.ops[2].col, "copy length is a constant, a register or a mapped register");
         }

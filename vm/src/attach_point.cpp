@@ -3,27 +3,18 @@
 #include "netcpu/attach_point.h"
 
 #include <bit>
-#include <chrono>
 
 #include "instance_impl.h"
+#include "netcpu/clock.h"
 
 namespace netcpu {
-namespace {
-
-uint64_t steady_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
-
-}  // namespace
 
 std::unique_ptr<Instance> AttachPoint::replace(std::unique_ptr<Instance> p) {
   sample_ = 0;
   sampled_ns_ = sampled_runs_ = 0;
   reset_bytes();
   if (!p) origin_.clear(), loaded_at_ = {};
-  next_due_.assign(p ? p->program().timers.size() : 0, 0);
+  timer_schedule_.restart(p ? p->program().timers.size() : 0);
   std::swap(program_, p);
   return p;
 }
@@ -112,18 +103,8 @@ double AttachPoint::average_ns() const {
 }
 
 void AttachPoint::run_due_timers(uint64_t now_ms, const PacketMeta& meta,
-                                 const std::function<void(const RunResult&)>& ran) {
-  if (!program_) return;
-  const auto& timers = program_->program().timers;
-  for (size_t i = 0; i < timers.size(); ++i) {
-    if (!next_due_[i]) next_due_[i] = now_ms + timers[i].period_ms;
-    // A host that ticked late runs a timer once, not once per missed period.
-    if (next_due_[i] > now_ms) continue;
-    PacketMeta m = meta;
-    m.now_ms = now_ms;
-    const RunResult r = program_->run_timer(i, m);
-    if (ran) ran(r);
-    while (next_due_[i] <= now_ms) next_due_[i] += timers[i].period_ms;
-  }
+                                 const TimerSchedule::Ran& ran) {
+  if (program_) timer_schedule_.run_due(*program_, now_ms, meta, ran);
 }
+
 }  // namespace netcpu

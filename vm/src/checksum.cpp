@@ -3,20 +3,10 @@
 #include <algorithm>
 #include <cstddef>
 
+#include "byte_order.h"
+
 namespace netcpu {
 namespace {
-
-uint16_t load16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-uint32_t load32(const uint8_t* p) { return static_cast<uint32_t>(load16(p)) << 16 | load16(p + 2); }
-
-void store16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-
-void store_be(uint8_t* p, uint64_t v, size_t bytes) {
-  for (size_t i = bytes; i-- > 0; v >>= 8) p[i] = static_cast<uint8_t>(v);
-}
 
 bool fits(std::span<const uint8_t> pkt, size_t off, size_t n) {
   return off <= pkt.size() && n <= pkt.size() - off;
@@ -47,7 +37,7 @@ uint8_t* l4_checksum(std::span<uint8_t> pkt, const Headers& h, bool& is_udp) {
     uint8_t* sum = pkt.data() + h.l4 + 6;
     // 0 means "no checksum" (IPv4; IPv6 tunnels per RFC 6935): computing
     // one from it would turn a valid packet into one with a wrong checksum.
-    if (load16(sum) == 0) return nullptr;
+    if (be::load16(sum) == 0) return nullptr;
     is_udp = true;
     return sum;
   }
@@ -58,9 +48,9 @@ void update_l4_checksum(std::span<uint8_t> pkt, const Headers& h, uint32_t delta
   bool is_udp = false;
   uint8_t* sum = l4_checksum(pkt, h, is_udp);
   if (sum == nullptr) return;
-  uint16_t updated = apply_delta(load16(sum), delta);
+  uint16_t updated = apply_delta(be::load16(sum), delta);
   if (is_udp && updated == 0) updated = 0xffff;  // 0 would mean "no checksum"
-  store16(sum, updated);
+  be::store16(sum, updated);
 }
 
 bool recompute_l4(std::span<uint8_t> pkt, const Headers& h) {
@@ -69,7 +59,7 @@ bool recompute_l4(std::span<uint8_t> pkt, const Headers& h) {
   // The IP length, not the frame length: Ethernet pads short frames to 60
   // bytes and the padding is not part of the segment. A packet cut short
   // (or lying about its length) is summed over what it actually holds.
-  const size_t ip_len = v6 ? load16(ip + 4) + size_t{40} : load16(ip + 2);
+  const size_t ip_len = v6 ? be::load16(ip + 4) + size_t{40} : be::load16(ip + 2);
   const size_t end = std::min(size_t{h.l3} + ip_len, pkt.size());
 
   size_t field = 0;
@@ -105,10 +95,10 @@ bool recompute_l4(std::span<uint8_t> pkt, const Headers& h) {
     sum += h.ip_proto + static_cast<uint32_t>(len >> 16) + static_cast<uint32_t>(len & 0xffff);
   }
   uint8_t* l4 = pkt.data() + h.l4;
-  store16(l4 + field, 0);
+  be::store16(l4 + field, 0);
   uint16_t result = checksum_fold(checksum_add({l4, len}, sum));
   if (h.has(has::kUdp) && result == 0) result = 0xffff;  // 0 would mean "no checksum"
-  store16(l4 + field, result);
+  be::store16(l4 + field, result);
   return true;
 }
 
@@ -119,7 +109,7 @@ uint32_t checksum_add(std::span<const uint8_t> data, uint32_t sum) {
   // are folded once at the end.
   uint64_t acc = sum;
   const size_t even = data.size() & ~size_t{1};
-  for (size_t i = 0; i < even; i += 2) acc += load16(data.data() + i);
+  for (size_t i = 0; i < even; i += 2) acc += be::load16(data.data() + i);
   if (even != data.size()) acc += uint32_t{data[even]} << 8;  // odd byte padded with zero
   while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
   return static_cast<uint32_t>(acc);
@@ -135,8 +125,8 @@ bool recompute_checksums(std::span<uint8_t> pkt, LinkType link, uint8_t what) {
   bool wrote = false;
   if ((what & csum::kIp) != 0 && h.has(has::kIp4)) {
     uint8_t* ip = pkt.data() + h.l3;
-    store16(ip + 10, 0);
-    store16(ip + 10, checksum_fold(checksum_add({ip, h.ip_hlen})));
+    be::store16(ip + 10, 0);
+    be::store16(ip + 10, checksum_fold(checksum_add({ip, h.ip_hlen})));
     wrote = true;
   }
   // A first fragment's L4 checksum covers the later fragments too, and a
@@ -173,27 +163,28 @@ bool rewrite_field(std::span<uint8_t> pkt, const Headers& h, MappedReg field, ui
     case MappedReg::EthDst:
     case MappedReg::EthSrc:
       if (!h.has(has::kEth) || !fits(pkt, 0, 14)) return false;
-      store_be(pkt.data() + (field == MappedReg::EthDst ? 0 : 6), value, 6);
+      be::store_n(pkt.data() + (field == MappedReg::EthDst ? 0 : 6), value, 6);
       return true;
 
     case MappedReg::IpSrc:
     case MappedReg::IpDst: {
       if (!ip4) return false;
       uint8_t* addr = ip + (field == MappedReg::IpSrc ? 12 : 16);
-      const uint32_t old_addr = load32(addr);
+      const uint32_t old_addr = be::load32(addr);
       const auto new_addr = static_cast<uint32_t>(value);
-      store_be(addr, new_addr, 4);
+      be::store32(addr, new_addr);
       const uint32_t delta = delta32(old_addr, new_addr);
-      store16(ip + 10, apply_delta(load16(ip + 10), delta));
+      be::store16(ip + 10, apply_delta(be::load16(ip + 10), delta));
       update_l4_checksum(pkt, h, delta);  // the address is in the pseudo-header
       return true;
     }
 
     case MappedReg::IpTtl:
       if (ip4) {
-        const uint16_t old_word = load16(ip + 8);  // TTL shares a word with the protocol
+        const uint16_t old_word = be::load16(ip + 8);  // TTL shares a word with the protocol
         ip[8] = static_cast<uint8_t>(value);
-        store16(ip + 10, apply_delta(load16(ip + 10), delta16(old_word, load16(ip + 8))));
+        be::store16(ip + 10,
+                    apply_delta(be::load16(ip + 10), delta16(old_word, be::load16(ip + 8))));
         return true;
       }
       if (ip6) {
@@ -204,9 +195,9 @@ bool rewrite_field(std::span<uint8_t> pkt, const Headers& h, MappedReg field, ui
 
     case MappedReg::IpTos:
       if (ip4) {
-        const uint16_t old_word = load16(ip);  // TOS shares a word with version and IHL
+        const uint16_t old_word = be::load16(ip);  // TOS shares a word with version and IHL
         ip[1] = static_cast<uint8_t>(value);
-        store16(ip + 10, apply_delta(load16(ip + 10), delta16(old_word, load16(ip))));
+        be::store16(ip + 10, apply_delta(be::load16(ip + 10), delta16(old_word, be::load16(ip))));
         return true;
       }
       if (ip6) {
@@ -225,9 +216,9 @@ bool rewrite_field(std::span<uint8_t> pkt, const Headers& h, MappedReg field, ui
         return false;
       }
       uint8_t* port = pkt.data() + h.l4 + (field == MappedReg::L4Sport ? 0 : 2);
-      const uint16_t old_port = load16(port);
+      const uint16_t old_port = be::load16(port);
       const auto new_port = static_cast<uint16_t>(value);
-      store16(port, new_port);
+      be::store16(port, new_port);
       update_l4_checksum(pkt, h, delta16(old_port, new_port));
       return true;
     }

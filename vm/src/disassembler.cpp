@@ -190,10 +190,11 @@ class Printer {
         break;
       }
       case Op::COPY: {
-        std::string len = in.aux == kLengthConst ? std::to_string(in.target)
-                          : (in.aux & 0x80) && (in.aux & 0x7f) < kMappedCount
-                              ? std::string(mapped_info(static_cast<MappedReg>(in.aux & 0x7f)).name)
-                              : "gpr" + std::to_string(in.aux);
+        std::string len =
+            in.aux == kLengthConst ? std::to_string(in.target)
+            : (in.aux & kLengthMapped) && (in.aux & kLengthMappedMask) < kMappedCount
+                ? std::string(mapped_info(static_cast<MappedReg>(in.aux & kLengthMappedMask)).name)
+                : "gpr" + std::to_string(in.aux);
         ops = {operand(in.a, false, true), operand(in.b, false, true), len};
         break;
       }

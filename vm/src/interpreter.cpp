@@ -9,10 +9,12 @@
 #include <bit>
 #include <cstring>
 
+#include "byte_order.h"
 #include "instance_impl.h"
 #include "interpreter_state.h"
 #include "jit.h"
 #include "netcpu/checksum.h"
+#include "netcpu/clock.h"
 #include "netcpu/vm.h"
 #include "output.h"
 
@@ -25,17 +27,11 @@ inline uint64_t load_be(const uint8_t* p, unsigned width_log) {
     case 0:
       return p[0];
     case 1:
-      return (uint64_t{p[0]} << 8) | p[1];
-    case 2: {
-      uint32_t v;
-      std::memcpy(&v, p, 4);
-      return __builtin_bswap32(v);
-    }
-    default: {
-      uint64_t v;
-      std::memcpy(&v, p, 8);
-      return __builtin_bswap64(v);
-    }
+      return be::load16(p);
+    case 2:
+      return be::load32(p);
+    default:
+      return be::load64(p);
   }
 }
 
@@ -46,8 +42,7 @@ inline uint64_t load_host(const uint8_t* p, unsigned width_log) {
 }
 
 inline void store_be(uint8_t* p, unsigned width_log, uint64_t v) {
-  unsigned w = 1u << width_log;
-  for (unsigned i = 0; i < w; ++i) p[i] = static_cast<uint8_t>(v >> (8 * (w - 1 - i)));
+  be::store_n(p, v, 1u << width_log);
 }
 
 inline void store_host(uint8_t* p, unsigned width_log, uint64_t v) {
@@ -156,10 +151,7 @@ struct Interpreter {
       case MappedReg::Hook:
         return static_cast<uint64_t>(meta.hook);
       case MappedReg::Now:
-        if (meta.now_ms) return meta.now_ms;
-        return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         std::chrono::steady_clock::now().time_since_epoch())
-                                         .count());
+        return meta.now_ms ? meta.now_ms : steady_ms();
       case MappedReg::Rand: {
         // An instruction stops reading at its first fault, as the native
         // code does: a later operand draws no number.
@@ -289,8 +281,9 @@ struct Interpreter {
 
   uint32_t copy_length(const Insn& in) {
     if (in.aux == kLengthConst) return in.target;
-    if (in.aux & 0x80)
-      return static_cast<uint32_t>(std::min<uint64_t>(mapped(in.aux & 0x7f), UINT32_MAX));
+    if (in.aux & kLengthMapped)
+      return static_cast<uint32_t>(
+          std::min<uint64_t>(mapped(in.aux & kLengthMappedMask), UINT32_MAX));
     return static_cast<uint32_t>(std::min<uint64_t>(st.r[in.aux], UINT32_MAX));
   }
 

@@ -81,7 +81,7 @@ bool writes_only_a(Op op) { return op == Op::MOV || op == Op::POP || op == Op::F
 // run stops there.
 uint32_t regs_read(const Insn& in) {
   uint32_t r = regs_in(in.a, !writes_only_a(in.op)) | regs_in(in.b, true);
-  if (in.op == Op::COPY && in.aux != kLengthConst && !(in.aux & 0x80)) r |= 1u << in.aux;
+  if (in.op == Op::COPY && length_in_gpr(in.aux)) r |= 1u << in.aux;
   return r;
 }
 uint32_t regs_written(const Insn& in) {

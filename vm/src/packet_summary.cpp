@@ -2,13 +2,14 @@
 
 #include <cstdio>
 
+#include "byte_order.h"
 #include "netcpu/protocols.h"
 
 namespace netcpu {
 namespace {
 
 uint32_t be16(std::span<const uint8_t> p, size_t off) {
-  return off + 2 <= p.size() ? static_cast<uint32_t>(p[off] << 8 | p[off + 1]) : 0;
+  return off + 2 <= p.size() ? be::load16(&p[off]) : 0;
 }
 
 std::string ip4(std::span<const uint8_t> p, size_t off) {

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "byte_order.h"
 #include "netcpu/protocols.h"
 
 namespace netcpu {
@@ -28,15 +29,9 @@ class Reader {
   size_t size() const { return pkt_.size(); }
   bool fits(size_t off, size_t n) const { return off <= pkt_.size() && n <= pkt_.size() - off; }
   uint8_t u8(size_t off) const { return fits(off, 1) ? pkt_[off] : 0; }
-  uint16_t u16(size_t off) const {
-    return fits(off, 2) ? static_cast<uint16_t>(pkt_[off] << 8 | pkt_[off + 1]) : 0;
-  }
-  uint32_t u32(size_t off) const {
-    return fits(off, 4) ? static_cast<uint32_t>(u16(off)) << 16 | u16(off + 2) : 0;
-  }
-  uint64_t u48(size_t off) const {
-    return fits(off, 6) ? static_cast<uint64_t>(u16(off)) << 32 | u32(off + 2) : 0;
-  }
+  uint16_t u16(size_t off) const { return fits(off, 2) ? be::load16(&pkt_[off]) : 0; }
+  uint32_t u32(size_t off) const { return fits(off, 4) ? be::load32(&pkt_[off]) : 0; }
+  uint64_t u48(size_t off) const { return fits(off, 6) ? be::load_n(&pkt_[off], 6) : 0; }
 
  private:
   std::span<const uint8_t> pkt_;

@@ -9,6 +9,8 @@
 #include <new>
 #include <string>
 
+#include "byte_order.h"
+
 namespace netcpu {
 namespace {
 
@@ -346,15 +348,14 @@ class ArrayTable final : public Table {
 
   void for_each(const Visitor& visit) const override {
     for (uint32_t i = 0; i < decl_.max_entries; ++i) {
-      const uint8_t key[4] = {uint8_t(i >> 24), uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)};
+      uint8_t key[4];
+      be::store32(key, i);
       visit({key, 4}, 32, {slot_bytes(i), decl_.value_size});
     }
   }
 
  private:
-  static uint32_t index(const uint8_t* key) {
-    return uint32_t(key[0]) << 24 | uint32_t(key[1]) << 16 | uint32_t(key[2]) << 8 | key[3];
-  }
+  static uint32_t index(const uint8_t* key) { return be::load32(key); }
   uint8_t* slot_bytes(uint32_t i) const {
     return reinterpret_cast<uint8_t*>(values_.get() + size_t(i) * stride_words_);
   }

@@ -1,9 +1,11 @@
 #include "table_text.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 
+#include "byte_order.h"
 #include "literals.h"
 
 namespace netcpu {
@@ -30,7 +32,8 @@ std::string hex(std::span<const uint8_t> b) {
 
 void put_be(std::vector<uint8_t>& out, uint64_t v, size_t size) {
   out.assign(size, 0);
-  for (size_t i = 0; i < size && i < 8; ++i) out[size - 1 - i] = static_cast<uint8_t>(v >> (8 * i));
+  const auto n = static_cast<unsigned>(std::min<size_t>(size, 8));
+  be::store_n(out.data() + size - n, v, n);
 }
 
 }  // namespace
@@ -132,15 +135,13 @@ std::string format_key(const TableDecl& d, std::span<const uint8_t> key, uint32_
     s = b;
   } else if (key.size() == 16) {
     for (size_t i = 0; i < 16; i += 2)
-      std::snprintf(b, sizeof b, "%s%x", i ? ":" : "", (key[i] << 8) | key[i + 1]), s += b;
+      std::snprintf(b, sizeof b, "%s%x", i ? ":" : "", be::load16(&key[i])), s += b;
   } else if (key.size() == 6) {
     std::snprintf(b, sizeof b, "%02x:%02x:%02x:%02x:%02x:%02x", key[0], key[1], key[2], key[3],
                   key[4], key[5]);
     s = b;
   } else if (key.size() <= 8) {
-    uint64_t v = 0;
-    for (uint8_t c : key) v = (v << 8) | c;
-    s = std::to_string(v);
+    s = std::to_string(be::load_n(key.data(), key.size()));
   } else {
     s = hex(key);
   }

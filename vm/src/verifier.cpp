@@ -234,8 +234,8 @@ class Verifier {
       case Aux::LengthReg:
         if (in.aux == kLengthConst) {
           if (in.target > 65535) reject(pc, "copy: length too large");
-        } else if (in.aux & 0x80) {
-          uint8_t m = in.aux & 0x7f;
+        } else if (in.aux & kLengthMapped) {
+          uint8_t m = in.aux & kLengthMappedMask;
           if (m >= kMappedCount || mapped_info(static_cast<MappedReg>(m)).bytes != 8)
             reject(pc, "copy: bad length");
         } else if (in.aux >= kGprCount) {

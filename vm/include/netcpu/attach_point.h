@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "netcpu/capture.h"
+#include "netcpu/timer_schedule.h"
 #include "netcpu/vm.h"
 
 namespace netcpu {
@@ -81,10 +82,13 @@ class AttachPoint {
   static constexpr uint64_t kMinTimedRuns = 10;
   static constexpr uint32_t kSampleEvery = 64;
 
-  // Timers of the program, due by the host clock in milliseconds. `ran`
-  // sees each run's result, for a host that sends what a timer emitted.
+  // Timers of the program, due by the host clock in milliseconds
+  // (steady_ms()); a late host runs each due timer once (TimerSchedule).
+  // `ran` sees each run's result, for a host that sends what a timer emitted.
   void run_due_timers(uint64_t now_ms, const PacketMeta& meta,
-                      const std::function<void(const RunResult&)>& ran = nullptr);
+                      const TimerSchedule::Ran& ran = nullptr);
+  // Whether the program in place has timer handlers: a host ticks only then.
+  bool has_timers() const { return program_ && !program_->program().timers.empty(); }
 
   // Starts a capture (after the one before it is stopped), from the next
   // frame on; the host calls it between two packets, as replace().
@@ -124,7 +128,7 @@ class AttachPoint {
   std::string origin_;
   std::chrono::system_clock::time_point loaded_at_{};
   uint64_t sampled_ns_ = 0, sampled_runs_ = 0;
-  std::vector<uint64_t> next_due_;
+  TimerSchedule timer_schedule_{TimerSchedule::Missed::RunOnce};
   std::unique_ptr<Capture> capture_state_;
   RunResult acted_;  // run_filter()'s last result that was not a plain pass
 };

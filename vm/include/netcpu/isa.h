@@ -197,7 +197,13 @@ constexpr uint8_t kNoBase = 0x40;      // no base register: the address is disp
 
 constexpr int kGprCount = 16;
 constexpr uint32_t kNoTarget = 0xffffffffu;
-constexpr uint8_t kLengthConst = 0xff;  // copy: aux value meaning "length in target"
+
+// copy's aux: where its byte count is.
+constexpr uint8_t kLengthConst = 0xff;       // in the instruction's target
+constexpr uint8_t kLengthMapped = 0x80;      // with the mapped register's id: in that register
+constexpr uint8_t kLengthMappedMask = 0x7f;  // the id, under kLengthMapped
+// Any other aux is the number of the gpr that holds it.
+constexpr bool length_in_gpr(uint8_t aux) { return aux != kLengthConst && !(aux & kLengthMapped); }
 
 // csum aux bits.
 namespace csum {
@@ -289,7 +295,9 @@ inline const MappedInfo& mapped_info(MappedReg r) { return kMappedInfo[static_ca
 // the header fields parsed from its bytes.
 constexpr bool is_metadata(MappedReg r) { return r <= MappedReg::Rand || r == MappedReg::Wlen; }
 
-// Where a program runs: the value of the `hook` mapped register.
+// Where a program runs: the value of the `hook` mapped register, and the
+// one definition of these numbers (the assembler's HOOK_* constants are
+// these; lwip-glue's HookPoint and C enum are bound to them by static_assert).
 enum class Hook : uint8_t {
   PreRouting = 0,  // lwIPv6 userfilter hooks, in lwIPv6's numbering
   LocalIn = 1,
