@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <cerrno>
+
 namespace netcpu::console {
 
 MgmtConsole::Options control_console_options(const Control& control, std::string path,
@@ -16,11 +18,19 @@ MgmtConsole::Options control_console_options(const Control& control, std::string
   return o;
 }
 
-CommandReply refuse_overlong(const Control& control, std::string_view name) {
+std::optional<std::string_view> control_command(std::string_view name) {
   constexpr std::string_view kPrefix = "netcpu/";
-  ControlReply r = control.refuse_long_line(
-      name.starts_with(kPrefix) ? name.substr(kPrefix.size()) : std::string_view(),
-      MgmtConsole::kMaxLine, "");
+  if (!name.starts_with(kPrefix)) return std::nullopt;
+  return name.substr(kPrefix.size());
+}
+
+ControlReply unknown_command(std::string_view name) {
+  return {ENOSYS, "unknown command '" + std::string(name) + "' (try help)"};
+}
+
+CommandReply refuse_overlong(const Control& control, std::string_view name) {
+  ControlReply r =
+      control.refuse_long_line(control_command(name).value_or(""), MgmtConsole::kMaxLine, "");
   return {r.error, std::move(r.text)};
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -30,6 +31,10 @@ constexpr std::string_view kDropCategory = "netcpu/drop";
 // overlong reply (refuse_overlong below), which take its own lock.
 MgmtConsole::Options control_console_options(const Control& control, std::string path,
                                              std::string banner);
+// The command Control executes for a console's command `name`: NAME of
+// "netcpu/NAME"; nullopt for any other name, which unknown_command() answers.
+std::optional<std::string_view> control_command(std::string_view name);
+ControlReply unknown_command(std::string_view name);
 // The reply to a line longer than the console takes (MgmtConsole::kMaxLine),
 // given its first word: Control's, when it is a netcpu/ command.
 CommandReply refuse_overlong(const Control& control, std::string_view name);

@@ -290,16 +290,18 @@ Reply StackFilter::Impl::execute(std::string_view line) {
   size_t sp = line.find_first_of(" \t");
   std::string_view name = line.substr(0, sp);
   std::string_view args = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
-  constexpr std::string_view kPrefix = "netcpu/";
-  if (name.substr(0, kPrefix.size()) != kPrefix)
-    return {ENOSYS, "unknown command '" + std::string(name) + "' (try help)"};
+  const auto command = console::control_command(name);
+  if (!command) {
+    ControlReply r = console::unknown_command(name);
+    return {r.error, std::move(r.text)};
+  }
   std::lock_guard lk(mu);
   if (name == kStackCommand.name && !args.empty())
     return {EINVAL, std::string(name) + " takes no arguments"};
   if (name == kStackCommand.name)
     return {0, "runs " + std::to_string(runs) + "\nchained " + std::to_string(chained_runs) +
                    "\nmalformed " + std::to_string(malformed)};
-  ControlReply r = control->execute(name.substr(kPrefix.size()), args);
+  ControlReply r = control->execute(*command, args);
   return {r.error, std::move(r.text)};
 }
 

@@ -19,14 +19,14 @@
 
 namespace {
 
-using netcpu::tools::Bytes;
-using netcpu::tools::ip4_addr;
-using netcpu::tools::ip6_addr;
-using netcpu::tools::Ip6Addr;
-using netcpu::tools::Mac;
-using netcpu::tools::PacketBuilder;
-using namespace netcpu::tools::tcp_flags;
-namespace nt = netcpu::tools;
+using netcpu::packets::Bytes;
+using netcpu::packets::ip4_addr;
+using netcpu::packets::ip6_addr;
+using netcpu::packets::Ip6Addr;
+using netcpu::packets::Mac;
+using netcpu::packets::PacketBuilder;
+using namespace netcpu::packets::tcp_flags;
+namespace nt = netcpu::packets;
 
 constexpr uint64_t kStartSec = 1700000000;
 constexpr uint64_t kStepUsec = 1000;  // one packet per millisecond unless a file says otherwise

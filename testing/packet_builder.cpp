@@ -9,7 +9,7 @@
 
 #include "netcpu/protocols.h"
 
-namespace netcpu::tools {
+namespace netcpu::packets {
 namespace {
 
 constexpr uint8_t kExtHopByHop = 0;
@@ -707,4 +707,4 @@ std::vector<Bytes> synthetic_packets(size_t n, uint32_t seed) {
   return out;
 }
 
-}  // namespace netcpu::tools
+}  // namespace netcpu::packets

@@ -25,7 +25,7 @@
 #include <variant>
 #include <vector>
 
-namespace netcpu::tools {
+namespace netcpu::packets {
 
 using Bytes = std::vector<uint8_t>;
 using Mac = std::array<uint8_t, 6>;
@@ -223,4 +223,4 @@ Bytes arp_reply(Mac sha, uint32_t spa, Mac tha, uint32_t tpa);
 // random. The same (n, seed) gives the same frames on every platform.
 std::vector<Bytes> synthetic_packets(size_t n, uint32_t seed);
 
-}  // namespace netcpu::tools
+}  // namespace netcpu::packets

@@ -115,7 +115,7 @@ int cmd_bench(const BenchOptions& o) {
       packets.emplace_back(p->data + std::min(hidden, p->caplen), p->data + p->caplen);
     source = o.pcap;
   } else {
-    packets = netcpu::tools::synthetic_packets(o.synthetic ? o.synthetic : 10000, 1);
+    packets = netcpu::packets::synthetic_packets(o.synthetic ? o.synthetic : 10000, 1);
     source = "synthetic";
   }
   if (packets.empty()) throw Failure(kBadInput, "no packets to run");

@@ -111,11 +111,10 @@ bool CableHost::open_console(const CableOptions& o, CableError* err) {
 }
 
 ControlReply CableHost::command(std::string_view name, std::string_view args) {
-  constexpr std::string_view kPrefix = "netcpu/";
-  if (!name.starts_with(kPrefix))
-    return {ENOSYS, "unknown command '" + std::string(name) + "' (try help)"};
+  const auto command = console::control_command(name);
+  if (!command) return console::unknown_command(name);
   std::scoped_lock lk(in_.mu, out_.mu);
-  return control_->execute(name.substr(kPrefix.size()), args);
+  return control_->execute(*command, args);
 }
 
 HostCaps CableHost::caps() const {

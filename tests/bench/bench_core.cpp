@@ -266,7 +266,7 @@ int main(int argc, char** argv) {
   if (benches.empty() || rounds < 1 || passes < 1 || nframes < 1 || check_passes < 0)
     return usage();
 
-  const Frames frames = netcpu::tools::synthetic_packets(nframes, 1);  // netcpu bench --synthetic
+  const Frames frames = netcpu::packets::synthetic_packets(nframes, 1);  // netcpu bench --synthetic
   twin_output_limits(0, 100);  // as netcpu bench's Limits: every line counted, none printed
 
   size_t mismatches = 0;

@@ -92,8 +92,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-const Mac kMacA = tools::mac_addr("02:00:00:00:00:0a");  // the sender
-const Mac kMacB = tools::mac_addr("02:00:00:00:00:0b");  // the receiver
+const Mac kMacA = packets::mac_addr("02:00:00:00:00:0a");  // the sender
+const Mac kMacB = packets::mac_addr("02:00:00:00:00:0b");  // the receiver
 
 // In a numbered frame: "NCSQ", the sequence number and its complement, right after the
 // Ethernet, IPv4 and UDP headers.
@@ -886,7 +886,7 @@ Options parse(int argc, char** argv) {
     }
   }
   bool sizes_ok = !o.sizes.empty() && std::all_of(o.sizes.begin(), o.sizes.end(), [](size_t s) {
-    return s >= tools::kMinFrame && s <= 1514;
+    return s >= packets::kMinFrame && s <= 1514;
   });
   if (o.rounds < 1 || !(o.seconds > 0) || !(o.warmup >= 0) || o.window < 1 || !(o.rate >= 0) ||
       !sizes_ok) {

@@ -65,11 +65,11 @@
 namespace netcpu::soak {
 namespace {
 
+using packets::Mac;
 using test::Console;
 using test::Endpoint;
 using test::Reply;
 using test::VdeSwitch;
-using tools::Mac;
 
 constexpr int kEnds = 4;
 constexpr int kFlows = kEnds - 1;
@@ -388,7 +388,7 @@ void SwitchSoak::learn() {
   // Every endpoint speaks once, so that the switch learns its MAC address and
   // later frames are unicast; then everything is read.
   for (int e = 0; e < kEnds; ++e) {
-    ends_[e]->send(test::numbered_frame(tools::kBroadcastMac, mac_of(e), 0xfffffff0u));
+    ends_[e]->send(test::numbered_frame(packets::kBroadcastMac, mac_of(e), 0xfffffff0u));
   }
   for (auto& ep : ends_) ep->drain(100);
 }
@@ -431,7 +431,7 @@ void SwitchSoak::sender_loop(int e) {
         me.progress.wait(seen, std::memory_order_acquire);
       }
       int to = (e + 1 + r) % kEnds;
-      tools::Bytes frame =
+      packets::Bytes frame =
           test::numbered_frame(mac_of(to), mac_of(e), static_cast<uint32_t>(s), frame_size(s));
       fl.sent_ns[f % kRing].store(now_ns(), std::memory_order_relaxed);
       fl.last_sent.store(f, std::memory_order_release);

@@ -33,7 +33,7 @@
 #include "netcpu/netcpu.h"
 #include "packet_builder.h"
 
-namespace netcpu::tools {
+namespace netcpu::packets {
 namespace {
 
 namespace fs = std::filesystem;
@@ -1463,4 +1463,4 @@ TEST(FilterTcpdump, RunFilterMatchesTcpdump) {
 }
 
 }  // namespace
-}  // namespace netcpu::tools
+}  // namespace netcpu::packets

@@ -45,7 +45,7 @@
 
 #include "packet_builder.h"
 
-namespace netcpu::tools {
+namespace netcpu::packets {
 namespace {
 
 namespace fs = std::filesystem;
@@ -604,4 +604,4 @@ TEST(LinuxStack, KernelAcceptsNatRewrittenFrames) {
 }
 
 }  // namespace
-}  // namespace netcpu::tools
+}  // namespace netcpu::packets

@@ -26,7 +26,7 @@
 #include "cli_util.h"
 #include "packet_builder.h"
 
-namespace netcpu::tools {
+namespace netcpu::packets {
 namespace {
 
 namespace fs = std::filesystem;
@@ -449,4 +449,4 @@ TEST(BenchOnCaptures, BigPacketsAndEveryLinkType) {
 }
 
 }  // namespace
-}  // namespace netcpu::tools
+}  // namespace netcpu::packets

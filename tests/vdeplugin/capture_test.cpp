@@ -15,8 +15,8 @@
 namespace netcpu::test {
 namespace {
 
-const Mac kMacA = tools::mac_addr("02:00:00:00:00:0a");
-const Mac kMacB = tools::mac_addr("02:00:00:00:00:0b");
+const Mac kMacA = packets::mac_addr("02:00:00:00:00:0a");
+const Mac kMacB = packets::mac_addr("02:00:00:00:00:0b");
 
 // Drops UDP to port 9 (numbered frames); decrements the TTL of the rest.
 const char* kDropNineRewriteRest = R"(.text:

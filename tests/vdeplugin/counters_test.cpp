@@ -16,8 +16,8 @@ namespace {
 
 using nlohmann::json;
 
-const Mac kMacA = tools::mac_addr("02:00:00:00:00:0a");
-const Mac kMacB = tools::mac_addr("02:00:00:00:00:0b");
+const Mac kMacA = packets::mac_addr("02:00:00:00:00:0a");
+const Mac kMacB = packets::mac_addr("02:00:00:00:00:0b");
 
 // netcpu/list's columns after the point (list_column's numbering).
 constexpr int kPacketsCol = 3, kPassedCol = 4, kDroppedCol = 5, kPassBytesCol = 14,

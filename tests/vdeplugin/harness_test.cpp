@@ -12,7 +12,7 @@
 namespace netcpu::test {
 namespace {
 
-using tools::mac_addr;
+using packets::mac_addr;
 
 const Mac kMacA = mac_addr("02:00:00:00:00:0a");
 const Mac kMacB = mac_addr("02:00:00:00:00:0b");
@@ -198,7 +198,7 @@ TEST(EndpointHarness, BroadcastReachesAllOthers) {
   VdeSwitch sw;
   Console console(sw.mgmt_path());
   Endpoint a(sw.data_path(), console), b(sw.data_path(), console), c(sw.data_path(), console);
-  Bytes frame = numbered_frame(tools::kBroadcastMac, kMacA, 42);
+  Bytes frame = numbered_frame(packets::kBroadcastMac, kMacA, 42);
   ASSERT_TRUE(a.send(frame));
   for (Endpoint* e : {&b, &c}) {
     auto got = e->recv(2000);
@@ -305,7 +305,7 @@ TEST(SwitchHarness, SeveralSwitchesAtOnce) {
   EXPECT_NE(one.dir(), two.dir());
   Console c1(one.mgmt_path()), c2(two.mgmt_path());
   Endpoint a(one.data_path(), c1), b(two.data_path(), c2);
-  ASSERT_TRUE(a.send(numbered_frame(tools::kBroadcastMac, kMacA, 1)));
+  ASSERT_TRUE(a.send(numbered_frame(packets::kBroadcastMac, kMacA, 1)));
   EXPECT_FALSE(b.recv(100).has_value());  // separate switches
 }
 

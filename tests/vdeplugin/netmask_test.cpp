@@ -13,12 +13,12 @@
 namespace netcpu::test {
 namespace {
 
-using tools::ip4_addr;
-using tools::PacketBuilder;
+using packets::ip4_addr;
+using packets::PacketBuilder;
 
 Bytes udp_to(const char* dst) {
   return PacketBuilder()
-      .eth(tools::kBroadcastMac, tools::mac_addr("02:00:00:00:00:0a"))
+      .eth(packets::kBroadcastMac, packets::mac_addr("02:00:00:00:00:0a"))
       .ipv4({.src = ip4_addr("10.0.0.1"), .dst = ip4_addr(dst)})
       .udp({.sport = 40000, .dport = 9})
       .build();

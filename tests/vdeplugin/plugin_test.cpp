@@ -19,10 +19,10 @@
 namespace netcpu::test {
 namespace {
 
-const Mac kMacA = tools::mac_addr("02:00:00:00:00:0a");
-const Mac kMacB = tools::mac_addr("02:00:00:00:00:0b");
-const Mac kMacC = tools::mac_addr("02:00:00:00:00:0c");
-const Mac kBroadcast = tools::kBroadcastMac;
+const Mac kMacA = packets::mac_addr("02:00:00:00:00:0a");
+const Mac kMacB = packets::mac_addr("02:00:00:00:00:0b");
+const Mac kMacC = packets::mac_addr("02:00:00:00:00:0c");
+const Mac kBroadcast = packets::kBroadcastMac;
 
 // A switch with netcpu.so loaded and three endpoints A, B, C on ports 1..3.
 size_t open_descriptors(pid_t pid) {

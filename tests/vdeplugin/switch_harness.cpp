@@ -727,9 +727,9 @@ Bytes numbered_frame(Mac dst, Mac src, uint32_t seq, size_t frame_size) {
     payload.resize(frame_size - kHeaders, 0);
     for (size_t i = 12; i < payload.size(); ++i) payload[i] = static_cast<uint8_t>(seq + i);
   }
-  return tools::PacketBuilder()
+  return packets::PacketBuilder()
       .eth(dst, src)
-      .ipv4({.src = tools::ip4_addr("10.0.0.1"), .dst = tools::ip4_addr("10.0.0.2")})
+      .ipv4({.src = packets::ip4_addr("10.0.0.1"), .dst = packets::ip4_addr("10.0.0.2")})
       .udp({.sport = 40000, .dport = 9, .payload = payload})
       .build();
 }

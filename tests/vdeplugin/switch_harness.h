@@ -38,8 +38,8 @@ struct vdeconn;
 
 namespace netcpu::test {
 
-using tools::Bytes;
-using tools::Mac;
+using packets::Bytes;
+using packets::Mac;
 using namespace std::chrono_literals;
 
 struct VdeSwitchOptions {
@@ -267,7 +267,7 @@ class Endpoint {
 
 // Numbered frames: IPv4/UDP (10.0.0.1:40000 -> 10.0.0.2:9) whose payload starts with
 // "NCSQ", the sequence number and its complement (big-endian), padded to frame_size.
-Bytes numbered_frame(Mac dst, Mac src, uint32_t seq, size_t frame_size = tools::kMinFrame);
+Bytes numbered_frame(Mac dst, Mac src, uint32_t seq, size_t frame_size = packets::kMinFrame);
 // The sequence number of a numbered frame (found anywhere in it, so VLAN tags or
 // rewritten headers do not matter), or nullopt.
 std::optional<uint32_t> sequence_of(std::span<const uint8_t> frame);
@@ -295,7 +295,7 @@ class SequenceCounter {
 };
 
 struct BlastOptions {
-  size_t frame_size = tools::kMinFrame;
+  size_t frame_size = packets::kMinFrame;
   // At most this many frames in flight (sent after the highest number received), so
   // the receiver's socket queue never overflows; 0: no limit.
   size_t window = 8;

@@ -189,7 +189,7 @@ int bound_socket(int type, uint16_t port, std::string& why) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(tools::ip4_addr(kInsideIp));
+  a.sin_addr.s_addr = htonl(packets::ip4_addr(kInsideIp));
   if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 ||
       (type == SOCK_STREAM && listen(fd, 4) < 0)) {
     why =
@@ -611,22 +611,22 @@ class VdensHost {
 // ---------------------------------------------------------------------------
 // Frames.
 
-const Mac kOutsideMacBytes = tools::mac_addr(kOutsideMac);
-const Mac kInsideMacBytes = tools::mac_addr(kInsideMac);
+const Mac kOutsideMacBytes = packets::mac_addr(kOutsideMac);
+const Mac kInsideMacBytes = packets::mac_addr(kInsideMac);
 
 // From the outside host to `to`: the public address (NAT'ed on the switch) by default.
 Bytes udp_frame(const std::string& payload, const char* to = kPublicIp) {
-  return tools::PacketBuilder()
+  return packets::PacketBuilder()
       .eth(kInsideMacBytes, kOutsideMacBytes)
-      .ipv4({.src = tools::ip4_addr(kOutsideIp), .dst = tools::ip4_addr(to)})
-      .udp({.sport = kClientUdpPort, .dport = kUdpPort, .payload = tools::bytes(payload)})
+      .ipv4({.src = packets::ip4_addr(kOutsideIp), .dst = packets::ip4_addr(to)})
+      .udp({.sport = kClientUdpPort, .dport = kUdpPort, .payload = packets::bytes(payload)})
       .build();
 }
 
 Bytes tcp_frame(uint32_t seq, uint32_t ack, uint8_t flags, const char* to = kPublicIp) {
-  return tools::PacketBuilder()
+  return packets::PacketBuilder()
       .eth(kInsideMacBytes, kOutsideMacBytes)
-      .ipv4({.src = tools::ip4_addr(kOutsideIp), .dst = tools::ip4_addr(to)})
+      .ipv4({.src = packets::ip4_addr(kOutsideIp), .dst = packets::ip4_addr(to)})
       .tcp({.sport = kClientTcpPort, .dport = kTcpPort, .seq = seq, .ack = ack, .flags = flags})
       .build();
 }
@@ -680,10 +680,11 @@ std::optional<Segment> wait_for_synack(Endpoint& outside, milliseconds timeout, 
               std::to_string(frame->size() >= 14 ? rd16(*frame, 12) : 0);
       continue;
     }
-    if (s->src == tools::ip4_addr(kInsideIp) && s->dst == tools::ip4_addr(kOutsideIp) &&
+    if (s->src == packets::ip4_addr(kInsideIp) && s->dst == packets::ip4_addr(kOutsideIp) &&
         s->sport == kTcpPort && s->dport == kClientTcpPort &&
-        (s->flags & (tools::tcp_flags::kSyn | tools::tcp_flags::kAck | tools::tcp_flags::kRst)) ==
-            (tools::tcp_flags::kSyn | tools::tcp_flags::kAck) &&
+        (s->flags &
+         (packets::tcp_flags::kSyn | packets::tcp_flags::kAck | packets::tcp_flags::kRst)) ==
+            (packets::tcp_flags::kSyn | packets::tcp_flags::kAck) &&
         s->ack == kClientIsn + 1)
       return s;
     seen += "\n  " + s->text();
@@ -801,14 +802,15 @@ TEST_F(Vdens, LinuxAcceptsTcpAndUdpRewrittenByNatOnTheSwitch) {
 
   // TCP: the kernel answers the SYN with a SYN-ACK, and accepts the
   // connection after our ACK (a second rewritten segment).
-  ASSERT_NO_FATAL_FAILURE(send(tcp_frame(kClientIsn, 0, tools::tcp_flags::kSyn)));
+  ASSERT_NO_FATAL_FAILURE(send(tcp_frame(kClientIsn, 0, packets::tcp_flags::kSyn)));
   std::string seen;
   auto synack = wait_for_synack(*outside, kDeliveryTimeout, seen);
   ASSERT_TRUE(synack) << "no SYN-ACK from " << kInsideIp << ":" << kTcpPort << " within "
                       << kDeliveryTimeout.count() << " ms; the outside endpoint got:" << seen
                       << "\n"
                       << ns->transcript();
-  ASSERT_NO_FATAL_FAILURE(send(tcp_frame(kClientIsn + 1, synack->seq + 1, tools::tcp_flags::kAck)));
+  ASSERT_NO_FATAL_FAILURE(
+      send(tcp_frame(kClientIsn + 1, synack->seq + 1, packets::tcp_flags::kAck)));
   auto accepted = ns->wait_line({"accept "}, kDeliveryTimeout);
   ASSERT_TRUE(accepted) << "the listener did not accept the connection after our ACK\n"
                         << ns->transcript();
@@ -832,7 +834,7 @@ TEST_F(Vdens, RawStoreWithoutChecksumUpdateIsDropped) {
   Reply r = load_outside_in(write_program("raw.ncpu", raw_store_nat(false)));
   ASSERT_TRUE(r.ok()) << r.text();
   ASSERT_NO_FATAL_FAILURE(send(udp_frame("raw store, stale checksums")));
-  ASSERT_NO_FATAL_FAILURE(send(tcp_frame(kClientIsn, 0, tools::tcp_flags::kSyn)));
+  ASSERT_NO_FATAL_FAILURE(send(tcp_frame(kClientIsn, 0, packets::tcp_flags::kSyn)));
   std::string seen;
   // The SYN went out with the datagram: it has had the whole silence too.
   EXPECT_FALSE(ns->wait_line({"udp "}, kSilenceTimeout)) << ns->transcript();
@@ -846,7 +848,7 @@ TEST_F(Vdens, RawStoreWithoutChecksumUpdateIsDropped) {
   r = load_outside_in(write_program("raw_ip.ncpu", raw_store_nat(true)));
   ASSERT_TRUE(r.ok()) << r.text();
   ASSERT_NO_FATAL_FAILURE(send(udp_frame("raw store, stale l4 checksum")));
-  ASSERT_NO_FATAL_FAILURE(send(tcp_frame(kClientIsn, 0, tools::tcp_flags::kSyn)));
+  ASSERT_NO_FATAL_FAILURE(send(tcp_frame(kClientIsn, 0, packets::tcp_flags::kSyn)));
   EXPECT_FALSE(ns->wait_line({"udp "}, kSilenceTimeout)) << ns->transcript();
   EXPECT_FALSE(wait_for_synack(*outside, milliseconds(200), seen)) << seen;
   auto after_l4 = ns->snmp();
@@ -895,7 +897,7 @@ TEST_F(VdensNetcpuCable, TheCableDropsOneServiceAndCountsWhatItDid) {
   auto before = ns->snmp();
   for (int i = 0; i < kSyns; ++i)
     ASSERT_NO_FATAL_FAILURE(
-        send(tcp_frame(kClientIsn + 1000u * i, 0, tools::tcp_flags::kSyn, kInsideIp)));
+        send(tcp_frame(kClientIsn + 1000u * i, 0, packets::tcp_flags::kSyn, kInsideIp)));
   for (int i = 0; i < kDatagrams; ++i) {
     ASSERT_NO_FATAL_FAILURE(send(udp_frame("datagram " + std::to_string(i), kInsideIp)));
     auto udp = ns->wait_line({"udp "}, kDeliveryTimeout);

@@ -55,9 +55,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-const Mac kMacA = tools::mac_addr("02:00:00:00:00:0a");
-const Mac kMacB = tools::mac_addr("02:00:00:00:00:0b");
-const Mac kMacCable = tools::mac_addr("02:00:00:00:00:0c");
+const Mac kMacA = packets::mac_addr("02:00:00:00:00:0a");
+const Mac kMacB = packets::mac_addr("02:00:00:00:00:0b");
+const Mac kMacCable = packets::mac_addr("02:00:00:00:00:0c");
 
 constexpr const char* kVdePlug = "/usr/bin/vde_plug";
 // Set in the child that runs ModuleInProcess.* in sanitizer builds.
@@ -139,9 +139,9 @@ Bytes service_frame(Mac dst, Mac src, uint32_t seq, uint16_t dport) {
   for (uint32_t v : {seq, ~seq})
     for (int shift = 24; shift >= 0; shift -= 8)
       payload.push_back(static_cast<uint8_t>(v >> shift));
-  return tools::PacketBuilder()
+  return packets::PacketBuilder()
       .eth(dst, src)
-      .ipv4({.src = tools::ip4_addr("10.0.0.1"), .dst = tools::ip4_addr("10.0.0.2")})
+      .ipv4({.src = packets::ip4_addr("10.0.0.1"), .dst = packets::ip4_addr("10.0.0.2")})
       .udp({.sport = 40000, .dport = dport, .payload = payload})
       .build();
 }
@@ -718,10 +718,10 @@ TEST_F(ModuleInProcess, AnInProgramAnswersPingsOnTheWire) {
   conn_ = open_cable("in=\"" NETCPU_SOURCE_DIR "/examples/icmp_responder.ncpu\"");
   ASSERT_NE(conn_, nullptr) << strerror(errno);
   Bytes ping =
-      tools::PacketBuilder()
+      packets::PacketBuilder()
           .eth(kMacCable, kMacB)
-          .ipv4({.src = tools::ip4_addr("192.168.1.7"), .dst = tools::ip4_addr("192.168.1.1")})
-          .icmp_echo({.id = 0x4e43, .seq = 5, .payload = tools::bytes("netcpu cable")})
+          .ipv4({.src = packets::ip4_addr("192.168.1.7"), .dst = packets::ip4_addr("192.168.1.1")})
+          .icmp_echo({.id = 0x4e43, .seq = 5, .payload = packets::bytes("netcpu cable")})
           .build();
   ASSERT_TRUE(b.send(ping));
   Recv r = recv(conn_);
@@ -792,10 +792,10 @@ TEST_F(ModuleInProcess, TheCableExampleDropsTcpPort7BothWaysAndLogsIt) {
   conn_ = open_cable("in=\"" + example + "\"/out=\"" + example + "\"/log=\"" + log + "\"/stats");
   ASSERT_NE(conn_, nullptr) << strerror(errno);
   auto syn = [](Mac dst, Mac src, const char* to, uint16_t dport) {
-    return tools::PacketBuilder()
+    return packets::PacketBuilder()
         .eth(dst, src)
-        .ipv4({.src = tools::ip4_addr("10.0.0.9"), .dst = tools::ip4_addr(to)})
-        .tcp({.sport = 40000, .dport = dport, .seq = 1, .flags = tools::tcp_flags::kSyn})
+        .ipv4({.src = packets::ip4_addr("10.0.0.9"), .dst = packets::ip4_addr(to)})
+        .tcp({.sport = 40000, .dport = dport, .seq = 1, .flags = packets::tcp_flags::kSyn})
         .build();
   };
   ASSERT_TRUE(b.send(syn(kMacCable, kMacB, "10.0.0.1", 7)));

@@ -20,7 +20,7 @@
 #include "netcpu/isa.h"
 #include "netcpu/packet_view.h"
 
-namespace netcpu::tools {
+namespace netcpu::packets {
 namespace {
 
 // ---------------------------------------------------------------------------
@@ -714,4 +714,4 @@ TEST(BundledPcaps, NatAndRawIp) {
 #endif
 
 }  // namespace
-}  // namespace netcpu::tools
+}  // namespace netcpu::packets
