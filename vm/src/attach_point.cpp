@@ -38,16 +38,18 @@ RunResult AttachPoint::timed_run(uint8_t* pkt, uint32_t& len, uint32_t capacity,
 [[gnu::hot]] const RunResult* AttachPoint::run_filter(uint8_t* pkt, uint32_t& len,
                                                       uint32_t capacity, const PacketMeta& meta) {
   InstanceImpl& vm = impl(*program_);
-  const bool timed = sample_due();
-  if (!timed && vm.native_ && pkt) [[likely]] {
-    const JitResult j = vm.native_(vm.state_.get(), pkt, len, &len, capacity, &meta);
+  if (vm.native_ && pkt) [[likely]] {
+    // A sampled run times the native code alone, as an unsampled one runs it.
+    auto native = [&] { return vm.native_(vm.state_.get(), pkt, len, &len, capacity, &meta); };
+    const JitResult j = sample_due() ? timed(native) : native();
     if (j.passed()) [[likely]] {
       ran(Verdict::Pass, pkt, len);
       return nullptr;
     }
     acted_ = vm.native_result(j, len);
   } else {
-    acted_ = timed ? timed_run(pkt, len, capacity, meta) : program_->run(pkt, len, capacity, meta);
+    acted_ = sample_due() ? timed_run(pkt, len, capacity, meta)
+                          : program_->run(pkt, len, capacity, meta);
   }
   ran(acted_.verdict, pkt, len);
   const bool plain = acted_.verdict == Verdict::Pass && !acted_.modified &&
