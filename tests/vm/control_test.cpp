@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "control_host.h"
+#include "netcpu/file.h"
 #include "netcpu/load.h"
 
 namespace netcpu {
@@ -61,6 +63,20 @@ TEST(ControlCommands, FiltersAndCapturesComeWithTheCoresLibpcap) {
     EXPECT_EQ(r.error, ENOSYS) << absent;
     EXPECT_EQ(r.text, "unknown command netcpu/" + std::string(absent));
   }
+}
+
+// The plugin's man page lists the commands by hand: every command of the
+// table is there.
+TEST(ControlCommands, TheManPageDocumentsEveryCommand) {
+  FileError why;
+  const auto page =
+      read_whole_file(std::string(NETCPU_SOURCE_DIR) + "/docs/man/netcpu-plugin.1.md", &why);
+  ASSERT_TRUE(page) << std::strerror(why.error);
+  const std::string text(page->begin(), page->end());
+  ControlHost host;
+  for (const auto& cmd : host.control.commands())
+    EXPECT_NE(text.find("**netcpu/" + cmd.name + "**"), std::string::npos)
+        << "docs/man/netcpu-plugin.1.md does not document netcpu/" << cmd.name;
 }
 
 TEST(ControlCommands, SyntaxIsTheHostsPointSyntax) {
