@@ -133,8 +133,9 @@ class Core;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(std::weak_ptr<Core> core, stream_protocol::socket socket, size_t categories)
-      : subscribed(categories, false),
+  Session(std::weak_ptr<Core> core, stream_protocol::socket socket, size_t categories, int id)
+      : id(id),
+        subscribed(categories, false),
         core_(std::move(core)),
         socket_(std::move(socket)),
         idle_(socket_.get_executor()) {}
@@ -150,6 +151,7 @@ class Session : public std::enable_shared_from_this<Session> {
     queue(text);
   }
 
+  const int id;  // names the connection to the handler (MgmtConsole::Handler)
   // Owned by the Core, which keeps its listener counts in step.
   std::vector<bool> subscribed;
 
@@ -260,6 +262,7 @@ class Core : public std::enable_shared_from_this<Core> {
   bool closed_ = false;
   std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
   std::atomic<size_t> session_count_{0};
+  int last_session_id_ = 0;                        // io thread only
   std::unique_ptr<std::atomic<int>[]> listeners_;  // subscribers per category
   std::atomic<int> any_listeners_{0};              // sum of listeners_: publish's fast path
 
@@ -310,7 +313,8 @@ void Core::accept() {
           });
           return;
         }
-        auto s = std::make_shared<Session>(weak, std::move(socket), self->opt_.categories.size());
+        auto s = std::make_shared<Session>(weak, std::move(socket), self->opt_.categories.size(),
+                                           ++self->last_session_id_);
         self->sessions_.emplace(s.get(), s);
         self->session_count_.fetch_add(1);
         std::string greeting = self->opt_.banner;
@@ -491,7 +495,7 @@ Core::Result Core::execute(Session& s, std::string_view line) {
   } else {
     CommandReply reply;
     try {
-      reply = opt_.handler(name, args);
+      reply = opt_.handler(name, args, s.id);
     } catch (const std::exception& e) {
       reply = {EIO, e.what()};
     } catch (...) {

@@ -56,8 +56,12 @@ struct DebugCategory {
 class MgmtConsole {
  public:
   // name: the command (first word, e.g. "netcpu/load"); args: the rest of
-  // the line with surrounding blanks removed.
-  using Handler = std::function<CommandReply(std::string_view name, std::string_view args)>;
+  // the line with surrounding blanks removed; session: the connection the
+  // line came on, 1, 2, ... in the order they connected, never reused while
+  // the console lives (a command continued over lines continues on its own
+  // connection: Control::execute's session).
+  using Handler =
+      std::function<CommandReply(std::string_view name, std::string_view args, int session)>;
   // The longest line taken (without its newline).
   static constexpr size_t kMaxLine = 4096;
 

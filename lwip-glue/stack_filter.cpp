@@ -92,7 +92,9 @@ struct StackFilter::Impl {
 
   int on_packet(int hooknum, abi::pbuf& p);
   void output_line(const AttachPoint& at, std::string_view line);
-  Reply execute(std::string_view line);
+  // A console line; `session` names the console connection it came on (0:
+  // the API's StackFilter::command).
+  Reply execute(std::string_view line, int session = 0);
   Reply locked_load(HookPoint h, std::vector<uint8_t> bytes, const std::string& name);
   void tick();
   void arm_ticker();
@@ -285,7 +287,7 @@ int StackFilter::Impl::on_packet(int hooknum, abi::pbuf& p) {
   return abi::kDrop;
 }
 
-Reply StackFilter::Impl::execute(std::string_view line) {
+Reply StackFilter::Impl::execute(std::string_view line, int session) {
   while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
   size_t sp = line.find_first_of(" \t");
   std::string_view name = line.substr(0, sp);
@@ -301,7 +303,7 @@ Reply StackFilter::Impl::execute(std::string_view line) {
   if (name == kStackCommand.name)
     return {0, "runs " + std::to_string(runs) + "\nchained " + std::to_string(chained_runs) +
                    "\nmalformed " + std::to_string(malformed)};
-  ControlReply r = control->execute(*command, args);
+  ControlReply r = control->execute(*command, args, session);
   return {r.error, std::move(r.text)};
 }
 
@@ -380,8 +382,8 @@ Reply StackFilter::open_console(const std::string& path) {
             ")\nnetcpu/... commands program its hooks; debug/add netcpu/log shows output\n");
     o.commands.push_back({std::string(kStackCommand.name), std::string(kStackCommand.syntax),
                           std::string(kStackCommand.help)});
-    o.handler = [impl](std::string_view name, std::string_view args) {
-      Reply r = impl->execute(std::string(name) + " " + std::string(args));
+    o.handler = [impl](std::string_view name, std::string_view args, int session) {
+      Reply r = impl->execute(std::string(name) + " " + std::string(args), session);
       return console::CommandReply{r.error, std::move(r.text)};
     };
     o.overlong = [impl](std::string_view name) {

@@ -85,8 +85,8 @@ bool CableHost::open_console(const CableOptions& o, CableError* err) {
           ") on a netcpu:// cable (process " + std::to_string(getpid()) +
           ")\nnetcpu/... commands program its directions, in and out; debug/add netcpu/log "
           "shows output\n");
-  opts.handler = [this](std::string_view name, std::string_view args) {
-    ControlReply r = command(name, args);
+  opts.handler = [this](std::string_view name, std::string_view args, int session) {
+    ControlReply r = command(name, args, session);
     return console::CommandReply{r.error, std::move(r.text)};
   };
   opts.overlong = [this](std::string_view name) {
@@ -110,11 +110,11 @@ bool CableHost::open_console(const CableOptions& o, CableError* err) {
   return true;
 }
 
-ControlReply CableHost::command(std::string_view name, std::string_view args) {
+ControlReply CableHost::command(std::string_view name, std::string_view args, int session) {
   const auto command = console::control_command(name);
   if (!command) return console::unknown_command(name);
   std::scoped_lock lk(in_.mu, out_.mu);
-  return control_->execute(*command, args);
+  return control_->execute(*command, args, session);
 }
 
 HostCaps CableHost::caps() const {

@@ -126,7 +126,7 @@ class CableHost {
 
   CableHost(WireSend wire, int log_fd, bool own_log_fd, bool stats);
   bool open_console(const CableOptions& o, CableError* err);
-  ControlReply command(std::string_view name, std::string_view args);
+  ControlReply command(std::string_view name, std::string_view args, int session);
   void output_line(const AttachPoint& at, std::string_view line) const;
   bool load(Side& s, const std::string& file, const std::string& filter, const CableOptions& o,
             CableError* err);

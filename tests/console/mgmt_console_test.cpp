@@ -285,7 +285,11 @@ class MgmtConsoleTest : public ::testing::Test {
         {"echo/quit", "", "destroy the console"},
     };
     o.categories = {{"test/a", "first category"}, {"test/b", "second category"}};
-    o.handler = [this](std::string_view name, std::string_view args) { return handle(name, args); };
+    o.handler = [this](std::string_view name, std::string_view args, int session) {
+      // Unlisted (help's test lists the others): the number of the connection.
+      if (name == "echo/session") return CommandReply{0, std::to_string(session)};
+      return handle(name, args);
+    };
     return o;
   }
 
@@ -349,6 +353,24 @@ class MgmtConsoleTest : public ::testing::Test {
   std::atomic<std::thread::id> io_thread_id_;
   std::atomic<int> handled_{0};
 };
+
+// The handler knows which connection a line came on: a command continued
+// over lines continues on its own connection only.
+TEST_F(MgmtConsoleTest, EachConnectionIsNamedToTheHandler) {
+  Client a(path_), b(path_);
+  a.greeting();
+  b.greeting();
+  const std::string first = a.command("echo/session"), second = b.command("echo/session");
+  EXPECT_NE(first, second);
+  EXPECT_EQ(a.command("echo/session"), first) << "the same connection keeps its number";
+  EXPECT_EQ(first.find(data_block("0\n")), std::string::npos) << "0 is no connection's";
+  a.close();
+  Client c(path_);
+  c.greeting();
+  const std::string third = c.command("echo/session");
+  EXPECT_NE(third, first) << "a number is not reused";
+  EXPECT_NE(third, second);
+}
 
 TEST_F(MgmtConsoleTest, BannerThenPrompt) {
   Client c(path_);

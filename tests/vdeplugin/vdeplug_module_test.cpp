@@ -435,6 +435,26 @@ long cable_counter(Console& console, const std::string& point, const std::string
   return -1;
 }
 
+// Two clients of a cable's console: a line one of them continues with '\'
+// goes on only with that client's next line, never the other's.
+TEST_F(ModuleCable, ConsoleContinuedLinesGoOnOnlyOnTheirOwnConnection) {
+  const std::string mgmt = sw1.dir() + "/cable.mgmt";
+  auto p = plug(url("mgmt=\"" + mgmt + "\""));
+  ASSERT_TRUE(std::filesystem::is_socket(mgmt)) << p->output();
+  Console mine(mgmt), other(mgmt);
+  Reply piece = other.cmd("netcpu/filter in host 10.0.0.7 or \\");
+  ASSERT_TRUE(piece.ok()) << piece.text();
+  Reply whole = mine.cmd("netcpu/filter in udp port 9");
+  ASSERT_TRUE(whole.ok()) << whole.text();
+  EXPECT_NE(mine.cmd_ok("netcpu/list in").text().find("<filter 'udp port 9'>"), std::string::npos)
+      << whole.text();
+  Reply rest = other.cmd("netcpu/filter host 10.0.0.8");
+  ASSERT_TRUE(rest.ok()) << rest.text();
+  EXPECT_NE(mine.cmd_ok("netcpu/list in").text().find("host 10.0.0.7 or host 10.0.0.8"),
+            std::string::npos)
+      << rest.text();
+}
+
 TEST_F(ModuleCable, VdePlugConsoleWatchesAndChangesTheCableWhileFramesFlow) {
   std::string prog = program("drop-echo.ncpu", kDropEcho);
   const std::string mgmt = sw1.dir() + "/cable.mgmt";
