@@ -50,6 +50,21 @@ std::vector<std::vector<uint8_t>> packets() {
   ip6[12] = 0x86, ip6[13] = 0xdd, ip6[14] = 0x60, ip6[14 + 5] = 8, ip6[14 + 6] = 17;
   ip6[54 + 1] = 53, ip6[54 + 3] = 9, ip6[54 + 5] = 8;
   p.push_back(ip6);
+  // Tagged frames: each TPID the parser steps over, QinQ, and a tag cut
+  // short (eth.type 0).
+  for (uint16_t tpid : {0x8100, 0x88a8, 0x9100}) {
+    auto tagged = test::ipv4_frame(17, 0x0a000001, 0x0a000002, 53, 9);
+    const uint8_t tag[4] = {static_cast<uint8_t>(tpid >> 8), static_cast<uint8_t>(tpid), 0x20,
+                            0x0a};
+    tagged.insert(tagged.begin() + 12, tag, tag + 4);
+    p.push_back(tagged);
+    if (tpid == 0x88a8) {
+      tagged.insert(tagged.begin() + 16, {0x81, 0x00, 0x00, 0x05});
+      p.push_back(tagged);
+    }
+  }
+  p.push_back({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x81, 0x00, 0x00});
+  p.push_back(std::vector<uint8_t>(13, 0x08));
   p.push_back({0x01, 0x02, 0x03});
   p.push_back({});
   return p;
@@ -277,6 +292,22 @@ TEST(Jit, APathThatHasNotParsedYetStillParses) {
       ".text:\n    bgtu mlen, 59, long\n    beq ip.proto, PROTO_TCP, tcp\n    jmp merge\n"
       "long:\n    mov gpr0, port\nmerge:\n    bne l4.dport, 80, no\ntcp:\n"
       "    beq has.tcp, 0, no\n    pass\nno:\n    drop\n");
+}
+
+// eth.type is read from the frame where nothing has parsed yet (untagged,
+// whole Ethernet header), else through the parser: the same value either
+// way, before and after other fields parse, on tagged and short frames.
+TEST(Jit, EthTypeReadsAsTheParserGivesIt) {
+  expect_same(".text:\n    beq eth.type, ETH_ARP, accept\n    drop\naccept:\n    pass\n");
+  expect_same(
+      ".text:\n    mov gpr0, eth.type\n    mov gpr1, ip.proto\n    mov gpr2, eth.type\n"
+      "    add gpr0, gpr2\n    add gpr0, gpr1\n    bgeu gpr0, 0x1000, big\n    drop\nbig:\n"
+      "    pass\n");
+  expect_same(
+      ".text:\n    bgtu mlen, 59, long\n    mov gpr1, l4.dport\nlong:\n    switch eth.type\n"
+      "    case ETH_IP:\n        pass\n    case ETH_ARP:\n        drop\n    default:\n"
+      "        mov gpr2, eth.type\n        beq gpr2, 0, short\n        pass\n    endswitch\n"
+      "short:\n    drop\n");
 }
 
 TEST(Jit, BranchesOnHasFieldsAgainstZeroAndOne) {

@@ -570,6 +570,7 @@ class Compiler {
       a_.mov(RAX, len_);
       return a_.bind(whole);
     }
+    if (id == static_cast<uint8_t>(MappedReg::EthType) && eth_type_inline()) return read_eth_type();
     if (auto loc = field_location(static_cast<MappedReg>(id))) return read_located(*loc);
     // Header fields are memoised per run; metadata (port, now, rand...) is not.
     const bool memo = !is_metadata(static_cast<MappedReg>(id));
@@ -587,6 +588,37 @@ class Compiler {
     a_.call(reinterpret_cast<const void*>(l_.mapped));
     a_.bind(done);
     if (memo) parsed_ = true;  // a header field in the memo was parsed for
+  }
+
+  // Whether eth.type is read from the frame itself where the headers are
+  // not parsed yet: a program that only tells EtherTypes apart (ARP, a
+  // switch on eth.type) need not parse through to the transport header.
+  bool eth_type_inline() const { return l_.ethernet; }
+
+  // rax = eth.type, as parse_headers gives it: an untagged frame's EtherType
+  // is its bytes 12-13; a tagged or short frame goes through the parser.
+  // Nothing is parsed on the inline path, so afterwards the headers may or
+  // may not be (parsed_on_entry() does not count this read).
+  void read_eth_type() {
+    const auto loc = field_location(MappedReg::EthType);
+    if (parsed_) return read_located(*loc);
+    const int through_parser = a_.new_label(), done = a_.new_label();
+    if (!unparsed_) {  // parsed on some path: the parsed headers say
+      a_.cmp_byte(state_, l_.parsed, 0);
+      a_.jcc(kNE, through_parser);
+    }
+    a_.alu_imm(7, len_, 14);
+    a_.jcc(kB, through_parser);
+    a_.load_sized(pkt_, 12, 1, false);
+    for (const uint16_t tpid : kVlanTpids) {
+      a_.alu_imm(7, RAX, tpid);
+      a_.jcc(kE, through_parser);
+    }
+    a_.jmp(done);
+    a_.bind(through_parser);
+    read_located(*loc);
+    a_.bind(done);
+    parsed_ = unparsed_ = false;
   }
 
   // rax = operand a or b of this instruction, read by the interpreter; a
@@ -625,10 +657,14 @@ class Compiler {
   // Per pc, whether every path from .text to it has parsed the headers
   // (since the packet last changed): the code there needs no test.
   std::vector<bool> parsed_on_entry() const {
+    auto surely_parses = [this](const Operand& o) {
+      return parses(o) &&
+             !(mapped_read(o) == static_cast<int>(MappedReg::EthType) && eth_type_inline());
+    };
     return flow_.forward<bool>(
         false, false,
-        [](const Insn& in, bool parsed, bool) {
-          return !writes_packet(in) && (parsed || parses(in.a) || parses(in.b));
+        [&](const Insn& in, bool parsed, bool) {
+          return !writes_packet(in) && (parsed || surely_parses(in.a) || surely_parses(in.b));
         },
         std::logical_and<>());
   }

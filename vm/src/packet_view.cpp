@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <iterator>
 
 #include "byte_order.h"
 #include "netcpu/protocols.h"
@@ -37,7 +38,9 @@ class Reader {
   std::span<const uint8_t> pkt_;
 };
 
-bool is_vlan_tpid(uint16_t type) { return type == 0x8100 || type == 0x88a8 || type == 0x9100; }
+bool is_vlan_tpid(uint16_t type) {
+  return std::find(std::begin(kVlanTpids), std::end(kVlanTpids), type) != std::end(kVlanTpids);
+}
 
 // The transport header at `off`. l4 and payload point there even when the
 // protocol is unknown or the header is absent (non-first fragment), so that

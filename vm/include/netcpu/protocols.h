@@ -9,6 +9,9 @@ namespace netcpu {
 constexpr uint16_t kTypeIp4 = 0x0800;
 constexpr uint16_t kTypeArp = 0x0806;
 constexpr uint16_t kTypeIp6 = 0x86dd;
+// The EtherTypes of VLAN tags (802.1Q, 802.1ad, and the older QinQ 0x9100)
+// the parser steps over to the EtherType after them.
+constexpr uint16_t kVlanTpids[] = {0x8100, 0x88a8, 0x9100};
 
 constexpr uint8_t kProtoIcmp = 1;
 constexpr uint8_t kProtoTcp = 6;
