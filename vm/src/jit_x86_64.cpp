@@ -616,7 +616,13 @@ class Compiler {
     }
     a_.jmp(done);
     a_.bind(through_parser);
+    // Frames that come here are tagged, short or parsed already: the inline
+    // parse of untagged IPv4 and IPv6 would not take them, and stays for the
+    // next field read (ensure_parsed() places it once).
+    const bool inline_parse_placed = parses_inline_;
+    parses_inline_ = true;
     read_located(*loc);
+    parses_inline_ = inline_parse_placed;
     a_.bind(done);
     parsed_ = unparsed_ = false;
   }
