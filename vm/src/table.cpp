@@ -96,10 +96,14 @@ uint64_t hash_capacity(uint32_t max_entries) { return std::bit_ceil(uint64_t{max
 // Open addressing with linear probing and backward-shift deletion: no
 // tombstones, so probe lengths depend only on the current contents and churn
 // does not degrade lookups. Capacity is at least twice max_entries, keeping the
-// load factor at or below one half.
+// load factor at or below one half. The one exception is a removal during a
+// walk (Table::walk_next), where moving entries would make the walk skip or
+// repeat them: it marks the slot removed (kRemoved: no live tag equals it and
+// it does not end a probe) and tidy() shifts the marks away once the walks end.
 class HashCore {
  public:
   static constexpr uint32_t kNone = ~0u;
+  static constexpr uint32_t kRemoved = 1;
 
   HashCore(uint32_t key_size, uint32_t value_size, uint32_t max_entries, uint64_t seed)
       : key_size_(key_size),
@@ -139,32 +143,49 @@ class HashCore {
     return insert_at(at, tag, reinterpret_cast<const uint8_t*>(&w), inserted);
   }
 
-  bool erase(const uint8_t* key) {
-    uint32_t hole = find(key);
-    if (hole == kNone) return false;
-    // Pull later members of the cluster back into the hole whenever that does
-    // not move them in front of their home slot, so every remaining key stays
-    // reachable from its home without a gap.
-    for (uint32_t j = (hole + 1) & mask_; tags_[j] != 0; j = (j + 1) & mask_) {
-      uint32_t home = tags_[j] & mask_;
-      if (((j - home) & mask_) >= ((j - hole) & mask_)) {
-        move(j, hole);
-        hole = j;
-      }
-    }
-    tags_[hole] = 0;
+  // in_walk: mark the slot removed instead of moving anything (see above).
+  bool erase(const uint8_t* key, bool in_walk) {
+    const uint32_t i = find(key);
+    if (i == kNone) return false;
     --size_;
+    if (in_walk) {
+      tags_[i] = kRemoved;
+      ++removed_;
+    } else {
+      close_hole(i);
+    }
     return true;
+  }
+
+  // Shifts away the slots erase() marked during walks.
+  void tidy() {
+    for (uint32_t i = 0; removed_ > 0 && i < cap_; ++i) {
+      if (tags_[i] != kRemoved) continue;
+      close_hole(i);
+      --removed_;
+    }
   }
 
   void clear() {
     std::memset(tags_.get(), 0, size_t(cap_) * sizeof(uint32_t));
-    size_ = 0;
+    size_ = removed_ = 0;
   }
 
   uint32_t size() const { return size_; }
   uint32_t capacity() const { return cap_; }
-  bool occupied(uint32_t i) const { return tags_[i] != 0; }
+  bool occupied(uint32_t i) const { return (tags_[i] & kLive) != 0; }
+
+  // The first occupied slot at or after *cursor, which moves past it;
+  // kNone at the end.
+  uint32_t next_occupied(uint64_t* cursor) const {
+    for (uint64_t i = *cursor; i < cap_; ++i) {
+      if (!occupied(uint32_t(i))) continue;
+      *cursor = i + 1;
+      return uint32_t(i);
+    }
+    *cursor = cap_;
+    return kNone;
+  }
   const uint8_t* key_at(uint32_t i) const { return keys_.get() + size_t(i) * key_size_; }
   uint8_t* value_at(uint32_t i) const { return reinterpret_cast<uint8_t*>(value_words(i)); }
   uint32_t value_size() const { return value_size_; }
@@ -185,11 +206,27 @@ class HashCore {
   // Bit 31 marks the slot used; the low bits are the hash, from which the home
   // slot is recovered during deletion (capacity never exceeds 2^21) and which
   // rejects almost every non-matching slot before comparing keys.
+  static constexpr uint32_t kLive = 0x80000000u;
   uint32_t make_tag(const uint8_t* key) const {
-    return uint32_t(hash_bytes(key, key_size_, seed_)) | 0x80000000u;
+    return uint32_t(hash_bytes(key, key_size_, seed_)) | kLive;
   }
-  uint32_t word_tag(uint64_t w) const {
-    return uint32_t(hash_word(w, key_size_, seed_)) | 0x80000000u;
+  uint32_t word_tag(uint64_t w) const { return uint32_t(hash_word(w, key_size_, seed_)) | kLive; }
+
+  // Empties slot hole: pulls later members of the cluster back into the hole
+  // whenever that does not move them in front of their home slot, so every
+  // remaining key stays reachable from its home without a gap. Slots marked
+  // removed stay where they are: they hold no key, and keep the cluster
+  // unbroken for the keys beyond them.
+  void close_hole(uint32_t hole) {
+    for (uint32_t j = (hole + 1) & mask_; tags_[j] != 0; j = (j + 1) & mask_) {
+      if (tags_[j] == kRemoved) continue;
+      uint32_t home = tags_[j] & mask_;
+      if (((j - home) & mask_) >= ((j - hole) & mask_)) {
+        move(j, hole);
+        hole = j;
+      }
+    }
+    tags_[hole] = 0;
   }
   bool same_key(uint32_t i, const uint8_t* key) const {
     return std::memcmp(key_at(i), key, key_size_) == 0;
@@ -208,7 +245,10 @@ class HashCore {
                      bool* inserted) {
     *inserted = false;
     if (at.first != kNone) return at.first;
-    if (size_ >= max_) return kNone;
+    // Marked slots are not reused (a walk may have passed them), so a walk
+    // that keeps removing and inserting could use up the empty slots that
+    // end every probe: keep one.
+    if (size_ >= max_ || size_ + removed_ + 1 >= cap_) return kNone;
     const uint32_t i = at.second;
     tags_[i] = tag;
     std::memcpy(key_slot(i), key, key_size_);
@@ -233,6 +273,7 @@ class HashCore {
   uint32_t mask_;
   uint32_t max_;
   uint32_t size_ = 0;
+  uint32_t removed_ = 0;  // slots marked kRemoved
   uint64_t seed_;
   uint64_t key_mask_;                 // the bytes of a key in an 8-byte load
   std::unique_ptr<uint32_t[]> tags_;  // 0 = empty
@@ -260,7 +301,7 @@ class HashTable final : public Table {
     return true;
   }
 
-  bool erase(const uint8_t* key, uint32_t) override { return core_.erase(key); }
+  bool erase(const uint8_t* key, uint32_t) override { return core_.erase(key, walks_ > 0); }
 
   uint8_t* find_or_insert(const uint8_t* key) override {
     bool inserted;
@@ -295,6 +336,13 @@ class HashTable final : public Table {
   size_t size() const override { return core_.size(); }
   void clear() override { core_.clear(); }
 
+  bool walk_next(uint64_t* cursor, Entry* e) override {
+    const uint32_t i = core_.next_occupied(cursor);
+    if (i == HashCore::kNone) return false;
+    *e = {core_.key_at(i), core_.value_at(i), decl_.key_size * 8};
+    return true;
+  }
+
   void for_each(const Visitor& visit) const override {
     for (uint32_t i = 0; i < core_.capacity(); ++i) {
       if (!core_.occupied(i)) continue;
@@ -304,6 +352,7 @@ class HashTable final : public Table {
   }
 
  private:
+  void tidy() override { core_.tidy(); }
   HashCore core_;
 };
 
@@ -342,6 +391,14 @@ class ArrayTable final : public Table {
 
   size_t size() const override { return decl_.max_entries; }
 
+  bool walk_next(uint64_t* cursor, Entry* e) override {
+    if (*cursor >= decl_.max_entries) return false;
+    const uint32_t i = uint32_t((*cursor)++);
+    be::store32(index_key_, i);
+    *e = {index_key_, slot_bytes(i), 32};
+    return true;
+  }
+
   void clear() override {
     std::memset(values_.get(), 0, size_t(decl_.max_entries) * stride_words_ * 8);
   }
@@ -363,6 +420,7 @@ class ArrayTable final : public Table {
 
   uint32_t stride_words_;
   std::unique_ptr<uint64_t[]> values_;
+  uint8_t index_key_[4] = {};  // the key walk_next() gives
 };
 
 // Longest-prefix match as one exact-match hash keyed by (length, masked
@@ -402,7 +460,7 @@ class LpmTable final : public Table {
     if (prefix_len > max_len_) return false;
     std::array<uint8_t, kLpm6Bytes + 1> k;
     make_key(addr, prefix_len, k.data());
-    if (!core_.erase(k.data())) return false;
+    if (!core_.erase(k.data(), walks_ > 0)) return false;
     if (--count_[prefix_len] == 0) in_use_[prefix_len / 64] &= ~(uint64_t(1) << (prefix_len % 64));
     return true;
   }
@@ -410,6 +468,14 @@ class LpmTable final : public Table {
   uint8_t* find_or_insert(const uint8_t* addr) override { return insert(addr, max_len_); }
 
   size_t size() const override { return core_.size(); }
+
+  bool walk_next(uint64_t* cursor, Entry* e) override {
+    const uint32_t i = core_.next_occupied(cursor);
+    if (i == HashCore::kNone) return false;
+    const uint8_t* k = core_.key_at(i);
+    *e = {k + 1, core_.value_at(i), k[0]};
+    return true;
+  }
 
   void clear() override {
     core_.clear();
@@ -427,6 +493,8 @@ class LpmTable final : public Table {
 
  private:
   static constexpr int kWords = 3;  // bitmap over prefix lengths 0..128
+
+  void tidy() override { core_.tidy(); }
 
   // Byte 0 is the length so that 10.0.0.0/8 and 10.0.0.0/16 are distinct keys.
   void make_key(const uint8_t* addr, uint32_t len, uint8_t* k) const {

@@ -78,6 +78,35 @@ class Table {
   virtual size_t size() const = 0;
   virtual void clear() = 0;
 
+  // Walks (the `foreach` instruction). A walk visits the entries in slot
+  // order from a cursor: 0 starts it, and walk_next() advances it past the
+  // entry it returns, so a walk is resumable and visits each slot at most
+  // once, which bounds it. While a walk is open nothing moves: removals leave
+  // their slot marked as removed (lookups skip it) and the last walk_end()
+  // tidies up. So every entry present when the walk starts and not removed
+  // before the cursor reaches it is visited exactly once; an entry inserted
+  // during the walk may or may not be. Walks do not count as use (LRU order,
+  // idle time). An array walk visits every index; an LPM walk gives the
+  // address (prefix_len tells the prefix).
+  struct Entry {
+    const uint8_t* key;
+    uint8_t* value;
+    uint32_t prefix_len;
+  };
+  void walk_begin() { ++walks_; }
+  virtual bool walk_next(uint64_t* cursor, Entry* entry) = 0;
+  void walk_end() {
+    if (walks_ > 0 && --walks_ == 0) tidy();
+  }
+  // Closes every open walk (a run stopped inside foreach bodies).
+  void end_walks() {
+    if (walks_ > 0) {
+      walks_ = 0;
+      tidy();
+    }
+  }
+  uint32_t walks_open() const { return walks_; }
+
   // Every entry; prefix_len is the prefix for LPM tables and the key size in
   // bits otherwise. Value slots are 8-byte aligned.
   using Visitor = std::function<void(std::span<const uint8_t> key, uint32_t prefix_len,
@@ -86,7 +115,10 @@ class Table {
 
  protected:
   explicit Table(const TableDecl& d) : decl_(d) {}
+  // Compacts what removals left behind during walks.
+  virtual void tidy() {}
   TableDecl decl_;
+  uint32_t walks_ = 0;
 };
 
 }  // namespace netcpu
