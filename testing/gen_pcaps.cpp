@@ -1,4 +1,4 @@
-// netcpu-genpcaps OUTDIR: writes the bundled captures (mixed.pcap, flood.pcap,
+// netcpu-genpcaps OUTDIR: writes the bundled captures (mixed.pcap, flood.pcap, talkers.pcap,
 // nat.pcap, rawip.pcap). Everything is fixed (timestamps from 1700000000.000000,
 // sequence numbers, payloads), so a rerun reproduces the committed files byte
 // for byte and tests may count on exact packet counts.
@@ -435,6 +435,31 @@ std::vector<Record> mixed() {
   return cap.records();
 }
 
+// Eight sources send UDP to 10.0.0.1 for 3.5 s: source 10.0.1.N sends N
+// packets per second, of 60 + 10 * N bytes of payload, so that every second
+// each source has its own byte total and the top five are 10.0.1.8 down to
+// 10.0.1.4; in the third second 10.0.1.1 sends 30 packets more, and leads.
+std::vector<Record> talkers() {
+  const uint32_t dst = ip4_addr("10.0.0.1");
+  std::vector<Record> records;
+  uint64_t offset = 0;  // distinct timestamps
+  for (uint32_t n = 1; n <= 8; ++n) {
+    const uint32_t src = ip4_addr("10.0.1.0") + n;
+    for (uint64_t second = 0; second < 4; ++second) {
+      const uint32_t count = second == 3 ? 1 : n + (second == 2 && n == 1 ? 30 : 0);
+      for (uint32_t i = 0; i < count; ++i) {
+        Bytes payload(60 + 10 * n, static_cast<uint8_t>('a' + n));
+        const uint64_t usec = second * 1000000 + 1000 + (i * 1000000) / (count + 1) + ++offset;
+        records.push_back({usec, udp4(src, static_cast<uint16_t>(40000 + n), dst, 9000, payload,
+                                      static_cast<uint16_t>(i))});
+      }
+    }
+  }
+  std::stable_sort(records.begin(), records.end(),
+                   [](const Record& a, const Record& b) { return a.usec < b.usec; });
+  return records;
+}
+
 // 10.0.0.66 floods 10.0.0.1:5000 with 200 packets, one every 15 ms over 3 s;
 // 10.0.0.7 and 10.0.0.8 send 10 each, every 300 ms, offset so that no two
 // packets share a timestamp.
@@ -600,6 +625,7 @@ int main(int argc, char** argv) {
     write_pcap(dir, "flood.pcap", DLT_EN10MB, flood());
     write_pcap(dir, "nat.pcap", DLT_EN10MB, nat());
     write_pcap(dir, "rawip.pcap", DLT_RAW, rawip());
+    write_pcap(dir, "talkers.pcap", DLT_EN10MB, talkers());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "netcpu-genpcaps: %s\n", e.what());
     return 1;

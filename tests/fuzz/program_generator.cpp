@@ -28,8 +28,8 @@ Insn make(Op op, Operand a = {}) {
 bool structural(Op op) {
   const OpInfo& info = op_info(op);
   return info.target == Target::CaseLink || info.target == Target::Break ||
-         info.target == Target::Function || op == Op::ENDSWITCH || op == Op::RET ||
-         op == Op::PUSH || op == Op::POP;
+         info.target == Target::Loop || info.target == Target::Function || op == Op::ENDSWITCH ||
+         op == Op::RET || op == Op::PUSH || op == Op::POP;
 }
 
 // Ends a region that is not a function: stops the run, needs no structure.
@@ -155,6 +155,7 @@ class Generator {
   void item(int index, int items, int function, int functions) {
     const int kind = in_.ConsumeIntegralInRange(0, opt_.jit_shapes ? 0 : 12);
     if (kind == 1) return switch_block();
+    if (kind == 5) return foreach_block();
     if (kind == 2) {  // push, a few instructions, pop
       p_.code.push_back(make(Op::PUSH, read()));
       body();
@@ -197,6 +198,27 @@ class Generator {
     p_.code[links.back()].target = pc();
     for (uint32_t b : breaks) p_.code[b].target = pc();
     p_.code.push_back(make(Op::ENDSWITCH));
+  }
+
+  // foreach T, k, v -> a body that may change the table, maybe break ->
+  // endfor.
+  void foreach_block() {
+    const uint32_t start = pc();
+    Insn loop = make(Op::FOREACH);
+    loop.aux = in_.ConsumeIntegralInRange<uint8_t>(0, static_cast<uint8_t>(p_.tables.size() - 1));
+    const TableDecl& t = p_.tables[loop.aux];
+    loop.a = t.key_size > 8 ? memory() : write();
+    loop.b = t.value_size > 8 ? memory() : write();
+    p_.code.push_back(loop);
+    body();
+    std::vector<uint32_t> breaks;
+    if (in_.ConsumeBool()) breaks.push_back(pc()), p_.code.push_back(make(Op::BREAK));
+    body();
+    p_.code[start].target = pc();
+    for (uint32_t b : breaks) p_.code[b].target = pc();
+    Insn end = make(Op::ENDFOR);
+    end.target = start;
+    p_.code.push_back(end);
   }
 
   // Branch targets were item numbers while the region grew; now pcs.

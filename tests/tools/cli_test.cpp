@@ -346,6 +346,40 @@ TEST(Examples, RateLimiterAllowsTwentyPerSourcePerSecond) {
   EXPECT_GE(j["timer_runs"].get<int>(), 2);
 }
 
+TEST(Examples, TopTalkersPrintsTheFiveLargestSourcesOfEverySecond) {
+  auto frames = read_pcap(pcap("talkers.pcap"));
+  ASSERT_GT(frames.size(), 100u);
+  json j = run_json(example("top_talkers.ncpu"), pcap("talkers.pcap"));
+  // Reference: bytes per source in each 1000 ms window from the first
+  // packet on; a window's report comes when a later packet reaches its end.
+  std::map<long, std::map<uint32_t, uint64_t>> sent;
+  const double t0 = frames[0].ts;
+  long last = 0;
+  for (const auto& f : frames) {
+    const uint32_t src =
+        (uint32_t{f.bytes[26]} << 24) | (f.bytes[27] << 16) | (f.bytes[28] << 8) | f.bytes[29];
+    last = static_cast<long>((static_cast<int64_t>(f.ts * 1000) - static_cast<int64_t>(t0 * 1000)) /
+                             1000);
+    sent[last][src] += f.bytes.size();
+  }
+  std::vector<std::string> want;
+  for (const auto& [window, by_src] : sent) {
+    if (window == last) break;  // no packet reached its end
+    std::vector<std::pair<uint64_t, uint32_t>> ranked;
+    for (auto [src, bytes] : by_src) ranked.push_back({bytes, src});
+    std::sort(ranked.rbegin(), ranked.rend());
+    ranked.resize(std::min<size_t>(ranked.size(), 5));
+    for (auto [bytes, src] : ranked)
+      want.push_back("top " + std::to_string(src >> 24) + "." + std::to_string(src >> 16 & 255) +
+                     "." + std::to_string(src >> 8 & 255) + "." + std::to_string(src & 255) + " " +
+                     std::to_string(bytes));
+  }
+  ASSERT_EQ(want.size(), 15u);               // three full seconds of eight sources
+  EXPECT_EQ(want[10], "top 10.0.1.1 3472");  // the third second's leader
+  EXPECT_EQ(j["output"].get<std::vector<std::string>>(), want);
+  EXPECT_EQ(j["passed"], frames.size());
+}
+
 TEST(Examples, NatRewritesAddressesWithChecksumsTcpdumpAccepts) {
   fs::path out = scratch() / "nat-out.pcap";
   json j = run_json(example("nat.ncpu"), pcap("nat.pcap"), "--out " + out.string());

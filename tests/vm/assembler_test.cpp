@@ -946,8 +946,8 @@ TEST(AssemblerErrors, SwitchStructure) {
       error_is(".text:\n  case 5:\n  end\n", "bad.ncpu:2:3: error: ", "case outside a switch"));
   EXPECT_TRUE(
       error_is(".text:\n  default:\n  end\n", "bad.ncpu:2:3: error: ", "default outside a switch"));
-  EXPECT_TRUE(
-      error_is(".text:\n  break\n  end\n", "bad.ncpu:2:3: error: ", "break outside a switch"));
+  EXPECT_TRUE(error_is(".text:\n  break\n  end\n",
+                       "bad.ncpu:2:3: error: ", "break outside a switch or foreach"));
   EXPECT_TRUE(error_is(".text:\n  endswitch\n  end\n",
                        "bad.ncpu:2:3: error: ", "endswitch without a switch"));
   EXPECT_TRUE(error_is(".text:\n  nop\n  switch gpr0\n  case 1:\n  end\n",
@@ -960,6 +960,32 @@ TEST(AssemblerErrors, SwitchStructure) {
                        "bad.ncpu:4:3: error: ", "a switch has one default"));
   EXPECT_TRUE(error_is(".text:\n  switch gpr0\n  case gpr1:\n  endswitch\n  end\n",
                        "bad.ncpu:3:8: error: ", "expected a number, got 'gpr1'"));
+}
+
+TEST(AssemblerErrors, ForeachStructure) {
+  const std::string t = ".data:\ntable t hash key 4 max 8\ntable w hash key 13 value 16 max 8\n";
+  EXPECT_TRUE(error_is(t + ".text:\n  endfor\n  end\n",
+                       "bad.ncpu:5:3: error: ", "endfor without a foreach"));
+  EXPECT_TRUE(error_is(t + ".text:\n  foreach t, gpr0, gpr1\n  end\n",
+                       "bad.ncpu:5:3: error: ", "foreach without endfor"));
+  EXPECT_TRUE(error_is(t + ".text:\n  foreach t, gpr0\n  endfor\n  end\n",
+                       "bad.ncpu:5:3: error: ", "expected 'foreach table, key, value'"));
+  EXPECT_TRUE(error_is(t + ".text:\n  foreach u, gpr0, gpr1\n  endfor\n  end\n",
+                       "bad.ncpu:5:11: error: ", "unknown table 'u'"));
+  // Blocks nest; one cannot close across the other.
+  EXPECT_TRUE(error_is(t + ".text:\n  switch gpr0\n  case 1:\n  foreach t, gpr1, gpr2\n"
+                           "  endswitch\n  endfor\n  end\n",
+                       "bad.ncpu:8:3: error: ",
+                       "'endswitch' inside a foreach body: close the foreach first (endfor)"));
+  EXPECT_TRUE(error_is(
+      t + ".text:\n  foreach t, gpr1, gpr2\n  switch gpr0\n  endfor\n  end\n",
+      "bad.ncpu:7:3: error: ", "'endfor' inside a switch: close the switch first (endswitch)"));
+  EXPECT_TRUE(error_is(t + ".text:\n  switch gpr0\n  foreach t, gpr1, gpr2\n  case 1:\n"
+                           "  endfor\n  endswitch\n  end\n",
+                       "bad.ncpu:7:3: error: ", "'case' inside a foreach body"));
+  // A number cannot hold a 13-byte key: it goes to memory.
+  EXPECT_TRUE(error_is(t + ".text:\n  foreach w, gpr1, gpr2\n  endfor\n  end\n",
+                       "bad.ncpu:5:14: error: ", ""));
 }
 
 TEST(AssemblerErrors, UnknownTable) {

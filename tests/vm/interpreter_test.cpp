@@ -382,6 +382,176 @@ end
   EXPECT_EQ(c, 2u);
 }
 
+// 40 keys 0, 7, 14, ... (values 1000 more) in a 64-entry table: 128
+// slots, so clusters form and removals have entries to shift.
+constexpr const char* kFortyKeys = R"(.data:
+table t hash key 2 value 8 max 64
+.init:
+    mov gpr0, 0
+more:
+    mov gpr1, gpr0
+    add gpr1, 1000
+    update t, gpr0, gpr1
+    add gpr0, 7
+    bltu gpr0, 280, more
+    end
+)";
+
+TEST(Interpreter, ForeachVisitsEveryEntryOnceWithItsKeyAndValue) {
+  // Keys come out as the numbers they were made of; values as stored.
+  auto out = run_program(std::string(kFortyKeys) + R"(.text:
+    mov gpr5, 0
+    mov gpr6, 0
+    mov gpr7, 0
+    foreach t, gpr1, gpr2
+        add gpr5, 1
+        add gpr6, gpr1
+        sub gpr2, gpr1
+        bne gpr2, 1000, bad
+    endfor
+    print "%u %u", gpr5, gpr6
+    end
+bad:
+    print "bad"
+    end
+)",
+                         std::vector<uint8_t>(60));
+  // 40 keys summing to 7 * (0 + ... + 39).
+  EXPECT_EQ(out.lines, (std::vector<std::string>{"40 5460"}));
+  EXPECT_FALSE(out.result.aborted);
+}
+
+TEST(Interpreter, ForeachOverAnEmptyTableSkipsTheBody) {
+  EXPECT_EQ(eval(".data:\ntable t hash key 4 max 8\n.text:\nmov gpr0, 5\nforeach t, gpr1, gpr2\n"
+                 "mov gpr0, 9\nendfor\nprint gpr0"),
+            "5");
+}
+
+TEST(Interpreter, ForeachRemovalsNeitherSkipNorRepeatAndLeaveTheTableWhole) {
+  // Remove every key whose value is odd, during the walk: the walk still
+  // sees all 40 once, and afterwards every even key is found and no odd one.
+  auto out = run_program(std::string(kFortyKeys) + R"(.text:
+    mov gpr5, 0
+    foreach t, gpr1, gpr2
+        add gpr5, 1
+        bclr gpr2, 1, keep
+        delete t, gpr1
+        je keep
+        print "bad"
+        end
+keep:
+    endfor
+    mov gpr0, 0
+    mov gpr6, 0
+check:
+    lookup gpr2, t, gpr0
+    jne absent
+    add gpr6, 1
+    bset gpr2, 1, bad
+absent:
+    add gpr0, 7
+    bltu gpr0, 280, check
+    print "%u %u", gpr5, gpr6
+    end
+bad:
+    print "bad"
+    end
+)",
+                         std::vector<uint8_t>(60));
+  EXPECT_EQ(out.lines, (std::vector<std::string>{"40 20"}));
+  EXPECT_EQ(out.vm->find_table("t")->size(), 20u);
+}
+
+TEST(Interpreter, ForeachNestsAndBreakLeavesTheInnermostLoop) {
+  // Every entry of 3 with the first two of the inner walk, which breaks at
+  // its second (a break in a switch inside leaves only the switch).
+  EXPECT_EQ(eval(R"(.data:
+table t array max 3
+.text:
+    mov gpr5, 0
+    mov gpr6, 0
+    foreach t, gpr1, gpr2
+        mov gpr7, 0
+        foreach t, gpr3, gpr4
+            add gpr5, 1
+            add gpr7, 1
+            switch gpr7
+            case 2:
+                break
+            endswitch
+            bne gpr7, 2, next
+            break
+next:
+        endfor
+        add gpr6, 1
+    endfor
+    print "%u %u", gpr5, gpr6)"),
+            "6 3");
+}
+
+TEST(Interpreter, ForeachCopiesWideKeysAndValuesIntoBuffers) {
+  EXPECT_EQ(eval(R"(.data:
+table flows hash key 13 value 16 max 4
+buf k 13
+buf v 16
+.init:
+    mov heap.u32[k], 0x0a000001
+    mov heap.u8[k + 12], 6
+    mov heap.u64[v + 8], 77
+    update flows, k, v
+    end
+.text:
+    mov heap.u32[k], 0
+    mov heap.u64[v + 8], 0
+    foreach flows, k, v
+        print "%x %u", heap.u32[k], heap.u8[k + 12]
+        print "%u", heap.u64[v + 8]
+    endfor)"),
+            "a000001 6\n77");
+}
+
+TEST(Interpreter, ARunThatEndsInsideAForeachBodyClosesItsWalk) {
+  // The first run drops from inside the walk; the second removes a key
+  // outside any walk, which must shift its cluster as usual (not leave a
+  // mark that would make the table look full or lose keys).
+  const std::string src = std::string(kFortyKeys) + R"(.text:
+    beq mlen, 61, remove
+    foreach t, gpr1, gpr2
+        drop
+    endfor
+    end
+remove:
+    mov gpr0, 0
+again:
+    delete t, gpr0
+    add gpr0, 7
+    bltu gpr0, 140, again
+    mov gpr0, 140
+found:
+    lookup gpr2, t, gpr0
+    jne bad
+    add gpr0, 7
+    bltu gpr0, 280, found
+    print "ok"
+    end
+bad:
+    print "lost %u", gpr0
+    end
+)";
+  auto out = run_program(src, std::vector<uint8_t>(60));
+  EXPECT_EQ(out.result.verdict, Verdict::Drop);
+  std::vector<uint8_t> pkt(61);
+  uint32_t len = 61;
+  out.vm->run(pkt.data(), len, len, {});
+  Table& t = *out.vm->find_table("t");
+  EXPECT_EQ(t.size(), 20u);
+  EXPECT_EQ(t.walks_open(), 0u);
+  for (uint16_t k = 140; k < 280; k += 7) {
+    const uint8_t key[2] = {uint8_t(k >> 8), uint8_t(k)};
+    EXPECT_TRUE(t.lookup(key)) << k;
+  }
+}
+
 TEST(Interpreter, MappedRegistersOnATcpFrame) {
   auto f = ipv4_frame(6, 0x80037010, 0x80037023, 4321, 80);
   PacketMeta meta;

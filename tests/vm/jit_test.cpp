@@ -487,6 +487,28 @@ TEST(Jit, TablesWithNumberKeysAndEveryOtherKind) {
       "    print \"%u\", gpr5\n    pass\n");
 }
 
+TEST(Jit, ForeachWalksNativelyAndTheBudgetStopsThemWhereTheInterpreterWould) {
+  // Per packet: count bytes per source; walk the table removing small
+  // counters, and break out at a big one; a timer sums what is left and
+  // clears the table; a drop from inside a walk ends it.
+  const char* src =
+      ".data:\ntable bytes hash key 4 value 8 max 8\ntable idx array value 2 max 3\n"
+      "table wide hash key 13 value 16 max 4\nbuf k 13\nbuf v 16\nnum total 0\n"
+      ".timer sum 1s:\n    mov gpr2, 0\n    foreach bytes, gpr0, gpr1\n        add gpr2, gpr1\n"
+      "    endfor\n    mov total, gpr2\n    tclear bytes\n    end\n"
+      ".text:\n    tadd bytes, pkt.u32[26], mlen\n    tadd bytes, mlen, 1\n"
+      "    mov heap.u32[k], mlen\n    update wide, k, v\n"
+      "    foreach wide, k, v\n        add gpr6, heap.u32[k]\n    endfor\n"
+      "    mov gpr5, 0\n    foreach bytes, gpr0, gpr1\n        add gpr5, 1\n"
+      "        bleu gpr1, 200, small\n        bltu gpr5, 3, leave\n        drop\n"
+      "leave:\n        break\nsmall:\n        bgtu gpr1, 1, keep\n"
+      "        delete bytes, gpr0\nkeep:\n    endfor\n"
+      "    foreach idx, gpr3, gpr4\n        update idx, gpr3, gpr5\n    endfor\n"
+      "    print \"%u %u\", gpr5, gpr6\n    pass\n";
+  expect_same(src);
+  expect_same_under_every_budget(src, 70);
+}
+
 TEST(Jit, RewritesOutputAndEmitsRunTheInterpretersHandlers) {
   expect_same(
       ".data:\nnum n 0\n.text:\n    add n, 1\n    print \"n %u len %u\", n, mlen\n"

@@ -195,6 +195,60 @@ TEST(Verifier, UnbalancedStackAtAJoin) {
       "");
 }
 
+TEST(Verifier, ForeachBodiesKeepTheirCursorAndLeaveOnlyThroughEndforOrBreak) {
+  const std::string t = ".data:\ntable t hash key 4 max 8\n.text:\n";
+  // The cursor is below what the body pushed; the body may not pop it.
+  EXPECT_TRUE(rejected(t + "  foreach t, gpr0, gpr1\n  pop gpr2\n  endfor\n  end\n",
+                       "bad.ncpu:5:3: error: ", "pop would take the foreach's cursor"));
+  EXPECT_TRUE(rejected(t + "  foreach t, gpr0, gpr1\n  push 1\n  endfor\n  end\n",
+                       "bad.ncpu:6:3: error: ",
+                       "endfor with 1 value(s) the foreach body pushed still on the stack"));
+  EXPECT_TRUE(rejected(t + "  foreach t, gpr0, gpr1\n  push 1\n  break\n  endfor\n  end\n",
+                       "bad.ncpu:6:3: error: ", "break with 1 value(s)"));
+  // Into a body from outside, with something pushed to stand for the cursor.
+  EXPECT_TRUE(rejected(t + "  push 0\n  beq gpr0, 1, in\n  pop gpr0\n  foreach t, gpr0, gpr1\n"
+                           "in:\n  nop\n  endfor\n  end\n",
+                       "bad.ncpu:", "paths from inside and outside a foreach body meet here"));
+  EXPECT_TRUE(
+      rejected(".data:\ntable t hash key 4 max 8\n.text:\n  call f\n  end\nfunc f:\n"
+               "  foreach t, gpr0, gpr1\n  ret\n  endfor\n  ret\n",
+               "bad.ncpu:8:3: error: ", "ret inside a foreach body"));
+  // Leaving a body by a jump leaves the cursor: the heights differ where it lands.
+  EXPECT_TRUE(
+      rejected(t + "  foreach t, gpr0, gpr1\n  beq gpr0, 1, after\n  endfor\nafter:\n  end\n",
+               "bad.ncpu:", "stack height differs"));
+  // Ending the run inside a body is fine, and so is a function called from one.
+  EXPECT_EQ(verify_error(".data:\ntable t hash key 4 max 8\n.text:\n  foreach t, gpr0, gpr1\n"
+                         "  call f\n  beq gpr0, 1, stop\n  endfor\n  end\nstop:\n  drop\n"
+                         "func f:\n  push 1\n  pop gpr3\n  ret\n"),
+            "");
+}
+
+TEST(Verifier, HandMadeForeachLinksMustNameEachOther) {
+  Program p = assemble_ok(
+      ".data:\ntable t hash key 4 max 8\n.text:\n  foreach t, gpr0, gpr1\n"
+      "  nop\n  endfor\n  end\n");
+  Diagnostic d;
+  Program bad = p;
+  bad.code[0].target = 1;  // foreach to a nop
+  EXPECT_FALSE(verify(bad, nullptr, &d));
+  EXPECT_NE(d.message.find("foreach must lead forward to its endfor"), std::string::npos)
+      << d.str();
+  bad = p;
+  bad.code[2].op = Op::NOP;  // no endfor: the foreach's link leads nowhere
+  bad.code[2].target = kNoTarget;
+  EXPECT_FALSE(verify(bad, nullptr, &d));
+  EXPECT_NE(d.message.find("foreach must lead forward to its endfor"), std::string::npos)
+      << d.str();
+  bad = p;
+  bad.code[1] = bad.code[2];  // an endfor whose foreach names another endfor
+  EXPECT_FALSE(verify(bad, nullptr, &d));
+  EXPECT_NE(d.message.find("must lead"), std::string::npos) << d.str();
+  bad = p;
+  bad.code[2].target = 7;  // outside the code
+  EXPECT_FALSE(verify(bad, nullptr, &d));
+}
+
 TEST(Verifier, FunctionReturningWithValuesPushed) {
   EXPECT_TRUE(rejected(".text:\n  call f\n  end\nfunc f:\n  push 1\n  ret\n",
                        "bad.ncpu:6:3: error: ", "function returns with 1 value(s) still pushed"));

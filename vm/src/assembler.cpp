@@ -928,13 +928,29 @@ class Assembler {
     }
   }
 
-  struct OpenSwitch {
-    uint32_t switch_pc;
-    std::vector<uint32_t> labels;  // case/default pcs in order
+  // A switch or foreach whose end (endswitch, endfor) is still to come:
+  // case, default and break belong to the innermost one.
+  struct OpenBlock {
+    Op op;  // SWITCH or FOREACH
+    uint32_t start_pc;
+    std::vector<uint32_t> labels;  // a switch's case/default pcs in order
     std::vector<uint32_t> breaks;
     bool has_default = false;
     unsigned line, col;
   };
+
+  // The innermost open block, which must be a `kind` for this line's word.
+  OpenBlock& innermost(const ParsedLine& l, Op kind, const char* outside) {
+    if (std::none_of(blocks_.begin(), blocks_.end(),
+                     [&](const OpenBlock& b) { return b.op == kind; }))
+      fail(l.word_col, outside);
+    if (blocks_.back().op != kind)
+      fail(l.word_col, "'" + lower(l.word) +
+                           (blocks_.back().op == Op::SWITCH
+                                ? "' inside a switch: close the switch first (endswitch)"
+                                : "' inside a foreach body: close the foreach first (endfor)"));
+    return blocks_.back();
+  }
 
   Insn encode(const ParsedLine& l) {
     std::string mn = lower(l.word);
@@ -1051,43 +1067,62 @@ class Assembler {
       case Op::SWITCH: {
         expect_ops(l, 1, 1, "switch value");
         in.a = value_operand(l.ops[0], Slot::Read);
-        switches_.push_back({pc_, {}, {}, false, l.lineno, l.word_col});
+        blocks_.push_back({Op::SWITCH, pc_, {}, {}, false, l.lineno, l.word_col});
         return in;
       }
       case Op::CASE: {
-        if (switches_.empty()) fail(l.word_col, "case outside a switch");
+        OpenBlock& sw = innermost(l, Op::SWITCH, "case outside a switch");
         expect_ops(l, 1, 1, "case constant:");
         OperandText ot = l.ops[0];
         if (!ot.text.empty() && ot.text.back() == ':') ot.text.remove_suffix(1);
         in.a = {Kind::Imm, 0, 0, const_value(ot)};
-        for (uint32_t p : switches_.back().labels)
+        for (uint32_t p : sw.labels)
           if (pending_[p].op == Op::CASE && pending_[p].a.imm == in.a.imm)
             fail(ot.col, "duplicate case " + std::to_string(in.a.imm));
-        switches_.back().labels.push_back(pc_);
+        sw.labels.push_back(pc_);
         return in;
       }
-      case Op::DEFAULT:
-        if (switches_.empty()) fail(l.word_col, "default outside a switch");
-        if (switches_.back().has_default) fail(l.word_col, "a switch has one default");
+      case Op::DEFAULT: {
+        OpenBlock& sw = innermost(l, Op::SWITCH, "default outside a switch");
+        if (sw.has_default) fail(l.word_col, "a switch has one default");
         if (!l.ops.empty() && l.ops[0].text != ":") fail(l.ops[0].col, "default takes no operand");
-        switches_.back().has_default = true;
-        switches_.back().labels.push_back(pc_);
+        sw.has_default = true;
+        sw.labels.push_back(pc_);
         return in;
+      }
       case Op::BREAK:
-        if (switches_.empty()) fail(l.word_col, "break outside a switch");
+        if (blocks_.empty()) fail(l.word_col, "break outside a switch or foreach");
         expect_ops(l, 0, 0, "break");
-        switches_.back().breaks.push_back(pc_);
+        blocks_.back().breaks.push_back(pc_);
         return in;
       case Op::ENDSWITCH: {
-        if (switches_.empty()) fail(l.word_col, "endswitch without a switch");
+        const OpenBlock sw = innermost(l, Op::SWITCH, "endswitch without a switch");
         expect_ops(l, 0, 0, "endswitch");
-        OpenSwitch sw = switches_.back();
-        switches_.pop_back();
+        blocks_.pop_back();
         std::vector<uint32_t> chain = sw.labels;
         chain.push_back(pc_);
-        pending_[sw.switch_pc].target = chain[0];
+        pending_[sw.start_pc].target = chain[0];
         for (size_t k = 0; k + 1 < chain.size(); ++k) pending_[chain[k]].target = chain[k + 1];
         for (uint32_t b : sw.breaks) pending_[b].target = pc_;
+        return in;
+      }
+      case Op::FOREACH: {
+        expect_ops(l, 3, 3, "foreach table, key, value");
+        in.aux = table_operand(l.ops[0]);
+        const TableDecl& t = prog_.tables[in.aux];
+        // Keys and values over 8 bytes are copied whole into memory, as lookup does.
+        in.a = value_operand(l.ops[1], t.key_size > 8 ? Slot::Mem : Slot::Write);
+        in.b = value_operand(l.ops[2], t.value_size > 8 ? Slot::Mem : Slot::Write);
+        blocks_.push_back({Op::FOREACH, pc_, {}, {}, false, l.lineno, l.word_col});
+        return in;
+      }
+      case Op::ENDFOR: {
+        const OpenBlock loop = innermost(l, Op::FOREACH, "endfor without a foreach");
+        expect_ops(l, 0, 0, "endfor");
+        blocks_.pop_back();
+        pending_[loop.start_pc].target = pc_;
+        in.target = loop.start_pc;
+        for (uint32_t b : loop.breaks) pending_[b].target = pc_;
         return in;
       }
       default:
@@ -1127,9 +1162,10 @@ class Assembler {
       loc_.reset();
       ++pc_;
     }
-    if (!switches_.empty()) {
-      cur_line_ = switches_.back().line;
-      fail(switches_.back().col, "switch without endswitch");
+    if (!blocks_.empty()) {
+      cur_line_ = blocks_.back().line;
+      fail(blocks_.back().col,
+           blocks_.back().op == Op::SWITCH ? "switch without endswitch" : "foreach without endfor");
     }
     prog_.code = std::move(pending_);
   }
@@ -1158,7 +1194,7 @@ class Assembler {
   std::map<std::string, Sym> syms_;
   std::vector<std::string> order_;
   std::vector<Insn> pending_;
-  std::vector<OpenSwitch> switches_;
+  std::vector<OpenBlock> blocks_;
   std::optional<SourcePos> loc_;
   Section section_ = Section::None;
   bool seen_text_ = false;

@@ -213,6 +213,14 @@ class Printer {
       case Op::TCLEAR:
         ops = {table(in.aux)};
         break;
+      case Op::FOREACH: {  // keys and values over 8 bytes are copied whole into memory
+        const bool wide_keys = in.aux < p_.tables.size() && p_.tables[in.aux].key_size > 8;
+        ops = {table(in.aux), operand(in.a, true, wide_keys),
+               operand(in.b, true, wide_values(in.aux))};
+        break;
+      }
+      case Op::ENDFOR:
+        break;
       case Op::CASE:
         return "case " + operand(in.a) + ":";
       case Op::DEFAULT:

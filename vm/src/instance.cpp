@@ -97,6 +97,7 @@ JitLayout layout_of(const RunState& st, const Stats& stats, size_t heap_size, Li
   layout.emitted_count = emitted_count;
   layout.out_len = out_len;
   layout.step = interpreter_step;
+  layout.branch = interpreter_branch;
   layout.resume = interpreter_resume;
   layout.operand = interpreter_operand;
   layout.find = find_in_packet;
@@ -301,6 +302,7 @@ __attribute__((noinline)) RunResult InstanceImpl::native_end(const JitResult& j,
 
 RunResult InstanceImpl::native_outcome(const JitResult& j, uint32_t len, bool effects) {
   const RunState& st = *state_;
+  if (st.walks) close_walks();
   const auto kind = static_cast<JitExit>(static_cast<uint8_t>(j.exit >> 32));
   const auto detail = static_cast<uint8_t>(j.exit >> 40);
   if (!effects) emitted_count_ = 0;

@@ -43,6 +43,7 @@ class alignas(64) InstanceImpl final : public Instance {
   RunResult run_without_packet(const JitCode* code, uint32_t pc, const PacketMeta& meta);
   RunResult run_interpreted(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
   void account(const RunResult& r);
+  void close_walks();
   Verdict fault_verdict() const;  // .onfault, else the host's abort verdict
   void choose_native();
 

@@ -346,6 +346,44 @@ struct Interpreter {
     }
   }
 
+  // One step of foreach's walk over its table from *cursor: the next
+  // entry's key into a and value into b (as lookup writes them). False at
+  // the end of the walk; a fault writing them is recorded as any other.
+  bool walk_step(const Insn& loop, uint64_t* cursor) {
+    Table& t = *vm.tables_[loop.aux];
+    const TableDecl& d = t.decl();
+    Table::Entry e;
+    if (!t.walk_next(cursor, &e)) return false;
+    copy_out(loop.a, e.key, d.key_size, true);
+    if (st.fault == AbortReason::None) copy_out(loop.b, e.value, d.value_size, false);
+    return true;
+  }
+
+  // Stores n table bytes into o: bytes over 8 into memory, whole; else the
+  // number they make (a key big-endian, as keys are made of numbers; a
+  // value in host order, as tables store numbers).
+  void copy_out(const Operand& o, const uint8_t* bytes, uint32_t n, bool key) {
+    if (n > 8) {
+      if (uint8_t* dst = address(o, n)) {
+        std::memcpy(dst, bytes, n);
+        if (o.kind == Kind::PktMem) packet_changed();
+      }
+      return;
+    }
+    uint64_t x = 0;
+    if (key) {
+      for (uint32_t i = 0; i < n; ++i) x = x << 8 | bytes[i];
+    } else {
+      std::memcpy(&x, bytes, n);
+    }
+    write(o, x);
+  }
+
+  void end_walk(const Insn& loop) {
+    vm.tables_[loop.aux]->walk_end();
+    --st.walks;
+  }
+
   void output(const Insn& in) {
     uint64_t vals[2];
     int n = 0;
@@ -624,8 +662,44 @@ L_SWITCH : {
   DISPATCH();
 }
 L_BREAK:
+  if (code[in->target].op == Op::ENDFOR) {  // out of a foreach body: the walk ends
+    end_walk(code[code[in->target].target]);
+    --sp;
+    pc = in->target + 1;
+    DISPATCH();
+  }
   pc = in->target;
   DISPATCH();
+L_FOREACH : {
+  // The walk's cursor lives on the data stack while the body runs; the
+  // verifier has proven the body leaves it there.
+  if (sp >= kStackSlots) {
+    fault(AbortReason::StackFault);
+    goto faulted;
+  }
+  vm.tables_[in->aux]->walk_begin();
+  ++st.walks;
+  st.stack[sp] = 0;
+  if (!walk_step(*in, &st.stack[sp])) {
+    end_walk(*in);
+    pc = in->target + 1;
+    DISPATCH();
+  }
+  ++sp;
+  CHECK();
+  NEXT();
+}
+L_ENDFOR : {
+  const Insn& loop = code[in->target];
+  if (walk_step(loop, &st.stack[sp - 1])) {
+    CHECK();
+    pc = in->target + 1;
+    DISPATCH();
+  }
+  end_walk(loop);
+  --sp;
+  NEXT();
+}
 L_END:
   goto finish;
 L_PASS:
@@ -898,6 +972,14 @@ uint64_t interpreter_step(void* state, uint32_t pc) {
   return 1;
 }
 
+uint64_t interpreter_branch(void* state, uint32_t pc) {
+  auto& st = *static_cast<RunState*>(state);
+  const RunResult r = run_in_progress(state).run(pc, 1);
+  if (r.aborted && r.reason == AbortReason::Budget) return r.abort_pc;
+  st.result = r;
+  return kNoTarget;
+}
+
 uint64_t interpreter_resume(void* state, uint32_t pc, uint64_t count) {
   auto& st = *static_cast<RunState*>(state);
   st.result = run_in_progress(state).run(pc, st.budget, count);
@@ -933,7 +1015,16 @@ RunResult InstanceImpl::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32
   out_len_ = 0;
   st.pkt = pkt, st.len = &len, st.capacity = capacity, st.meta = &meta;
   Interpreter it{*this, st, program_, pkt, len, capacity, meta};
-  return it.run(pc, limits_.budget);
+  RunResult r = it.run(pc, limits_.budget);
+  if (st.walks) close_walks();
+  return r;
+}
+
+// A run that ended inside foreach bodies (a verdict, a fault or the budget
+// there) leaves their walks open: they end with it.
+void InstanceImpl::close_walks() {
+  for (auto& t : tables_) t->end_walks();
+  state_->walks = 0;
 }
 
 }  // namespace netcpu

@@ -39,6 +39,7 @@ struct alignas(64) RunState {
   // which the native code and the interpreter hand to each other.
   uint64_t budget = 0;
   uint32_t sp = 0, csp = 0;
+  uint32_t walks = 0;  // foreach walks open (InstanceImpl::close_walks)
   int32_t mirror_port = -1;
   // The native code's stack pointer on entry, to leave nested native frames
   // from when it hands a run over to the interpreter.
@@ -69,6 +70,9 @@ uint64_t interpreter_mapped(void* state, uint32_t id);
 // (st.result) and returns its instruction count. interpreter_operand reads
 // operand a (which 0) or b of the instruction at pc; a fault sets st.fault.
 uint64_t interpreter_step(void* state, uint32_t pc);
+// The same for an instruction that may jump: the pc the run goes on at, or
+// kNoTarget when it ended there (st.result).
+uint64_t interpreter_branch(void* state, uint32_t pc);
 // `find`: the offset of the needle in pkt at or after start, or ~0.
 uint64_t find_in_packet(const uint8_t* pkt, uint64_t len, uint64_t start, const char* needle,
                         uint64_t size);

@@ -63,6 +63,7 @@ struct JitLayout {
   // The interpreter's entries for what the code does not do inline
   // (interpreter_state.h).
   uint64_t (*step)(void* state, uint32_t pc) = nullptr;
+  uint64_t (*branch)(void* state, uint32_t pc) = nullptr;
   uint64_t (*resume)(void* state, uint32_t pc, uint64_t count) = nullptr;
   uint64_t (*operand)(void* state, uint32_t pc, uint32_t which) = nullptr;
   uint64_t (*find)(const uint8_t* pkt, uint64_t len, uint64_t start, const char* needle,

@@ -11,9 +11,20 @@ void Flow::edges(uint32_t pc, std::vector<FlowEdge>& out) const {
   const Insn& in = p_.code[pc];
   const OpInfo& info = op_info(in.op);
   switch (in.op) {
-    case Op::JMP:
     case Op::BREAK:
+      // Out of a foreach body: past its endfor.
+      out.push_back({in.target + (p_.code[in.target].op == Op::ENDFOR), FlowEdge::Jump});
+      return;
+    case Op::JMP:
       out.push_back({in.target, FlowEdge::Jump});
+      return;
+    case Op::FOREACH:  // into the body, or past endfor when the walk is empty
+      out.push_back({pc + 1, FlowEdge::Fall});
+      out.push_back({in.target + 1, FlowEdge::Jump});
+      return;
+    case Op::ENDFOR:  // back into the body, or on when the walk is done
+      out.push_back({in.target + 1, FlowEdge::Jump});
+      out.push_back({pc + 1, FlowEdge::Fall});
       return;
     case Op::CALL:
       out.push_back({in.target, FlowEdge::Call});

@@ -58,9 +58,11 @@ bool writes_packet(const Insn& in) {
   return (info.flags & flag::kWritesPacket) ||
          (in.a.kind == Kind::PktMem && (info.a == Slot::Write || in.op == Op::COPY));
 }
+// A foreach counts: a run may end inside its body, with its walk open,
+// which the instance closes after the run (native_outcome).
 bool has_effects(const Insn& in) {
   const OpInfo& info = op_info(in.op);
-  return writes_packet(in) || in.op == Op::CSUM || in.op == Op::OUTLEN ||
+  return writes_packet(in) || in.op == Op::CSUM || in.op == Op::OUTLEN || in.op == Op::FOREACH ||
          (info.flags & (flag::kMirror | flag::kEmit | flag::kRedirect)) ||
          in.a.kind == Kind::OutMem || in.b.kind == Kind::OutMem;
 }
@@ -224,10 +226,11 @@ class Compiler {
         calls_out_ |= calls(*o);
         reads_wlen_ |= mapped_read(*o) == static_cast<int>(MappedReg::Wlen);
       }
-      if (steps(in) || op_info(in.op).aux == Aux::Table || in.op == Op::FIND) calls_out_ = true;
+      if (steps(in) || walks(in) || op_info(in.op).aux == Aux::Table || in.op == Op::FIND)
+        calls_out_ = true;
       effects_ |= has_effects(in);
       flags_ |= is_flag_jump(in.op);
-      stack_ |= in.op == Op::PUSH || in.op == Op::POP || in.op == Op::CALL;
+      stack_ |= in.op == Op::PUSH || in.op == Op::POP || in.op == Op::CALL || in.op == Op::FOREACH;
       frames_ |= in.op == Op::CALL;
       resizes_ |= in.op == Op::RESIZE;
     }
@@ -241,8 +244,16 @@ class Compiler {
     full_ = calls_out_ || !leaf || effects_ || flags_ || stack_ || frames_;
   }
 
+  // foreach, endfor and a break out of a foreach body: they walk a table
+  // and pick one of two ways on (walk_step).
+  bool walks(const Insn& in) const {
+    return in.op == Op::FOREACH || in.op == Op::ENDFOR ||
+           (in.op == Op::BREAK && p_.code[in.target].op == Op::ENDFOR);
+  }
+
   // Whether the instruction runs through the interpreter's handler.
   bool steps(const Insn& in) const {
+    if (walks(in)) return false;  // through it too, but on to where it says (walk_step)
     // Without a packet, what would touch one is the interpreter's NoPacket.
     if (no_packet_ && (op_info(in.op).flags & flag::kPacket)) return true;
     switch (in.op) {
@@ -536,6 +547,26 @@ class Compiler {
     // the state as it left them; nothing here assumes otherwise.
     parsed_ = unparsed_ = false;
   }
+
+  // An instruction that walks a table through the interpreter's handler,
+  // which says where the run goes on: one of the instruction's ways on
+  // (Flow::edges), or nowhere (it ended there).
+  void walk_step() {
+    spill();
+    a_.mov(RDI, state_);
+    a_.mov_imm(RSI, pc_);
+    a_.call(reinterpret_cast<const void*>(l_.branch));
+    reload();
+    parsed_ = unparsed_ = false;
+    std::vector<FlowEdge> out;
+    flow_.edges(pc_, out);
+    for (const FlowEdge& e : out) {
+      a_.alu_imm(7, RAX, static_cast<int32_t>(e.to));  // cmp rax, the way's pc
+      a_.jcc(kE, pc_label_[e.to]);
+    }
+    a_.jmp(exit_label(JitExit::Ended));
+  }
+
   // The mapped register an operand reads (as a value or as a packet
   // offset's base), or -1.
   static int mapped_read(const Operand& o) {
@@ -1052,6 +1083,7 @@ class Compiler {
 
   void emit(const Insn& in) {
     if (steps(in)) return step(in);
+    if (walks(in)) return walk_step();
     switch (in.op) {
       case Op::NOP:
       case Op::CASE:

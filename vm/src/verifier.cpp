@@ -254,6 +254,7 @@ class Verifier {
       case Target::Function:
       case Target::CaseLink:
       case Target::Break:
+      case Target::Loop:
         if (in.target >= n) reject(pc, mn(pc) + ": target outside the code");
         break;
       case Target::String:
@@ -277,6 +278,15 @@ class Verifier {
     if (in.op == Op::UPDATE && p_.tables[in.aux].value_size > 8 && !is_mem(in.b.kind))
       reject(pc, "update of " + std::to_string(p_.tables[in.aux].value_size) +
                      "-byte values needs a buffer");
+    if (in.op == Op::FOREACH) {
+      const TableDecl& t = p_.tables[in.aux];
+      if (t.key_size > 8 && !is_mem(in.a.kind))
+        reject(pc, "foreach over " + std::to_string(t.key_size) +
+                       "-byte keys needs a buffer to copy each key into");
+      if (t.value_size > 8 && !is_mem(in.b.kind))
+        reject(pc, "foreach over " + std::to_string(t.value_size) +
+                       "-byte values needs a buffer to copy each value into");
+    }
     if (in.op == Op::CMP16 && (in.a.kind == Kind::Bytes && in.b.kind == Kind::Bytes))
       reject(pc, "cmp16 of two constants");
     if (info.flags & flag::kWritesPacket) writes_packet_ = true;
@@ -333,8 +343,21 @@ class Verifier {
     }
     if (in.op == Op::BREAK) {
       same_region(pc, in.target, "break");
-      if (in.target <= pc || p_.code[in.target].op != Op::ENDSWITCH)
-        reject(pc, "break must lead to its endswitch");
+      const Op end = p_.code[in.target].op;
+      if (in.target <= pc || (end != Op::ENDSWITCH && end != Op::ENDFOR))
+        reject(pc, "break must lead to its endswitch or endfor");
+    }
+    // A foreach and its endfor name each other; the body lies between them.
+    if (in.op == Op::FOREACH) {
+      same_region(pc, in.target, "foreach");
+      if (in.target <= pc || p_.code[in.target].op != Op::ENDFOR || p_.code[in.target].target != pc)
+        reject(pc, "foreach must lead forward to its endfor");
+    }
+    if (in.op == Op::ENDFOR) {
+      same_region(pc, in.target, "endfor");
+      if (in.target >= pc || p_.code[in.target].op != Op::FOREACH ||
+          p_.code[in.target].target != pc)
+        reject(pc, "endfor must lead back to its foreach");
     }
     if (!(info.flags & flag::kNoFallthrough) && pc + 1 >= region_end_[pc])
       reject(pc, "control falls off the end of the code after '" + mn(pc) +
@@ -447,6 +470,11 @@ class Verifier {
       }
       return s;
     }
+    // The way out of a loop is past its endfor: foreach on an empty walk,
+    // endfor after the last entry (it falls through), break.
+    if (in.op == Op::FOREACH) return {pc + 1, in.target + 1};
+    if (in.op == Op::ENDFOR) return {in.target + 1, pc + 1};
+    if (in.op == Op::BREAK && p_.code[in.target].op == Op::ENDFOR) return {in.target + 1};
     if (info.target == Target::Label || in.op == Op::BREAK) s.push_back(in.target);
     if (!(info.flags & flag::kNoFallthrough)) s.push_back(pc + 1);
     return s;
@@ -471,7 +499,12 @@ class Verifier {
       reject(call_pc, "calls nest " + std::to_string(path.size()) + " deep; the limit is " +
                           std::to_string(kMaxCallDepth));
     path.push_back(entry);
-    std::vector<int> height(p_.code.size(), kUnvisited);
+    // Per instruction: the stack's height, and its floor: the height at
+    // the start of the innermost foreach body around it, below which lies
+    // that walk's cursor (a foreach pushes it, endfor and break pop it).
+    // Code may not pop below the floor, and leaves a body only through
+    // endfor or break, with the stack back at the floor.
+    std::vector<int> height(p_.code.size(), kUnvisited), floor(p_.code.size(), 0);
     std::vector<uint32_t> work{entry};
     height[entry] = 0;
     FuncResult r;
@@ -479,16 +512,25 @@ class Verifier {
       uint32_t pc = work.back();
       work.pop_back();
       const Insn& in = p_.code[pc];
-      int h = height[pc];
+      const int h = height[pc], f = floor[pc];
       int next = h;
       if (in.op == Op::PUSH) next = h + 1;
       if (in.op == Op::POP) {
         if (h == 0) reject(pc, "pop from an empty stack");
+        if (h == f)
+          reject(pc, "pop would take the foreach's cursor (pop only what the body pushed)");
         next = h - 1;
       }
+      if (in.op == Op::RET && f != 0)
+        reject(pc, "ret inside a foreach body (leave the loop with break first)");
       if (in.op == Op::RET && h != 0)
         reject(pc, "function returns with " + std::to_string(h) + " value(s) still pushed");
-      uint32_t need = static_cast<uint32_t>(std::max(h, next));
+      const bool leaves_body =
+          in.op == Op::ENDFOR || (in.op == Op::BREAK && p_.code[in.target].op == Op::ENDFOR);
+      if (leaves_body && h != f)
+        reject(pc, mn(pc) + " with " + std::to_string(h - f) +
+                       " value(s) the foreach body pushed still on the stack");
+      uint32_t need = static_cast<uint32_t>(std::max(h, in.op == Op::FOREACH ? h + 1 : next));
       if (in.op == Op::CALL) {
         const FuncResult& c = analyse(in.target, path, pc);
         // A callee analysed before from a shallower caller may be too deep from here.
@@ -505,12 +547,27 @@ class Verifier {
                        std::to_string(kStackSlots));
       r.stack = std::max(r.stack, need);
       for (uint32_t s : successors(pc)) {
+        // Into a body: the cursor is pushed and is the new floor; out of
+        // one: the stack is as its foreach found it.
+        int sh = next, sf = f;
+        if (in.op == Op::FOREACH && s == pc + 1) sh = sf = h + 1;
+        if (in.op == Op::ENDFOR && s == in.target + 1) sh = sf = h;
+        if ((in.op == Op::ENDFOR && s == pc + 1) || (leaves_body && in.op == Op::BREAK)) {
+          const uint32_t loop = in.op == Op::ENDFOR ? in.target : p_.code[in.target].target;
+          if (height[loop] == kUnvisited)
+            reject(pc, mn(pc) + " reached without going through its foreach");
+          sh = height[loop], sf = floor[loop];
+        }
         if (height[s] == kUnvisited) {
-          height[s] = next;
+          height[s] = sh, floor[s] = sf;
           work.push_back(s);
-        } else if (height[s] != next) {
+        } else if (height[s] != sh) {
           reject(s, "stack height differs between paths reaching this instruction (" +
-                        std::to_string(height[s]) + " vs " + std::to_string(next) + ")");
+                        std::to_string(height[s]) + " vs " + std::to_string(sh) + ")");
+        } else if (floor[s] != sf) {
+          reject(s,
+                 "paths from inside and outside a foreach body meet here (enter a body only "
+                 "through its foreach)");
         }
       }
     }

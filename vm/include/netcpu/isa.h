@@ -25,7 +25,8 @@ enum class Target : uint8_t {
   Label,      // jump target pc
   Function,   // call target pc (a function entry)
   CaseLink,   // switch/case/default: pc of the next case, default or endswitch
-  Break,      // pc of the enclosing endswitch
+  Break,      // pc of the enclosing endswitch or endfor
+  Loop,       // foreach: pc of its endfor; endfor: pc of its foreach
   String,     // index into the string table (required)
   OptString,  // index into the string table or kNoTarget
   Length,     // copy: byte count when aux says "constant"
@@ -143,7 +144,11 @@ constexpr uint16_t kSetsFlags = 1 << 8;      // sets the compare flags
     "remove every entry of the table (array: zero every value)")                                   \
   X(PRINT, "print", Read, Read, OptString, None, 0, "output a line: the string, then a and b")     \
   X(LOG, "log", Read, Read, OptString, None, 0, "output a log line: the string, then a and b")     \
-  X(DUMP, "dump", Read, None, None, None, 0, "output a hex dump of the packet (at most a bytes)")
+  X(DUMP, "dump", Read, None, None, None, 0, "output a hex dump of the packet (at most a bytes)")  \
+  X(FOREACH, "foreach", Write, Write, Loop, Table, 0,                                              \
+    "walk the table: a = each entry's key, b = its value, for the body up to endfor")              \
+  X(ENDFOR, "endfor", None, None, Loop, None, 0,                                                   \
+    "the walk's next entry (back to the body), or leave the loop")
 // clang-format on
 
 enum class Op : uint8_t {
