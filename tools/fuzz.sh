@@ -34,6 +34,7 @@ command -v clang++ >/dev/null || { echo "fuzz: clang++ is missing (tools/install
 build=${NETCPU_FUZZ_BUILD:-$root/build/fuzz}
 cache=${NETCPU_FUZZ_DIR:-$HOME/.cache/netcpu-fuzz}
 jobs=${NETCPU_FUZZ_JOBS:-1}
+mkdir -p "$build"  # its logs go beside it, in a directory a fresh clone lacks
 if [ ! -f "$build/CMakeCache.txt" ]; then
   launcher=()
   command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
