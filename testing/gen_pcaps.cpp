@@ -1,13 +1,14 @@
-// netcpu-genpcaps OUTDIR: writes the bundled captures (mixed.pcap, flood.pcap, talkers.pcap,
-// nat.pcap, rawip.pcap). Everything is fixed (timestamps from 1700000000.000000,
-// sequence numbers, payloads), so a rerun reproduces the committed files byte
-// for byte and tests may count on exact packet counts.
+// netcpu-genpcaps OUTDIR: writes the bundled captures (mixed.pcap, flood.pcap,
+// talkers.pcap, conntrack.pcap with conntrack.expected, nat.pcap, rawip.pcap). Everything is fixed
+// (timestamps from 1700000000.000000, sequence numbers, payloads), so a rerun reproduces the
+// committed files byte for byte and tests may count on exact packet counts.
 #include <pcap/pcap.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -460,6 +461,111 @@ std::vector<Record> talkers() {
   return records;
 }
 
+// A host behind a stateful firewall (examples/stateful_firewall.ncpu):
+// 10.0.0.2 and fd00::2 are the protected side, everything else is outside.
+// Each packet comes with what the firewall should do to it and why; they
+// are written beside the capture (conntrack.expected), so that the test
+// and the scenario cannot drift apart. Packets are 1 ms apart, except
+// where the scenario waits for a flow to go idle.
+struct Expected {
+  std::vector<Record> records;
+  std::string text;  // "pass|drop  why" per packet
+  uint64_t usec = 0;
+
+  void add(Bytes packet, bool pass, std::string_view why, uint64_t wait_usec = kStepUsec) {
+    usec += records.empty() ? 0 : wait_usec;
+    records.push_back({usec, std::move(packet)});
+    text += std::string(pass ? "pass " : "drop ") + std::string(why) + "\n";
+  }
+};
+
+Expected conntrack() {
+  Expected e;
+  const uint32_t me = ip4_addr("10.0.0.2"), web = ip4_addr("192.0.2.10"),
+                 resolver = ip4_addr("192.0.2.53"), router = ip4_addr("192.0.2.1"),
+                 stranger = ip4_addr("198.51.100.7");
+  const Ip6Addr me6 = nt::ip6_addr("fd00::2"), web6 = nt::ip6_addr("2001:db8::10"),
+                stranger6 = nt::ip6_addr("2001:db8::66");
+  constexpr bool kPass = true, kDrop = false;
+
+  // TCP, opened from inside, used both ways, closed with FINs.
+  TcpFlow http({me, 40001, 1000}, {web, 80, 5000});
+  e.add(http.client(kSyn), kPass, "tcp: our SYN opens a flow");
+  e.add(http.server(kSyn | kAck), kPass, "tcp: the SYN+ACK answers it");
+  e.add(http.client(kAck), kPass, "tcp: our ACK");
+  e.add(http.client(kPsh | kAck, nt::bytes("GET / HTTP/1.0\r\n\r\n")), kPass, "tcp: our request");
+  e.add(http.server(kPsh | kAck, noise(200, 1)), kPass, "tcp: the reply comes in");
+  e.add(http.client(kFin | kAck), kPass, "tcp: our FIN");
+  e.add(http.server(kFin | kAck), kPass, "tcp: the peer's FIN");
+  e.add(http.client(kAck), kPass, "tcp: our last ACK");
+  e.add(http.server(kAck), kPass, "tcp: a repeated bare ACK after the close");
+  e.add(http.server(kPsh | kAck, noise(40, 2)), kDrop, "tcp: data after the close is late");
+  // TCP reset by the peer: the flow is forgotten.
+  TcpFlow tls({me, 40002, 2000}, {web, 443, 6000});
+  e.add(tls.client(kSyn), kPass, "tcp: our second connection");
+  e.add(tls.server(kSyn | kAck), kPass, "tcp: answered");
+  e.add(tls.server(kRst | kAck), kPass, "tcp: the peer resets it");
+  e.add(tls.server(kPsh | kAck, noise(40, 3)), kDrop, "tcp: after the reset nothing comes in");
+  // Unsolicited TCP.
+  TcpFlow scan({stranger, 5555, 77}, {me, 22, 0});
+  e.add(scan.client(kSyn), kDrop, "tcp: a SYN from outside opens nothing");
+  TcpFlow guess({stranger, 5556, 78}, {me, 40001, 0});
+  e.add(guess.client(kPsh | kAck, noise(20, 4)), kDrop, "tcp: a packet of no flow");
+  // UDP.
+  e.add(udp4(me, 53001, resolver, 53, dns(0x1234, "example.org", kDnsA), 1), kPass,
+        "udp: our query opens a flow");
+  e.add(udp4(resolver, 53, me, 53001, noise(60, 5), 2), kPass, "udp: the answer comes in");
+  e.add(udp4(stranger, 53, me, 53002, noise(60, 6), 3), kDrop, "udp: unsolicited");
+  // ICMP: pings and errors.
+  e.add(echo4(me, web, false, 7, 1), kPass, "icmp: our ping");
+  e.add(echo4(web, me, true, 7, 1), kPass, "icmp: its reply");
+  e.add(echo4(stranger, me, false, 9, 1), kDrop, "icmp: a ping from outside");
+  e.add(echo4(web, me, true, 99, 1), kDrop, "icmp: a reply to no ping");
+  const Bytes quoted = udp4(me, 53001, resolver, 53, dns(0x1234, "example.org", kDnsA), 1);
+  const Bytes quoted_ip(quoted.begin() + 14, quoted.begin() + 14 + 28);  // header + 8 bytes
+  e.add(PacketBuilder()
+            .eth(mac_of(me), mac_of(router))
+            .ipv4({.src = router, .dst = me})
+            .icmp({.type = 3, .code = 3, .payload = quoted_ip})
+            .build(),
+        kPass, "icmp: port unreachable about our query");
+  const Bytes unknown = udp4(me, 60000, resolver, 53, dns(0x9999, "example.net", kDnsA), 4);
+  e.add(PacketBuilder()
+            .eth(mac_of(me), mac_of(router))
+            .ipv4({.src = router, .dst = me})
+            .icmp({.type = 3,
+                   .code = 3,
+                   .payload = Bytes(unknown.begin() + 14, unknown.begin() + 14 + 28)})
+            .build(),
+        kDrop, "icmp: an error about a flow we never had");
+  // IPv6: a connection, a stranger, neighbour discovery.
+  TcpFlow v6({me6, 40003, 3000}, {web6, 443, 7000});
+  e.add(v6.client(kSyn), kPass, "tcp6: our SYN");
+  e.add(v6.server(kSyn | kAck), kPass, "tcp6: answered");
+  e.add(v6.server(kPsh | kAck, noise(30, 7)), kPass, "tcp6: data comes in");
+  TcpFlow scan6({stranger6, 5557, 79}, {me6, 22, 0});
+  e.add(scan6.client(kSyn), kDrop, "tcp6: a SYN from outside");
+  e.add(PacketBuilder()
+            .eth(mac_of(me6), mac_of(web6))
+            .ipv6({.src = web6, .dst = me6, .hop_limit = 255})
+            .icmp({.type = 135, .code = 0, .payload = Bytes(me6.begin(), me6.end())})
+            .build(),
+        kPass, "icmp6: neighbour solicitation");
+  e.add(echo6(stranger6, me6, false, 5, 1), kDrop, "icmp6: a ping from outside");
+  // Idle flows are forgotten: UDP after 60 s, pings after 30 s; TCP (600 s) lives on.
+  e.add(udp4(resolver, 53, me, 53001, noise(60, 8), 5), kDrop,
+        "udp: 61 s later the flow has gone idle", 61'000'000);
+  e.add(echo4(web, me, true, 7, 2), kDrop, "icmp: so has the ping");
+  e.add(v6.server(kPsh | kAck, noise(30, 9)), kPass, "tcp6: the connection is still open");
+  // ARP is not the firewall's business.
+  e.add(PacketBuilder()
+            .eth(nt::kBroadcastMac, mac_of(stranger))
+            .arp({.sha = mac_of(stranger), .spa = stranger, .tpa = me})
+            .build(),
+        kPass, "arp: passes");
+  return e;
+}
+
 // 10.0.0.66 floods 10.0.0.1:5000 with 200 packets, one every 15 ms over 3 s;
 // 10.0.0.7 and 10.0.0.8 send 10 each, every 300 ms, offset so that no two
 // packets share a timestamp.
@@ -582,6 +688,18 @@ std::vector<Record> rawip() {
   return cap.records();
 }
 
+// Written under a temporary name and renamed, as the captures are.
+void write_text(const std::filesystem::path& dir, const std::string& name,
+                const std::string& text) {
+  const std::filesystem::path tmp = dir / (name + ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << text;
+    if (!out.flush()) throw std::runtime_error(tmp.string() + ": write failed");
+  }
+  std::filesystem::rename(tmp, dir / name);
+}
+
 // Written under a temporary name and renamed, so a reader never sees half a file.
 void write_pcap(const std::filesystem::path& dir, const std::string& name, int dlt,
                 const std::vector<Record>& records) {
@@ -626,6 +744,9 @@ int main(int argc, char** argv) {
     write_pcap(dir, "nat.pcap", DLT_EN10MB, nat());
     write_pcap(dir, "rawip.pcap", DLT_RAW, rawip());
     write_pcap(dir, "talkers.pcap", DLT_EN10MB, talkers());
+    const Expected tracked = conntrack();
+    write_pcap(dir, "conntrack.pcap", DLT_EN10MB, tracked.records);
+    write_text(dir, "conntrack.expected", tracked.text);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "netcpu-genpcaps: %s\n", e.what());
     return 1;
