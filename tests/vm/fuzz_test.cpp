@@ -341,6 +341,25 @@ class ProgramGenerator {
     return s + "  endswitch\n";
   }
 
+  // A walk over one of the tables, whose body may change it (removals,
+  // inserts, clears) and may break out.
+  std::string foreach_stmt() {
+    static const char* const kWalks[] = {"h, gpr1, gpr2",  "k13, b0, gpr2", "ar, gpr1, v2",
+                                         "lp, gpr3, gpr2", "l6, b0, gpr2",  "wide, gpr1, b0"};
+    static const char* const kTables[] = {"h", "k13", "ar", "lp", "l6", "wide"};
+    const size_t t = pick(std::size(kWalks));
+    std::string s = std::string("  foreach ") + kWalks[t] + "\n";
+    for (int k = static_cast<int>(pick(3)); k > 0; --k) s += simple();
+    if (t == 0 && chance(50)) s += "  delete h, gpr1\n";
+    if (t == 0 && chance(30)) s += "  tadd h, gpr2, 1\n";
+    if (chance(10)) s += std::string("  tclear ") + kTables[t] + "\n";
+    if (chance(30)) s += "  bne gpr2, " + imm() + ", W" + std::to_string(walk_id_) + "\n  break\n";
+    if (s.find(" W" + std::to_string(walk_id_)) != std::string::npos)
+      s += "W" + std::to_string(walk_id_) + ":\n";
+    ++walk_id_;
+    return s + "  endfor\n";
+  }
+
   // A block of statements with a label at every boundary a jump targets.
   // The stack is empty at every boundary, so every jump between them verifies.
   std::string block(size_t n) {
@@ -351,8 +370,10 @@ class ProgramGenerator {
       uint64_t kind = pick(100);
       if (kind < 55) {
         stmts.push_back(simple());
-      } else if (kind < 65) {
+      } else if (kind < 62) {
         stmts.push_back(switch_stmt());
+      } else if (kind < 65) {
+        stmts.push_back(foreach_stmt());
       } else if (kind < 80) {
         // Forward jump: conditional or not.
         size_t to = i + 1 + pick(n - i);
@@ -416,6 +437,7 @@ class ProgramGenerator {
   std::mt19937_64 rng_;
   std::string out_;
   int block_id_ = 0;
+  int walk_id_ = 0;
   int nfuncs_ = 0;
   int func_ = -1;
   Ctx ctx_ = Ctx::Text;
