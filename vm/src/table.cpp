@@ -27,6 +27,11 @@ uint64_t load64(const uint8_t* p) {
   std::memcpy(&w, p, 8);
   return w;
 }
+uint64_t load32(const uint8_t* p) {
+  uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;
+}
 
 // splitmix64's finaliser: cheap, and every input bit reaches every output bit,
 // which linear probing needs because only the low bits pick the slot.
@@ -47,33 +52,49 @@ uint64_t hash_word_multiplier(size_t n, uint64_t seed) {
   return (std::rotl(seed, 32) ^ (n * 0x9e3779b97f4a7c15ull)) | 1;
 }
 
-uint64_t hash_word(uint64_t w, size_t n, uint64_t seed) {
-  const unsigned __int128 r =
-      static_cast<unsigned __int128>(w ^ seed) * hash_word_multiplier(n, seed);
+// The 64x64->128-bit multiply folded to 64 bits (wyhash's mum): every bit
+// of either input reaches the low bits.
+uint64_t mum(uint64_t a, uint64_t b) {
+  const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
   return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
 }
 
-// One 8-byte step of hash_bytes for longer keys.
-uint64_t mix_word(uint64_t h, uint64_t w, uint64_t seed) {
-  h ^= fmix64(w + seed);
-  return std::rotl(h, 27) * 0x9e3779b97f4a7c15ull;
+uint64_t hash_word(uint64_t w, size_t n, uint64_t seed) {
+  return mum(w ^ seed, hash_word_multiplier(n, seed));
 }
 
+// Longer keys (flow 5-tuples, IPv6 pairs: 9 to 64 bytes) 16 bytes a step,
+// each one multiply of its two words, as wyhash does: a 36-byte key costs
+// five multiplies, where a finaliser per word cost it twelve (and most of a
+// connection tracker's lookup). The seed goes into every step's first
+// word: with a constant there, a key whose word cancelled it would zero the
+// product and make every value of the next word collide.
 uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t seed) {
   if (n <= 8) {
     uint64_t w = 0;
     std::memcpy(&w, p, n);
     return hash_word(w, n, seed);
   }
-  uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ull);
+  constexpr uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
+                     k2 = 0x8ebc6af09c88c6e3ull;
+  const uint64_t key = seed ^ k1;
+  uint64_t h = seed ^ mum(seed ^ k0, n ^ k1);
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) h = mix_word(h, load64(p + i), seed);
-  if (i < n) {
-    uint64_t w = 0;
-    std::memcpy(&w, p + i, n - i);
-    h = mix_word(h, w, seed);
+  for (; i + 16 < n; i += 16) h = mum(load64(p + i) ^ key, load64(p + i + 8) ^ h);
+  // The last 1..16 bytes as two words read from both ends, overlapping
+  // when shorter (the length, in h and below, tells such tails apart);
+  // never a byte past the key, which may end a packet.
+  const size_t r = n - i;
+  const uint8_t* t = p + i;
+  uint64_t a, b;
+  if (r > 8) {
+    a = load64(t), b = load64(p + n - 8);
+  } else if (r >= 4) {
+    a = load32(t), b = load32(p + n - 4);
+  } else {
+    a = uint64_t{t[0]} | uint64_t{t[r / 2]} << 8 | uint64_t{t[r - 1]} << 16, b = 0;
   }
-  return fmix64(h);
+  return mum(k2 ^ n, mum(a ^ key, b ^ h));
 }
 
 // The little-endian word of a key built from a number (its n low bytes,
