@@ -280,7 +280,7 @@ class Compiler {
       case Op::LOOKUP:
       case Op::UPDATE:
       case Op::TADD:
-        return !number_keyed(in);
+        return !number_keyed(in) && !heap_keyed(in);
       case Op::FIND:
         return false;  // calls find_in_packet, as the interpreter does
       default:
@@ -289,6 +289,19 @@ class Compiler {
     if (is_branch(in.op) || is_flag_jump(in.op)) return false;
     if (is_alu(in.op)) return !writable(in.a);
     return true;
+  }
+
+  // A table instruction whose key is a heap buffer at a constant offset
+  // (a flow key a program builds, say), in bounds: the code passes its
+  // address to the table's lookup or find_or_insert (Table::lookup_bytes)
+  // and handles a value of at most 8 bytes as for a number key.
+  bool heap_keyed(const Insn& in) const {
+    const Table* t = in.aux < l_.tables.size() ? l_.tables[in.aux] : nullptr;
+    if (!t || t->decl().value_size > 8 || number_keyed(in)) return false;
+    if (in.op == Op::LOOKUP && !writable(in.a)) return false;
+    const Operand& key = in.op == Op::LOOKUP ? in.b : in.a;
+    return key.kind == Kind::HeapMem && (key.attr & attr::kNoBase) && key.imm >= 0 &&
+           static_cast<uint64_t>(key.imm) + t->decl().key_size <= l_.heap_size;
   }
 
   // A table instruction the code runs through the table's number-keyed
@@ -1232,6 +1245,19 @@ class Compiler {
   void table_op(const Insn& in) {
     Table* t = l_.tables[in.aux];
     const bool lookup = in.op == Op::LOOKUP;
+    Table::WordProbe probe;
+    if (heap_keyed(in)) {
+      if (!lookup) {  // the value in the second scratch slot
+        read(in.b);
+        a_.store(state_, l_.scratch + 8, RAX);
+      }
+      a_.load(RSI, state_, l_.heap);
+      a_.alu_imm(0, RSI, static_cast<int32_t>((lookup ? in.b : in.a).imm));  // the key's address
+      a_.mov_imm(RDI, reinterpret_cast<uint64_t>(t));
+      a_.call(reinterpret_cast<const void*>(lookup ? &Table::lookup_bytes
+                                                   : &Table::find_or_insert_bytes));
+      return table_op_result(in, t);
+    }
     read(lookup ? in.b : in.a);
     if (!lookup) {  // the key in the first scratch slot, the value in the second
       a_.store(state_, l_.scratch, RAX);
@@ -1239,7 +1265,6 @@ class Compiler {
       a_.store(state_, l_.scratch + 8, RAX);
       a_.load(RAX, state_, l_.scratch);
     }
-    Table::WordProbe probe;
     if (lookup && t->word_probe(&probe)) {
       probe_inline(probe);
     } else {
@@ -1248,6 +1273,13 @@ class Compiler {
       a_.call(
           reinterpret_cast<const void*>(lookup ? t->number_lookup() : t->number_find_or_insert()));
     }
+    table_op_result(in, t);
+  }
+
+  // rax = the value slot the table gave, or 0: the value read into a or
+  // stored (update) or added to (tadd), and the flags.
+  void table_op_result(const Insn& in, const Table* t) {
+    const bool lookup = in.op == Op::LOOKUP;
     const int absent = a_.new_label(), done = a_.new_label();
     a_.alu(0x85, RAX, RAX);
     a_.jcc(kE, absent);

@@ -79,6 +79,12 @@ class Table {
   // building no key bytes and calling nothing virtual. Hash tables with
   // keys of at most 8 bytes and array tables have them; nullptr elsewhere.
   using NumberKeyFn = uint8_t* (*)(Table& t, uint64_t number);
+  // And lookup() and find_or_insert() as plain functions, for native code
+  // with a key in memory (a flow key a program builds in a buffer).
+  static uint8_t* lookup_bytes(Table& t, const uint8_t* key) { return t.lookup(key); }
+  static uint8_t* find_or_insert_bytes(Table& t, const uint8_t* key) {
+    return t.find_or_insert(key);
+  }
   virtual NumberKeyFn number_lookup() const { return nullptr; }
   virtual NumberKeyFn number_find_or_insert() const { return nullptr; }
 
