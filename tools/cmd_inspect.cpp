@@ -37,7 +37,7 @@ int cmd_check(const std::string& file, bool json) {
   auto info = verify(p, nullptr, &d);
   if (!info) throw Failure(kRejected, d.str());
   print_warnings(info->warnings);
-  static const char* const kinds[] = {"hash", "array", "lpm4", "lpm6"};
+  static const char* const kinds[] = {"hash", "array", "lpm4", "lpm6", "lru"};
   std::vector<std::string> needs;
   for (const Insn& in : p.code) {
     uint16_t f = op_info(in.op).flags;
@@ -79,7 +79,8 @@ int cmd_check(const std::string& file, bool json) {
                              {"kind", kinds[static_cast<int>(t.kind)]},
                              {"key", t.key_size},
                              {"value", t.value_size},
-                             {"max", t.max_entries}});
+                             {"max", t.max_entries},
+                             {"idle_ms", t.idle_ms}});
     j["timers"] = nlohmann::json::array();
     for (const auto& t : p.timers)
       j["timers"].push_back({{"name", t.name}, {"period_ms", t.period_ms}});
@@ -101,7 +102,8 @@ int cmd_check(const std::string& file, bool json) {
   }
   for (const auto& t : p.tables)
     std::cout << "  table:        " << t.name << " " << kinds[static_cast<int>(t.kind)] << " key "
-              << t.key_size << " value " << t.value_size << " max " << t.max_entries << "\n";
+              << t.key_size << " value " << t.value_size << " max " << t.max_entries
+              << (t.idle_ms ? " idle " + std::to_string(t.idle_ms) + " ms" : "") << "\n";
   for (const auto& t : p.timers)
     std::cout << "  timer:        " << t.name << " every " << t.period_ms << " ms\n";
   return kOk;

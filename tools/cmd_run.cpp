@@ -88,6 +88,7 @@ int cmd_run(const RunOptions& o) {
   while (auto pkt = reader.next()) {
     ++n;
     uint64_t now = ms_of(pkt->ts);
+    vm->expire_tables(now);  // as a host's tick does, by the capture's clock
     timers.run_due(*vm, now, timer_meta);
     if (pkt->caplen > buf.size())  // libpcap refuses these first
       throw Failure(kBadInput, o.pcap + ": packet " + std::to_string(n) + " has " +

@@ -41,6 +41,7 @@ int main() {
       "+",          "*",         "-",           "0x",
       "\"",         "192.0.2.1", "2001:db8::1", "02:00:00:00:00:01",
       "10.0.0.0/8", "PROTO_TCP", "PROTO_UDP",   "HOOK_PORT_IN",
+      "lru",        " idle ",    "30s",         "500ms",
       "\n"};
   for (const char* w : kLanguage) entry(w);
 }

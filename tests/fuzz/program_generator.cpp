@@ -123,11 +123,9 @@ class Generator {
     for (size_t i = 0; i < 4 && in_.remaining_bytes(); ++i)
       p_.data[in_.ConsumeIntegralInRange<size_t>(0, kHeapSize - 1)] =
           in_.ConsumeIntegral<uint8_t>();
-    p_.tables = {{"h", TableKind::Hash, 4, 8, 64},
-                 {"a", TableKind::Array, 4, 8, 16},
-                 {"l4", TableKind::Lpm4, 4, 8, 32},
-                 {"l6", TableKind::Lpm6, 16, 8, 16},
-                 {"wide", TableKind::Hash, 13, 16, 8}};
+    p_.tables = {{"h", TableKind::Hash, 4, 8, 64},     {"a", TableKind::Array, 4, 8, 16},
+                 {"l4", TableKind::Lpm4, 4, 8, 32},    {"l6", TableKind::Lpm6, 16, 8, 16},
+                 {"wide", TableKind::Hash, 13, 16, 8}, {"recent", TableKind::Lru, 4, 8, 4}};
     p_.strings = {"GET ", "x=", std::string("\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", 16),
                   std::string(13, 'k'), std::string("\x0a\0\0\x01", 4)};
     p_.on_fault = static_cast<FaultAction>(in_.ConsumeIntegralInRange(0, 2));

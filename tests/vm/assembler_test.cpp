@@ -490,7 +490,7 @@ table tiny hash key 1 max 1
 
 TEST(Assembler, TableErrors) {
   EXPECT_TRUE(error_is(".data:\ntable t tree max 4\n.text:\n  end\n", "bad.ncpu:2:9: error: ",
-                       "unknown table kind 'tree' (hash, array, lpm4, lpm6)"));
+                       "unknown table kind 'tree' (hash, lru, array, lpm4, lpm6)"));
   EXPECT_TRUE(
       error_is(".data:\ntable t\n.text:\n  end\n", "bad.ncpu:2:1: error: ", "needs a kind"));
   EXPECT_TRUE(error_is(".data:\ntable t hash max 4\n.text:\n  end\n",
@@ -498,7 +498,7 @@ TEST(Assembler, TableErrors) {
   EXPECT_TRUE(error_is(".data:\ntable t hash key 4\n.text:\n  end\n",
                        "bad.ncpu:2:1: error: ", "needs 'max N'"));
   EXPECT_TRUE(error_is(".data:\ntable t array key 4 max 4\n.text:\n  end\n",
-                       "bad.ncpu:2:15: error: ", "only hash tables"));
+                       "bad.ncpu:2:15: error: ", "only hash and lru tables take a key size"));
   EXPECT_TRUE(error_is(".data:\ntable t hash key 65 max 4\n.text:\n  end\n",
                        "bad.ncpu:2:18: error: ", "key size"));
   EXPECT_TRUE(error_is(".data:\ntable t hash key 4 value 257 max 4\n.text:\n  end\n",
@@ -524,6 +524,47 @@ TEST(Assembler, TableErrors) {
   std::string many = ".data:\n";
   for (int i = 0; i <= 64; ++i) many += "table t" + std::to_string(i) + " array max 1\n";
   EXPECT_TRUE(error_is(many + ".text:\n  end\n", "bad.ncpu:66:1: error: ", "too many tables"));
+}
+
+TEST(Assembler, LruAndIdleTablesParse) {
+  Program p = must_assemble(R"(.data:
+table flows lru key 13 value 16 max 1024 idle 30s
+table recent lru key 4 max 8
+table seen hash key 4 max 64 idle 500ms
+table plain hash key 4 max 64 idle 250
+table longest hash key 2 max 4 idle 86400s
+.text:
+  end
+)");
+  ASSERT_EQ(p.tables.size(), 5u);
+  EXPECT_EQ(p.tables[0], (TableDecl{"flows", TableKind::Lru, 13, 16, 1024, 30000}));
+  EXPECT_EQ(p.tables[1], (TableDecl{"recent", TableKind::Lru, 4, 8, 8, 0}));
+  EXPECT_EQ(p.tables[2], (TableDecl{"seen", TableKind::Hash, 4, 8, 64, 500}));
+  EXPECT_EQ(p.tables[3], (TableDecl{"plain", TableKind::Hash, 4, 8, 64, 250}));
+  EXPECT_EQ(p.tables[4], (TableDecl{"longest", TableKind::Hash, 2, 8, 4, kMaxPeriodMs}));
+}
+
+TEST(Assembler, IdleTimeoutErrors) {
+  // Only hash and lru tables age their entries.
+  EXPECT_TRUE(error_is(".data:\ntable t array max 4 idle 1s\n.text:\n  end\n",
+                       "bad.ncpu:2:21: error: ", "only hash and lru tables take an idle timeout"));
+  EXPECT_TRUE(error_is(".data:\ntable t lpm4 max 4 idle 1s\n.text:\n  end\n",
+                       "bad.ncpu:2:20: error: ", "only hash and lru tables take an idle timeout"));
+  EXPECT_TRUE(error_is(".data:\ntable t lpm6 idle 5s max 4\n.text:\n  end\n",
+                       "bad.ncpu:2:14: error: ", "only hash and lru tables take an idle timeout"));
+  // Periods as timers take them: 1 ms to a day.
+  for (const char* bad : {"0", "0ms", "0s", "-5s", "2d", "86401s", "86400001", "5m", "s", "ms",
+                          "99999999999999999s", "idle"}) {
+    const std::string src =
+        ".data:\ntable t hash key 4 max 4 idle " + std::string(bad) + "\n.text:\n  end\n";
+    EXPECT_TRUE(
+        error_is(src, "bad.ncpu:2:31: error: ", "idle timeout must be between 1 ms and 1 day"))
+        << bad;
+  }
+  EXPECT_TRUE(error_is(".data:\ntable t lru key 4 max 4 idle\n.text:\n  end\n",
+                       "bad.ncpu:2:25: error: ", "'idle' needs a value"));
+  EXPECT_TRUE(error_is(".data:\ntable t lru max 4\n.text:\n  end\n",
+                       "bad.ncpu:2:1: error: ", "lru table 't' needs 'key N'"));
 }
 
 // ---- sections --------------------------------------------------------------------
@@ -995,7 +1036,7 @@ TEST(AssemblerErrors, UnknownTable) {
 
 TEST(AssemblerErrors, BadTableKind) {
   EXPECT_TRUE(error_is(".data:\n  table t tree max 4\n.text:\n  end\n", "bad.ncpu:2:11: error: ",
-                       "unknown table kind 'tree' (hash, array, lpm4, lpm6)"));
+                       "unknown table kind 'tree' (hash, lru, array, lpm4, lpm6)"));
 }
 
 TEST(AssemblerErrors, MissingText) {

@@ -641,6 +641,79 @@ TEST(BytecodeMalformed, SectionStructure) {
   EXPECT_NE(why.find("unknown operand kind"), std::string::npos) << why;
 }
 
+// Kind 4 is lru; the idle timeouts are a trailer after the declarations,
+// written only when a table has one, so older files (and programs without
+// timeouts) keep their bytes.
+TEST(Bytecode, TimedTablesAndTheIdleTrailer) {
+  const char* const src =
+      ".data:\ntable flows lru key 13 value 16 max 1024 idle 30s\n"
+      "table seen hash key 4 max 8 idle 250ms\ntable counts hash key 2 max 4\n"
+      "table recent lru key 4 max 2\n.text:\n    pass\n";
+  Program p = assemble_ok(src);
+  ASSERT_EQ(p.tables.size(), 4u);
+  auto bytes = encode_bytecode(p);
+  std::string why;
+  auto q = decode_bytecode(bytes, &why);
+  ASSERT_TRUE(q) << why;
+  EXPECT_EQ(q->tables, p.tables);
+  EXPECT_EQ(q->tables[0].kind, TableKind::Lru);
+  EXPECT_EQ(q->tables[0].idle_ms, 30000u);
+  EXPECT_EQ(q->tables[1].idle_ms, 250u);
+  const std::string dis = expect_disasm_round_trip(p);
+  EXPECT_NE(dis.find("table flows lru key 13 value 16 max 1024 idle 30s\n"), std::string::npos)
+      << dis;
+  EXPECT_NE(dis.find("table seen hash key 4 value 8 max 8 idle 250ms\n"), std::string::npos);
+  EXPECT_NE(dis.find("table recent lru key 4 value 8 max 2\n"), std::string::npos);
+
+  // The TABL payload: the declarations, then 4 x u32.
+  auto tabl_of = [](const std::vector<uint8_t>& b) {
+    for (const auto& sec : sections(b))
+      if (sec.tag == tag("TABL")) return sec;
+    return Section{};
+  };
+  const Section with = tabl_of(bytes);
+  Program untimed = p;
+  for (auto& t : untimed.tables) t.idle_ms = 0;
+  const auto plain = encode_bytecode(untimed);
+  EXPECT_EQ(with.size, tabl_of(plain).size + 16);
+  EXPECT_EQ(rd32(bytes, with.header + 8 + with.size - 16), 30000u);
+  EXPECT_EQ(rd32(bytes, with.header + 8 + with.size - 12), 250u);
+  EXPECT_EQ(rd32(bytes, with.header + 8 + with.size - 8), 0u);
+  // A file without the trailer (an older writer's) reads: no timeouts.
+  std::vector<uint8_t> old(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(with.header));
+  old.insert(old.end(), bytes.begin() + static_cast<std::ptrdiff_t>(with.header),
+             bytes.begin() + static_cast<std::ptrdiff_t>(with.header + 8 + with.size - 16));
+  wr32(old, with.header + 4, with.size - 16);
+  old.insert(old.end(), bytes.begin() + static_cast<std::ptrdiff_t>(with.header + 8 + with.size),
+             bytes.end());
+  q = decode_bytecode(old, &why);
+  ASSERT_TRUE(q) << why;
+  EXPECT_EQ(*q, untimed);
+  EXPECT_EQ(old, plain);
+  // A table kind past lru is refused.
+  auto bad = bytes;
+  bad[with.header + 8 + 4] = 5;
+  EXPECT_FALSE(decode_bytecode(bad, &why));
+  EXPECT_NE(why.find("unknown table kind"), std::string::npos) << why;
+}
+
+TEST(Bytecode, VerifierRefusesIdleTimeoutsWhereTheyDoNotBelong) {
+  Program p =
+      assemble_ok(".data:\ntable a array max 4\ntable h hash key 4 max 4\n.text:\n  pass\n");
+  Diagnostic d;
+  p.tables[0].idle_ms = 1000;
+  EXPECT_FALSE(verify(p, nullptr, &d));
+  EXPECT_NE(d.str().find("table 'a' has an idle timeout: only hash and lru tables take one"),
+            std::string::npos)
+      << d.str();
+  p.tables[0].idle_ms = 0;
+  p.tables[1].idle_ms = kMaxPeriodMs + 1;
+  EXPECT_FALSE(verify(p, nullptr, &d));
+  EXPECT_NE(d.str().find("longer than a day"), std::string::npos) << d.str();
+  p.tables[1].idle_ms = kMaxPeriodMs;
+  EXPECT_TRUE(verify(p, nullptr, &d)) << d.str();
+}
+
 // Decodes, verifies and (if accepted) runs mutated bytecode. Programs whose
 // tables would take more than a few MB are not instantiated (time, not safety).
 struct MutationStats {

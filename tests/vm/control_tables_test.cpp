@@ -69,6 +69,65 @@ TEST(ControlTables, ListShowsTheTablesOfEveryProgram) {
   EXPECT_EQ(json[0]["table"], "other");
 }
 
+// Timed tables: the list shows the kind, the idle timeout and what was
+// evicted and expired; dumps and gets show each entry's age. The runs and
+// ticks here give their time (a host on the steady clock gives none).
+TEST(ControlTables, TimedTablesShowTimeoutsCountersAndAges) {
+  ControlHost host;
+  ASSERT_EQ(host.load("0 in",
+                      ".data:\ntable flows lru key 2 value 1 max 2 idle 1s\n"
+                      "table seen hash key 2 max 8 idle 500ms\n.text:\n    pass\n")
+                .error,
+            0);
+  AttachPoint& at = host.at("0 in");
+  std::vector<uint8_t> frame(60);
+  uint32_t len = 60;
+  PacketMeta meta;
+  meta.now_ms = 1000;
+  at.run(frame.data(), len, len, meta);
+  for (const char* set : {"0 in flows 1 5", "0 in flows 2 6", "0 in flows 3 7"})
+    ASSERT_EQ(host.run("table/set", set).error, 0) << set;  // 3 evicts 1
+  at.run_due_timers(1250, PacketMeta{});
+  EXPECT_EQ(host.run("table/dump", "0 in flows").text, "2 6 age 250ms\n3 7 age 250ms\n2 entries");
+  EXPECT_EQ(host.run("table/get", "0 in flows 3").text, "3 7 age 250ms");
+  const auto dump = nlohmann::json::parse(host.run("table/dump", "-j 0 in flows").text);
+  EXPECT_EQ(dump["kind"], "lru");
+  EXPECT_EQ(dump["entries"][0]["age_ms"], 250);
+  ASSERT_EQ(host.run("table/set", "0 in seen 9 1").error, 0);
+  at.run_due_timers(1749, PacketMeta{});
+  EXPECT_EQ(host.run("table/dump", "0 in seen").text, "9 1 age 499ms\n1 entry");
+  at.run_due_timers(1750, PacketMeta{});  // idle 500 ms: the tick removes it
+  EXPECT_EQ(host.run("table/dump", "0 in seen").text, "0 entries");
+  const std::string text = host.run("table/list").text;
+  EXPECT_EQ(
+      text.rfind(
+          "POINT      TABLE            KIND  KEY VALUE     MAX ENTRIES    IDLE  EVICTED  EXPIRED",
+          0),
+      0u)
+      << text;
+  EXPECT_NE(
+      text.find("\n0 in       flows            lru     2     1       2       2      1s        1"
+                "        0"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\n0 in       seen             hash    2     8       8       0   500ms"
+                      "        -        1"),
+            std::string::npos)
+      << text;
+  const auto list = nlohmann::json::parse(host.run("table/list", "-j 0 in").text);
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0]["kind"], "lru");
+  EXPECT_EQ(list[0]["idle_ms"], 1000);
+  EXPECT_EQ(list[0]["evicted"], 1);
+  EXPECT_EQ(list[1]["expired"], 1);
+  // Plain tables show no ages and no timeout.
+  ASSERT_EQ(host.load("1 in", kTables).error, 0);
+  ASSERT_EQ(host.run("table/set", "1 in open 22 1").error, 0);
+  EXPECT_EQ(host.run("table/dump", "1 in open").text, "22 1\n1 entry");
+  EXPECT_NE(host.run("table/list", "1 in").text.find("      16       1       -        -        -"),
+            std::string::npos);
+}
+
 TEST(ControlTables, BadArgumentsAreRefusedAndChangeNothing) {
   ControlHost host;
   EXPECT_EQ(host.run("table/dump", "0 in open").text, "0 in has no program");

@@ -509,6 +509,21 @@ TEST(Jit, ForeachWalksNativelyAndTheBudgetStopsThemWhereTheInterpreterWould) {
   expect_same_under_every_budget(src, 70);
 }
 
+// Lru and idle tables refuse the inline probe (a lookup relinks and stamps
+// its entry): the native code calls their functions, with the same result.
+// Three packet lengths (the key) in a 3-entry lru table: evictions; the
+// timers' entries (their now is 1000 + i) expire under the packets' steady
+// clock.
+TEST(Jit, LruAndIdleTablesCallTheirFunctions) {
+  expect_same(
+      ".data:\ntable r lru key 4 value 8 max 3\ntable s hash key 2 value 4 max 4 idle 1s\n"
+      "table b lru key 1 value 2 max 1 idle 50ms\n"
+      ".text:\n    lookup gpr0, r, mlen\n    jne miss\n    tadd r, mlen, 1\n    tadd b, 1, 1\n"
+      "    pass\nmiss:\n    update r, mlen, 1\n    tadd s, mlen, 1\n    lookup gpr2, s, 3\n"
+      "    delete s, 40\n    update b, mlen, gpr2\n    print \"%u %u\", gpr0, gpr2\n    drop\n"
+      ".timer t 100ms:\n    tadd s, 3, 1\n    tadd r, 5, 1\n    lookup gpr1, b, 1\n    end\n");
+}
+
 TEST(Jit, RewritesOutputAndEmitsRunTheInterpretersHandlers) {
   expect_same(
       ".data:\nnum n 0\n.text:\n    add n, 1\n    print \"n %u len %u\", n, mlen\n"

@@ -6,7 +6,9 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <list>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -59,6 +61,10 @@ std::array<uint8_t, 16> ip6(std::initializer_list<uint16_t> groups) {
     a[i++] = uint8_t(g);
   }
   return a;
+}
+
+uint32_t be32_of(const uint8_t* k) {
+  return uint32_t(k[0]) << 24 | uint32_t(k[1]) << 16 | uint32_t(k[2]) << 8 | k[3];
 }
 
 bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 8 == 0; }
@@ -629,6 +635,576 @@ TEST(TableMemory, MemoryBytesIsThePreallocation) {
   // LPM keys carry the prefix length.
   EXPECT_EQ(Table::memory_bytes(decl(TableKind::Lpm6, 16, 4, 100)), 256u * (4 + 17 + 8));
   EXPECT_EQ(Table::memory_bytes(decl(TableKind::Hash, 0, 8, 64)), 0u);  // invalid
+}
+
+// --- walks (plain hash) -------------------------------------------------------
+
+// Walks with removals and insertions inside them, against a model: every
+// key present when a walk starts and not removed during it is visited
+// exactly once with its value; after the walk ends (tidy() shifts the marked
+// slots away) every live key is found and every removed one is not.
+TEST(TableWalk, HashWalksWithRemovalsAndInsertionsAgreeWithModel) {
+  constexpr uint32_t kMax = 48;
+  constexpr uint32_t kSlots = 128;  // hash_capacity(48)
+  for (uint64_t seed : {0ull, 1ull, 77ull}) {
+    std::string why;
+    auto t = Table::create(decl(TableKind::Hash, 4, 8, kMax), &why, seed);
+    ASSERT_NE(t, nullptr) << why;
+    std::map<uint32_t, uint64_t> model;
+    std::mt19937_64 rng(seed + 5);
+    // 96 keys for 48 entries: long clusters, full-table refusals.
+    auto random_key = [&] { return uint32_t(rng() % 96); };
+    for (int round = 0; round < 300; ++round) {
+      // Churn between walks.
+      for (int i = 0; i < 40; ++i) {
+        const uint32_t k = random_key();
+        if (rng() % 3 == 0) {
+          EXPECT_EQ(t->erase(be32(k).data()), model.erase(k) == 1);
+        } else {
+          const bool fits = model.count(k) || model.size() < kMax;
+          EXPECT_EQ(t->update(be32(k).data(), val64(round * 1000 + i).data()), fits);
+          if (fits) model[k] = round * 1000 + i;
+        }
+      }
+      const std::map<uint32_t, uint64_t> at_start = model;
+      std::set<uint32_t> removed;  // during the walk
+      std::map<uint32_t, int> visits;
+      uint32_t marks = 0;
+      t->walk_begin();
+      EXPECT_EQ(t->walks_open(), 1u);
+      uint64_t cursor = 0;
+      Table::Entry e;
+      while (t->walk_next(&cursor, &e)) {
+        const uint32_t k = be32_of(e.key);
+        ++visits[k];
+        ASSERT_TRUE(model.count(k)) << "visited a key that is not there: " << k;
+        EXPECT_EQ(get64(e.value), model[k]);
+        EXPECT_EQ(e.prefix_len, 32u);
+        // Remove this entry, another, or insert one; sometimes several.
+        for (int n = int(rng() % 3); n > 0; --n) {
+          const uint32_t other = rng() % 2 ? k : random_key();
+          switch (rng() % 3) {
+            case 0:
+            case 1:
+              if (model.erase(other)) {
+                EXPECT_TRUE(t->erase(be32(other).data()));
+                removed.insert(other);
+                ++marks;
+              } else {
+                EXPECT_FALSE(t->erase(be32(other).data()));
+              }
+              break;
+            default: {
+              // Marked slots are not reused inside a walk, and one empty
+              // slot always stays.
+              const bool fits =
+                  model.count(other) || (model.size() < kMax && model.size() + marks + 1 < kSlots);
+              EXPECT_EQ(t->update(be32(other).data(), val64(7).data()), fits) << other;
+              if (fits) model[other] = 7;
+            }
+          }
+        }
+      }
+      t->walk_end();
+      EXPECT_EQ(t->walks_open(), 0u);
+      for (const auto& [k, v] : at_start)
+        if (!removed.count(k)) {
+          EXPECT_EQ(visits[k], 1) << "key " << k << " round " << round;
+        }
+      EXPECT_EQ(t->size(), model.size());
+      for (uint32_t k = 0; k < 96; ++k) {
+        const uint8_t* v = t->lookup(be32(k).data());
+        ASSERT_EQ(v != nullptr, model.count(k) == 1) << "key " << k << " round " << round;
+        if (v) {
+          EXPECT_EQ(get64(v), model[k]);
+        }
+      }
+    }
+  }
+}
+
+TEST(TableWalk, EndWalksClosesEveryWalkAndTidies) {
+  auto t = make(decl(TableKind::Hash, 4, 8, 16));
+  for (uint32_t k = 0; k < 16; ++k) ASSERT_TRUE(t->update(be32(k).data(), val64(k).data()));
+  t->walk_begin();
+  t->walk_begin();
+  for (uint32_t k = 0; k < 16; k += 2) ASSERT_TRUE(t->erase(be32(k).data()));
+  t->end_walks();
+  EXPECT_EQ(t->walks_open(), 0u);
+  // The marks are gone: the table takes max entries again.
+  for (uint32_t k = 100; k < 108; ++k) EXPECT_TRUE(t->update(be32(k).data(), val64(k).data()));
+  EXPECT_EQ(t->size(), 16u);
+  for (uint32_t k = 1; k < 16; k += 2) EXPECT_NE(t->lookup(be32(k).data()), nullptr);
+}
+
+// --- lru and idle timeouts ----------------------------------------------------
+
+TEST(TableCreate, IdleTimeoutsAreForHashAndLruTables) {
+  TableDecl d = decl(TableKind::Array, 4, 8, 4, "x");
+  d.idle_ms = 1000;
+  expect_rejected(d, "only hash and lru tables take an idle timeout");
+  d.kind = TableKind::Lpm4;
+  expect_rejected(d, "only hash and lru tables take an idle timeout");
+  d = decl(TableKind::Hash, 4, 8, 4, "x");
+  d.idle_ms = kMaxPeriodMs + 1;
+  expect_rejected(d, "idle timeout must be at most a day");
+  expect_rejected(decl(TableKind::Lru, 0, 8, 4, "x"), "lru keys must be 1..64 bytes");
+  d.idle_ms = kMaxPeriodMs;
+  EXPECT_NE(Table::create(d), nullptr);
+  d.kind = TableKind::Lru;
+  EXPECT_NE(Table::create(d), nullptr);
+}
+
+TEST(TableMemory, TimedTablesCountTheirLinksAndTimes) {
+  TableDecl d = decl(TableKind::Lru, 4, 8, 64);
+  // Per slot: a tag, the key, the value, two 4-byte links and an 8-byte time.
+  EXPECT_EQ(Table::memory_bytes(d), 128u * (4 + 4 + 8 + 16));
+  d.kind = TableKind::Hash;
+  d.idle_ms = 100;
+  EXPECT_EQ(Table::memory_bytes(d), 128u * (4 + 4 + 8 + 16));
+  d.idle_ms = 0;
+  EXPECT_EQ(Table::memory_bytes(d), 128u * (4 + 4 + 8));
+}
+
+TEST(TableLru, FullTableEvictsTheLeastRecentlyUsed) {
+  auto t = make(decl(TableKind::Lru, 4, 8, 3));
+  t->clock().now_ms = 1000;
+  for (uint32_t k = 1; k <= 3; ++k) ASSERT_TRUE(t->update(be32(k).data(), val64(k).data()));
+  ASSERT_NE(t->lookup(be32(1).data()), nullptr);  // 1 is now the most recent: 2 is the oldest
+  ASSERT_TRUE(t->update(be32(4).data(), val64(4).data()));
+  EXPECT_EQ(t->lookup(be32(2).data()), nullptr);
+  EXPECT_EQ(t->evicted(), 1u);
+  EXPECT_EQ(t->size(), 3u);
+  // tadd (find_or_insert) uses 3; update uses 1: 4 is the oldest.
+  ASSERT_NE(t->find_or_insert(be32(3).data()), nullptr);
+  ASSERT_TRUE(t->update(be32(1).data(), val64(11).data()));
+  ASSERT_NE(t->find_or_insert(be32(5).data()), nullptr);
+  EXPECT_EQ(t->lookup(be32(4).data()), nullptr);
+  EXPECT_EQ(get64(t->lookup(be32(1).data())), 11u);
+  EXPECT_EQ(get64(t->lookup(be32(5).data())), 0u);  // new: zero-filled
+  EXPECT_EQ(t->evicted(), 2u);
+  EXPECT_EQ(t->expired(), 0u);
+  // A removal frees room: no eviction.
+  ASSERT_TRUE(t->erase(be32(3).data()));
+  ASSERT_TRUE(t->update(be32(6).data(), val64(6).data()));
+  EXPECT_EQ(t->evicted(), 2u);
+  EXPECT_EQ(t->size(), 3u);
+}
+
+TEST(TableLru, HostReadsAndWalksAreNotUse) {
+  auto t = make(decl(TableKind::Lru, 4, 8, 3));
+  t->clock().now_ms = 1000;
+  for (uint32_t k = 1; k <= 3; ++k) ASSERT_TRUE(t->update(be32(k).data(), val64(k).data()));
+  t->for_each([](std::span<const uint8_t>, uint32_t, std::span<const uint8_t>) {});
+  EXPECT_TRUE(t->age_ms(be32(1).data()).has_value());
+  t->walk_begin();
+  uint64_t cursor = 0;
+  Table::Entry e;
+  while (t->walk_next(&cursor, &e)) {
+  }
+  t->walk_end();
+  ASSERT_TRUE(t->update(be32(4).data(), val64(4).data()));
+  EXPECT_EQ(t->lookup(be32(1).data()), nullptr);  // still the oldest
+}
+
+TEST(TableLru, NumberFunctionsUseEntriesAndTheInlineProbeIsRefused) {
+  for (TableKind kind : {TableKind::Lru, TableKind::Hash}) {
+    TableDecl d = decl(kind, 4, 8, 3);
+    if (kind == TableKind::Hash) d.idle_ms = 100;
+    auto t = make(d);
+    t->clock().now_ms = 1000;
+    Table::WordProbe probe;
+    EXPECT_FALSE(t->word_probe(&probe));  // the native code calls the functions
+    auto lookup = t->number_lookup();
+    auto insert = t->number_find_or_insert();
+    ASSERT_NE(lookup, nullptr);
+    ASSERT_NE(insert, nullptr);
+    for (uint64_t k = 1; k <= 3; ++k) ASSERT_NE(insert(*t, k), nullptr);
+    ASSERT_NE(lookup(*t, 1), nullptr);
+    EXPECT_EQ(lookup(*t, 9), nullptr);
+    if (kind == TableKind::Lru) {
+      ASSERT_NE(insert(*t, 4), nullptr);  // evicts 2, the oldest since lookup(1)
+      EXPECT_EQ(t->lookup(be32(2).data()), nullptr);
+      EXPECT_NE(t->lookup(be32(1).data()), nullptr);
+    } else {
+      t->clock().now_ms = 1100;  // 2 and 3 expired; 1 was used at 1000 too
+      EXPECT_EQ(lookup(*t, 1), nullptr);
+      EXPECT_EQ(get64(insert(*t, 2)), 0u);  // starts over
+      EXPECT_EQ(t->expired(), 2u);
+    }
+  }
+  // Plain hash tables keep the inline probe.
+  auto plain = make(decl(TableKind::Hash, 4, 8, 3));
+  Table::WordProbe probe;
+  EXPECT_TRUE(plain->word_probe(&probe));
+}
+
+TEST(TableIdle, AnEntryIsGoneAtExactlyTheTimeout) {
+  TableDecl d = decl(TableKind::Hash, 4, 8, 8);
+  d.idle_ms = 100;
+  auto t = make(d);
+  auto k = be32(1);
+  t->clock().now_ms = 1000;
+  ASSERT_TRUE(t->update(k.data(), val64(5).data()));
+  t->clock().now_ms = 1099;
+  EXPECT_EQ(t->age_ms(k.data()), 99u);
+  ASSERT_NE(t->lookup(k.data()), nullptr);  // a use: idle from 1099 on
+  t->clock().now_ms = 1198;
+  EXPECT_EQ(t->age_ms(k.data()), 99u);
+  size_t listed = 0;
+  t->for_each([&](std::span<const uint8_t>, uint32_t, std::span<const uint8_t>) { ++listed; });
+  EXPECT_EQ(listed, 1u);
+  t->clock().now_ms = 1199;
+  EXPECT_EQ(t->age_ms(k.data()), std::nullopt);
+  listed = 0;
+  t->for_each([&](std::span<const uint8_t>, uint32_t, std::span<const uint8_t>) { ++listed; });
+  EXPECT_EQ(listed, 0u);
+  EXPECT_EQ(t->lookup(k.data()), nullptr);
+  EXPECT_EQ(t->expired(), 1u);
+  EXPECT_EQ(t->size(), 0u);  // the lookup removed it
+}
+
+TEST(TableIdle, ExpiredKeysStartOverAndAreAbsentToDelete) {
+  TableDecl d = decl(TableKind::Hash, 4, 8, 8);
+  d.idle_ms = 100;
+  auto t = make(d);
+  t->clock().now_ms = 1000;
+  for (uint32_t k = 1; k <= 3; ++k) ASSERT_TRUE(t->update(be32(k).data(), val64(k * 10).data()));
+  t->clock().now_ms = 1100;
+  // tadd of an expired key adds to zero, as to a new entry.
+  uint8_t* v = t->find_or_insert(be32(1).data());
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(get64(v), 0u);
+  EXPECT_FALSE(t->erase(be32(2).data()));  // expired: absent
+  ASSERT_TRUE(t->update(be32(3).data(), val64(33).data()));
+  EXPECT_EQ(get64(t->lookup(be32(3).data())), 33u);
+  EXPECT_EQ(t->expired(), 3u);
+  EXPECT_EQ(t->size(), 2u);
+}
+
+TEST(TableIdle, ClockGoingBackDoesNotExpire) {
+  TableDecl d = decl(TableKind::Lru, 4, 8, 8);
+  d.idle_ms = 100;
+  auto t = make(d);
+  t->clock().now_ms = 5000;
+  ASSERT_TRUE(t->update(be32(1).data(), val64(1).data()));
+  t->clock().now_ms = 1000;  // a capture's timestamps went back
+  EXPECT_EQ(t->age_ms(be32(1).data()), 0u);
+  EXPECT_EQ(t->expire(1000, 100), 0u);
+  EXPECT_NE(t->lookup(be32(1).data()), nullptr);  // used at 1000 now
+  t->clock().now_ms = 1100;
+  EXPECT_EQ(t->lookup(be32(1).data()), nullptr);
+}
+
+TEST(TableIdle, ExpireRemovesTheOldestFirstWithinItsBound) {
+  TableDecl d = decl(TableKind::Hash, 4, 8, 64);
+  d.idle_ms = 100;
+  auto t = make(d);
+  for (uint32_t k = 0; k < 10; ++k) {
+    t->clock().now_ms = 1000 + k;
+    ASSERT_TRUE(t->update(be32(k).data(), val64(k).data()));
+  }
+  auto keys = [&] {
+    std::set<uint32_t> s;
+    t->clock().now_ms = 1000;  // nothing expired to for_each
+    t->for_each([&](std::span<const uint8_t> key, uint32_t, std::span<const uint8_t>) {
+      s.insert(be32_of(key.data()));
+    });
+    return s;
+  };
+  // At 1104, keys 0..4 (used at 1000..1004) have been idle 100 ms.
+  EXPECT_EQ(t->expire(1104, 3), 3u);
+  EXPECT_EQ(keys(), (std::set<uint32_t>{3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(t->expire(1104, 100), 2u);
+  EXPECT_EQ(keys(), (std::set<uint32_t>{5, 6, 7, 8, 9}));
+  EXPECT_EQ(t->expire(1104, 100), 0u);
+  EXPECT_EQ(t->expired(), 5u);
+  EXPECT_EQ(t->size(), 5u);
+  // A use moves a key to the back of the queue.
+  t->clock().now_ms = 1104;
+  ASSERT_NE(t->lookup(be32(5).data()), nullptr);
+  EXPECT_EQ(t->expire(1109, 100), 4u);  // 6..9
+  EXPECT_EQ(keys(), (std::set<uint32_t>{5}));
+  // An lru table without a timeout never expires anything.
+  auto lru = make(decl(TableKind::Lru, 4, 8, 4));
+  lru->clock().now_ms = 1;
+  ASSERT_TRUE(lru->update(be32(1).data(), val64(1).data()));
+  EXPECT_EQ(lru->expire(~uint64_t{0} / 2, 100), 0u);
+}
+
+TEST(TableIdle, FullTableAdmitsNewKeysWhenTheOldestIsStale) {
+  TableDecl d = decl(TableKind::Hash, 4, 8, 4);
+  d.idle_ms = 100;
+  auto t = make(d);
+  for (uint32_t k = 0; k < 4; ++k) {
+    t->clock().now_ms = 1000 + k;
+    ASSERT_TRUE(t->update(be32(k).data(), val64(k).data()));
+  }
+  t->clock().now_ms = 1050;
+  EXPECT_FALSE(t->update(be32(9).data(), val64(9).data()));  // full, nothing stale
+  EXPECT_EQ(t->find_or_insert(be32(9).data()), nullptr);
+  t->clock().now_ms = 1100;  // key 0 is stale
+  EXPECT_TRUE(t->update(be32(9).data(), val64(9).data()));
+  EXPECT_EQ(t->expired(), 1u);
+  EXPECT_EQ(t->evicted(), 0u);
+  EXPECT_FALSE(t->update(be32(10).data(), val64(9).data()));  // key 1 is not, yet
+  t->clock().now_ms = 1101;
+  EXPECT_TRUE(t->update(be32(10).data(), val64(10).data()));
+  for (uint32_t k : {2u, 3u, 9u, 10u}) EXPECT_NE(t->lookup(be32(k).data()), nullptr) << k;
+  // A full lru table with a stale oldest entry counts it as expired, not evicted.
+  d.kind = TableKind::Lru;
+  auto l = make(d);
+  l->clock().now_ms = 1000;
+  for (uint32_t k = 0; k < 4; ++k) ASSERT_TRUE(l->update(be32(k).data(), val64(k).data()));
+  l->clock().now_ms = 1050;
+  ASSERT_TRUE(l->update(be32(9).data(), val64(9).data()));
+  EXPECT_EQ(l->evicted(), 1u);
+  l->clock().now_ms = 2000;
+  ASSERT_TRUE(l->update(be32(10).data(), val64(10).data()));
+  EXPECT_EQ(l->evicted(), 1u);
+  EXPECT_EQ(l->expired(), 1u);
+}
+
+TEST(TableIdle, WalksSkipExpiredEntries) {
+  TableDecl d = decl(TableKind::Lru, 4, 8, 16);
+  d.idle_ms = 100;
+  auto t = make(d);
+  for (uint32_t k = 0; k < 10; ++k) {
+    t->clock().now_ms = 1000 + 10 * k;
+    ASSERT_TRUE(t->update(be32(k).data(), val64(k).data()));
+  }
+  t->clock().now_ms = 1150;  // keys 0..5 (used at 1000..1050) have expired
+  std::set<uint32_t> seen;
+  t->walk_begin();
+  uint64_t cursor = 0;
+  Table::Entry e;
+  while (t->walk_next(&cursor, &e)) seen.insert(be32_of(e.key));
+  t->walk_end();
+  EXPECT_EQ(seen, (std::set<uint32_t>{6, 7, 8, 9}));
+}
+
+// The timed tables against a model: a list of keys from the most recently
+// used to the least, each with its value and time of last use. Lookups,
+// updates, tadds, deletes, the native code's functions, expiry and walks
+// with removals and insertions inside them, in a table small enough for its
+// keys to form long clusters, so backward shifts move entries all the time.
+struct TimedModel {
+  struct Item {
+    uint64_t value, used;
+  };
+  bool lru;
+  uint32_t idle_ms, max;
+  std::list<uint32_t> order;  // front: most recently used
+  std::map<uint32_t, std::pair<Item, std::list<uint32_t>::iterator>> items;
+  uint64_t evicted = 0, expired = 0;
+
+  bool stale(uint32_t k, uint64_t now) const {
+    const auto& it = items.at(k).first;
+    return idle_ms && now >= it.used + idle_ms;
+  }
+  void remove(uint32_t k) {
+    order.erase(items.at(k).second);
+    items.erase(k);
+  }
+  void touch(uint32_t k, uint64_t now) {
+    auto& [item, pos] = items.at(k);
+    item.used = now;
+    order.erase(pos);
+    order.push_front(k);
+    pos = order.begin();
+  }
+  std::optional<uint64_t> lookup(uint32_t k, uint64_t now) {
+    if (!items.count(k)) return std::nullopt;
+    if (stale(k, now)) {
+      ++expired;
+      remove(k);
+      return std::nullopt;
+    }
+    touch(k, now);
+    return items.at(k).first.value;
+  }
+  // find_or_insert: the value slot, or nullptr when full.
+  uint64_t* use(uint32_t k, uint64_t now) {
+    if (items.count(k)) {
+      if (stale(k, now)) ++expired, items.at(k).first.value = 0;
+      touch(k, now);
+      return &items.at(k).first.value;
+    }
+    if (items.size() >= max) {
+      const uint32_t oldest = order.back();
+      if (stale(oldest, now))
+        ++expired;
+      else if (lru)
+        ++evicted;
+      else
+        return nullptr;
+      remove(oldest);
+    }
+    order.push_front(k);
+    items[k] = {{0, now}, order.begin()};
+    return &items.at(k).first.value;
+  }
+  bool erase(uint32_t k, uint64_t now) {
+    if (!items.count(k)) return false;
+    const bool live = !stale(k, now);
+    if (!live) ++expired;
+    remove(k);
+    return live;
+  }
+  uint32_t expire(uint64_t now, uint32_t bound) {
+    uint32_t n = 0;
+    while (n < bound && !order.empty() && stale(order.back(), now)) remove(order.back()), ++n;
+    expired += n;
+    return n;
+  }
+  std::map<uint32_t, uint64_t> live(uint64_t now) const {
+    std::map<uint32_t, uint64_t> m;
+    for (const auto& [k, v] : items)
+      if (!stale(k, now)) m[k] = v.first.value;
+    return m;
+  }
+};
+
+void timed_against_model(TableKind kind, uint32_t idle_ms, uint64_t seed) {
+  SCOPED_TRACE(std::string(kind == TableKind::Lru ? "lru" : "hash") + " idle " +
+               std::to_string(idle_ms) + " seed " + std::to_string(seed));
+  constexpr uint32_t kMax = 16, kKeys = 48;
+  TableDecl d = decl(kind, 4, 8, kMax);
+  d.idle_ms = idle_ms;
+  std::string why;
+  auto t = Table::create(d, &why, seed);
+  ASSERT_NE(t, nullptr) << why;
+  TimedModel m{kind == TableKind::Lru, idle_ms, kMax, {}, {}, 0, 0};
+  std::mt19937_64 rng(seed);
+  uint64_t now = 1000;
+  auto lookup_fn = t->number_lookup();
+  auto insert_fn = t->number_find_or_insert();
+  auto table_contents = [&] {
+    std::map<uint32_t, uint64_t> c;
+    t->for_each([&](std::span<const uint8_t> key, uint32_t, std::span<const uint8_t> v) {
+      EXPECT_TRUE(c.emplace(be32_of(key.data()), get64(v.data())).second);
+    });
+    return c;
+  };
+  // One operation on key k, on both.
+  auto step = [&](uint32_t k, int op) {
+    const auto key = be32(k);
+    switch (op) {
+      case 0: {
+        const auto want = m.lookup(k, now);
+        const uint8_t* v = t->lookup(key.data());
+        ASSERT_EQ(v != nullptr, want.has_value()) << "lookup " << k;
+        if (v) {
+          EXPECT_EQ(get64(v), *want);
+        }
+        break;
+      }
+      case 1: {
+        const auto want = m.lookup(k, now);
+        const uint8_t* v = lookup_fn(*t, k);
+        ASSERT_EQ(v != nullptr, want.has_value()) << "number lookup " << k;
+        if (v) {
+          EXPECT_EQ(get64(v), *want);
+        }
+        break;
+      }
+      case 2: {
+        const uint64_t value = rng() % 1000;
+        uint64_t* want = m.use(k, now);
+        ASSERT_EQ(t->update(key.data(), val64(value).data()), want != nullptr) << "update " << k;
+        if (want) *want = value;
+        break;
+      }
+      case 3: {
+        uint64_t* want = m.use(k, now);
+        uint8_t* v = rng() % 2 ? t->find_or_insert(key.data()) : insert_fn(*t, k);
+        ASSERT_EQ(v != nullptr, want != nullptr) << "tadd " << k;
+        if (!v) break;
+        EXPECT_EQ(get64(v), *want);
+        const uint64_t sum = get64(v) + 3;
+        std::memcpy(v, &sum, 8);
+        *want = sum;
+        break;
+      }
+      default:
+        ASSERT_EQ(t->erase(key.data()), m.erase(k, now)) << "delete " << k;
+    }
+  };
+  for (int round = 0; round < 400; ++round) {
+    for (int i = 0; i < 50; ++i) {
+      now += rng() % 8;  // idle 100: entries expire now and then
+      t->clock().now_ms = now;
+      step(uint32_t(rng() % kKeys), int(rng() % 5));
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+    if (idle_ms && rng() % 4 == 0) {
+      const uint32_t bound = uint32_t(rng() % 6);
+      EXPECT_EQ(t->expire(now, bound), m.expire(now, bound));
+    }
+    t->clock().now_ms = now;
+    ASSERT_EQ(table_contents(), m.live(now)) << "round " << round;
+    EXPECT_EQ(t->size(), m.items.size());
+    EXPECT_EQ(t->evicted(), m.evicted);
+    EXPECT_EQ(t->expired(), m.expired);
+    for (const auto& [k, v] : m.live(now))
+      EXPECT_EQ(t->age_ms(be32(k).data()), now - m.items.at(k).first.used);
+    // A walk, with a few operations inside it (a removal marks its slot,
+    // nothing moves until the walk ends).
+    // (Time stands still during it, so no entry expires under it.)
+    const auto at_start = m.live(now);
+    std::set<uint32_t> removed;  // keys of at_start a step removed
+    std::map<uint32_t, int> visits;
+    t->walk_begin();
+    uint64_t cursor = 0;
+    Table::Entry e;
+    int ops = 0;
+    while (t->walk_next(&cursor, &e)) {
+      const uint32_t k = be32_of(e.key);
+      ++visits[k];
+      ASSERT_TRUE(m.items.count(k) && !m.stale(k, now)) << "walk visited " << k;
+      EXPECT_EQ(get64(e.value), m.items.at(k).first.value);
+      if (ops < 8 && rng() % 2) {
+        step(rng() % 2 ? k : uint32_t(rng() % kKeys), int(rng() % 5));
+        if (::testing::Test::HasFatalFailure()) return;
+        ++ops;
+        for (const auto& [key, value] : at_start)
+          if (!m.items.count(key)) removed.insert(key);
+      }
+    }
+    t->walk_end();
+    for (const auto& [k, v] : at_start)
+      if (!removed.count(k)) {
+        EXPECT_EQ(visits[k], 1) << "key " << k;
+      }
+    ASSERT_EQ(table_contents(), m.live(now)) << "after the walk of round " << round;
+  }
+}
+
+TEST(TableTimed, LruAgreesWithModel) {
+  for (uint64_t seed : {1ull, 2ull, 3ull}) timed_against_model(TableKind::Lru, 0, seed);
+}
+
+TEST(TableTimed, LruWithIdleTimeoutAgreesWithModel) {
+  for (uint64_t seed : {4ull, 5ull, 6ull}) timed_against_model(TableKind::Lru, 100, seed);
+}
+
+TEST(TableTimed, HashWithIdleTimeoutAgreesWithModel) {
+  for (uint64_t seed : {7ull, 8ull, 9ull}) timed_against_model(TableKind::Hash, 100, seed);
+}
+
+TEST(TableTimed, ClearEmptiesTheRecencyList) {
+  auto t = make(decl(TableKind::Lru, 4, 8, 2));
+  t->clock().now_ms = 1;
+  ASSERT_TRUE(t->update(be32(1).data(), val64(1).data()));
+  ASSERT_TRUE(t->update(be32(2).data(), val64(2).data()));
+  t->clear();
+  EXPECT_EQ(t->size(), 0u);
+  ASSERT_TRUE(t->update(be32(3).data(), val64(3).data()));
+  ASSERT_TRUE(t->update(be32(4).data(), val64(4).data()));
+  ASSERT_TRUE(t->update(be32(5).data(), val64(5).data()));  // evicts 3
+  EXPECT_EQ(t->lookup(be32(3).data()), nullptr);
+  EXPECT_NE(t->lookup(be32(4).data()), nullptr);
+  EXPECT_EQ(t->evicted(), 1u);
 }
 
 }  // namespace

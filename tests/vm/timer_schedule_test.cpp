@@ -117,5 +117,25 @@ TEST(AttachPoint, RunsDueTimersOncePerLateTick) {
   at.run_due_timers(700, meta);  // no program: nothing runs
 }
 
+TEST(AttachPoint, TicksExpireIdleTableEntries) {
+  Diagnostic d;
+  auto vm =
+      Instance::create(assemble_ok(".data:\ntable t hash key 4 max 8 idle 1s\n.text:\n    pass\n"),
+                       HostCaps{}, Limits{}, nullptr, &d);
+  ASSERT_TRUE(vm) << d.str();
+  Table& t = vm->table(0);
+  t.clock().now_ms = 1000;
+  const uint8_t key[4] = {1, 2, 3, 4}, value[8] = {1};
+  ASSERT_TRUE(t.update(key, value));
+  AttachPoint at("p");
+  at.replace(std::move(vm));
+  EXPECT_TRUE(at.has_timers());  // no handlers, but a host must tick it
+  at.run_due_timers(1999, PacketMeta{});
+  EXPECT_EQ(at.program()->table(0).size(), 1u);
+  at.run_due_timers(2000, PacketMeta{});
+  EXPECT_EQ(at.program()->table(0).size(), 0u);
+  EXPECT_EQ(at.program()->table(0).expired(), 1u);
+}
+
 }  // namespace
 }  // namespace netcpu::test

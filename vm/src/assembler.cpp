@@ -491,12 +491,14 @@ class Assembler {
 
   void declare_table(const ParsedLine& l, const std::vector<OperandText>& w,
                      std::string_view name) {
-    if (w.size() < 2) fail(l.word_col, "table needs a kind: hash, array, lpm4 or lpm6");
+    if (w.size() < 2) fail(l.word_col, "table needs a kind: hash, lru, array, lpm4 or lpm6");
     TableDecl t;
     t.name = std::string(name);
     std::string kind = lower(w[1].text);
     if (kind == "hash")
       t.kind = TableKind::Hash;
+    else if (kind == "lru")
+      t.kind = TableKind::Lru;
     else if (kind == "array")
       t.kind = TableKind::Array, t.key_size = 4;
     else if (kind == "lpm4")
@@ -505,27 +507,47 @@ class Assembler {
       t.kind = TableKind::Lpm6, t.key_size = 16;
     else
       fail(w[1].col,
-           "unknown table kind '" + std::string(w[1].text) + "' (hash, array, lpm4, lpm6)");
+           "unknown table kind '" + std::string(w[1].text) + "' (hash, lru, array, lpm4, lpm6)");
+    const bool hashed = t.kind == TableKind::Hash || t.kind == TableKind::Lru;
     for (size_t i = 2; i < w.size(); i += 2) {
       std::string k = lower(w[i].text);
       if (i + 1 >= w.size()) fail(w[i].col, "'" + k + "' needs a value");
       if (k == "key") {
-        if (t.kind != TableKind::Hash) fail(w[i].col, "only hash tables take a key size");
+        if (!hashed) fail(w[i].col, "only hash and lru tables take a key size");
         t.key_size = size_value(w[i + 1], kMaxKeySize, "key size");
+      } else if (k == "idle") {
+        if (!hashed) fail(w[i].col, "only hash and lru tables take an idle timeout");
+        auto ms = period_ms(w[i + 1].text);
+        if (!ms)
+          fail(w[i + 1].col, "idle timeout must be between 1 ms and 1 day (as 30s or 500ms)");
+        t.idle_ms = *ms;
       } else if (k == "value") {
         t.value_size = size_value(w[i + 1], kMaxValueSize, "value size");
       } else if (k == "max") {
         t.max_entries = size_value(w[i + 1], kMaxTableEntries, "max");
       } else {
-        fail(w[i].col, "unknown table attribute '" + k + "' (key, value, max)");
+        fail(w[i].col, "unknown table attribute '" + k + "' (key, value, max, idle)");
       }
     }
-    if (!t.key_size) fail(l.word_col, "hash table '" + t.name + "' needs 'key N'");
+    if (!t.key_size) fail(l.word_col, kind + " table '" + t.name + "' needs 'key N'");
     if (!t.value_size) t.value_size = 8;
     if (!t.max_entries) fail(l.word_col, "table '" + t.name + "' needs 'max N'");
     if (prog_.tables.size() >= kMaxTables) fail(l.word_col, "too many tables");
     check_free(name, w[0].col);
     prog_.tables.push_back(t);
+  }
+
+  // A timer's period or a table's idle timeout: a number of milliseconds,
+  // with or without "ms", or of seconds with "s"; 1 ms to a day.
+  static std::optional<uint32_t> period_ms(std::string_view text) {
+    uint64_t unit = 1;
+    if (text.size() > 2 && text.substr(text.size() - 2) == "ms")
+      text.remove_suffix(2);
+    else if (text.size() > 1 && text.back() == 's')
+      text.remove_suffix(1), unit = 1000;
+    auto v = parse_int(text);
+    if (!v || *v <= 0 || static_cast<uint64_t>(*v) > kMaxPeriodMs / unit) return std::nullopt;
+    return static_cast<uint32_t>(static_cast<uint64_t>(*v) * unit);
   }
 
   std::optional<uint8_t> table_index(std::string_view name) const {
@@ -568,21 +590,15 @@ class Assembler {
       std::string_view name = strip_sigil(w2[0].text);
       std::string_view per = w2[1].text;
       if (!per.empty() && per.back() == ':') per.remove_suffix(1);
-      uint64_t mult = 1;
-      if (per.size() > 2 && per.substr(per.size() - 2) == "ms")
-        per.remove_suffix(2);
-      else if (per.size() > 1 && per.back() == 's')
-        per.remove_suffix(1), mult = 1000;
-      auto v = parse_int(per);
-      if (!v || *v <= 0 || static_cast<uint64_t>(*v) * mult > 86400000ull)
-        fail(w2[1].col, "timer period must be between 1 ms and 1 day");
+      auto period = period_ms(per);
+      if (!period) fail(w2[1].col, "timer period must be between 1 ms and 1 day");
       section_ = Section::Timer;
       if (first) {
         check_ident(name, w2[0].col);
         for (const auto& t : prog_.timers)
           if (t.name == name)
             fail(w2[0].col, "timer '" + std::string(name) + "' is already defined");
-        prog_.timers.push_back({std::string(name), pc_, static_cast<uint32_t>(*v * mult)});
+        prog_.timers.push_back({std::string(name), pc_, *period});
         entries_.push_back({pc_, cur_line_, l.word_col, "timer '" + std::string(name) + "'"});
       }
       return true;

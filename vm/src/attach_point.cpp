@@ -39,6 +39,7 @@ RunResult AttachPoint::timed_run(uint8_t* pkt, uint32_t& len, uint32_t capacity,
                                                       uint32_t capacity, const PacketMeta& meta) {
   InstanceImpl& vm = impl(*program_);
   if (vm.native_ && pkt) [[likely]] {
+    vm.start_clock(meta);
     // A sampled run times the native code alone, as an unsampled one runs it.
     auto native = [&] { return vm.native_(vm.state_.get(), pkt, len, &len, capacity, &meta); };
     const JitResult j = sample_due() ? timed(native) : native();
@@ -106,7 +107,10 @@ double AttachPoint::average_ns() const {
 
 void AttachPoint::run_due_timers(uint64_t now_ms, const PacketMeta& meta,
                                  const TimerSchedule::Ran& ran) {
-  if (program_) timer_schedule_.run_due(*program_, now_ms, meta, ran);
+  if (!program_) return;
+  // Idle entries go first: timer handlers walking a table see live ones.
+  program_->expire_tables(now_ms);
+  timer_schedule_.run_due(*program_, now_ms, meta, ran);
 }
 
 }  // namespace netcpu

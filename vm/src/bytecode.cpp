@@ -2,6 +2,7 @@
 // malformed file yields an error, never a crash.
 #include "netcpu/bytecode.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -146,6 +147,11 @@ std::vector<uint8_t> encode_bytecode(const Program& p) {
       s.u32(t.key_size), s.u32(t.value_size), s.u32(t.max_entries);
       s.str(t.name);
     }
+    // The idle timeouts, after the declarations that version-1 readers know:
+    // written only when a table has one, so programs without them keep
+    // their bytes (and hash).
+    if (std::any_of(p.tables.begin(), p.tables.end(), [](const TableDecl& t) { return t.idle_ms; }))
+      for (const auto& t : p.tables) s.u32(t.idle_ms);
   });
   sec(kTagStrs, [&](Writer& s) {
     s.u32(static_cast<uint32_t>(p.strings.size()));
@@ -242,11 +248,14 @@ std::optional<Program> decode_bytecode(std::span<const uint8_t> bytes, std::stri
         p.tables.resize(n);
         for (auto& t : p.tables) {
           uint8_t k = s.u8();
-          if (k > static_cast<uint8_t>(TableKind::Lpm6)) return bad("unknown table kind");
+          if (k > static_cast<uint8_t>(TableKind::Lru)) return bad("unknown table kind");
           t.kind = static_cast<TableKind>(k);
           t.key_size = s.u32(), t.value_size = s.u32(), t.max_entries = s.u32();
           t.name = s.str(kMaxName);
         }
+        // The idle timeouts' trailer, when the section has one.
+        if (s.ok() && s.left() >= size_t{4} * n)
+          for (auto& t : p.tables) t.idle_ms = s.u32();
         break;
       }
       case kTagStrs: {

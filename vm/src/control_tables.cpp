@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <optional>
 #include <span>
 #include <string>
 #include <tuple>
@@ -19,7 +20,8 @@ ControlReply Control::cmd_table_list(const std::vector<std::string>& w, bool jso
   ControlReply err;
   auto points = selection(w, err);
   if (!points) return err;
-  std::string text = "POINT      TABLE            KIND  KEY VALUE     MAX ENTRIES";
+  std::string text =
+      "POINT      TABLE            KIND  KEY VALUE     MAX ENTRIES    IDLE  EVICTED  EXPIRED";
   nlohmann::json rows = nlohmann::json::array();
   for (AttachPoint* point : *points) {
     AttachPoint& at = *point;
@@ -35,13 +37,21 @@ ControlReply Control::cmd_table_list(const std::vector<std::string>& w, bool jso
                         {"key_size", d.key_size},
                         {"value_size", d.value_size},
                         {"max_entries", d.max_entries},
-                        {"entries", t.size()}});
+                        {"entries", t.size()},
+                        {"idle_ms", d.idle_ms},
+                        {"evicted", t.evicted()},
+                        {"expired", t.expired()}});
         continue;
       }
-      char line[256];
-      std::snprintf(line, sizeof line, "%-10s %-16s %-5s %3u %5u %7u %7zu", at.name().c_str(),
-                    d.name.c_str(), table_kind_name(d.kind), d.key_size, d.value_size,
-                    d.max_entries, t.size());
+      // "-" where the kind has no such thing: no timeout, no eviction.
+      const std::string idle = d.idle_ms ? format_period(d.idle_ms) : "-";
+      const std::string evicted = d.kind == TableKind::Lru ? std::to_string(t.evicted()) : "-";
+      const std::string expired = d.idle_ms ? std::to_string(t.expired()) : "-";
+      char line[320];
+      std::snprintf(line, sizeof line, "%-10s %-16s %-5s %3u %5u %7u %7zu %7s %8s %8s",
+                    at.name().c_str(), d.name.c_str(), table_kind_name(d.kind), d.key_size,
+                    d.value_size, d.max_entries, t.size(), idle.c_str(), evicted.c_str(),
+                    expired.c_str());
       text += "\n";
       text += line;
     }
@@ -73,6 +83,7 @@ struct Entry {
   std::vector<uint8_t> key;
   uint32_t prefix;
   std::string text, value;
+  std::optional<uint64_t> age_ms;  // timed tables: since the entry's last use
 };
 
 // A table's entries in key order (keys are big-endian bytes: numbers,
@@ -87,7 +98,8 @@ std::vector<Entry> sorted_entries(const Table& t) {
     entries.push_back({{key.begin(), key.end()},
                        prefix,
                        format_key(d, key, prefix),
-                       format_value(d, value.first(d.value_size))});
+                       format_value(d, value.first(d.value_size)),
+                       t.age_ms(key.data())});
   });
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     return std::tie(a.key, a.prefix) < std::tie(b.key, b.prefix);
@@ -114,16 +126,24 @@ ControlReply Control::cmd_table_dump(const std::vector<std::string>& w, bool jso
   const auto entries = sorted_entries(*t);
   if (json) {
     nlohmann::json list = nlohmann::json::array();
-    for (const Entry& e : entries) list.push_back({{"key", e.text}, {"value", e.value}});
+    for (const Entry& e : entries) {
+      list.push_back({{"key", e.text}, {"value", e.value}});
+      if (e.age_ms) list.back()["age_ms"] = *e.age_ms;
+    }
     return json_reply({{"point", at->name()},
                        {"table", t->decl().name},
                        {"kind", table_kind_name(t->decl().kind)},
                        {"count", entries.size()},
                        {"entries", list}});
   }
-  // KEY VALUE lines, then how many (bpftool's "Found N elements").
+  // KEY VALUE lines (timed tables: then "age" and the time since the
+  // entry's last use), then how many (bpftool's "Found N elements").
   std::string text;
-  for (const Entry& e : entries) text += e.text + " " + e.value + "\n";
+  for (const Entry& e : entries) {
+    text += e.text + " " + e.value;
+    if (e.age_ms) text += " age " + std::to_string(*e.age_ms) + "ms";
+    text += "\n";
+  }
   return {0, text + std::to_string(entries.size()) + (entries.size() == 1 ? " entry" : " entries")};
 }
 
@@ -151,17 +171,22 @@ ControlReply Control::cmd_table_get(const std::vector<std::string>& w, bool json
   // An array's index is there even unset: its value is 0.
   Entry unset;
   if (!found && d.kind == TableKind::Array && t->lookup(key.data())) {
-    unset = {key, 32, format_key(d, key, 0), format_value(d, std::vector<uint8_t>(d.value_size))};
+    unset = {key, 32, format_key(d, key, 0), format_value(d, std::vector<uint8_t>(d.value_size)),
+             std::nullopt};
     found = &unset;
   }
   if (!found) return fail(ENOENT, "no entry " + text + " in " + d.name);
-  if (json)
-    return json_reply({{"point", at->name()},
-                       {"table", d.name},
-                       {"lookup", text},
-                       {"key", found->text},
-                       {"value", found->value}});
-  return {0, found->text + " " + found->value};
+  if (json) {
+    nlohmann::json reply = {{"point", at->name()},
+                            {"table", d.name},
+                            {"lookup", text},
+                            {"key", found->text},
+                            {"value", found->value}};
+    if (found->age_ms) reply["age_ms"] = *found->age_ms;
+    return json_reply(reply);
+  }
+  return {0, found->text + " " + found->value +
+                 (found->age_ms ? " age " + std::to_string(*found->age_ms) + "ms" : "")};
 }
 
 ControlReply Control::cmd_table_set(const std::vector<std::string>& w, bool del) {

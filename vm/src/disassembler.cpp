@@ -5,6 +5,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <map>
 
 namespace netcpu {
@@ -49,6 +50,11 @@ std::string number(int64_t v) {
   else
     std::snprintf(b, sizeof b, "%" PRId64, v);
   return b;
+}
+
+// An idle timeout as the assembler reads it: whole seconds as "30s".
+std::string period(uint32_t ms) {
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
 }
 
 std::string ipv6(const std::string& s) {
@@ -276,12 +282,15 @@ class Printer {
           break;
       }
     }
-    static const char* const kinds[] = {"hash", "array", "lpm4", "lpm6"};
+    static const char* const kinds[] = {"hash", "array", "lpm4", "lpm6", "lru"};
     for (const auto& t : p_.tables) {
-      o += "table " + t.name + " " + kinds[static_cast<int>(t.kind) & 3];
-      if (t.kind == TableKind::Hash) o += " key " + std::to_string(t.key_size);
-      o +=
-          " value " + std::to_string(t.value_size) + " max " + std::to_string(t.max_entries) + "\n";
+      const auto kind = static_cast<size_t>(t.kind);
+      o += "table " + t.name + " " + (kind < std::size(kinds) ? kinds[kind] : "?");
+      if (t.kind == TableKind::Hash || t.kind == TableKind::Lru)
+        o += " key " + std::to_string(t.key_size);
+      o += " value " + std::to_string(t.value_size) + " max " + std::to_string(t.max_entries);
+      if (t.idle_ms) o += " idle " + period(t.idle_ms);
+      o += "\n";
     }
     return o;
   }

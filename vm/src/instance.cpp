@@ -165,6 +165,11 @@ std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps
       if (err) *err = Diagnostic{vm->program_.source_file, 0, 0, why};
       return nullptr;
     }
+    if (t->timed()) {
+      t->use_clock(&vm->table_clock_);
+      vm->timed_tables_ = true;
+    }
+    if (decl.idle_ms) vm->idle_tables_ = true;
     vm->tables_.push_back(std::move(t));
   }
   vm->hash_ = program_hash(vm->program_);
@@ -282,6 +287,7 @@ __attribute__((always_inline)) inline RunResult InstanceImpl::native_verdict(con
 [[gnu::hot]] RunResult Instance::run(uint8_t* pkt, uint32_t& len, uint32_t capacity,
                                      const PacketMeta& meta) {
   InstanceImpl& vm = impl(*this);
+  vm.start_clock(meta);
   if (!vm.native_ || !pkt) return vm.run_interpreted(pkt, len, capacity, meta);
   const JitResult j = vm.native_(vm.state_.get(), pkt, len, &len, capacity, &meta);
   return vm.native_verdict(j, len);  // the length after the run, which may have resized the packet
@@ -333,6 +339,7 @@ RunResult InstanceImpl::native_outcome(const JitResult& j, uint32_t len, bool ef
 RunResult InstanceImpl::run_without_packet(const JitCode* code, uint32_t pc,
                                            const PacketMeta& meta) {
   uint32_t len = 0;
+  start_clock(meta);
   if (!code || !native_) return execute(pc, nullptr, len, 0, meta);
   const JitResult j = code->entry()(state_.get(), nullptr, 0, &len, 0, &meta);
   return native_outcome(j, len, true);
@@ -358,9 +365,36 @@ RunResult InstanceImpl::run_timer(size_t i, const PacketMeta& meta) {
 
 Table* InstanceImpl::find_table(std::string_view name) {
   for (auto& t : tables_)
-    if (t->decl().name == name) return t.get();
+    if (t->decl().name == name) return host_table(*t);
   return nullptr;
 }
+
+// A host reaches a table between runs: its timed tables read the host's
+// clock from here to the next run (TableClock::host_access).
+Table* InstanceImpl::host_table(Table& t) {
+  if (timed_tables_) table_clock_.host_access();
+  return &t;
+}
+
+// At most this many removals per table per call: a host ticks between two
+// packets, so a tick that found a million expired entries would stop its
+// packets for tens of milliseconds. Each removal is a backward shift over a
+// short cluster (tens of ns), so 4096 cost a tick some 0.1 ms per table; the
+// rest go at the next ticks, and until then readers skip them and a full
+// table replaces its oldest expired entry on insertion.
+constexpr uint32_t kMaxExpiredPerTick = 4096;
+
+uint32_t Instance::expire_tables(uint64_t now_ms) {
+  InstanceImpl& vm = impl(*this);
+  if (!vm.idle_tables_) return 0;
+  vm.table_clock_.tick_ms = now_ms;
+  uint32_t removed = 0;
+  for (auto& t : vm.tables_)
+    if (t->decl().idle_ms) removed += t->expire(now_ms, kMaxExpiredPerTick);
+  return removed;
+}
+
+bool Instance::has_idle_tables() const { return impl(*this).idle_tables_; }
 
 void InstanceImpl::set_profiling(bool on) {
   profiling_ = on;
@@ -404,7 +438,10 @@ std::span<const EmittedPacket> Instance::emitted() const {
   return {vm.emitted_.data(), vm.emitted_count_};
 }
 size_t Instance::table_count() const { return impl(*this).tables_.size(); }
-Table& Instance::table(size_t i) { return *impl(*this).tables_[i]; }
+Table& Instance::table(size_t i) {
+  InstanceImpl& vm = impl(*this);
+  return *vm.host_table(*vm.tables_[i]);
+}
 Table* Instance::find_table(std::string_view name) { return impl(*this).find_table(name); }
 std::span<uint8_t> Instance::heap() { return impl(*this).heap_; }
 void Instance::set_profiling(bool on) { impl(*this).set_profiling(on); }

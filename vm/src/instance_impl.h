@@ -27,6 +27,7 @@ class alignas(64) InstanceImpl final : public Instance {
 
   RunResult run_timer(size_t i, const PacketMeta& meta);
   Table* find_table(std::string_view name);
+  Table* host_table(Table& t);
   void set_profiling(bool on);
   void set_limits(const Limits& limits);
   std::string runs_as() const;
@@ -54,6 +55,8 @@ class alignas(64) InstanceImpl final : public Instance {
   NativeEntry native_ = nullptr;
   std::unique_ptr<RunState> state_;
   uint32_t emitted_count_ = 0;
+  // The program has timed tables (lru, idle): each run sets table_clock_.
+  bool timed_tables_ = false;
   Stats stats_;
   Program program_;
   HostCaps caps_;
@@ -64,6 +67,15 @@ class alignas(64) InstanceImpl final : public Instance {
   std::vector<Diagnostic> warnings_;
   std::vector<uint8_t> heap_;
   std::vector<std::unique_ptr<Table>> tables_;
+  TableClock table_clock_;    // the timed tables' clock
+  bool idle_tables_ = false;  // some table has an idle timeout
+  // Before a run (packet, timer, .init), whatever runs it: the time the
+  // program's `now` reads, for its timed tables. Two stores, and only for a
+  // program that has them.
+  void start_clock(const PacketMeta& meta) {
+    if (timed_tables_) [[unlikely]]
+      table_clock_.start_run(meta.now_ms);
+  }
   std::vector<EmittedPacket> emitted_;
   std::vector<uint8_t> out_;  // the emit buffer programs build in
   uint32_t out_len_ = 0;

@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <string>
 
 #include "byte_order.h"
@@ -104,6 +105,9 @@ class HashCore {
  public:
   static constexpr uint32_t kNone = ~0u;
   static constexpr uint32_t kRemoved = 1;
+  struct IgnoreMoves {
+    void operator()(uint32_t, uint32_t) const {}
+  };
 
   HashCore(uint32_t key_size, uint32_t value_size, uint32_t max_entries, uint64_t seed)
       : key_size_(key_size),
@@ -147,24 +151,61 @@ class HashCore {
   bool erase(const uint8_t* key, bool in_walk) {
     const uint32_t i = find(key);
     if (i == kNone) return false;
+    remove(i, in_walk);
+    return true;
+  }
+
+  // Empties occupied slot i. A backward shift moves entries from one slot to
+  // another: on_move(from, to) hears of each move (after it), for a table
+  // that keeps more per slot than HashCore does.
+  template <class OnMove = IgnoreMoves>
+  void remove(uint32_t i, bool in_walk, OnMove on_move = {}) {
     --size_;
     if (in_walk) {
       tags_[i] = kRemoved;
       ++removed_;
     } else {
-      close_hole(i);
+      close_hole(i, on_move);
     }
-    return true;
   }
 
   // Shifts away the slots erase() marked during walks.
-  void tidy() {
+  template <class OnMove = IgnoreMoves>
+  void tidy(OnMove on_move = {}) {
     for (uint32_t i = 0; removed_ > 0 && i < cap_; ++i) {
       if (tags_[i] != kRemoved) continue;
-      close_hole(i);
+      close_hole(i, on_move);
       --removed_;
     }
   }
+
+  // For a table that acts between the probe and the insertion (lru, idle):
+  // where key is, or where it would go.
+  struct Probe {
+    uint32_t found;  // the key's slot, or kNone
+    uint32_t empty;  // the empty slot that ended the probe
+    uint32_t tag;
+  };
+  Probe probe_key(const uint8_t* key) const {
+    const uint32_t tag = make_tag(key);
+    const auto at = probe(tag, [&](uint32_t i) { return same_key(i, key); });
+    return {at.first, at.second, tag};
+  }
+  Probe probe_word(uint64_t w) const {
+    const uint32_t tag = word_tag(w);
+    const auto at = probe(tag, [&](uint32_t i) { return (load64(key_at(i)) & key_mask_) == w; });
+    return {at.first, at.second, tag};
+  }
+  // Inserts the absent key p was probed for, zero-filled, as find_or_insert
+  // does; p must be fresh (no removal since: one may have emptied a slot
+  // before p.empty).
+  uint32_t insert(const Probe& p, const uint8_t* key, bool* inserted) {
+    return insert_at({p.found, p.empty}, p.tag, key, inserted);
+  }
+  bool full() const { return size_ >= max_; }
+  // Whether a removal now (marking, in a walk) and an insertion would fit:
+  // marked slots are not reused until tidy().
+  bool room_after_removal(bool in_walk) const { return !in_walk || size_ + removed_ + 1 < cap_; }
 
   void clear() {
     std::memset(tags_.get(), 0, size_t(cap_) * sizeof(uint32_t));
@@ -217,12 +258,14 @@ class HashCore {
   // remaining key stays reachable from its home without a gap. Slots marked
   // removed stay where they are: they hold no key, and keep the cluster
   // unbroken for the keys beyond them.
-  void close_hole(uint32_t hole) {
+  template <class OnMove>
+  void close_hole(uint32_t hole, OnMove on_move) {
     for (uint32_t j = (hole + 1) & mask_; tags_[j] != 0; j = (j + 1) & mask_) {
       if (tags_[j] == kRemoved) continue;
       uint32_t home = tags_[j] & mask_;
       if (((j - home) & mask_) >= ((j - hole) & mask_)) {
         move(j, hole);
+        on_move(j, hole);
         hole = j;
       }
     }
@@ -354,6 +397,218 @@ class HashTable final : public Table {
  private:
   void tidy() override { core_.tidy(); }
   HashCore core_;
+};
+
+// Hash tables that keep time: kind lru (a full table makes room for a new
+// key by removing the entry used least recently) and hash or lru tables with
+// an idle timeout (an entry not used for idle_ms is gone). Beside HashCore's
+// slots, each slot holds the time its entry was last used and its links in
+// a list of the entries from the most recently used (head_) to the least
+// (tail_), so eviction and expiry find their entry in O(1) and expire()
+// costs what it removes. A class of its own, so that plain hash tables keep
+// their code as it was.
+//
+// Time is the clock's (TableClock), which may go back (a capture's
+// timestamps): an entry used "in the future" is not expired, and an entry
+// whose use went back in time keeps its place in the list by order of use,
+// so expire() may stop before an expired entry that readers already skip.
+class TimedHashTable final : public Table {
+ public:
+  TimedHashTable(const TableDecl& d, uint64_t seed)
+      : Table(d),
+        core_(d.key_size, d.value_size, d.max_entries, table_seed(d, seed)),
+        lru_(d.kind == TableKind::Lru),
+        idle_ms_(d.idle_ms),
+        // Like keys and values, read only for occupied slots: uninitialised.
+        prev_(std::make_unique_for_overwrite<uint32_t[]>(core_.capacity())),
+        next_(std::make_unique_for_overwrite<uint32_t[]>(core_.capacity())),
+        used_(std::make_unique_for_overwrite<uint64_t[]>(core_.capacity())) {}
+
+  uint8_t* lookup(const uint8_t* key) override { return found(core_.find(key)); }
+
+  bool update(const uint8_t* key, const uint8_t* value, uint32_t) override {
+    uint8_t* v = use(core_.probe_key(key), key);
+    if (!v) return false;
+    std::memcpy(v, value, decl_.value_size);
+    return true;
+  }
+
+  // An expired entry is absent: erasing it says so (and removes it).
+  bool erase(const uint8_t* key, uint32_t) override {
+    const uint32_t i = core_.find(key);
+    if (i == HashCore::kNone) return false;
+    const bool live = !expired(i, clock_->now());
+    if (!live) count(expired_);
+    remove(i);
+    return live;
+  }
+
+  uint8_t* find_or_insert(const uint8_t* key) override { return use(core_.probe_key(key), key); }
+
+  // The native code's calls: the same, with the key as a number. No inline
+  // probe (word_probe() says no): a lookup must also stamp and relink.
+  NumberKeyFn number_lookup() const override {
+    if (decl_.key_size > 8) return nullptr;
+    return [](Table& t, uint64_t number) -> uint8_t* {
+      auto& h = static_cast<TimedHashTable&>(t);
+      return h.found(h.core_.find_word(key_word(number, h.decl_.key_size)));
+    };
+  }
+  NumberKeyFn number_find_or_insert() const override {
+    if (decl_.key_size > 8) return nullptr;
+    return [](Table& t, uint64_t number) -> uint8_t* {
+      auto& h = static_cast<TimedHashTable&>(t);
+      const uint64_t w = key_word(number, h.decl_.key_size);
+      return h.use(h.core_.probe_word(w), reinterpret_cast<const uint8_t*>(&w));
+    };
+  }
+
+  size_t size() const override { return core_.size(); }
+
+  void clear() override {
+    core_.clear();
+    head_ = tail_ = HashCore::kNone;
+  }
+
+  bool walk_next(uint64_t* cursor, Entry* e) override {
+    const uint64_t now = clock_->now();
+    for (;;) {
+      const uint32_t i = core_.next_occupied(cursor);
+      if (i == HashCore::kNone) return false;
+      if (expired(i, now)) continue;
+      *e = {core_.key_at(i), core_.value_at(i), decl_.key_size * 8};
+      return true;
+    }
+  }
+
+  void for_each(const Visitor& visit) const override {
+    const uint64_t now = clock_->now();
+    for (uint32_t i = 0; i < core_.capacity(); ++i) {
+      if (!core_.occupied(i) || expired(i, now)) continue;
+      visit({core_.key_at(i), decl_.key_size}, decl_.key_size * 8,
+            {core_.value_at(i), decl_.value_size});
+    }
+  }
+
+  std::optional<uint64_t> age_ms(const uint8_t* key) const override {
+    const uint32_t i = core_.find(key);
+    if (i == HashCore::kNone) return std::nullopt;
+    const uint64_t now = clock_->now();
+    if (expired(i, now)) return std::nullopt;
+    return now > used_[i] ? now - used_[i] : 0;
+  }
+
+  // Oldest first: from the tail of the list to the first entry still in use.
+  uint32_t expire(uint64_t now_ms, uint32_t max_removals) override {
+    if (!idle_ms_) return 0;
+    uint32_t n = 0;
+    for (; n < max_removals && tail_ != HashCore::kNone && expired(tail_, now_ms); ++n)
+      remove(tail_);
+    count(expired_, n);
+    return n;
+  }
+
+ private:
+  static constexpr uint32_t kNone = HashCore::kNone;
+
+  // idle_ms or more since its last use; never when used at or after now.
+  bool expired(uint32_t i, uint64_t now) const {
+    return idle_ms_ != 0 && now >= used_[i] + idle_ms_;
+  }
+
+  // A lookup's slot i (kNone: not found): its value, and i is used now.
+  uint8_t* found(uint32_t i) {
+    if (i == kNone) return nullptr;
+    const uint64_t now = clock_->now();
+    if (expired(i, now)) {
+      count(expired_);
+      remove(i);
+      return nullptr;
+    }
+    touch(i, now);
+    return core_.value_at(i);
+  }
+
+  // find_or_insert for the key p was probed for: an expired entry starts
+  // over from zero, and a full table makes room first.
+  uint8_t* use(HashCore::Probe p, const uint8_t* key) {
+    const uint64_t now = clock_->now();
+    if (p.found != kNone) {
+      if (expired(p.found, now)) {
+        count(expired_);
+        std::memset(core_.value_at(p.found), 0, value_stride(decl_.value_size));
+      }
+      touch(p.found, now);
+      return core_.value_at(p.found);
+    }
+    if (core_.full()) {
+      if (!make_room(now)) return nullptr;
+      p = core_.probe_key(key);  // the removal may have moved the probe's end
+    }
+    bool inserted;
+    const uint32_t i = core_.insert(p, key, &inserted);
+    if (i == kNone) return nullptr;
+    used_[i] = now;
+    link_front(i);
+    return core_.value_at(i);
+  }
+
+  // Removes the least recently used entry of a full table: an lru table's
+  // always, another's when it has expired (a table full of stale entries
+  // takes new ones before the host's sweep comes).
+  bool make_room(uint64_t now) {
+    if (!core_.room_after_removal(walks_ > 0)) return false;
+    if (expired(tail_, now))
+      count(expired_);
+    else if (lru_)
+      count(evicted_);
+    else
+      return false;
+    remove(tail_);
+    return true;
+  }
+
+  void remove(uint32_t i) {
+    unlink(i);
+    core_.remove(i, walks_ > 0, [this](uint32_t from, uint32_t to) { moved(from, to); });
+  }
+  void tidy() override {
+    core_.tidy([this](uint32_t from, uint32_t to) { moved(from, to); });
+  }
+
+  void touch(uint32_t i, uint64_t now) {
+    used_[i] = now;
+    if (head_ == i) return;
+    unlink(i);
+    link_front(i);
+  }
+  void unlink(uint32_t i) {
+    const uint32_t p = prev_[i], n = next_[i];
+    (p == kNone ? head_ : next_[p]) = n;
+    (n == kNone ? tail_ : prev_[n]) = p;
+  }
+  void link_front(uint32_t i) {
+    prev_[i] = kNone;
+    next_[i] = head_;
+    (head_ == kNone ? tail_ : prev_[head_]) = i;
+    head_ = i;
+  }
+  // HashCore moved an entry from slot `from` to slot `to` (a backward
+  // shift): its time and links go with it, and its neighbours point at it.
+  void moved(uint32_t from, uint32_t to) {
+    prev_[to] = prev_[from];
+    next_[to] = next_[from];
+    used_[to] = used_[from];
+    (prev_[to] == kNone ? head_ : next_[prev_[to]]) = to;
+    (next_[to] == kNone ? tail_ : prev_[next_[to]]) = to;
+  }
+
+  HashCore core_;
+  bool lru_;
+  uint32_t idle_ms_;
+  uint32_t head_ = kNone, tail_ = kNone;     // most and least recently used
+  std::unique_ptr<uint32_t[]> prev_, next_;  // by slot: toward head_ and tail_
+  std::unique_ptr<uint64_t[]> used_;         // by slot: the clock at the last use
 };
 
 class ArrayTable final : public Table {
@@ -535,10 +790,17 @@ std::string check(const TableDecl& d) {
     return fail("values must be 1.." + std::to_string(kMaxValueSize) + " bytes (got " +
                 std::to_string(d.value_size) + ")");
   std::string got = " (got " + std::to_string(d.key_size) + ")";
+  if (d.idle_ms > kMaxPeriodMs)
+    return fail("the idle timeout must be at most a day (" + std::to_string(kMaxPeriodMs) +
+                " ms; got " + std::to_string(d.idle_ms) + ")");
+  if (d.idle_ms && d.kind != TableKind::Hash && d.kind != TableKind::Lru)
+    return fail("only hash and lru tables take an idle timeout");
   switch (d.kind) {
     case TableKind::Hash:
+    case TableKind::Lru:
       if (d.key_size < 1 || d.key_size > kMaxKeySize)
-        return fail("hash keys must be 1.." + std::to_string(kMaxKeySize) + " bytes" + got);
+        return fail(std::string(d.kind == TableKind::Lru ? "lru" : "hash") + " keys must be 1.." +
+                    std::to_string(kMaxKeySize) + " bytes" + got);
       return {};
     case TableKind::Array:
       if (d.key_size != 4) return fail("array tables take 4-byte keys (an index)" + got);
@@ -566,7 +828,10 @@ std::unique_ptr<Table> Table::create(const TableDecl& decl, std::string* why, ui
   try {
     switch (decl.kind) {
       case TableKind::Hash:
+        if (decl.idle_ms) return std::make_unique<TimedHashTable>(decl, seed);
         return std::make_unique<HashTable>(decl, seed);
+      case TableKind::Lru:
+        return std::make_unique<TimedHashTable>(decl, seed);
       case TableKind::Array:
         return std::make_unique<ArrayTable>(decl);
       case TableKind::Lpm4:
@@ -588,11 +853,16 @@ uint64_t Table::memory_bytes(const TableDecl& d) {
     case TableKind::Array:
       return uint64_t{d.max_entries} * stride;
     case TableKind::Hash:
+    case TableKind::Lru:
     case TableKind::Lpm4:
     case TableKind::Lpm6: {
-      // HashCore: a tag, a key and a value slot per slot (LPM keys carry a length byte).
-      const uint64_t key = d.kind == TableKind::Hash ? d.key_size : d.key_size + 1u;
-      return hash_capacity(d.max_entries) * (sizeof(uint32_t) + key + stride);
+      // HashCore: a tag, a key and a value slot per slot (LPM keys carry a
+      // length byte); a timed table's slots also hold two links and a time.
+      const bool lpm = d.kind == TableKind::Lpm4 || d.kind == TableKind::Lpm6;
+      const uint64_t key = lpm ? d.key_size + 1u : d.key_size;
+      const uint64_t timed =
+          d.kind == TableKind::Lru || d.idle_ms ? 2 * sizeof(uint32_t) + sizeof(uint64_t) : 0;
+      return hash_capacity(d.max_entries) * (sizeof(uint32_t) + key + stride + timed);
     }
   }
   return 0;

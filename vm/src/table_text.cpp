@@ -48,8 +48,14 @@ const char* table_kind_name(TableKind k) {
       return "lpm4";
     case TableKind::Lpm6:
       return "lpm6";
+    case TableKind::Lru:
+      return "lru";
   }
   return "?";
+}
+
+std::string format_period(uint32_t ms) {
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
 }
 
 bool parse_key(const TableDecl& d, const std::string& text, std::vector<uint8_t>& key,

@@ -12,6 +12,8 @@
 namespace netcpu {
 
 const char* table_kind_name(TableKind k);
+// A period or idle timeout as the assembler reads it: "30s", "500ms".
+std::string format_period(uint32_t ms);
 
 // KEY: array: an index; lpm4/lpm6: an address with an optional /prefix;
 // hash: an IPv4 address (4-byte keys), IPv6 (16), MAC (6), a number (up to

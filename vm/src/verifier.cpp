@@ -83,8 +83,12 @@ class Verifier {
       reject(0, "heap larger than " + std::to_string(kMaxHeap) + " bytes");
     if (p_.tables.size() > kMaxTables) reject(0, "too many tables");
     for (const auto& t : p_.tables) {
-      if (static_cast<uint8_t>(t.kind) > static_cast<uint8_t>(TableKind::Lpm6))
+      if (static_cast<uint8_t>(t.kind) > static_cast<uint8_t>(TableKind::Lru))
         reject(0, "table '" + t.name + "' has an unknown kind");
+      if (t.idle_ms && t.kind != TableKind::Hash && t.kind != TableKind::Lru)
+        reject(0, "table '" + t.name + "' has an idle timeout: only hash and lru tables take one");
+      if (t.idle_ms > kMaxPeriodMs)
+        reject(0, "table '" + t.name + "' has an idle timeout longer than a day");
       uint32_t want_key = t.kind == TableKind::Array || t.kind == TableKind::Lpm4 ? 4
                           : t.kind == TableKind::Lpm6                             ? 16
                                                                                   : 0;

@@ -85,10 +85,15 @@ class AttachPoint {
   // Timers of the program, due by the host clock in milliseconds
   // (steady_ms()); a late host runs each due timer once (TimerSchedule).
   // `ran` sees each run's result, for a host that sends what a timer emitted.
+  // First, the entries of tables with an idle timeout that expired by then
+  // go (Instance::expire_tables).
   void run_due_timers(uint64_t now_ms, const PacketMeta& meta,
                       const TimerSchedule::Ran& ran = nullptr);
-  // Whether the program in place has timer handlers: a host ticks only then.
-  bool has_timers() const { return program_ && !program_->program().timers.empty(); }
+  // Whether the program in place needs the host's ticks (run_due_timers):
+  // it has timer handlers or tables with an idle timeout. A host ticks only then.
+  bool has_timers() const {
+    return program_ && (!program_->program().timers.empty() || program_->has_idle_tables());
+  }
 
   // Starts a capture (after the one before it is stopped), from the next
   // frame on; the host calls it between two packets, as replace().

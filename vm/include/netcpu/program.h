@@ -30,7 +30,9 @@ struct Insn {
   bool operator==(const Insn&) const = default;
 };
 
-enum class TableKind : uint8_t { Hash = 0, Array = 1, Lpm4 = 2, Lpm6 = 3 };
+// Lru is a hash table that, when full, makes room for a new key by removing
+// the entry used least recently (docs/language.md §8).
+enum class TableKind : uint8_t { Hash = 0, Array = 1, Lpm4 = 2, Lpm6 = 3, Lru = 4 };
 
 struct TableDecl {
   std::string name;
@@ -38,6 +40,9 @@ struct TableDecl {
   uint32_t key_size = 0;    // bytes; array: 4 (index), lpm4: 4, lpm6: 16
   uint32_t value_size = 0;  // bytes
   uint32_t max_entries = 0;
+  // Hash and lru tables: an entry not used for this long is gone (0: kept
+  // until removed). At most kMaxPeriodMs.
+  uint32_t idle_ms = 0;
 
   bool operator==(const TableDecl&) const = default;
 };
@@ -106,6 +111,7 @@ constexpr uint32_t kMaxTableEntries = 1u << 20;
 constexpr uint32_t kMaxKeySize = 64;
 constexpr uint32_t kMaxValueSize = 256;
 constexpr uint32_t kMaxTables = 64;
+constexpr uint32_t kMaxPeriodMs = 86400000;  // a day: the longest timer period and idle timeout
 constexpr uint32_t kMaxCode = 1u << 16;
 constexpr uint32_t kStackSlots = 64;  // 8-byte data stack slots
 constexpr uint32_t kMaxCallDepth = 32;

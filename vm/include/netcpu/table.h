@@ -5,14 +5,38 @@
 // byte order in the first min(value_size, 8) bytes.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 
+#include "netcpu/clock.h"
 #include "netcpu/program.h"
 
 namespace netcpu {
+
+// The time, in milliseconds, by which lru tables and tables with an idle
+// timeout ("timed tables") stamp and age their entries. An Instance has one
+// for all its tables and sets it before each run to what the program's `now`
+// reads, so a program's `now` and its tables' ages agree; a table created
+// alone has its own, which its user sets. 0 is not a time: it means the
+// steady clock, read once at the first need and kept for the run.
+struct TableClock {
+  uint64_t now_ms = 0;   // the time of the run (or host access) in progress
+  uint64_t run_ms = 0;   // PacketMeta::now_ms of the last run (0: the steady clock)
+  uint64_t tick_ms = 0;  // the host's last tick (Instance::expire_tables)
+
+  uint64_t now() { return now_ms ? now_ms : (now_ms = steady_ms()); }
+  void start_run(uint64_t meta_now_ms) { run_ms = now_ms = meta_now_ms; }
+  // A host reading or changing tables between runs: a host whose runs take
+  // the steady clock (every host: switch, cable, lwIPv6) sees the steady
+  // clock now; one that gives its runs their time (`netcpu run`'s capture
+  // timestamps, tests) sees the later of its last run's and its last tick's.
+  void host_access() { now_ms = run_ms ? std::max(run_ms, tick_ms) : 0; }
+};
 
 class Table {
  public:
@@ -75,8 +99,29 @@ class Table {
   };
   virtual bool word_probe(WordProbe*) const { return false; }
 
+  // Entries held: for a table with an idle timeout, expired ones that
+  // expire() has not removed yet count too (readers skip them).
   virtual size_t size() const = 0;
   virtual void clear() = 0;
+
+  // Timed tables (kind lru, or an idle timeout). A use is a program's lookup
+  // that finds the entry, update, tadd (find_or_insert) and a host's
+  // update(); a host's reads (for_each, age_ms) and walks are not.
+  bool timed() const { return decl_.kind == TableKind::Lru || decl_.idle_ms != 0; }
+  // The clock the table reads; by default its own (set its now_ms).
+  void use_clock(TableClock* clock) { clock_ = clock; }
+  TableClock& clock() { return *clock_; }
+  // How long ago the entry of key was last used, when the table is timed
+  // and holds it unexpired; nullopt otherwise.
+  virtual std::optional<uint64_t> age_ms(const uint8_t* /*key*/) const { return std::nullopt; }
+  // Removes up to max_removals entries idle for idle_ms or more at now_ms,
+  // the least recently used first, in time proportional to those removed.
+  // Returns how many it removed.
+  virtual uint32_t expire(uint64_t /*now_ms*/, uint32_t /*max_removals*/) { return 0; }
+  // Entries an lru table removed to make room, and entries removed or
+  // replaced because they had expired.
+  uint64_t evicted() const { return evicted_.load(std::memory_order_relaxed); }
+  uint64_t expired() const { return expired_.load(std::memory_order_relaxed); }
 
   // Walks (the `foreach` instruction). A walk visits the entries in slot
   // order from a cursor: 0 starts it, and walk_next() advances it past the
@@ -117,8 +162,15 @@ class Table {
   explicit Table(const TableDecl& d) : decl_(d) {}
   // Compacts what removals left behind during walks.
   virtual void tidy() {}
+  // The thread that uses the table is the counters' only writer (as Stats).
+  static void count(std::atomic<uint64_t>& c, uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   TableDecl decl_;
   uint32_t walks_ = 0;
+  TableClock own_clock_;
+  TableClock* clock_ = &own_clock_;
+  std::atomic<uint64_t> evicted_{0}, expired_{0};
 };
 
 }  // namespace netcpu

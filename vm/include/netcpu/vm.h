@@ -148,9 +148,20 @@ class Instance {
 
   std::span<const EmittedPacket> emitted() const;
 
+  // A host's way to the program's tables, between runs: from here to the
+  // next run, tables that age their entries (lru, idle) read the host's
+  // clock (TableClock::host_access).
   size_t table_count() const;
   Table& table(size_t i);
   Table* find_table(std::string_view name);
+
+  // Removes entries of the tables with an idle timeout that have been idle
+  // for it at now_ms (the clock the host gives its runs and timers), the
+  // oldest first and a bounded number per table and call, so a call never
+  // holds packets up for long (what is left goes at the next call).
+  // Returns how many it removed. AttachPoint calls it on each host tick.
+  uint32_t expire_tables(uint64_t now_ms);
+  bool has_idle_tables() const;
 
   std::span<uint8_t> heap();
 
