@@ -19,6 +19,9 @@ static_assert(NCPU_LWIP_FORWARD == static_cast<int>(HookPoint::Forward));
 static_assert(NCPU_LWIP_LOCAL_OUT == static_cast<int>(HookPoint::LocalOut));
 static_assert(NCPU_LWIP_POST_ROUTING == static_cast<int>(HookPoint::PostRouting));
 static_assert(NCPU_LWIP_POST_ROUTING + 1 == netcpu::lwip::kHookCount);
+static_assert(NCPU_LWIP_LOCAL == static_cast<int>(HookPoint::Local));
+static_assert(NCPU_LWIP_EDGE == static_cast<int>(HookPoint::Edge));
+static_assert(NCPU_LWIP_EDGE + 1 == netcpu::lwip::kPointCount);
 
 struct ncpu_lwip {
   std::unique_ptr<StackFilter> filter;
@@ -29,7 +32,7 @@ struct ncpu_lwip {
 
 namespace {
 
-bool valid_hook(int hook) { return hook >= 0 && hook < netcpu::lwip::kHookCount; }
+bool valid_hook(int hook) { return hook >= 0 && hook < netcpu::lwip::kPointCount; }
 
 int answer(ncpu_lwip* f, Reply r) {
   f->message = std::move(r.text);
@@ -37,8 +40,7 @@ int answer(ncpu_lwip* f, Reply r) {
 }
 
 int bad_hook(ncpu_lwip* f, int hook) {
-  f->message =
-      "no hook " + std::to_string(hook) + " (NCPU_LWIP_PRE_ROUTING..NCPU_LWIP_POST_ROUTING)";
+  f->message = "no hook " + std::to_string(hook) + " (NCPU_LWIP_PRE_ROUTING..NCPU_LWIP_EDGE)";
   return EINVAL;
 }
 

@@ -1,5 +1,6 @@
 // StackFilter: NetCPU's handler at the five userfilter hooks of one lwIPv6
-// stack, the programs those hooks run, and the thread that serves the
+// stack, the programs those hooks run (each hook's own, and those of the
+// points that cover two hooks: local, edge), and the thread that serves the
 // stack's console and runs its timer handlers.
 //
 // Locking: lwIPv6 walks its handler list under a stack-wide semaphore, so
@@ -53,11 +54,17 @@ static_assert(static_cast<int>(HookPoint::Forward) == static_cast<int>(Hook::For
 static_assert(static_cast<int>(HookPoint::LocalOut) == static_cast<int>(Hook::LocalOut));
 static_assert(static_cast<int>(HookPoint::PostRouting) == static_cast<int>(Hook::PostRouting));
 static_assert(kHookCount == static_cast<int>(HookPoint::PostRouting) + 1);
+static_assert(kPointCount == static_cast<int>(HookPoint::Edge) + 1);
 
 namespace {
 
-constexpr std::array<const char*, kHookCount> kHookNames = {"pre_routing", "local_in", "forward",
-                                                            "local_out", "post_routing"};
+constexpr std::array<const char*, kPointCount> kHookNames = {
+    "pre_routing", "local_in", "forward", "local_out", "post_routing", "local", "edge"};
+
+// The two-hook point that also runs at lwIPv6 hook `hooknum`, if any.
+constexpr std::array<int, kHookCount> kSharedPoint = {
+    static_cast<int>(HookPoint::Edge), static_cast<int>(HookPoint::Local), -1,
+    static_cast<int>(HookPoint::Local), static_cast<int>(HookPoint::Edge)};
 constexpr auto kTick = std::chrono::milliseconds(100);
 using console::kDropCategory;
 using console::kLogCategory;
@@ -102,9 +109,10 @@ struct StackFilter::Impl {
 
   struct stack* stack;
   std::mutex mu;
-  std::array<AttachPoint, kHookCount> points{AttachPoint(kHookNames[0]), AttachPoint(kHookNames[1]),
-                                             AttachPoint(kHookNames[2]), AttachPoint(kHookNames[3]),
-                                             AttachPoint(kHookNames[4])};
+  std::array<AttachPoint, kPointCount> points{
+      AttachPoint(kHookNames[0]), AttachPoint(kHookNames[1]), AttachPoint(kHookNames[2]),
+      AttachPoint(kHookNames[3]), AttachPoint(kHookNames[4]), AttachPoint(kHookNames[5]),
+      AttachPoint(kHookNames[6])};
   std::array<abi::uf_hook_handler, kHookCount> handlers{};
   std::array<bool, kHookCount> registered{};
   std::unique_ptr<Control> control;
@@ -177,8 +185,10 @@ StackFilter::Impl::Impl(struct stack* s) : stack(s) {
   o.process_name = "the lwIPv6 process";
   o.resolve = [this](const std::vector<std::string>& w, std::string* why) -> AttachPoint* {
     if (auto h = parse_hook(w[0])) return &points[static_cast<size_t>(*h)];
-    *why = "hook must be pre_routing, local_in, forward, local_out or post_routing, not '" + w[0] +
-           "'";
+    *why =
+        "hook must be pre_routing, local_in, forward, local_out, post_routing, local (local_in "
+        "and local_out) or edge (pre_routing and post_routing), not '" +
+        w[0] + "'";
     return nullptr;
   };
   o.for_each = [this](const std::function<void(AttachPoint&)>& fn) {
@@ -245,46 +255,55 @@ void StackFilter::Impl::arm_ticker() {
 
 void StackFilter::Impl::output_line(const AttachPoint& at, std::string_view line) {
   if (output) {
-    for (int h = 0; h < kHookCount; ++h)
+    for (int h = 0; h < kPointCount; ++h)
       if (&points[h] == &at) output(static_cast<HookPoint>(h), line);
   }
   if (console && console->listening(kLogCategory))
     console->publish(kLogCategory, at.name() + ": " + std::string(line));
 }
 
+// The hook's own program, then the two-hook point's that covers the hook
+// (local, edge); a drop ends the chain.
 int StackFilter::Impl::on_packet(int hooknum, abi::pbuf& p) {
   std::lock_guard lk(mu);
-  AttachPoint& at = points[hooknum];
-  Instance* vm = at.program();
-  if (!vm) return abi::kAccept;
+  const int shared = kSharedPoint[hooknum];
+  AttachPoint* chain[2] = {&points[hooknum], shared < 0 ? nullptr : &points[shared]};
+  if (!chain[1] || !chain[1]->program()) chain[1] = nullptr;
+  if (!chain[0]->program()) chain[0] = nullptr;
+  if (!chain[0] && !chain[1]) return abi::kAccept;
   uint32_t len = p.tot_len;
   ++runs;
-  if (p.payload == nullptr || p.len > p.tot_len) {
+  // Not the pbuf layout lwip_abi.h describes: left alone, an error of the program(s).
+  auto malformed_pbuf = [&] {
     ++malformed;
-    vm->stats().count_error();  // not the pbuf layout lwip_abi.h describes: leave it alone
+    for (AttachPoint* at : chain)
+      if (at) at->program()->stats().count_error();
     return abi::kAccept;
-  }
+  };
+  if (p.payload == nullptr || p.len > p.tot_len) return malformed_pbuf();
   bool chained = p.len < p.tot_len;
   uint8_t* data = static_cast<uint8_t*>(p.payload);
   if (chained) {
-    if (copy_chain(p, scratch.data(), len, kFromChain) != len) {
-      ++malformed;
-      vm->stats().count_error();
-      return abi::kAccept;
-    }
+    if (copy_chain(p, scratch.data(), len, kFromChain) != len) return malformed_pbuf();
     ++chained_runs;
     data = scratch.data();
   }
   PacketMeta meta;
   meta.hook = static_cast<Hook>(hooknum);
   meta.dir = hooknum >= static_cast<int>(HookPoint::LocalOut) ? 1 : 0;
-  uint32_t out_len = len;
-  RunResult r = at.run(data, out_len, len, meta);
-  if (r.modified && chained) copy_chain(p, data, len, kToChain);
-  if (r.verdict != Verdict::Drop) return abi::kAccept;
-  if (console && console->listening(kDropCategory))
-    console->publish(kDropCategory, drop_line(at.name(), *vm, r, {data, out_len}));
-  return abi::kDrop;
+  bool modified = false;
+  for (AttachPoint* at : chain) {
+    if (!at) continue;
+    uint32_t out_len = len;
+    RunResult r = at->run(data, out_len, len, meta);
+    modified |= r.modified;
+    if (r.verdict != Verdict::Drop) continue;
+    if (console && console->listening(kDropCategory))
+      console->publish(kDropCategory, drop_line(at->name(), *at->program(), r, {data, out_len}));
+    return abi::kDrop;
+  }
+  if (modified && chained) copy_chain(p, data, len, kToChain);
+  return abi::kAccept;
 }
 
 Reply StackFilter::Impl::execute(std::string_view line, int session) {

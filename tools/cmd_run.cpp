@@ -4,7 +4,9 @@
 // is follows tcpdump: `wlen` (and a filter's `len`) is the pcap header's len,
 // a tcpdump expression is compiled for the capture's own link type and reads
 // its link header itself, and programs see Ethernet frames or, on every other
-// link type, the IP packet after the link header.
+// link type, the IP packet after the link header. Which way a packet goes
+// (`dir`) comes from --outbound's expression, or from a Linux cooked
+// capture's packet type.
 #include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -25,6 +27,49 @@ Verdict parse_verdict(const std::string& s) {
   if (s == "drop") return Verdict::Drop;
   throw Failure(kUsage, "--on-abort takes pass or drop");
 }
+
+// A packet's `dir`: 1 (DIR_OUT) for those --outbound's expression matches,
+// compiled for the capture's own link type as tcpdump -r compiles it, the
+// whole record (link header included) as libpcap filters it. Without one, a
+// Linux cooked capture says itself which packets the capturing host sent
+// (sll_pkttype PACKET_OUTGOING, what tcpdump's `outbound` tests); other
+// captures do not say: dir 0.
+class Directions {
+ public:
+  Directions(const std::string& outbound, const PcapReader& capture)
+      : datalink_(capture.datalink()) {
+    if (outbound.empty()) return;
+    if (pcap_compile(capture.handle(), &outbound_, outbound.c_str(), 1, 0) != 0)
+      throw Failure(kRejected, "--outbound '" + outbound + "': " + pcap_geterr(capture.handle()));
+    compiled_ = true;
+  }
+  ~Directions() {
+    if (compiled_) pcap_freecode(&outbound_);
+  }
+  Directions(const Directions&) = delete;
+  Directions& operator=(const Directions&) = delete;
+
+  uint8_t dir(const PcapPacket& p) const {
+    if (compiled_) {
+      pcap_pkthdr h{};
+      h.ts = p.ts;
+      h.caplen = p.caplen;
+      h.len = p.len;
+      return pcap_offline_filter(&outbound_, &h, p.data) != 0 ? 1 : 0;
+    }
+    // sll_pkttype: SLL's first two bytes (big-endian), SLL2's eleventh byte.
+    constexpr unsigned kPacketOutgoing = 4;
+    if (datalink_ == DLT_LINUX_SLL && p.caplen >= 2)
+      return (p.data[0] << 8 | p.data[1]) == kPacketOutgoing ? 1 : 0;
+    if (datalink_ == DLT_LINUX_SLL2 && p.caplen >= 11) return p.data[10] == kPacketOutgoing ? 1 : 0;
+    return 0;
+  }
+
+ private:
+  int datalink_;
+  bpf_program outbound_{};
+  bool compiled_ = false;
+};
 
 }  // namespace
 
@@ -57,6 +102,7 @@ int cmd_run(const RunOptions& o) {
   const uint32_t hidden = filter ? 0 : reader.link_header();
   auto vm = instantiate(filter ? program_from_filter(o.filter, reader) : load_program(o.program),
                         caps, limits, sink);
+  const Directions directions(o.outbound, reader);
   if (o.trace) vm->set_profiling(true);
 
   // --out: the same link type, the link header kept before the packet.
@@ -84,7 +130,7 @@ int cmd_run(const RunOptions& o) {
   std::vector<uint8_t> buf(hidden + caps.max_packet);
   std::vector<uint64_t> before;
   nlohmann::json verdicts = nlohmann::json::array();
-  uint64_t n = 0;
+  uint64_t n = 0, outbound = 0;
   while (auto pkt = reader.next()) {
     ++n;
     uint64_t now = ms_of(pkt->ts);
@@ -99,7 +145,8 @@ int cmd_run(const RunOptions& o) {
     const uint32_t header = std::min(hidden, pkt->caplen);
     const uint32_t captured = pkt->caplen - header;
     uint32_t len = captured;
-    PacketMeta meta{0, 0, Hook::Test, now};
+    PacketMeta meta{0, directions.dir(*pkt), Hook::Test, now};
+    outbound += meta.dir;
     // The length on the wire, when the capture cut the packet short (as
     // bpf_filter's wirelen: the pcap header's len).
     if (pkt->len != pkt->caplen) meta.wire_len = pkt->len > header ? pkt->len - header : 0;
@@ -115,7 +162,8 @@ int cmd_run(const RunOptions& o) {
                 << (r.mirror_port >= 0 ? " mirror " + std::to_string(r.mirror_port) : "")
                 << (r.emitted ? " emitted " + std::to_string(r.emitted) : "")
                 << (r.aborted ? std::string(" aborted: ") + abort_reason_name(r.reason) : "")
-                << " [" << len << " bytes, " << r.instructions << " instructions]\n";
+                << " [" << len << " bytes, " << r.instructions << " instructions"
+                << (meta.dir ? ", dir 1" : "") << "]\n";
     }
     if (o.trace && !o.json) {
       auto prof = vm->profile();
@@ -149,6 +197,7 @@ int cmd_run(const RunOptions& o) {
     nlohmann::json j;
     j["link"] = reader.describe(filter);
     j["packets"] = s.packets.load();
+    j["outbound"] = outbound;  // run with dir 1
     j["passed"] = s.passed.load();
     j["dropped"] = s.dropped.load();
     j["modified"] = s.modified.load();

@@ -14,6 +14,8 @@ int cmd_check(const std::string& file, bool json);
 struct RunOptions {
   std::string program, pcap, out, emitted, dropped;
   std::string filter;  // a tcpdump expression instead of a program
+  // A tcpdump expression: the packets it matches run with dir 1 (DIR_OUT).
+  std::string outbound;
   bool trace = false, json = false;
   uint64_t budget = 100000;
   std::string on_abort = "pass";

@@ -43,6 +43,10 @@ int main(int argc, char** argv) {
   run->add_option("PROGRAM", ro.program, "bytecode or source file");
   run->add_option("--filter", ro.filter,
                   "a tcpdump expression instead of a program (pcap-filter(7))");
+  run->add_option("--outbound", ro.outbound,
+                  "a tcpdump expression: the packets it matches run with dir 1 (DIR_OUT), the "
+                  "rest with dir 0. Without it, every packet has dir 0 but, in Linux cooked "
+                  "captures (SLL, SLL2), those the capturing host sent (tcpdump's 'outbound')");
   run->add_option("--pcap", ro.pcap,
                   "pcap file to read (Ethernet, raw IP, Linux cooked SLL/SLL2, NULL, LOOP)")
       ->required();

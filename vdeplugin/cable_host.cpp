@@ -51,26 +51,27 @@ void CableHost::output_line(const AttachPoint& at, std::string_view line) const 
     console_->console().publish(console::kLogCategory, at.name() + ": " + std::string(line));
 }
 
-// The switch's netcpu/ commands on the cable's two directions, from the
-// console's thread: each command holds both sides' locks, so that it acts
-// between two frames of each direction.
+// The switch's netcpu/ commands on the cable's points, from the console's
+// thread: each command holds every point's lock, so that it acts between
+// two frames of each direction.
 bool CableHost::open_console(const CableOptions& o, CableError* err) {
   Control::Options c;
   c.caps = caps();
   if (o.budget) c.limits.budget = *o.budget;
   if (o.on_abort) c.limits.on_abort = *o.on_abort;
-  c.point_syntax = "in|out";
+  c.point_syntax = "in|out|inout";
   c.point_words = 1;
   c.process_name = "the cable's process";
   c.resolve = [this](const std::vector<std::string>& w, std::string* why) -> AttachPoint* {
-    if (w[0] == in_.name) return &in_.at;
-    if (w[0] == out_.name) return &out_.at;
-    *why = "a cable's directions are in and out, not '" + w[0] + "'";
+    for (Side* s : {&in_, &out_, &inout_})
+      if (w[0] == s->name) return &s->at;
+    *why = "a cable's points are in, out and inout, not '" + w[0] + "'";
     return nullptr;
   };
   c.for_each = [this](const std::function<void(AttachPoint&)>& fn) {
     fn(in_.at);
     fn(out_.at);
+    fn(inout_.at);
   };
   c.output = [this](const AttachPoint& at, OutputKind, std::string_view line) {
     output_line(at, line);
@@ -83,14 +84,14 @@ bool CableHost::open_console(const CableOptions& o, CableError* err) {
       *control_, o.mgmt,
       std::string("NetCPU ") + kVersion + " (bytecode version " + std::to_string(kBytecodeVersion) +
           ") on a netcpu:// cable (process " + std::to_string(getpid()) +
-          ")\nnetcpu/... commands program its directions, in and out; debug/add netcpu/log "
-          "shows output\n");
+          ")\nnetcpu/... commands program its points: in, out and inout (both ways); debug/add "
+          "netcpu/log shows output\n");
   opts.handler = [this](std::string_view name, std::string_view args, int session) {
     ControlReply r = command(name, args, session);
     return console::CommandReply{r.error, std::move(r.text)};
   };
   opts.overlong = [this](std::string_view name) {
-    std::scoped_lock lk(in_.mu, out_.mu);
+    std::scoped_lock lk(in_.mu, out_.mu, inout_.mu);
     return console::refuse_overlong(*control_, name);
   };
   // A file that is not a socket is somebody's: left alone.
@@ -113,7 +114,7 @@ bool CableHost::open_console(const CableOptions& o, CableError* err) {
 ControlReply CableHost::command(std::string_view name, std::string_view args, int session) {
   const auto command = console::control_command(name);
   if (!command) return console::unknown_command(name);
-  std::scoped_lock lk(in_.mu, out_.mu);
+  std::scoped_lock lk(in_.mu, out_.mu, inout_.mu);
   return control_->execute(*command, args, session);
 }
 
@@ -149,10 +150,12 @@ std::unique_ptr<CableHost> CableHost::create(const CableOptions& o, WireSend wir
   std::unique_ptr<CableHost> h(new CableHost(std::move(wire), fd, own, o.stats));
   if (!h->load(h->in_, o.in_file, o.in_filter, o, err) ||
       !h->load(h->out_, o.out_file, o.out_filter, o, err) ||
+      !h->load(h->inout_, o.inout_file, o.inout_filter, o, err) ||
       !h->capture(h->in_, o.in_capture, err) || !h->capture(h->out_, o.out_capture, err) ||
-      (!o.mgmt.empty() && !h->open_console(o, err)))
+      !h->capture(h->inout_, o.inout_capture, err) || (!o.mgmt.empty() && !h->open_console(o, err)))
     return nullptr;
-  if (h->out_.at.program()) h->send_buf_ = std::make_unique<std::array<uint8_t, kCableFrameMax>>();
+  if (h->out_.at.program() || h->inout_.at.program())
+    h->send_buf_ = std::make_unique<std::array<uint8_t, kCableFrameMax>>();
   return h;
 }
 
@@ -161,8 +164,8 @@ bool CableHost::load(Side& s, const std::string& file, const std::string& filter
   if (file.empty() && filter.empty()) return true;
   const std::string side = s.name;
   if (!file.empty() && !filter.empty()) {
-    *err = {EINVAL, side + "=" + file + " and " + side + "filter=" + filter +
-                        ": one program per direction"};
+    *err = {EINVAL,
+            side + "=" + file + " and " + side + "filter=" + filter + ": one program per point"};
     return false;
   }
   std::optional<Program> prog;
@@ -205,7 +208,7 @@ bool CableHost::load(Side& s, const std::string& file, const std::string& filter
   return true;
 }
 
-// incapture=/outcapture=: netcpu/capture's arguments with ':' between them,
+// incapture=/outcapture=/inoutcapture=: netcpu/capture's arguments with ':' between them,
 // the file last (it may hold ':' itself).
 bool CableHost::capture(Side& s, const std::string& spec, CableError* err) {
   if (spec.empty()) return true;
@@ -246,7 +249,7 @@ bool CableHost::capture(Side& s, const std::string& spec, CableError* err) {
 
 std::vector<std::string> CableHost::stop_captures() {
   std::vector<std::string> lines;
-  for (Side* s : {&in_, &out_})
+  for (Side* s : {&in_, &out_, &inout_})
     if (s->at.capture())
       lines.push_back(std::string(s->name) +
                       " capture: " + s->at.stop_capture("closed with the cable")->status());
@@ -276,14 +279,14 @@ void CableHost::note_drop(const Side& s, const RunResult& r, const uint8_t* fram
                                 drop_line(s.name, *s.at.program(), r, {frame, len}));
 }
 
-void CableHost::after_run(Side& s, const RunResult& r, bool timer) {
+void CableHost::after_run(Side& s, const Way& w, const RunResult& r, bool timer) {
   if (r.aborted) note_abort(s, r);
   if (!r.emitted) return;
   for (const EmittedPacket& e : s.at.program()->emitted()) {
     // INPORT is the wire for frames that came from it, and for timers, which
     // have no frame; this process cannot be handed a frame from here (see
     // docs/vde-switch.md).
-    int32_t port = e.port == kInport ? (timer ? kWirePort : s.source) : e.port;
+    int32_t port = e.port == kInport ? (timer ? kWirePort : w.source) : e.port;
     if (port == kWirePort)
       wire_(e.data.data(), e.length);
     else
@@ -292,50 +295,58 @@ void CableHost::after_run(Side& s, const RunResult& r, bool timer) {
 }
 
 // Late (no traffic for a while): a timer runs once, not once per missed period.
-void CableHost::run_timers(Side& s) {
-  s.at.run_due_timers(steady_ms(), s.meta(), [&](const RunResult& r) { after_run(s, r, true); });
+// An inout point's timers run before a frame of either way, seeing its `dir`
+// and `port` (their INPORT is the wire all the same).
+void CableHost::run_timers(Side& s, const Way& w) {
+  s.at.run_due_timers(steady_ms(), w.meta(), [&](const RunResult& r) { after_run(s, w, r, true); });
 }
 
+RunResult CableHost::run(Side& s, const Way& w, uint8_t* frame, uint32_t& len, uint32_t cap) {
+  if (s.at.has_timers()) run_timers(s, w);
+  RunResult r = s.at.run(frame, len, cap, w.meta());
+  after_run(s, w, r, false);
+  if (r.verdict == Verdict::Drop) note_drop(s, r, frame, len);
+  return r;
+}
+
+// The way's own point first, then inout; a drop ends it.
 ssize_t CableHost::on_recv(uint8_t* buf, size_t len, size_t cap) {
-  Side& s = in_;
-  auto lk = lock(s);
-  if (!s.at.program()) return static_cast<ssize_t>(len);
-  if (s.at.has_timers()) run_timers(s);
-  // Too short for an Ethernet header: a filter fails closed.
-  if (len < kEthHeader) return -1;
   uint32_t l = static_cast<uint32_t>(len);
-  uint32_t c = static_cast<uint32_t>(std::min<size_t>(cap, kCableFrameMax));
-  RunResult r = s.at.run(buf, l, std::max(c, l), s.meta());
-  after_run(s, r, false);
-  if (r.verdict == Verdict::Drop) note_drop(s, r, buf, l);
-  if (r.verdict != Verdict::Pass) return -1;
+  const uint32_t c = std::max(static_cast<uint32_t>(std::min<size_t>(cap, kCableFrameMax)), l);
+  for (Side* s : {&in_, &inout_}) {
+    auto lk = lock(*s);
+    if (!s->at.program()) continue;
+    // Too short for an Ethernet header: a filter fails closed.
+    if (len < kEthHeader) return -1;
+    if (run(*s, kArriving, buf, l, c).verdict != Verdict::Pass) return -1;
+  }
   return static_cast<ssize_t>(l);
 }
 
 const uint8_t* CableHost::on_send(const uint8_t* frame, size_t* len, bool* too_long) {
   *too_long = false;
-  Side& s = out_;
-  auto lk = lock(s);
-  if (!s.at.program()) return frame;
-  if (s.at.has_timers()) run_timers(s);
-  if (*len > kCableFrameMax) {
-    *too_long = true;
-    return nullptr;
+  const uint8_t* sent = frame;
+  uint32_t l = static_cast<uint32_t>(std::min<size_t>(*len, kCableFrameMax));
+  for (Side* s : {&out_, &inout_}) {
+    auto lk = lock(*s);
+    if (!s->at.program()) continue;
+    if (*len > kCableFrameMax) {
+      *too_long = true;
+      return nullptr;
+    }
+    // The program rewrites a copy (the sender's buffer is const), made once.
+    uint8_t* copy = send_buf_->data();
+    if (sent != copy) std::memcpy(copy, frame, *len);
+    sent = copy;
+    if (run(*s, kSent, copy, l, kCableFrameMax).verdict != Verdict::Pass) return nullptr;
   }
-  uint8_t* copy = send_buf_->data();
-  std::memcpy(copy, frame, *len);
-  uint32_t l = static_cast<uint32_t>(*len);
-  RunResult r = s.at.run(copy, l, kCableFrameMax, s.meta());
-  after_run(s, r, false);
-  if (r.verdict == Verdict::Drop) note_drop(s, r, copy, l);
-  if (r.verdict != Verdict::Pass) return nullptr;
-  *len = l;
-  return copy;
+  if (sent != frame) *len = l;
+  return sent;
 }
 
 std::string CableHost::stats_text() const {
   std::string t;
-  for (const Side* s : {&in_, &out_}) {
+  for (const Side* s : {&in_, &out_, &inout_}) {
     const Instance* vm = s->at.program();
     if (!vm) continue;
     const Stats& st = vm->stats();

@@ -10,13 +10,17 @@
 namespace netcpu::vde {
 namespace {
 
-const char* dir_name(Dir d) { return d == kIn ? "in" : "out"; }
+const char* dir_name(Dir d) { return d == kIn ? "in" : d == kOut ? "out" : "inout"; }
 
+// tcpdump -Q's words: in, out, inout (one program on both directions).
 std::optional<Dir> parse_dir(const std::string& word) {
   if (word == "in") return kIn;
   if (word == "out") return kOut;
+  if (word == "inout") return kInOut;
   return std::nullopt;
 }
+
+constexpr Dir kPointKindList[] = {kIn, kOut, kInOut};
 
 bool port_exists(int port) { return port >= 0 && port_user(port) != static_cast<uid_t>(-1); }
 
@@ -91,12 +95,12 @@ SwitchHost::SwitchHost(Channel log, Channel drop) : log_(std::move(log)), drop_(
   o.caps.link = LinkType::Ethernet;
   o.caps.max_packet = kSwitchFrameMax;
   o.caps.host_name = "vde_switch";
-  o.point_syntax = "PORT|* in|out";
+  o.point_syntax = "PORT|* in|out|inout";
   o.point_words = 2;
   o.resolve = [this](const std::vector<std::string>& w, std::string* why) {
     return resolve(w, why);
   };
-  o.select_syntax = "[PORT|* [in|out]]";
+  o.select_syntax = "[PORT|* [in|out|inout]]";
   o.select = [this](const std::vector<std::string>& w, std::vector<AttachPoint*>& points,
                     std::string* why) { return select(w, points, why); };
   o.process_name = "vde_switch";
@@ -105,9 +109,16 @@ SwitchHost::SwitchHost(Channel log, Channel drop) : log_(std::move(log)), drop_(
   o.output = [this](const AttachPoint& at, OutputKind, std::string_view line) {
     if (!log_.listening()) return;
     std::string prefix = at.name();
-    if (current_port_ >= 0)
-      prefix = "port " + std::to_string(current_port_) + " " + dir_name(current_dir_) +
-               (at.name()[0] == '*' ? " (*)" : "");
+    // A frame's lines say its port and direction, and which point's program
+    // printed them when that is not the port's own point of the direction.
+    if (current_port_ >= 0) {
+      const std::string own = std::to_string(current_port_) + " " + dir_name(current_dir_);
+      prefix = "port " + own;
+      if (at.name() == "* in" || at.name() == "* out")
+        prefix += " (*)";
+      else if (at.name() != own)
+        prefix += " (" + at.name() + ")";
+    }
     log_.write(prefix + ": " + std::string(line));
   };
   o.warnings = [this](const AttachPoint& at, const Program& p) { return warnings(at, p); };
@@ -145,26 +156,28 @@ std::optional<int> SwitchHost::parse_port(const std::string& word, std::string* 
 
 AttachPoint* SwitchHost::resolve(const std::vector<std::string>& w, std::string* why) {
   std::optional<Dir> d = parse_dir(w[1]);
-  if (!d) return *why = "direction must be in or out, not '" + w[1] + "'", nullptr;
+  if (!d) return *why = "direction must be in, out or inout, not '" + w[1] + "'", nullptr;
   std::optional<int> port = parse_port(w[0], why);
   if (!port) return nullptr;
   if (*port < 0) return &star_[*d];
   return point(*port, *d, true);
 }
 
-// "PORT" or "*": that port's points, both directions (not "*"'s for a
-// port: they are listed under "*"); "PORT in|out": one point.
+// "PORT" or "*": that port's points, all three (not "*"'s for a port:
+// they are listed under "*"); "PORT in|out|inout": one point.
 bool SwitchHost::select(const std::vector<std::string>& w, std::vector<AttachPoint*>& points,
                         std::string* why) {
   if (w.size() > 2)
-    return *why = "expected [PORT|* [in|out]], not " + std::to_string(w.size()) + " words", false;
+    return *why = "expected [PORT|* [in|out|inout]], not " + std::to_string(w.size()) + " words",
+           false;
   std::optional<Dir> only = w.size() == 2 ? parse_dir(w[1]) : std::nullopt;
   if (w.size() == 2 && !only)
-    return *why = "expected [PORT|* [in|out]]: the direction is in or out, not '" + w[1] + "'",
+    return *why = "expected [PORT|* [in|out|inout]]: the direction is in, out or inout, not '" +
+                  w[1] + "'",
            false;
   std::optional<int> port = parse_port(w[0], why);
   if (!port) return false;
-  for (Dir d : {kIn, kOut}) {
+  for (Dir d : kPointKindList) {
     if (only && d != *only) continue;
     AttachPoint* at = *port < 0 ? &star_[d] : point(*port, d, false);
     if (at) points.push_back(at);
@@ -177,7 +190,7 @@ void SwitchHost::for_each(const std::function<void(AttachPoint&)>& fn) {
 }
 
 void SwitchHost::for_each_point(const std::function<void(AttachPoint&, int, Dir)>& fn) {
-  for (Dir d : {kIn, kOut}) {
+  for (Dir d : kPointKindList) {
     fn(star_[d], -1, d);
     for (size_t port = 0; port < ports_[d].size(); ++port)
       if (ports_[d][port]) fn(*ports_[d][port], static_cast<int>(port), d);
@@ -190,26 +203,26 @@ std::vector<std::string> SwitchHost::warnings(const AttachPoint& at, const Progr
   for (const Insn& in : p.code) stops |= in.op == Op::DROP || in.op == Op::REDIRECT;
   if (!stops) return {};
   return {
-      "an 'out' drop or redirect of a flooded frame (broadcast, multicast, unknown destination) "
-      "also keeps it "
-      "from the ports vde_switch sends it to after this one: the switch reuses one length for the "
-      "whole "
-      "flood. Rewrites are undone for the later ports; drops cannot be. Drop on 'in' where you "
-      "can."};
+      "an 'out' drop or redirect of a flooded frame (broadcast, multicast, unknown destination; "
+      "an 'inout' program's too) also keeps it from the ports vde_switch sends it to after this "
+      "one: the switch reuses one length for the whole flood. Rewrites are undone for the later "
+      "ports; drops cannot be. Drop on 'in' where you can."};
 }
 
 void SwitchHost::refresh() {
-  bool any[2] = {false, false};
+  bool any[kPointKinds] = {false, false, false};
+  bool on_ports[kPointKinds] = {false, false, false};
   timers_ = false;
-  for (Dir d : {kIn, kOut}) {
-    port_programs_[d] = false;
-    for (auto& p : ports_[d]) port_programs_[d] |= p && p->program();
-    any[d] = port_programs_[d] || star_[d].program() != nullptr;
+  for (Dir d : kPointKindList) {
+    for (auto& p : ports_[d]) on_ports[d] |= p && p->program();
+    any[d] = on_ports[d] || star_[d].program() != nullptr;
   }
   for_each([&](AttachPoint& at) { timers_ |= at.has_timers(); });
-  active_ = {any[kIn], any[kOut]};
+  port_programs_ = {on_ports[kIn], on_ports[kOut]};
+  port_inout_ = on_ports[kInOut];
+  active_ = {any[kIn] || any[kInOut], any[kOut] || any[kInOut]};
   Instance* star_in = star_[kIn].program();
-  direct_ = star_in && !port_programs_[kIn] && !any[kOut];
+  direct_ = star_in && !port_programs_[kIn] && !any[kOut] && !any[kInOut];
   for (Pending& p : pending_) p.ptr = nullptr;  // rewrites of programs that may be gone
 }
 
@@ -220,11 +233,12 @@ void SwitchHost::tick(uint64_t now) {
 
 // A port's timers see their port in `port`, and `emit INPORT` sends there;
 // those of "*" have none (port 0), and such an emit is counted as an error.
+// An inout point's timers see dir 0: they belong to no direction.
 void SwitchHost::run_timers(AttachPoint& at, int port, Dir d, uint64_t now) {
   PacketMeta meta;
   meta.hook = Hook::Timer;
   meta.port = static_cast<uint32_t>(port < 0 ? 0 : port);
-  meta.dir = d;
+  meta.dir = d == kInOut ? kIn : d;
   at.run_due_timers(now, meta, [&](const RunResult& r) {
     if (r.emitted) send_emitted(*at.program(), port);
   });
@@ -284,10 +298,15 @@ bool SwitchHost::act(const RunResult& r, Instance& vm, int port, Dir d, uint32_t
   return r->modified ? static_cast<int>(l) : 0;
 }
 
+// The chain of a frame of direction d at `port`: "* d", "* inout", "PORT
+// d", "PORT inout"; a drop or redirect ends it. A port's points are looked
+// up only while some port has a program there.
 [[gnu::hot]] int SwitchHost::filter(int port, Dir d, uint8_t* frame, int len) {
   uint32_t l = static_cast<uint32_t>(len);
   bool modified = false;
-  AttachPoint* chain[2] = {&star_[d], port_programs_[d] ? point(port, d, false) : nullptr};
+  AttachPoint* chain[4] = {&star_[d], &star_[kInOut],
+                           port_programs_[d] ? point(port, d, false) : nullptr,
+                           port_inout_ ? point(port, kInOut, false) : nullptr};
   PacketMeta meta;
   meta.port = static_cast<uint32_t>(port);
   meta.dir = static_cast<uint8_t>(d);
@@ -307,6 +326,13 @@ bool SwitchHost::act(const RunResult& r, Instance& vm, int port, Dir d, uint32_t
   current_port_ = -1;
   if (result < 0) return result;
   return modified ? static_cast<int>(l) : 0;
+}
+
+bool SwitchHost::runs_on(int port, Dir d) {
+  if (star_[d].program() || star_[kInOut].program()) return true;
+  AttachPoint* own = port_programs_[d] ? point(port, d, false) : nullptr;
+  AttachPoint* both = port_inout_ ? point(port, kInOut, false) : nullptr;
+  return (own && own->program()) || (both && both->program());
 }
 
 int SwitchHost::restore(Pending& p, uint8_t* frame) {
@@ -337,9 +363,8 @@ int SwitchHost::on_packet_out(int port, uint8_t* frame, int len) {
   Pending& p = pending_[depth_];
   int restored = restore(p, frame);
   if (restored) len = restored;
-  // Called only while some `out` program is loaded (needs()); maybe not this port's.
-  AttachPoint* own = port_programs_[kOut] ? point(port, kOut, false) : nullptr;
-  if (!star_[kOut].program() && !(own && own->program())) return restored;
+  // Called only while some `out` or `inout` program is loaded (needs()); maybe not this port's.
+  if (!runs_on(port, kOut)) return restored;
   // Keep the original bytes so that the next port of a flood gets them back.
   std::memcpy(p.bytes, frame, static_cast<size_t>(len));
   p.len = static_cast<uint32_t>(len);

@@ -1,6 +1,6 @@
-// NetCPU on vde_switch: attach points for every port and direction plus
-// "*", the frame path that runs their programs from the switch's packet/in
-// and packet/out events, and the verdicts the switch can honour.
+// NetCPU on vde_switch: attach points for every port and direction (in,
+// out, and inout: one program for both) plus "*", the frame path that runs their programs from the
+// switch's packet/in and packet/out events, and the verdicts the switch can honour.
 #pragma once
 
 #include <array>
@@ -16,7 +16,10 @@
 
 namespace netcpu::vde {
 
-enum Dir : int { kIn = 0, kOut = 1 };
+// A frame's direction (its `dir`), and the points' kinds: kInOut is an
+// attach point's, not a frame's: its one program runs on the frames of both.
+enum Dir : int { kIn = 0, kOut = 1, kInOut = 2 };
+constexpr int kPointKinds = 3;
 
 // Aligned so that the frame path's state (the first members) is one cache line.
 class alignas(64) SwitchHost {
@@ -53,7 +56,7 @@ class alignas(64) SwitchHost {
 
   // What the loaded programs need from the switch: its packet events (in:
   // any program, which also marks where a new frame starts for the `out`
-  // side; out: an `out` program) and a timer (a program with timer
+  // side; out: an `out` or `inout` program) and a timer (a program with timer
   // handlers). The plugin subscribes to no more than that, so a switch with
   // the plugin and no program does no work per frame for it.
   struct Needs {
@@ -81,6 +84,8 @@ class alignas(64) SwitchHost {
   void for_each(const std::function<void(AttachPoint&)>& fn);
   // The same with each point's port (-1: "*") and direction.
   void for_each_point(const std::function<void(AttachPoint&, int port, Dir d)>& fn);
+  // Whether some program runs on the frames of direction d at this port.
+  bool runs_on(int port, Dir d);
   std::vector<std::string> warnings(const AttachPoint& at, const Program& p);
   int filter(int port, Dir d, uint8_t* frame, int len);
   int direct(int port, uint8_t* frame, int len);
@@ -111,8 +116,11 @@ class alignas(64) SwitchHost {
   // straight to it (direct()). Taken again by refresh(), after every
   // command that may load or unload.
   bool direct_ = false;
-  std::array<bool, 2> active_{};         // some program on this direction
-  std::array<bool, 2> port_programs_{};  // some on a port of it, not only on "*"
+  // By direction (kIn, kOut): some program runs on its frames (inout ones
+  // included); some on a port's own point of it, not only on "*".
+  std::array<bool, 2> active_{};
+  std::array<bool, 2> port_programs_{};
+  bool port_inout_ = false;  // some port has an inout program: else a frame looks for none
   // Sends from inside the frame path re-enter it: each depth keeps its own
   // restore state and copy buffer; deeper sends are refused (emit loops).
   static constexpr int kMaxDepth = 3;
@@ -120,8 +128,9 @@ class alignas(64) SwitchHost {
   int source_port_ = -1;   // where the frame being forwarded came in
   int current_port_ = -1;  // the frame's port while a program runs, for its output
   Dir current_dir_ = kIn;
-  std::array<AttachPoint, 2> star_{AttachPoint("* in"), AttachPoint("* out")};
-  std::array<std::vector<std::unique_ptr<AttachPoint>>, 2> ports_;
+  std::array<AttachPoint, kPointKinds> star_{AttachPoint("* in"), AttachPoint("* out"),
+                                             AttachPoint("* inout")};
+  std::array<std::vector<std::unique_ptr<AttachPoint>>, kPointKinds> ports_;
   bool timers_ = false;  // some program has timer handlers
   int switch_ports_ = kDefaultPorts;
   Channel log_, drop_;

@@ -2,8 +2,8 @@
 // with NetCPU programs, for any libvdeplug user (vde_plug, vdens, qemu,
 // lwIPv6), without root:
 //
-//   netcpu://[in=FILE/out=FILE/budget=N/onabort=pass|drop/log=FILE/stats/
-//             incapture=drop:FILE/outcapture=pass:100:FILE/mgmt=PATH]{NESTED_URL}
+//   netcpu://[in=FILE/out=FILE/inout=FILE/budget=N/onabort=pass|drop/log=FILE/
+//             stats/incapture=drop:FILE/outcapture=pass:100:FILE/mgmt=PATH]{NESTED_URL}
 //
 // The spelling is vdeplug4's own for nested modules (vlan://, agno://,
 // wirefilter://): options in [...] separated by '/', split by libvdeplug's
@@ -70,18 +70,26 @@ VDECONN* fail(int error, const std::string& text) {
 }
 
 constexpr const char* kSyntax =
-    "netcpu://[in=FILE/out=FILE/infilter=EXPR/outfilter=EXPR/budget=N/onabort=pass|drop/"
-    "log=FILE/stats/incapture=pass|drop|all[:COUNT][:SIZE]:FILE/outcapture=.../mgmt=PATH]{URL}";
+    "netcpu://[in=FILE/out=FILE/inout=FILE/infilter=EXPR/outfilter=EXPR/inoutfilter=EXPR/"
+    "budget=N/onabort=pass|drop/log=FILE/stats/incapture=pass|drop|all[:COUNT][:SIZE]:FILE/"
+    "outcapture=.../inoutcapture=.../mgmt=PATH]{URL}";
 
 VDECONN* cable_open(char* url, char* descr, int, vde_open_args* open_args) {
   char* nested = vde_parsenestparms(url);
   char *in = nullptr, *out = nullptr, *infilter = nullptr, *outfilter = nullptr;
+  char *inout = nullptr, *inoutfilter = nullptr, *inoutcapture = nullptr;
   char *budget = nullptr, *onabort = nullptr, *log = nullptr, *stats = nullptr;
   char *incapture = nullptr, *outcapture = nullptr, *mgmt = nullptr;
-  // vde_parsepathparms accepts a prefix of a key: shorter keys come before
-  // the longer ones they are a prefix of, so that "in=" is not "infilter=".
+  // vde_parsepathparms takes a key as given if it is a prefix of a key of
+  // this list, the first that it is a prefix of: shorter keys come before
+  // the longer ones they are a prefix of, so that "in=" is not "infilter="
+  // nor "inout=" ("inout=" is not "in=" either: the whole key given is
+  // compared), and "ino=" is "inout=".
   vdeparms parms[] = {{const_cast<char*>("in"), &in},
                       {const_cast<char*>("infilter"), &infilter},
+                      {const_cast<char*>("inout"), &inout},
+                      {const_cast<char*>("inoutfilter"), &inoutfilter},
+                      {const_cast<char*>("inoutcapture"), &inoutcapture},
                       {const_cast<char*>("out"), &out},
                       {const_cast<char*>("outfilter"), &outfilter},
                       {const_cast<char*>("budget"), &budget},
@@ -106,6 +114,9 @@ VDECONN* cable_open(char* url, char* descr, int, vde_open_args* open_args) {
   o.out_file = out ? out : "";
   o.in_filter = infilter ? infilter : "";
   o.out_filter = outfilter ? outfilter : "";
+  o.inout_file = inout ? inout : "";
+  o.inout_filter = inoutfilter ? inoutfilter : "";
+  o.inout_capture = inoutcapture ? inoutcapture : "";
   o.log_file = log ? log : "";
   o.stats = stats != nullptr;
   o.in_capture = incapture ? incapture : "";

@@ -423,7 +423,8 @@ static int client_ping(const char *target) {
 
 static void print_output(void *arg, int hook, const char *line) {
   (void)arg;
-  static const char *names[] = {"pre_routing", "local_in", "forward", "local_out", "post_routing"};
+  static const char *names[] = {"pre_routing",  "local_in", "forward", "local_out",
+                                "post_routing", "local",    "edge"};
   fprintf(stderr, "%s: %s: %s\n", g_name, names[hook], line);
 }
 

@@ -34,7 +34,10 @@ enum ncpu_lwip_hook {
   NCPU_LWIP_LOCAL_IN = 1,
   NCPU_LWIP_FORWARD = 2,
   NCPU_LWIP_LOCAL_OUT = 3,
-  NCPU_LWIP_POST_ROUTING = 4
+  NCPU_LWIP_POST_ROUTING = 4,
+  /* One program (one instance, one set of tables) at two hooks. */
+  NCPU_LWIP_LOCAL = 5, /* local_in and local_out: the process's own traffic */
+  NCPU_LWIP_EDGE = 6   /* pre_routing and post_routing */
 };
 
 /* NULL with why filled when the stack has no userfilter hooks

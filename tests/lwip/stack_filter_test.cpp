@@ -97,6 +97,7 @@ TEST(StackFilterApi, RejectedProgramsLeaveTheRunningOneInPlace) {
   r = f->command("netcpu/load sideways keeper.ncpu");
   EXPECT_EQ(r.error, EINVAL);
   EXPECT_NE(r.text.find("pre_routing, local_in"), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("local (local_in and local_out)"), std::string::npos) << r.text;
   EXPECT_EQ(f->command("port/print").error, ENOSYS);
 }
 
@@ -115,6 +116,17 @@ TEST(StackFilterApi, CApiReportsErrorsThroughTheMessage) {
   EXPECT_EQ(ncpu_lwip_command(f, "netcpu/list"), 0);
   EXPECT_NE(std::string(ncpu_lwip_message(f)).find("post_routing"), std::string::npos);
   EXPECT_EQ(ncpu_lwip_unload(f, NCPU_LWIP_POST_ROUTING), 0) << ncpu_lwip_message(f);
+  // The two-hook points are points of the API too.
+  EXPECT_EQ(ncpu_lwip_load_source(f, NCPU_LWIP_LOCAL, kAllowAll, "both.ncpu"), 0)
+      << ncpu_lwip_message(f);
+  EXPECT_EQ(ncpu_lwip_command(f, "netcpu/list local"), 0);
+  EXPECT_NE(std::string(ncpu_lwip_message(f)).find("\nlocal "), std::string::npos)
+      << ncpu_lwip_message(f);
+  EXPECT_EQ(ncpu_lwip_unload(f, NCPU_LWIP_LOCAL), 0) << ncpu_lwip_message(f);
+  EXPECT_EQ(ncpu_lwip_load_source(f, NCPU_LWIP_EDGE, kAllowAll, "edge.ncpu"), 0)
+      << ncpu_lwip_message(f);
+  EXPECT_EQ(lwip::hook_name(HookPoint::Edge), std::string("edge"));
+  EXPECT_EQ(lwip::parse_hook("local"), HookPoint::Local);
   ncpu_lwip_detach(f);
 }
 
@@ -511,6 +523,85 @@ TEST_F(LwipNet, NetcpuCableModuleFiltersTheStacksLink) {
   EXPECT_EQ(dropped, sent) << out << blocked.describe();
   EXPECT_EQ(frames, passed + dropped) << out;
   EXPECT_GE(passed, 4u) << "ICMP, UDP and the TCP handshake passed the cable\n" << out;
+}
+
+// Counts the packets it runs on by (hook, dir): key hook << 8 | dir.
+constexpr const char* kCountWays = R"(.data:
+table ways hash key 2 value 8 max 16
+.text:
+    mov gpr0, hook
+    shl gpr0, 8
+    or gpr0, dir
+    tadd ways, gpr0, 1
+    pass
+)";
+
+// The table of a kCountWays program: packets by "hook dir".
+std::map<std::string, long> ways(Console& console, const std::string& point) {
+  std::map<std::string, long> by_way;
+  Reply dump = console.cmd_ok("netcpu/table/dump " + point + " ways");
+  for (const std::string& line : dump.data) {
+    long key = 0, count = 0;
+    if (std::sscanf(line.c_str(), "%ld %ld", &key, &count) == 2 &&
+        line.find("entr") == std::string::npos)
+      by_way[std::to_string(key >> 8) + " " + std::to_string(key & 0xff)] = count;
+  }
+  return by_way;
+}
+
+// `local` is one program at local_in and local_out (the process's own
+// traffic both ways, one table), `edge` one at pre_routing and
+// post_routing; each runs after the hook's own program.
+TEST_F(LwipNet, LocalAndEdgePointsSeeBothWaysInOneInstance) {
+  LwipNode server(sw, {"--addr", "10.0.0.1/24", "--echo", "7", "--udp-echo", "9"}, "server");
+  Console console(server.console_path());
+  std::string count = write_program(sw, "ways.ncpu", kCountWays);
+  console.cmd_ok("netcpu/load local " + count);
+  console.cmd_ok("netcpu/load edge " + count);
+  NodeRun r = run_node(sw, {"--addr", "10.0.0.2/24", "--connect", "10.0.0.1,7", "--udp",
+                            "10.0.0.1,9,hello", "--ping", "10.0.0.1"});
+  EXPECT_EQ(r.status, 0) << r.describe();
+  auto local = ways(console, "local");
+  EXPECT_GE(local["1 0"], 5) << "local_in: SYN, ACK, data, UDP, ping";
+  EXPECT_GE(local["3 1"], 4) << "local_out: SYN-ACK, echoed data, UDP reply, ping reply";
+  EXPECT_EQ(local.size(), 2u);
+  auto edge = ways(console, "edge");
+  EXPECT_GE(edge["0 0"], local["1 0"]) << "pre_routing sees what local_in sees";
+  EXPECT_GE(edge["4 1"], local["3 1"]) << "post_routing sees what local_out sees";
+  EXPECT_EQ(edge.size(), 2u);
+  Reply list = console.cmd_ok("netcpu/list");
+  ASSERT_EQ(list.data.size(), 3u) << list.text();
+  EXPECT_TRUE(list.data[1].starts_with("local ")) << list.text();
+  EXPECT_TRUE(list.data[2].starts_with("edge ")) << list.text();
+
+  // A drop at local_in's own program ends the chain: `local` never sees it.
+  console.cmd_ok("netcpu/load local " +
+                 write_program(sw, "echo_ways.ncpu",
+                               ".data:\ntable ways hash key 2 value 8 max 16\n.text:\n"
+                               "    bne ip.proto, PROTO_TCP, done\n    bne l4.dport, 7, done\n"
+                               "    mov gpr0, hook\n    shl gpr0, 8\n    or gpr0, dir\n"
+                               "    tadd ways, gpr0, 1\ndone:\n    pass\n"));
+  console.cmd_ok("netcpu/load local_in " + write_program(sw, "in.ncpu", drop_echo_at("LOCAL_IN")));
+  NodeRun blocked =
+      run_node(sw, {"--addr", "10.0.0.2/24", "--timeout", "2", "--connect", "10.0.0.1,7"});
+  EXPECT_EQ(blocked.status, 1) << blocked.describe();
+  EXPECT_TRUE(ways(console, "local").empty());
+
+  // Replaced like any point: a rejected program leaves it; the new one drops
+  // what the server sends, so nothing it answers gets out.
+  console.cmd_ok("netcpu/unload local_in");
+  Reply bad =
+      console.cmd("netcpu/load local " + write_program(sw, "bad.ncpu", ".text:\n    frob\n"));
+  EXPECT_EQ(bad.code, EINVAL);
+  EXPECT_NE(bad.text().find("local keeps its program echo_ways"), std::string::npos) << bad.text();
+  console.cmd_ok("netcpu/load local " +
+                 write_program(sw, "mute.ncpu",
+                               ".text:\n    beq dir, DIR_OUT, no\n    pass\nno:\n    drop\n"));
+  NodeRun muted = run_node(sw, {"--addr", "10.0.0.2/24", "--timeout", "2", "--ping", "10.0.0.1"});
+  EXPECT_EQ(muted.status, 1) << muted.describe();
+  console.cmd_ok("netcpu/unload local");
+  NodeRun open = run_node(sw, {"--addr", "10.0.0.2/24", "--ping", "10.0.0.1"});
+  EXPECT_EQ(open.status, 0) << open.describe();
 }
 
 TEST_F(LwipNet, HotSwapDuringATransferLosesNoByte) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli_util.h"
+#include "packet_builder.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -459,6 +460,114 @@ TEST(Cli, BudgetStopsRunawayProgramsAndTraceShowsInstructions) {
       netcpu("run " + example("ip_pair.ncpu") + " --pcap " + pcap("mixed.pcap") + " --trace");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("bne eth.type, 2048, reject"), std::string::npos) << r.out.substr(0, 2000);
+}
+
+// ---- directions: --outbound and Linux cooked captures ------------------------
+
+// UDP between 10.0.0.1 (this host) and 10.0.0.2: even packets sent by .1,
+// odd ones its replies, as IP packets.
+std::vector<netcpu::packets::Bytes> conversation(size_t n) {
+  using namespace netcpu::packets;
+  std::vector<Bytes> v;
+  for (size_t i = 0; i < n; ++i) {
+    const bool sent = i % 2 == 0;
+    v.push_back(PacketBuilder()
+                    .ipv4({.src = ip4_addr(sent ? "10.0.0.1" : "10.0.0.2"),
+                           .dst = ip4_addr(sent ? "10.0.0.2" : "10.0.0.1")})
+                    .udp({.sport = static_cast<uint16_t>(sent ? 40000 : 53),
+                          .dport = static_cast<uint16_t>(sent ? 53 : 40000),
+                          .payload = bytes("q")})
+                    .build_ip());
+  }
+  return v;
+}
+
+// A capture of the conversation with `dlt`'s link header; in Linux cooked
+// ones the packets this host sent are PACKET_OUTGOING (4), the others
+// PACKET_HOST (0), as the kernel labels them.
+fs::path conversation_capture(int dlt, size_t n) {
+  const auto ips = conversation(n);
+  const fs::path path = scratch() / ("conversation-" + std::to_string(dlt) + ".pcap");
+  pcap_t* dead = pcap_open_dead(dlt, 65535);
+  pcap_dumper_t* d = pcap_dump_open(dead, path.c_str());
+  EXPECT_TRUE(d) << pcap_geterr(dead);
+  for (size_t i = 0; i < ips.size(); ++i) {
+    const uint8_t type = i % 2 == 0 ? 4 : 0;
+    std::vector<uint8_t> rec;
+    if (dlt == DLT_LINUX_SLL) {
+      rec = {0, type, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00};
+    } else if (dlt == DLT_LINUX_SLL2) {
+      rec = {0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, type, 6, 2, 0, 0, 0, 0, 1, 0, 0};
+    } else {  // Ethernet
+      rec = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00};
+      if (i % 2) std::swap_ranges(rec.begin(), rec.begin() + 6, rec.begin() + 6);
+    }
+    rec.insert(rec.end(), ips[i].begin(), ips[i].end());
+    struct pcap_pkthdr h {};
+    h.ts = {1700000000 + static_cast<time_t>(i), 0};
+    h.caplen = h.len = static_cast<uint32_t>(rec.size());
+    if (d) pcap_dump(reinterpret_cast<u_char*>(d), &h, rec.data());
+  }
+  if (d) pcap_dump_close(d);
+  pcap_close(dead);
+  return path;
+}
+
+// Drops what runs with dir 1 (DIR_OUT), passes the rest.
+fs::path drop_outbound_program() {
+  const fs::path p = scratch() / "drop-outbound.ncpu";
+  std::ofstream(p) << ".text:\n    beq dir, DIR_OUT, sent\n    pass\nsent:\n    drop\n";
+  return p;
+}
+
+std::vector<std::string> verdicts(const json& j) {
+  return j["verdicts"].get<std::vector<std::string>>();
+}
+
+const std::vector<std::string> kSentDropped = {"drop", "pass", "drop", "pass", "drop", "pass"};
+const std::vector<std::string> kAllPass(6, "pass");
+
+// --outbound EXPR: the packets it matches (libpcap, for the capture's link
+// type, the link header included) run with dir 1; without it, dir 0.
+TEST(Cli, RunGivesThePacketsOutboundMatchesDirOne) {
+  const fs::path eth = conversation_capture(DLT_EN10MB, 6);
+  const std::string prog = drop_outbound_program().string();
+  EXPECT_EQ(verdicts(run_json(prog, eth.string())), kAllPass);
+  json j = run_json(prog, eth.string(), "--outbound 'src host 10.0.0.1'");
+  EXPECT_EQ(verdicts(j), kSentDropped);
+  EXPECT_EQ(j["outbound"], 3);
+  // The link header is the expression's too.
+  EXPECT_EQ(verdicts(run_json(prog, eth.string(), "--outbound 'ether src 02:00:00:00:00:01'")),
+            kSentDropped);
+  Result text = netcpu("run " + prog + " --pcap " + eth.string() + " --outbound 'udp port 40000'");
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("packet 1: drop [43 bytes, "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find(" instructions, dir 1]"), std::string::npos) << text.out;
+  Result bad = netcpu("run " + prog + " --pcap " + eth.string() + " --outbound 'src hots x'");
+  EXPECT_EQ(bad.code, 1) << bad.out;
+  EXPECT_NE(bad.err.find("--outbound 'src hots x': "), std::string::npos) << bad.err;
+  Result help = netcpu("run --help");
+  EXPECT_NE(help.out.find("--outbound"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("Linux cooked"), std::string::npos) << help.out;
+}
+
+// Linux cooked captures say which packets the capturing host sent
+// (PACKET_OUTGOING): those run with dir 1 with no option, as tcpdump's
+// `outbound` sees them; --outbound replaces that rule.
+TEST(Cli, RunGivesWhatTheCapturingHostSentDirOneInCookedCaptures) {
+  const std::string prog = drop_outbound_program().string();
+  for (int dlt : {DLT_LINUX_SLL, DLT_LINUX_SLL2}) {
+    SCOPED_TRACE(pcap_datalink_val_to_name(dlt));
+    const fs::path cooked = conversation_capture(dlt, 6);
+    json j = run_json(prog, cooked.string());
+    EXPECT_EQ(verdicts(j), kSentDropped);
+    EXPECT_EQ(j["outbound"], 3);
+    EXPECT_EQ(tcpdump_matches(cooked.string(), "outbound", 6),
+              (std::vector<bool>{true, false, true, false, true, false}));
+    EXPECT_EQ(verdicts(run_json(prog, cooked.string(), "--outbound outbound")), kSentDropped);
+    EXPECT_EQ(verdicts(run_json(prog, cooked.string(), "--outbound 'dst port 40000'")),
+              (std::vector<std::string>{"pass", "drop", "pass", "drop", "pass", "drop"}));
+  }
 }
 
 TEST(Cli, BenchReportsNsPerPacket) {

@@ -227,6 +227,89 @@ TEST_F(Plugin, ProgramsArePerPortAndDirection) {
   EXPECT_EQ(A().drain(200), 10u) << "C out does not touch what C sends";
 }
 
+// Counts the frames it runs on by (hook, dir): key hook << 8 | dir.
+const char* kCountWays =
+    ".data:\ntable ways hash key 2 value 8 max 16\n.text:\n    mov gpr0, hook\n"
+    "    shl gpr0, 8\n    or gpr0, dir\n    tadd ways, gpr0, 1\n    pass\n";
+// HOOK_PORT_IN (5) with dir 0, HOOK_PORT_OUT (6) with dir 1, as table keys.
+const std::string kPortIn = std::to_string(5 << 8 | 0), kPortOut = std::to_string(6 << 8 | 1);
+
+// One program on `PORT inout`: one instance, one table, one row in the
+// list, seeing the frames its port's host sends (dir 0) and those sent to it
+// (dir 1).
+TEST_F(Plugin, AnInoutProgramSeesBothDirectionsOfItsPortInOneTable) {
+  connect(3);
+  const std::string a = std::to_string(A().port());
+  B().send(numbered_frame(kMacA, kMacB, 999999));  // the switch learns B
+  A().drain(100);
+  C().drain(100);
+  ASSERT_TRUE(load(a + " inout", "ways.ncpu", kCountWays).ok());
+  for (uint32_t i = 0; i < 5; ++i) A().send(numbered_frame(kMacB, kMacA, i));
+  EXPECT_EQ(B().drain(200), 5u);
+  for (uint32_t i = 0; i < 3; ++i) B().send(numbered_frame(kMacA, kMacB, i));
+  EXPECT_EQ(A().drain(200), 3u);
+  Reply dump = con.cmd_ok("netcpu/table/dump " + a + " inout ways");
+  EXPECT_EQ(dump.data, (std::vector<std::string>{kPortIn + " 5", kPortOut + " 3", "2 entries"}))
+      << dump.text();
+  Reply list = con.cmd_ok("netcpu/list");
+  ASSERT_EQ(list.data.size(), 2u) << list.text();
+  EXPECT_TRUE(list.data[1].starts_with(a + " inout ")) << list.text();
+  EXPECT_EQ(counter(a + " inout", kPackets), 8u);
+  EXPECT_EQ(con.cmd_ok("netcpu/list " + a).data.size(), 2u);
+  EXPECT_EQ(con.cmd_ok("netcpu/table/list " + a + " inout").data.size(), 2u);  // header, ways
+
+  // Drops on one direction of it: what A is sent stops, what A sends goes on.
+  ASSERT_TRUE(load(a + " inout", "noreply.ncpu",
+                   ".text:\n    beq dir, DIR_OUT, no\n    pass\nno:\n    drop\n")
+                  .ok());
+  for (uint32_t i = 0; i < 4; ++i) B().send(numbered_frame(kMacA, kMacB, i));
+  EXPECT_EQ(A().drain(200), 0u);
+  for (uint32_t i = 0; i < 4; ++i) A().send(numbered_frame(kMacB, kMacA, i));
+  EXPECT_EQ(B().drain(200), 4u);
+  // A rejected program leaves it running; unload takes it off both ways.
+  Reply bad = load(a + " inout", "bad.ncpu", ".text:\n    frob gpr0\n");
+  EXPECT_EQ(bad.code, EINVAL);
+  EXPECT_NE(bad.text().find(a + " inout keeps its program noreply"), std::string::npos)
+      << bad.text();
+  for (uint32_t i = 0; i < 4; ++i) B().send(numbered_frame(kMacA, kMacB, i));
+  EXPECT_EQ(A().drain(200), 0u);
+  ASSERT_TRUE(con.cmd_ok("netcpu/unload " + a + " inout").ok());
+  for (uint32_t i = 0; i < 4; ++i) B().send(numbered_frame(kMacA, kMacB, i));
+  EXPECT_EQ(A().drain(200), 4u);
+  EXPECT_EQ(con.cmd_ok("netcpu/list").data.size(), 1u);
+  EXPECT_EQ(con.cmd("netcpu/load " + a + " sideways " + sw.dir() + "/ways.ncpu").code, EINVAL);
+}
+
+// `* inout` sees every frame twice, entering (dir 0) and leaving (dir 1);
+// the chain of a frame is "* in", "* inout", "PORT in", "PORT inout", and a
+// drop ends it.
+TEST_F(Plugin, StarInoutSeesEveryFrameEnteringAndLeavingAfterStarIn) {
+  connect(2);
+  const std::string b = std::to_string(B().port());
+  B().send(numbered_frame(kMacA, kMacB, 999999));
+  A().drain(100);
+  ASSERT_TRUE(load("* inout", "ways.ncpu", kCountWays).ok());
+  for (uint32_t i = 0; i < 6; ++i) A().send(numbered_frame(kMacB, kMacA, i));
+  EXPECT_EQ(B().drain(200), 6u);
+  Reply dump = con.cmd_ok("netcpu/table/dump * inout ways");
+  EXPECT_EQ(dump.data, (std::vector<std::string>{kPortIn + " 6", kPortOut + " 6", "2 entries"}))
+      << dump.text();
+  // "* in" runs first: what it drops, "* inout" never sees.
+  ASSERT_TRUE(load("* in", "drop9.ncpu", kDropUdp9).ok());
+  ASSERT_TRUE(con.cmd_ok("netcpu/reset * inout").ok());
+  for (uint32_t i = 0; i < 3; ++i) A().send(numbered_frame(kMacB, kMacA, i));
+  EXPECT_EQ(B().drain(200), 0u);
+  EXPECT_EQ(counter("* inout", kPackets), 0u);
+  // "* inout" runs before the port's own points.
+  ASSERT_TRUE(con.cmd_ok("netcpu/unload * in").ok());
+  ASSERT_TRUE(load(b + " out", "count.ncpu", kPassAll).ok());
+  ASSERT_TRUE(load("* inout", "drop9.ncpu", kDropUdp9).ok());
+  for (uint32_t i = 0; i < 3; ++i) A().send(numbered_frame(kMacB, kMacA, i));
+  EXPECT_EQ(B().drain(200), 0u);
+  EXPECT_EQ(counter(b + " out", kPackets), 0u);
+  EXPECT_EQ(counter("* inout", kDropped), 3u);
+}
+
 TEST_F(Plugin, EgressRewriteAppliesToItsPortAloneOnAFloodedFrame) {
   connect(3);
   // B's egress rewrites the payload's first byte and grows the frame; C, later

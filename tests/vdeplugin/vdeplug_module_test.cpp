@@ -508,7 +508,7 @@ TEST_F(ModuleCable, VdePlugConsoleWatchesAndChangesTheCableWhileFramesFlow) {
   EXPECT_EQ(cable_counter(cc, "out", "packets"), 0);
   Reply bad = cc.cmd("netcpu/unload 3 in");
   EXPECT_EQ(bad.code, EINVAL) << bad.text();
-  EXPECT_NE(bad.text().find("a cable's directions are in and out"), std::string::npos)
+  EXPECT_NE(bad.text().find("a cable's points are in, out and inout"), std::string::npos)
       << bad.text();
   ASSERT_TRUE(cc.cmd_ok("netcpu/unload in").ok());
   ASSERT_TRUE(cc.cmd_ok("netcpu/unload out").ok());
@@ -854,6 +854,110 @@ TEST_F(ModuleInProcess, TcpdumpExpressionsFilterToo) {
   EXPECT_EQ(recv(conn_).n, 1);
   ASSERT_TRUE(b.send(discard));
   EXPECT_EQ(recv(conn_).frame, discard);
+}
+
+// Counts the frames it runs on by (hook, dir): key hook << 8 | dir.
+constexpr const char* kCountWays = R"(.data:
+table ways hash key 2 value 8 max 16
+.text:
+    mov gpr0, hook
+    shl gpr0, 8
+    or gpr0, dir
+    tadd ways, gpr0, 1
+    pass
+)";
+// HOOK_CABLE_IN (10) with dir 0, HOOK_CABLE_OUT (11) with dir 1, as table keys.
+const std::string kArriving = std::to_string(10 << 8 | 0), kSent = std::to_string(11 << 8 | 1);
+
+// inout=: one program, one table, on the frames the process receives
+// (HOOK_CABLE_IN, dir 0) and those it sends (HOOK_CABLE_OUT, dir 1), after
+// the direction's own program (in= stays in=: libvdeplug takes keys by
+// prefix); the console lists it as one point and replaces it as any other.
+TEST_F(ModuleInProcess, AnInoutProgramSeesBothWaysInOneTable) {
+  Endpoint b(sw.data_path(), con);
+  const std::string mgmt = sw.dir() + "/cable.mgmt";
+  conn_ = open_cable("in=\"" + program("drop-echo.ncpu", kDropEcho) + "\"/inout=\"" +
+                     program("ways.ncpu", kCountWays) + "\"/mgmt=\"" + mgmt + "\"");
+  ASSERT_NE(conn_, nullptr) << strerror(errno);
+  for (uint32_t i = 0; i < 4; ++i) {
+    Bytes f = service_frame(kMacCable, kMacB, i, i == 0 ? kEcho : kDiscard);
+    ASSERT_TRUE(b.send(f));
+    EXPECT_EQ(recv(conn_).n, i == 0 ? 1 : static_cast<ssize_t>(f.size())) << "frame " << i;
+  }
+  for (uint32_t i = 0; i < 2; ++i) {
+    Bytes f = service_frame(kMacB, kMacCable, i, kEcho);
+    EXPECT_EQ(vde_send(conn_, f.data(), f.size(), 0), static_cast<ssize_t>(f.size()));
+    EXPECT_EQ(b.recv(2000), f);
+  }
+  Console cc(mgmt);
+  Reply dump = cc.cmd_ok("netcpu/table/dump inout ways");
+  EXPECT_EQ(dump.data, (std::vector<std::string>{kArriving + " 3", kSent + " 2", "2 entries"}))
+      << "the echo frame `in` dropped never reached inout\n"
+      << dump.text();
+  Reply list = cc.cmd_ok("netcpu/list");
+  ASSERT_EQ(list.data.size(), 3u) << list.text();
+  EXPECT_TRUE(list.data[1].starts_with("in ")) << list.text();
+  EXPECT_TRUE(list.data[2].starts_with("inout ")) << list.text();
+
+  // Replaced from the console: a rejected program leaves it running; a new
+  // one drops what the process sends.
+  Reply bad = cc.cmd("netcpu/load inout " + program("bad.ncpu", kSyntaxError));
+  EXPECT_EQ(bad.code, EINVAL);
+  EXPECT_NE(bad.text().find("inout keeps its program ways"), std::string::npos) << bad.text();
+  ASSERT_TRUE(cc.cmd_ok("netcpu/load inout " +
+                        program("nosend.ncpu",
+                                ".text:\n    beq dir, DIR_OUT, no\n    pass\nno:\n    drop\n"))
+                  .ok());
+  Bytes f = service_frame(kMacB, kMacCable, 9, kDiscard);
+  EXPECT_EQ(vde_send(conn_, f.data(), f.size(), 0), static_cast<ssize_t>(f.size()));
+  EXPECT_FALSE(b.recv(300)) << "inout's new program drops what the process sends";
+  ASSERT_TRUE(cc.cmd_ok("netcpu/unload inout").ok());
+  EXPECT_EQ(vde_send(conn_, f.data(), f.size(), 0), static_cast<ssize_t>(f.size()));
+  EXPECT_EQ(b.recv(2000), f);
+}
+
+// Without a console: inoutfilter= and the counters at close; the hooks are
+// the cable's own.
+TEST_F(ModuleInProcess, InoutRunsOnBothThreadsOfTheProcessWithTheCablesHooks) {
+  Endpoint b(sw.data_path(), con);
+  const std::string log = sw.dir() + "/cable.log";
+  // Drops any frame whose hook and dir are not the cable's.
+  constexpr const char* kCableHooksOnly = R"(.text:
+    beq hook, HOOK_CABLE_IN, arriving
+    bne hook, HOOK_CABLE_OUT, no
+    beq dir, DIR_OUT, yes
+    drop
+arriving:
+    beq dir, DIR_IN, yes
+no:
+    drop
+yes:
+    pass
+)";
+  conn_ = open_cable("inout=\"" + program("hooks.ncpu", kCableHooksOnly) + "\"/log=\"" + log +
+                     "\"/stats");
+  ASSERT_NE(conn_, nullptr) << strerror(errno);
+  std::vector<Bytes> sent;
+  std::thread sender([&] {
+    for (uint32_t i = 0; i < 50; ++i) {
+      sent.push_back(service_frame(kMacB, kMacCable, i, kDiscard));
+      vde_send(conn_, sent.back().data(), sent.back().size(), 0);
+    }
+  });
+  size_t arrived = 0;
+  for (uint32_t i = 0; i < 50; ++i) {
+    ASSERT_TRUE(b.send(service_frame(kMacCable, kMacB, i, kDiscard)));
+    arrived += recv(conn_).n > 1;
+  }
+  sender.join();
+  EXPECT_EQ(arrived, 50u);
+  EXPECT_EQ(b.drain(300), 50u);
+  EXPECT_EQ(vde_close(conn_), 0);
+  conn_ = nullptr;
+  std::string text = read_file(log);
+  EXPECT_NE(text.find("netcpu: inout (hooks): 100 frames, 100 passed, 0 dropped"),
+            std::string::npos)
+      << text;
 }
 
 // Sanitizer builds: this test binary again, with the RTLD_DEEPBIND shim

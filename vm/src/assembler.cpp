@@ -75,6 +75,8 @@ constexpr Builtin kBuiltins[] = {
     {"HOOK_TIMER", hook_value(Hook::Timer)},
     {"HOOK_INIT", hook_value(Hook::Init)},
     {"HOOK_TEST", hook_value(Hook::Test)},
+    {"HOOK_CABLE_IN", hook_value(Hook::CableIn)},
+    {"HOOK_CABLE_OUT", hook_value(Hook::CableOut)},
     {"TCP_FIN", 1},
     {"TCP_SYN", 2},
     {"TCP_RST", 4},

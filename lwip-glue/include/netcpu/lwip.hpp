@@ -8,7 +8,11 @@
 //   filter->open_console("/tmp/app.mgmt");                        // vdeterm /tmp/app.mgmt
 //
 // Programs see the IP packet (IPv4 or IPv6, no Ethernet header: eth.* fields
-// are absent) and `hook` says which hook runs them. Verdicts: pass, drop and
+// are absent) and `hook` says which hook runs them. Besides the five hooks,
+// two points run one program (one instance, one set of tables) at two
+// hooks: `local` at local_in and local_out (the process's own traffic both
+// ways), `edge` at pre_routing and post_routing (all that enters and leaves
+// the stack). Verdicts: pass, drop and
 // same-length rewrite; redirect, mirror, emit and length changes are refused
 // at load, naming the instruction (lwIPv6 holds its hook lock while a hook
 // runs, so a hook cannot send). Replacing a program is safe while the
@@ -29,17 +33,23 @@ struct stack;  // lwIPv6's
 
 namespace netcpu::lwip {
 
-// lwIPv6's hook numbers.
+// Where programs go: lwIPv6's hook numbers, then the points that run one
+// program at two hooks. A packet at a hook runs the hook's own program,
+// then (unless it dropped the packet) the two-hook point's that covers it.
 enum class HookPoint : int {
   PreRouting = 0,
   LocalIn = 1,
   Forward = 2,
   LocalOut = 3,
-  PostRouting = 4
+  PostRouting = 4,
+  Local = 5,  // local_in and local_out
+  Edge = 6    // pre_routing and post_routing
 };
-constexpr int kHookCount = 5;
+constexpr int kHookCount = 5;   // lwIPv6's hooks
+constexpr int kPointCount = 7;  // every HookPoint
 
-NCPU_LWIP_API const char* hook_name(HookPoint h);  // "pre_routing", "local_in", ...
+NCPU_LWIP_API const char* hook_name(
+    HookPoint h);  // "pre_routing", "local_in", ..., "local", "edge"
 NCPU_LWIP_API std::optional<HookPoint> parse_hook(std::string_view name);
 
 struct Reply {

@@ -309,11 +309,13 @@ enum class Hook : uint8_t {
   Forward = 2,
   LocalOut = 3,
   PostRouting = 4,
-  PortIn = 5,   // vde_switch: frame entering the switch from a port
-  PortOut = 6,  // vde_switch: frame leaving through a port
-  Timer = 7,    // a timer handler, no packet
-  Init = 8,     // the .init section, no packet
-  Test = 9,     // tools (netcpu run)
+  PortIn = 5,     // vde_switch: frame entering the switch from a port (its host sent it)
+  PortOut = 6,    // vde_switch: frame leaving through a port (to its host)
+  Timer = 7,      // a timer handler, no packet
+  Init = 8,       // the .init section, no packet
+  Test = 9,       // tools (netcpu run)
+  CableIn = 10,   // netcpu:// cable: frame arriving to the process (dir 0)
+  CableOut = 11,  // netcpu:// cable: frame the process sends (dir 1)
 };
 
 }  // namespace netcpu
