@@ -20,20 +20,22 @@
 // real TCP/UDP/ICMP stacks (SYN retransmits, the kernel's own echo replies),
 // so "A's connection works and B's does not" is what a user would see.
 //
-// The helper (NETCPU_CONNTRACK_HELPER="IP MAC PEER_IP PEER_MAC" in its
+// The helper (NETCPU_CONNTRACK_HELPER="IP MAC PEER_IP PEER_MAC [IP6]" in its
 // environment) configures vde0, then takes one command per line and answers
-// one line per event:
-//   listen PORT               -> "listening PORT"; later "accept PORT FROM_IP:FROM_PORT",
-//                                and each read "server PORT TEXT", echoed back as "echo TEXT"
-//   connect NAME IP PORT      -> later "connected NAME" or "connect-failed NAME ERROR";
-//                                each read "recv NAME TEXT"
-//   send NAME TEXT            -> "sent NAME"
-//   udp LPORT IP PORT TEXT    -> from a socket bound to LPORT (made on first use): "udp-sent
-//   LPORT";
-//                                datagrams to it later "udp-got LPORT FROM_IP:FROM_PORT TEXT"
-//   ping NAME IP SEQ          -> an ICMP echo request from an ICMP datagram socket: "ping-sent
-//                                NAME SEQ"; later "pong NAME SEQ" for each reply
-//   snmp                      -> "snmp Proto.Name=N ..."
+// one line per event (IP is IPv4 or IPv6; a `6` after a port binds IP6):
+//   listen PORT [6]         -> "listening PORT"; later "accept PORT FROM",
+//                              each read "server PORT TEXT", echoed back as "echo TEXT"
+//   connect NAME IP PORT    -> later "connected NAME" or "connect-failed NAME ERROR";
+//                              each read "recv NAME TEXT"
+//   send NAME TEXT          -> "sent NAME"
+//   udp-bind LPORT [6]      -> a UDP socket on LPORT: "udp-bound LPORT";
+//                              each datagram to it "udp-got LPORT FROM TEXT"
+//   udp LPORT IP PORT TEXT  -> sent from the socket on LPORT (bound on first use):
+//                              "udp-sent LPORT"
+//   ping NAME IP SEQ        -> an echo request from an ICMP datagram socket:
+//                              "ping-sent NAME SEQ"; each reply "pong NAME SEQ"
+//   snmp                    -> "snmp Proto.Name=N ..."
+// FROM is "10.0.0.2:5353" or "[fd00::2]:5353".
 // A failed command answers "error COMMAND: WHY".
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -74,11 +76,16 @@ constexpr const char* kIpA = "10.0.0.1";
 constexpr const char* kMacA = "02:00:0a:00:00:01";
 constexpr const char* kIpB = "10.0.0.2";
 constexpr const char* kMacB = "02:00:0a:00:00:02";
+constexpr const char* kIp6A = "fd00::1";  // with IPv6 on (start(..., true))
+constexpr const char* kIp6B = "fd00::2";
 
 // The `dropped` table's indexes (the program's DROP_* constants).
 constexpr int kDropTcp = 0;
 constexpr int kDropUdp = 1;
 constexpr int kDropIcmp = 2;
+
+constexpr unsigned char kIcmp6EchoRequest = 128;
+constexpr unsigned char kIcmp6EchoReply = 129;
 
 // Time limits: nothing here may hang.
 constexpr milliseconds kReadyTimeout{15000};    // vdens up, vde0 configured
@@ -99,27 +106,54 @@ std::string printable(const char* data, size_t n) {
   return text;
 }
 
-std::string peer_text(const sockaddr_in& a) {
-  char buf[INET_ADDRSTRLEN] = "?";
-  inet_ntop(AF_INET, &a.sin_addr, buf, sizeof buf);
-  return std::string(buf) + ":" + std::to_string(ntohs(a.sin_port));
+// An IPv4 or IPv6 socket address.
+struct Address {
+  sockaddr_storage storage{};
+  socklen_t len = 0;
+  int family() const { return storage.ss_family; }
+  const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  sockaddr* sa() { return reinterpret_cast<sockaddr*>(&storage); }
+};
+
+std::optional<Address> address(const std::string& ip, int port) {
+  Address a;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
+  if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    a.len = sizeof *v4;
+    return a;
+  }
+  if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    a.len = sizeof *v6;
+    return a;
+  }
+  return std::nullopt;
 }
 
-std::optional<sockaddr_in> address(const std::string& ip, int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, ip.c_str(), &a.sin_addr) != 1) return std::nullopt;
-  return a;
+// "10.0.0.2:5353", "[fd00::2]:5353".
+std::string peer_text(const Address& a) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (a.family() == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&a.storage);
+    inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof buf);
+    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(v6->sin6_port));
+  }
+  const auto* v4 = reinterpret_cast<const sockaddr_in*>(&a.storage);
+  inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof buf);
+  return std::string(buf) + ":" + std::to_string(ntohs(v4->sin_port));
 }
 
 class ConntrackHelper {
  public:
-  // config: "IP MAC PEER_IP PEER_MAC".
+  // config: "IP MAC PEER_IP PEER_MAC [IP6]".
   int run(const std::string& config) {
     helper_unblock_sigchld();  // blocked for vdens's sake (vdens_host.h); ip is our child
     std::istringstream words(config);
-    words >> ip_ >> mac_ >> peer_ip_ >> peer_mac_;
+    words >> ip_ >> mac_ >> peer_ip_ >> peer_mac_ >> ip6_;
     std::string why;
     if (!configure(why)) {
       helper_say("fail setup: " + why);
@@ -168,17 +202,21 @@ class ConntrackHelper {
     int fd;
     Kind kind;
     std::string name;  // a port for listeners, servers and UDP; the test's name otherwise
+    int family = AF_INET;
   };
 
   // vde0 gets the MAC and IP; the peer is reachable through a permanent
   // neighbour entry (no ARP, which would pass the firewall anyway, to keep
-  // the timing of the tests free of it). IPv6 is off on vde0 so that router
-  // solicitations and MLD reports stay off the wire. ICMP datagram sockets
-  // (unprivileged ping) are allowed for our group.
+  // the timing of the tests free of it). Without an IPv6 address IPv6 is
+  // off on vde0, so that router solicitations and MLD reports stay off the
+  // wire; with one (a /64, no duplicate address detection) the neighbours
+  // are found by neighbour discovery, through the firewall. ICMP datagram
+  // sockets (unprivileged ping, v4 and v6) are allowed for our group.
   bool configure(std::string& why) {
     const std::string dev = kInterface;
     std::string ignored;
-    helper_write_sysctl("/proc/sys/net/ipv6/conf/" + dev + "/disable_ipv6", "1", ignored);
+    if (ip6_.empty())
+      helper_write_sysctl("/proc/sys/net/ipv6/conf/" + dev + "/disable_ipv6", "1", ignored);
     // Only groups mapped into the namespace are accepted: ours.
     const std::string gid = std::to_string(getgid());
     return helper_write_sysctl("/proc/sys/net/ipv4/ping_group_range", gid + " " + gid, why) &&
@@ -188,7 +226,13 @@ class ConntrackHelper {
            helper_run_ip("addr add " + ip_ + "/24 dev " + dev, why) &&
            helper_run_ip("neigh replace " + peer_ip_ + " lladdr " + peer_mac_ + " dev " + dev +
                              " nud permanent",
-                         why);
+                         why) &&
+           (ip6_.empty() || helper_run_ip("addr add " + ip6_ + "/64 dev " + dev + " nodad", why));
+  }
+
+  // Our address in the family of `ip`.
+  const std::string& local_ip(const std::string& ip) const {
+    return ip.find(':') == std::string::npos ? ip_ : ip6_;
   }
 
   void command(const std::string& line) {
@@ -199,8 +243,9 @@ class ConntrackHelper {
     bool ok = true;
     if (verb == "listen") {
       int port = 0;
-      in >> port;
-      ok = listen_on(port, why);
+      std::string family;
+      in >> port >> family;
+      ok = listen_on(family == "6" ? ip6_ : ip_, port, why);
       if (ok) helper_say("listening " + std::to_string(port));
     } else if (verb == "connect") {
       std::string name, ip;
@@ -215,8 +260,9 @@ class ConntrackHelper {
       if (ok) helper_say("sent " + name);
     } else if (verb == "udp-bind") {
       int lport = 0;
-      in >> lport;
-      ok = udp_socket(lport, why) != nullptr;
+      std::string family;
+      in >> lport >> family;
+      ok = udp_socket(family == "6" ? ip6_ : ip_, lport, why) != nullptr;
       if (ok) helper_say("udp-bound " + std::to_string(lport));
     } else if (verb == "udp") {
       int lport = 0, port = 0;
@@ -240,48 +286,52 @@ class ConntrackHelper {
     if (!ok) helper_say("error " + line + ": " + why);
   }
 
-  Socket* find(Kind kind, const std::string& name) {
+  Socket* find(Kind kind, const std::string& name, int family) {
     for (auto& s : sockets_)
-      if (s.kind == kind && s.name == name) return &s;
+      if (s.kind == kind && s.name == name && s.family == family) return &s;
     return nullptr;
   }
 
-  bool listen_on(int port, std::string& why) {
-    auto a = address(ip_, port);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, reinterpret_cast<const sockaddr*>(&*a), sizeof *a) != 0 ||
-        listen(fd, 8) != 0) {
-      why = errno_text("listen on " + ip_ + ":" + std::to_string(port));
+  bool listen_on(const std::string& ip, int port, std::string& why) {
+    auto a = address(ip, port);
+    if (!a) {
+      why = "bad address `" + ip + "`";
+      return false;
+    }
+    int fd = socket(a->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, a->sa(), a->len) != 0 || listen(fd, 8) != 0) {
+      why = errno_text("listen on " + peer_text(*a));
       if (fd >= 0) close(fd);
       return false;
     }
-    sockets_.push_back({fd, Kind::Listener, std::to_string(port)});
+    sockets_.push_back({fd, Kind::Listener, std::to_string(port), a->family()});
     return true;
   }
 
   bool connect_to(const std::string& name, const std::string& ip, int port, std::string& why) {
     auto a = address(ip, port);
     if (!a) {
-      why = "bad address " + ip;
+      why = "bad address `" + ip + "`";
       return false;
     }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(a->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       why = errno_text("socket");
       return false;
     }
-    if (connect(fd, reinterpret_cast<const sockaddr*>(&*a), sizeof *a) != 0 &&
-        errno != EINPROGRESS) {
+    if (connect(fd, a->sa(), a->len) != 0 && errno != EINPROGRESS) {
       why = errno_text("connect");
       close(fd);
       return false;
     }
-    sockets_.push_back({fd, Kind::Connecting, name});
+    sockets_.push_back({fd, Kind::Connecting, name, a->family()});
     return true;
   }
 
   bool send_on(const std::string& name, const std::string& text, std::string& why) {
-    Socket* s = find(Kind::Client, name);
+    Socket* s = nullptr;
+    for (int family : {AF_INET, AF_INET6})
+      if (s == nullptr) s = find(Kind::Client, name, family);
     if (s == nullptr) {
       why = "no connection " + name;
       return false;
@@ -294,17 +344,21 @@ class ConntrackHelper {
     return true;
   }
 
-  // The UDP socket bound to lport, made on first use.
-  Socket* udp_socket(int lport, std::string& why) {
-    if (Socket* s = find(Kind::Udp, std::to_string(lport))) return s;
-    auto local = address(ip_, lport);
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, reinterpret_cast<const sockaddr*>(&*local), sizeof *local) != 0) {
-      why = errno_text("udp socket on port " + std::to_string(lport));
+  // The UDP socket bound to ip:lport, made on first use.
+  Socket* udp_socket(const std::string& ip, int lport, std::string& why) {
+    auto local = address(ip, lport);
+    if (!local) {
+      why = "bad address `" + ip + "`";
+      return nullptr;
+    }
+    if (Socket* s = find(Kind::Udp, std::to_string(lport), local->family())) return s;
+    int fd = socket(local->family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, local->sa(), local->len) != 0) {
+      why = errno_text("udp socket on " + peer_text(*local));
       if (fd >= 0) close(fd);
       return nullptr;
     }
-    sockets_.push_back({fd, Kind::Udp, std::to_string(lport)});
+    sockets_.push_back({fd, Kind::Udp, std::to_string(lport), local->family()});
     return &sockets_.back();
   }
 
@@ -312,52 +366,57 @@ class ConntrackHelper {
                 std::string& why) {
     auto to = address(ip, port);
     if (!to) {
-      why = "bad address " + ip;
+      why = "bad address `" + ip + "`";
       return false;
     }
-    Socket* s = udp_socket(lport, why);
+    Socket* s = udp_socket(local_ip(ip), lport, why);
     if (s == nullptr) return false;
-    if (sendto(s->fd, text.data(), text.size(), 0, reinterpret_cast<const sockaddr*>(&*to),
-               sizeof *to) != static_cast<ssize_t>(text.size())) {
+    if (sendto(s->fd, text.data(), text.size(), 0, to->sa(), to->len) !=
+        static_cast<ssize_t>(text.size())) {
       why = errno_text("sendto");
       return false;
     }
     return true;
   }
 
-  // An ICMP datagram socket: the kernel sets the identifier (the socket's
-  // "port") and delivers the replies that carry it.
+  // An ICMP (or ICMPv6) datagram socket: the kernel sets the identifier (the
+  // socket's "port") and delivers the replies that carry it.
   bool ping(const std::string& name, const std::string& ip, int seq, std::string& why) {
     auto to = address(ip, 0);
     if (!to) {
-      why = "bad address " + ip;
+      why = "bad address `" + ip + "`";
       return false;
     }
-    Socket* s = find(Kind::Ping, name);
+    const bool v6 = to->family() == AF_INET6;
+    Socket* s = find(Kind::Ping, name, to->family());
     if (s == nullptr) {
-      int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+      int fd = socket(to->family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                      v6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP});
       if (fd < 0) {
-        why = errno_text("socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP)");
+        why = errno_text(v6 ? "socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6)"
+                            : "socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP)");
         return false;
       }
-      sockets_.push_back({fd, Kind::Ping, name});
+      sockets_.push_back({fd, Kind::Ping, name, to->family()});
       s = &sockets_.back();
     }
-    unsigned char echo[16] = {ICMP_ECHO,
-                              0,
-                              0,
-                              0,
-                              0,
-                              0,
-                              static_cast<unsigned char>(seq >> 8),
-                              static_cast<unsigned char>(seq),
-                              'n',
-                              'e',
-                              't',
-                              'c',
-                              'p',
-                              'u'};
-    if (sendto(s->fd, echo, sizeof echo, 0, reinterpret_cast<const sockaddr*>(&*to), sizeof *to) !=
+    // type, code, checksum and identifier (the kernel's), sequence, payload
+    const unsigned char type = v6 ? kIcmp6EchoRequest : ICMP_ECHO;
+    const unsigned char echo[16] = {type,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    static_cast<unsigned char>(seq >> 8),
+                                    static_cast<unsigned char>(seq),
+                                    'n',
+                                    'e',
+                                    't',
+                                    'c',
+                                    'p',
+                                    'u'};
+    if (sendto(s->fd, echo, sizeof echo, 0, to->sa(), to->len) !=
         static_cast<ssize_t>(sizeof echo)) {
       why = errno_text("sendto (echo request)");
       return false;
@@ -378,14 +437,13 @@ class ConntrackHelper {
     char buf[2048];
     switch (s.kind) {
       case Kind::Listener: {
-        sockaddr_in from{};
-        socklen_t len = sizeof from;
-        int fd =
-            accept4(s.fd, reinterpret_cast<sockaddr*>(&from), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        Address from;
+        from.len = sizeof from.storage;
+        int fd = accept4(s.fd, from.sa(), &from.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) return;
-        const std::string port = s.name;  // s may move: push_back below
-        sockets_.push_back({fd, Kind::Server, port});
-        helper_say("accept " + port + " " + peer_text(from));
+        const Socket server{fd, Kind::Server, s.name, s.family};  // s may move: push_back
+        sockets_.push_back(server);
+        helper_say("accept " + server.name + " " + peer_text(from));
         return;
       }
       case Kind::Connecting: {
@@ -421,9 +479,9 @@ class ConntrackHelper {
         return;
       }
       case Kind::Udp: {
-        sockaddr_in from{};
-        socklen_t len = sizeof from;
-        ssize_t n = recvfrom(s.fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+        Address from;
+        from.len = sizeof from.storage;
+        ssize_t n = recvfrom(s.fd, buf, sizeof buf, 0, from.sa(), &from.len);
         if (n >= 0)
           helper_say("udp-got " + s.name + " " + peer_text(from) + " " +
                      printable(buf, static_cast<size_t>(n)));
@@ -433,7 +491,8 @@ class ConntrackHelper {
         return;
       case Kind::Ping: {
         ssize_t n = recv(s.fd, buf, sizeof buf, 0);
-        if (n >= 8 && static_cast<unsigned char>(buf[0]) == ICMP_ECHOREPLY)
+        const unsigned char reply = s.family == AF_INET6 ? kIcmp6EchoReply : ICMP_ECHOREPLY;
+        if (n >= 8 && static_cast<unsigned char>(buf[0]) == reply)
           helper_say("pong " + s.name + " " +
                      std::to_string(static_cast<unsigned char>(buf[6]) << 8 |
                                     static_cast<unsigned char>(buf[7])));
@@ -442,7 +501,7 @@ class ConntrackHelper {
     }
   }
 
-  std::string ip_, mac_, peer_ip_, peer_mac_;
+  std::string ip_, mac_, peer_ip_, peer_mac_, ip6_;
   std::vector<Socket> sockets_;
 };
 
@@ -514,8 +573,9 @@ class Conntrack : public ::testing::TestWithParam<Where> {
     return path;
   }
 
-  // Starts B, then A behind `program`.
-  void start(const std::string& program = kFirewall) {
+  // Starts B, then A behind `program`; with ipv6, the hosts also have
+  // kIp6A and kIp6B.
+  void start(const std::string& program = kFirewall, bool ipv6 = false) {
     const std::string vde = "vde://" + sw->data_path();
     std::vector<std::string> env_a;
     std::string url_a;
@@ -536,10 +596,12 @@ class Conntrack : public ::testing::TestWithParam<Where> {
     }
     b = std::make_unique<VdensHost>(
         vde + (GetParam() == Where::SwitchPort ? "[2]" : ""), std::vector<std::string>{},
-        std::string(kHelperEnv) + "=" + kIpB + " " + kMacB + " " + kIpA + " " + kMacA);
-    a = std::make_unique<VdensHost>(
-        url_a, env_a,
-        std::string(kHelperEnv) + "=" + kIpA + " " + kMacA + " " + kIpB + " " + kMacB);
+        std::string(kHelperEnv) + "=" + kIpB + " " + kMacB + " " + kIpA + " " + kMacA +
+            (ipv6 ? std::string(" ") + kIp6B : ""));
+    a = std::make_unique<VdensHost>(url_a, env_a,
+                                    std::string(kHelperEnv) + "=" + kIpA + " " + kMacA + " " +
+                                        kIpB + " " + kMacB +
+                                        (ipv6 ? std::string(" ") + kIp6A : ""));
     for (auto* host : {a.get(), b.get()}) {
       auto ready = host->wait_line({"ready", "fail"}, kReadyTimeout);
       ASSERT_TRUE(ready) << "a namespace did not report ready within " << kReadyTimeout.count()
@@ -774,6 +836,49 @@ TEST_P(Conntrack, AFullLruTableAdmitsTheNewestFlowAndForgetsTheOldest) {
   EXPECT_EQ(column("EVICTED"), "1") << list.text();
   EXPECT_EQ(column("ENTRIES"), "2") << list.text();
   EXPECT_EQ(column("KIND"), "lru") << list.text();
+}
+
+// IPv6, the same key format: with IPv6 on (and no neighbour entries: the
+// hosts find each other by neighbour discovery, which the firewall lets
+// through both ways), A's TCP connection, UDP flow and pings to B work;
+// B's connection to A is never accepted and its pings get no answer. (MLD
+// reports from B also count as dropped ICMP here: ICMP is counted at least.)
+TEST_P(Conntrack, Ipv6FlowsFromTheProtectedSideWorkAndUnsolicitedOnesAreDropped) {
+  ASSERT_NO_FATAL_FAILURE(start(kFirewall, true));
+  ASSERT_NO_FATAL_FAILURE(order(*b, "listen 7000 6", "listening 7000"));
+  ASSERT_NO_FATAL_FAILURE(order(*a, "listen 8000 6", "listening 8000"));
+  ASSERT_NO_FATAL_FAILURE(order(*b, "udp-bind 5353 6", "udp-bound 5353"));
+  const long tcp_before = dropped(kDropTcp);
+  const long icmp_before = dropped(kDropIcmp);
+
+  a->send(std::string("connect out ") + kIp6B + " 7000");
+  auto connected = a->wait_line({"connected out", "connect-failed out"}, kDeliveryTimeout);
+  ASSERT_EQ(connected.value_or("(nothing)"), "connected out") << transcripts();
+  expect_line(*b, std::string("accept 7000 [") + kIp6A + "]:", "B accepts A's connection");
+  ASSERT_NO_FATAL_FAILURE(order(*a, "send out hello6", "sent out"));
+  expect_line(*b, "server 7000 hello6", "A's data reaches B");
+  expect_line(*a, "recv out echo hello6", "B's answer reaches A");
+
+  ASSERT_NO_FATAL_FAILURE(
+      order(*a, std::string("udp 40000 ") + kIp6B + " 5353 query6", "udp-sent 40000"));
+  expect_line(*b, std::string("udp-got 5353 [") + kIp6A + "]:40000 query6",
+              "A's datagram reaches B");
+  ASSERT_NO_FATAL_FAILURE(
+      order(*b, std::string("udp 5353 ") + kIp6A + " 40000 answer6", "udp-sent 5353"));
+  expect_line(*a, std::string("udp-got 40000 [") + kIp6B + "]:5353 answer6", "B's reply reaches A");
+
+  ASSERT_NO_FATAL_FAILURE(order(*a, std::string("ping p ") + kIp6B + " 1", "ping-sent p 1"));
+  expect_line(*a, "pong p 1", "B's echo reply reaches A");
+  for (int seq = 1; seq <= 3; ++seq)
+    ASSERT_NO_FATAL_FAILURE(order(*b, std::string("ping q ") + kIp6A + " " + std::to_string(seq),
+                                  "ping-sent q " + std::to_string(seq)));
+  b->send(std::string("connect in ") + kIp6A + " 8000");
+  expect_no_line(*a, "accept 8000", "B's connection to A was accepted");
+  expect_no_line(*b, "connected in", "B's connect completed", milliseconds(0));
+  expect_no_line(*b, "pong q", "A answered a stranger's ping", milliseconds(0));
+  EXPECT_GE(dropped(kDropTcp) - tcp_before, 1) << "B's SYNs are not counted\n" << firewall_state();
+  EXPECT_GE(dropped(kDropIcmp) - icmp_before, 3) << "B's pings are not counted\n"
+                                                 << firewall_state();
 }
 
 INSTANTIATE_TEST_SUITE_P(, Conntrack, ::testing::Values(Where::SwitchPort, Where::Cable),
