@@ -24,14 +24,19 @@
 // environment) configures vde0, then takes one command per line and answers
 // one line per event (IP is IPv4 or IPv6; a `6` after a port binds IP6):
 //   listen PORT [6]         -> "listening PORT"; later "accept PORT FROM",
-//                              each read "server PORT TEXT", echoed back as "echo TEXT"
+//                              each read "server PORT TEXT", echoed back as "echo TEXT";
+//                              the client's close (or reset) "server-closed PORT", closing too
 //   connect NAME IP PORT    -> later "connected NAME" or "connect-failed NAME ERROR";
-//                              each read "recv NAME TEXT"
+//                              each read "recv NAME TEXT", at the end "peer-closed NAME"
 //   send NAME TEXT          -> "sent NAME"
+//   close NAME, reset NAME  -> the connection closed (a FIN) or reset (a RST): "closed NAME",
+//                              "reset NAME"
 //   udp-bind LPORT [6]      -> a UDP socket on LPORT: "udp-bound LPORT";
 //                              each datagram to it "udp-got LPORT FROM TEXT"
 //   udp LPORT IP PORT TEXT  -> sent from the socket on LPORT (bound on first use):
 //                              "udp-sent LPORT"
+//   udp-connect LPORT IP PORT -> that socket connected to IP:PORT: "udp-connected LPORT";
+//                              an ICMP error about what it sent "udp-error LPORT ERROR"
 //   ping NAME IP SEQ        -> an echo request from an ICMP datagram socket:
 //                              "ping-sent NAME SEQ"; each reply "pong NAME SEQ"
 //   snmp                    -> "snmp Proto.Name=N ..."
@@ -83,6 +88,7 @@ constexpr const char* kIp6B = "fd00::2";
 constexpr int kDropTcp = 0;
 constexpr int kDropUdp = 1;
 constexpr int kDropIcmp = 2;
+constexpr int kDropLate = 4;  // TCP after the close
 
 constexpr unsigned char kIcmp6EchoRequest = 128;
 constexpr unsigned char kIcmp6EchoReply = 129;
@@ -258,6 +264,17 @@ class ConntrackHelper {
       std::getline(in, text);
       ok = send_on(name, text, why);
       if (ok) helper_say("sent " + name);
+    } else if (verb == "close" || verb == "reset") {
+      std::string name;
+      in >> name;
+      ok = close_connection(name, verb == "reset", why);
+      if (ok) helper_say(verb == "close" ? "closed " + name : "reset " + name);
+    } else if (verb == "udp-connect") {
+      int lport = 0, port = 0;
+      std::string ip;
+      in >> lport >> ip >> port;
+      ok = udp_connect(lport, ip, port, why);
+      if (ok) helper_say("udp-connected " + std::to_string(lport));
     } else if (verb == "udp-bind") {
       int lport = 0;
       std::string family;
@@ -339,6 +356,43 @@ class ConntrackHelper {
     if (::send(s->fd, text.data(), text.size(), MSG_NOSIGNAL) !=
         static_cast<ssize_t>(text.size())) {
       why = errno_text("send");
+      return false;
+    }
+    return true;
+  }
+
+  // close(): a FIN; with reset, SO_LINGER 0 first: a RST.
+  bool close_connection(const std::string& name, bool reset, std::string& why) {
+    Socket* s = nullptr;
+    for (int family : {AF_INET, AF_INET6})
+      if (s == nullptr) s = find(Kind::Client, name, family);
+    if (s == nullptr) {
+      why = "no connection " + name;
+      return false;
+    }
+    if (reset) {
+      const linger abortive{1, 0};
+      if (setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive) != 0) {
+        why = errno_text("SO_LINGER");
+        return false;
+      }
+    }
+    retire(*s);
+    return true;
+  }
+
+  // Connects the UDP socket on lport (bound on first use) to ip:port, so
+  // that an ICMP error about what it sends is reported to it.
+  bool udp_connect(int lport, const std::string& ip, int port, std::string& why) {
+    auto to = address(ip, port);
+    if (!to) {
+      why = "bad address `" + ip + "`";
+      return false;
+    }
+    Socket* s = udp_socket(local_ip(ip), lport, why);
+    if (s == nullptr) return false;
+    if (connect(s->fd, to->sa(), to->len) != 0) {
+      why = errno_text("connect");
       return false;
     }
     return true;
@@ -464,7 +518,7 @@ class ConntrackHelper {
         ssize_t n = recv(s.fd, buf, sizeof buf, 0);
         if (n <= 0) {
           // Closed (or reset): poll would report it forever.
-          helper_say((s.kind == Kind::Server ? "server-closed " : "closed ") + s.name);
+          helper_say((s.kind == Kind::Server ? "server-closed " : "peer-closed ") + s.name);
           retire(s);
           return;
         }
@@ -485,6 +539,8 @@ class ConntrackHelper {
         if (n >= 0)
           helper_say("udp-got " + s.name + " " + peer_text(from) + " " +
                      printable(buf, static_cast<size_t>(n)));
+        else if (errno != EAGAIN && errno != EINTR)
+          helper_say("udp-error " + s.name + " " + std::strerror(errno));  // an ICMP error
         return;
       }
       case Kind::Closed:
@@ -634,6 +690,21 @@ class Conntrack : public ::testing::TestWithParam<Where> {
     return value;
   }
 
+  // The values of the tcp table's flows, in key order.
+  std::vector<std::string> tcp_flows() {
+    Reply r = fw_cmd("table/dump", "tcp");
+    EXPECT_TRUE(r.ok()) << r.text();
+    std::vector<std::string> values;
+    for (const auto& line : r.data) {
+      if (!line.starts_with("0x")) continue;  // "N entries"
+      std::istringstream words(line);
+      std::string key, value;
+      words >> key >> value;
+      values.push_back(value);
+    }
+    return values;
+  }
+
   // For failure messages: the firewall's counters and tables.
   std::string firewall_state() {
     std::string text = "netcpu/list:\n" + fw_console_->cmd("netcpu/list").text() +
@@ -716,6 +787,66 @@ TEST_P(Conntrack, TcpFromTheProtectedSideWorksAndUnsolicitedSynsAreDropped) {
   // The established connection is unaffected by the strangers' SYNs.
   ASSERT_NO_FATAL_FAILURE(order(*a, "send out again", "sent out"));
   expect_line(*a, "recv out echo again", "the established connection still carries data");
+}
+
+// The TCP table follows a connection's end: after A's FIN and B's FIN the
+// flow is kept, marked closed (OPENED | ANSWERED | FIN_OUT | FIN_IN = 15),
+// so that late packets can be told; A's RST forgets its flow at once.
+TEST_P(Conntrack, TheTcpTableFollowsFinsAndResets) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  ASSERT_NO_FATAL_FAILURE(order(*b, "listen 7000", "listening 7000"));
+  for (const char* name : {"fin", "rst"}) {
+    a->send(std::string("connect ") + name + " " + kIpB + " 7000");
+    auto connected = a->wait_line({"connected ", "connect-failed "}, kDeliveryTimeout);
+    ASSERT_EQ(connected.value_or("(nothing)"), std::string("connected ") + name) << transcripts();
+    expect_line(*b, "accept 7000 ", "B accepts A's connection");
+    ASSERT_NO_FATAL_FAILURE(
+        order(*a, std::string("send ") + name + " data", std::string("sent ") + name));
+    expect_line(*a, std::string("recv ") + name + " echo data", "B's answer reaches A");
+  }
+  ASSERT_EQ(tcp_flows().size(), 2u) << firewall_state();
+
+  // A closes: its FIN out, B's FIN (the helper closes on EOF) in, A's last ACK out.
+  ASSERT_NO_FATAL_FAILURE(order(*a, "close fin", "closed fin"));
+  expect_line(*b, "server-closed 7000", "B sees A's FIN");
+  // A reset: the RST out forgets the flow.
+  ASSERT_NO_FATAL_FAILURE(order(*a, "reset rst", "reset rst"));
+  expect_line(*b, "server-closed 7000", "B sees A's RST");
+  // B's FIN and A's last ACK may still be on their way.
+  std::vector<std::string> flows;
+  for (const auto deadline = Clock::now() + kDeliveryTimeout; Clock::now() < deadline;) {
+    flows = tcp_flows();
+    if (flows.size() == 1 && flows[0] == "15") break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(flows, std::vector<std::string>{"15"}) << firewall_state();
+  EXPECT_EQ(dropped(kDropLate), 0) << "a packet of the closed connection was dropped as late\n"
+                                   << firewall_state();
+}
+
+// Errors about A's own flows come in: B's RST to A's SYN for a closed port
+// (the connect is refused) and B's ICMP port unreachable quoting A's
+// datagram (the connected UDP socket reports it); nothing is counted.
+TEST_P(Conntrack, ResetsAndIcmpErrorsAboutTheProtectedSidesFlowsComeIn) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  const long tcp_before = dropped(kDropTcp), icmp_before = dropped(kDropIcmp);
+  a->send(std::string("connect refused ") + kIpB + " 7999");
+  auto refused = a->wait_line({"connected refused", "connect-failed refused"}, kDeliveryTimeout);
+  EXPECT_EQ(refused.value_or("(nothing)"),
+            "connect-failed refused " + std::string(std::strerror(ECONNREFUSED)))
+      << "B's RST did not reach A\n"
+      << transcripts();
+  ASSERT_NO_FATAL_FAILURE(
+      order(*a, std::string("udp-connect 40002 ") + kIpB + " 5999", "udp-connected 40002"));
+  ASSERT_NO_FATAL_FAILURE(
+      order(*a, std::string("udp 40002 ") + kIpB + " 5999 anyone", "udp-sent 40002"));
+  auto error = a->wait_line({"udp-error 40002", "udp-got 40002"}, kDeliveryTimeout);
+  EXPECT_EQ(error.value_or("(nothing)"),
+            "udp-error 40002 " + std::string(std::strerror(ECONNREFUSED)))
+      << "B's port unreachable did not reach A\n"
+      << transcripts();
+  EXPECT_EQ(dropped(kDropTcp), tcp_before) << firewall_state();
+  EXPECT_EQ(dropped(kDropIcmp), icmp_before) << firewall_state();
 }
 
 // UDP: A's datagram to B opens the flow, B's reply comes in; B's datagrams
