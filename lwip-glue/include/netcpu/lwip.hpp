@@ -36,6 +36,8 @@ namespace netcpu::lwip {
 // Where programs go: lwIPv6's hook numbers, then the points that run one
 // program at two hooks. A packet at a hook runs the hook's own program,
 // then (unless it dropped the packet) the two-hook point's that covers it.
+// Local and Edge are no `hook` value: their programs see the hook each
+// packet is at (HOOK_LOCAL_IN or HOOK_LOCAL_OUT, ...).
 enum class HookPoint : int {
   PreRouting = 0,
   LocalIn = 1,
