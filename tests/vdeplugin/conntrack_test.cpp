@@ -574,9 +574,12 @@ class ConntrackHelper {
 
 enum class Where { SwitchPort, Cable };
 
+std::string where_text(Where where) { return where == Where::SwitchPort ? "SwitchPort" : "Cable"; }
 std::string where_name(const ::testing::TestParamInfo<Where>& info) {
-  return info.param == Where::SwitchPort ? "SwitchPort" : "Cable";
+  return where_text(info.param);
 }
+// For gtest's and ctest's listings.
+[[maybe_unused]] void PrintTo(Where where, std::ostream* out) { *out << where_text(where); }
 
 std::string read_text(const std::string& path) {
   std::ifstream f(path);
@@ -585,8 +588,8 @@ std::string read_text(const std::string& path) {
   return text.str();
 }
 
-// The firewall (or a variant: `replace` swaps kUdpTable for another line)
-// protecting A, and the two hosts, configured.
+// The switch (with netcpu.so when the firewall goes on its port); start()
+// adds the hosts, A behind the firewall (or a variant() of it), B plain.
 class Conntrack : public ::testing::TestWithParam<Where> {
  protected:
   void SetUp() override {
