@@ -188,6 +188,24 @@ TEST(InstanceTimedTables, ExpireTablesRemovesStaleEntriesOnTheHostsTick) {
   EXPECT_EQ(plain->expire_tables(5000), 0u);
 }
 
+TEST(InstanceTimedTables, ATickRemovesAtMost4096EntriesPerTable) {
+  Diagnostic d;
+  auto vm = Instance::create(
+      test::assemble_ok(".data:\ntable t hash key 4 max 8192 idle 1ms\n.text:\n    pass\n"),
+      HostCaps{}, Limits{}, nullptr, &d);
+  ASSERT_TRUE(vm) << d.str();
+  Table& t = vm->table(0);
+  t.clock().now_ms = 1000;
+  for (uint32_t k = 0; k < 5000; ++k) {
+    const uint8_t key[4] = {uint8_t(k >> 24), uint8_t(k >> 16), uint8_t(k >> 8), uint8_t(k)};
+    const uint8_t value[8] = {1};
+    ASSERT_TRUE(t.update(key, value));
+  }
+  EXPECT_EQ(vm->expire_tables(2000), 4096u);
+  EXPECT_EQ(vm->expire_tables(2000), 904u);
+  EXPECT_EQ(vm->table(0).size(), 0u);
+}
+
 TEST(InstanceTimedTables, TablesAgeByTheClockOfEachRunAndTheHostsBetweenRuns) {
   auto vm = load_timed(kIdleProgram, true);
   ASSERT_TRUE(vm);

@@ -15,6 +15,7 @@ std::unique_ptr<Instance> AttachPoint::replace(std::unique_ptr<Instance> p) {
   reset_bytes();
   if (!p) origin_.clear(), loaded_at_ = {};
   timer_schedule_.restart(p ? p->program().timers.size() : 0);
+  ticked_ = p && (!p->program().timers.empty() || p->has_idle_tables());
   std::swap(program_, p);
   return p;
 }

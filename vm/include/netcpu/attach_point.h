@@ -91,9 +91,7 @@ class AttachPoint {
                       const TimerSchedule::Ran& ran = nullptr);
   // Whether the program in place needs the host's ticks (run_due_timers):
   // it has timer handlers or tables with an idle timeout. A host ticks only then.
-  bool has_timers() const {
-    return program_ && (!program_->program().timers.empty() || program_->has_idle_tables());
-  }
+  bool has_timers() const { return ticked_; }
 
   // Starts a capture (after the one before it is stopped), from the next
   // frame on; the host calls it between two packets, as replace().
@@ -134,6 +132,7 @@ class AttachPoint {
   std::chrono::system_clock::time_point loaded_at_{};
   uint64_t sampled_ns_ = 0, sampled_runs_ = 0;
   TimerSchedule timer_schedule_{TimerSchedule::Missed::RunOnce};
+  bool ticked_ = false;  // has_timers(), worked out by replace()
   std::unique_ptr<Capture> capture_state_;
   RunResult acted_;  // run_filter()'s last result that was not a plain pass
 };
