@@ -604,6 +604,46 @@ TEST_F(LwipNet, LocalAndEdgePointsSeeBothWaysInOneInstance) {
   EXPECT_EQ(open.status, 0) << open.describe();
 }
 
+// examples/stateful_firewall.ncpu on a process's own traffic (its `local`
+// point: local_in and local_out, one flow table): what the process opens
+// gets its replies; nobody else gets in, and what it drops is counted.
+TEST_F(LwipNet, StatefulFirewallLetsRepliesInAndKeepsStrangersOut) {
+  const std::string firewall = std::string(NETCPU_SOURCE_DIR) + "/examples/stateful_firewall.ncpu";
+  LwipNode outside(sw, {"--addr", "10.0.0.1/24", "--echo", "7", "--udp-echo", "9"}, "outside");
+  NodeRun client =
+      run_node(sw, {"--addr", "10.0.0.2/24", "--load", "local=" + firewall, "--connect",
+                    "10.0.0.1,7", "--udp", "10.0.0.1,9,hello", "--ping", "10.0.0.1"});
+  EXPECT_EQ(client.status, 0) << "TCP, UDP and ping out, with their replies\n" << client.describe();
+
+  LwipNode inside(
+      sw,
+      {"--addr", "10.0.0.3/24", "--echo", "7", "--udp-echo", "9", "--load", "local=" + firewall},
+      "inside");
+  Console console(inside.console_path());
+  const std::vector<std::vector<std::string>> strangers = {
+      {"--connect", "10.0.0.3,7"}, {"--udp", "10.0.0.3,9,hello"}, {"--ping", "10.0.0.3"}};
+  for (const auto& what : strangers) {
+    std::vector<std::string> args = {"--addr", "10.0.0.4/24", "--timeout", "2"};
+    args.insert(args.end(), what.begin(), what.end());
+    NodeRun r = run_node(sw, args);
+    EXPECT_EQ(r.status, 1) << what[0] << " from outside must not get an answer\n" << r.describe();
+  }
+  // The firewall's `dropped` array: 0 TCP, 1 UDP, 2 ICMP.
+  std::map<long, long> dropped;
+  for (const std::string& line : console.cmd_ok("netcpu/table/dump local dropped").data) {
+    long index = 0, count = 0;
+    if (std::sscanf(line.c_str(), "%ld %ld", &index, &count) == 2) dropped[index] = count;
+  }
+  EXPECT_GE(dropped[0], 1) << "TCP";
+  EXPECT_GE(dropped[1], 1) << "UDP";
+  EXPECT_GE(dropped[2], 1) << "ICMP";
+  // Without the firewall the same strangers get their answers.
+  console.cmd_ok("netcpu/unload local");
+  NodeRun open =
+      run_node(sw, {"--addr", "10.0.0.4/24", "--connect", "10.0.0.3,7", "--ping", "10.0.0.3"});
+  EXPECT_EQ(open.status, 0) << open.describe();
+}
+
 TEST_F(LwipNet, HotSwapDuringATransferLosesNoByte) {
   LwipNode sink(sw, {"--addr", "10.0.0.1/24", "--sink", "9"}, "sink");
   std::string a = write_program(sw, "a.ncpu", unmark_program("swap_a"));

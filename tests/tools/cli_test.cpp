@@ -382,6 +382,31 @@ TEST(Examples, TopTalkersPrintsTheFiveLargestSourcesOfEverySecond) {
   EXPECT_EQ(j["passed"], frames.size());
 }
 
+TEST(Examples, StatefulFirewallDoesWhatConntrackExpectedSays) {
+  // The capture's generator wrote what a stateful firewall should do to
+  // each packet, and why; the protected side is 10.0.0.2 and fd00::2.
+  std::ifstream expected(kSrc + "/examples/pcaps/conntrack.expected");
+  std::vector<std::string> why;
+  std::vector<bool> want;
+  for (std::string line; std::getline(expected, line);) {
+    want.push_back(line.starts_with("pass "));
+    why.push_back(line);
+  }
+  ASSERT_GT(want.size(), 30u);
+  json j = run_json(example("stateful_firewall.ncpu"), pcap("conntrack.pcap"),
+                    "--outbound 'src host 10.0.0.2 or src host fd00::2'");
+  const std::vector<bool> got = passed(j);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_EQ(got[i], want[i]) << "packet " << i + 1 << ": " << why[i];
+  EXPECT_EQ(j["aborted"], 0);
+  // Without --outbound every packet is one coming in: nothing opens a flow,
+  // so only what needs no flow passes (ARP and neighbour discovery).
+  json inbound = run_json(example("stateful_firewall.ncpu"), pcap("conntrack.pcap"));
+  const std::vector<bool> all_in = passed(inbound);
+  EXPECT_EQ(std::count(all_in.begin(), all_in.end(), true), 2);
+}
+
 TEST(Examples, NatRewritesAddressesWithChecksumsTcpdumpAccepts) {
   fs::path out = scratch() / "nat-out.pcap";
   json j = run_json(example("nat.ncpu"), pcap("nat.pcap"), "--out " + out.string());
