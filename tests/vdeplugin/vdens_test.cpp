@@ -12,45 +12,21 @@
 // "the UDP socket got the payload" and "the listener answered the SYN with a
 // SYN-ACK (and accepted the connection after our ACK)" prove the checksums.
 //
-// vdens is started as
-//   vdens -c vde://SWITCHDIR/sock TEST_BINARY
-// with NETCPU_VDENS_HELPER=1 in the environment: the test binary, re-executed
-// inside the namespace, runs helper_main() (from a static initializer, before
-// gtest's main) instead of the tests. The helper configures vde0 (vdens's
-// interface) with iproute2, opens the sockets and reports on its stdout, which
-// vdens passes through to a pipe read by the test; it exits when its stdin (a
-// socket from the test) reaches EOF, which also ends vdens. vdens runs in its
-// own process group, in which anything still alive at the end is killed; the
-// test is a child subreaper meanwhile, so that it also reaps the helper,
-// which vdens leaves unreaped.
-//
-// Why `-c` and a blocked SIGCHLD: vdens (0.2, Debian) notices its command's
-// exit through a signalfd for SIGCHLD that it polls with ppoll(..., {SIGCHLD}),
-// but SIGCHLD is not blocked outside ppoll, and its default action discards
-// it. Started normally, vdens often (in about a third of these tests) missed
-// the helper's exit and waited forever in ppoll, the helper a zombie and no
-// SIGCHLD pending. Started with SIGCHLD blocked, the signal stays pending
-// until vdens polls for it. But in its default unshare mode vdens first forks
-// and reaps a short-lived child (it writes the uid/gid maps), whose SIGCHLD
-// would then be pending from the start and end vdens at once; with -c (clone)
-// the process that runs the command has no earlier child.
+// vdens is started as `vdens -c vde://SWITCHDIR/sock TEST_BINARY` with
+// NETCPU_VDENS_HELPER=1 in the environment (VdensHost, vdens_host.h): the
+// test binary, re-executed inside the namespace, runs helper_main() instead
+// of the tests. The helper configures vde0 (vdens's interface) with
+// iproute2, opens the sockets and reports on its stdout.
 //
 // The negative control loads a NAT that stores the new address with a plain
 // `mov` (no checksum update): the frames must not be delivered, and the
 // namespace's /proc/net/snmp counters must show why (IPv4 header checksum
 // errors; with `csum ip` after the store, TCP and UDP checksum errors).
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sched.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -58,10 +34,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
-#include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -72,13 +45,12 @@
 #include <vector>
 
 #include "switch_harness.h"
-
-extern char** environ;
+#include "vdens_host.h"
 
 namespace netcpu::test {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = VdensClock;
 using std::chrono::milliseconds;
 
 // The scenario (the same as tests/tools/linux_stack_test.cpp).
@@ -96,21 +68,12 @@ constexpr uint16_t kClientTcpPort = 40001;
 constexpr uint32_t kClientIsn = 0x4e435055;  // "NCPU"
 
 constexpr const char* kHelperEnv = "NETCPU_VDENS_HELPER";
-constexpr const char* kVdens = "/usr/bin/vdens";
 
 // Time limits: nothing here may hang.
 constexpr milliseconds kReadyTimeout{10000};    // vdens up, vde0 configured, sockets open
 constexpr milliseconds kDeliveryTimeout{3000};  // for things that must happen
 constexpr milliseconds kSilenceTimeout{1000};   // for things that must not
-constexpr milliseconds kExitTimeout{3000};      // vdens ending after its command's stdin EOF
 constexpr int kHelperLifetimeSeconds = 60;      // the helper gives up by itself after this
-
-std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-int remaining_ms(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-  return left > 0 ? static_cast<int>(left) : 0;
-}
 
 std::string ip_text(uint32_t host_order) {
   in_addr a{htonl(host_order)};
@@ -119,49 +82,10 @@ std::string ip_text(uint32_t host_order) {
   return buf;
 }
 
-// iproute2's ip, where distributions put it (/usr/sbin is not always on PATH).
-std::optional<std::string> ip_tool() {
-  for (const char* p : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"})
-    if (access(p, X_OK) == 0) return p;
-  return std::nullopt;
-}
-
 // ---------------------------------------------------------------------------
 // Inside the namespace: the helper. It must not touch gtest (it runs before
 // main); it reports one line per event on stdout:
 //   "ready" | "fail <why>" | "udp IP:PORT PAYLOAD" | "accept IP:PORT" | "snmp NAME=N ..."
-
-void say(std::string line) {
-  line += '\n';
-  for (size_t done = 0; done < line.size();) {
-    ssize_t n = write(STDOUT_FILENO, line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    done += static_cast<size_t>(n);
-  }
-}
-
-bool run_ip(const std::string& args, std::string& why) {
-  auto tool = ip_tool();
-  if (!tool) {
-    why = "iproute2's ip not found";
-    return false;
-  }
-  const std::string cmd = *tool + " " + args;
-  FILE* out = popen((cmd + " 2>&1").c_str(), "r");
-  if (out == nullptr) {
-    why = errno_text("popen " + cmd);
-    return false;
-  }
-  std::string text;
-  char buf[256];
-  while (size_t n = fread(buf, 1, sizeof buf, out)) text.append(buf, n);
-  int status = pclose(out);
-  if (status == 0) return true;
-  why = "`" + cmd + "` failed (status " + std::to_string(status) + "): " + text;
-  while (!why.empty() && why.back() == '\n') why.pop_back();
-  return false;
-}
 
 // vde0 gets the inside MAC and 10.0.0.5/24; the outside host is reachable
 // on vde0 through a permanent neighbour entry (no ARP needed, and
@@ -175,13 +99,14 @@ bool configure_inside(std::string& why) {
     std::fputs("1", f);
     std::fclose(f);
   }
-  return run_ip("link set dev " + dev + " address " + kInsideMac, why) &&
-         run_ip("link set dev lo up", why) && run_ip("link set dev " + dev + " up", why) &&
-         run_ip("addr add " + std::string(kInsideIp) + "/24 dev " + dev, why) &&
-         run_ip("route add 203.0.113.0/24 dev " + dev, why) &&
-         run_ip("neigh replace " + std::string(kOutsideIp) + " lladdr " + kOutsideMac + " dev " +
-                    dev + " nud permanent",
-                why);
+  return helper_run_ip("link set dev " + dev + " address " + kInsideMac, why) &&
+         helper_run_ip("link set dev lo up", why) &&
+         helper_run_ip("link set dev " + dev + " up", why) &&
+         helper_run_ip("addr add " + std::string(kInsideIp) + "/24 dev " + dev, why) &&
+         helper_run_ip("route add 203.0.113.0/24 dev " + dev, why) &&
+         helper_run_ip("neigh replace " + std::string(kOutsideIp) + " lladdr " + kOutsideMac +
+                           " dev " + dev + " nud permanent",
+                       why);
 }
 
 int bound_socket(int type, uint16_t port, std::string& why) {
@@ -204,43 +129,20 @@ std::string peer_text(const sockaddr_in& a) {
   return ip_text(ntohl(a.sin_addr.s_addr)) + ":" + std::to_string(ntohs(a.sin_port));
 }
 
-// The namespace's drop and delivery counters from /proc/net/snmp (which
-// follows the reader's network namespace): "Proto: names" then "Proto: values".
-std::string snmp_line() {
-  std::ifstream f("/proc/net/snmp");
-  std::string header, values, out = "snmp";
-  while (std::getline(f, header) && std::getline(f, values)) {
-    std::istringstream names(header), nums(values);
-    std::string proto, name, num;
-    names >> proto;
-    nums >> num;
-    proto.pop_back();  // the ':'
-    while (names >> name && nums >> num) {
-      if (name == "InReceives" || name == "InHdrErrors" || name == "InCsumErrors" ||
-          name == "InDatagrams" || name == "InSegs" || name == "InErrors")
-        out += " " + proto + "." + name + "=" + num;
-    }
-  }
-  return out;
-}
-
 int helper_main() {
-  sigset_t chld;  // blocked for vdens's sake (see the top of this file), not needed here
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
-  sigprocmask(SIG_UNBLOCK, &chld, nullptr);
+  helper_unblock_sigchld();  // blocked for vdens's sake (vdens_host.h), not needed here
   std::string why;
   if (!configure_inside(why)) {
-    say("fail setup: " + why);
+    helper_say("fail setup: " + why);
     return 1;
   }
   const int udp = bound_socket(SOCK_DGRAM, kUdpPort, why);
   const int listener = udp < 0 ? -1 : bound_socket(SOCK_STREAM, kTcpPort, why);
   if (listener < 0) {
-    say("fail setup: " + why);
+    helper_say("fail setup: " + why);
     return 1;
   }
-  say("ready");
+  helper_say("ready");
   const auto deadline = Clock::now() + std::chrono::seconds(kHelperLifetimeSeconds);
   std::vector<int> accepted;  // kept open until the end
   std::string input;
@@ -249,11 +151,12 @@ int helper_main() {
     int r = poll(p, 3, remaining_ms(deadline));
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
-      say(errno_text("fail poll"));
+      helper_say(errno_text("fail poll"));
       return 1;
     }
     if (r == 0) {
-      say("fail helper: stdin not closed within " + std::to_string(kHelperLifetimeSeconds) + " s");
+      helper_say("fail helper: stdin not closed within " + std::to_string(kHelperLifetimeSeconds) +
+                 " s");
       return 1;
     }
     if (p[1].revents != 0) {
@@ -268,7 +171,7 @@ int helper_main() {
         std::string payload(buf, static_cast<size_t>(n));
         for (char& c : payload)
           if (c < 0x20 || c > 0x7e) c = '?';
-        say("udp " + peer_text(from) + " " + payload);
+        helper_say("udp " + peer_text(from) + " " + payload);
       }
     }
     if (p[2].revents != 0) {
@@ -278,7 +181,7 @@ int helper_main() {
           accept4(listener, reinterpret_cast<sockaddr*>(&from), &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (fd >= 0) {
         accepted.push_back(fd);
-        say("accept " + peer_text(from));
+        helper_say("accept " + peer_text(from));
       }
     }
     if (p[0].revents != 0) {
@@ -290,7 +193,7 @@ int helper_main() {
       for (size_t nl; (nl = input.find('\n')) != std::string::npos;) {
         std::string cmd = input.substr(0, nl);
         input.erase(0, nl + 1);
-        if (cmd == "snmp") say(snmp_line());
+        if (cmd == "snmp") helper_say(helper_snmp_line());
       }
     }
   }
@@ -302,311 +205,6 @@ int helper_main() {
   std::fflush(nullptr);
   _exit(helper_main());
 }();
-
-// ---------------------------------------------------------------------------
-// Test side: vdens and its helper.
-
-// Why vdens cannot run here, or nothing: the requirements are vdens itself, a
-// TUN/TAP device and unprivileged user + network namespaces (what vdens's
-// unshare or clone asks for), and iproute2 for the helper.
-std::optional<std::string> why_vdens_cannot_run() {
-  if (access(kVdens, X_OK) != 0) return errno_text(std::string(kVdens) + " (Debian package vdens)");
-  int tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-  if (tun < 0) return errno_text("open /dev/net/tun (vdens needs a tap device)");
-  close(tun);
-  if (!ip_tool())
-    return std::string("iproute2's ip not found (the helper configures vde0 with it)");
-  // unshare(CLONE_NEWUSER) refuses multithreaded callers: probe in a fork.
-  std::fflush(nullptr);
-  pid_t pid = fork();
-  if (pid < 0) return errno_text("fork");
-  if (pid == 0) _exit(unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0 ? 0 : (errno & 0x7f));
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status))
-    return "the user namespace probe died (status " + std::to_string(status) + ")";
-  if (int e = WEXITSTATUS(status); e != 0)
-    return "user namespaces unavailable: unshare(CLONE_NEWUSER | CLONE_NEWNET): " +
-           std::string(std::strerror(e));
-  return std::nullopt;
-}
-
-struct ProcessInfo {
-  pid_t pid;
-  bool zombie;
-  std::string text;  // "PID STATE (COMM) ppid P wchan W SigPnd ..."
-};
-
-std::string first_line_of(const std::string& path) {
-  std::ifstream f(path);
-  std::string line;
-  std::getline(f, line);
-  return line;
-}
-
-// The processes whose process group is pgid, from /proc (zombies included).
-std::vector<ProcessInfo> group_members(pid_t pgid) {
-  std::vector<ProcessInfo> out;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const std::string stat = first_line_of("/proc/" + name + "/stat");
-    const size_t paren = stat.rfind(')');
-    if (paren == std::string::npos) continue;
-    std::istringstream rest(stat.substr(paren + 1));
-    std::string state;
-    long ppid = 0, pgrp = 0;
-    if (!(rest >> state >> ppid >> pgrp) || pgrp != pgid) continue;
-    std::string blocked;
-    std::ifstream status("/proc/" + name + "/status");
-    for (std::string line; std::getline(status, line);)
-      if (line.starts_with("SigPnd:") || line.starts_with("ShdPnd:") || line.starts_with("SigBlk:"))
-        blocked += " " + line;
-    out.push_back({static_cast<pid_t>(std::stol(name)), state == "Z",
-                   name + " " + state + " " +
-                       stat.substr(stat.find('('), paren + 1 - stat.find('(')) + " ppid " +
-                       std::to_string(ppid) + " wchan " +
-                       first_line_of("/proc/" + name + "/wchan") + blocked});
-  }
-  return out;
-}
-
-// The live (not zombie) members of a process group, one per line; "" if none.
-std::string live_members(pid_t pgid, pid_t except = -1) {
-  std::string text;
-  for (const auto& m : group_members(pgid))
-    if (!m.zombie && m.pid != except) text += "\n  " + m.text;
-  return text;
-}
-
-// `vdens -c URL TEST_BINARY` in its own process group, the helper's stdin a
-// socket from here, its stdout and vdens's stdout and stderr a pipe to here.
-// `env` adds to (or replaces) variables of this process's environment.
-class VdensHost {
- public:
-  VdensHost(const std::string& url, const std::vector<std::string>& env) : url_(url) {
-    const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-    command_line_ = std::string(kVdens) + " -c " + url_ + " " + self;
-    // The helper's stdin is a socket, so that writing to a helper that died
-    // fails with EPIPE (MSG_NOSIGNAL) instead of killing the test with SIGPIPE.
-    int in[2], out[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0)
-      throw std::runtime_error(errno_text("socketpair"));
-    if (pipe2(out, O_CLOEXEC) != 0) {
-      close(in[0]);
-      close(in[1]);
-      throw std::runtime_error(errno_text("pipe2"));
-    }
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) {
-      const std::string_view v(*e);
-      // VDE_RESOLVCONF / VDE_RESOLVADDR would make vdens bind-mount a resolv.conf.
-      bool replaced = v.starts_with("VDE_RESOLV") || v.starts_with(kHelperEnv);
-      for (const auto& o : env) replaced |= v.starts_with(o.substr(0, o.find('=') + 1));
-      if (!replaced) env_strings.emplace_back(v);
-    }
-    env_strings.insert(env_strings.end(), env.begin(), env.end());
-    env_strings.push_back(std::string(kHelperEnv) + "=1");
-    std::vector<char*> envp;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::string arg0 = "vdens", arg1 = "-c", arg2 = url_, arg3 = self;
-    char* argv[] = {arg0.data(), arg1.data(), arg2.data(), arg3.data(), nullptr};
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    // SIGCHLD blocked, and -c above: see the top of this file.
-    sigset_t mask, defaults;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGCHLD);
-    sigemptyset(&defaults);
-    for (int s : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&defaults, s);
-    posix_spawnattr_setsigmask(&attr, &mask);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setpgroup(&attr, 0);  // a new process group, pgid == pid
-    posix_spawnattr_setflags(
-        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    // vdens does not reap its command: while this is set, the orphaned helper
-    // becomes our child rather than init's, and stop() reaps it.
-    if (prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper_) != 0) was_subreaper_ = 0;
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
-    int err = posix_spawn(&pid_, kVdens, &actions, &attr, argv, envp.data());
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&actions);
-    close(in[0]);
-    close(out[1]);
-    if (err != 0) {
-      prctl(PR_SET_CHILD_SUBREAPER, was_subreaper_);
-      close(in[1]);
-      close(out[0]);
-      pid_ = -1;
-      throw std::runtime_error("posix_spawn " + command_line_ + ": " + std::strerror(err));
-    }
-    stdin_fd_ = in[1];
-    stdout_fd_ = out[0];
-    fcntl(stdout_fd_, F_SETFL, fcntl(stdout_fd_, F_GETFL) | O_NONBLOCK);
-  }
-
-  // Closes the helper's stdin (the helper exits, then vdens), waits for vdens
-  // and kills whatever is still alive in its process group.
-  ~VdensHost() { stop(); }
-  VdensHost(const VdensHost&) = delete;
-  VdensHost& operator=(const VdensHost&) = delete;
-
-  const std::string& command_line() const { return command_line_; }
-  pid_t pgid() const { return pid_; }
-
-  void stop() {
-    if (pid_ < 0) return;
-    if (stdin_fd_ >= 0) close(stdin_fd_);
-    stdin_fd_ = -1;
-    const auto deadline = Clock::now() + kExitTimeout;
-    siginfo_t info{};
-    bool exited = false;
-    for (;;) {
-      // WNOWAIT: the zombie keeps the process group's id reserved until the kill below.
-      info.si_pid = 0;
-      if (waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-          info.si_pid == pid_) {
-        exited = true;
-        break;
-      }
-      if (Clock::now() >= deadline) break;
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    // The helper is a zombie by now (vdens does not reap it); anything alive is killed.
-    const std::string live = live_members(pid_, exited ? pid_ : -1);
-    if (!live.empty()) {
-      killed_ = (exited ? "after vdens exited, still alive:"
-                        : "vdens did not exit within " + std::to_string(kExitTimeout.count()) +
-                              " ms of its command's stdin closing; alive:") +
-                live;
-    }
-    kill(-pid_, SIGKILL);
-    int status = 0;
-    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    exit_ = (exited ? "" : "killed, ") + describe(status);
-    // Reap the rest of the group, our children now (see the constructor),
-    // giving killed processes a moment to die.
-    const pid_t pgid = pid_;
-    for (const auto end = Clock::now() + milliseconds(2000);;) {
-      siginfo_t child{};
-      while (waitid(P_PGID, static_cast<id_t>(pgid), &child, WEXITED | WNOHANG) == 0 &&
-             child.si_pid != 0)
-        child.si_pid = 0;
-      if (group_members(pgid).empty() || Clock::now() >= end) break;
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    for (const auto& m : group_members(pgid)) remaining_ += "\n  " + m.text;
-    prctl(PR_SET_CHILD_SUBREAPER, was_subreaper_);
-    drain_output();
-    close(stdout_fd_);
-    stdout_fd_ = -1;
-    pid_ = -1;
-  }
-  // What stop() had to kill (processes with state, wait channel and signal
-  // masks), or "" when vdens had exited by itself and left nothing alive.
-  const std::string& killed() const { return killed_; }
-  // The processes (zombies included) of vdens's group that stop() could not
-  // make disappear; "" normally.
-  const std::string& remaining() const { return remaining_; }
-  const std::string& exit_description() const { return exit_; }
-
-  // Sends a command line to the helper.
-  void send(const std::string& line) {
-    std::string text = line + "\n";
-    ASSERT_EQ(::send(stdin_fd_, text.data(), text.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(text.size()))
-        << errno_text("write to the helper's stdin");
-  }
-
-  // Takes the first line not yet taken that starts with one of the prefixes,
-  // waiting up to timeout; nothing on timeout or when the output ended.
-  std::optional<std::string> wait_line(const std::vector<std::string>& prefixes,
-                                       milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    for (;;) {
-      for (auto it = lines_.begin(); it != lines_.end(); ++it) {
-        for (const auto& p : prefixes) {
-          if (it->starts_with(p)) {
-            std::string line = *it;
-            lines_.erase(it);
-            return line;
-          }
-        }
-      }
-      if (eof_ || stdout_fd_ < 0) return std::nullopt;
-      pollfd p{stdout_fd_, POLLIN, 0};
-      int r = poll(&p, 1, remaining_ms(deadline));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) return std::nullopt;
-      read_some();
-    }
-  }
-
-  // Counters from the namespace's /proc/net/snmp, e.g. "Udp.InCsumErrors".
-  std::map<std::string, long> snmp() {
-    std::map<std::string, long> counters;
-    send("snmp");
-    auto line = wait_line({"snmp"}, kDeliveryTimeout);
-    EXPECT_TRUE(line) << "no answer to snmp\n" << transcript();
-    if (!line) return counters;
-    std::istringstream words(line->substr(4));
-    for (std::string w; words >> w;) {
-      size_t eq = w.find('=');
-      if (eq != std::string::npos) counters[w.substr(0, eq)] = std::stol(w.substr(eq + 1));
-    }
-    return counters;
-  }
-
-  // Everything vdens and the helper wrote, for failure messages.
-  std::string transcript() {
-    drain_output();
-    return "vdens command: " + command_line_ + "\nits output:\n" + transcript_ +
-           (exit_.empty() ? "" : "vdens " + exit_ + "\n");
-  }
-
- private:
-  static std::string describe(int status) {
-    if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-    if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
-    return "status " + std::to_string(status);
-  }
-  void drain_output() {
-    while (stdout_fd_ >= 0 && !eof_ && read_some()) {
-    }
-  }
-  // One read; false when nothing was there (or at EOF).
-  bool read_some() {
-    char buf[1024];
-    ssize_t n = read(stdout_fd_, buf, sizeof buf);
-    if (n == 0) eof_ = true;
-    if (n <= 0) return false;
-    transcript_.append(buf, static_cast<size_t>(n));
-    partial_.append(buf, static_cast<size_t>(n));
-    for (size_t nl; (nl = partial_.find('\n')) != std::string::npos;) {
-      lines_.push_back(partial_.substr(0, nl));
-      partial_.erase(0, nl + 1);
-    }
-    return true;
-  }
-
-  std::string url_, command_line_;
-  pid_t pid_ = -1;
-  int stdin_fd_ = -1, stdout_fd_ = -1;
-  bool eof_ = false;
-  int was_subreaper_ = 0;
-  std::string killed_, remaining_, exit_, transcript_, partial_;
-  std::deque<std::string> lines_;
-};
 
 // ---------------------------------------------------------------------------
 // Frames.
@@ -725,7 +323,7 @@ class Vdens : public ::testing::Test {
     Reply r = con->cmd("plugin/add " NETCPU_PLUGIN);
     ASSERT_TRUE(r.ok()) << r.text() << "\n" << sw->log();
     outside = std::make_unique<Endpoint>(sw->data_path(), *con, "netcpu-vdens-outside");
-    ns = std::make_unique<VdensHost>(cable_url(), cable_env());
+    ns = std::make_unique<VdensHost>(cable_url(), cable_env(), std::string(kHelperEnv) + "=1");
     auto ready = ns->wait_line({"ready", "fail"}, kReadyTimeout);
     ASSERT_TRUE(ready) << "the namespace did not report ready within " << kReadyTimeout.count()
                        << " ms\n"
