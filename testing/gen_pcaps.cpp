@@ -551,6 +551,16 @@ Expected conntrack() {
             .icmp({.type = 135, .code = 0, .payload = Bytes(me6.begin(), me6.end())})
             .build(),
         kPass, "icmp6: neighbour solicitation");
+  const Bytes router_alert = {5, 2, 0, 0};  // the hop-by-hop router alert option: MLD
+  e.add(PacketBuilder()
+            .eth(nt::mac_addr("33:33:00:00:00:16"), mac_of(web6))
+            .ipv6({.src = web6,
+                   .dst = nt::ip6_addr("ff02::16"),
+                   .hop_limit = 1,
+                   .ext = {nt::ip6_hop_by_hop(router_alert)}})
+            .icmp({.type = 143, .code = 0, .rest = 0, .payload = Bytes(20, 0)})
+            .build(),
+        kPass, "icmp6: a multicast listener report (MLDv2)");
   e.add(echo6(stranger6, me6, false, 5, 1), kDrop, "icmp6: a ping from outside");
   // Idle flows are forgotten: UDP after 60 s, pings after 30 s; TCP (600 s) lives on.
   e.add(udp4(resolver, 53, me, 53001, noise(60, 8), 5), kDrop,
