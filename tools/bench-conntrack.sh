@@ -13,9 +13,7 @@ cd "$(dirname "$0")/.."
 rounds=${1:-200}
 flows=${2:-1048576}
 build=build/bench
-tools/install-deps.sh
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j"$(nproc)" --target netcpu-bench-conntrack >/dev/null
+tools/bench-build.sh netcpu-bench-conntrack
 "$build/tests/bench/netcpu-bench-conntrack" --rounds "$rounds" --flows "$flows"
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
 git diff --quiet HEAD -- vm examples tests/bench 2>/dev/null || rev+=" + uncommitted changes"

@@ -25,9 +25,7 @@ cd "$(dirname "$0")/.."
 rounds=${1:-400}
 passes=${2:-20}
 build=build/bench
-tools/install-deps.sh
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j"$(nproc)" --target netcpu-bench-core >/dev/null
+tools/bench-build.sh netcpu-bench-core
 
 "$build/tests/bench/netcpu-bench-core" --frames 512 --rounds "$rounds" --passes "$passes"
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")

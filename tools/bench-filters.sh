@@ -5,9 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build/bench
-tools/install-deps.sh
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j"$(nproc)" --target netcpu-cli >/dev/null
+tools/bench-build.sh netcpu-cli
 netcpu="$build/tools/netcpu"
 expressions=(
   "ip src host 128.3.112.15 and ip dst host 128.3.112.35"

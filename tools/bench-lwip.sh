@@ -15,12 +15,7 @@ root=$(pwd)
 rounds=${1:-5}
 mbytes=${2:-100}
 build=build/bench
-tools/install-deps.sh
-log="$build/bench-lwip.build.log"
-mkdir -p "$build"
-{ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release &&
-  cmake --build "$build" -j"$(nproc)" --target netcpu-lwip-node; } >"$log" 2>&1 ||
-  { tail -n 60 "$log" >&2; echo "bench-lwip: build failed, see $log" >&2; exit 1; }
+tools/bench-build.sh netcpu-lwip-node
 node="$root/$build/lwip-glue/netcpu-lwip-node"
 run=$(mktemp -d /tmp/netcpu-bench-lwip.XXXXXX)
 sleeper=

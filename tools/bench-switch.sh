@@ -10,10 +10,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build/bench
-tools/install-deps.sh
-mkdir -p "$build"
-log="$build/bench-switch.build.log"
-{ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release &&
-  cmake --build "$build" -j"$(nproc)" --target netcpu-switch-bench; } >"$log" 2>&1 ||
-  { tail -n 60 "$log" >&2; echo "bench-switch: build failed, see $log" >&2; exit 1; }
+tools/bench-build.sh netcpu-switch-bench
 exec "$build/tests/bench/netcpu-switch-bench" "$@"

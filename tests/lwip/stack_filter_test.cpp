@@ -17,6 +17,7 @@ extern "C" {
 #include <regex>
 #include <thread>
 
+#include "count_ways.h"
 #include "lwip_node_process.h"
 #include "netcpu/lwip.hpp"
 #include "netcpu_lwip.h"
@@ -524,17 +525,6 @@ TEST_F(LwipNet, NetcpuCableModuleFiltersTheStacksLink) {
   EXPECT_EQ(frames, passed + dropped) << out;
   EXPECT_GE(passed, 4u) << "ICMP, UDP and the TCP handshake passed the cable\n" << out;
 }
-
-// Counts the packets it runs on by (hook, dir): key hook << 8 | dir.
-constexpr const char* kCountWays = R"(.data:
-table ways hash key 2 value 8 max 16
-.text:
-    mov gpr0, hook
-    shl gpr0, 8
-    or gpr0, dir
-    tadd ways, gpr0, 1
-    pass
-)";
 
 // The table of a kCountWays program: packets by "hook dir".
 std::map<std::string, long> ways(Console& console, const std::string& point) {

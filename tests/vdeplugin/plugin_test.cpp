@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "count_ways.h"
 #include "netcpu/netcpu.h"
 #include "switch_harness.h"
 
@@ -227,10 +228,6 @@ TEST_F(Plugin, ProgramsArePerPortAndDirection) {
   EXPECT_EQ(A().drain(200), 10u) << "C out does not touch what C sends";
 }
 
-// Counts the frames it runs on by (hook, dir): key hook << 8 | dir.
-const char* kCountWays =
-    ".data:\ntable ways hash key 2 value 8 max 16\n.text:\n    mov gpr0, hook\n"
-    "    shl gpr0, 8\n    or gpr0, dir\n    tadd ways, gpr0, 1\n    pass\n";
 // HOOK_PORT_IN (5) with dir 0, HOOK_PORT_OUT (6) with dir 1, as table keys.
 const std::string kPortIn = std::to_string(5 << 8 | 0), kPortOut = std::to_string(6 << 8 | 1);
 

@@ -40,6 +40,7 @@
 #include <thread>
 #include <vector>
 
+#include "count_ways.h"
 #include "switch_harness.h"
 #include "tcpdump_lines.h"
 
@@ -856,16 +857,6 @@ TEST_F(ModuleInProcess, TcpdumpExpressionsFilterToo) {
   EXPECT_EQ(recv(conn_).frame, discard);
 }
 
-// Counts the frames it runs on by (hook, dir): key hook << 8 | dir.
-constexpr const char* kCountWays = R"(.data:
-table ways hash key 2 value 8 max 16
-.text:
-    mov gpr0, hook
-    shl gpr0, 8
-    or gpr0, dir
-    tadd ways, gpr0, 1
-    pass
-)";
 // HOOK_CABLE_IN (10) with dir 0, HOOK_CABLE_OUT (11) with dir 1, as table keys.
 const std::string kArriving = std::to_string(10 << 8 | 0), kSent = std::to_string(11 << 8 | 1);
 
