@@ -562,6 +562,19 @@ Expected conntrack() {
             .build(),
         kPass, "icmp6: a multicast listener report (MLDv2)");
   e.add(echo6(stranger6, me6, false, 5, 1), kDrop, "icmp6: a ping from outside");
+  // Other protocols may go out, not come in.
+  e.add(PacketBuilder()
+            .eth(mac_of(web), mac_of(me))
+            .ipv4({.src = me, .dst = web})
+            .raw({.protocol = 47, .data = noise(24, 10)})
+            .build(),
+        kPass, "gre: ours goes out");
+  e.add(PacketBuilder()
+            .eth(mac_of(me), mac_of(stranger))
+            .ipv4({.src = stranger, .dst = me})
+            .raw({.protocol = 47, .data = noise(24, 11)})
+            .build(),
+        kDrop, "gre: a stranger's does not come in");
   // Idle flows are forgotten: UDP after 60 s, pings after 30 s; TCP (600 s) lives on.
   e.add(udp4(resolver, 53, me, 53001, noise(60, 8), 5), kDrop,
         "udp: 61 s later the flow has gone idle", 61'000'000);
