@@ -353,10 +353,10 @@ class ProgramGenerator {
     if (t == 0 && chance(50)) s += "  delete h, gpr1\n";
     if (t == 0 && chance(30)) s += "  tadd h, gpr2, 1\n";
     if (chance(10)) s += std::string("  tclear ") + kTables[t] + "\n";
-    if (chance(30)) s += "  bne gpr2, " + imm() + ", W" + std::to_string(walk_id_) + "\n  break\n";
-    if (s.find(" W" + std::to_string(walk_id_)) != std::string::npos)
-      s += "W" + std::to_string(walk_id_) + ":\n";
-    ++walk_id_;
+    if (chance(30)) {
+      const std::string stay = "W" + std::to_string(walk_id_++);
+      s += "  bne gpr2, " + imm() + ", " + stay + "\n  break\n" + stay + ":\n";
+    }
     return s + "  endfor\n";
   }
 

@@ -299,16 +299,7 @@ struct Interpreter {
       case Op::LOOKUP: {
         uint8_t* v = t.lookup(k);
         if (!v) return set_found(false);
-        if (d.value_size > 8) {
-          if (uint8_t* dst = address(in.a, d.value_size)) {
-            std::memcpy(dst, v, d.value_size);
-            if (in.a.kind == Kind::PktMem) packet_changed();
-          }
-        } else {
-          uint64_t x = 0;
-          std::memcpy(&x, v, nv);
-          write(in.a, x);
-        }
+        copy_out(in.a, v, d.value_size, false);
         return set_found(true);
       }
       case Op::UPDATE: {
@@ -963,21 +954,18 @@ uint64_t interpreter_mapped(void* state, uint32_t id) {
 }
 
 // A budget of one stops the run at the next instruction: what the one
-// instruction did is then exactly what the interpreter would have done.
-uint64_t interpreter_step(void* state, uint32_t pc) {
-  auto& st = *static_cast<RunState*>(state);
-  const RunResult r = run_in_progress(state).run(pc, 1);
-  if (r.aborted && r.reason == AbortReason::Budget) return 0;
-  st.result = r;
-  return 1;
-}
-
+// instruction did is then exactly what the interpreter would have done,
+// and the pc it stopped at is where the run goes on.
 uint64_t interpreter_branch(void* state, uint32_t pc) {
   auto& st = *static_cast<RunState*>(state);
   const RunResult r = run_in_progress(state).run(pc, 1);
   if (r.aborted && r.reason == AbortReason::Budget) return r.abort_pc;
   st.result = r;
   return kNoTarget;
+}
+
+uint64_t interpreter_step(void* state, uint32_t pc) {
+  return interpreter_branch(state, pc) == kNoTarget;
 }
 
 uint64_t interpreter_resume(void* state, uint32_t pc, uint64_t count) {
