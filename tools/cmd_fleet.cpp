@@ -92,18 +92,18 @@ void on_each(std::vector<NodeRun>& runs, const std::function<bool(const NodeRun&
 bool everyone(const NodeRun&) { return true; }
 bool connected(const NodeRun& r) { return r.console != nullptr; }
 
-// netcpu/discard or netcpu/rollback after a failure elsewhere: what it
-// did, for the output, whatever happens (a failure here must not hide the
-// one that made it needed).
-std::string cleanup(NodeRun& r, const std::string& command) {
+// netcpu/discard or netcpu/rollback after a failure elsewhere: false when
+// it failed; `said` what it did, for the output, whatever happens (a
+// failure here must not hide the one that made it needed).
+bool cleanup(NodeRun& r, const std::string& command, std::string& said) {
   try {
     const ConsoleReply reply = ask(r, command);
-    if (!reply.ok()) return command + " FAILED: " + reply.text();
-    if (command == "netcpu/rollback") return "rolled back: " + reply.text();
-    return "discarded";
+    said = command + (reply.ok() ? ": " : " FAILED: ") + reply.text();
+    return reply.ok();
   } catch (const std::exception& e) {
     r.console.reset();
-    return command + " FAILED: " + e.what();
+    said = command + " FAILED: " + e.what();
+    return false;
   }
 }
 
@@ -210,7 +210,10 @@ int two_phase(const FleetOptions& o, std::vector<NodeRun>& runs) {
   }
   if (const size_t failed = count_failed(runs)) {
     const std::string names = names_of_failed(runs);
-    on_each(runs, connected, [](NodeRun& r) { r.out = {cleanup(r, "netcpu/discard")}; });
+    on_each(runs, connected, [](NodeRun& r) {
+      std::string said;
+      r.out = {cleanup(r, "netcpu/discard", said) ? "discarded" : said};
+    });
     for (const NodeRun& r : runs)
       if (!r.out.empty()) print_node(r, r.out.back());
     std::cerr << "netcpu: fleet " << o.action << ": nothing swapped: " << failed << " of "
@@ -235,8 +238,8 @@ int two_phase(const FleetOptions& o, std::vector<NodeRun>& runs) {
   if (failed)
     on_each(runs, everyone, [&all_back](NodeRun& r) {
       if (!r.committed) return;
-      const std::string said = cleanup(r, "netcpu/rollback");
-      if (!said.starts_with("rolled back")) all_back = false;
+      std::string said;
+      if (!cleanup(r, "netcpu/rollback", said)) all_back = false;
       r.out.push_back(said);
     });
   for (const NodeRun& r : runs) {

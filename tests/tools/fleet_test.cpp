@@ -17,6 +17,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -68,40 +69,68 @@ std::string hash_at(Console& console, const std::string& point) {
   return "";
 }
 
-// A Unix socket that accepts connections and then never answers (`junk`
-// empty), or answers every connection with `junk` and says no more.
+// A Unix socket server of the test's, for the nodes no real console makes:
+// each connection gets `greeting` when accepted, then answer(line) for each
+// line it sends (nothing without `answer`). A slow node greets with nothing
+// and never answers; a garbage node greets with junk.
 class FakeConsole {
  public:
-  FakeConsole(const std::string& path, std::string junk) : junk_(std::move(junk)) {
+  using Answer = std::function<std::string(const std::string& line)>;
+  FakeConsole(const std::string& path, std::string greeting, Answer answer = nullptr)
+      : greeting_(std::move(greeting)), answer_(std::move(answer)) {
     fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
     if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd_, 16) != 0)
       throw std::runtime_error("cannot listen on " + path);
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        pollfd p{fd_, POLLIN, 0};
-        if (poll(&p, 1, 20) <= 0) continue;
-        int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (c < 0) continue;
-        if (!junk_.empty()) (void)!::write(c, junk_.data(), junk_.size());
-        held_.push_back(c);
-      }
-    });
+    thread_ = std::thread([this] { serve(); });
   }
   ~FakeConsole() {
     stop_ = true;
     thread_.join();
-    for (int c : held_) close(c);
+    for (auto& c : clients_) close(c.fd);
     close(fd_);
   }
 
  private:
-  std::string junk_;
+  struct Client {
+    int fd;
+    std::string buf;
+  };
+  void serve() {
+    while (!stop_) {
+      std::vector<pollfd> p = {{fd_, POLLIN, 0}};
+      for (const auto& c : clients_) p.push_back({c.fd, POLLIN, 0});
+      if (poll(p.data(), p.size(), 20) <= 0) continue;
+      for (size_t i = 1; i < p.size(); ++i) {
+        if (!p[i].revents) continue;
+        Client& c = clients_[i - 1];
+        char chunk[4096];
+        ssize_t n = read(c.fd, chunk, sizeof chunk);
+        if (n <= 0) continue;
+        c.buf.append(chunk, static_cast<size_t>(n));
+        for (size_t nl; (nl = c.buf.find('\n')) != std::string::npos;) {
+          const std::string line = c.buf.substr(0, nl);
+          c.buf.erase(0, nl + 1);
+          const std::string reply = answer_ ? answer_(line) : "";
+          if (!reply.empty()) (void)!::write(c.fd, reply.data(), reply.size());
+        }
+      }
+      if (p[0].revents) {
+        int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) continue;
+        if (!greeting_.empty()) (void)!::write(c, greeting_.data(), greeting_.size());
+        clients_.push_back({c, ""});
+      }
+    }
+  }
+
+  std::string greeting_;
+  Answer answer_;
   int fd_ = -1;
   std::atomic<bool> stop_{false};
-  std::vector<int> held_;
+  std::vector<Client> clients_;
   std::thread thread_;
 };
 
@@ -306,6 +335,41 @@ TEST_F(Fleet, DeadSlowAndGarbageNodesEndTheCommandInTimeWithNothingSwapped) {
   EXPECT_NE(r.out.find("sw2   * in"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("bad: failed: " + slow + ": no answer in 500 ms"), std::string::npos)
       << r.out;
+}
+
+// A node that stages the program and then refuses to commit it (no real
+// host does that on purpose: a console of the test's stands in for one that
+// ran out of memory at the swap): the switches that had committed go back.
+TEST_F(Fleet, ACommitRefusedAfterOthersCommittedRollsThemBack) {
+  add_switch();
+  add_switch();
+  const std::string first = write("first.ncpu", kPassAll),
+                    second = write("second.ncpu", kWithTable);
+  const std::string ok = hash_of(first);
+  const std::string good = "sw1 " + sw(0).mgmt_path() + " point='* in'\n" + "sw2 " +
+                           sw(1).mgmt_path() + " point='* in'\n";
+  ASSERT_EQ(fleet(nodes(good), "load " + first).code, 0);
+  const std::string path = sw(0).dir() + "/refuses-commit.mgmt";
+  FakeConsole refuses(path, "a console\n\nvde$ ", [](const std::string& line) -> std::string {
+    if (line.starts_with("netcpu/commit"))
+      return "0000 DATA END WITH '.'\nno memory for it now\n.\n1012 Cannot allocate "
+             "memory\n\nvde$ ";
+    if (line.starts_with("netcpu/stage"))
+      return "0000 DATA END WITH '.'\nstaged it\n.\n1000 Success\n\nvde$ ";
+    return "1000 Success\n\nvde$ ";
+  });
+  Result r = fleet(nodes(good + "odd " + path + " point='* in'\n"), "load " + second);
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("odd: refused: netcpu/commit: no memory for it now"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("sw1: netcpu/rollback: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("sw2: netcpu/rollback: "), std::string::npos) << r.out;
+  EXPECT_NE(
+      r.err.find("1 of 3 nodes failed to commit (odd (refused)); the others were rolled back"),
+      std::string::npos)
+      << r.err;
+  EXPECT_EQ(hash_at(con(0), "* in"), ok);
+  EXPECT_EQ(hash_at(con(1), "* in"), ok);
 }
 
 TEST_F(Fleet, TablesAreSetDumpedAndDeletedOnEveryNode) {
