@@ -148,6 +148,18 @@ class Fleet : public ::testing::Test {
 
   std::string nodes(const std::string& text) { return write("nodes.txt", text); }
 
+  // Two switches, sw1 and sw2, running `program` on "* in" (loaded by
+  // netcpu fleet): their lines of a node list.
+  std::string two_switches_running(const std::string& program) {
+    add_switch();
+    add_switch();
+    const std::string list = "sw1 " + sw(0).mgmt_path() + " point='* in'\n" + "sw2 " +
+                             sw(1).mgmt_path() + " point='* in'\n";
+    Result r = fleet(nodes(list), "load " + program);
+    EXPECT_EQ(r.code, 0) << r.out << r.err;
+    return list;
+  }
+
   // netcpu fleet NODES ARGS, timed.
   Result fleet(const std::string& nodes_file, const std::string& args) {
     auto start = Clock::now();
@@ -297,14 +309,11 @@ TEST_F(Fleet, OneNodeRefusingMeansNoneSwapsAndTheReplyNamesItAndWhy) {
 // Down (nothing listens), slow (accepts, never answers), garbage (answers
 // junk): each ends the command within its timeout, nothing swaps.
 TEST_F(Fleet, DeadSlowAndGarbageNodesEndTheCommandInTimeWithNothingSwapped) {
-  add_switch();
-  add_switch();
   const std::string first = write("first.ncpu", kPassAll),
                     second = write("second.ncpu", kWithTable);
   const std::string ok = hash_of(first);
-  const std::string good = "sw1 " + sw(0).mgmt_path() + " point='* in'\n" + "sw2 " +
-                           sw(1).mgmt_path() + " point='* in'\n";
-  ASSERT_EQ(fleet(nodes(good), "load " + first).code, 0);
+  const std::string good = two_switches_running(first);
+  ASSERT_FALSE(HasFailure());
 
   const std::string dead = sw(0).dir() + "/dead.mgmt", slow = sw(0).dir() + "/slow.mgmt",
                     junk = sw(0).dir() + "/junk.mgmt";
@@ -341,14 +350,11 @@ TEST_F(Fleet, DeadSlowAndGarbageNodesEndTheCommandInTimeWithNothingSwapped) {
 // host does that on purpose: a console of the test's stands in for one that
 // ran out of memory at the swap): the switches that had committed go back.
 TEST_F(Fleet, ACommitRefusedAfterOthersCommittedRollsThemBack) {
-  add_switch();
-  add_switch();
   const std::string first = write("first.ncpu", kPassAll),
                     second = write("second.ncpu", kWithTable);
   const std::string ok = hash_of(first);
-  const std::string good = "sw1 " + sw(0).mgmt_path() + " point='* in'\n" + "sw2 " +
-                           sw(1).mgmt_path() + " point='* in'\n";
-  ASSERT_EQ(fleet(nodes(good), "load " + first).code, 0);
+  const std::string good = two_switches_running(first);
+  ASSERT_FALSE(HasFailure());
   const std::string path = sw(0).dir() + "/refuses-commit.mgmt";
   FakeConsole refuses(path, "a console\n\nvde$ ", [](const std::string& line) -> std::string {
     if (line.starts_with("netcpu/commit"))
