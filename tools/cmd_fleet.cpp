@@ -199,7 +199,8 @@ int two_phase(const FleetOptions& o, std::vector<NodeRun>& runs) {
       reply = ask(r, line);
       if (!reply.ok()) return fail(r, reply.text(), true);
     }
-    if (!reply.text().starts_with("staged "))
+    // A put short of the whole program answers "received N base64 characters ...".
+    if (reply.text().starts_with("received "))
       return fail(r, "did not stage it whole: " + reply.text(), false);
     r.staged = true;
     r.out.push_back(reply.text());
