@@ -739,6 +739,29 @@ TEST_F(Plugin, ContinuedLinesGoOnOnlyOnTheirOwnConnection) {
       << rest.text();
 }
 
+// Two-phase loads (netcpu fleet's): what one connection stages runs only at
+// its commit, on every point it staged at once; another connection's commit
+// never takes it.
+TEST_F(Plugin, StagedProgramsRunFromTheirConnectionsCommit) {
+  connect(3);
+  Console fleet(sw.mgmt_path());
+  ASSERT_TRUE(fleet.cmd_ok("netcpu/discard").ok());
+  Reply staged = fleet.cmd("netcpu/stage 2 out load " + write_program("drop9.ncpu", kDropUdp9));
+  ASSERT_TRUE(staged.ok()) << staged.text();
+  ASSERT_TRUE(fleet.cmd_ok("netcpu/stage 3 out filter not udp port 9").ok());
+  EXPECT_EQ(broadcast_from_a(10), (std::vector<size_t>{0, 10, 10}));
+  EXPECT_EQ(con.cmd("netcpu/commit").code, ENOENT);  // not this connection's
+  Reply commit = fleet.cmd("netcpu/commit");
+  ASSERT_TRUE(commit.ok()) << commit.text();
+  EXPECT_NE(commit.text().find("committed 2: drop9 on 2 out, <filter 'not udp port 9'> on 3 out"),
+            std::string::npos)
+      << commit.text();
+  EXPECT_EQ(broadcast_from_a(10), (std::vector<size_t>{0, 0, 0}));
+  ASSERT_TRUE(fleet.cmd_ok("netcpu/rollback").ok());
+  EXPECT_EQ(broadcast_from_a(10), (std::vector<size_t>{0, 10, 10}));
+  EXPECT_EQ(con.cmd_ok("netcpu/list").data.size(), 1u) << con.cmd("netcpu/list").text();
+}
+
 // The soak's finding (docs/soak.md): a line a client writes in two pieces
 // reaches the switch in two reads, and each is a line to it.
 TEST_F(Plugin, ALineThatComesInPiecesIsRefusedNotCut) {

@@ -26,9 +26,9 @@ namespace {
 using testing::ControlHost;
 
 const std::vector<std::string> kEveryCommand = {
-    "load",    "put",        "filter",     "unload",    "list",      "show",
-    "profile", "table/list", "table/dump", "table/get", "table/set", "table/del",
-    "budget",  "onabort",    "reset",      "netmask",   "capture"};
+    "load",       "put",        "filter",    "unload",    "list",      "show",    "profile",
+    "table/list", "table/dump", "table/get", "table/set", "table/del", "budget",  "onabort",
+    "reset",      "stage",      "commit",    "rollback",  "discard",   "netmask", "capture"};
 
 std::vector<std::string> names(const Control& c) {
   std::vector<std::string> n;

@@ -28,6 +28,7 @@ struct Control::Request {
   std::string_view args;
   std::vector<std::string> words;
   bool json = false;
+  int session = 0;  // the console connection (execute's)
 };
 
 struct Control::CommandSpec {
@@ -82,6 +83,16 @@ constexpr std::array<Control::CommandSpec, Control::kCommandCount> Control::kCom
      Needs::Nothing, false, [](Control& c, const Request& r) { return c.cmd_onabort(r.words); }},
     {"reset", "{select}", "zero the programs' counters", Needs::Nothing, false,
      [](Control& c, const Request& r) { return c.cmd_reset(r.words); }},
+    {"stage", "[{point} load FILE|put BASE64|filter EXPR|unload]",
+     "verify a program and hold it for this connection's netcpu/commit (none: what is held)",
+     Needs::Nothing, false,
+     [](Control& c, const Request& r) { return c.cmd_stage(r.args, r.session); }},
+    {"commit", "", "swap in every program this connection staged, all at once", Needs::Nothing,
+     false, [](Control& c, const Request& r) { return c.cmd_commit(r.session); }},
+    {"rollback", "", "put back what this connection's last commit replaced", Needs::Nothing, false,
+     [](Control& c, const Request& r) { return c.cmd_rollback(r.session); }},
+    {"discard", "", "forget what this connection staged and what rollback would put back",
+     Needs::Nothing, false, [](Control& c, const Request& r) { return c.cmd_discard(r.session); }},
     {"netmask", "[A.B.C.D]",
      "the IPv4 netmask later filters compile with (ip broadcast); none: show it", Needs::Filters,
      false, [](Control& c, const Request& r) { return c.cmd_netmask(r.words); }},
@@ -197,7 +208,7 @@ ControlReply Control::execute(std::string_view command, std::string_view line, i
   // Whoever looks at a capture file next finds every frame so far in it.
   opt_.for_each([](AttachPoint& at) { at.flush_capture(); });
   if (!spec) return fail(ENOSYS, "unknown command netcpu/" + std::string(command));
-  Request r{args, split_words(args)};
+  Request r{args, split_words(args), false, session};
   r.json = spec->takes_json && !r.words.empty() && (r.words[0] == "-j" || r.words[0] == "--json");
   if (r.json) r.words.erase(r.words.begin());
   return spec->run(*this, r);

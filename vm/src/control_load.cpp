@@ -25,11 +25,21 @@ ControlReply Control::load(AttachPoint& at, std::vector<uint8_t> bytes, const st
   LoadError error;
   std::optional<Program> prog = program_from_bytes(bytes, file, &error);
   if (!prog) return fail(EINVAL, error.text + "\n" + kept(at));
-  return install(at, std::move(*prog), file, given_name);
+  return install(at, std::move(*prog), file, file, given_name, nullptr);
+}
+
+ControlReply Control::load_bytes(AttachPoint& at, std::vector<uint8_t> bytes,
+                                 const std::string& file, const std::string& origin,
+                                 Transaction* into) {
+  LoadError error;
+  std::optional<Program> prog = program_from_bytes(bytes, file, &error);
+  if (!prog) return fail(EINVAL, error.text + "\n" + kept(at));
+  return install(at, std::move(*prog), file, origin, {}, into);
 }
 
 ControlReply Control::install(AttachPoint& at, Program prog, const std::string& file,
-                              const std::string& given_name) {
+                              const std::string& origin, const std::string& given_name,
+                              Transaction* into) {
   std::vector<std::string> warnings =
       opt_.warnings ? opt_.warnings(at, prog) : std::vector<std::string>{};
   AttachPoint* where = &at;
@@ -42,14 +52,20 @@ ControlReply Control::install(AttachPoint& at, Program prog, const std::string& 
   auto vm = instantiate(std::move(prog), opt_.caps, opt_.limits, sink, file, &error);
   if (!vm) return fail(EINVAL, error.text + "\n" + kept(at));
   if (profiling_) vm->set_profiling(true);
-  std::string text = "loaded " + name + " (" + hash_hex(vm->hash()) + ", " +
-                     std::to_string(vm->program().code.size()) + " instructions) on " + at.name();
+  std::string text = std::string(into ? "staged " : "loaded ") + name + " (" +
+                     hash_hex(vm->hash()) + ", " + std::to_string(vm->program().code.size()) +
+                     " instructions) " + (into ? "for " : "on ") + at.name();
   // The verifier's own warnings point into the source: file:line:col: warning: ...
   std::string verifier_warnings;
   for (const Diagnostic& w : vm->warnings()) verifier_warnings += "\n" + w.str();
-  bool replaced = at.replace(std::move(vm)) != nullptr;
-  at.set_origin(file);
-  if (replaced) text += ", replacing its program";
+  if (into) {
+    stage(*into, at, std::move(vm), origin);
+    text += "; netcpu/commit swaps it in";
+  } else {
+    bool replaced = at.replace(std::move(vm)) != nullptr;
+    at.set_origin(origin);
+    if (replaced) text += ", replacing its program";
+  }
   for (const auto& warn : warnings) text += "\nwarning: " + warn;
   text += verifier_warnings;
   return {0, text};
@@ -63,17 +79,19 @@ ControlReply Control::cmd_load(std::string_view args, bool inline_bytes) {
   if (!at) return err;
   if (inline_bytes) {
     if (w.size() != used + 1) return fail(EINVAL, "expected " + opt_.point_syntax + " BASE64");
-    return put_chunk(*at, w[used]);
+    return put_chunk(*at, w[used], arriving_, nullptr);
   }
-  bool quoted = false;
-  const std::string file(unquote(after_words(args, used), &quoted));
-  if (file.empty() || (!quoted && w.size() != used + 1))
-    return fail(EINVAL, "expected " + opt_.point_syntax +
-                            " FILE (one file name: quote a name that has blanks)");
-  return load_file(*at, file);
+  return load_file(*at, args, used, nullptr);
 }
 
-ControlReply Control::load_file(AttachPoint& at, const std::string& file) {
+// `args` names the file after its first `skip` words.
+ControlReply Control::load_file(AttachPoint& at, std::string_view args, size_t skip,
+                                Transaction* into) {
+  bool quoted = false;
+  const std::string file(unquote(after_words(args, skip), &quoted));
+  if (file.empty() || (!quoted && split_words(args).size() != skip + 1))
+    return fail(EINVAL, "expected " + opt_.point_syntax +
+                            " FILE (one file name: quote a name that has blanks)");
   std::string relative;
   const std::string tried = host_path(file, &relative);
   auto refuse = [&](int error) {
@@ -82,17 +100,18 @@ ControlReply Control::load_file(AttachPoint& at, const std::string& file) {
   FileError why;
   auto bytes = read_whole_file(tried, &why);
   if (!bytes) return refuse(why.error);
-  ControlReply r = load(at, std::move(*bytes), file);
-  if (r.error == 0) at.set_origin(tried);  // the file as opened, whatever the cwd later
-  return r;
+  // The file as opened is its origin, whatever the working directory later.
+  return load_bytes(at, std::move(*bytes), file, tried, into);
 }
 
 // Consoles cut long lines (vde_switch reads 128 bytes per command), so
 // bytecode may come in several puts: a chunk that starts with the magic
 // ("TkNQVQ" is base64 for "NCPU") starts a program, later chunks extend it,
 // and it loads as soon as the bytes decode as complete bytecode.
-ControlReply Control::put_chunk(AttachPoint& at, const std::string& chunk) {
-  std::string& staged = staging_[&at];
+ControlReply Control::put_chunk(AttachPoint& at, const std::string& chunk,
+                                std::map<const AttachPoint*, std::string>& arriving,
+                                Transaction* into) {
+  std::string& staged = arriving[&at];
   if (chunk.rfind("TkNQVQ", 0) == 0)
     staged.clear();
   else if (staged.empty())
@@ -100,25 +119,25 @@ ControlReply Control::put_chunk(AttachPoint& at, const std::string& chunk) {
                 "not NetCPU bytecode: a program's first chunk starts with TkNQVQ (base64 of NCPU)");
   staged += chunk;
   if (staged.size() > 4 * kMaxHeap) {
-    staging_.erase(&at);
+    arriving.erase(&at);
     return fail(EFBIG, "bytecode too large");
   }
   auto bytes = decode_base64(staged);
   if (!bytes) {
-    staging_.erase(&at);
+    arriving.erase(&at);
     return fail(EINVAL, "not base64");
   }
   std::string why;
   if (staged.size() % 4 != 0 || !decode_bytecode(*bytes, &why)) {
     if (staged.size() % 4 == 0 && why.find("truncated") == std::string::npos) {
-      staging_.erase(&at);
+      arriving.erase(&at);
       return fail(EINVAL, "corrupt bytecode: " + why);
     }
     return {0, "received " + std::to_string(staged.size()) + " base64 characters for " + at.name() +
-                   "; send the rest with netcpu/put"};
+                   "; send the rest with netcpu/" + (into ? "stage " + at.name() + " put" : "put")};
   }
-  staging_.erase(&at);
-  return load(at, std::move(*bytes), "<put>");
+  arriving.erase(&at);
+  return load_bytes(at, std::move(*bytes), "<put>", "<put>", into);
 }
 
 ControlReply Control::cmd_unload(const std::vector<std::string>& w) {
@@ -137,18 +156,24 @@ ControlReply Control::cmd_filter(std::string_view args) {
   size_t used;
   AttachPoint* at = point(split_words(args), used, err);
   if (!at) return err;
-  // The expression is the rest of the line as typed (libpcap's syntax has
-  // no quotes of its own).
-  std::string expr(trim_blanks(unquote(after_words(args, used))));
+  return filter_expr(*at, args, used, nullptr);
+}
+
+// The expression is what follows the first `skip` words of `args`, as typed
+// (libpcap's syntax has no quotes of its own).
+ControlReply Control::filter_expr(AttachPoint& at, std::string_view args, size_t skip,
+                                  Transaction* into) {
+  std::string expr(trim_blanks(unquote(after_words(args, skip))));
   if (expr.empty()) return fail(EINVAL, "expected " + opt_.point_syntax + " EXPR");
   // Named by the whole expression (as a file name, its dots and slashes would cut it short).
   const std::string name = "<filter '" + expr + "'>";
 #ifdef NETCPU_HAVE_PCAP
   LoadError error;
   auto prog = program_from_filter(expr, opt_.caps.link, netmask_, name, &error);
-  if (!prog) return fail(EINVAL, "filter '" + expr + "': " + error.text + "\n" + kept(*at));
-  return install(*at, std::move(*prog), name, name);
+  if (!prog) return fail(EINVAL, "filter '" + expr + "': " + error.text + "\n" + kept(at));
+  return install(at, std::move(*prog), name, name, name, into);
 #else
+  (void)into;
   return fail(ENOSYS, name + ": this NetCPU was built without libpcap");
 #endif
 }

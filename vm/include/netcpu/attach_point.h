@@ -72,10 +72,12 @@ class AttachPoint {
 
   // Where the program came from (a file as opened, "<filter 'EXPR'>",
   // "<put>", a name given through an API) and when it was loaded: set by
-  // the host at load (Control::load does).
-  void set_origin(std::string from) {
+  // the host at load (Control::load does; netcpu/rollback puts back the
+  // time a program it restores was loaded at).
+  void set_origin(std::string from,
+                  std::chrono::system_clock::time_point when = std::chrono::system_clock::now()) {
     origin_ = std::move(from);
-    loaded_at_ = std::chrono::system_clock::now();
+    loaded_at_ = when;
   }
   const std::string& origin() const { return origin_; }
   std::chrono::system_clock::time_point loaded_at() const { return loaded_at_; }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -90,7 +91,7 @@ class Control {
   // The commands of the table, whatever the host offers: commands() lists
   // at most these. A console that registers each command with a function
   // of its own (vde_switch's) makes this many.
-  static constexpr size_t kCommandCount = 17;
+  static constexpr size_t kCommandCount = 21;
 
   // Loads a program (source or bytecode bytes) onto a point, replacing what
   // runs there only if the new program is accepted. `name`, when given,
@@ -135,13 +136,41 @@ class Control {
   // The command of the table named `command`, when this host offers it.
   const CommandSpec* offered(std::string_view command) const;
   bool offers(const CommandSpec& c) const;
+  // What one console connection staged (netcpu/stage) for its next
+  // netcpu/commit, and what its last commit replaced (for netcpu/rollback).
+  struct Transaction {
+    struct Entry {
+      AttachPoint* at;
+      std::unique_ptr<Instance> vm;  // null: no program (stage unload; a point that had none)
+      std::string origin;
+      std::chrono::system_clock::time_point loaded_at;  // a replaced program's
+    };
+    std::vector<Entry> staged, replaced;
+    std::map<const AttachPoint*, std::string> arriving;  // put chunks of stage
+  };
+  // Where a verified program goes: onto its point at once (into == nullptr:
+  // load, put, filter), or into a connection's staged set (stage).
   ControlReply cmd_load(std::string_view args, bool inline_bytes);
-  ControlReply load_file(AttachPoint& at, const std::string& file);
-  ControlReply put_chunk(AttachPoint& at, const std::string& chunk);
-  // load() once the program is made: verifies it and installs it on `at`.
+  ControlReply load_file(AttachPoint& at, std::string_view args, size_t point_words,
+                         Transaction* into);
+  ControlReply put_chunk(AttachPoint& at, const std::string& chunk,
+                         std::map<const AttachPoint*, std::string>& arriving, Transaction* into);
+  ControlReply load_bytes(AttachPoint& at, std::vector<uint8_t> bytes, const std::string& file,
+                          const std::string& origin, Transaction* into);
+  // Verifies a made program and installs it on `at` (or stages it).
   ControlReply install(AttachPoint& at, Program prog, const std::string& file,
-                       const std::string& name);
+                       const std::string& origin, const std::string& name, Transaction* into);
   ControlReply cmd_filter(std::string_view args);
+  ControlReply filter_expr(AttachPoint& at, std::string_view args, size_t point_words,
+                           Transaction* into);
+  // Puts a verified program (null: none) into a connection's staged set,
+  // in place of what it staged for that point before.
+  static void stage(Transaction& t, AttachPoint& at, std::unique_ptr<Instance> vm,
+                    std::string origin);
+  ControlReply cmd_stage(std::string_view args, int session);
+  ControlReply cmd_commit(int session);
+  ControlReply cmd_rollback(int session);
+  ControlReply cmd_discard(int session);
   ControlReply cmd_unload(const std::vector<std::string>& w);
   ControlReply cmd_list(const std::vector<std::string>& w, bool json);
   ControlReply cmd_show(const std::vector<std::string>& w, bool json);
@@ -177,7 +206,8 @@ class Control {
   Options opt_;
   bool profiling_ = false;
   uint32_t netmask_ = 0;  // pcap_compile's, for the filters loaded from now on
-  std::map<const AttachPoint*, std::string> staging_;  // base64 of a program arriving in chunks
+  std::map<const AttachPoint*, std::string> arriving_;  // base64 of a program arriving in chunks
+  std::map<int, Transaction> transactions_;             // by console session
   // (session, command) -> its pending line
   std::map<std::pair<int, std::string>, std::string> continued_;
 };
