@@ -146,7 +146,9 @@ class Fleet : public ::testing::Test {
   VdeSwitch& sw(size_t i) { return *switches_.at(i); }
   Console& con(size_t i) { return *consoles_.at(i); }
 
-  std::string nodes(const std::string& text) { return write("nodes.txt", text); }
+  std::string nodes(const std::string& text, const std::string& file = "nodes.txt") {
+    return write(file, text);
+  }
 
   // Two switches, sw1 and sw2, running `program` on "* in" (loaded by
   // netcpu fleet): their lines of a node list.
@@ -292,7 +294,8 @@ TEST_F(Fleet, OneNodeRefusingMeansNoneSwapsAndTheReplyNamesItAndWhy) {
 
   // A point the node does not have.
   const std::string wrong = nodes("sw1 " + sw(0).mgmt_path() + " point='* in'\n" + "sw2 " +
-                                  sw(1).mgmt_path() + " point='99 sideways'\n");
+                                      sw(1).mgmt_path() + " point='99 sideways'\n",
+                                  "wrong.txt");
   r = fleet(wrong, "load " + write("second.ncpu", kWithTable));
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("sw2: refused: "), std::string::npos) << r.out;
@@ -341,7 +344,7 @@ TEST_F(Fleet, DeadSlowAndGarbageNodesEndTheCommandInTimeWithNothingSwapped) {
   // The list and the tables report such a node and go on with the others.
   Result r = fleet(nodes(good + "bad " + slow + "\n"), "--timeout 500 list");
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.out.find("sw2   * in"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nsw2  * in "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("bad: failed: " + slow + ": no answer in 500 ms"), std::string::npos)
       << r.out;
 }
