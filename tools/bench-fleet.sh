@@ -5,7 +5,7 @@
 # switches joined by a netcpu:// cable while `netcpu fleet load` swaps the
 # programs of all three, back to back (both programs pass the frames: 0
 # lost expected). See tests/bench/fleet_bench.cpp. A benchmark, not a test.
-# Takes about 15 s with the defaults.
+# Takes about 20 s with the defaults.
 # Usage: tools/bench-fleet.sh [--nodes N] [--rounds R] [--frames F] [--json]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -39,7 +39,7 @@ struct NodeRun {
   std::string failure;           // why it failed: empty while it has not
   bool refused = false;          // the node answered with an error (not: unreachable, garbage)
   bool staged = false, committed = false;
-  nlohmann::json points;  // `list`: what netcpu/list -j gave
+  nlohmann::ordered_json points;  // `list`: what netcpu/list -j gave, in its order
 };
 
 void fail(NodeRun& r, const std::string& why, bool refused) {
@@ -226,10 +226,17 @@ int two_phase(const FleetOptions& o, std::vector<NodeRun>& runs) {
   // Phase 2: every node swaps.
   for (NodeRun& r : runs) r.out.clear();
   on_each(runs, everyone, [](NodeRun& r) {
-    const ConsoleReply reply = ask(r, "netcpu/commit");
-    if (!reply.ok()) return fail(r, "netcpu/commit: " + reply.text(), true);
-    r.committed = true;
-    r.out.push_back(reply.text());
+    try {
+      const ConsoleReply reply = ask(r, "netcpu/commit");
+      if (!reply.ok()) return fail(r, "netcpu/commit: " + reply.text(), true);
+      r.committed = true;
+      r.out.push_back(reply.text());
+    } catch (const std::exception& e) {
+      // The commit went out and no answer came back: it may have swapped.
+      r.console.reset();
+      fail(r, std::string(e.what()) + "; whether it swapped is unknown: check it with netcpu/list",
+           false);
+    }
   });
   const size_t failed = count_failed(runs);
   const std::string names = names_of_failed(runs);
@@ -283,7 +290,7 @@ int each_node(const FleetOptions& o, std::vector<NodeRun>& runs,
   return kOk;
 }
 
-std::string cell(const nlohmann::json& v) {
+std::string cell(const nlohmann::ordered_json& v) {
   if (v.is_null()) return "-";
   if (v.is_string()) return v.get<std::string>();
   if (v.is_number_float()) {
@@ -302,23 +309,25 @@ int list(const FleetOptions& o, std::vector<NodeRun>& runs) {
     if (!reply.ok()) return fail(r, "netcpu/list -j: " + reply.text(), true);
     std::string data;
     for (const auto& l : reply.data) data += l;
-    r.points = nlohmann::json::parse(data, nullptr, false);
+    r.points = nlohmann::ordered_json::parse(data, nullptr, false);
     if (!r.points.is_array()) fail(r, "netcpu/list -j did not answer a JSON list", false);
   });
   if (o.json) {
-    nlohmann::json points = nlohmann::json::array(), failed = nlohmann::json::array();
+    // The node first in each point, then the fields in the node's own order.
+    nlohmann::ordered_json points = nlohmann::ordered_json::array(),
+                           failed = nlohmann::ordered_json::array();
     for (const NodeRun& r : runs) {
       if (!r.failure.empty()) {
         failed.push_back({{"node", r.node->name}, {"error", r.failure}});
         continue;
       }
-      for (const nlohmann::json& p : r.points) {
-        nlohmann::json row = {{"node", r.node->name}};
-        row.update(p);
-        points.push_back(row);
+      for (const auto& p : r.points) {
+        nlohmann::ordered_json row = {{"node", r.node->name}};
+        for (const auto& [key, value] : p.items()) row[key] = value;
+        points.push_back(std::move(row));
       }
     }
-    std::cout << nlohmann::json{{"points", points}, {"failed", failed}}.dump() << "\n";
+    std::cout << nlohmann::ordered_json{{"points", points}, {"failed", failed}}.dump() << "\n";
   } else {
     size_t width = 4;
     for (const NodeRun& r : runs) width = std::max(width, r.node->name.size());

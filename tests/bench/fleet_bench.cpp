@@ -40,7 +40,7 @@ using Clock = std::chrono::steady_clock;
 struct Options {
   int nodes = 10;
   int rounds = 10;
-  uint32_t frames = 20000;
+  uint32_t frames = 10000;
   bool json = false;
 };
 
@@ -174,7 +174,7 @@ int usage() {
                "usage: netcpu-fleet-bench [--nodes N] [--rounds R] [--frames F] [--json]\n"
                "  --nodes N   switches to push to (10)\n"
                "  --rounds R  pushes timed (10)\n"
-               "  --frames F  sequence-numbered frames sent across the swaps (20000)\n");
+               "  --frames F  sequence-numbered frames sent across the swaps (10000)\n");
   return 2;
 }
 
