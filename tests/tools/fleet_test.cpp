@@ -415,6 +415,12 @@ TEST_F(Fleet, TablesAreSetDumpedAndDeletedOnEveryNode) {
   EXPECT_NE(r.out.find("sw2: refused: netcpu/table/del * in allowed 8080: no entry 8080"),
             std::string::npos)
       << r.out;
+  // Raw commands, {point} the node's own, options after the action too.
+  r = fleet(list, "ctl 'netcpu/table/list {point}' netcpu/budget --timeout 2000");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("web: local_in "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("sw2: * in "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("sw1: budget "), std::string::npos) << r.out;
   r = fleet(list, "table put allowed");
   EXPECT_EQ(r.code, 2) << r.err;
 }
