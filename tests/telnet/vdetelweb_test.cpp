@@ -310,6 +310,16 @@ TEST_F(VdetelwebTelnet, AHostOnTheVirtualNetworkProgramsTheSwitchThroughTelnet) 
   ASSERT_TRUE(unload.ok()) << unload.text();
   EXPECT_EQ(a_to_b(12), 12u) << "nothing drops once the program is unloaded through telnet";
   EXPECT_EQ(con->cmd_ok("netcpu/list").data.size(), 1u) << "only the header: nothing loaded";
+
+  // The plugin taken out and put back through telnet (after each, vdetelweb
+  // reads the switch's help behind the session's back): the replies still
+  // belong to their commands.
+  EXPECT_TRUE(telnet("plugin/del netcpu").ok());
+  EXPECT_EQ(telnet("netcpu/list").status(), "1038 Function not implemented");
+  EXPECT_TRUE(telnet("plugin/add " NETCPU_PLUGIN).ok());
+  TelnetReply again = telnet("netcpu/list");
+  ASSERT_TRUE(again.ok()) << again.text();
+  EXPECT_TRUE(again.data().at(0).starts_with("POINT ")) << again.text();
 }
 
 TEST_F(VdetelwebTelnet, AWrongPasswordIsRefusedClearlyAndLoadsNothing) {
