@@ -6,15 +6,15 @@
 // 2.3.2):
 //
 //   server: the switch's banner, "\r\nLogin: "
-//   client: IAC DONT ECHO          (any IAC turns vdetelweb's echo off; it
-//   server: IAC WILL ECHO           answers WILL ECHO, which is refused)
-//   client: "admin\r\n"            (the only user)
-//   server: "Password: \0"           (on the login prompt's line: nothing is echoed)
-//   client: PASSWORD "\r\n"        (the rc file's password= is its SHA-1, in hex)
-//   server: "\r\nVDE2@NODE[CTLDIR]: "                          the prompt, or
-//           "\r\nlogin incorrect\r\n\r\nPassword:"             (3 tries, then it hangs up)
+//   client: IAC DONT ECHO           (any IAC turns vdetelweb's echo off; it
+//   server: IAC WILL ECHO            answers WILL ECHO, which is refused)
+//   client: "admin\r\n"             (the only user)
+//   server: "Password: \0"          (on the login prompt's line: nothing is echoed)
+//   client: PASSWORD "\r\n"         (the rc file's password= is its SHA-1, in hex)
+//   server: "\r\nVDE2@NODE[CTLDIR]: "                  the prompt, or
+//           "\r\nlogin incorrect\r\n\r\nPassword:"     (3 tries, then it hangs up)
 //   client: COMMAND "\r\n"
-//   server: "\r\n" PROMPT                (sent as the command goes to the switch)
+//   server: "\r\n" PROMPT               (written as the command goes to the switch)
 //           "\b" x N, " " x N, "\b" x N  (the prompt erased: N = its length)
 //           each line of the DATA block, "\r\n" after each, without the
 //           "0000 DATA END WITH '.'" and "." lines around them
@@ -42,9 +42,12 @@
 //   line to show up later as a stray "Success": the console then sends
 //   ds/showinfo and skips everything up to its reply (sync());
 // - a line of the switch's output longer than 1024 bytes overflows
-//   libvdehist's line buffer and kills vdetelweb (netcpu/list -j over
-//   several points does it; netcpu/show -j): its stack dies with it, so
-//   the connection goes silent, and command() says so at its timeout.
+//   libvdehist's line buffer and kills vdetelweb (netcpu/list -j over more
+//   than two points, netcpu/show -j of any program): its stack dies with
+//   it, so the connection goes silent, and command() says so at its timeout;
+// - it writes a reply in many small pieces, each held back until the one
+//   before is acknowledged: this client acknowledges at once.
+
 // Boost 1.74's asio uses std::exchange without including <utility>: it must
 // come first.
 // clang-format off
@@ -82,7 +85,8 @@ constexpr std::string_view kPromptEnd = "]: ";
 // Its stack dies with it: its connections go silent rather than closed.
 constexpr const char* kDiesOn =
     " (vdetelweb dies, leaving its connections silent, on an output line of more than 1024 "
-    "bytes, such as netcpu/list -j over several points: ask for one point at a time)";
+    "bytes, such as netcpu/list -j over several points or netcpu/show -j: ask for one point "
+    "at a time, or the text forms)";
 
 bool starts_with_command(std::string_view line, std::string_view command) {
   size_t at = line.find_first_not_of(" \t");
