@@ -348,7 +348,9 @@ void Core::shutdown() {
 
 void Core::forget(Session& s) {
   for (size_t i = 0; i < s.subscribed.size(); ++i) subscribe(s, i, false);
-  if (sessions_.erase(&s) > 0) session_count_.fetch_sub(1);
+  if (sessions_.erase(&s) == 0) return;
+  session_count_.fetch_sub(1);
+  if (opt_.closed) opt_.closed(s.id);
 }
 
 void Core::publish(std::string_view category, std::string_view text) {

@@ -74,6 +74,9 @@ class MgmtConsole {
     // The reply to a line longer than kMaxLine, given its first word (the
     // command); its error should be EMSGSIZE. Unset: EMSGSIZE, no text.
     std::function<CommandReply(std::string_view name)> overlong;
+    // Told when a connection ends (its id, as Handler's session), on the
+    // io thread: what the host kept for it can go.
+    std::function<void(int session)> closed;
   };
   // A handler that throws is answered with what() as the DATA block and
   // "1005 Input/output error"; without a handler, commands get ENOSYS.

@@ -409,6 +409,10 @@ Reply StackFilter::open_console(const std::string& path) {
       std::lock_guard lk(impl->mu);
       return console::refuse_overlong(*impl->control, name);
     };
+    o.closed = [impl](int session) {
+      std::lock_guard lk(impl->mu);
+      impl->control->end_session(session);
+    };
     try {
       auto c = std::make_unique<console::MgmtConsole>(impl->io, std::move(o));
       std::lock_guard lk(impl->mu);

@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev  # tests and benchmarks
   libcli11-dev nlohmann-json3-dev libboost-dev  # the netcpu command line
   vde2 libvdeplug-dev vdens               # vde_switch, its plugin ABI's host, and namespaces on it
+  vdetelweb                               # a switch's telnet console on the virtual network (tests/telnet)
   liblwipv6-dev                           # per-process TCP/IP stacks (lwip-glue)
   iproute2 iputils-ping netcat-openbsd    # the demo hosts' tools
   qemu-system-x86 busybox-static user-mode-linux  # real guests (tests/guests, demos/guests.sh; tools/guest-images.sh)

@@ -94,6 +94,10 @@ bool CableHost::open_console(const CableOptions& o, CableError* err) {
     std::scoped_lock lk(in_.mu, out_.mu, inout_.mu);
     return console::refuse_overlong(*control_, name);
   };
+  opts.closed = [this](int session) {
+    std::scoped_lock lk(in_.mu, out_.mu, inout_.mu);
+    control_->end_session(session);
+  };
   // A file that is not a socket is somebody's: left alone.
   struct stat st;
   if (lstat(o.mgmt.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {

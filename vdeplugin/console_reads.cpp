@@ -31,6 +31,7 @@ std::array<bool, kTrackedFds> g_mid_line{};
 
 ReadFn* g_slot = nullptr;  // the switch's PLT slot for read
 ReadFn g_original = nullptr;
+void (*g_closed)(int fd) = nullptr;
 
 ssize_t switch_read(int fd, void* buf, size_t count) {
   ssize_t n = ::read(fd, buf, count);
@@ -41,6 +42,7 @@ ssize_t switch_read(int fd, void* buf, size_t count) {
   if (n <= 0) {  // end of the connection: its fd may serve another one next
     g_last = {};
     if (mid) *mid = false;
+    if (g_closed && (n == 0 || (saved != EINTR && saved != EAGAIN))) g_closed(fd);
   } else {
     const char* b = static_cast<const char*>(buf);
     ConsoleRead r;
@@ -133,7 +135,8 @@ bool set_slot(ReadFn fn) {
 
 }  // namespace
 
-bool watch_console_reads() {
+bool watch_console_reads(void (*closed)(int fd)) {
+  g_closed = closed;
   if (g_slot) return true;
   g_slot = find_read_slot();
   if (g_slot == nullptr) return false;
@@ -148,6 +151,7 @@ bool watch_console_reads() {
 void unwatch_console_reads() {
   if (g_slot && __atomic_load_n(g_slot, __ATOMIC_ACQUIRE) == &switch_read) set_slot(g_original);
   g_slot = nullptr;
+  g_closed = nullptr;
   g_last = {};
   g_mid_line.fill(false);
 }

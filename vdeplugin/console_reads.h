@@ -28,7 +28,9 @@ struct ConsoleRead {
 // Puts the wrapper in place; false when the switch's read slot was not found
 // (then console_read_of() finds nothing). unwatch puts the switch's own
 // function back (plugin/del), if the slot still holds the wrapper.
-bool watch_console_reads();
+// `closed` is told when a management connection ends (its fd, which the
+// switch may give the next connection), from inside the switch's read.
+bool watch_console_reads(void (*closed)(int fd));
 void unwatch_console_reads();
 
 // The console read a command's arguments lie in: nullopt when the command

@@ -243,7 +243,8 @@ __attribute__((constructor)) void netcpu_init() {
                           reinterpret_cast<int (*)()>(reinterpret_cast<void (*)()>(kCommandFns[i])),
                           static_cast<unsigned char>(kWithFile | kStrArg), nullptr});
   addcl(static_cast<int>(g_commands.size()), g_commands.data());
-  if (!netcpu::vde::watch_console_reads())
+  // A connection's staged programs and continued lines end with it.
+  if (!netcpu::vde::watch_console_reads([](int fd) { g_host->control().end_session(fd); }))
     printlog(4,
              "netcpu: vde_switch's read() was not found: a console line written in pieces is "
              "taken as it comes, cut");

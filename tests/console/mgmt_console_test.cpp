@@ -290,7 +290,25 @@ class MgmtConsoleTest : public ::testing::Test {
       if (name == "echo/session") return CommandReply{0, std::to_string(session)};
       return handle(name, args);
     };
+    o.closed = [this](int session) {
+      EXPECT_TRUE(on_io_thread_now()) << "closed off the io thread";
+      std::lock_guard lock(closed_mu_);
+      closed_.push_back(session);
+    };
     return o;
+  }
+
+  // The sessions `closed` was told of, once there are `n` (or after 5 s).
+  std::vector<int> closed_sessions(size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard lock(closed_mu_);
+        if (closed_.size() >= n) return closed_;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    std::lock_guard lock(closed_mu_);
+    return closed_;
   }
 
   CommandReply handle(std::string_view name, std::string_view args) {
@@ -352,6 +370,8 @@ class MgmtConsoleTest : public ::testing::Test {
   std::thread io_thread_;
   std::atomic<std::thread::id> io_thread_id_;
   std::atomic<int> handled_{0};
+  std::mutex closed_mu_;
+  std::vector<int> closed_;
 };
 
 // The handler knows which connection a line came on: a command continued
@@ -365,6 +385,10 @@ TEST_F(MgmtConsoleTest, EachConnectionIsNamedToTheHandler) {
   EXPECT_EQ(a.command("echo/session"), first) << "the same connection keeps its number";
   EXPECT_EQ(first.find(data_block("0\n")), std::string::npos) << "0 is no connection's";
   a.close();
+  // The host hears that the connection ended, by its number.
+  const std::vector<int> closed = closed_sessions(1);
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_NE(first.find(data_block(std::to_string(closed[0]) + "\n")), std::string::npos) << first;
   Client c(path_);
   c.greeting();
   const std::string third = c.command("echo/session");
@@ -930,7 +954,7 @@ TEST_F(MgmtConsoleTest, DestructorLeavesAReplacementSocketAlone) {
   boost::asio::io_context io2;
   auto guard = boost::asio::make_work_guard(io2);
   auto other =
-      std::make_unique<MgmtConsole>(io2, MgmtConsole::Options{path_, "other", {}, {}, {}, {}});
+      std::make_unique<MgmtConsole>(io2, MgmtConsole::Options{path_, "other", {}, {}, {}, {}, {}});
   std::thread t2([&] { io2.run(); });
   EXPECT_TRUE(on_io_thread([this] { console_.reset(); }));
   EXPECT_TRUE(c.wait_eof());
@@ -952,7 +976,7 @@ class MgmtConsoleSetupTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = make_temp_dir(); }
   void TearDown() override { std::filesystem::remove_all(dir_); }
-  MgmtConsole::Options at(const std::string& path) { return {path, "hello", {}, {}, {}, {}}; }
+  MgmtConsole::Options at(const std::string& path) { return {path, "hello", {}, {}, {}, {}, {}}; }
   // Runs io_ here until the client has its greeting (or gave up after 5 s).
   std::string greet(Client& c) {
     std::string got;

@@ -762,6 +762,24 @@ TEST_F(Plugin, StagedProgramsRunFromTheirConnectionsCommit) {
   EXPECT_EQ(con.cmd_ok("netcpu/list").data.size(), 1u) << con.cmd("netcpu/list").text();
 }
 
+// The switch gives a closed connection's file descriptor to the next one:
+// what the first staged must not become the second's.
+TEST_F(Plugin, AConnectionsStagedProgramsGoWithIt) {
+  {
+    Console gone(sw.mgmt_path());
+    ASSERT_TRUE(gone.cmd_ok("netcpu/stage * in filter udp").ok());
+    ASSERT_TRUE(gone.cmd_ok("netcpu/filter * out \\").ok());  // a continued line left pending
+  }
+  for (int i = 0; i < 4; ++i) {  // whichever of them gets its descriptor
+    Console next(sw.mgmt_path());
+    EXPECT_EQ(next.cmd("netcpu/stage").data, (std::vector<std::string>{"nothing staged"}));
+    EXPECT_EQ(next.cmd("netcpu/commit").code, ENOENT);
+    Reply whole = next.cmd("netcpu/filter * out tcp");
+    ASSERT_TRUE(whole.ok()) << whole.text();
+    EXPECT_NE(whole.text().find("loaded <filter 'tcp'>"), std::string::npos) << whole.text();
+  }
+}
+
 // The soak's finding (docs/soak.md): a line a client writes in two pieces
 // reaches the switch in two reads, and each is a line to it.
 TEST_F(Plugin, ALineThatComesInPiecesIsRefusedNotCut) {

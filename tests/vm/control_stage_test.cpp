@@ -122,5 +122,20 @@ TEST(ControlStage, EachConnectionCommitsOnlyWhatItStaged) {
   EXPECT_EQ(host.control.execute("discard", "", 1).text, "discarded 0 staged");
 }
 
+TEST(ControlStage, AConnectionThatEndsLeavesNothingForTheNextWithItsId) {
+  ControlHost host;
+  ASSERT_EQ(host.control.execute("stage", "0 in load " + host.file("a.ncpu", kDrop), 5).error, 0);
+  ASSERT_EQ(host.control.execute("commit", "", 5).error, 0);
+  ASSERT_EQ(host.control.execute("stage", "1 in unload", 5).error, 0);
+  ASSERT_EQ(host.control.execute("filter", "0 out udp or \\", 5).error, 0);
+  host.control.end_session(5);
+  EXPECT_EQ(host.control.execute("commit", "", 5).error, ENOENT);
+  EXPECT_EQ(host.control.execute("rollback", "", 5).error, ENOENT);
+  EXPECT_EQ(host.at("0 in").program()->program().name, "a");
+  const ControlReply r = host.control.execute("filter", "0 out tcp", 5);
+  ASSERT_EQ(r.error, 0) << r.text;
+  EXPECT_EQ(host.at("0 out").origin(), "<filter 'tcp'>");
+}
+
 }  // namespace
 }  // namespace netcpu

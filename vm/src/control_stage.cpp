@@ -85,8 +85,9 @@ ControlReply Control::cmd_commit(int session) {
 ControlReply Control::cmd_rollback(int session) {
   auto found = transactions_.find(session);
   if (found == transactions_.end() || found->second.replaced.empty())
-    return fail(ENOENT, "nothing to roll back: no netcpu/commit on this connection since the last "
-                        "rollback or discard");
+    return fail(ENOENT,
+                "nothing to roll back: no netcpu/commit on this connection since the last "
+                "rollback or discard");
   Transaction& t = found->second;
   std::string text = "rolled back " + std::to_string(t.replaced.size()) + ":";
   const char* sep = " ";
@@ -98,6 +99,11 @@ ControlReply Control::cmd_rollback(int session) {
   }
   t.replaced.clear();
   return {0, text};
+}
+
+void Control::end_session(int session) {
+  transactions_.erase(session);
+  std::erase_if(continued_, [&](const auto& entry) { return entry.first.first == session; });
 }
 
 ControlReply Control::cmd_discard(int session) {

@@ -81,6 +81,10 @@ class Control {
   // by all): a line continued with '\\' goes on with the next line of the
   // same command on the same connection, never another client's.
   ControlReply execute(std::string_view command, std::string_view args, int session = 0);
+  // A console connection ended: what it left (a continued line's pieces,
+  // staged programs, what rollback would put back) goes, so that a later
+  // connection given the same id starts from nothing.
+  void end_session(int session);
 
   // The commands execute() understands on this host, in the table's order,
   // with syntax and help, for the host's console listing.
