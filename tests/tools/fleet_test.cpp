@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "cli_util.h"
+#include "fleet_test_util.h"
 #include "lwip_node_process.h"
 #include "switch_harness.h"
 #include "vde_plug_cable.h"
@@ -37,37 +38,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
-
-constexpr const char* kPassAll = ".text:\n    pass\n";
-// Another program (its own hash), with a table.
-constexpr const char* kWithTable =
-    ".data:\ntable allowed hash key 2 value 1 max 64\n.text:\n    pass\n";
-// What a switch port may run and an lwIPv6 hook refuses.
-constexpr const char* kRedirects = ".text:\n    redirect 2\n";
-
-std::string write(const std::string& name, const std::string& text) {
-  const std::string path = (scratch() / name).string();
-  std::ofstream(path) << text;
-  return path;
-}
-
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
-
-Result netcpu(const std::string& args) { return sh(std::string(NETCPU_CLI) + " " + args); }
-
-// The hash the consoles print for a program (netcpu check --json).
-std::string hash_of(const std::string& file) {
-  Result r = netcpu("check --json " + file);
-  EXPECT_EQ(r.code, 0) << r.err;
-  return json::parse(r.out).value("hash", "?");
-}
-
-// The hash of what runs at `point` on a console ("" when nothing does).
-std::string hash_at(Console& console, const std::string& point) {
-  for (const auto& p : json::parse(console.cmd_ok("netcpu/list -j").data.at(0)))
-    if (p.at("point") == point) return p.at("hash");
-  return "";
-}
 
 // A Unix socket server of the test's, for the nodes no real console makes:
 // each connection gets `greeting` when accepted, then answer(line) for each
