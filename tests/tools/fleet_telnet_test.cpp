@@ -44,21 +44,12 @@ int helper_main() {
     return 1;
   }
   helper_say("ready");
-  std::string input;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return 0;  // the test is done
-    input.append(buf, static_cast<size_t>(n));
-    for (size_t nl; (nl = input.find('\n')) != std::string::npos;) {
-      const std::string line = input.substr(0, nl);
-      input.erase(0, nl + 1);
-      if (!line.starts_with("run ")) continue;
-      const int st = std::system(line.substr(4).c_str());
-      helper_say("exit " + std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : 128));
-    }
-  }
+  helper_each_line([](const std::string& line) {
+    if (!line.starts_with("run ")) return;
+    const int st = std::system(line.substr(4).c_str());
+    helper_say("exit " + std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : 128));
+  });
+  return 0;  // the test is done
 }
 
 // Runs before main() in the re-executed test binary, and never returns there.
