@@ -6,22 +6,10 @@
 # the switches, and every machine's and host's vdens with what runs inside.
 # Usage: multihost_test.sh BUILD_DIR [sanitize]. Exit 77: skipped.
 set -uo pipefail
-build=$1
 root=$(cd "$(dirname "$0")/../.." && pwd)
-if [ "${2:-}" = sanitize ]; then
-  echo "SKIP: the demo starts vde_switch without the sanitizer runtimes an instrumented netcpu.so needs"
-  exit 77
-fi
-command -v vdens >/dev/null || { echo "SKIP: vdens is not installed"; exit 77; }
-unshare -rn true 2>/dev/null || { echo "SKIP: no user namespaces here: the demo's machines cannot start"; exit 77; }
-
-run=$(mktemp -d /tmp/netcpu-multihost-test.XXXXXX)
-export NETCPU_RUN_DIR=$run NETCPU_BUILD_DIR=$build
-fail() {
-  echo "FAIL: $*"
-  "$root/demos/multihost.sh" --stop >/dev/null 2>&1
-  exit 1
-}
+# shellcheck source=demo_test_lib.sh
+. "$root/tests/demos/demo_test_lib.sh"
+demo_test_start "$root/demos/multihost.sh" "$@"
 
 out=$(timeout 120 "$root/demos/multihost.sh" 2>&1) || fail "the demo exited with $?: $out"
 for line in "tcp 10.0.0.2 port 23: allowed (hello from B1 on port 23)" \

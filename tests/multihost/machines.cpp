@@ -102,7 +102,17 @@ Machine::Machine(const std::string& name, const std::string& address, const VdeS
   }
 }
 
-Machine::~Machine() = default;
+// Its vde_plug, its switch, then its namespace's process group; what could
+// not be made to disappear is said on stderr (a test's own output).
+Machine::~Machine() {
+  uplink_.reset();
+  console_.reset();
+  switch_.reset();
+  namespace_->stop();
+  if (!namespace_->remaining().empty())
+    std::fprintf(stderr, "machine %s: left behind in its process group:%s\n", name_.c_str(),
+                 namespace_->remaining().c_str());
+}
 
 std::vector<std::string> Machine::enter() const {
   return {kNsenter, "--target", std::to_string(pid_), "--user", "--net", "--preserve-credentials",

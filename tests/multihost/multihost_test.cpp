@@ -61,6 +61,14 @@ class Multihost : public ::testing::Test {
         << from.transcript() << "\n"
         << net->describe();
   }
+  // The line starting with `prefix` comes within kDeliveryTimeout: on the
+  // server, "accept PORT" (the client's ACK arrived); on the client, "recv
+  // NAME" (a greeting the server sends once it has accepted).
+  void expect_line(VdensHost& host, const std::string& prefix) {
+    auto line = host.wait_line({prefix}, kDeliveryTimeout);
+    EXPECT_TRUE(line) << "no `" << prefix << "` within " << kDeliveryTimeout.count() << " ms\n"
+                      << host.transcript();
+  }
   // ...or it is not, within kSilenceTimeout (its SYNs are dropped).
   void expect_no_connection(VdensHost& from, const std::string& name, const std::string& ip,
                             int port) {
@@ -88,7 +96,9 @@ class Multihost : public ::testing::Test {
     for (const auto& line : lines)
       EXPECT_NE(line.find(flow), std::string::npos) << line << "\n" << list;
     EXPECT_GE(list_column(console, point, kDropped), static_cast<long>(lines.size())) << list;
-    EXPECT_GE(list_column(console, point, kPassed), 2) << list;  // the other service's SYN and ACK
+    // The other service's connection: its SYN and its ACK (which the test
+    // waited for) at least.
+    EXPECT_GE(list_column(console, point, kPassed), 2) << list;
   }
 
   // Destroyed in reverse: hosts and nodes before the machines.
@@ -107,7 +117,9 @@ TEST_F(Multihost, AProgramOnTheRemoteSwitchDropsOneServiceAndLetsAnotherThrough)
   }
   // No program anywhere: both services answer across the machines.
   expect_connects(*client, "http-before", "10.0.0.2", 80);
+  expect_line(*server, "accept 80 ");
   expect_connects(*client, "telnet-before", "10.0.0.2", 23);
+  expect_line(*server, "accept 23 ");
 
   const std::string uplink = std::to_string(b.uplink_port()) + " in";
   Reply r = b.console().cmd("netcpu/load " + uplink + " " + kTcpFirewall);
@@ -115,6 +127,7 @@ TEST_F(Multihost, AProgramOnTheRemoteSwitchDropsOneServiceAndLetsAnotherThrough)
   ASSERT_NO_FATAL_FAILURE(watch_drops(b.console()));
   expect_no_connection(*client, "telnet", "10.0.0.2", 23);
   expect_connects(*client, "http", "10.0.0.2", 80);
+  expect_line(*server, "accept 80 ");
 
   // The firewall on b's uplink decided: it dropped the SYNs to port 23 (and
   // what else went to port 23, as the first connection's late frames) and
@@ -142,6 +155,7 @@ TEST_F(Multihost, ANetcpuCableOnVxvdeDropsOneServiceAndLetsAnotherThrough) {
   Console cable(cable_console);
   ASSERT_NO_FATAL_FAILURE(watch_drops(cable));
   expect_connects(*client, "http", "10.0.0.3", 80);
+  expect_line(*server, "accept 80 ");
   expect_no_connection(*client, "echo", "10.0.0.3", 7);
   expect_drops_only(cable, "in", "> 10.0.0.3.7: tcp");
 }
@@ -155,6 +169,7 @@ TEST_F(Multihost, AnLwipProcessHookDecidesAFlowFromAnotherMachine) {
   auto first = a.linux_host("10.0.0.1");
   auto second = a.linux_host("10.0.0.2");
   expect_connects(*first, "before", "10.0.0.4", 80);
+  expect_line(*first, "recv before server ready");
 
   Console process(node->console_path());
   ASSERT_NO_FATAL_FAILURE(watch_drops(process));
@@ -162,6 +177,7 @@ TEST_F(Multihost, AnLwipProcessHookDecidesAFlowFromAnotherMachine) {
   ASSERT_TRUE(r.ok()) << r.text();
   expect_no_connection(*first, "blocked", "10.0.0.4", 80);
   expect_connects(*second, "other", "10.0.0.4", 80);
+  expect_line(*second, "recv other server ready");
   // The hook's program dropped what came from 10.0.0.1 (its SYNs, and late
   // frames of its first connection) and passed 10.0.0.2's connection.
   expect_drops_only(process, "local_in", "IP 10.0.0.1.");
