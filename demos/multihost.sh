@@ -18,7 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 run=${NETCPU_RUN_DIR:-/tmp/netcpu-multihost-$(id -u)}
-# One group and port per user, so that two users' demos do not meet.
+# The machines' backbone is private to this demo, so no other multicast
+# meets it; on a real LAN, pick a group and port of your own as here.
 group=239.255.$(($(id -u) / 256 % 256)).$(($(id -u) % 256))
 vxvde="vxvde://$group/port=14789"
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the demo tests (quickstart_test.sh, multihost_test.sh), which
 # run a demo as a user runs it, with the build's binaries.
 #

@@ -20,7 +20,8 @@
 //   b.console().cmd_ok("netcpu/load " + std::to_string(b.uplink_port()) + " in FILE");
 //   auto h1 = net.machine(0).linux_host("10.0.0.1");              // on a's switch
 //   auto h2 = b.linux_host("10.0.0.2", "netcpu://[...]{" + net.vxvde_url() + "}");  // inside b
-//   LwipNode n = b.lwip_node({"--addr", "10.0.0.4/24", "--echo", "80"}, "server");
+//   auto n = b.lwip_node({"--addr", "10.0.0.4/24", "--echo", "80"}, "server");  // on b's switch
+//   h1->send("connect web 10.0.0.4 80");   // the socket helper's commands (socket_helper.h)
 //
 // Every network gets its own multicast group and port (from the process id
 // and a counter), its own temporary directories, and a backbone no other

@@ -1,20 +1,22 @@
 // Flows between hosts on different machines of a vxvde network
-// (machines.h), decided by NetCPU where a user would put it:
+// (machines.h: machines a and b, each a namespace with a vde_switch running
+// netcpu.so joined to vxvde), decided by NetCPU where a user would put it:
 //
-//   - RemoteSwitch: Linux hosts on machine a's and machine b's switches
-//     connect with no program; examples/tcp_firewall.ncpu, loaded through b's
-//     console on b's uplink port (what arrives from the other machines), then
-//     drops the TCP service it does not list while HTTP keeps working;
-//   - CableOnVxvde: a Linux host inside machine b whose cable is
+//   - AProgramOnTheRemoteSwitch...: Linux hosts on a's and b's switches
+//     connect to ports 80 and 23 with no program; examples/tcp_firewall.ncpu,
+//     loaded through b's console on b's uplink port (what arrives from the
+//     other machines), then drops telnet while HTTP keeps working;
+//   - ANetcpuCableOnVxvde...: a Linux host inside machine b (vdens in b's
+//     namespaces) whose cable is
 //     netcpu://[in=examples/cable_drop_service.ncpu/mgmt=M]{vxvde://...},
-//     straight onto the vxvde network (no switch): a host on machine a reaches
-//     its port 80 but not its port 7;
-//   - LwipHook: an lwIPv6 process on machine b's switch with
+//     straight onto the vxvde network: a host on machine a reaches its port
+//     80 but not its port 7;
+//   - AnLwipProcessHook...: an lwIPv6 process on machine b's switch with
 //     examples/lwip_block_hosts.ncpu at local_in; hosts on machine a connect
 //     until the process's console adds one of them to the `blocked` table.
 //
-// Each asserts the flows as the hosts see them (connected or not) and the
-// counters of the program that decided.
+// Each asserts the flows as the hosts see them (connected or not), and the
+// counters and `netcpu/drop` lines of the program that decided.
 #include <gtest/gtest.h>
 
 #include <chrono>
