@@ -42,9 +42,11 @@
 //   line to show up later as a stray "Success": the console then sends
 //   ds/showinfo and skips everything up to its reply (sync());
 // - a line of the switch's output longer than 1024 bytes overflows
-//   libvdehist's line buffer and kills vdetelweb (netcpu/list -j over more
-//   than two points, netcpu/show -j of any program): its stack dies with
-//   it, so the connection goes silent, and command() says so at its timeout;
+//   libvdehist's line buffer and kills vdetelweb: netcpu.so gives it long
+//   lines in pieces (a JSON reply cut between elements: join the DATA lines
+//   to parse it), but another plugin's long line would still do it; its
+//   stack dies with it, so the connection goes silent, and command() says
+//   so at its timeout;
 // - it writes a reply in many small pieces, each held back until the one
 //   before is acknowledged: this client acknowledges at once.
 
@@ -85,8 +87,7 @@ constexpr std::string_view kPromptEnd = "]: ";
 // Its stack dies with it: its connections go silent rather than closed.
 constexpr const char* kDiesOn =
     " (vdetelweb dies, leaving its connections silent, on an output line of more than 1024 "
-    "bytes, such as netcpu/list -j over several points or netcpu/show -j: ask for one point "
-    "at a time, or the text forms)";
+    "bytes; netcpu.so cuts its own lines for it, other commands may not)";
 
 bool starts_with_command(std::string_view line, std::string_view command) {
   size_t at = line.find_first_not_of(" \t");

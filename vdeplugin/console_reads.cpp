@@ -164,7 +164,7 @@ std::optional<ConsoleRead> console_read_of(const char* arg) {
   return g_last.read;
 }
 
-bool client_sends_lines_without_newline(int fd) {
+bool client_uses_libvdehist(int fd) {
   ucred peer{};
   socklen_t len = sizeof peer;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 || peer.pid <= 0) return false;
@@ -178,6 +178,34 @@ bool client_sends_lines_without_newline(int fd) {
   std::string_view name(comm, static_cast<size_t>(n));
   if (name.ends_with('\n')) name.remove_suffix(1);
   return name == "vdeterm" || name == "vdetelweb";
+}
+
+std::string fit_lines(std::string_view text, size_t max) {
+  std::string out;
+  out.reserve(text.size() + text.size() / max + 1);
+  while (!text.empty()) {
+    size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    while (line.size() > max) {
+      size_t cut = 0;  // after the last comma outside a string within max bytes
+      bool in_string = false;
+      for (size_t i = 0; i < max; ++i) {
+        if (in_string && line[i] == '\\')
+          ++i;
+        else if (line[i] == '"')
+          in_string = !in_string;
+        else if (!in_string && line[i] == ',')
+          cut = i + 1;
+      }
+      if (cut == 0) cut = max;
+      out.append(line.substr(0, cut)).push_back('\n');
+      line.remove_prefix(cut);
+    }
+    out.append(line).push_back('\n');
+  }
+  if (!out.empty()) out.pop_back();
+  return out;
 }
 
 }  // namespace netcpu::vde

@@ -12,6 +12,8 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
+#include <string_view>
 
 namespace netcpu::vde {
 
@@ -37,9 +39,20 @@ void unwatch_console_reads();
 // did not come from one (an rc file's line, a `load` script's).
 std::optional<ConsoleRead> console_read_of(const char* arg);
 
-// Whether the client on a management connection sends each command in one
-// write without a newline: vdeterm and vdetelweb (libvdehist) do, and for
-// them a read is a whole line, as vde_switch takes it.
-bool client_sends_lines_without_newline(int fd);
+// Whether the client on a management connection is vdeterm or vdetelweb,
+// which draw the console through libvdehist: it sends each command in one
+// write without a newline (for them a read is a whole line, as vde_switch
+// takes it), and it keeps each line of a reply in a buffer of 1024 bytes
+// (BUFSIZE in vde2's libvdehist.c) that a longer line overflows, killing
+// the client.
+bool client_uses_libvdehist(int fd);
+// What such a client's buffer holds of a line, with room for its "\r\n\0".
+constexpr size_t kVdehistLongestLine = 1000;
+
+// `text`'s lines cut to at most `max` bytes each, for a client with a line
+// buffer: a long line is cut after a comma outside a JSON string where it
+// can be (a JSON reply stays JSON when its lines are joined again), else at
+// `max`.
+std::string fit_lines(std::string_view text, size_t max);
 
 }  // namespace netcpu::vde

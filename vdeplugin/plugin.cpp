@@ -118,7 +118,7 @@ int run_command(size_t i, FILE* f, char* arg) {
         "a line of its own (answered \"Function not implemented\")",
         session);
   } else if (read && (!read->newline || read->after_cut) &&
-             !netcpu::vde::client_sends_lines_without_newline(read->fd)) {
+             !netcpu::vde::client_uses_libvdehist(read->fd)) {
     // Nobody may read the reply (a connection closed mid-line): the log says it too.
     printlog(4, "netcpu: refused a line that reached the switch %s: %s %.40s...",
              read->after_cut ? "after a cut one" : "without its end", name.c_str(), arg);
@@ -138,6 +138,10 @@ int run_command(size_t i, FILE* f, char* arg) {
   }
   g_host->refresh();
   subscribe(g_host->needs());
+  // vdeterm and vdetelweb die on a line longer than their buffer (netcpu/list
+  // -j of a few points, any netcpu/show -j): they get it in pieces.
+  if (read && netcpu::vde::client_uses_libvdehist(read->fd))
+    r.text = netcpu::vde::fit_lines(r.text, netcpu::vde::kVdehistLongestLine);
   size_t start = 0;
   while (start < r.text.size()) {
     size_t end = r.text.find('\n', start);

@@ -85,12 +85,15 @@
 #include <utility>
 #include <vector>
 
+#include "bench_stats.h"
 #include "switch_harness.h"
 
 namespace netcpu::test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using bench::median;
+using bench::median_interval;
 
 const Mac kMacA = packets::mac_addr("02:00:00:00:00:0a");  // the sender
 const Mac kMacB = packets::mac_addr("02:00:00:00:00:0b");  // the receiver
@@ -477,33 +480,6 @@ class Bench {
 
 // ---------------------------------------------------------------------------
 // Statistics and output
-
-// The 95% confidence interval of the median of `v`, from its order
-// statistics: [v(k), v(n+1-k)] for the largest k with
-// P(Binomial(n, 1/2) < k) <= 2.5%. Needs no assumption about the
-// distribution, so a few wild rounds do not widen it as they would a
-// mean's. NaN when there are too few values for 95%.
-std::pair<double, double> median_interval(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  double below = 0, term = std::pow(0.5, static_cast<double>(n));  // P(B = 0)
-  size_t k = 0;
-  while (k < n / 2 && below + term <= 0.025) {
-    below += term;
-    term *= static_cast<double>(n - k) / static_cast<double>(k + 1);
-    ++k;
-  }
-  if (k == 0) return {NAN, NAN};
-  return {v[k - 1], v[n - k]};
-}
-
-double median(std::vector<double> v) {
-  std::erase_if(v, [](double x) { return std::isnan(x); });
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 struct Summary {
   size_t frame_size = 0;

@@ -5,22 +5,10 @@
 # host B's vdens with the shell and the nc loops inside its namespace.
 # Usage: quickstart_test.sh BUILD_DIR [sanitize]. Exit 77: skipped.
 set -uo pipefail
-build=$1
 root=$(cd "$(dirname "$0")/../.." && pwd)
-if [ "${2:-}" = sanitize ]; then
-  echo "SKIP: the quickstart starts vde_switch without the sanitizer runtimes an instrumented netcpu.so needs"
-  exit 77
-fi
-command -v vdens >/dev/null || { echo "SKIP: vdens is not installed"; exit 77; }
-unshare -rn true 2>/dev/null || { echo "SKIP: no user namespaces here: the demo's hosts cannot start"; exit 77; }
-
-run=$(mktemp -d /tmp/netcpu-quickstart-test.XXXXXX)
-export NETCPU_RUN_DIR=$run NETCPU_BUILD_DIR=$build
-fail() {
-  echo "FAIL: $*"
-  "$root/demos/quickstart.sh" --stop >/dev/null 2>&1
-  exit 1
-}
+# shellcheck source=demo_test_lib.sh
+. "$root/tests/demos/demo_test_lib.sh"
+demo_test_start "$root/demos/quickstart.sh" "$@"
 
 out=$(timeout 120 "$root/demos/quickstart.sh" 2>&1) || fail "the quickstart exited with $?: $out"
 echo "$out" | grep -q "tcp 10.0.0.2 port 80: allowed (hello from B on port 80)" ||

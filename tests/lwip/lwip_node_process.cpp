@@ -19,7 +19,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-pid_t spawn(std::vector<std::string> args, const std::string& out_path, int stdin_fd) {
+// Runs args (args[0] a path), through command_prefix when there is one.
+pid_t spawn(std::vector<std::string> args, const std::string& out_path, int stdin_fd,
+            const std::vector<std::string>& command_prefix = {}) {
+  args.insert(args.begin(), command_prefix.begin(), command_prefix.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -35,11 +38,9 @@ pid_t spawn(std::vector<std::string> args, const std::string& out_path, int stdi
                                    O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, NETCPU_LWIP_NODE, &actions, nullptr, argv.data(), envp.data());
+  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0)
-    throw std::runtime_error(std::string("cannot start " NETCPU_LWIP_NODE ": ") +
-                             std::strerror(rc));
+  if (rc != 0) throw std::runtime_error("cannot start " + args[0] + ": " + std::strerror(rc));
   return pid;
 }
 
@@ -68,7 +69,8 @@ std::vector<std::string> node_environment() {
 }
 
 LwipNode::LwipNode(const VdeSwitch& sw, std::vector<std::string> args, const std::string& name,
-                   std::chrono::milliseconds timeout)
+                   std::chrono::milliseconds timeout,
+                   const std::vector<std::string>& command_prefix)
     : console_(sw.dir() + "/" + name + ".mgmt"), out_path_(sw.dir() + "/" + name + ".out") {
   std::vector<std::string> full = {NETCPU_LWIP_NODE, "--vde", "vde://" + sw.data_path()};
   if (args.size() >= 2 && args[0] == "--vde") {
@@ -81,7 +83,7 @@ LwipNode::LwipNode(const VdeSwitch& sw, std::vector<std::string> args, const std
   if (pipe2(pipefd, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
   stdin_fd_ = pipefd[1];
   try {
-    pid_ = spawn(full, out_path_, pipefd[0]);
+    pid_ = spawn(full, out_path_, pipefd[0], command_prefix);
   } catch (...) {
     close(pipefd[0]);
     close(stdin_fd_);
@@ -93,7 +95,8 @@ LwipNode::LwipNode(const VdeSwitch& sw, std::vector<std::string> args, const std
     if (!alive() || Clock::now() > deadline) {
       std::string out = output();
       this->~LwipNode();
-      throw std::runtime_error("node " + name + " did not get ready (" + join(full) + "):\n" + out);
+      throw std::runtime_error("node " + name + " did not get ready (" + join(command_prefix) +
+                               (command_prefix.empty() ? "" : " ") + join(full) + "):\n" + out);
     }
     std::this_thread::sleep_for(20ms);
   }

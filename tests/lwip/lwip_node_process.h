@@ -27,8 +27,11 @@ class LwipNode {
   // Starts `netcpu-lwip-node --vde vde://SWITCH --name NAME --console DIR/NAME.mgmt ARGS...`
   // and waits until it prints "ready". Throws with its output if it does not. ARGS that
   // start with their own --vde URL (a netcpu:// cable, say) replace the first --vde.
+  // command_prefix runs the node through another command that execs it (nsenter
+  // into another network namespace, tests/multihost/machines.h).
   LwipNode(const VdeSwitch& sw, std::vector<std::string> args, const std::string& name,
-           std::chrono::milliseconds timeout = 10s);
+           std::chrono::milliseconds timeout = 10s,
+           const std::vector<std::string>& command_prefix = {});
   ~LwipNode();
   LwipNode(const LwipNode&) = delete;
   LwipNode& operator=(const LwipNode&) = delete;

@@ -215,8 +215,9 @@ VdeSwitch::VdeSwitch(VdeSwitchOptions options) : dir_(make_temp_dir()) {
       std::ofstream rc(dir_ + "/rc");
       for (const auto& line : options.rc_commands) rc << line << '\n';
     }
-    std::vector<std::string> args = {"vde_switch", "-s", data_path(), "-M",
-                                     mgmt_path(),  "-f", dir_ + "/rc"};
+    std::vector<std::string> args = options.command_prefix;
+    args.insert(args.end(),
+                {"vde_switch", "-s", data_path(), "-M", mgmt_path(), "-f", dir_ + "/rc"});
     if (options.ports > 0) {
       args.push_back("-n");
       args.push_back(std::to_string(options.ports));
@@ -244,12 +245,12 @@ VdeSwitch::VdeSwitch(VdeSwitchOptions options) : dir_(make_temp_dir()) {
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    int rc = posix_spawnp(&pid_, "vde_switch", &actions, nullptr, argv.data(), envp.data());
+    int rc = posix_spawnp(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     close(pipefd[0]);
     if (rc != 0) {
       pid_ = -1;
-      throw std::runtime_error(std::string("cannot start vde_switch: ") + std::strerror(rc));
+      throw std::runtime_error(std::string("cannot start ") + argv[0] + ": " + std::strerror(rc));
     }
 
     auto deadline = Clock::now() + options.start_timeout;

@@ -48,6 +48,9 @@ struct VdeSwitchOptions {
   std::vector<std::string> rc_commands{};  // run at startup (an rc file given with -f)
   std::vector<std::string> env{};          // extra NAME=VALUE, e.g. LD_PRELOAD for ASan plugins
   std::vector<std::string> extra_args{};   // appended to the command line
+  // Run the switch through this command, e.g. nsenter into another network
+  // namespace (tests/multihost/machines.h): PREFIX... vde_switch ARGS...
+  std::vector<std::string> command_prefix{};
   std::chrono::milliseconds start_timeout = 5s;
 };
 

@@ -221,10 +221,13 @@ std::string live_members(pid_t pgid, pid_t except = -1) {
 }  // namespace
 
 VdensHost::VdensHost(const std::string& url, const std::vector<std::string>& env,
-                     const std::string& helper_setting)
+                     const std::string& helper_setting,
+                     const std::vector<std::string>& command_prefix)
     : url_(url) {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  command_line_ = std::string(kVdens) + " -c " + url_ + " " + self;
+  std::vector<std::string> args = command_prefix;
+  args.insert(args.end(), {kVdens, "-c", url_, self});
+  for (const auto& a : args) command_line_ += (command_line_.empty() ? "" : " ") + a;
   // The helper's stdin is a socket, so that writing to a helper that died
   // fails with EPIPE (MSG_NOSIGNAL) instead of killing the test with SIGPIPE.
   int in[2], out[2];
@@ -249,8 +252,9 @@ VdensHost::VdensHost(const std::string& url, const std::vector<std::string>& env
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::string arg0 = "vdens", arg1 = "-c", arg2 = url_, arg3 = self;
-  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), arg3.data(), nullptr};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -274,7 +278,7 @@ VdensHost::VdensHost(const std::string& url, const std::vector<std::string>& env
   // becomes our child rather than init's, and stop() reaps it.
   if (prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper_) != 0) was_subreaper_ = 0;
   prctl(PR_SET_CHILD_SUBREAPER, 1);
-  int err = posix_spawn(&pid_, kVdens, &actions, &attr, argv, envp.data());
+  int err = posix_spawn(&pid_, args[0].c_str(), &actions, &attr, argv.data(), envp.data());
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   close(in[0]);

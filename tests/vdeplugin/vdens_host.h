@@ -76,11 +76,13 @@ void helper_each_line(const std::function<void(const std::string&)>& each);
 // `vdens -c URL TEST_BINARY` in its own process group, the helper's stdin a
 // socket from here, its stdout and vdens's stdout and stderr a pipe to here.
 // `env` adds to (or replaces) variables of this process's environment;
-// helper_setting ("NAME=VALUE") tells the re-executed binary to be a helper.
+// helper_setting ("NAME=VALUE") tells the re-executed binary to be a helper;
+// command_prefix runs vdens through another command (nsenter into another
+// namespace, tests/multihost/machines.h), which must exec it in its place.
 class VdensHost {
  public:
   VdensHost(const std::string& url, const std::vector<std::string>& env,
-            const std::string& helper_setting);
+            const std::string& helper_setting, const std::vector<std::string>& command_prefix = {});
   // Closes the helper's stdin (the helper exits, then vdens), waits for vdens
   // and kills whatever is still alive in its process group.
   ~VdensHost() { stop(); }

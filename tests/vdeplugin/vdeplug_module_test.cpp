@@ -40,6 +40,7 @@
 #include <thread>
 #include <vector>
 
+#include "child_process.h"
 #include "count_ways.h"
 #include "switch_harness.h"
 #include "tcpdump_lines.h"
@@ -47,8 +48,6 @@
 extern "C" {
 #include <libvdeplug.h>
 }
-
-extern char** environ;
 
 namespace netcpu::test {
 namespace {
@@ -154,76 +153,6 @@ uint16_t ip4_header_sum(const Bytes& f) {
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   return static_cast<uint16_t>(sum);
 }
-
-// A child process with stdout and stderr in a file, killed (SIGTERM, then
-// SIGKILL) when destroyed. `env` replaces these variables of ours.
-class Child {
- public:
-  Child(const std::string& path, const std::vector<std::string>& args,
-        const std::vector<std::string>& env_override, std::string log_path)
-      : log_path_(std::move(log_path)) {
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) {
-      std::string_view v(*e);
-      bool replaced = false;
-      for (const auto& o : env_override) replaced |= v.starts_with(o.substr(0, o.find('=') + 1));
-      if (!replaced) env.emplace_back(v);
-    }
-    env.insert(env.end(), env_override.begin(), env_override.end());
-    std::vector<std::string> argv = {path};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> a, e;
-    for (auto& s : argv) a.push_back(s.data());
-    a.push_back(nullptr);
-    for (auto& s : env) e.push_back(s.data());
-    e.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    int rc = posix_spawn(&pid_, path.c_str(), &fa, nullptr, a.data(), e.data());
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) throw std::runtime_error("posix_spawn " + path + ": " + strerror(rc));
-  }
-  ~Child() {
-    if (!status_) terminate();
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  // The wait status once it has exited within timeout.
-  std::optional<int> wait_exit(milliseconds timeout) {
-    auto deadline = Clock::now() + timeout;
-    while (!status_) {
-      int st = 0;
-      if (waitpid(pid_, &st, WNOHANG) == pid_) {
-        status_ = st;
-        break;
-      }
-      if (Clock::now() >= deadline) break;
-      std::this_thread::sleep_for(10ms);
-    }
-    return status_;
-  }
-  bool alive() { return !wait_exit(0ms); }
-  // SIGTERM (vde_plug closes its connections: the module's stats line), SIGKILL after 3 s.
-  std::optional<int> terminate() {
-    if (status_) return status_;
-    kill(pid_, SIGTERM);
-    if (!wait_exit(3000ms)) {
-      kill(pid_, SIGKILL);
-      wait_exit(3000ms);
-    }
-    return status_;
-  }
-  std::string output() const { return read_file(log_path_); }
-
- private:
-  std::string log_path_;
-  pid_t pid_ = -1;
-  std::optional<int> status_;
-};
 
 // vde_plug with the module. If this process dies, the switches it is plugged
 // into exit and vde_plug follows them (their control sockets hang up).
