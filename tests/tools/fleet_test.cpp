@@ -176,7 +176,8 @@ TEST_F(Fleet, LoadSwapsOnEveryKindOfNodeAndListMergesThemWithANodeColumn) {
   LwipNode web(sw(0), {"--addr", "10.0.0.1/24"}, "web");
   const std::string cable_mgmt = sw(0).dir() + "/cable.mgmt";
   VdePlugCable cable(sw(0), sw(1), cable_mgmt);
-  ASSERT_TRUE(std::filesystem::is_socket(cable_mgmt)) << "vde_plug gave no cable console";
+  ASSERT_TRUE(std::filesystem::is_socket(cable_mgmt)) << "vde_plug gave no cable console\n"
+                                                      << cable.output();
   const std::string list = nodes(
       "# five nodes, three kinds of console\n"
       "sw1   " +
