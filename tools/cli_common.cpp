@@ -16,6 +16,34 @@ std::vector<uint8_t> read_file(const std::string& path) {
   return std::move(*bytes);
 }
 
+std::vector<std::string> split_quoted(const std::string& text) {
+  std::vector<std::string> words;
+  std::string word;
+  bool in_word = false;
+  char quote = 0;
+  for (char c : text) {
+    if (quote) {
+      if (c == quote)
+        quote = 0;
+      else
+        word += c;
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+      in_word = true;
+    } else if (c == ' ' || c == '\t') {
+      if (in_word) words.push_back(std::move(word));
+      word.clear();
+      in_word = false;
+    } else {
+      word += c;
+      in_word = true;
+    }
+  }
+  if (quote) throw Failure(kUsage, "unterminated " + std::string(1, quote) + " in: " + text);
+  if (in_word) words.push_back(std::move(word));
+  return words;
+}
+
 namespace {
 
 Program loaded(std::optional<Program> p, const LoadError& error, const std::string& what) {

@@ -30,6 +30,11 @@ struct Failure : std::runtime_error {
 
 std::vector<uint8_t> read_file(const std::string& path);
 
+// Words separated by blanks, as a shell splits them without expanding
+// anything: 'single' or "double" quotes keep blanks in a word and are
+// removed. An unterminated quote is kUsage.
+std::vector<std::string> split_quoted(const std::string& text);
+
 // Source or bytecode (detected by the magic). Assembly errors throw
 // kRejected with "file:line:col: error: ..."; corrupt bytecode kBadInput.
 Program load_program(const std::string& path);

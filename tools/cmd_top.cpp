@@ -19,7 +19,9 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "console.h"
 #include "console_client.h"
+#include "console_reply.h"
 
 namespace netcpu::cli {
 namespace {
@@ -41,31 +43,23 @@ struct Row {
 
 // One console: connected again on the next round when it goes away.
 struct Source {
-  std::string path;
-  std::unique_ptr<ConsoleClient> client;
+  std::string path;  // the console's address (console.h)
+  std::unique_ptr<Console> client;
   std::map<std::string, Sample> last;  // by point
   std::string error;
 };
 
 std::optional<nlohmann::json> list_json(Source& s) {
   try {
-    if (!s.client) s.client = std::make_unique<ConsoleClient>(s.path);
-    bool in_data = false;
-    std::string data, status;
-    for (const auto& line : s.client->command("netcpu/list -j", std::chrono::seconds(5))) {
-      if (line.rfind("0000 DATA", 0) == 0)
-        in_data = true;
-      else if (in_data && line == ".")
-        in_data = false;
-      else if (in_data)
-        data += line;
-      else if (line.size() > 4 && line[0] == '1' && isdigit(static_cast<unsigned char>(line[1])))
-        status = line;
-    }
-    if (status.rfind("1000 ", 0) != 0) {
-      s.error = "netcpu/list -j: " + (status.empty() ? std::string("no answer") : status);
+    if (!s.client) s.client = open_console(s.path, console_options_from_environment());
+    const ConsoleReply reply =
+        parse_reply(s.client->command("netcpu/list -j", std::chrono::seconds(5)));
+    if (!reply.ok()) {
+      s.error = "netcpu/list -j: " + (reply.has_status ? reply.status : std::string("no answer"));
       return std::nullopt;
     }
+    std::string data;
+    for (const auto& l : reply.data) data += l;
     s.error.clear();
     return nlohmann::json::parse(data);
   } catch (const std::exception& e) {

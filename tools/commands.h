@@ -57,4 +57,14 @@ struct TopOptions {
 };
 int cmd_top(const TopOptions& o);
 
+struct FleetOptions {
+  std::string nodes;              // the node list (fleet_nodes.h)
+  std::string action;             // load, filter, unload, table, list, ctl
+  std::vector<std::string> args;  // the action's: FILE, EXPR, set TABLE KEY VALUE, commands
+  std::string point;              // every node's point, instead of the list's point=
+  uint32_t timeout_ms = 5000;     // per node and answer, unless its timeout= says otherwise
+  bool json = false;              // list: one JSON document
+};
+int cmd_fleet(const FleetOptions& o);
+
 }  // namespace netcpu::cli

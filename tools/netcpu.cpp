@@ -95,12 +95,16 @@ int main(int argc, char** argv) {
   CtlOptions co;
   auto* ctl = app.add_subcommand(
       "ctl", "Run commands on a vde_switch management console (or a NetCPU console)");
-  ctl->add_option("SOCKET", co.socket, "management socket (vde_switch -M)")->required();
+  ctl->add_option("SOCKET", co.socket,
+                  "the console: a management socket (vde_switch -M), ssh://HOST/path/socket, "
+                  "exec:COMMAND ARGS or telnet://HOST[:PORT] ($NETCPU_CONSOLE_PASSWORD)")
+      ->required();
   ctl->add_option("COMMAND", co.commands,
                   "commands, each one argument: 'netcpu/load * in fw.ncpu'");
   ctl->add_option("--follow", co.follow_ms,
                   "then print debug lines (debug/add ...) for this many ms");
-  ctl->add_option("--timeout", co.timeout_ms, "ms to wait for each command's answer")
+  ctl->add_option("--timeout", co.timeout_ms,
+                  "ms to wait for the console and for each command's answer")
       ->capture_default_str();
   ctl->add_flag("--keep-going", co.keep_going, "run every command even after one fails");
 
@@ -108,12 +112,52 @@ int main(int argc, char** argv) {
   auto* top = app.add_subcommand(
       "top", "Per-point packets/s, drops/s, bytes/s and ns/packet of consoles, refreshed");
   top->add_option("SOCKET", to.sockets,
-                  "consoles: a vde_switch's -M socket, an lwIPv6 process's, a cable's mgmt=")
+                  "consoles: a vde_switch's -M socket, an lwIPv6 process's, a cable's mgmt=; "
+                  "or ssh://HOST/path/socket, exec:COMMAND ARGS, telnet://HOST[:PORT]")
       ->required();
   top->add_option("--interval", to.interval_ms, "ms between refreshes")->capture_default_str();
   top->add_option("--iterations", to.iterations,
                   "refresh this many times and exit (0: until interrupted)")
       ->capture_default_str();
+
+  FleetOptions fl;
+  auto* fleet = app.add_subcommand(
+      "fleet",
+      "Run a command on every node of a list, in parallel: loads are two-phase (every node "
+      "verifies the program before any swaps; one refusal and none swap)");
+  fleet
+      ->add_option("NODES", fl.nodes,
+                   "the node list: one node a line, NAME ADDRESS [point=POINT] [timeout=MS] "
+                   "[password=...]; ADDRESS a socket path, ssh://HOST/path, exec:COMMAND or "
+                   "telnet://HOST[:PORT]")
+      ->required();
+  fleet->add_option("--point", fl.point,
+                    "the attach point on every node, instead of the list's point= ('* in', local)");
+  fleet
+      ->add_option("--timeout", fl.timeout_ms,
+                   "ms a node may take to connect and to answer each command")
+      ->capture_default_str();
+  fleet->require_subcommand(1);
+  fleet->fallthrough();
+  auto* fleet_load = fleet->add_subcommand(
+      "load", "verify a program here, stage it on every node, then commit it on all");
+  fleet_load->add_option("FILE", fl.args, "source or bytecode file")->required()->expected(1);
+  auto* fleet_filter = fleet->add_subcommand(
+      "filter", "a tcpdump expression, two-phase as load (each node compiles it for its link)");
+  fleet_filter->add_option("EXPR", fl.args, "the expression, one argument: 'tcp port 80'")
+      ->required()
+      ->expected(1);
+  fleet->add_subcommand("unload", "remove the point's program on every node, two-phase");
+  auto* fleet_table = fleet->add_subcommand(
+      "table", "set TABLE KEY VALUE | del TABLE KEY | dump TABLE on every node's point");
+  fleet_table->add_option("ARGS", fl.args, "set TABLE KEY VALUE, del TABLE KEY or dump TABLE")
+      ->required();
+  auto* fleet_list =
+      fleet->add_subcommand("list", "every node's programs and counters, one table, node first");
+  fleet_list->add_flag("--json", fl.json, "one JSON document: points (each with its node), failed");
+  auto* fleet_ctl = fleet->add_subcommand(
+      "ctl", "console commands on every node ({point} is the node's point); output per node");
+  fleet_ctl->add_option("COMMAND", fl.args, "commands, each one argument")->required();
 
   try {
     app.parse(argc, argv);
@@ -129,6 +173,10 @@ int main(int argc, char** argv) {
     if (*bench) return cmd_bench(bo);
     if (*ctl) return cmd_ctl(co);
     if (*top) return cmd_top(to);
+    if (*fleet) {
+      fl.action = fleet->get_subcommands().front()->get_name();
+      return cmd_fleet(fl);
+    }
     if (*filter) {
       fo.linktype_given = linktype->count() > 0;
       return cmd_filter(fo);

@@ -23,7 +23,7 @@ check() {  # PAGE TEXT...: the page renders and shows each TEXT
   done
   echo "$(basename "$page"): $(wc -l <<<"$out") lines"
 }
-check netcpu.1 "netcpu - assemble, verify" "netcpu run" "netcpu ctl" "EXIT STATUS" "SEE ALSO"
+check netcpu.1 "netcpu - assemble, verify" "netcpu run" "netcpu ctl" "netcpu fleet" "EXIT STATUS" "SEE ALSO"
 check libvdeplug_netcpu.1 "libvdeplug_netcpu - vdeplug4 module" "infilter=EXPR" "VDEPLUGIN_PATH"
 check netcpu-plugin.1 "netcpu-plugin - NetCPU on vde_switch" "netcpu/load" "netcpu/table/dump" "netcpu/log"
 # The language reference whole: its first and last sections, and a line

@@ -82,54 +82,45 @@ int helper_main() {
   }
   helper_say("ready");
   std::unique_ptr<cli::Console> console;
-  std::string input;
-  char buf[512];
-  for (;;) {
-    const ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return 0;  // the test is done
-    input.append(buf, static_cast<size_t>(n));
-    for (size_t nl; (nl = input.find('\n')) != std::string::npos;) {
-      const std::string line = input.substr(0, nl);
-      input.erase(0, nl + 1);
-      if (line.starts_with("login ")) {
-        const auto start = Clock::now();
-        cli::ConsoleOptions options{.timeout = kLoginTimeout, .password = line.substr(6)};
-        // vdetelweb's telnet port listens a moment after its stack is on
-        // the switch: a refused connection is tried again, briefly.
-        for (;;) {
-          try {
-            console = cli::open_telnet_console(kTelwebAddress, 23, options);
-            helper_say("login ok");
-          } catch (const cli::Failure& f) {
-            const std::string text = f.what();
-            if (text.find("refused") != std::string::npos &&
-                Clock::now() - start < std::chrono::seconds(3)) {
-              std::this_thread::sleep_for(milliseconds(50));
-              continue;
-            }
-            const auto ms = std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
-            helper_say("login fail " + std::to_string(ms) + " " + text);
-          }
-          break;
-        }
-      } else if (line.starts_with("follow ") && console) {
-        console->follow(milliseconds(std::stoi(line.substr(7))),
-                        [](const std::string& l) { helper_say("debug " + l); });
-        helper_say("followed");
-      } else if (line.starts_with("cmd ") && console) {
+  helper_each_line([&console](const std::string& line) {
+    if (line.starts_with("login ")) {
+      const auto start = Clock::now();
+      cli::ConsoleOptions options{.timeout = kLoginTimeout, .password = line.substr(6)};
+      // vdetelweb's telnet port listens a moment after its stack is on
+      // the switch: a refused connection is tried again, briefly.
+      for (;;) {
         try {
-          for (const auto& l : console->command(line.substr(4), kCommandTimeout))
-            helper_say("reply " + l);
-          helper_say("done");
+          console = cli::open_telnet_console(kTelwebAddress, 23, options);
+          helper_say("login ok");
         } catch (const cli::Failure& f) {
-          helper_say(std::string("error ") + f.what());
+          const std::string text = f.what();
+          if (text.find("refused") != std::string::npos &&
+              Clock::now() - start < std::chrono::seconds(3)) {
+            std::this_thread::sleep_for(milliseconds(50));
+            continue;
+          }
+          const auto ms = std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
+          helper_say("login fail " + std::to_string(ms) + " " + text);
         }
-      } else {
-        helper_say("error no session for: " + line);
+        break;
       }
+    } else if (line.starts_with("follow ") && console) {
+      console->follow(milliseconds(std::stoi(line.substr(7))),
+                      [](const std::string& l) { helper_say("debug " + l); });
+      helper_say("followed");
+    } else if (line.starts_with("cmd ") && console) {
+      try {
+        for (const auto& l : console->command(line.substr(4), kCommandTimeout))
+          helper_say("reply " + l);
+        helper_say("done");
+      } catch (const cli::Failure& f) {
+        helper_say(std::string("error ") + f.what());
+      }
+    } else {
+      helper_say("error no session for: " + line);
     }
-  }
+  });
+  return 0;  // the test is done
 }
 
 // Runs before main() in the re-executed test binary, and never returns there.

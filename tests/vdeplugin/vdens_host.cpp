@@ -102,6 +102,22 @@ void helper_unblock_sigchld() {
   sigprocmask(SIG_UNBLOCK, &chld, nullptr);
 }
 
+void helper_each_line(const std::function<void(const std::string&)>& each) {
+  std::string input;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    input.append(buf, static_cast<size_t>(n));
+    for (size_t nl; (nl = input.find('\n')) != std::string::npos;) {
+      const std::string line = input.substr(0, nl);
+      input.erase(0, nl + 1);
+      each(line);
+    }
+  }
+}
+
 // The namespace's drop and delivery counters from /proc/net/snmp (which
 // follows the reader's network namespace): "Proto: names" then "Proto: values".
 std::string helper_snmp_line() {

@@ -30,6 +30,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -67,6 +68,8 @@ bool helper_write_sysctl(const std::string& path, const std::string& value, std:
 std::string helper_snmp_line();
 // vdens starts its command with SIGCHLD blocked (see above).
 void helper_unblock_sigchld();
+// Each line the test sends (without its newline), until its end of input.
+void helper_each_line(const std::function<void(const std::string&)>& each);
 
 // ---- The test side ----
 
