@@ -305,12 +305,10 @@ std::string cell(const nlohmann::ordered_json& v) {
 // program's name last (a filter's expression is long); or one JSON document.
 int list(const FleetOptions& o, std::vector<NodeRun>& runs) {
   on_each(runs, everyone, [](NodeRun& r) {
-    // vdetelweb dies of an output line over 1024 bytes, which a JSON list
-    // of more than two points is: through telnet, the node's point alone.
-    const bool telnet = r.node->address.starts_with("telnet://") && !r.point.empty();
-    const std::string command = "netcpu/list -j" + (telnet ? " " + r.point : "");
+    const std::string command = "netcpu/list -j";
     const ConsoleReply reply = ask(r, command);
     if (!reply.ok()) return fail(r, command + ": " + reply.text(), true);
+    // Through vdetelweb the JSON comes in lines cut between elements.
     std::string data;
     for (const auto& l : reply.data) data += l;
     r.points = nlohmann::ordered_json::parse(data, nullptr, false);

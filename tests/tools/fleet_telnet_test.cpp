@@ -132,9 +132,15 @@ TEST_F(FleetTelnet, ALoadReachesOneSwitchThroughVdetelwebAndAnotherByItsSocket) 
   const std::string want = hash_of(program);
   EXPECT_EQ(hash_at(*con[0], "* in"), want);
   EXPECT_EQ(hash_at(*con[1], "* in"), want);
+  // More points than one line of netcpu/list -j holds for vdetelweb (1024
+  // bytes): the plugin cuts it between elements, fleet joins it.
+  for (const char* point : {"1 out", "2 out", "3 out"})
+    con[0]->cmd_ok(std::string("netcpu/filter ") + point + " ip or not ip");  // passes all
   r = netcpu_there("fleet " + nodes + " list");
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("\ntel  * in       " + want), std::string::npos) << r.out;
+  for (const char* point : {"1 out", "2 out", "3 out"})
+    EXPECT_NE(r.out.find(std::string("\ntel  ") + point + "    "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\nsw2  * in       " + want), std::string::npos) << r.out;
 }
 
