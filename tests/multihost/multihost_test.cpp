@@ -13,7 +13,11 @@
 //     80 but not its port 7;
 //   - AnLwipProcessHook...: an lwIPv6 process on machine b's switch with
 //     examples/lwip_block_hosts.ncpu at local_in; hosts on machine a connect
-//     until the process's console adds one of them to the `blocked` table.
+//     until the process's console adds one of them to the `blocked` table;
+//   - OneFleetCommand...: `netcpu fleet` loads examples/tcp_firewall.ncpu on
+//     both machines' uplinks and an lwIPv6 process's hook in two phases;
+//     telnet across the machines stops, HTTP goes on; a program one node
+//     refuses swaps nowhere; one `fleet table set` opens telnet everywhere.
 //
 // Each asserts the flows as the hosts see them (connected or not), and the
 // counters and `netcpu/drop` lines of the program that decided.
@@ -24,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "fleet_test_util.h"
 #include "machines.h"
 #include "switch_harness.h"
 
@@ -183,6 +188,59 @@ TEST_F(Multihost, AnLwipProcessHookDecidesAFlowFromAnotherMachine) {
   // The hook's program dropped what came from 10.0.0.1 (its SYNs, and late
   // frames of its first connection) and passed 10.0.0.2's connection.
   expect_drops_only(process, "local_in", "IP 10.0.0.1.");
+}
+
+// One command for every node of the vxvde network: both machines' switches
+// (each on its uplink: what comes from the other machines) and an lwIPv6
+// process's hook, each reached by its console.
+TEST_F(Multihost, OneFleetCommandProgramsEveryMachineInTwoPhases) {
+  Machine& a = net->machine(0);
+  Machine& b = net->machine(1);
+  auto node = b.lwip_node({"--addr", "10.0.0.4/24", "--echo", "23"}, "server");
+  auto client = a.linux_host("10.0.0.1");
+  auto server = b.linux_host("10.0.0.2");
+  for (int port : {80, 23}) {
+    server->send("listen " + std::to_string(port));
+    ASSERT_TRUE(server->wait_line({"listening " + std::to_string(port)}, kDeliveryTimeout))
+        << server->transcript();
+  }
+  const std::string nodes =
+      write("machines.txt", "a " + a.mgmt_path() + " point='" + std::to_string(a.uplink_port()) +
+                                " in'\nb " + b.mgmt_path() + " point='" +
+                                std::to_string(b.uplink_port()) + " in'\nweb " +
+                                node->console_path() + " point=local_in\n");
+  Result r = netcpu("fleet " + nodes + " load " + kTcpFirewall);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const std::string firewall = hash_of(kTcpFirewall);
+  EXPECT_EQ(hash_at(a.console(), std::to_string(a.uplink_port()) + " in"), firewall);
+  EXPECT_EQ(hash_at(b.console(), std::to_string(b.uplink_port()) + " in"), firewall);
+  Console process(node->console_path());
+  EXPECT_EQ(hash_at(process, "local_in"), firewall);
+  // Telnet to b's Linux host and to the lwIPv6 process stops; HTTP goes on.
+  expect_no_connection(*client, "telnet", "10.0.0.2", 23);
+  expect_no_connection(*client, "telnet-lwip", "10.0.0.4", 23);
+  expect_connects(*client, "http", "10.0.0.2", 80);
+  expect_line(*server, "accept 80 ");
+
+  // A program the lwIPv6 hook refuses (it cannot redirect): no node swaps.
+  r = netcpu("fleet " + nodes + " load " + write("redirects.ncpu", kRedirects));
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("web"), std::string::npos) << r.err;
+  EXPECT_EQ(hash_at(a.console(), std::to_string(a.uplink_port()) + " in"), firewall);
+  EXPECT_EQ(hash_at(b.console(), std::to_string(b.uplink_port()) + " in"), firewall);
+
+  // One command opens telnet on every node, and one list shows them all.
+  r = netcpu("fleet " + nodes + " table set allowed 23 1");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  expect_connects(*client, "telnet-after", "10.0.0.2", 23);
+  expect_line(*server, "accept 23 ");
+  expect_connects(*client, "telnet-lwip-after", "10.0.0.4", 23);
+  r = netcpu("fleet " + nodes + " list");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  for (const std::string node_name : {"a ", "b ", "web "})
+    EXPECT_NE(r.out.find("\n" + node_name), std::string::npos) << r.out;
+  EXPECT_GE(list_column(b.console(), std::to_string(b.uplink_port()) + " in", kDropped), 1)
+      << "b's firewall dropped the first telnet SYNs";
 }
 
 }  // namespace
