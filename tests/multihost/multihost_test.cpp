@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +56,15 @@ class Multihost : public ::testing::Test {
   void SetUp() override {
     if (auto why = why_machines_cannot_run()) GTEST_SKIP() << *why;
     net = std::make_unique<MultihostNetwork>(std::vector<std::string>{"a", "b"});
+  }
+
+  // The server's socket helper listens on each of `ports`.
+  static void listen(VdensHost& server, std::initializer_list<int> ports) {
+    for (int port : ports) {
+      server.send("listen " + std::to_string(port));
+      ASSERT_TRUE(server.wait_line({"listening " + std::to_string(port)}, kDeliveryTimeout))
+          << server.transcript();
+    }
   }
 
   // `from` connects to ip:port as connection `name`, and the connection is
@@ -117,11 +127,7 @@ TEST_F(Multihost, AProgramOnTheRemoteSwitchDropsOneServiceAndLetsAnotherThrough)
   Machine& b = net->machine(1);
   auto client = a.linux_host("10.0.0.1");
   auto server = b.linux_host("10.0.0.2");
-  for (int port : {80, 23}) {
-    server->send("listen " + std::to_string(port));
-    ASSERT_TRUE(server->wait_line({"listening " + std::to_string(port)}, kDeliveryTimeout))
-        << server->transcript();
-  }
+  ASSERT_NO_FATAL_FAILURE(listen(*server, {80, 23}));
   // No program anywhere: both services answer across the machines.
   expect_connects(*client, "http-before", "10.0.0.2", 80);
   expect_line(*server, "accept 80 ");
@@ -154,11 +160,7 @@ TEST_F(Multihost, ANetcpuCableOnVxvdeDropsOneServiceAndLetsAnotherThrough) {
   auto server = b.linux_host("10.0.0.3", "netcpu://[in=\"" + kDropService + "\"/mgmt=\"" +
                                              cable_console + "\"]{" + net->vxvde_url() + "}");
   auto client = a.linux_host("10.0.0.1");
-  for (int port : {80, 7}) {
-    server->send("listen " + std::to_string(port));
-    ASSERT_TRUE(server->wait_line({"listening " + std::to_string(port)}, kDeliveryTimeout))
-        << server->transcript();
-  }
+  ASSERT_NO_FATAL_FAILURE(listen(*server, {80, 7}));
   Console cable(cable_console);
   ASSERT_NO_FATAL_FAILURE(watch_drops(cable));
   expect_connects(*client, "http", "10.0.0.3", 80);
@@ -199,11 +201,7 @@ TEST_F(Multihost, OneFleetCommandProgramsEveryMachineInTwoPhases) {
   auto node = b.lwip_node({"--addr", "10.0.0.4/24", "--echo", "23"}, "server");
   auto client = a.linux_host("10.0.0.1");
   auto server = b.linux_host("10.0.0.2");
-  for (int port : {80, 23}) {
-    server->send("listen " + std::to_string(port));
-    ASSERT_TRUE(server->wait_line({"listening " + std::to_string(port)}, kDeliveryTimeout))
-        << server->transcript();
-  }
+  ASSERT_NO_FATAL_FAILURE(listen(*server, {80, 23}));
   const std::string nodes =
       write("machines.txt", "a " + a.mgmt_path() + " point='" + std::to_string(a.uplink_port()) +
                                 " in'\nb " + b.mgmt_path() + " point='" +
