@@ -27,6 +27,7 @@
 
 #include "cli_util.h"
 #include "fleet_test_util.h"
+#include "local_sshd.h"
 #include "lwip_node_process.h"
 #include "switch_harness.h"
 #include "vde_plug_cable.h"
@@ -396,40 +397,40 @@ TEST_F(Fleet, TablesAreSetDumpedAndDeletedOnEveryNode) {
   EXPECT_EQ(r.code, 2) << r.err;
 }
 
-// The transports ctl, top and fleet share: exec:COMMAND, and ssh://HOST/path
-// through an `ssh` that runs its remote command here as sshd would (in a
-// shell), to see what would be run on the host.
-TEST_F(Fleet, CtlReachesConsolesThroughExecAndSsh) {
+// The transports ctl, top and fleet share beside sockets: exec:COMMAND, and
+// ssh://HOST/path through a real sshd (on 127.0.0.1, its port and key in
+// the ssh client's settings, as a user's ~/.ssh/config gives them).
+TEST_F(Fleet, ConsolesAreReachedThroughExecAndARealSshd) {
   Console& c = add_switch();
+  add_switch();
   c.cmd_ok("netcpu/load * in " + write("p.ncpu", kPassAll));
   Result r = netcpu("ctl " + quoted("exec:unixterm " + sw(0).mgmt_path()) + " 'netcpu/list * in'");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find(hash_of(scratch() / "p.ncpu")), std::string::npos) << r.out;
-
-  const auto bin = scratch() / "fake-ssh";
-  std::filesystem::create_directories(bin);
-  std::ofstream(bin / "ssh") << "#!/bin/sh\n"
-                                "while [ $# -gt 0 ]; do case \"$1\" in -o|-p) shift 2;; -*) "
-                                "shift;; *) break;; esac; done\n"
-                                "echo \"$1\" >"
-                             << (bin / "host").string()
-                             << "\nshift\n"
-                                "exec sh -c \"$*\"\n";
-  std::filesystem::permissions(bin / "ssh", std::filesystem::perms::owner_all);
-  r = sh("PATH=" + bin.string() + ":$PATH " + NETCPU_CLI + " ctl ssh://node7" + sw(0).mgmt_path() +
-         " 'netcpu/list * in'");
-  EXPECT_EQ(r.code, 0) << r.err;
-  EXPECT_NE(r.out.find(hash_of(scratch() / "p.ncpu")), std::string::npos) << r.out;
-  EXPECT_EQ(slurp(bin / "host"), "node7\n");
-  // What the command says on stderr is in the error.
-  r = sh("PATH=" + bin.string() + ":$PATH " + NETCPU_CLI + " ctl ssh://node7" + sw(0).dir() +
-         "/nothing.mgmt netcpu/list");
-  EXPECT_EQ(r.code, 3);
-  EXPECT_NE(r.err.find("Socket connecting error: No such file or directory"), std::string::npos)
-      << r.err;
   r = netcpu("ctl gopher://x netcpu/list");
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find("not a console address"), std::string::npos) << r.err;
+
+  if (auto why = LocalSshd::why_unavailable()) GTEST_SKIP() << "ssh:// not tried: " << *why;
+  LocalSshd sshd;
+  const std::string path = "PATH=" + sshd.ssh_path() + ":$PATH ";
+  r = sh(path + NETCPU_CLI + " ctl ssh://127.0.0.1" + sw(0).mgmt_path() + " 'netcpu/list * in'");
+  EXPECT_EQ(r.code, 0) << r.err << sshd.log();
+  EXPECT_NE(r.out.find(hash_of(scratch() / "p.ncpu")), std::string::npos) << r.out;
+  // A fleet of a node through ssh and one by its socket: both swap.
+  const std::string nodes =
+      write("ssh-nodes.txt", "far ssh://127.0.0.1" + sw(0).mgmt_path() + " point='* in'\nnear " +
+                                 sw(1).mgmt_path() + " point='* in'\n");
+  const std::string program = write("through-ssh.ncpu", kWithTable);
+  r = sh(path + NETCPU_CLI + " fleet " + nodes + " load " + program);
+  ASSERT_EQ(r.code, 0) << r.out << r.err << sshd.log();
+  EXPECT_EQ(hash_at(con(0), "* in"), hash_of(program));
+  EXPECT_EQ(hash_at(con(1), "* in"), hash_of(program));
+  // What unixterm says on the far side's stderr is in the error.
+  r = sh(path + NETCPU_CLI + " ctl ssh://127.0.0.1" + sw(0).dir() + "/nothing.mgmt netcpu/list");
+  EXPECT_EQ(r.code, 3);
+  EXPECT_NE(r.err.find("Socket connecting error: No such file or directory"), std::string::npos)
+      << r.err;
 }
 
 }  // namespace
