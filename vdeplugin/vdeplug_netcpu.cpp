@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "cable_host.h"
 
@@ -38,10 +39,16 @@ namespace {
 // libvdeplug writes handle and module into what vde_open_real returns, as
 // into its own struct vdeconn: they must come first.
 struct CableConn {
+  CableConn() = default;
+  CableConn(const CableConn&) = delete;
+  CableConn& operator=(const CableConn&) = delete;
+  ~CableConn() { delete host; }
   void* handle = nullptr;
   vdeplug_module* module = nullptr;
   VDECONN* nested = nullptr;
-  std::unique_ptr<CableHost> host;
+  // Owned. Not a unique_ptr: with libstdc++, clang does not take one for
+  // standard layout, and this struct must be.
+  CableHost* host = nullptr;
 };
 static_assert(std::is_standard_layout_v<CableConn>);
 static_assert(offsetof(CableConn, handle) == offsetof(vdeconn, handle));
@@ -145,7 +152,8 @@ VDECONN* cable_open(char* url, char* descr, int, vde_open_args* open_args) {
   CableError err;
   // Emitted packets leave on the wire, from whichever thread runs the program.
   conn->host = CableHost::create(
-      o, [c](const uint8_t* f, uint32_t n) { vde_send(c->nested, f, n, 0); }, &err);
+                   o, [c](const uint8_t* f, uint32_t n) { vde_send(c->nested, f, n, 0); }, &err)
+                   .release();
   if (!conn->host) return fail(err.error, err.message);
   conn->nested = vde_open(nested, descr, open_args);
   if (conn->nested == nullptr) {
@@ -213,7 +221,7 @@ int cable_close(VDECONN* conn) {
       start = end + 1;
     }
   }
-  c->host.reset();
+  delete std::exchange(c->host, nullptr);
   return vde_close(c->nested);
 }
 

@@ -303,8 +303,10 @@ int main(int argc, char** argv) {
     }));
   };
   auto time_c = [&](Bench& b) {
-    for (auto [run, ns] : {std::pair{b.c->run, &b.c_ns}, std::pair{b.c->scalar, &b.scalar_ns}}) {
-      if (!run) continue;
+    for (auto [c_run, ns] : {std::pair{b.c->run, &b.c_ns}, std::pair{b.c->scalar, &b.scalar_ns}}) {
+      if (!c_run) continue;
+      // A copy: C++20 lambdas may not capture a structured binding (clang refuses).
+      const auto run = c_run;
       ns->push_back(time_passes(frames, passes, b.writes, buf, [&](uint8_t* p, uint32_t len) {
         return static_cast<uint64_t>(run(p, len));
       }));
