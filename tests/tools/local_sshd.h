@@ -60,8 +60,8 @@ class LocalSshd {
     std::ofstream(dir_ / "ssh_config")
         << "Host *\n  Port " << port_ << "\n  IdentityFile " << (dir_ / "user").string()
         << "\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n";
-    std::ofstream(dir_ / "bin" / "ssh") << "#!/bin/sh\nexec /usr/bin/ssh -F "
-                                        << (dir_ / "ssh_config").string() << " \"$@\"\n";
+    std::ofstream(dir_ / "bin" / "ssh")
+        << "#!/bin/sh\nexec /usr/bin/ssh -F " << (dir_ / "ssh_config").string() << " \"$@\"\n";
     std::filesystem::permissions(dir_ / "bin" / "ssh", std::filesystem::perms::owner_all);
     const std::string config = (dir_ / "sshd_config").string(), log = (dir_ / "log").string();
     const char* argv[] = {kSshd, "-D", "-f", config.c_str(), "-E", log.c_str(), nullptr};
