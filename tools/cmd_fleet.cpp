@@ -308,10 +308,7 @@ int list(const FleetOptions& o, std::vector<NodeRun>& runs) {
     const std::string command = "netcpu/list -j";
     const ConsoleReply reply = ask(r, command);
     if (!reply.ok()) return fail(r, command + ": " + reply.text(), true);
-    // Through vdetelweb the JSON comes in lines cut between elements.
-    std::string data;
-    for (const auto& l : reply.data) data += l;
-    r.points = nlohmann::ordered_json::parse(data, nullptr, false);
+    r.points = nlohmann::ordered_json::parse(reply.json_text(), nullptr, false);
     if (!r.points.is_array()) fail(r, "netcpu/list -j did not answer a JSON list", false);
   });
   if (o.json) {

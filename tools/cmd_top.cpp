@@ -58,11 +58,8 @@ std::optional<nlohmann::json> list_json(Source& s) {
       s.error = "netcpu/list -j: " + (reply.has_status ? reply.status : std::string("no answer"));
       return std::nullopt;
     }
-    // Through vdetelweb the JSON comes in lines cut between elements.
-    std::string data;
-    for (const auto& l : reply.data) data += l;
     s.error.clear();
-    return nlohmann::json::parse(data);
+    return nlohmann::json::parse(reply.json_text());
   } catch (const std::exception& e) {
     s.client.reset();
     s.error = e.what();

@@ -41,4 +41,10 @@ std::string ConsoleReply::text() const {
   return out;
 }
 
+std::string ConsoleReply::json_text() const {
+  std::string out;
+  for (const auto& l : data) out += l;
+  return out;
+}
+
 }  // namespace netcpu::cli

@@ -20,6 +20,9 @@ struct ConsoleReply {
   bool ok() const { return has_status && error == 0; }
   // The data lines joined by newlines, or the status line's text when there are none.
   std::string text() const;
+  // The data lines joined as they are: a JSON reply (`-j`) whole again, also
+  // when netcpu.so cut it between elements for a vdetelweb or vdeterm client.
+  std::string json_text() const;
 };
 
 ConsoleReply parse_reply(const std::vector<std::string>& lines);

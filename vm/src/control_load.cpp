@@ -22,19 +22,16 @@ namespace netcpu {
 
 ControlReply Control::load(AttachPoint& at, std::vector<uint8_t> bytes, const std::string& file,
                            const std::string& given_name) {
-  LoadError error;
-  std::optional<Program> prog = program_from_bytes(bytes, file, &error);
-  if (!prog) return fail(EINVAL, error.text + "\n" + kept(at));
-  return install(at, std::move(*prog), file, file, given_name, nullptr);
+  return load_bytes(at, std::move(bytes), file, file, given_name, nullptr);
 }
 
 ControlReply Control::load_bytes(AttachPoint& at, std::vector<uint8_t> bytes,
                                  const std::string& file, const std::string& origin,
-                                 Transaction* into) {
+                                 const std::string& given_name, Transaction* into) {
   LoadError error;
   std::optional<Program> prog = program_from_bytes(bytes, file, &error);
   if (!prog) return fail(EINVAL, error.text + "\n" + kept(at));
-  return install(at, std::move(*prog), file, origin, {}, into);
+  return install(at, std::move(*prog), file, origin, given_name, into);
 }
 
 ControlReply Control::install(AttachPoint& at, Program prog, const std::string& file,
@@ -101,7 +98,7 @@ ControlReply Control::load_file(AttachPoint& at, std::string_view args, size_t s
   auto bytes = read_whole_file(tried, &why);
   if (!bytes) return refuse(why.error);
   // The file as opened is its origin, whatever the working directory later.
-  return load_bytes(at, std::move(*bytes), file, tried, into);
+  return load_bytes(at, std::move(*bytes), file, tried, {}, into);
 }
 
 // Consoles cut long lines (vde_switch reads 128 bytes per command), so
@@ -137,7 +134,7 @@ ControlReply Control::put_chunk(AttachPoint& at, const std::string& chunk,
                    "; send the rest with netcpu/" + (into ? "stage " + at.name() + " put" : "put")};
   }
   arriving.erase(&at);
-  return load_bytes(at, std::move(*bytes), "<put>", "<put>", into);
+  return load_bytes(at, std::move(*bytes), "<put>", "<put>", {}, into);
 }
 
 ControlReply Control::cmd_unload(const std::vector<std::string>& w) {

@@ -159,8 +159,11 @@ class Control {
                          Transaction* into);
   ControlReply put_chunk(AttachPoint& at, const std::string& chunk,
                          std::map<const AttachPoint*, std::string>& arriving, Transaction* into);
+  // load() with where the program came from (`origin`, for list) apart
+  // from the name diagnostics give it (`file`).
   ControlReply load_bytes(AttachPoint& at, std::vector<uint8_t> bytes, const std::string& file,
-                          const std::string& origin, Transaction* into);
+                          const std::string& origin, const std::string& given_name,
+                          Transaction* into);
   // Verifies a made program and installs it on `at` (or stages it).
   ControlReply install(AttachPoint& at, Program prog, const std::string& file,
                        const std::string& origin, const std::string& name, Transaction* into);
