@@ -46,7 +46,9 @@ struct Address {
   sockaddr* sa() { return reinterpret_cast<sockaddr*>(&storage); }
 };
 
-std::optional<Address> address(const std::string& ip, int port) {
+// The address ip:port; nothing, with `why` set, when ip is not an IPv4 or
+// IPv6 address.
+std::optional<Address> address(const std::string& ip, int port, std::string& why) {
   Address a;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage);
   auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
@@ -62,6 +64,7 @@ std::optional<Address> address(const std::string& ip, int port) {
     a.len = sizeof *v6;
     return a;
   }
+  why = "bad address `" + ip + "`";
   return std::nullopt;
 }
 
@@ -237,11 +240,8 @@ class SocketHelper {
   }
 
   bool listen_on(const std::string& ip, int port, std::string& why) {
-    auto a = address(ip, port);
-    if (!a) {
-      why = "bad address `" + ip + "`";
-      return false;
-    }
+    auto a = address(ip, port, why);
+    if (!a) return false;
     int fd = socket(a->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, a->sa(), a->len) != 0 || listen(fd, 8) != 0) {
       why = errno_text("listen on " + peer_text(*a));
@@ -253,11 +253,8 @@ class SocketHelper {
   }
 
   bool connect_to(const std::string& name, const std::string& ip, int port, std::string& why) {
-    auto a = address(ip, port);
-    if (!a) {
-      why = "bad address `" + ip + "`";
-      return false;
-    }
+    auto a = address(ip, port, why);
+    if (!a) return false;
     int fd = socket(a->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       why = errno_text("socket");
@@ -311,11 +308,8 @@ class SocketHelper {
   // Connects the UDP socket on lport (bound on first use) to ip:port, so
   // that an ICMP error about what it sends is reported to it.
   bool udp_connect(int lport, const std::string& ip, int port, std::string& why) {
-    auto to = address(ip, port);
-    if (!to) {
-      why = "bad address `" + ip + "`";
-      return false;
-    }
+    auto to = address(ip, port, why);
+    if (!to) return false;
     Socket* s = udp_socket(local_ip(ip), lport, why);
     if (s == nullptr) return false;
     if (connect(s->fd, to->sa(), to->len) != 0) {
@@ -327,11 +321,8 @@ class SocketHelper {
 
   // The UDP socket bound to ip:lport, made on first use.
   Socket* udp_socket(const std::string& ip, int lport, std::string& why) {
-    auto local = address(ip, lport);
-    if (!local) {
-      why = "bad address `" + ip + "`";
-      return nullptr;
-    }
+    auto local = address(ip, lport, why);
+    if (!local) return nullptr;
     if (Socket* s = find(Kind::Udp, std::to_string(lport), local->family())) return s;
     int fd = socket(local->family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, local->sa(), local->len) != 0) {
@@ -345,11 +336,8 @@ class SocketHelper {
 
   bool udp_send(int lport, const std::string& ip, int port, const std::string& text,
                 std::string& why) {
-    auto to = address(ip, port);
-    if (!to) {
-      why = "bad address `" + ip + "`";
-      return false;
-    }
+    auto to = address(ip, port, why);
+    if (!to) return false;
     Socket* s = udp_socket(local_ip(ip), lport, why);
     if (s == nullptr) return false;
     if (sendto(s->fd, text.data(), text.size(), 0, to->sa(), to->len) !=
@@ -363,11 +351,8 @@ class SocketHelper {
   // An ICMP (or ICMPv6) datagram socket: the kernel sets the identifier (the
   // socket's "port") and delivers the replies that carry it.
   bool ping(const std::string& name, const std::string& ip, int seq, std::string& why) {
-    auto to = address(ip, 0);
-    if (!to) {
-      why = "bad address `" + ip + "`";
-      return false;
-    }
+    auto to = address(ip, 0, why);
+    if (!to) return false;
     const bool v6 = to->family() == AF_INET6;
     Socket* s = find(Kind::Ping, name, to->family());
     if (s == nullptr) {
