@@ -2,6 +2,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <ctime>
 
 namespace netcpu {
 namespace {
@@ -20,6 +21,26 @@ struct Buf {
     if (len + 1 < cap) p[len++] = c, p[len] = 0;
   }
 };
+
+// One thread runs an instance at a time, its counters' only writer: a
+// relaxed load and store, not a locked add (as instance.cpp's add()).
+void count(std::atomic<uint64_t>& c) {
+  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+// steady_clock::now(), read without libstdc++'s out-of-line wrapper: on
+// Linux its clock is CLOCK_MONOTONIC (a vDSO call), the same time points.
+std::chrono::steady_clock::time_point steady_now() {
+#if defined(__linux__)
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+#else
+  return std::chrono::steady_clock::now();
+#endif
+}
 
 }  // namespace
 
@@ -77,7 +98,7 @@ size_t format_hex_line(char* out, size_t cap, uint32_t off, const uint8_t* bytes
 bool output_allowed(InstanceImpl& vm) {
   if (!vm.sink_) return false;
   const Limits& lim = vm.limits();
-  auto now = std::chrono::steady_clock::now();
+  const auto now = steady_now();
   if (vm.last_refill_ == std::chrono::steady_clock::time_point{}) {
     vm.tokens_ = lim.output_burst;
   } else {
@@ -86,7 +107,7 @@ bool output_allowed(InstanceImpl& vm) {
   }
   vm.last_refill_ = now;
   if (vm.tokens_ < 1) {
-    vm.stats().output_suppressed.fetch_add(1, std::memory_order_relaxed);
+    count(vm.stats().output_suppressed);
     return false;
   }
   vm.tokens_ -= 1;
@@ -94,8 +115,32 @@ bool output_allowed(InstanceImpl& vm) {
 }
 
 void emit_line(InstanceImpl& vm, OutputKind kind, std::string_view line) {
-  vm.stats().output_lines.fetch_add(1, std::memory_order_relaxed);
+  count(vm.stats().output_lines);
   vm.sink_(kind, line);
+}
+
+void output_values(InstanceImpl& vm, const Program& prog, const Insn& in, const uint64_t* vals,
+                   int n) {
+  if (!output_allowed(vm)) return;
+  const std::string_view text =
+      in.target == kNoTarget ? std::string_view() : std::string_view(prog.strings[in.target]);
+  char buf[kMaxOutputLine];
+  const size_t l = format_output(buf, sizeof buf, text, vals, n);
+  emit_line(vm, in.op == Op::LOG ? OutputKind::Log : OutputKind::Print, {buf, l});
+}
+
+void dump_packet(InstanceImpl& vm, const uint8_t* pkt, uint32_t len, uint64_t max) {
+  if (!pkt) {
+    if (output_allowed(vm)) emit_line(vm, OutputKind::Dump, "(no packet)");
+    return;
+  }
+  const uint32_t n = max == 0 || max > len ? len : static_cast<uint32_t>(max);
+  char buf[kMaxOutputLine];
+  for (uint32_t off = 0; off < n && output_allowed(vm); off += 16) {
+    const size_t l =
+        format_hex_line(buf, sizeof buf, off, pkt + off, std::min<uint32_t>(16, n - off));
+    emit_line(vm, OutputKind::Dump, {buf, l});
+  }
 }
 
 }  // namespace netcpu
