@@ -1,7 +1,8 @@
 // The JIT: native x86-64 code for everything a program's .text reaches.
-// The common instructions compile inline; the rest (output, rewrites,
-// checksums, finds, emits and the rarer operand shapes) call the
-// interpreter's own handler for that one instruction and go on natively, so
+// The common instructions compile inline; output and rewrites call
+// jit_calls.h's functions with their operands read; the rest (checksums,
+// emits and the rarer operand shapes) call the interpreter's own handler
+// for that one instruction and go on natively, so
 // a program never behaves differently because it was compiled: same
 // verdicts, same instruction counts, same faults at the same pc. The budget
 // is checked where a run can loop or call; a run that would cross it is
