@@ -584,6 +584,8 @@ TEST(Jit, RewritesChangeThePacketAsTheInterpretersHandler) {
   // Each address to itself: the checksums' words stay, but a UDP checksum
   // of 0xffff would come out 0, and is written 0xffff.
   expect_same(".text:\n    rewrite ip.src, ip.src\n    rewrite ip.dst, ip.dst\n    pass\n");
+  expect_same(
+      ".text:\n    rewrite l4.dport, l4.dport\n    jne other\n    pass\nother:\n    drop\n");
   // b faults: no change, the run aborted at the rewrite.
   expect_same(".text:\n    rewrite ip.src, pkt.u32[56]\n    pass\n");
 }

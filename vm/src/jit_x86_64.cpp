@@ -1320,6 +1320,10 @@ class Compiler {
       a_.mov(RSI, RAX);
       a_.and_imm32(RSI, 0xffffffffu);  // the new address: b's low 32 bits
       rewrite_address(field == MappedReg::IpSrc ? 12 : 16);
+    } else if (field == MappedReg::L4Sport || field == MappedReg::L4Dport) {
+      a_.mov(RSI, RAX);
+      a_.and_imm32(RSI, 0xffff);  // the new port: b's low 16 bits
+      rewrite_port(field == MappedReg::L4Sport ? 0 : 2);
     } else {
       a_.mov(RDX, RAX);
       a_.mov(RDI, state_);
@@ -1337,20 +1341,15 @@ class Compiler {
   // address in rsi, as rewrite_field() (checksum.cpp) does: the address
   // stored, then the IPv4 header checksum and the TCP or UDP checksum (the
   // address is in their pseudo-header) updated by RFC 1624's
-  // HC' = ~(~HC + ~m + m'), over the address's two 16-bit words; a UDP
-  // checksum of 0 (none) stays 0, and a result of 0 is written 0xffff.
-  // rax = 0 when rewritten (the packet then modified, the field memo
-  // dropped), 1 when the packet has no IPv4 header: the flags' operand.
+  // HC' = ~(~HC + ~m + m'), over the address's two 16-bit words.
+  // rax = 0 when rewritten, 1 when the packet has no IPv4 header.
   void rewrite_address(int32_t offset) {
-    const int absent = a_.new_label(), udp = a_.new_label(), l4_done = a_.new_label(),
-              done = a_.new_label();
-    const int32_t l3 = l_.headers + static_cast<int32_t>(offsetof(Headers, l3));
-    const int32_t l4 = l_.headers + static_cast<int32_t>(offsetof(Headers, l4));
+    const int absent = a_.new_label();
     if (!(known_ & has::kIp4)) {  // (a beq has.ip4, 0 before it tested)
       test_header_flags(has::kIp4);
       a_.jcc(kE, absent);
     }
-    header_in_packet(l3, 20, absent);
+    header_in_packet(headers_member(offsetof(Headers, l3)), 20, absent);
     a_.load_sized(RDI, offset, 2, false);  // the old address
     // The delta, ~m + m' a word at a time: 2 * 0xffff - the old words + the new.
     a_.mov_imm(RDX, 2 * 0xffff);
@@ -1360,28 +1359,72 @@ class Compiler {
     a_.bswap32_rax();
     a_.store(RDI, offset, RAX, 4);
     apply_checksum_delta(10, false, -1);
+    update_l4_checksum();
+    rewritten(absent);
+  }
+
+  // rewrite l4.sport or l4.dport (the transport header's bytes at `offset`)
+  // to the port in rsi, as rewrite_field() does: TCP and UDP only (SCTP's
+  // CRC32c is not incremental), the TCP or UDP checksum updated.
+  void rewrite_port(int32_t offset) {
+    const int absent = a_.new_label();
+    if (!(known_ & has::kL4)) {
+      test_header_flags(has::kL4);
+      a_.jcc(kE, absent);
+    }
+    if (!(known_ & (has::kTcp | has::kUdp))) {
+      test_header_flags(has::kTcp | has::kUdp);
+      a_.jcc(kE, absent);
+    }
+    header_in_packet(headers_member(offsetof(Headers, l4)), 8, absent);
+    a_.load_sized(RDI, offset, 1, false);  // the old port
+    a_.mov_imm(RDX, 0xffff);               // the delta, ~m + m'
+    a_.alu(0x29, RDX, RAX);
+    a_.alu(0x01, RDX, RSI);
+    a_.mov(RAX, RSI);
+    a_.bswap16_rax();
+    a_.store(RDI, offset, RAX, 2);
+    update_l4_checksum();
+    rewritten(absent);
+  }
+
+  // The TCP or UDP checksum updated by the delta in rdx, where the packet
+  // has one (l4_checksum() in checksum.cpp): a UDP checksum of 0 (none)
+  // stays 0, and a result of 0 is written 0xffff.
+  void update_l4_checksum() {
+    const int udp = a_.new_label(), done = a_.new_label();
     test_header_flags(has::kL4);
-    a_.jcc(kE, l4_done);
+    a_.jcc(kE, done);
     test_header_flags(has::kTcp);
     a_.jcc(kE, udp);
-    header_in_packet(l4, 18, udp);
-    apply_checksum_delta(16, false, l4_done);
-    a_.jmp(l4_done);
+    header_in_packet(headers_member(offsetof(Headers, l4)), 18, udp);
+    apply_checksum_delta(16, false, done);
+    a_.jmp(done);
     a_.bind(udp);
     test_header_flags(has::kUdp);
-    a_.jcc(kE, l4_done);
-    header_in_packet(l4, 8, l4_done);
-    apply_checksum_delta(6, true, l4_done);
-    a_.bind(l4_done);
+    a_.jcc(kE, done);
+    header_in_packet(headers_member(offsetof(Headers, l4)), 8, done);
+    apply_checksum_delta(6, true, done);
+    a_.bind(done);
+  }
+
+  // The end of an inline rewrite: rewritten, the packet is modified and the
+  // memoised header fields go (same offsets, new values), rax = 0; at
+  // `absent` (no such field in the packet) rax = 1: the flags' operand, as
+  // the interpreter's set_found.
+  void rewritten(int absent) {
+    const int done = a_.new_label();
     a_.mov_imm(RAX, 1);
     a_.store(state_, l_.modified, RAX, 1);
     a_.alu(0x31, RAX, RAX);
-    a_.store(state_, l_.field_known, RAX);  // same offsets, new values
+    a_.store(state_, l_.field_known, RAX);
     a_.jmp(done);
     a_.bind(absent);
     a_.mov_imm(RAX, 1);
     a_.bind(done);
   }
+
+  int32_t headers_member(size_t offset) const { return l_.headers + static_cast<int32_t>(offset); }
 
   // rdi = the packet's address of the header whose offset the parsed
   // headers hold at `at`, when `bytes` of it fit in the packet; else on to `short_packet`.
