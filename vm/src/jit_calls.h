@@ -3,6 +3,8 @@
 // output, and rewrites of header fields. The native code has read the
 // operands (and faulted where the interpreter faults); these do the rest
 // exactly as the interpreter's handlers do, on the run in progress.
+// jit_output and jit_dump are in output.cpp, where the rate limit's token
+// bucket inlines into them; jit_rewrite in jit_calls.cpp.
 #pragma once
 
 #include <cstdint>

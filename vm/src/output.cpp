@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <ctime>
 
+#include "interpreter_state.h"
+#include "jit_calls.h"
+
 namespace netcpu {
 namespace {
 
@@ -95,7 +98,11 @@ size_t format_hex_line(char* out, size_t cap, uint32_t off, const uint8_t* bytes
   return b.len;
 }
 
-bool output_allowed(InstanceImpl& vm) {
+namespace {
+
+// output_allowed(), inlined where a line is printed: a print costs one call
+// from native code (jit_output) before the clock's.
+[[gnu::always_inline]] inline bool take_token(InstanceImpl& vm) {
   if (!vm.sink_) return false;
   const Limits& lim = vm.limits_;
   const auto now = steady_now();
@@ -117,6 +124,10 @@ bool output_allowed(InstanceImpl& vm) {
   return true;
 }
 
+}  // namespace
+
+bool output_allowed(InstanceImpl& vm) { return take_token(vm); }
+
 void emit_line(InstanceImpl& vm, OutputKind kind, std::string_view line) {
   count(vm.stats_.output_lines);
   vm.sink_(kind, line);
@@ -124,12 +135,28 @@ void emit_line(InstanceImpl& vm, OutputKind kind, std::string_view line) {
 
 void output_values(InstanceImpl& vm, const Program& prog, const Insn& in, const uint64_t* vals,
                    int n) {
-  if (!output_allowed(vm)) return;
+  if (!take_token(vm)) return;
   const std::string_view text =
       in.target == kNoTarget ? std::string_view() : std::string_view(prog.strings[in.target]);
   char buf[kMaxOutputLine];
   const size_t l = format_output(buf, sizeof buf, text, vals, n);
   emit_line(vm, in.op == Op::LOG ? OutputKind::Log : OutputKind::Print, {buf, l});
+}
+
+// The native code's print, log and dump (jit_calls.h): here, where the
+// token bucket inlines into them.
+void jit_output(void* state, const Insn* in, uint64_t a, uint64_t b) {
+  auto& st = *static_cast<RunState*>(state);
+  uint64_t vals[2];
+  int n = 0;
+  if (in->a.kind != Kind::None) vals[n++] = a;
+  if (in->b.kind != Kind::None) vals[n++] = b;
+  output_values(*st.vm, st.vm->program_, *in, vals, n);
+}
+
+void jit_dump(void* state, uint64_t max) {
+  auto& st = *static_cast<RunState*>(state);
+  dump_packet(*st.vm, st.pkt, st.pkt ? *st.len : 0, max);
 }
 
 void dump_packet(InstanceImpl& vm, const uint8_t* pkt, uint32_t len, uint64_t max) {
