@@ -550,7 +550,9 @@ TEST(Jit, OutputLinesAndTheirRateLimitAreTheInterpreters) {
       "    log \"%ip -> %ip\", ip.src, ip.dst\n    print n\n    print \"only text\"\n"
       "    mov gpr1, l4.dport\n    log \"port\", gpr1\n    print \"%x %d %mac\", gpr1, -5\n"
       "    dump 20\n    print \"byte %x\", pkt.u8[40]\n    mov gpr0, pkt.u8[50]\n"
-      "    log \"%d %x\", gpr0, n\n    print \"%u\", pkt.u16[gpr0]\n    dump 0\n    pass\n";
+      "    log \"%d %x\", gpr0, n\n    print \"%u\", pkt.u16[gpr0]\n    dump 0\n"
+      "    print \"%u %u\", rand, pkt.u8[59]\n    print \"%u %u\", pkt.u8[60], rand\n"
+      "    log \"%u\", rand\n    pass\n";
   expect_same(src);
   for (uint32_t burst : {0u, 1u, 7u, 60u}) {
     SCOPED_TRACE("burst " + std::to_string(burst));

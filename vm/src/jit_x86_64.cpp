@@ -295,10 +295,6 @@ class Compiler {
         return false;  // calls find_in_packet, as the interpreter does
       case Op::PRINT:
       case Op::LOG:
-        // The interpreter reads both operands, even past a fault in a: a
-        // `rand` in b draws then. The code stops at the fault, so such a
-        // line is the handler's.
-        return draws_random(in.a) || draws_random(in.b);
       case Op::DUMP:
       case Op::REWRITE:
         return false;  // operands read natively, then jit_calls.h
