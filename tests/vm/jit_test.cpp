@@ -592,6 +592,17 @@ TEST(Jit, RewritesChangeThePacketAsTheInterpretersHandler) {
   expect_same(".text:\n    rewrite ip.src, pkt.u32[56]\n    pass\n");
 }
 
+// In a loop, where the budget hands a run to the interpreter at the loop's
+// head: the lines printed and the rewrites done before it stopped are the
+// interpreter's, under every budget.
+TEST(Jit, OutputAndRewritesInALoopUnderEveryBudget) {
+  expect_same_under_every_budget(
+      ".text:\n    mov gpr0, 0\nloop:\n    print \"i %u\", gpr0\n"
+      "    rewrite l4.sport, gpr0\n    rewrite ip.dst, gpr0\n    add gpr0, 1\n"
+      "    blt gpr0, 3, loop\n    pass\n",
+      20);
+}
+
 TEST(Jit, TimersAndInitRunNativeWithoutAPacket) {
   const char* src =
       ".data:\ntable t hash key 4 value 8 max 8\nnum ticks 0\n"
