@@ -421,6 +421,35 @@ TEST(Jit, LoopsRunNativeAndTheBudgetStopsThemWhereTheInterpreterWould) {
   expect_same_under_every_budget(".text:\nspin:\n    add gpr0, 1\n    jmp spin\n", 6);
 }
 
+// Code with loops counts the budget down in a register, and keeps more gprs
+// in host registers, one of them caller-saved (kept in the state across each
+// call out): a loop whose gprs stay live across the parser (ARP and tagged
+// frames), a table's functions and output, with a switch, faults at
+// computed offsets inside it, and register-to-register arithmetic and
+// branches, must give the interpreter's results under every budget.
+TEST(Jit, LoopsWithGprsLiveAcrossCallsUnderEveryBudget) {
+  const char* src =
+      ".data:\ntable t hash key 4 value 8 max 8\nnum total 0\n.text:\n    mov gpr0, 0\n"
+      "    mov gpr1, 0\n    mov gpr2, 3\n    mov gpr3, mlen\n    mov gpr4, 7\nloop:\n"
+      "    add gpr1, pkt.u8[gpr0]\n    tadd t, gpr0, gpr3\n    print \"%u %u\", gpr0, gpr1\n"
+      "    add gpr1, ip.proto\n    mul gpr4, gpr2\n    switch gpr0\n    case 1:\n"
+      "        add gpr4, gpr1\n    case 2:\n        break\n    default:\n"
+      "        sub gpr4, gpr3\n    endswitch\n    bset gpr4, gpr2, odd\n"
+      "    add gpr1, pkt.u16[gpr0 + 40]\nodd:\n    xor gpr3, gpr0\n    add gpr0, 1\n"
+      "    bltu gpr0, gpr2, loop\n    bgtu gpr3, mlen, heavy\n    add total, gpr1\n"
+      "    add total, gpr4\n    bgeu gpr1, 300, heavy\n    pass\nheavy:\n    drop\n";
+  expect_same(src);
+  expect_same_under_every_budget(src, 60);
+  // Nested loops: the inner one's gprs weigh most.
+  const char* nested =
+      ".text:\n    mov gpr5, 0\nouter:\n    mov gpr6, 0\ninner:\n    add gpr7, gpr6\n"
+      "    add gpr6, 1\n    bltu gpr6, 4, inner\n    add gpr8, gpr7\n    mov gpr9, l4.dport\n"
+      "    add gpr5, 1\n    bltu gpr5, 3, outer\n    bgtu gpr8, gpr9, high\n    pass\n"
+      "high:\n    drop\n";
+  expect_same(nested);
+  expect_same_under_every_budget(nested, 50);
+}
+
 TEST(Jit, FunctionsCallNativelyWithTheDataStack) {
   const char* src =
       ".data:\nnum depth 0\n.text:\n    push mlen\n    call outer\n    pop gpr5\n"
