@@ -432,10 +432,12 @@ class Compiler {
     std::fill(std::begin(host_), std::end(host_), kInState);
     const std::vector<uint8_t> free =
         full_ ? std::vector<uint8_t>{RBX, RBP, R11} : std::vector<uint8_t>{R10, R11};
-    for (size_t i = 0; i < free.size() && uses[i].first; ++i) {
+    for (size_t i = 0; i < free.size() && uses[i].first; ++i)
       host_[uses[i].second] = static_cast<int8_t>(free[i]);
-      saves_rbx_ |= free[i] == RBX;
-    }
+    if (!full_) return;
+    saved_ = {R12, R13, R14, R15};
+    for (uint8_t r : {RBX, RBP})
+      if (std::find(std::begin(host_), std::end(host_), r) != std::end(host_)) saved_.push_back(r);
   }
 
   // Before the interpreter reads the gprs, and after it may have written them.
@@ -473,13 +475,11 @@ class Compiler {
     }
     if (full_ || read_regs_) a_.alu(0x31, RAX, RAX);
     if (full_) {
-      // Pushes after the return address, an odd number of them: rsp is
-      // 16-byte aligned for calls.
-      for (uint8_t r : {RBP, R12, R13, R14, R15}) a_.push(r);
-      if (saves_rbx_) {
-        a_.push(RBX);
-        a_.alu_imm(5, RSP, 8);
-      }
+      // The callee-saved registers the code uses, pushed after the return
+      // address, and 8 bytes more for an even number: rsp is 16-byte
+      // aligned for calls.
+      for (uint8_t r : saved_) a_.push(r);
+      if (saved_.size() % 2 == 0) a_.alu_imm(5, RSP, 8);
       a_.mov(R15, RDI);
       a_.mov(R12, RSI);
       a_.mov(R13, RDX);
@@ -609,12 +609,8 @@ class Compiler {
   void epilogue() {
     a_.mov(RDX, count_);
     if (frames_) a_.load(RSP, state_, l_.native_sp);  // from inside a function, too
-    if (saves_rbx_) {
-      a_.alu_imm(0, RSP, 8);
-      a_.pop(RBX);
-    }
-    if (full_)
-      for (uint8_t r : {R15, R14, R13, R12, RBP}) a_.pop(r);
+    if (full_ && saved_.size() % 2 == 0) a_.alu_imm(0, RSP, 8);
+    for (auto r = saved_.rbegin(); r != saved_.rend(); ++r) a_.pop(*r);
     a_.ret();
   }
 
@@ -1371,7 +1367,8 @@ class Compiler {
 
   // add, sub, and, or, xor and mul into a gpr, and the compare-and-branch
   // instructions, with a register operand in place: `add rbp, rax` rather
-  // than moves through rax and rcx. a is then a gpr or mlen, whose read has
+  // than moves through rax and rcx; add ... xor of a register into a
+  // variable, into its memory. a is then a gpr or mlen, whose read has
   // no effect and cannot fault, so reading b first changes nothing.
   bool register_form(const Insn& in) {
     static constexpr struct {
@@ -1387,9 +1384,14 @@ class Compiler {
       opcode = f->opcode;
     }
     const bool branch = is_branch(in.op);
+    int rb = value_register(in.b);
+    if (!branch && in.a.kind == Kind::Var && in.op != Op::MUL && rb >= 0) {
+      a_.load(RDX, state_, l_.heap);  // op [heap + a], rb (the verifier proved a in bounds)
+      a_.alu_to_memory(opcode, RDX, static_cast<int32_t>(in.a.imm), static_cast<uint8_t>(rb));
+      return true;
+    }
     if (!branch && in.a.kind != Kind::Reg) return false;
     const int ra = value_register(in.a);
-    int rb = value_register(in.b);
     if (ra < 0 && rb < 0) return false;
     if (ra < 0 && in.a.kind != Kind::Reg) return false;  // (a's read may have effects)
     if (rb < 0) {  // b into rax (rcx when a comes into rax next)
@@ -1892,7 +1894,7 @@ class Compiler {
   bool counts_down_ = false;         // count_ holds what is left of the budget
   uint32_t read_regs_ = 0;           // bit per gpr
   int8_t host_[kGprCount] = {};      // the host register of each gpr, or kInState
-  bool saves_rbx_ = false;
+  std::vector<uint8_t> saved_;       // the callee-saved registers the prologue pushes
   bool parsed_ = false;              // the headers are parsed on every path to here
   bool unparsed_ = false;            // and not parsed on any: the state says 0
   uint32_t known_ = 0;               // has:: bits set on every path to here

@@ -114,8 +114,13 @@ class Asm {
     byte(static_cast<uint8_t>(v));
   }
   void add_register_to_memory(uint8_t base, int32_t disp, uint8_t src) {
+    alu_to_memory(0x01, base, disp, src);
+  }
+  // op qword [base + disp], src for alu()'s opcodes (add 01, or 09, and 21,
+  // sub 29, xor 31).
+  void alu_to_memory(uint8_t opcode, uint8_t base, int32_t disp, uint8_t src) {
     rex(true, src, 0, base);
-    byte(0x01);
+    byte(opcode);
     mem(src, base, disp);
   }
   // A zero-extended load of 1 << width_log bytes into eax/rax from [base + disp],
