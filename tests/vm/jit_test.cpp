@@ -372,6 +372,23 @@ TEST(Jit, ArithmeticEdgeCases) {
       "    bne gpr4, 0, no\n    bne gpr6, 0, no\n    bne gpr9, 3, no\n    pass\nno:\n    drop\n");
 }
 
+// Shifts by a constant below 64 are one shift by an immediate, in place
+// where the gpr lives in a host register: by 0, 1 and 63, of negative
+// values and of the packet's bytes, on gprs in registers and in the state,
+// variables and heap memory, and 64 (0, or the sign for sar).
+TEST(Jit, ShiftsByConstantsGiveTheInterpretersValues) {
+  expect_same(
+      ".data:\nnum v -5\narray h 2\n.text:\n    mov gpr0, pkt.u8[14]\n    and gpr0, 15\n"
+      "    shl gpr0, 2\n    mov gpr1, -8\n    sar gpr1, 1\n    mov gpr2, -8\n    shr gpr2, 63\n"
+      "    mov gpr3, -1\n    sar gpr3, 63\n    mov gpr4, mlen\n    shl gpr4, 0\n"
+      "    mov gpr5, -3\n    sar gpr5, 64\n    mov gpr6, 7\n    shl gpr6, 63\n"
+      "    sar v, 2\n    mov heap.u16[h + 2], mlen\n    shl heap.u16[h + 2], 9\n"
+      "    mov gpr7, mlen\n    and gpr7, 7\n    shr heap.u64[gpr7 + h], 3\n"
+      "    add gpr0, gpr1\n    add gpr0, gpr2\n    add gpr0, gpr3\n    add gpr0, gpr4\n"
+      "    add gpr0, gpr5\n    add gpr0, gpr6\n    add gpr0, v\n    mov v, gpr0\n"
+      "    bgt gpr0, 40, big\n    pass\nbig:\n    drop\n");
+}
+
 TEST(Jit, HeapVariablesKeepTheirValuesAcrossRuns) {
   expect_same(
       ".data:\nnum seen 0\nnum tcp 5\n.text:\n    add seen, 1\n"

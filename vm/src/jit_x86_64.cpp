@@ -1309,7 +1309,7 @@ class Compiler {
         return a_.jcc(condition(in.op), pc_label_[in.target]);
       }
     }
-    if (register_form(in)) return;
+    if (register_form(in) || shift_by_constant(in)) return;
     read_pair(in.a, in.b);
     switch (in.op) {
       case Op::ADD:
@@ -1413,6 +1413,23 @@ class Compiler {
       return a_.jcc(c, pc_label_[in.target]), true;
     }
     if (dst == RAX) write(in.a);
+    return true;
+  }
+
+  // shl, shr and sar by a constant below 64 (`shl gpr1, 2`, a header
+  // length in words to bytes): one shift by an immediate, in place where
+  // a lives in a register. (64 or more: shift() gives 0 or the sign.)
+  bool shift_by_constant(const Insn& in) {
+    if ((in.op != Op::SHL && in.op != Op::SHR && in.op != Op::SAR) || in.b.kind != Kind::Imm ||
+        in.b.imm < 0 || in.b.imm > 63)
+      return false;
+    const uint8_t ext = in.op == Op::SHL ? 4 : in.op == Op::SHR ? 5 : 7;
+    const auto n = static_cast<uint8_t>(in.b.imm);
+    if (const int ra = in.a.kind == Kind::Reg ? value_register(in.a) : -1; ra >= 0)
+      return a_.shift_imm(ext, static_cast<uint8_t>(ra), n), true;
+    read(in.a);
+    a_.shift_imm(ext, RAX, n);
+    write(in.a);
     return true;
   }
 
