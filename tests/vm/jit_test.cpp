@@ -502,7 +502,7 @@ TEST(Jit, TaddThenLookupOfTheSameKeyAgreesWithTheInterpreterWhenTablesFill) {
       "    add fails, 1\nstored:\n    tadd c, mlen, 200\n    lookup gpr1, c, mlen\n"
       "    update c, 7, 0x1ff\n    lookup gpr2, c, 7\n"
       "    tadd a, 1, 0xffff\n    lookup gpr3, a, 1\n    tadd a, mlen, 1\n"
-      "    lookup gpr4, a, mlen\n    tadd r, mlen, 3\n    lookup gpr5, r, mlen\n"
+      "    lookup gpr4, a, mlen\n    tadd r, mlen, -3\n    lookup gpr5, r, mlen\n"
       "    tadd g, rand, 1\n    lookup gpr6, g, rand\n    tadd g, ip.src, 1\n"
       "    lookup gpr7, g, ip.dst\n"
       "    print \"%u %u\", gpr0, gpr1\n    print \"%u %u\", gpr2, gpr3\n"

@@ -1251,7 +1251,7 @@ class Compiler {
     Table* t = l_.tables[in.aux];
     const bool lookup = in.op == Op::LOOKUP;
     if (heap_keyed(in)) {
-      if (!lookup) {  // the value in the second scratch slot
+      if (!lookup && !small_increment(in)) {  // the value in the second scratch slot
         read(in.b);
         a_.store(state_, l_.scratch + 8, RAX);
       }
@@ -1269,9 +1269,11 @@ class Compiler {
     read(lookup ? in.b : in.a);
     if (!lookup) {  // the key in the first scratch slot, the value in the second
       a_.store(state_, l_.scratch, RAX);
-      read(in.b);
-      a_.store(state_, l_.scratch + 8, RAX);
-      a_.load(RAX, state_, l_.scratch);
+      if (!small_increment(in)) {
+        read(in.b);
+        a_.store(state_, l_.scratch + 8, RAX);
+        a_.load(RAX, state_, l_.scratch);
+      }
     }
     Table::WordProbe probe;
     Table::IndexProbe index;
@@ -1292,6 +1294,13 @@ class Compiler {
       call_number_keyed(t, lookup);
     a_.bind(done);
     table_op_result(in, t);
+  }
+
+  // A tadd of a constant that fits an add's 8-bit immediate (a counter's
+  // `tadd t, key, 1`): the add takes it, nothing reads it before.
+  static bool small_increment(const Insn& in) {
+    return in.op == Op::TADD && in.b.kind == Kind::Imm && in.b.imm >= INT8_MIN &&
+           in.b.imm <= INT8_MAX;
   }
 
   // rax = the table's number_lookup() or number_find_or_insert() of the key
@@ -1341,10 +1350,13 @@ class Compiler {
       }
       write(in.a);
     } else {
-      a_.load(RCX, state_, l_.scratch + 8);
-      if (in.op == Op::TADD) {
-        a_.add_register_to_memory(RAX, 0, RCX);
+      if (small_increment(in)) {
+        a_.add_to_memory(RAX, 0, static_cast<int8_t>(in.b.imm));
+      } else if (in.op == Op::TADD) {
+        a_.load(RCX, state_, l_.scratch + 8);
+        a_.add_register_to_memory(RAX, 0, RCX);  // one writer: no lock (docs/jit.md)
       } else {
+        a_.load(RCX, state_, l_.scratch + 8);
         if (size < 8) {  // update writes the value's bytes alone
           a_.mov_imm(RDI, mask);
           a_.alu(0x21, RCX, RDI);  // and rcx, rdi
