@@ -470,8 +470,9 @@ class TimedHashTable final : public Table {
 
   uint8_t* find_or_insert(const uint8_t* key) override { return use(core_.probe_key(key), key); }
 
-  // The native code's calls: the same, with the key as a number. No inline
-  // probe (word_probe() says no): a lookup must also stamp and relink.
+  // The native code's and the interpreter's calls: the same, with the key
+  // as a number. No inline probe (word_probe() says no): a lookup must
+  // also stamp and relink.
   static uint8_t* lookup_number(Table& t, uint64_t number) {
     auto& h = static_cast<TimedHashTable&>(t);
     return h.found(h.core_.find_word(key_word(number, h.decl_.key_size)));
