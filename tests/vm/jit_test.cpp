@@ -497,7 +497,8 @@ TEST(Jit, TaddThenLookupOfTheSameKeyAgreesWithTheInterpreterWhenTablesFill) {
   expect_same(
       ".data:\ntable h hash key 4 value 8 max 2\ntable c hash key 2 value 1 max 2\n"
       "table a array value 2 max 3\ntable r lru key 4 value 8 max 2\n"
-      "table g hash key 4 value 8 max 64\nnum fails 0\n"
+      "table g hash key 4 value 8 max 64\ntable e hash key 8 value 8 max 8\n"
+      "table o hash key 1 value 2 max 2\nnum fails 0\n"
       ".text:\n    tadd h, mlen, 1\n    lookup gpr0, h, mlen\n    je stored\n"
       "    add fails, 1\nstored:\n    tadd c, mlen, 200\n    lookup gpr1, c, mlen\n"
       "    update c, 7, 0x1ff\n    lookup gpr2, c, 7\n"
@@ -507,6 +508,8 @@ TEST(Jit, TaddThenLookupOfTheSameKeyAgreesWithTheInterpreterWhenTablesFill) {
       "    lookup gpr7, g, ip.dst\n"
       "    print \"%u %u\", gpr0, gpr1\n    print \"%u %u\", gpr2, gpr3\n"
       "    print \"%u %u\", gpr4, gpr5\n    print \"%u %u\", gpr6, gpr7\n"
+      "    tadd e, eth.src, 1\n    lookup gpr8, e, eth.src\n    tadd o, ip.proto, 300\n"
+      "    lookup gpr9, o, ip.proto\n    print \"%u %u\", gpr8, gpr9\n"
       "    pass\n");
 }
 
