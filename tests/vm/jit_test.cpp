@@ -46,6 +46,13 @@ std::vector<std::vector<uint8_t>> packets() {
   p.push_back(fragment);
   auto icmp = test::ipv4_frame(1, 0x0a000001, 0x0a000002, 0x0800, 0);
   p.push_back(icmp);
+  // UDP without a checksum (0, which a rewrite leaves 0), and with 0xffff,
+  // which rewriting an address to itself would turn into 0 (written 0xffff).
+  for (uint8_t sum : {0x00, 0xff}) {
+    auto udp = test::ipv4_frame(17, 0x0a000001, 0x0a000002, 53, 9);
+    udp[14 + 20 + 6] = sum, udp[14 + 20 + 7] = sum;
+    p.push_back(udp);
+  }
   std::vector<uint8_t> ip6(14 + 40 + 8, 0);  // IPv6/UDP 53 -> 9
   ip6[12] = 0x86, ip6[13] = 0xdd, ip6[14] = 0x60, ip6[14 + 5] = 8, ip6[14 + 6] = 17;
   ip6[54 + 1] = 53, ip6[54 + 3] = 9, ip6[54 + 5] = 8;
@@ -177,7 +184,7 @@ void expect_same(const std::string& src, Limits limits = {}) {
             std::vector<uint8_t>(interp.vm->heap().begin(), interp.vm->heap().end()));
   for (auto c : {&Stats::packets, &Stats::passed, &Stats::dropped, &Stats::aborted, &Stats::errors,
                  &Stats::instructions, &Stats::modified, &Stats::redirected, &Stats::mirrored,
-                 &Stats::emitted})
+                 &Stats::emitted, &Stats::output_lines, &Stats::output_suppressed})
     EXPECT_EQ((jit.vm->stats().*c).load(), (interp.vm->stats().*c).load());
 }
 
@@ -572,6 +579,69 @@ TEST(Jit, RewritesOutputAndEmitsRunTheInterpretersHandlers) {
       "    find gpr1, \"bytes\", 0\n    resize 70\n    bne wlen, 70, other\n"
       "    outlen 20\n    mov out.u32[2], ip.src\n    emit 3\n    mirror 2\n"
       "    log \"%u\", gpr0\n    dump 20\n    redirect 5\nother:\n    pass\n");
+}
+
+// print, log and dump run natively (their operands read by the code, the
+// line through the interpreter's rate-limited sink): the same lines in the
+// same order, the same lines suppressed, none for an instruction whose
+// operand faults, and those before a fault kept.
+TEST(Jit, OutputLinesAndTheirRateLimitAreTheInterpreters) {
+  const std::string src =
+      ".data:\nnum n 0\n.text:\n    add n, 1\n    print \"n %u len %u\", n, mlen\n"
+      "    log \"%ip -> %ip\", ip.src, ip.dst\n    print n\n    print \"only text\"\n"
+      "    mov gpr1, l4.dport\n    log \"port\", gpr1\n    print \"%x %d %mac\", gpr1, -5\n"
+      "    dump 20\n    print \"byte %x\", pkt.u8[40]\n    mov gpr0, pkt.u8[50]\n"
+      "    log \"%d %x\", gpr0, n\n    print \"%u\", pkt.u16[gpr0]\n    dump 0\n"
+      "    print \"%u %u\", rand, pkt.u8[59]\n    print \"%u %u\", pkt.u8[60], rand\n"
+      "    log \"%u\", rand\n    pass\n";
+  expect_same(src);
+  for (uint32_t burst : {0u, 1u, 7u, 60u}) {
+    SCOPED_TRACE("burst " + std::to_string(burst));
+    Limits limited;
+    limited.output_burst = burst;
+    limited.output_per_second = 0;  // no refill: which lines pass does not depend on time
+    expect_same(src, limited);
+  }
+}
+
+// rewrite runs natively: the same bytes and checksums (TCP, UDP with and
+// without a checksum, IPv6 and packets without the field, where it fails
+// and sets the flags so), header fields read after it give the new values,
+// and a run that changed the packet counts as modified however it ends.
+TEST(Jit, RewritesChangeThePacketAsTheInterpretersHandler) {
+  expect_same(
+      ".text:\n    mov gpr0, ip.ttl\n    rewrite ip.src, 0x0a000009\n    jne no_ip4\n"
+      "    rewrite ip.dst, ip.dst\n    rewrite ip.ttl, 3\n    mov gpr2, ip.ttl\n"
+      "    rewrite l4.sport, 1234\n    jne no_ports\n    rewrite l4.dport, l4.sport\n"
+      "    print \"%u %u\", gpr0, gpr2\n    print \"%u %ip\", l4.dport, ip.src\n"
+      "    mov gpr3, pkt.u8[60]\n"
+      "    beq gpr3, 0, zero\n    drop\nzero:\n    pass\n"
+      "no_ip4:\n    rewrite ip.tos, 0x2e\n    rewrite eth.src, 0x020000000009\n    je zero\n"
+      "    drop\nno_ports:\n    rewrite ip.tos, mlen\n    pass\n");
+  // Only rewrites of ip.src and ip.dst, as nat.ncpu: most runs leave by the
+  // code's own count of a modified pass.
+  expect_same(
+      ".text:\n    beq has.ip4, 0, done\n    mov gpr1, ip.src\n    xor gpr1, 0xff\n"
+      "    rewrite ip.src, gpr1\n    bne l4.sport, 53, done\n    rewrite ip.dst, gpr1\n"
+      "    drop\ndone:\n    pass\n");
+  // Each address to itself: the checksums' words stay, but a UDP checksum
+  // of 0xffff would come out 0, and is written 0xffff.
+  expect_same(".text:\n    rewrite ip.src, ip.src\n    rewrite ip.dst, ip.dst\n    pass\n");
+  expect_same(
+      ".text:\n    rewrite l4.dport, l4.dport\n    jne other\n    pass\nother:\n    drop\n");
+  // b faults: no change, the run aborted at the rewrite.
+  expect_same(".text:\n    rewrite ip.src, pkt.u32[56]\n    pass\n");
+}
+
+// In a loop, where the budget hands a run to the interpreter at the loop's
+// head: the lines printed and the rewrites done before it stopped are the
+// interpreter's, under every budget.
+TEST(Jit, OutputAndRewritesInALoopUnderEveryBudget) {
+  expect_same_under_every_budget(
+      ".text:\n    mov gpr0, 0\nloop:\n    print \"i %u\", gpr0\n"
+      "    rewrite l4.sport, gpr0\n    rewrite ip.dst, gpr0\n    add gpr0, 1\n"
+      "    blt gpr0, 3, loop\n    pass\n",
+      20);
 }
 
 TEST(Jit, TimersAndInitRunNativeWithoutAPacket) {

@@ -7,6 +7,7 @@
 #include "instance_impl.h"
 #include "interpreter_state.h"
 #include "jit.h"
+#include "jit_calls.h"
 #include "netcpu/bytecode.h"
 #include "netcpu/verifier.h"
 #include "netcpu/vm.h"
@@ -101,6 +102,9 @@ JitLayout layout_of(const RunState& st, const Stats& stats, size_t heap_size, Li
   layout.resume = interpreter_resume;
   layout.operand = interpreter_operand;
   layout.find = find_in_packet;
+  layout.output = jit_output;
+  layout.dump = jit_dump;
+  layout.rewrite = jit_rewrite;
   layout.run = interpreter_run;
   layout.stats = &stats;
   auto counter = [&](const std::atomic<uint64_t>& c) {
@@ -111,6 +115,7 @@ JitLayout layout_of(const RunState& st, const Stats& stats, size_t heap_size, Li
   layout.instructions = counter(stats.instructions);
   layout.passed = counter(stats.passed);
   layout.dropped = counter(stats.dropped);
+  layout.modified_packets = counter(stats.modified);
   layout.mapped = interpreter_mapped;
   return layout;
 }
@@ -301,6 +306,13 @@ __attribute__((always_inline)) inline RunResult InstanceImpl::native_verdict(con
 // interpreter finished: counted here, by account(), with what the state
 // says it changed (nothing, for code that cannot change anything).
 __attribute__((noinline)) RunResult InstanceImpl::native_end(const JitResult& j, uint32_t len) {
+  static_assert(static_cast<int>(JitExit::Pass) == 0 && static_cast<int>(JitExit::Drop) == 1);
+  if ((j.exit >> 32 & ~uint64_t{1}) == uint64_t{kModified} << 8) {
+    // A pass or drop of a packet it changed (a rewrite, say): the code counted it.
+    RunResult r = native_verdict({j.exit & ~(uint64_t{0xff} << 40), j.count}, len);
+    r.modified = true;
+    return r;
+  }
   RunResult r = native_outcome(j, len, jit_->effects());
   account(r);
   return r;

@@ -462,27 +462,12 @@ struct Interpreter {
     int n = 0;
     if (in.a.kind != Kind::None) vals[n++] = read(in.a);
     if (in.b.kind != Kind::None) vals[n++] = read(in.b);
-    if (st.fault != AbortReason::None || !output_allowed(vm)) return;
-    std::string_view text =
-        in.target == kNoTarget ? std::string_view() : std::string_view(prog.strings[in.target]);
-    char buf[kMaxOutputLine];
-    size_t l = format_output(buf, sizeof buf, text, vals, n);
-    emit_line(vm, in.op == Op::LOG ? OutputKind::Log : OutputKind::Print, {buf, l});
+    if (st.fault == AbortReason::None) output_values(vm, prog, in, vals, n);
   }
 
   void dump(const Insn& in) {
     uint64_t max = read(in.a);
-    if (st.fault != AbortReason::None) return;
-    if (!pkt) {
-      if (output_allowed(vm)) emit_line(vm, OutputKind::Dump, "(no packet)");
-      return;
-    }
-    uint32_t n = max == 0 || max > len ? len : static_cast<uint32_t>(max);
-    char buf[kMaxOutputLine];
-    for (uint32_t off = 0; off < n && output_allowed(vm); off += 16) {
-      size_t l = format_hex_line(buf, sizeof buf, off, pkt + off, std::min<uint32_t>(16, n - off));
-      emit_line(vm, OutputKind::Dump, {buf, l});
-    }
+    if (st.fault == AbortReason::None) dump_packet(vm, pkt, len, max);
   }
 
   // From entry with `start` instructions already counted, until the run

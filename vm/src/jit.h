@@ -1,7 +1,8 @@
 // The JIT: native x86-64 code for everything a program's .text reaches.
-// The common instructions compile inline; the rest (output, rewrites,
-// checksums, finds, emits and the rarer operand shapes) call the
-// interpreter's own handler for that one instruction and go on natively, so
+// The common instructions compile inline; output and rewrites call
+// jit_calls.h's functions with their operands read; the rest (checksums,
+// emits and the rarer operand shapes) call the interpreter's own handler
+// for that one instruction and go on natively, so
 // a program never behaves differently because it was compiled: same
 // verdicts, same instruction counts, same faults at the same pc. The budget
 // is checked where a run can loop or call; a run that would cross it is
@@ -49,8 +50,10 @@ struct JitLayout {
   // counters a pass or a drop adds to (byte offsets in Stats): the code
   // counts those itself, from an address it holds rather than one it loads
   // from the state, which a short program might otherwise touch for nothing.
+  // A run that changed only the packet counts it as modified too
+  // (modified_packets), and says so in its exit (JitExit's kModified).
   const void* stats = nullptr;
-  int32_t packets = 0, instructions = 0, passed = 0, dropped = 0;
+  int32_t packets = 0, instructions = 0, passed = 0, dropped = 0, modified_packets = 0;
   // Parses the headers into the state (the fields field_location() places
   // are then read inline).
   void (*parse)(void* state) = nullptr;
@@ -68,16 +71,25 @@ struct JitLayout {
   uint64_t (*operand)(void* state, uint32_t pc, uint32_t which) = nullptr;
   uint64_t (*find)(const uint8_t* pkt, uint64_t len, uint64_t start, const char* needle,
                    uint64_t size) = nullptr;
+  // print and log, dump, and rewrite of a header field, with their operands
+  // read by the code (jit_calls.h).
+  void (*output)(void* state, const Insn* in, uint64_t a, uint64_t b) = nullptr;
+  void (*dump)(void* state, uint64_t max) = nullptr;
+  uint64_t (*rewrite)(void* state, uint32_t field, uint64_t value) = nullptr;
   NativeEntry run = nullptr;
 };
 
 // How a compiled run ended (JitResult, in jit_abi.h): the kind in bits 32..39 of
-// its exit. Pass and Drop: the code counted the run, nothing else changed.
+// its exit. Pass and Drop: the code counted the run, nothing else changed
+// (but the packet, with kModified below).
 // Fault: the abort reason in bits 40..47 (0: the one in the state), the pc
 // in the low 32 bits. Done: the verdict in bits 40..47; the state holds
 // what else the run changed (packet, mirror, emits). Ended: the interpreter
-// finished the run (the state's result).
+// finished the run (the state's result). A Pass or Drop with kModified in
+// bits 40..47: the code counted the run, and it changed the packet (and
+// nothing else: no mirror, no emits).
 enum class JitExit : uint8_t { Pass = 0, Drop = 1, Fault = 2, Done = 3, Ended = 4 };
+constexpr uint8_t kModified = 1;
 
 class JitCode {
  public:

@@ -226,9 +226,11 @@ class Compiler {
         calls_out_ |= calls(*o);
         reads_wlen_ |= mapped_read(*o) == static_cast<int>(MappedReg::Wlen);
       }
-      if (steps(in) || walks(in) || op_info(in.op).aux == Aux::Table || in.op == Op::FIND)
+      if (steps(in) || walks(in) || op_info(in.op).aux == Aux::Table || in.op == Op::FIND ||
+          calls_helper(in))
         calls_out_ = true;
       effects_ |= has_effects(in);
+      reported_ |= in.op == Op::FOREACH || (op_info(in.op).flags & (flag::kMirror | flag::kEmit));
       flags_ |= is_flag_jump(in.op);
       stack_ |= in.op == Op::PUSH || in.op == Op::POP || in.op == Op::CALL || in.op == Op::FOREACH;
       frames_ |= in.op == Op::CALL;
@@ -241,7 +243,15 @@ class Compiler {
     // Without a packet, nothing is counted as a packet's verdict: every exit
     // is one the instance reads.
     effects_ |= no_packet_;
+    reported_ |= no_packet_;
     full_ = calls_out_ || !leaf || effects_ || flags_ || stack_ || frames_;
+  }
+
+  // print, log, dump and rewrite, when the code runs them: it reads their
+  // operands and calls jit_calls.h's functions (not interpreter_step).
+  bool calls_helper(const Insn& in) const {
+    return !steps(in) &&
+           (in.op == Op::PRINT || in.op == Op::LOG || in.op == Op::DUMP || in.op == Op::REWRITE);
   }
 
   // foreach, endfor and a break out of a foreach body: they walk a table
@@ -283,6 +293,11 @@ class Compiler {
         return !number_keyed(in) && !heap_keyed(in);
       case Op::FIND:
         return false;  // calls find_in_packet, as the interpreter does
+      case Op::PRINT:
+      case Op::LOG:
+      case Op::DUMP:
+      case Op::REWRITE:
+        return false;  // operands read natively, then jit_calls.h
       default:
         break;
     }
@@ -502,6 +517,7 @@ class Compiler {
   // instructions and the verdict) and returns; with them, the instance
   // reads what else changed from the state and counts it.
   void verdict_exit(Verdict v) {
+    if (effects_ && !reported_) return counted_exit_with_modified(v);
     if (effects_) {
       a_.mov_imm(RAX, exit_word(JitExit::Done, static_cast<uint8_t>(v)));
       return a_.jmp(exit_);
@@ -511,6 +527,26 @@ class Compiler {
     a_.add_register_to_memory(RCX, l_.instructions, count_);
     a_.add_to_memory(RCX, v == Verdict::Drop ? l_.dropped : l_.passed, 1);
     a_.mov_imm(RAX, exit_word(v == Verdict::Drop ? JitExit::Drop : JitExit::Pass));
+    epilogue();
+  }
+
+  // Code whose only effect beyond its verdict is the packet changed
+  // (rewrites, stores into it, checksums; no mirror, emits or walks):
+  // counts the run as account() would, modified when the state says so, and
+  // returns the verdict with kModified then.
+  void counted_exit_with_modified(Verdict v) {
+    a_.mov_imm(RCX, reinterpret_cast<uintptr_t>(l_.stats));
+    a_.add_to_memory(RCX, l_.packets, 1);
+    a_.add_register_to_memory(RCX, l_.instructions, count_);
+    a_.add_to_memory(RCX, v == Verdict::Drop ? l_.dropped : l_.passed, 1);
+    a_.load_sized(state_, l_.modified, 0, true);  // movzx eax: 0 or 1
+    a_.add_register_to_memory(RCX, l_.modified_packets, RAX);
+    static_assert(kModified == 1);
+    a_.shift_imm(4, RAX, 40);  // shl rax, 40: kModified, or 0
+    if (v == Verdict::Drop) {
+      a_.mov_imm(RDX, exit_word(JitExit::Drop));
+      a_.alu(0x09, RAX, RDX);  // or rax, rdx
+    }
     epilogue();
   }
 
@@ -1145,6 +1181,16 @@ class Compiler {
       case Op::UPDATE:
       case Op::TADD:
         return table_op(in);
+      case Op::PRINT:
+      case Op::LOG:
+        return output(in);
+      case Op::DUMP:
+        read(in.a);
+        a_.mov(RSI, RAX);
+        a_.mov(RDI, state_);
+        return a_.call(reinterpret_cast<const void*>(l_.dump));
+      case Op::REWRITE:
+        return rewrite(in);
       case Op::FIND: {
         read(in.b);
         const std::string& needle = p_.strings[in.target];
@@ -1237,6 +1283,192 @@ class Compiler {
     }
     a_.alu(0x39, RAX, RCX);  // cmp rax, rcx
     a_.jcc(condition(in.op), pc_label_[in.target]);
+  }
+
+  // print and log: the operands read as the interpreter reads them (a fault
+  // ends the run before any line), then jit_output with their values.
+  void output(const Insn& in) {
+    const bool a = in.a.kind != Kind::None, b = in.b.kind != Kind::None;
+    if (a && b) {
+      read_pair(in.a, in.b);
+    } else if (a || b) {
+      read(a ? in.a : in.b);
+      a_.mov(RCX, RAX);  // (either: jit_output takes the values the instruction has)
+    }
+    a_.mov(RDX, RAX);
+    a_.mov(RDI, state_);
+    a_.mov_imm(RSI, reinterpret_cast<uint64_t>(&in));
+    a_.call(reinterpret_cast<const void*>(l_.output));
+  }
+
+  // rewrite: b read (a fault, or no packet, ends the run as the
+  // interpreter's), the headers parsed, then jit_rewrite, whose result sets
+  // the flags as the interpreter's set_found.
+  void rewrite(const Insn& in) {
+    read(in.b);
+    if (!parsed_) {
+      a_.store(state_, l_.scratch, RAX);
+      ensure_parsed();
+      a_.load(RAX, state_, l_.scratch);
+    }
+    const auto field = static_cast<MappedReg>(in.a.reg);
+    if (field == MappedReg::IpSrc || field == MappedReg::IpDst) {
+      a_.mov(RSI, RAX);
+      a_.and_imm32(RSI, 0xffffffffu);  // the new address: b's low 32 bits
+      rewrite_address(field == MappedReg::IpSrc ? 12 : 16);
+    } else if (field == MappedReg::L4Sport || field == MappedReg::L4Dport) {
+      a_.mov(RSI, RAX);
+      a_.and_imm32(RSI, 0xffff);  // the new port: b's low 16 bits
+      rewrite_port(field == MappedReg::L4Sport ? 0 : 2);
+    } else {
+      a_.mov(RDX, RAX);
+      a_.mov(RDI, state_);
+      a_.mov_imm(RSI, in.a.reg);
+      a_.call(reinterpret_cast<const void*>(l_.rewrite));
+      a_.alu32_imm(6, RAX, 1);  // xor eax, 1: equal (0) when rewritten
+    }
+    a_.store(state_, l_.cmp_a, RAX);
+    a_.alu(0x31, RCX, RCX);
+    a_.store(state_, l_.cmp_b, RCX);
+    flags_in_registers_ = true;
+  }
+
+  // rewrite ip.src or ip.dst (the IPv4 header's bytes at `offset`) to the
+  // address in rsi, as rewrite_field() (checksum.cpp) does: the address
+  // stored, then the IPv4 header checksum and the TCP or UDP checksum (the
+  // address is in their pseudo-header) updated by RFC 1624's
+  // HC' = ~(~HC + ~m + m'), over the address's two 16-bit words.
+  // rax = 0 when rewritten, 1 when the packet has no IPv4 header.
+  void rewrite_address(int32_t offset) {
+    const int absent = a_.new_label();
+    if (!(known_ & has::kIp4)) {  // (a beq has.ip4, 0 before it tested)
+      test_header_flags(has::kIp4);
+      a_.jcc(kE, absent);
+    }
+    header_in_packet(headers_member(offsetof(Headers, l3)), 20, absent);
+    a_.load_sized(RDI, offset, 2, false);  // the old address
+    // The delta, ~m + m' a word at a time: 2 * 0xffff - the old words + the new.
+    a_.mov_imm(RDX, 2 * 0xffff);
+    add_words(RAX, 0x29);  // sub
+    add_words(RSI, 0x01);  // add
+    a_.mov(RAX, RSI);
+    a_.bswap32_rax();
+    a_.store(RDI, offset, RAX, 4);
+    apply_checksum_delta(10, false, -1);
+    update_l4_checksum();
+    rewritten(absent);
+  }
+
+  // rewrite l4.sport or l4.dport (the transport header's bytes at `offset`)
+  // to the port in rsi, as rewrite_field() does: TCP and UDP only (SCTP's
+  // CRC32c is not incremental), the TCP or UDP checksum updated.
+  void rewrite_port(int32_t offset) {
+    const int absent = a_.new_label();
+    if (!(known_ & has::kL4)) {
+      test_header_flags(has::kL4);
+      a_.jcc(kE, absent);
+    }
+    if (!(known_ & (has::kTcp | has::kUdp))) {
+      test_header_flags(has::kTcp | has::kUdp);
+      a_.jcc(kE, absent);
+    }
+    header_in_packet(headers_member(offsetof(Headers, l4)), 8, absent);
+    a_.load_sized(RDI, offset, 1, false);  // the old port
+    a_.mov_imm(RDX, 0xffff);               // the delta, ~m + m'
+    a_.alu(0x29, RDX, RAX);
+    a_.alu(0x01, RDX, RSI);
+    a_.mov(RAX, RSI);
+    a_.bswap16_rax();
+    a_.store(RDI, offset, RAX, 2);
+    update_l4_checksum();
+    rewritten(absent);
+  }
+
+  // The TCP or UDP checksum updated by the delta in rdx, where the packet
+  // has one (l4_checksum() in checksum.cpp): a UDP checksum of 0 (none)
+  // stays 0, and a result of 0 is written 0xffff.
+  void update_l4_checksum() {
+    const int udp = a_.new_label(), done = a_.new_label();
+    test_header_flags(has::kL4);
+    a_.jcc(kE, done);
+    test_header_flags(has::kTcp);
+    a_.jcc(kE, udp);
+    header_in_packet(headers_member(offsetof(Headers, l4)), 18, udp);
+    apply_checksum_delta(16, false, done);
+    a_.jmp(done);
+    a_.bind(udp);
+    test_header_flags(has::kUdp);
+    a_.jcc(kE, done);
+    header_in_packet(headers_member(offsetof(Headers, l4)), 8, done);
+    apply_checksum_delta(6, true, done);
+    a_.bind(done);
+  }
+
+  // The end of an inline rewrite: rewritten, the packet is modified and the
+  // memoised header fields go (same offsets, new values), rax = 0; at
+  // `absent` (no such field in the packet) rax = 1: the flags' operand, as
+  // the interpreter's set_found.
+  void rewritten(int absent) {
+    const int done = a_.new_label();
+    a_.mov_imm(RAX, 1);
+    a_.store(state_, l_.modified, RAX, 1);
+    a_.alu(0x31, RAX, RAX);
+    a_.store(state_, l_.field_known, RAX);
+    a_.jmp(done);
+    a_.bind(absent);
+    a_.mov_imm(RAX, 1);
+    a_.bind(done);
+  }
+
+  int32_t headers_member(size_t offset) const { return l_.headers + static_cast<int32_t>(offset); }
+
+  // rdi = the packet's address of the header whose offset the parsed
+  // headers hold at `at`, when `bytes` of it fit in the packet; else on to `short_packet`.
+  void header_in_packet(int32_t at, int32_t bytes, int short_packet) {
+    a_.load_sized(state_, at, 1, true);
+    a_.mov(RDI, RAX);
+    a_.alu_imm(0, RAX, bytes);
+    a_.alu(0x39, RAX, len_);  // cmp rax, len
+    a_.jcc(kA, short_packet);
+    a_.alu(0x01, RDI, pkt_);
+  }
+
+  // rdx +=, or -= (op 0x01 or 0x29), the two 16-bit words of the 32-bit value in src.
+  void add_words(uint8_t src, uint8_t op) {
+    a_.mov(RCX, src);
+    a_.shift_imm(5, RCX, 16);
+    a_.alu(op, RDX, RCX);
+    a_.mov(RCX, src);
+    a_.and_imm32(RCX, 0xffff);
+    a_.alu(op, RDX, RCX);
+  }
+
+  // The checksum at [rdi + at] updated by the delta in rdx (apply_delta in
+  // checksum.cpp): ~(~HC + delta), folded to 16 bits. UDP: a checksum of 0
+  // stays (on to `none`), a result of 0 is written 0xffff.
+  void apply_checksum_delta(int32_t at, bool udp, int none) {
+    a_.load_sized(RDI, at, 1, false);
+    if (udp) {
+      a_.alu(0x85, RAX, RAX);
+      a_.jcc(kE, none);
+    }
+    a_.alu32_imm(6, RAX, 0xffff);  // ~HC
+    a_.alu(0x01, RAX, RDX);
+    for (int fold = 0; fold < 2; ++fold) {  // at most 0x4fffb: twice leaves 16 bits
+      a_.mov(RCX, RAX);
+      a_.shift_imm(5, RCX, 16);
+      a_.and_imm32(RAX, 0xffff);
+      a_.alu(0x01, RAX, RCX);
+    }
+    a_.alu32_imm(6, RAX, 0xffff);  // ~, in 16 bits
+    if (udp) {
+      const int store = a_.new_label();
+      a_.jcc(kNE, store);
+      a_.mov_imm(RAX, 0xffff);
+      a_.bind(store);
+    }
+    a_.bswap16_rax();
+    a_.store(RDI, at, RAX, 2);
   }
 
   // lookup, update and tadd through the table's number-keyed functions: the
@@ -1592,6 +1824,7 @@ class Compiler {
   bool calls_out_ = false;  // the code calls the parser or the interpreter
   bool reads_wlen_ = false;
   bool effects_ = false;         // a run may change more than its verdict
+  bool reported_ = false;        // and more than the packet: the instance reads the state
   bool flags_ = false;           // flag jumps read the compare flags in the state
   bool stack_ = false;           // push, pop or call
   bool frames_ = false;          // native calls

@@ -2,6 +2,10 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <ctime>
+
+#include "interpreter_state.h"
+#include "jit_calls.h"
 
 namespace netcpu {
 namespace {
@@ -20,6 +24,26 @@ struct Buf {
     if (len + 1 < cap) p[len++] = c, p[len] = 0;
   }
 };
+
+// One thread runs an instance at a time, its counters' only writer: a
+// relaxed load and store, not a locked add (as instance.cpp's add()).
+void count(std::atomic<uint64_t>& c) {
+  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+// steady_clock::now(), read without libstdc++'s out-of-line wrapper: on
+// Linux its clock is CLOCK_MONOTONIC (a vDSO call), the same time points.
+std::chrono::steady_clock::time_point steady_now() {
+#if defined(__linux__)
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+#else
+  return std::chrono::steady_clock::now();
+#endif
+}
 
 }  // namespace
 
@@ -74,28 +98,79 @@ size_t format_hex_line(char* out, size_t cap, uint32_t off, const uint8_t* bytes
   return b.len;
 }
 
-bool output_allowed(InstanceImpl& vm) {
+namespace {
+
+// output_allowed(), inlined where a line is printed: a print costs one call
+// from native code (jit_output) before the clock's.
+[[gnu::always_inline]] inline bool take_token(InstanceImpl& vm) {
   if (!vm.sink_) return false;
-  const Limits& lim = vm.limits();
-  auto now = std::chrono::steady_clock::now();
+  const Limits& lim = vm.limits_;
+  const auto now = steady_now();
   if (vm.last_refill_ == std::chrono::steady_clock::time_point{}) {
     vm.tokens_ = lim.output_burst;
   } else {
-    double secs = std::chrono::duration<double>(now - vm.last_refill_).count();
+    // Seconds as nanoseconds times 1e-9: a multiply, where duration<double>
+    // divides (a divsd, some 15 cycles, on every line).
+    const double secs =
+        static_cast<double>(std::chrono::nanoseconds(now - vm.last_refill_).count()) * 1e-9;
     vm.tokens_ = std::min<double>(lim.output_burst, vm.tokens_ + secs * lim.output_per_second);
   }
   vm.last_refill_ = now;
   if (vm.tokens_ < 1) {
-    vm.stats().output_suppressed.fetch_add(1, std::memory_order_relaxed);
+    count(vm.stats_.output_suppressed);
     return false;
   }
   vm.tokens_ -= 1;
   return true;
 }
 
+}  // namespace
+
+bool output_allowed(InstanceImpl& vm) { return take_token(vm); }
+
 void emit_line(InstanceImpl& vm, OutputKind kind, std::string_view line) {
-  vm.stats().output_lines.fetch_add(1, std::memory_order_relaxed);
+  count(vm.stats_.output_lines);
   vm.sink_(kind, line);
+}
+
+void output_values(InstanceImpl& vm, const Program& prog, const Insn& in, const uint64_t* vals,
+                   int n) {
+  if (!take_token(vm)) return;
+  const std::string_view text =
+      in.target == kNoTarget ? std::string_view() : std::string_view(prog.strings[in.target]);
+  char buf[kMaxOutputLine];
+  const size_t l = format_output(buf, sizeof buf, text, vals, n);
+  emit_line(vm, in.op == Op::LOG ? OutputKind::Log : OutputKind::Print, {buf, l});
+}
+
+// The native code's print, log and dump (jit_calls.h): here, where the
+// token bucket inlines into them.
+void jit_output(void* state, const Insn* in, uint64_t a, uint64_t b) {
+  auto& st = *static_cast<RunState*>(state);
+  uint64_t vals[2];
+  int n = 0;
+  if (in->a.kind != Kind::None) vals[n++] = a;
+  if (in->b.kind != Kind::None) vals[n++] = b;
+  output_values(*st.vm, st.vm->program_, *in, vals, n);
+}
+
+void jit_dump(void* state, uint64_t max) {
+  auto& st = *static_cast<RunState*>(state);
+  dump_packet(*st.vm, st.pkt, st.pkt ? *st.len : 0, max);
+}
+
+void dump_packet(InstanceImpl& vm, const uint8_t* pkt, uint32_t len, uint64_t max) {
+  if (!pkt) {
+    if (output_allowed(vm)) emit_line(vm, OutputKind::Dump, "(no packet)");
+    return;
+  }
+  const uint32_t n = max == 0 || max > len ? len : static_cast<uint32_t>(max);
+  char buf[kMaxOutputLine];
+  for (uint32_t off = 0; off < n && output_allowed(vm); off += 16) {
+    const size_t l =
+        format_hex_line(buf, sizeof buf, off, pkt + off, std::min<uint32_t>(16, n - off));
+    emit_line(vm, OutputKind::Dump, {buf, l});
+  }
 }
 
 }  // namespace netcpu

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "instance_impl.h"
+#include "netcpu/program.h"
 
 namespace netcpu {
 
@@ -26,5 +27,14 @@ size_t format_hex_line(char* buf, size_t cap, uint32_t off, const uint8_t* bytes
 bool output_allowed(InstanceImpl& vm);
 // Passes a line that output_allowed() let through to the instance's sink.
 void emit_line(InstanceImpl& vm, OutputKind kind, std::string_view line);
+
+// A print or log instruction's line, its n values read (a's, then b's):
+// rate limited, formatted and passed on. The interpreter's handler and the
+// native code both end here, so lines, order and limits are the same.
+void output_values(InstanceImpl& vm, const Program& prog, const Insn& in, const uint64_t* vals,
+                   int n);
+// A dump of the packet's first max bytes (0: all of it), 16 a line; "(no
+// packet)" without one.
+void dump_packet(InstanceImpl& vm, const uint8_t* pkt, uint32_t len, uint64_t max);
 
 }  // namespace netcpu
