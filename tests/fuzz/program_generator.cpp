@@ -170,6 +170,18 @@ class Generator {
       return;
     }
     p_.code.push_back(insn(pick(pool_), index, items));
+    // Now and then a lookup of the key a tadd or update just used, in the
+    // same table: the JIT takes the slot the tadd left instead of probing.
+    const Insn stored = p_.code.back();
+    if ((stored.op == Op::TADD || stored.op == Op::UPDATE) &&
+        in_.ConsumeIntegralInRange(0, 3) == 0) {
+      const TableDecl& t = p_.tables[stored.aux];
+      Insn look = make(Op::LOOKUP);
+      look.aux = stored.aux;
+      look.a = operand(op_info(Op::LOOKUP).a, t.key_size, t.value_size > 8);
+      look.b = stored.a;
+      p_.code.push_back(look);
+    }
   }
 
   void body() {

@@ -540,6 +540,47 @@ TEST(Jit, TablesWithNumberKeysAndEveryOtherKind) {
       "    print \"%u\", gpr5\n    pass\n");
 }
 
+// tadd and update find their key inline and call the table only to insert
+// it; a lookup right after one of the same table and key takes the slot
+// it left. The packets' lengths are the keys: 2-entry tables fill, and a
+// tadd or update that fails leaves the lookup after it absent too. After
+// a tadd of another key, or of `rand` (another number each read), the
+// lookup probes: absent where the slot in hand would say found.
+TEST(Jit, TaddThenLookupOfTheSameKeyAgreesWithTheInterpreterWhenTablesFill) {
+  expect_same(
+      ".data:\ntable h hash key 4 value 8 max 2\ntable c hash key 2 value 1 max 2\n"
+      "table a array value 2 max 3\ntable r lru key 4 value 8 max 2\n"
+      "table g hash key 4 value 8 max 64\ntable e hash key 8 value 8 max 8\n"
+      "table o hash key 1 value 2 max 2\nnum fails 0\n"
+      ".text:\n    tadd h, mlen, 1\n    lookup gpr0, h, mlen\n    je stored\n"
+      "    add fails, 1\nstored:\n    tadd c, mlen, 200\n    lookup gpr1, c, mlen\n"
+      "    update c, 7, 0x1ff\n    lookup gpr2, c, 7\n"
+      "    tadd a, 1, 0xffff\n    lookup gpr3, a, 1\n    tadd a, mlen, 1\n"
+      "    lookup gpr4, a, mlen\n    tadd r, mlen, -3\n    lookup gpr5, r, mlen\n"
+      "    tadd g, rand, 1\n    lookup gpr6, g, rand\n    tadd g, ip.src, 1\n"
+      "    lookup gpr7, g, ip.dst\n"
+      "    print \"%u %u\", gpr0, gpr1\n    print \"%u %u\", gpr2, gpr3\n"
+      "    print \"%u %u\", gpr4, gpr5\n    print \"%u %u\", gpr6, gpr7\n"
+      "    tadd e, eth.src, 1\n    lookup gpr8, e, eth.src\n    tadd o, ip.proto, 300\n"
+      "    lookup gpr9, o, ip.proto\n    print \"%u %u\", gpr8, gpr9\n"
+      "    pass\n");
+}
+
+// A lookup after a tadd that a branch also reaches, from an update of
+// another key: there it probes (the slot in hand is the other key's).
+TEST(Jit, ALookupReachedByABranchProbesAgain) {
+  expect_same(
+      ".data:\ntable h hash key 4 value 4 max 16\n"
+      ".text:\n    beq has.ip4, 0, other\n    tadd h, ip.src, 1\nlook:\n"
+      "    lookup gpr0, h, ip.src\n    jne absent\n    print \"%u\", gpr0\n    pass\n"
+      "absent:\n    drop\nother:\n    update h, mlen, 5\n    jmp look\n");
+  expect_same(
+      ".data:\ntable h hash key 2 value 8 max 16\n"
+      ".text:\n    mov gpr1, mlen\n    bltu mlen, 40, other\n    tadd h, gpr1, 1\nlook:\n"
+      "    lookup gpr0, h, gpr1\n    print \"%u\", gpr0\n    pass\nother:\n"
+      "    update h, 99, 9\n    jmp look\n");
+}
+
 TEST(Jit, ForeachWalksNativelyAndTheBudgetStopsThemWhereTheInterpreterWould) {
   // Per packet: count bytes per source; walk the table removing small
   // counters, and break out at a big one; a timer sums what is left and

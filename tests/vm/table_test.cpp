@@ -348,6 +348,21 @@ TEST(TableArray, BoundsAndZeroInit) {
   EXPECT_EQ(get64(t->lookup(be32(2).data())), 0u);
 }
 
+// What the native code indexes itself: the slot lookup() gives for every
+// index in range, with 2-byte values in 8-byte slots; the only other
+// kinds are refused.
+TEST(TableArray, TheIndexProbeAddressesTheSlotsLookupGives) {
+  auto t = make(decl(TableKind::Array, 4, 2, 5));
+  Table::IndexProbe p;
+  ASSERT_TRUE(t->index_probe(&p));
+  EXPECT_EQ(p.entries, 5u);
+  EXPECT_EQ(p.stride, 8u);
+  for (uint32_t i = 0; i < 5; ++i) EXPECT_EQ(p.values + i * p.stride, t->lookup(be32(i).data()));
+  EXPECT_EQ(t->number_lookup()(*t, 0x100000003), t->lookup(be32(3).data()));  // the low 4 bytes
+  for (TableKind kind : {TableKind::Hash, TableKind::Lru, TableKind::Lpm4})
+    EXPECT_FALSE(make(decl(kind, 4, 8, 4))->index_probe(&p));
+}
+
 TEST(TableArray, ForEachVisitsEveryIndex) {
   auto t = make(decl(TableKind::Array, 4, 8, 6));
   t->update(be32(4).data(), val64(44).data());

@@ -287,8 +287,90 @@ struct Interpreter {
     return static_cast<uint32_t>(std::min<uint64_t>(st.r[in.aux], UINT32_MAX));
   }
 
+  // Whether a key operand is a number or bytes in memory (not a string or
+  // a 16-byte field): what a table's number-keyed functions can take.
+  static bool number_key(const Operand& o) {
+    switch (o.kind) {
+      case Kind::Mapped:
+        return mapped_info(static_cast<MappedReg>(o.reg)).bytes == 8;
+      case Kind::Reg:
+      case Kind::Imm:
+      case Kind::Var:
+      case Kind::HeapMem:
+      case Kind::PktMem:
+      case Kind::OutMem:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // *number = the number such a key of `size` bytes makes (its bytes
+  // big-endian: how the VM makes a key of a number); false when the memory
+  // it is in lacks it (faults are recorded by address()).
+  bool read_key_number(const Operand& o, uint32_t size, uint64_t* number) {
+    if (o.kind != Kind::HeapMem && o.kind != Kind::PktMem && o.kind != Kind::OutMem) {
+      *number = read(o);
+      return true;
+    }
+    const uint8_t* p = address(o, size);
+    if (!p) return false;
+    uint64_t x = 0;
+    for (uint32_t i = 0; i < size; ++i) x = x << 8 | p[i];
+    *number = x;
+    return true;
+  }
+
+  // lookup, update and tadd of a number key in a table that takes one (a
+  // hash table with keys of at most 8 bytes, an array) with values of at
+  // most 8 bytes: its number-keyed functions, as the native code calls
+  // them; no key bytes built, no virtual call, no memcpy or memcmp. False
+  // when the instruction is not one: table_op's general path runs it.
+  bool number_table_op(const Insn& in, Table& t) {
+    const TableDecl& d = t.decl();
+    const Operand& ko = in.op == Op::LOOKUP ? in.b : in.a;
+    if (!t.number_lookup() || d.value_size > 8 || in.op == Op::DELETE || !number_key(ko))
+      return false;
+    uint64_t number;
+    if (!read_key_number(ko, d.key_size, &number)) {
+      set_found(false);
+      return true;
+    }
+    // Value slots are 8 bytes: the value is their low value_size bytes.
+    const uint64_t mask = d.value_size < 8 ? (uint64_t{1} << 8 * d.value_size) - 1 : ~uint64_t{0};
+    if (in.op == Op::LOOKUP) {
+      const uint8_t* v = t.number_lookup()(t, number);
+      if (!v) {
+        set_found(false);
+        return true;
+      }
+      uint64_t x;
+      std::memcpy(&x, v, 8);
+      write(in.a, x & mask);
+      set_found(true);
+      return true;
+    }
+    const uint64_t x = read(in.b);
+    if (st.fault != AbortReason::None) return true;  // an instruction that faults changes nothing
+    uint8_t* v = t.number_find_or_insert()(t, number);
+    if (!v) {
+      set_found(false);
+      return true;
+    }
+    // One thread runs an instance at a time, so it is the table's only
+    // writer: a plain add or store, no locked one. Readers on other
+    // threads (a console's dump) see the value before or after it.
+    std::atomic_ref<uint64_t> value(*reinterpret_cast<uint64_t*>(v));
+    const uint64_t old = value.load(std::memory_order_relaxed);
+    value.store(in.op == Op::TADD ? old + x : (old & ~mask) | (x & mask),
+                std::memory_order_relaxed);
+    set_found(true);
+    return true;
+  }
+
   void table_op(const Insn& in) {
     Table& t = *vm.tables_[in.aux];
+    if (number_table_op(in, t)) return;
     const TableDecl& d = t.decl();
     uint8_t tmp[16];
     const Operand& ko = in.op == Op::LOOKUP ? in.b : in.a;

@@ -1620,14 +1620,18 @@ class Compiler {
   }
 
   // lookup, update and tadd through the table's number-keyed functions: the
-  // key, then the value (a fault in either changes nothing), then the call.
-  // The flags say found (or stored) as the interpreter's set_found does.
+  // key, then the value (a fault in either changes nothing), then the slot.
+  // A hash table's slot is probed inline (a tadd or update calls
+  // number_find_or_insert() only for a key it did not find, to insert it or
+  // fail on a full table); an array's is indexed inline; the others call
+  // their number-keyed functions. A lookup right after a tadd or update of
+  // the same table and key takes the slot that left (rsi). The flags say
+  // found (or stored) as the interpreter's set_found does.
   void table_op(const Insn& in) {
     Table* t = l_.tables[in.aux];
     const bool lookup = in.op == Op::LOOKUP;
-    Table::WordProbe probe;
     if (heap_keyed(in)) {
-      if (!lookup) {  // the value in the second scratch slot
+      if (!lookup && !small_increment(in)) {  // the value in the second scratch slot
         read(in.b);
         a_.store(state_, l_.scratch + 8, RAX);
       }
@@ -1638,29 +1642,82 @@ class Compiler {
                                                    : &Table::find_or_insert_bytes));
       return table_op_result(in, t);
     }
+    if (lookup && slot_left_by_previous(in)) {
+      a_.mov(RAX, RSI);
+      return table_op_result(in, t);
+    }
     read(lookup ? in.b : in.a);
     if (!lookup) {  // the key in the first scratch slot, the value in the second
       a_.store(state_, l_.scratch, RAX);
-      read(in.b);
-      a_.store(state_, l_.scratch + 8, RAX);
-      a_.load(RAX, state_, l_.scratch);
+      if (!small_increment(in)) {
+        read(in.b);
+        a_.store(state_, l_.scratch + 8, RAX);
+        a_.load(RAX, state_, l_.scratch);
+      }
     }
-    if (lookup && t->word_probe(&probe)) {
-      probe_inline(probe);
+    Table::WordProbe probe;
+    Table::IndexProbe index;
+    const int absent = a_.new_label(), done = a_.new_label();
+    if (t->word_probe(&probe)) {
+      probe_inline(probe, absent);
+    } else if (t->index_probe(&index)) {
+      index_inline(index, absent);
     } else {
-      a_.mov(RSI, RAX);
-      a_.mov_imm(RDI, reinterpret_cast<uint64_t>(t));
-      a_.call(
-          reinterpret_cast<const void*>(lookup ? t->number_lookup() : t->number_find_or_insert()));
+      call_number_keyed(t, lookup);
+      return table_op_result(in, t);
     }
+    a_.jmp(done);
+    a_.bind(absent);
+    if (lookup)
+      a_.alu(0x31, RAX, RAX);
+    else  // not there: the table inserts it, or fails when full
+      call_number_keyed(t, lookup);
+    a_.bind(done);
     table_op_result(in, t);
   }
 
+  // A tadd of a constant that fits an add's 8-bit immediate (a counter's
+  // `tadd t, key, 1`): the add takes it, nothing reads it before.
+  static bool small_increment(const Insn& in) {
+    return in.op == Op::TADD && in.b.kind == Kind::Imm && in.b.imm >= INT8_MIN &&
+           in.b.imm <= INT8_MAX;
+  }
+
+  // rax = the table's number_lookup() or number_find_or_insert() of the key
+  // in rax (a lookup) or in the first scratch slot.
+  void call_number_keyed(Table* t, bool lookup) {
+    if (lookup)
+      a_.mov(RSI, RAX);
+    else
+      a_.load(RSI, state_, l_.scratch);
+    a_.mov_imm(RDI, reinterpret_cast<uint64_t>(t));
+    a_.call(
+        reinterpret_cast<const void*>(lookup ? t->number_lookup() : t->number_find_or_insert()));
+  }
+
+  // Whether this lookup needs no probe: the instruction before it, its only
+  // way in, is a number-keyed tadd or update of the same table with the
+  // same key operand, so it gave the slot this lookup would find (or none:
+  // the key is absent and the table full, or an index out of range), and
+  // left it in rsi. Reading the key again could change nothing: it reads
+  // what the tadd read (no rand, which would draw another number), and
+  // the tadd wrote no gpr and no memory a key reads. A timed table's use
+  // of the entry again at the same time changes nothing either: the tadd
+  // stamped it now and put it first.
+  bool slot_left_by_previous(const Insn& in) const {
+    if (pc_ == 0 || flow_.leader(pc_) || targeted_[pc_] || flow_.checkpoint(pc_)) return false;
+    const Insn& before = p_.code[pc_ - 1];
+    return (before.op == Op::TADD || before.op == Op::UPDATE) && before.aux == in.aux &&
+           before.a == in.b && !draws_random(in.b) && inline_read(in.b) && !steps(before) &&
+           number_keyed(before) && number_keyed(in);
+  }
+
   // rax = the value slot the table gave, or 0: the value read into a or
-  // stored (update) or added to (tadd), and the flags.
+  // stored (update) or added to (tadd), and the flags. rsi keeps the slot.
   void table_op_result(const Insn& in, const Table* t) {
     const bool lookup = in.op == Op::LOOKUP;
     const int absent = a_.new_label(), done = a_.new_label();
+    a_.mov(RSI, RAX);
     a_.alu(0x85, RAX, RAX);
     a_.jcc(kE, absent);
     const uint32_t size = t->decl().value_size;
@@ -1673,10 +1730,13 @@ class Compiler {
       }
       write(in.a);
     } else {
-      a_.load(RCX, state_, l_.scratch + 8);
-      if (in.op == Op::TADD) {
-        a_.add_register_to_memory(RAX, 0, RCX);
+      if (small_increment(in)) {
+        a_.add_to_memory(RAX, 0, static_cast<int8_t>(in.b.imm));
+      } else if (in.op == Op::TADD) {
+        a_.load(RCX, state_, l_.scratch + 8);
+        a_.add_register_to_memory(RAX, 0, RCX);  // one writer: no lock (docs/jit.md)
       } else {
+        a_.load(RCX, state_, l_.scratch + 8);
         if (size < 8) {  // update writes the value's bytes alone
           a_.mov_imm(RDI, mask);
           a_.alu(0x21, RCX, RDI);  // and rcx, rdi
@@ -1699,10 +1759,11 @@ class Compiler {
     flags_in_registers_ = true;
   }
 
-  // rax = the value slot of the key whose number is in rax, or 0: a hash
-  // table's number_lookup() inline, with its slots and hash constants
+  // rax = the value slot of the key whose number is in rax, or on to
+  // `absent` (an empty slot ended the probe): a hash table's probe as
+  // HashCore::probe does it, with its slots and hash constants
   // (Table::WordProbe) as immediates. rcx, rdx, rsi, rdi and r8-r10 are free.
-  void probe_inline(const Table::WordProbe& p) {
+  void probe_inline(const Table::WordProbe& p, int absent) {
     a_.bswap64_rax();  // the key's bytes, big-endian, as a little-endian word
     if (p.key_size < 8) a_.shift_imm(5, RAX, static_cast<uint8_t>(64 - 8 * p.key_size));
     a_.mov(RSI, RAX);  // w
@@ -1717,8 +1778,7 @@ class Compiler {
     a_.mov_imm(R8, reinterpret_cast<uint64_t>(p.tags));
     a_.mov_imm(R9, reinterpret_cast<uint64_t>(p.keys));
     a_.mov_imm(R10, p.key_mask);
-    const int loop = a_.new_label(), next = a_.new_label(), found = a_.new_label(),
-              absent = a_.new_label(), done = a_.new_label();
+    const int loop = a_.new_label(), next = a_.new_label(), found = a_.new_label();
     a_.bind(loop);
     a_.load32_indexed4(RDX, R8, RAX);  // tags[i]
     a_.alu(0x85, RDX, RDX);
@@ -1735,13 +1795,25 @@ class Compiler {
     a_.and_imm32(RAX, p.mask);
     a_.jmp(loop);
     a_.bind(found);
-    a_.imul_imm(RAX, RAX, static_cast<int32_t>(p.stride));
-    a_.mov_imm(RCX, reinterpret_cast<uint64_t>(p.values));
+    slot_address(p.values, p.stride);
+  }
+
+  // rax = the value slot of the array index whose number is in rax (its
+  // low 4 bytes, as the key of a number gives them), or on to `absent`
+  // when it is out of range: an array's number_lookup() inline.
+  void index_inline(const Table::IndexProbe& p, int absent) {
+    a_.alu32_imm(4, RAX, 0xffffffffu);  // and eax, -1: the low 4 bytes
+    a_.mov_imm(RCX, p.entries);
+    a_.alu(0x39, RAX, RCX);  // cmp rax, rcx
+    a_.jcc(kAE, absent);
+    slot_address(p.values, p.stride);
+  }
+
+  // rax = values + rax * stride.
+  void slot_address(uint8_t* values, uint32_t stride) {
+    a_.imul_imm(RAX, RAX, static_cast<int32_t>(stride));
+    a_.mov_imm(RCX, reinterpret_cast<uint64_t>(values));
     a_.alu(0x01, RAX, RCX);
-    a_.jmp(done);
-    a_.bind(absent);
-    a_.alu(0x31, RAX, RAX);
-    a_.bind(done);
   }
 
   // cmp and test leave their operands in the state for the flag jumps (and

@@ -350,7 +350,12 @@ class HashCore {
 class HashTable final : public Table {
  public:
   HashTable(const TableDecl& d, uint64_t seed)
-      : Table(d), core_(d.key_size, d.value_size, d.max_entries, table_seed(d, seed)) {}
+      : Table(d), core_(d.key_size, d.value_size, d.max_entries, table_seed(d, seed)) {
+    if (d.key_size <= 8) {
+      number_lookup_ = &lookup_number;
+      number_find_or_insert_ = &find_or_insert_number;
+    }
+  }
 
   uint8_t* lookup(const uint8_t* key) override {
     uint32_t i = core_.find(key);
@@ -373,28 +378,22 @@ class HashTable final : public Table {
     return i == HashCore::kNone ? nullptr : core_.value_at(i);
   }
 
-  NumberKeyFn number_lookup() const override {
-    if (decl_.key_size > 8) return nullptr;
-    return [](Table& t, uint64_t number) -> uint8_t* {
-      auto& h = static_cast<HashTable&>(t);
-      const uint32_t i = h.core_.find_word(key_word(number, h.decl_.key_size));
-      return i == HashCore::kNone ? nullptr : h.core_.value_at(i);
-    };
+  // number_lookup() and number_find_or_insert(), for keys of at most 8 bytes.
+  static uint8_t* lookup_number(Table& t, uint64_t number) {
+    auto& h = static_cast<HashTable&>(t);
+    const uint32_t i = h.core_.find_word(key_word(number, h.decl_.key_size));
+    return i == HashCore::kNone ? nullptr : h.core_.value_at(i);
+  }
+  static uint8_t* find_or_insert_number(Table& t, uint64_t number) {
+    auto& h = static_cast<HashTable&>(t);
+    bool inserted;
+    const uint32_t i = h.core_.find_or_insert_word(key_word(number, h.decl_.key_size), &inserted);
+    return i == HashCore::kNone ? nullptr : h.core_.value_at(i);
   }
   bool word_probe(WordProbe* p) const override {
     if (decl_.key_size > 8) return false;
     core_.describe(p);
     return true;
-  }
-
-  NumberKeyFn number_find_or_insert() const override {
-    if (decl_.key_size > 8) return nullptr;
-    return [](Table& t, uint64_t number) -> uint8_t* {
-      auto& h = static_cast<HashTable&>(t);
-      bool inserted;
-      const uint32_t i = h.core_.find_or_insert_word(key_word(number, h.decl_.key_size), &inserted);
-      return i == HashCore::kNone ? nullptr : h.core_.value_at(i);
-    };
   }
 
   size_t size() const override { return core_.size(); }
@@ -443,7 +442,12 @@ class TimedHashTable final : public Table {
         // Like keys and values, read only for occupied slots: uninitialised.
         prev_(std::make_unique_for_overwrite<uint32_t[]>(core_.capacity())),
         next_(std::make_unique_for_overwrite<uint32_t[]>(core_.capacity())),
-        used_(std::make_unique_for_overwrite<uint64_t[]>(core_.capacity())) {}
+        used_(std::make_unique_for_overwrite<uint64_t[]>(core_.capacity())) {
+    if (d.key_size <= 8) {
+      number_lookup_ = &lookup_number;
+      number_find_or_insert_ = &find_or_insert_number;
+    }
+  }
 
   uint8_t* lookup(const uint8_t* key) override { return found(core_.find(key)); }
 
@@ -466,22 +470,17 @@ class TimedHashTable final : public Table {
 
   uint8_t* find_or_insert(const uint8_t* key) override { return use(core_.probe_key(key), key); }
 
-  // The native code's calls: the same, with the key as a number. No inline
-  // probe (word_probe() says no): a lookup must also stamp and relink.
-  NumberKeyFn number_lookup() const override {
-    if (decl_.key_size > 8) return nullptr;
-    return [](Table& t, uint64_t number) -> uint8_t* {
-      auto& h = static_cast<TimedHashTable&>(t);
-      return h.found(h.core_.find_word(key_word(number, h.decl_.key_size)));
-    };
+  // The native code's and the interpreter's calls: the same, with the key
+  // as a number. No inline probe (word_probe() says no): a lookup must
+  // also stamp and relink.
+  static uint8_t* lookup_number(Table& t, uint64_t number) {
+    auto& h = static_cast<TimedHashTable&>(t);
+    return h.found(h.core_.find_word(key_word(number, h.decl_.key_size)));
   }
-  NumberKeyFn number_find_or_insert() const override {
-    if (decl_.key_size > 8) return nullptr;
-    return [](Table& t, uint64_t number) -> uint8_t* {
-      auto& h = static_cast<TimedHashTable&>(t);
-      const uint64_t w = key_word(number, h.decl_.key_size);
-      return h.use(h.core_.probe_word(w), reinterpret_cast<const uint8_t*>(&w));
-    };
+  static uint8_t* find_or_insert_number(Table& t, uint64_t number) {
+    auto& h = static_cast<TimedHashTable&>(t);
+    const uint64_t w = key_word(number, h.decl_.key_size);
+    return h.use(h.core_.probe_word(w), reinterpret_cast<const uint8_t*>(&w));
   }
 
   size_t size() const override { return core_.size(); }
@@ -637,7 +636,9 @@ class ArrayTable final : public Table {
   explicit ArrayTable(const TableDecl& d)
       : Table(d),
         stride_words_(value_stride(d.value_size) / 8),
-        values_(std::make_unique<uint64_t[]>(size_t(d.max_entries) * stride_words_)) {}
+        values_(std::make_unique<uint64_t[]>(size_t(d.max_entries) * stride_words_)) {
+    number_lookup_ = number_find_or_insert_ = &slot_of_number;
+  }
 
   uint8_t* lookup(const uint8_t* key) override { return slot(index(key)); }
 
@@ -658,12 +659,13 @@ class ArrayTable final : public Table {
   uint8_t* find_or_insert(const uint8_t* key) override { return slot(index(key)); }
 
   // The index is the number's low 4 bytes, as index() reads them from the key.
-  NumberKeyFn number_lookup() const override {
-    return [](Table& t, uint64_t number) {
-      return static_cast<ArrayTable&>(t).slot(static_cast<uint32_t>(number));
-    };
+  static uint8_t* slot_of_number(Table& t, uint64_t number) {
+    return static_cast<ArrayTable&>(t).slot(static_cast<uint32_t>(number));
   }
-  NumberKeyFn number_find_or_insert() const override { return number_lookup(); }
+  bool index_probe(IndexProbe* p) const override {
+    *p = {reinterpret_cast<uint8_t*>(values_.get()), decl_.max_entries, stride_words_ * 8};
+    return true;
+  }
 
   size_t size() const override { return decl_.max_entries; }
 

@@ -85,8 +85,10 @@ class Table {
   static uint8_t* find_or_insert_bytes(Table& t, const uint8_t* key) {
     return t.find_or_insert(key);
   }
-  virtual NumberKeyFn number_lookup() const { return nullptr; }
-  virtual NumberKeyFn number_find_or_insert() const { return nullptr; }
+  // Set by each kind at construction, so that a caller (the interpreter
+  // too) reaches them without a virtual call.
+  NumberKeyFn number_lookup() const { return number_lookup_; }
+  NumberKeyFn number_find_or_insert() const { return number_find_or_insert_; }
 
   // For native code that probes a hash table with keys of at most 8 bytes
   // itself (what number_lookup() does, inline): where the slots are and the
@@ -104,6 +106,14 @@ class Table {
     uint64_t seed, mul, key_mask;
   };
   virtual bool word_probe(WordProbe*) const { return false; }
+  // For native code that indexes an array table itself: index i (the key's
+  // 4 bytes, big-endian) has its value at values + i * stride when i <
+  // entries, and none otherwise.
+  struct IndexProbe {
+    uint8_t* values;
+    uint32_t entries, stride;
+  };
+  virtual bool index_probe(IndexProbe*) const { return false; }
 
   // Entries held: for a table with an idle timeout, expired ones that
   // expire() has not removed yet count too (readers skip them).
@@ -173,6 +183,7 @@ class Table {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   TableDecl decl_;
+  NumberKeyFn number_lookup_ = nullptr, number_find_or_insert_ = nullptr;
   uint32_t walks_ = 0;
   TableClock own_clock_;
   TableClock* clock_ = &own_clock_;
