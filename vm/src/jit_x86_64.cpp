@@ -14,9 +14,9 @@
 // fault in the middle of one subtracts what did not run, so counts match
 // the interpreter's exactly. Code with loops or functions counts down
 // instead: r14 holds what is left of the budget, so a loop's check is one
-// compare with a constant; its exits turn that back into the count. Functions of the program are
-// native functions (call, ret), one frame each, 16 bytes with the padding that keeps rsp aligned
-// for calls out.
+// compare with a constant; its exits turn that back into the count.
+// Functions of the program are native functions (call, ret), one frame
+// each, 16 bytes with the padding that keeps rsp aligned for calls out.
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -1368,8 +1368,8 @@ class Compiler {
   // add, sub, and, or, xor and mul into a gpr, and the compare-and-branch
   // instructions, with a register operand in place: `add rbp, rax` rather
   // than moves through rax and rcx; add ... xor of a register into a
-  // variable, into its memory. a is then a gpr or mlen, whose read has
-  // no effect and cannot fault, so reading b first changes nothing.
+  // variable, into its memory. a is then a gpr, mlen or a variable, whose
+  // read has no effect and cannot fault, so reading b first changes nothing.
   bool register_form(const Insn& in) {
     static constexpr struct {
       Op op;
