@@ -438,6 +438,10 @@ class Compiler {
     saved_ = {R12, R13, R14, R15};
     for (uint8_t r : {RBX, RBP})
       if (std::find(std::begin(host_), std::end(host_), r) != std::end(host_)) saved_.push_back(r);
+    // An odd number of pushes keeps rsp 16-byte aligned: rbp pads (one
+    // byte each way) where it is not pushed anyway.
+    if (saved_.size() % 2 == 0 && std::find(saved_.begin(), saved_.end(), RBP) == saved_.end())
+      saved_.push_back(RBP);
   }
 
   // Before the interpreter reads the gprs, and after it may have written them.
@@ -476,8 +480,8 @@ class Compiler {
     if (full_ || read_regs_) a_.alu(0x31, RAX, RAX);
     if (full_) {
       // The callee-saved registers the code uses, pushed after the return
-      // address, and 8 bytes more for an even number: rsp is 16-byte
-      // aligned for calls.
+      // address, and 8 bytes more for an even number (all six): rsp is
+      // 16-byte aligned for calls.
       for (uint8_t r : saved_) a_.push(r);
       if (saved_.size() % 2 == 0) a_.alu_imm(5, RSP, 8);
       a_.mov(R15, RDI);
