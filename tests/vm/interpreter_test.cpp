@@ -742,5 +742,135 @@ TEST(Interpreter, RunAllocatesNothingAndKeepsStatePerRun) {
   EXPECT_EQ(out.vm->stats().packets, 2u);
 }
 
+// The interpreter alone (no native code), on `packet`, with `budget`.
+RunOutput interpret(const std::string& src, std::vector<uint8_t> packet,
+                    uint64_t budget = Limits{}.budget) {
+  Limits limits;
+  limits.jit = false;
+  limits.budget = budget;
+  return run_program(src, std::move(packet), {}, limits);
+}
+
+std::string printed(const RunOutput& out) {
+  std::string s;
+  for (size_t i = 0; i < out.lines.size(); ++i) s += (i ? "\n" : "") + out.lines[i];
+  return s;
+}
+
+// Eight bytes holding v big-endian, then zeros to 60.
+std::vector<uint8_t> packet_holding(uint64_t v) {
+  std::vector<uint8_t> pkt(60, 0);
+  for (int i = 0; i < 8; ++i) pkt[i] = static_cast<uint8_t>(v >> (56 - 8 * i));
+  return pkt;
+}
+
+TEST(Interpreter, EveryFormOfEveryConditionAgrees) {
+  // Each condition's generic handler (variables), gpr/immediate, gpr/gpr,
+  // mapped/immediate and packet load fused with the branch (constant and
+  // gpr-based address) take the same way.
+  struct Case {
+    const char* op;
+    int64_t a, b;
+  } cases[] = {
+      {"beq", 5, 5},  {"beq", 5, 6},   {"bne", 5, 5},   {"bne", 5, 6},   {"blt", -1, 0},
+      {"blt", 0, -1}, {"ble", 0, 0},   {"ble", 1, 0},   {"bgt", 0, -1},  {"bgt", -1, 0},
+      {"bge", -1, 0}, {"bge", 0, 0},   {"bltu", 0, -1}, {"bltu", -1, 0}, {"bleu", -1, -1},
+      {"bleu", 1, 0}, {"bgtu", -1, 0}, {"bgtu", 0, -1}, {"bgeu", 0, -1}, {"bgeu", 3, 3},
+      {"bset", 6, 2}, {"bset", 6, 1},  {"bclr", 6, 1},  {"bclr", 6, 2},
+  };
+  for (const auto& c : cases) {
+    const std::string a = std::to_string(c.a), b = std::to_string(c.b), op = c.op;
+    const std::string tail = ", yes\nprint 0\nend\nyes:\nprint 1\nend\n";
+    const std::string generic =
+        ".data:\nnum x " + a + "\nnum y " + b + "\n.text:\n" + op + " x, y" + tail;
+    const std::string expected = printed(interpret(generic, packet_holding(c.a)));
+    ASSERT_TRUE(expected == "0" || expected == "1") << expected;
+    const std::string forms[] = {
+        ".text:\nmov gpr0, " + a + "\n" + op + " gpr0, " + b + tail,
+        ".text:\nmov gpr0, " + a + "\nmov gpr1, " + b + "\n" + op + " gpr0, gpr1" + tail,
+        ".text:\nmov gpr0, pkt.u64[0]\n" + op + " gpr0, " + b + tail,
+        ".text:\nmov gpr2, 0\nmov gpr0, pkt.u64[gpr2]\n" + op + " gpr0, " + b + tail,
+    };
+    for (const auto& form : forms)
+      EXPECT_EQ(printed(interpret(form, packet_holding(c.a))), expected) << form;
+    // mlen (60) against b + 60 - a: the same comparison of lengths.
+    if (c.a >= 0 && c.b >= 0 && c.a <= 60 && c.b <= 60 && op != "bset" && op != "bclr") {
+      EXPECT_EQ(
+          printed(interpret(".text:\n" + op + " mlen, " + std::to_string(c.b + 60 - c.a) + tail,
+                            packet_holding(0))),
+          expected)
+          << op << " mlen";
+    }
+  }
+}
+
+TEST(Interpreter, EveryFormOfEveryArithmeticOpAgrees) {
+  const char* ops[] = {"add", "sub", "mul", "div", "sdiv", "mod",
+                       "and", "or",  "xor", "shl", "shr",  "sar"};
+  const char* values[][2] = {{"42", "5"}, {"-8", "2"},  {"7", "0"},
+                             {"1", "64"}, {"-1", "63"}, {"0x8000000000000000", "-1"}};
+  for (const char* op : ops) {
+    for (const auto& v : values) {
+      const std::string a = v[0], b = v[1];
+      const std::string generic = ".data:\nnum x " + a + "\nnum y " + b + "\n.text:\n" + op +
+                                  " x, y\nprint \"%x\", x\nend\n";
+      const std::string expected = printed(interpret(generic, packet_holding(0)));
+      EXPECT_EQ(printed(interpret(".text:\nmov gpr3, " + a + "\n" + op + " gpr3, " + b +
+                                      "\nprint \"%x\", gpr3\nend\n",
+                                  packet_holding(0))),
+                expected)
+          << op << " " << a << " " << b;
+      EXPECT_EQ(printed(interpret(".text:\nmov gpr3, " + a + "\nmov gpr4, " + b + "\n" + op +
+                                      " gpr3, gpr4\nprint \"%x\", gpr3\nend\n",
+                                  packet_holding(0))),
+                expected)
+          << op << " " << a << " " << b;
+    }
+  }
+}
+
+TEST(Interpreter, ALoadAndItsBranchCountAsTwoInstructions) {
+  // A packet load followed by a branch runs as one handler; the budget, a
+  // fault and a jump onto the branch see two instructions all the same.
+  const std::string src =
+      ".text:\nmov gpr1, 1\nbeq gpr1, 1, load\nbranch:\nbne gpr0, 0x800, no\npass\n"
+      "load:\nmov gpr0, pkt.u16[12]\nbne gpr0, 0x800, no\njmp branch\nno:\ndrop\n";
+  std::vector<uint8_t> ip4(60, 0);
+  ip4[12] = 0x08;
+  auto whole = interpret(src, ip4);
+  EXPECT_FALSE(whole.result.aborted);
+  EXPECT_EQ(whole.result.verdict, Verdict::Pass);
+  EXPECT_EQ(whole.result.instructions, 7u);  // mov beq mov(load) bne jmp bne pass
+  // A budget of 3 ends the run after the load, before its branch.
+  auto stopped = interpret(src, ip4, 3);
+  EXPECT_TRUE(stopped.result.aborted);
+  EXPECT_EQ(stopped.result.reason, AbortReason::Budget);
+  EXPECT_EQ(stopped.result.instructions, 3u);
+  EXPECT_EQ(stopped.result.abort_pc, 5u);
+  // A packet too short for the load faults at the load, counted once.
+  auto faulted = interpret(src, std::vector<uint8_t>(12, 0));
+  EXPECT_TRUE(faulted.result.aborted);
+  EXPECT_EQ(faulted.result.reason, AbortReason::Fault);
+  EXPECT_EQ(faulted.result.abort_pc, 4u);
+  EXPECT_EQ(faulted.result.instructions, 3u);
+}
+
+TEST(Interpreter, GprsStartAtZeroOnEveryRun) {
+  std::vector<std::string> lines;
+  Limits limits;
+  limits.jit = false;
+  Diagnostic d;
+  auto vm = Instance::create(
+      assemble_ok(".text:\nprint gpr3, gpr15\nmov gpr3, 7\nmov gpr15, 9\nend\n"), HostCaps{},
+      limits, [&](OutputKind, std::string_view l) { lines.emplace_back(l); }, &d);
+  ASSERT_TRUE(vm) << d.str();
+  for (int i = 0; i < 2; ++i) {
+    std::vector<uint8_t> pkt(60);
+    uint32_t len = 60;
+    vm->run(pkt.data(), len, 60, {});
+  }
+  EXPECT_EQ(lines, (std::vector<std::string>{"0 0", "0 0"}));
+}
+
 }  // namespace
 }  // namespace netcpu::test

@@ -265,14 +265,6 @@ void InstanceImpl::account(const RunResult& r) {
   }
 }
 
-__attribute__((noinline)) RunResult InstanceImpl::run_interpreted(uint8_t* pkt, uint32_t& len,
-                                                                  uint32_t capacity,
-                                                                  const PacketMeta& meta) {
-  RunResult r = execute(program_.text_pc, pkt, len, capacity, meta);
-  account(r);
-  return r;
-}
-
 // A compiled run costs a few tests, one call and a RunResult, all in run()
 // itself: the plain pass or drop is built inline. No packet at
 // all (a null pointer) is the interpreter's NoPacket fault, not an

@@ -1,9 +1,11 @@
-// The interpreter: threaded dispatch (computed goto) over handlers chosen per
-// instruction at load time. Common shapes (register/immediate ALU, compare and
-// branch on registers, mapped registers and packet loads) get handlers that
-// skip operand decoding; everything else runs through generic operand access.
-// Packet, out buffer and indexed heap accesses are bounds-checked here; the
-// verifier has proven the rest. Nothing here allocates.
+// The interpreter: direct threaded dispatch (computed goto) over instructions
+// decoded at load time, each with the address of its handler. Common forms
+// (gpr/immediate and gpr/gpr arithmetic and branches, mapped registers,
+// packet loads, a packet load fused with the branch after it) get handlers
+// that skip operand decoding, generated from isa.h's lists; everything else
+// runs through generic operand access. Packet, out buffer and indexed heap
+// accesses are bounds-checked here; the verifier has proven the rest.
+// Nothing here allocates. docs/architecture.md, "The interpreter".
 #include <algorithm>
 #include <atomic>
 #include <bit>
@@ -55,65 +57,173 @@ inline bool in_bounds(uint64_t addr, uint64_t width, uint64_t size) {
 
 }  // namespace
 
-// The specialised shapes, defined once: X(NAME, opcode, kind of a, kind of
-// b). An instruction of that opcode whose operands have those kinds gets
-// the handler L_NAME below, which skips operand decoding; the first shape
-// that matches wins. (MOV_RP, a register loaded from the packet at a
-// constant offset in network order, adds its own condition in
-// select_handler.) The enum, the selection and the label table are generated
-// from this list, the way the kernel's BPF_INSN_MAP lists its opcodes once.
-#define NETCPU_SHAPES(X)      \
-  X(MOV_RI, MOV, Reg, Imm)    \
-  X(MOV_RR, MOV, Reg, Reg)    \
-  X(MOV_RM, MOV, Reg, Mapped) \
-  X(MOV_RP, MOV, Reg, PktMem) \
-  X(ADD_RI, ADD, Reg, Imm)    \
-  X(SUB_RI, SUB, Reg, Imm)    \
-  X(AND_RI, AND, Reg, Imm)    \
-  X(OR_RI, OR, Reg, Imm)      \
-  X(SHR_RI, SHR, Reg, Imm)    \
-  X(SHL_RI, SHL, Reg, Imm)    \
-  X(ADD_RR, ADD, Reg, Reg)    \
-  X(BEQ_RI, BEQ, Reg, Imm)    \
-  X(BNE_RI, BNE, Reg, Imm)    \
-  X(BEQ_RR, BEQ, Reg, Reg)    \
-  X(BNE_RR, BNE, Reg, Reg)    \
-  X(BEQ_MI, BEQ, Mapped, Imm) \
-  X(BNE_MI, BNE, Mapped, Imm) \
-  X(BLTU_RI, BLTU, Reg, Imm)  \
-  X(BGTU_RI, BGTU, Reg, Imm)  \
-  X(BGEU_RI, BGEU, Reg, Imm)  \
-  X(BLEU_RI, BLEU, Reg, Imm)  \
-  X(BSET_RI, BSET, Reg, Imm)  \
-  X(BCLR_RI, BCLR, Reg, Imm)  \
-  X(CMP_RI, CMP, Reg, Imm)    \
-  X(CMP_MI, CMP, Mapped, Imm)
+namespace {
 
-// Handler ids: one generic handler per opcode, then the specialised shapes.
+// The handlers, generated from isa.h's lists the way the kernel's
+// BPF_INSN_MAP lists its opcodes once: one generic handler per opcode (any
+// operand kinds), then specialised forms that skip operand decoding. Each
+// arithmetic op (NETCPU_ALU) gets _RI (gpr, immediate) and _RR (gpr, gpr);
+// each condition (NETCPU_CONDITIONS, NETCPU_BIT_CONDITIONS) gets _RI, _RR and
+// _MI (mapped register, immediate); the loads get one handler per width, for
+// a packet address that is a constant (_RP) or a gpr plus a displacement
+// (_RX). The enum, the selection table, the label table and the handlers
+// below all expand these lists.
+// X(bits, log2 of bytes, extra arguments...)
+#define NETCPU_WIDTHS(X, ...) \
+  X(8, 0, __VA_ARGS__) X(16, 1, __VA_ARGS__) X(32, 2, __VA_ARGS__) X(64, 3, __VA_ARGS__)
+#define NETCPU_MOVES(X) X(MOV_RI, Reg, Imm) X(MOV_RR, Reg, Reg) X(MOV_RM, Reg, Mapped)
+#define NETCPU_CMPS(X) X(CMP_RI, Reg, Imm) X(CMP_MI, Mapped, Imm)
+
 enum HandlerId : uint16_t {
 #define NETCPU_H(name, mn, a, b, t, x, f, s) H_##name,
   NETCPU_OPCODES(NETCPU_H)
 #undef NETCPU_H
-#define NETCPU_SHAPE_ID(name, opcode, ka, kb) H_##name,
-      NETCPU_SHAPES(NETCPU_SHAPE_ID)
-#undef NETCPU_SHAPE_ID
-          H_Count
+#define NETCPU_ALU_ID(op, expr) H_##op##_RI, H_##op##_RR,
+      NETCPU_ALU(NETCPU_ALU_ID)
+#undef NETCPU_ALU_ID
+#define NETCPU_COND_ID(op, jop, cond) H_##op##_RI, H_##op##_RR, H_##op##_MI,
+          NETCPU_CONDITIONS(NETCPU_COND_ID)
+#undef NETCPU_COND_ID
+#define NETCPU_BIT_ID(op, cond) H_##op##_RI, H_##op##_RR, H_##op##_MI,
+              NETCPU_BIT_CONDITIONS(NETCPU_BIT_ID)
+#undef NETCPU_BIT_ID
+#define NETCPU_LOAD_ID(bits, w, ...) H_MOV_RP##bits, H_MOV_RX##bits,
+                  NETCPU_WIDTHS(NETCPU_LOAD_ID, )
+#undef NETCPU_LOAD_ID
+#define NETCPU_SIMPLE_ID(name, ka, kb) H_##name,
+                      NETCPU_MOVES(NETCPU_SIMPLE_ID) NETCPU_CMPS(NETCPU_SIMPLE_ID)
+#undef NETCPU_SIMPLE_ID
+#define NETCPU_FUSED_ID(bits, w, op) H_MOV_RP##bits##_##op, H_MOV_RX##bits##_##op,
+#define NETCPU_COND_FUSED_ID(op, jop, cond) NETCPU_WIDTHS(NETCPU_FUSED_ID, op)
+#define NETCPU_BIT_FUSED_ID(op, cond) NETCPU_WIDTHS(NETCPU_FUSED_ID, op)
+                          NETCPU_CONDITIONS(NETCPU_COND_FUSED_ID)
+                              NETCPU_BIT_CONDITIONS(NETCPU_BIT_FUSED_ID)
+#undef NETCPU_BIT_FUSED_ID
+#undef NETCPU_COND_FUSED_ID
+#undef NETCPU_FUSED_ID
+                                  H_Count
 };
 
-static uint16_t select_handler(const Insn& in) {
-#define NETCPU_SHAPE_MATCH(name, opcode, ka, kb)                                           \
-  if (in.op == Op::opcode && in.a.kind == Kind::ka && in.b.kind == Kind::kb &&             \
-      (H_##name != H_MOV_RP ||                                                             \
-       ((in.b.attr & attr::kNoBase) && !(in.b.attr & attr::kHostOrder) && in.b.imm >= 0))) \
-    return H_##name;
-  NETCPU_SHAPES(NETCPU_SHAPE_MATCH)
-#undef NETCPU_SHAPE_MATCH
+// A specialised form: the opcode and operand kinds it takes. Packet loads
+// (`address`) also need a network-order operand of that width whose address
+// is a constant (Constant) or a gpr plus a displacement (GprBase).
+enum class Address : uint8_t { Any, Constant, GprBase };
+struct Shape {
+  uint16_t id;
+  Op op;
+  Kind a, b;
+  Address address = Address::Any;
+  uint8_t width_log = 0;
+};
+
+constexpr Shape kShapes[] = {
+#define NETCPU_ALU_SHAPE(op, expr) \
+  {H_##op##_RI, Op::op, Kind::Reg, Kind::Imm}, {H_##op##_RR, Op::op, Kind::Reg, Kind::Reg},
+    NETCPU_ALU(NETCPU_ALU_SHAPE)
+#undef NETCPU_ALU_SHAPE
+#define NETCPU_BRANCH_SHAPE(op)                                                             \
+  {H_##op##_RI, Op::op, Kind::Reg, Kind::Imm}, {H_##op##_RR, Op::op, Kind::Reg, Kind::Reg}, \
+      {H_##op##_MI, Op::op, Kind::Mapped, Kind::Imm},
+#define NETCPU_COND_SHAPE(op, jop, cond) NETCPU_BRANCH_SHAPE(op)
+#define NETCPU_BIT_SHAPE(op, cond) NETCPU_BRANCH_SHAPE(op)
+        NETCPU_CONDITIONS(NETCPU_COND_SHAPE) NETCPU_BIT_CONDITIONS(NETCPU_BIT_SHAPE)
+#undef NETCPU_BIT_SHAPE
+#undef NETCPU_COND_SHAPE
+#undef NETCPU_BRANCH_SHAPE
+#define NETCPU_LOAD_SHAPE(bits, w, ...)                                     \
+  {H_MOV_RP##bits, Op::MOV, Kind::Reg, Kind::PktMem, Address::Constant, w}, \
+      {H_MOV_RX##bits, Op::MOV, Kind::Reg, Kind::PktMem, Address::GprBase, w},
+            NETCPU_WIDTHS(NETCPU_LOAD_SHAPE, )
+#undef NETCPU_LOAD_SHAPE
+#define NETCPU_MOVE_SHAPE(name, ka, kb) {H_##name, Op::MOV, Kind::ka, Kind::kb},
+                NETCPU_MOVES(NETCPU_MOVE_SHAPE)
+#undef NETCPU_MOVE_SHAPE
+#define NETCPU_CMP_SHAPE(name, ka, kb) {H_##name, Op::CMP, Kind::ka, Kind::kb},
+                    NETCPU_CMPS(NETCPU_CMP_SHAPE)
+#undef NETCPU_CMP_SHAPE
+};
+
+// A packet load into a gpr followed by a compare of a gpr with an immediate
+// and branch (what every translated BPF filter is made of) runs as one
+// handler that does both, without a second dispatch: the load's handler
+// becomes `fused` when the next instruction's is `branch`. The branch keeps
+// its own handler for the jumps that land on it.
+struct Fusion {
+  uint16_t load, branch, fused;
+};
+constexpr Fusion kFusions[] = {
+#define NETCPU_FUSION(bits, w, op)                      \
+  {H_MOV_RP##bits, H_##op##_RI, H_MOV_RP##bits##_##op}, \
+      {H_MOV_RX##bits, H_##op##_RI, H_MOV_RX##bits##_##op},
+#define NETCPU_COND_FUSION(op, jop, cond) NETCPU_WIDTHS(NETCPU_FUSION, op)
+#define NETCPU_BIT_FUSION(op, cond) NETCPU_WIDTHS(NETCPU_FUSION, op)
+    NETCPU_CONDITIONS(NETCPU_COND_FUSION) NETCPU_BIT_CONDITIONS(NETCPU_BIT_FUSION)
+#undef NETCPU_BIT_FUSION
+#undef NETCPU_COND_FUSION
+#undef NETCPU_FUSION
+};
+static_assert(std::size(kShapes) + std::size(kFusions) == H_Count - kOpCount,
+              "one shape or fusion per specialised handler");
+
+bool fits(const Shape& shape, const Insn& in) {
+  if (in.op != shape.op || in.a.kind != shape.a || in.b.kind != shape.b) return false;
+  const uint8_t at = in.b.attr;
+  switch (shape.address) {
+    case Address::Any:
+      return true;
+    case Address::Constant:
+      return (at & attr::kNoBase) && !(at & attr::kHostOrder) && in.b.imm >= 0 &&
+             (at & attr::kWidthMask) == shape.width_log;
+    case Address::GprBase:
+      return !(at & (attr::kNoBase | attr::kBaseMapped | attr::kHostOrder | attr::kScaleMask)) &&
+             (at & attr::kWidthMask) == shape.width_log;
+  }
+  return false;
+}
+
+uint16_t select_handler(const Insn& in) {
+  for (const Shape& shape : kShapes)
+    if (fits(shape, in)) return shape.id;
   return static_cast<uint16_t>(in.op);
 }
 
+// The gprs an operand names (as a value, a place or a memory base).
+uint16_t gprs_of(const Operand& o) {
+  switch (o.kind) {
+    case Kind::Reg:
+      return static_cast<uint16_t>(1u << o.reg);
+    case Kind::HeapMem:
+    case Kind::PktMem:
+    case Kind::OutMem:
+      return (o.attr & (attr::kNoBase | attr::kBaseMapped)) ? 0
+                                                            : static_cast<uint16_t>(1u << o.reg);
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
 void prepare_handlers(RunState& st, const Program& p) {
-  st.hid.resize(p.code.size());
-  for (size_t i = 0; i < p.code.size(); ++i) st.hid[i] = select_handler(p.code[i]);
+  st.decoded.resize(p.code.size());
+  st.handlers_ready = false;
+  st.gprs_used = 0;
+  for (size_t i = 0; i < p.code.size(); ++i) {
+    const Insn& in = p.code[i];
+    DecodedInsn& d = st.decoded[i];
+    d.id = select_handler(in);
+    d.imm = static_cast<uint64_t>(in.b.imm);
+    d.target = in.target;
+    d.a = in.a.reg;
+    d.b = in.b.reg;
+    st.gprs_used |= gprs_of(in.a) | gprs_of(in.b);
+    if (in.op == Op::COPY && length_in_gpr(in.aux))
+      st.gprs_used |= static_cast<uint16_t>(1u << in.aux);
+  }
+  for (size_t i = 0; i + 1 < st.decoded.size(); ++i)
+    for (const Fusion& f : kFusions)
+      if (st.decoded[i].id == f.load && st.decoded[i + 1].id == f.branch)
+        st.decoded[i].id = f.fused;
 }
 
 struct Interpreter {
@@ -139,7 +249,18 @@ struct Interpreter {
   }
 
   __attribute__((noinline)) uint64_t mapped_slow(uint8_t id) {
-    switch (static_cast<MappedReg>(id)) {
+    const auto reg = static_cast<MappedReg>(id);
+    if (is_metadata(reg)) [[unlikely]]
+      return metadata(reg);
+    if (!st.parsed) parse();
+    const uint64_t v = header_field(reg, {pkt, len}, st.h);
+    st.field[id] = v;
+    st.field_known |= uint64_t{1} << id;
+    return v;
+  }
+
+  uint64_t metadata(MappedReg reg) {
+    switch (reg) {
       case MappedReg::Mlen:
         return len;
       case MappedReg::Wlen:  // what a cut-short capture says the packet had, else mlen
@@ -161,14 +282,8 @@ struct Interpreter {
         return vm.rand_state_ = x;
       }
       default:
-        break;
+        return 0;
     }
-    const uint64_t bit = uint64_t{1} << id;
-    if (!st.parsed) parse();
-    const uint64_t v = header_field(static_cast<MappedReg>(id), {pkt, len}, st.h);
-    st.field[id] = v;
-    st.field_known |= bit;
-    return v;
   }
 
   // Address of a memory operand; sets fault and returns nullptr when any of
@@ -472,7 +587,13 @@ struct Interpreter {
 
   // From entry with `start` instructions already counted, until the run
   // ends or `budget` instructions are counted.
-  RunResult run(uint32_t entry, uint64_t budget, uint64_t start = 0);
+  RunResult run(uint32_t entry, uint64_t budget, uint64_t start = 0) {
+    return vm.profiling_ ? run_loop<true>(entry, budget, start)
+                         : run_loop<false>(entry, budget, start);
+  }
+  // The dispatch loop; with kProfile, counting each instruction's runs.
+  template <bool kProfile>
+  RunResult run_loop(uint32_t entry, uint64_t budget, uint64_t start);
 
   // A whole run of .text from the start.
   static RunResult whole(InstanceImpl& vm, uint8_t* pkt, uint32_t& len, uint32_t capacity,
@@ -481,70 +602,79 @@ struct Interpreter {
   }
 };
 
-RunResult Interpreter::run(uint32_t entry, uint64_t budget, uint64_t start) {
+template <bool kProfile>
+RunResult Interpreter::run_loop(uint32_t entry, uint64_t budget, uint64_t start) {
   static const void* const kLabels[H_Count] = {
 #define NETCPU_L(name, mn, a, b, t, x, f, s) &&L_##name,
       NETCPU_OPCODES(NETCPU_L)
 #undef NETCPU_L
-#define NETCPU_SHAPE_LABEL(name, opcode, ka, kb) &&L_##name,
-          NETCPU_SHAPES(NETCPU_SHAPE_LABEL)
-#undef NETCPU_SHAPE_LABEL
+#define NETCPU_ALU_LABEL(op, expr) &&L_##op##_RI, &&L_##op##_RR,
+          NETCPU_ALU(NETCPU_ALU_LABEL)
+#undef NETCPU_ALU_LABEL
+#define NETCPU_COND_LABEL(op, jop, cond) &&L_##op##_RI, &&L_##op##_RR, &&L_##op##_MI,
+              NETCPU_CONDITIONS(NETCPU_COND_LABEL)
+#undef NETCPU_COND_LABEL
+#define NETCPU_BIT_LABEL(op, cond) &&L_##op##_RI, &&L_##op##_RR, &&L_##op##_MI,
+                  NETCPU_BIT_CONDITIONS(NETCPU_BIT_LABEL)
+#undef NETCPU_BIT_LABEL
+#define NETCPU_LOAD_LABEL(bits, w, ...) &&L_MOV_RP##bits, &&L_MOV_RX##bits,
+                      NETCPU_WIDTHS(NETCPU_LOAD_LABEL, )
+#undef NETCPU_LOAD_LABEL
+#define NETCPU_SIMPLE_LABEL(name, ka, kb) &&L_##name,
+                          NETCPU_MOVES(NETCPU_SIMPLE_LABEL) NETCPU_CMPS(NETCPU_SIMPLE_LABEL)
+#undef NETCPU_SIMPLE_LABEL
+#define NETCPU_FUSED_LABEL(bits, w, op) &&L_MOV_RP##bits##_##op, &&L_MOV_RX##bits##_##op,
+#define NETCPU_COND_FUSED_LABEL(op, jop, cond) NETCPU_WIDTHS(NETCPU_FUSED_LABEL, op)
+#define NETCPU_BIT_FUSED_LABEL(op, cond) NETCPU_WIDTHS(NETCPU_FUSED_LABEL, op)
+                              NETCPU_CONDITIONS(NETCPU_COND_FUSED_LABEL)
+                                  NETCPU_BIT_CONDITIONS(NETCPU_BIT_FUSED_LABEL)
+#undef NETCPU_BIT_FUSED_LABEL
+#undef NETCPU_COND_FUSED_LABEL
+#undef NETCPU_FUSED_LABEL
   };
+  if constexpr (!kProfile) {
+    if (!st.handlers_ready) [[unlikely]] {
+      for (DecodedInsn& x : st.decoded) x.handler = kLabels[x.id];
+      st.handlers_ready = true;
+    }
+  }
   const Insn* const code = prog.code.data();
-  const uint16_t* const hid = st.hid.data();
+  const DecodedInsn* const decoded = st.decoded.data();
   uint64_t* const r = st.r;
-  uint64_t* const prof = vm.profiling_ ? vm.profile_.data() : nullptr;
+  uint64_t* const prof = kProfile ? vm.profile_.data() : nullptr;
   uint64_t count = start;
   uint32_t pc = entry;
   uint32_t sp = st.sp, csp = st.csp;
-  const Insn* in = nullptr;
+  const DecodedInsn* d = nullptr;
   RunResult res;
   Verdict verdict = Verdict::Pass;
 
+// The instruction at pc, for the generic handlers.
+#define IN (&code[pc])
 #define DISPATCH()                            \
   do {                                        \
     if (++count > budget) goto out_of_budget; \
-    in = &code[pc];                           \
-    if (prof) ++prof[pc];                     \
-    goto* kLabels[hid[pc]];                   \
+    d = &decoded[pc];                         \
+    if constexpr (kProfile) {                 \
+      ++prof[pc];                             \
+      goto* kLabels[d->id];                   \
+    } else {                                  \
+      goto * d->handler;                      \
+    }                                         \
   } while (0)
 #define NEXT()  \
   do {          \
     ++pc;       \
     DISPATCH(); \
   } while (0)
-#define JUMP_IF(cond)                  \
-  do {                                 \
-    pc = (cond) ? in->target : pc + 1; \
-    DISPATCH();                        \
+#define JUMP_IF(cond)                 \
+  do {                                \
+    pc = (cond) ? d->target : pc + 1; \
+    DISPATCH();                       \
   } while (0)
 #define CHECK()                                      \
   do {                                               \
     if (st.fault != AbortReason::None) goto faulted; \
-  } while (0)
-#define ALU(expr)             \
-  do {                        \
-    uint64_t x = read(in->a); \
-    uint64_t y = read(in->b); \
-    CHECK();                  \
-    write(in->a, (expr));     \
-    CHECK();                  \
-    NEXT();                   \
-  } while (0)
-#define UNARY(expr)           \
-  do {                        \
-    uint64_t x = read(in->a); \
-    CHECK();                  \
-    write(in->a, (expr));     \
-    CHECK();                  \
-    NEXT();                   \
-  } while (0)
-#define BRANCH(cond)          \
-  do {                        \
-    uint64_t x = read(in->a); \
-    uint64_t y = read(in->b); \
-    CHECK();                  \
-    JUMP_IF(cond);            \
   } while (0)
 #define SX(v) static_cast<int64_t>(v)
 
@@ -556,62 +686,94 @@ L_DEFAULT:
 L_ENDSWITCH:
   NEXT();
 L_MOV : {
-  uint64_t v = read(in->b);
+  uint64_t v = read(IN->b);
   CHECK();
-  write(in->a, v);
+  write(IN->a, v);
   CHECK();
   NEXT();
 }
-L_ADD:
-  ALU(x + y);
-L_SUB:
-  ALU(x - y);
-L_MUL:
-  ALU(x * y);
-L_DIV:
-  ALU(y ? x / y : 0);
-L_SDIV:
-  ALU(y == 0 ? 0 : (SX(x) == INT64_MIN && SX(y) == -1) ? x : static_cast<uint64_t>(SX(x) / SX(y)));
-L_MOD:
-  ALU(y ? x % y : x);
-L_AND:
-  ALU(x & y);
-L_OR:
-  ALU(x | y);
-L_XOR:
-  ALU(x ^ y);
-L_SHL:
-  ALU(y >= 64 ? 0 : x << y);
-L_SHR:
-  ALU(y >= 64 ? 0 : x >> y);
-L_SAR:
-  ALU(static_cast<uint64_t>(SX(x) >> (y >= 64 ? 63 : y)));
-L_NOT:
-  UNARY(~x);
-L_NEG:
-  UNARY(0 - x);
-L_BSWAP16:
-  UNARY(static_cast<uint64_t>(__builtin_bswap16(static_cast<uint16_t>(x))));
-L_BSWAP32:
-  UNARY(static_cast<uint64_t>(__builtin_bswap32(static_cast<uint32_t>(x))));
-L_BSWAP64:
-  UNARY(__builtin_bswap64(x));
+// The arithmetic: generic, then gpr with immediate and gpr with gpr.
+#define NETCPU_ALU_HANDLERS(op, expr)        \
+  L_##op : {                                 \
+    const uint64_t x = read(IN->a);          \
+    const uint64_t y = read(IN->b);          \
+    CHECK();                                 \
+    write(IN->a, (expr));                    \
+    CHECK();                                 \
+    NEXT();                                  \
+  }                                          \
+  L_##op##_RI : {                            \
+    const uint64_t x = r[d->a], y = d->imm;  \
+    r[d->a] = (expr);                        \
+    NEXT();                                  \
+  }                                          \
+  L_##op##_RR : {                            \
+    const uint64_t x = r[d->a], y = r[d->b]; \
+    r[d->a] = (expr);                        \
+    NEXT();                                  \
+  }
+  NETCPU_ALU(NETCPU_ALU_HANDLERS)
+#undef NETCPU_ALU_HANDLERS
+#define NETCPU_UNARY_HANDLER(op, expr) \
+  L_##op : {                           \
+    const uint64_t x = read(IN->a);    \
+    CHECK();                           \
+    write(IN->a, (expr));              \
+    CHECK();                           \
+    NEXT();                            \
+  }
+  NETCPU_UNARY(NETCPU_UNARY_HANDLER)
+#undef NETCPU_UNARY_HANDLER
+
+  // The conditions: compare-and-branch generic, then on gprs and mapped
+  // registers against an immediate or a gpr; the flag jump on the last
+  // compare's operands.
+#define NETCPU_BRANCH_HANDLERS(op, cond)         \
+  L_##op : {                                     \
+    const uint64_t x = read(IN->a);              \
+    const uint64_t y = read(IN->b);              \
+    CHECK();                                     \
+    JUMP_IF(cond);                               \
+  }                                              \
+  L_##op##_RI : {                                \
+    const uint64_t x = r[d->a], y = d->imm;      \
+    JUMP_IF(cond);                               \
+  }                                              \
+  L_##op##_RR : {                                \
+    const uint64_t x = r[d->a], y = r[d->b];     \
+    JUMP_IF(cond);                               \
+  }                                              \
+  L_##op##_MI : {                                \
+    const uint64_t x = mapped(d->a), y = d->imm; \
+    JUMP_IF(cond);                               \
+  }
+#define NETCPU_COND_HANDLERS(op, jop, cond)    \
+  NETCPU_BRANCH_HANDLERS(op, cond)             \
+  L_##jop : {                                  \
+    const uint64_t x = st.cmp_a, y = st.cmp_b; \
+    JUMP_IF(cond);                             \
+  }
+  NETCPU_CONDITIONS(NETCPU_COND_HANDLERS)
+  NETCPU_BIT_CONDITIONS(NETCPU_BRANCH_HANDLERS)
+#undef NETCPU_COND_HANDLERS
+#undef NETCPU_BRANCH_HANDLERS
+
 L_CMP : {
-  uint64_t x = read(in->a), y = read(in->b);
+  uint64_t x = read(IN->a), y = read(IN->b);
   CHECK();
   set_flags(x, y);
   NEXT();
 }
 L_TEST : {
-  uint64_t x = read(in->a), y = read(in->b);
+  uint64_t x = read(IN->a), y = read(IN->b);
   CHECK();
   set_flags(x & y, 0);
   NEXT();
 }
 L_CMP16 : {
   uint8_t ta[16], tb[16];
-  const uint8_t* a = key(in->a, 16, ta);
-  const uint8_t* b = key(in->b, 16, tb);
+  const uint8_t* a = key(IN->a, 16, ta);
+  const uint8_t* b = key(IN->b, 16, tb);
   CHECK();
   if (!a || !b) {
     set_flags(1, 0);  // a missing field equals nothing
@@ -622,53 +784,10 @@ L_CMP16 : {
   NEXT();
 }
 L_JMP:
-  JUMP_IF(true);
-L_JE:
-  JUMP_IF(st.cmp_a == st.cmp_b);
-L_JNE:
-  JUMP_IF(st.cmp_a != st.cmp_b);
-L_JL:
-  JUMP_IF(SX(st.cmp_a) < SX(st.cmp_b));
-L_JLE:
-  JUMP_IF(SX(st.cmp_a) <= SX(st.cmp_b));
-L_JG:
-  JUMP_IF(SX(st.cmp_a) > SX(st.cmp_b));
-L_JGE:
-  JUMP_IF(SX(st.cmp_a) >= SX(st.cmp_b));
-L_JB:
-  JUMP_IF(st.cmp_a < st.cmp_b);
-L_JBE:
-  JUMP_IF(st.cmp_a <= st.cmp_b);
-L_JA:
-  JUMP_IF(st.cmp_a > st.cmp_b);
-L_JAE:
-  JUMP_IF(st.cmp_a >= st.cmp_b);
-L_BEQ:
-  BRANCH(x == y);
-L_BNE:
-  BRANCH(x != y);
-L_BLT:
-  BRANCH(SX(x) < SX(y));
-L_BLE:
-  BRANCH(SX(x) <= SX(y));
-L_BGT:
-  BRANCH(SX(x) > SX(y));
-L_BGE:
-  BRANCH(SX(x) >= SX(y));
-L_BLTU:
-  BRANCH(x < y);
-L_BLEU:
-  BRANCH(x <= y);
-L_BGTU:
-  BRANCH(x > y);
-L_BGEU:
-  BRANCH(x >= y);
-L_BSET:
-  BRANCH((x & y) != 0);
-L_BCLR:
-  BRANCH((x & y) == 0);
+  pc = d->target;
+  DISPATCH();
 L_PUSH : {
-  uint64_t v = read(in->a);
+  uint64_t v = read(IN->a);
   CHECK();
   if (sp >= kStackSlots) {
     fault(AbortReason::StackFault);
@@ -682,7 +801,7 @@ L_POP : {
     fault(AbortReason::StackFault);
     goto faulted;
   }
-  write(in->a, st.stack[--sp]);
+  write(IN->a, st.stack[--sp]);
   CHECK();
   NEXT();
 }
@@ -692,7 +811,7 @@ L_CALL:
     goto faulted;
   }
   st.calls[csp++] = pc + 1;
-  pc = in->target;
+  pc = IN->target;
   DISPATCH();
 L_RET:
   if (csp == 0) {
@@ -702,10 +821,10 @@ L_RET:
   pc = st.calls[--csp];
   DISPATCH();
 L_SWITCH : {
-  uint64_t v = read(in->a);
+  uint64_t v = read(IN->a);
   CHECK();
   uint32_t dflt = kNoTarget;
-  uint32_t c = in->target;
+  uint32_t c = IN->target;
   // Walk the case chain; each label visited counts against the budget.
   while (code[c].op != Op::ENDSWITCH) {
     if (++count > budget) goto out_of_budget;
@@ -720,13 +839,13 @@ L_SWITCH : {
   DISPATCH();
 }
 L_BREAK:
-  if (code[in->target].op == Op::ENDFOR) {  // out of a foreach body: the walk ends
-    end_walk(code[code[in->target].target]);
+  if (code[IN->target].op == Op::ENDFOR) {  // out of a foreach body: the walk ends
+    end_walk(code[code[IN->target].target]);
     --sp;
-    pc = in->target + 1;
+    pc = IN->target + 1;
     DISPATCH();
   }
-  pc = in->target;
+  pc = IN->target;
   DISPATCH();
 L_FOREACH : {
   // The walk's cursor lives on the data stack while the body runs; the
@@ -735,12 +854,12 @@ L_FOREACH : {
     fault(AbortReason::StackFault);
     goto faulted;
   }
-  vm.tables_[in->aux]->walk_begin();
+  vm.tables_[IN->aux]->walk_begin();
   ++st.walks;
   st.stack[sp] = 0;
-  if (!walk_step(*in, &st.stack[sp])) {
-    end_walk(*in);
-    pc = in->target + 1;
+  if (!walk_step(*IN, &st.stack[sp])) {
+    end_walk(*IN);
+    pc = IN->target + 1;
     DISPATCH();
   }
   ++sp;
@@ -748,10 +867,10 @@ L_FOREACH : {
   NEXT();
 }
 L_ENDFOR : {
-  const Insn& loop = code[in->target];
+  const Insn& loop = code[IN->target];
   if (walk_step(loop, &st.stack[sp - 1])) {
     CHECK();
-    pc = in->target + 1;
+    pc = IN->target + 1;
     DISPATCH();
   }
   end_walk(loop);
@@ -767,20 +886,20 @@ L_DROP:
   verdict = Verdict::Drop;
   goto finish;
 L_REDIRECT : {
-  uint64_t port = read(in->a);
+  uint64_t port = read(IN->a);
   CHECK();
   verdict = Verdict::Redirect;
   res.redirect_port = static_cast<int32_t>(port);
   goto finish;
 }
 L_MIRROR : {
-  uint64_t port = read(in->a);
+  uint64_t port = read(IN->a);
   CHECK();
   st.mirror_port = static_cast<int32_t>(port);
   NEXT();
 }
 L_EMIT : {
-  uint64_t port = read(in->a);
+  uint64_t port = read(IN->a);
   CHECK();
   if (vm.emitted_count_ < vm.emitted_.size()) {
     EmittedPacket& e = vm.emitted_[vm.emitted_count_++];
@@ -793,7 +912,7 @@ L_EMIT : {
   NEXT();
 }
 L_OUTLEN : {
-  uint64_t n = read(in->a);
+  uint64_t n = read(IN->a);
   CHECK();
   if (n > vm.out_.size()) {
     fault(AbortReason::Fault);
@@ -804,7 +923,7 @@ L_OUTLEN : {
   NEXT();
 }
 L_RESIZE : {
-  uint64_t n = read(in->a);
+  uint64_t n = read(IN->a);
   CHECK();
   if (!pkt) {
     fault(AbortReason::NoPacket);
@@ -820,42 +939,42 @@ L_RESIZE : {
   NEXT();
 }
 L_COPY : {
-  uint32_t n = copy_length(*in);
-  uint8_t* dst = address(in->a, n);
-  const uint8_t* src = dst ? address(in->b, n) : nullptr;
+  uint32_t n = copy_length(*IN);
+  uint8_t* dst = address(IN->a, n);
+  const uint8_t* src = dst ? address(IN->b, n) : nullptr;
   CHECK();
   std::memmove(dst, src, n);
-  if (in->a.kind == Kind::PktMem && n) packet_changed();
+  if (IN->a.kind == Kind::PktMem && n) packet_changed();
   NEXT();
 }
 L_FIND : {
-  uint64_t start = read(in->b);
+  uint64_t start = read(IN->b);
   CHECK();
   if (!pkt) {
     fault(AbortReason::NoPacket);
     goto faulted;
   }
-  const std::string& needle = prog.strings[in->target];
-  r[in->a.reg] = find_in_packet(pkt, len, start, needle.data(), needle.size());
+  const std::string& needle = prog.strings[IN->target];
+  r[IN->a.reg] = find_in_packet(pkt, len, start, needle.data(), needle.size());
   NEXT();
 }
 L_CSUM:
-  if (in->aux & csum::kOut) {
+  if (IN->aux & csum::kOut) {
     recompute_checksums({vm.out_.data(), vm.out_len_}, vm.caps_.link,
-                        in->aux & (csum::kIp | csum::kL4));
+                        IN->aux & (csum::kIp | csum::kL4));
   } else if (pkt) {
-    if (recompute_checksums({pkt, len}, vm.caps_.link, in->aux)) st.modified = true;
+    if (recompute_checksums({pkt, len}, vm.caps_.link, IN->aux)) st.modified = true;
   }
   NEXT();
 L_REWRITE : {
-  uint64_t v = read(in->b);
+  uint64_t v = read(IN->b);
   CHECK();
   if (!pkt) {
     fault(AbortReason::NoPacket);
     goto faulted;
   }
   if (!st.parsed) parse();
-  bool ok = rewrite_field({pkt, len}, st.h, static_cast<MappedReg>(in->a.reg), v);
+  bool ok = rewrite_field({pkt, len}, st.h, static_cast<MappedReg>(IN->a.reg), v);
   if (ok) {
     st.modified = true;
     st.field_known = 0;  // same offsets, new values
@@ -867,102 +986,88 @@ L_LOOKUP:
 L_UPDATE:
 L_DELETE:
 L_TADD:
-  table_op(*in);
+  table_op(*IN);
   CHECK();
   NEXT();
 L_TCLEAR:
-  vm.tables_[in->aux]->clear();
+  vm.tables_[IN->aux]->clear();
   NEXT();
 L_PRINT:
 L_LOG:
-  output(*in);
+  output(*IN);
   CHECK();
   NEXT();
 L_DUMP:
-  dump(*in);
+  dump(*IN);
   CHECK();
   NEXT();
 
-  // Specialised shapes.
+  // The moves and compares the filters are made of.
 L_MOV_RI:
-  r[in->a.reg] = static_cast<uint64_t>(in->b.imm);
+  r[d->a] = d->imm;
   NEXT();
 L_MOV_RR:
-  r[in->a.reg] = r[in->b.reg];
+  r[d->a] = r[d->b];
   NEXT();
 L_MOV_RM:
-  r[in->a.reg] = mapped(in->b.reg);
+  r[d->a] = mapped(d->b);
   NEXT();
-L_MOV_RP : {
-  unsigned w = in->b.attr & attr::kWidthMask;
-  uint64_t off = static_cast<uint64_t>(in->b.imm);
-  if (!pkt) {
-    fault(AbortReason::NoPacket);
-    goto faulted;
-  }
-  if (!in_bounds(off, 1u << w, len)) {
-    fault(AbortReason::Fault);
-    goto faulted;
-  }
-  r[in->a.reg] = load_be(pkt + off, w);
-  NEXT();
-}
-L_ADD_RI:
-  r[in->a.reg] += static_cast<uint64_t>(in->b.imm);
-  NEXT();
-L_SUB_RI:
-  r[in->a.reg] -= static_cast<uint64_t>(in->b.imm);
-  NEXT();
-L_AND_RI:
-  r[in->a.reg] &= static_cast<uint64_t>(in->b.imm);
-  NEXT();
-L_OR_RI:
-  r[in->a.reg] |= static_cast<uint64_t>(in->b.imm);
-  NEXT();
-L_SHR_RI : {
-  uint64_t y = static_cast<uint64_t>(in->b.imm);
-  r[in->a.reg] = y >= 64 ? 0 : r[in->a.reg] >> y;
-  NEXT();
-}
-L_SHL_RI : {
-  uint64_t y = static_cast<uint64_t>(in->b.imm);
-  r[in->a.reg] = y >= 64 ? 0 : r[in->a.reg] << y;
-  NEXT();
-}
-L_ADD_RR:
-  r[in->a.reg] += r[in->b.reg];
-  NEXT();
-L_BEQ_RI:
-  JUMP_IF(r[in->a.reg] == static_cast<uint64_t>(in->b.imm));
-L_BNE_RI:
-  JUMP_IF(r[in->a.reg] != static_cast<uint64_t>(in->b.imm));
-L_BEQ_RR:
-  JUMP_IF(r[in->a.reg] == r[in->b.reg]);
-L_BNE_RR:
-  JUMP_IF(r[in->a.reg] != r[in->b.reg]);
-L_BEQ_MI:
-  JUMP_IF(mapped(in->a.reg) == static_cast<uint64_t>(in->b.imm));
-L_BNE_MI:
-  JUMP_IF(mapped(in->a.reg) != static_cast<uint64_t>(in->b.imm));
-L_BLTU_RI:
-  JUMP_IF(r[in->a.reg] < static_cast<uint64_t>(in->b.imm));
-L_BGTU_RI:
-  JUMP_IF(r[in->a.reg] > static_cast<uint64_t>(in->b.imm));
-L_BGEU_RI:
-  JUMP_IF(r[in->a.reg] >= static_cast<uint64_t>(in->b.imm));
-L_BLEU_RI:
-  JUMP_IF(r[in->a.reg] <= static_cast<uint64_t>(in->b.imm));
-L_BSET_RI:
-  JUMP_IF((r[in->a.reg] & static_cast<uint64_t>(in->b.imm)) != 0);
-L_BCLR_RI:
-  JUMP_IF((r[in->a.reg] & static_cast<uint64_t>(in->b.imm)) == 0);
 L_CMP_RI:
-  set_flags(r[in->a.reg], static_cast<uint64_t>(in->b.imm));
+  set_flags(r[d->a], d->imm);
   NEXT();
 L_CMP_MI:
-  set_flags(mapped(in->a.reg), static_cast<uint64_t>(in->b.imm));
+  set_flags(mapped(d->a), d->imm);
   NEXT();
+  // Packet loads, one handler per width: at a constant offset (RP), or at
+  // a gpr plus a displacement (RX); then each fused with the branch after
+  // it, which is the next instruction's DISPATCH written out in line.
+#define LOAD(at, w)                                          \
+  do {                                                       \
+    const uint64_t addr = (at);                              \
+    if (!pkt || !in_bounds(addr, 1u << w, len)) [[unlikely]] \
+      goto packet_fault;                                     \
+    r[d->a] = load_be(pkt + addr, w);                        \
+  } while (0)
+#define STEP_TO_NEXT()                        \
+  do {                                        \
+    ++pc;                                     \
+    if (++count > budget) goto out_of_budget; \
+    ++d;                                      \
+    if constexpr (kProfile) ++prof[pc];       \
+  } while (0)
+#define NETCPU_LOAD_HANDLERS(bits, w, ...)    \
+  L_MOV_RP##bits : LOAD(d->imm, w);           \
+  NEXT();                                     \
+  L_MOV_RX##bits : LOAD(d->imm + r[d->b], w); \
+  NEXT();
+  NETCPU_WIDTHS(NETCPU_LOAD_HANDLERS, )
+#undef NETCPU_LOAD_HANDLERS
+#define NETCPU_FUSED_HANDLERS(bits, w, op, cond) \
+  L_MOV_RP##bits##_##op : {                      \
+    LOAD(d->imm, w);                             \
+    STEP_TO_NEXT();                              \
+    const uint64_t x = r[d->a], y = d->imm;      \
+    JUMP_IF(cond);                               \
+  }                                              \
+  L_MOV_RX##bits##_##op : {                      \
+    LOAD(d->imm + r[d->b], w);                   \
+    STEP_TO_NEXT();                              \
+    const uint64_t x = r[d->a], y = d->imm;      \
+    JUMP_IF(cond);                               \
+  }
+#define NETCPU_COND_FUSED_HANDLERS(op, jop, cond) NETCPU_WIDTHS(NETCPU_FUSED_HANDLERS, op, cond)
+#define NETCPU_BIT_FUSED_HANDLERS(op, cond) NETCPU_WIDTHS(NETCPU_FUSED_HANDLERS, op, cond)
+  NETCPU_CONDITIONS(NETCPU_COND_FUSED_HANDLERS)
+  NETCPU_BIT_CONDITIONS(NETCPU_BIT_FUSED_HANDLERS)
+#undef NETCPU_BIT_FUSED_HANDLERS
+#undef NETCPU_COND_FUSED_HANDLERS
+#undef NETCPU_FUSED_HANDLERS
+#undef STEP_TO_NEXT
+#undef LOAD
 
+packet_fault:
+  fault(pkt ? AbortReason::Fault : AbortReason::NoPacket);
+  goto faulted;
 out_of_budget:
   res.aborted = true;
   res.reason = AbortReason::Budget;
@@ -985,13 +1090,11 @@ finish:
   res.emitted = static_cast<uint8_t>(vm.emitted_count_);
   if (verdict != Verdict::Redirect) res.redirect_port = -1;
   return res;
+#undef IN
 #undef DISPATCH
 #undef NEXT
 #undef JUMP_IF
 #undef CHECK
-#undef ALU
-#undef UNARY
-#undef BRANCH
 #undef SX
 }
 
@@ -1055,9 +1158,14 @@ JitResult interpreter_run(void* state, uint8_t* pkt, uint64_t, uint32_t* len_ptr
   return {uint64_t{static_cast<uint8_t>(JitExit::Ended)} << 32, st.result.instructions};
 }
 
-RunResult InstanceImpl::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
-                                const PacketMeta& meta) {
-  RunState& st = *state_;
+namespace {
+
+// A run from pc on a fresh state: execute's, inlined into the packet path.
+__attribute__((always_inline)) inline RunResult fresh_run(InstanceImpl& vm, uint32_t pc,
+                                                          uint8_t* pkt, uint32_t& len,
+                                                          uint32_t capacity,
+                                                          const PacketMeta& meta) {
+  RunState& st = *vm.state_;
   st.parsed = false;
   st.field_known = 0;
   st.modified = false;
@@ -1065,13 +1173,33 @@ RunResult InstanceImpl::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32
   st.cmp_a = st.cmp_b = 0;
   st.sp = st.csp = 0;
   st.mirror_port = -1;
-  std::memset(st.r, 0, sizeof st.r);
-  emitted_count_ = 0;
-  out_len_ = 0;
+  // Only the gprs the program names can be other than 0 (a memset of all
+  // sixteen costs more than a filter's whole run).
+  for (uint32_t used = st.gprs_used; used; used &= used - 1) st.r[std::countr_zero(used)] = 0;
+  vm.emitted_count_ = 0;
+  vm.out_len_ = 0;
   st.pkt = pkt, st.len = &len, st.capacity = capacity, st.meta = &meta;
-  Interpreter it{*this, st, program_, pkt, len, capacity, meta};
-  RunResult r = it.run(pc, limits_.budget);
-  if (st.walks) close_walks();
+  Interpreter it{vm, st, vm.program_, pkt, len, capacity, meta};
+  RunResult r = it.run(pc, vm.limits_.budget);
+  if (st.walks) vm.close_walks();
+  return r;
+}
+
+}  // namespace
+
+RunResult InstanceImpl::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
+                                const PacketMeta& meta) {
+  return fresh_run(*this, pc, pkt, len, capacity, meta);
+}
+
+// A packet's run when no native code runs it: in this file, so that the
+// reset above is inlined into it (a filter's whole run is a few dozen
+// instructions; each call and copy of the state around it shows).
+__attribute__((noinline)) RunResult InstanceImpl::run_interpreted(uint8_t* pkt, uint32_t& len,
+                                                                  uint32_t capacity,
+                                                                  const PacketMeta& meta) {
+  RunResult r = fresh_run(*this, program_.text_pc, pkt, len, capacity, meta);
+  account(r);
   return r;
 }
 

@@ -14,6 +14,18 @@ namespace netcpu {
 class InstanceImpl;
 
 static_assert(kMappedCount <= 64, "field_known has one bit per mapped register");
+static_assert(kGprCount <= 16, "RunState::gprs_used has one bit per gpr");
+
+// One instruction as the interpreter dispatches it, decoded at load: its
+// handler (chosen for the instruction's opcode and operand kinds) and what
+// that handler reads, so that the common forms decode nothing per run.
+struct DecodedInsn {
+  const void* handler = nullptr;  // the handler's label (filled by the first run)
+  uint64_t imm = 0;               // operand b's immediate, displacement or offset
+  uint32_t target = kNoTarget;
+  uint8_t a = 0, b = 0;  // operand a's and b's register (gpr, mapped id or memory base)
+  uint16_t id = 0;       // which handler
+};
 
 struct alignas(64) RunState {
   // What a compiled run touches first, together (a switch runs each frame's
@@ -51,7 +63,11 @@ struct alignas(64) RunState {
   uint64_t field[kMappedCount] = {};
   uint64_t stack[kStackSlots] = {};
   uint32_t calls[kMaxCallDepth] = {};
-  std::vector<uint16_t> hid;  // handler per instruction, chosen at load
+  std::vector<DecodedInsn> decoded;  // per instruction, chosen at load
+  bool handlers_ready = false;       // decoded[].handler filled
+  // The gprs the program names: the only ones a run must clear, since no
+  // run ever writes the others.
+  uint16_t gprs_used = 0;
 };
 
 void prepare_handlers(RunState& st, const Program& p);

@@ -1,9 +1,9 @@
 #include "netcpu/packet_view.h"
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstring>
-#include <iterator>
 
 #include "byte_order.h"
 #include "netcpu/protocols.h"
@@ -33,13 +33,19 @@ class Reader {
   uint16_t u16(size_t off) const { return fits(off, 2) ? be::load16(&pkt_[off]) : 0; }
   uint32_t u32(size_t off) const { return fits(off, 4) ? be::load32(&pkt_[off]) : 0; }
   uint64_t u48(size_t off) const { return fits(off, 6) ? be::load_n(&pkt_[off], 6) : 0; }
+  // Reads inside a range a fits() check has passed: no second check.
+  uint8_t u8_in(size_t off) const { return pkt_[off]; }
+  uint16_t u16_in(size_t off) const { return be::load16(&pkt_[off]); }
 
  private:
   std::span<const uint8_t> pkt_;
 };
 
+// Written out: on every parse of every frame, a loop over the table costs
+// more than the rest of the Ethernet header.
 bool is_vlan_tpid(uint16_t type) {
-  return std::find(std::begin(kVlanTpids), std::end(kVlanTpids), type) != std::end(kVlanTpids);
+  static_assert(std::size(kVlanTpids) == 3, "one compare per TPID");
+  return type == kVlanTpids[0] || type == kVlanTpids[1] || type == kVlanTpids[2];
 }
 
 // The transport header at `off`. l4 and payload point there even when the
@@ -55,7 +61,7 @@ void parse_transport(const Reader& r, Headers& h, size_t off) {
   switch (h.ip_proto) {
     case kProtoTcp:
       if (r.fits(off, 20)) {
-        const size_t data_off = (r.u8(off + 12) >> 4) * size_t{4};
+        const size_t data_off = (r.u8_in(off + 12) >> 4) * size_t{4};
         if (data_off >= 20) {
           found = has::kTcp;
           payload = std::min(off + data_off, r.size());
@@ -95,15 +101,15 @@ void parse_transport(const Reader& r, Headers& h, size_t off) {
 void parse_ipv4(const Reader& r, Headers& h) {
   const size_t l3 = h.l3;
   if (!r.fits(l3, kIp4MinHeader)) return;
-  const uint8_t ver_ihl = r.u8(l3);
+  const uint8_t ver_ihl = r.u8_in(l3);
   const size_t hlen = (ver_ihl & 0x0f) * size_t{4};
   if (ver_ihl >> 4 != 4 || hlen < kIp4MinHeader || !r.fits(l3, hlen)) return;
 
   h.flags |= has::kIp4;
   h.ip_hlen = static_cast<uint16_t>(hlen);
-  h.ip_proto = r.u8(l3 + 9);
-  h.ip_id = r.u16(l3 + 4);
-  const uint16_t frag = r.u16(l3 + 6);
+  h.ip_proto = r.u8_in(l3 + 9);
+  h.ip_id = r.u16_in(l3 + 4);
+  const uint16_t frag = r.u16_in(l3 + 6);
   h.ip_mf = (frag >> 13) & 1;
   h.ip_fragoff = (frag & 0x1fffu) * 8;
   if (h.ip_mf != 0 || h.ip_fragoff != 0) h.flags |= has::kFrag;
@@ -172,7 +178,7 @@ Headers parse_headers(std::span<const uint8_t> pkt, LinkType link) {
   if (link == LinkType::Ethernet) {
     if (!r.fits(0, kEthHeader)) return h;
     h.flags |= has::kEth;
-    uint16_t type = r.u16(12);
+    uint16_t type = r.u16_in(12);
     l3 = kEthHeader;
     while (is_vlan_tpid(type)) {
       // A tag cut short leaves eth_type 0: there is no EtherType after the tags.
@@ -333,9 +339,21 @@ std::optional<FieldLocation> field_location(MappedReg reg) {
 
 #undef NETCPU_MEMBER
 
+namespace {
+
+// field_location of every register, looked up once: header_field runs on
+// the first read of each field in a run.
+const auto kLocations = [] {
+  std::array<std::optional<FieldLocation>, kMappedCount> table{};
+  for (size_t i = 0; i < kMappedCount; ++i) table[i] = field_location(static_cast<MappedReg>(i));
+  return table;
+}();
+
+}  // namespace
+
 uint64_t header_field(MappedReg reg, std::span<const uint8_t> pkt, const Headers& h) {
   const Reader r(pkt);
-  if (auto loc = field_location(reg)) {
+  if (const auto& loc = kLocations[static_cast<size_t>(reg)]) {
     if (loc->from == FieldLocation::From::Flags) return (h.flags & loc->when) != 0;
     if (loc->when && !(h.flags & loc->when)) return 0;
     if (loc->from == FieldLocation::From::Headers) {

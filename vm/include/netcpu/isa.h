@@ -151,6 +151,52 @@ constexpr uint16_t kSetsFlags = 1 << 8;      // sets the compare flags
     "the walk's next entry (back to the body), or leave the loop")
 // clang-format on
 
+// What the arithmetic and the conditions compute, defined once for every
+// engine that generates code from them (the interpreter's handlers and its
+// specialised register/immediate forms). x is operand a's value, y operand
+// b's, all uint64_t; SX(v) is v as int64_t.
+// clang-format off
+// X(opcode, new value of a): the two-operand arithmetic (a = a OP b).
+#define NETCPU_ALU(X)                                                                           \
+  X(ADD, x + y)                                                                                 \
+  X(SUB, x - y)                                                                                 \
+  X(MUL, x * y)                                                                                 \
+  X(DIV, y ? x / y : 0)                                                                         \
+  X(SDIV, y == 0 ? 0 : (SX(x) == INT64_MIN && SX(y) == -1) ? x : static_cast<uint64_t>(SX(x) / SX(y))) \
+  X(MOD, y ? x % y : x)                                                                         \
+  X(AND, x & y)                                                                                 \
+  X(OR, x | y)                                                                                  \
+  X(XOR, x ^ y)                                                                                 \
+  X(SHL, y >= 64 ? 0 : x << y)                                                                  \
+  X(SHR, y >= 64 ? 0 : x >> y)                                                                  \
+  X(SAR, static_cast<uint64_t>(SX(x) >> (y >= 64 ? 63 : y)))
+// X(opcode, new value of a): the one-operand arithmetic.
+#define NETCPU_UNARY(X)                                                                         \
+  X(NOT, ~x)                                                                                    \
+  X(NEG, 0 - x)                                                                                 \
+  X(BSWAP16, static_cast<uint64_t>(__builtin_bswap16(static_cast<uint16_t>(x))))                \
+  X(BSWAP32, static_cast<uint64_t>(__builtin_bswap32(static_cast<uint32_t>(x))))                \
+  X(BSWAP64, __builtin_bswap64(x))
+// X(compare-and-branch opcode, the flag jump that tests the same condition
+// after `cmp a, b`, condition): bxx a, b jumps when it holds; jxx when it
+// held for the last compare's operands.
+#define NETCPU_CONDITIONS(X)                                                                    \
+  X(BEQ, JE, x == y)                                                                            \
+  X(BNE, JNE, x != y)                                                                           \
+  X(BLT, JL, SX(x) < SX(y))                                                                     \
+  X(BLE, JLE, SX(x) <= SX(y))                                                                   \
+  X(BGT, JG, SX(x) > SX(y))                                                                     \
+  X(BGE, JGE, SX(x) >= SX(y))                                                                   \
+  X(BLTU, JB, x < y)                                                                            \
+  X(BLEU, JBE, x <= y)                                                                          \
+  X(BGTU, JA, x > y)                                                                            \
+  X(BGEU, JAE, x >= y)
+// X(branch opcode, condition): the bit tests, which have no flag jump.
+#define NETCPU_BIT_CONDITIONS(X) \
+  X(BSET, (x & y) != 0)          \
+  X(BCLR, (x & y) == 0)
+// clang-format on
+
 enum class Op : uint8_t {
 #define NETCPU_ENUM(name, mn, a, b, t, x, f, s) name,
   NETCPU_OPCODES(NETCPU_ENUM)
