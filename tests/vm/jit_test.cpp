@@ -372,6 +372,23 @@ TEST(Jit, ArithmeticEdgeCases) {
       "    bne gpr4, 0, no\n    bne gpr6, 0, no\n    bne gpr9, 3, no\n    pass\nno:\n    drop\n");
 }
 
+// Shifts by a constant below 64 are one shift by an immediate, in place
+// where the gpr lives in a host register: by 0, 1 and 63, of negative
+// values and of the packet's bytes, on gprs in registers and in the state,
+// variables and heap memory, and 64 (0, or the sign for sar).
+TEST(Jit, ShiftsByConstantsGiveTheInterpretersValues) {
+  expect_same(
+      ".data:\nnum v -5\narray h 2\n.text:\n    mov gpr0, pkt.u8[14]\n    and gpr0, 15\n"
+      "    shl gpr0, 2\n    mov gpr1, -8\n    sar gpr1, 1\n    mov gpr2, -8\n    shr gpr2, 63\n"
+      "    mov gpr3, -1\n    sar gpr3, 63\n    mov gpr4, mlen\n    shl gpr4, 0\n"
+      "    mov gpr5, -3\n    sar gpr5, 64\n    mov gpr6, 7\n    shl gpr6, 63\n"
+      "    sar v, 2\n    mov heap.u16[h + 2], mlen\n    shl heap.u16[h + 2], 9\n"
+      "    mov gpr7, mlen\n    and gpr7, 7\n    shr heap.u64[gpr7 + h], 3\n"
+      "    add gpr0, gpr1\n    add gpr0, gpr2\n    add gpr0, gpr3\n    add gpr0, gpr4\n"
+      "    add gpr0, gpr5\n    add gpr0, gpr6\n    add gpr0, v\n    mov v, gpr0\n"
+      "    bgt gpr0, 40, big\n    pass\nbig:\n    drop\n");
+}
+
 TEST(Jit, HeapVariablesKeepTheirValuesAcrossRuns) {
   expect_same(
       ".data:\nnum seen 0\nnum tcp 5\n.text:\n    add seen, 1\n"
@@ -419,6 +436,35 @@ TEST(Jit, LoopsRunNativeAndTheBudgetStopsThemWhereTheInterpreterWould) {
   expect_same(sum);
   expect_same_under_every_budget(sum, 40);
   expect_same_under_every_budget(".text:\nspin:\n    add gpr0, 1\n    jmp spin\n", 6);
+}
+
+// Code with loops counts the budget down in a register, and keeps more gprs
+// in host registers, one of them caller-saved (kept in the state across each
+// call out): a loop whose gprs stay live across the parser (ARP and tagged
+// frames), a table's functions and output, with a switch, faults at
+// computed offsets inside it, and register-to-register arithmetic and
+// branches, must give the interpreter's results under every budget.
+TEST(Jit, LoopsWithGprsLiveAcrossCallsUnderEveryBudget) {
+  const char* src =
+      ".data:\ntable t hash key 4 value 8 max 8\nnum total 0\n.text:\n    mov gpr0, 0\n"
+      "    mov gpr1, 0\n    mov gpr2, 3\n    mov gpr3, mlen\n    mov gpr4, 7\nloop:\n"
+      "    add gpr1, pkt.u8[gpr0]\n    tadd t, gpr0, gpr3\n    print \"%u %u\", gpr0, gpr1\n"
+      "    add gpr1, ip.proto\n    mul gpr4, gpr2\n    switch gpr0\n    case 1:\n"
+      "        add gpr4, gpr1\n    case 2:\n        break\n    default:\n"
+      "        sub gpr4, gpr3\n    endswitch\n    bset gpr4, gpr2, odd\n"
+      "    add gpr1, pkt.u16[gpr0 + 40]\nodd:\n    xor gpr3, gpr0\n    add gpr0, 1\n"
+      "    bltu gpr0, gpr2, loop\n    bgtu gpr3, mlen, heavy\n    add total, gpr1\n"
+      "    add total, gpr4\n    bgeu gpr1, 300, heavy\n    pass\nheavy:\n    drop\n";
+  expect_same(src);
+  expect_same_under_every_budget(src, 60);
+  // Nested loops: the inner one's gprs weigh most.
+  const char* nested =
+      ".text:\n    mov gpr5, 0\nouter:\n    mov gpr6, 0\ninner:\n    add gpr7, gpr6\n"
+      "    add gpr6, 1\n    bltu gpr6, 4, inner\n    add gpr8, gpr7\n    mov gpr9, l4.dport\n"
+      "    add gpr5, 1\n    bltu gpr5, 3, outer\n    bgtu gpr8, gpr9, high\n    pass\n"
+      "high:\n    drop\n";
+  expect_same(nested);
+  expect_same_under_every_budget(nested, 50);
 }
 
 TEST(Jit, FunctionsCallNativelyWithTheDataStack) {

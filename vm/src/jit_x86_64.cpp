@@ -6,12 +6,16 @@
 // compare flags and the stacks stay in the state, so the interpreter can be called at any
 // point. Pinned registers:
 //                       state  packet  length  count  gprs
-//   calls out:          r15    r12     r13     r14    rbx, rbp   (all saved)
+//   calls out:          r15    r12     r13     r14    rbx, rbp, r11   (r11 kept across calls)
 //   does not (a leaf):  rdi    rsi     r8      r9     r10, r11
-// The most used gprs get the registers in the last column; the others stay
-// in the state. rax, rcx and rdx are scratch. Counting is per basic block: entering a block adds
-// its length, and a fault in the middle of one subtracts what did not run, so counts match the
-// interpreter's exactly. Functions of the program are native functions (call, ret), one frame
+// The most used gprs get the registers in the last column (uses in loops
+// count more); the others stay in the state. rax, rcx and rdx are scratch.
+// Counting is per basic block: entering a block adds its length, and a
+// fault in the middle of one subtracts what did not run, so counts match
+// the interpreter's exactly. Code with loops or functions counts down
+// instead: r14 holds what is left of the budget, so a loop's check is one
+// compare with a constant; its exits turn that back into the count.
+// Functions of the program are native functions (call, ret), one frame
 // each, 16 bytes with the padding that keeps rsp aligned for calls out.
 #include <algorithm>
 #include <array>
@@ -108,6 +112,7 @@ class Compiler {
     const size_t n = p_.code.size();
     if (entry_ >= n) return fail(why, "no entry point");
     survey();
+    counts_down_ = full_ && loops_or_functions_;
     read_regs_ = regs_read_unset();
     assign_host_registers();
     const std::vector<bool> parsed = parsed_on_entry();
@@ -115,9 +120,12 @@ class Compiler {
     const std::vector<uint32_t> known = flags_on_entry();
     for (uint32_t pc = 0; pc < n; ++pc) pc_label_.push_back(a_.new_label());
     exit_ = a_.new_label(), text_body_ = a_.new_label(), bail_ = a_.new_label();
+    exit_counted_ = a_.new_label();
     whole_run_ = a_.new_label();
     if (full_) {
       state_ = R15, pkt_ = R12, len_ = R13, count_ = R14;
+      for (uint8_t r = 0; r < kGprCount; ++r)  // r11: the callee's, saved around calls
+        if (host_[r] == R11) a_.keep_across_calls(R11, state_, l_.regs + 8 * r);
     } else {
       state_ = RDI, pkt_ = RSI, len_ = R8, count_ = R9;
     }
@@ -137,7 +145,7 @@ class Compiler {
       if (pc == entry_) a_.bind(text_body_);
       if (flow_.leader(pc)) {
         block_end = flow_.block_end(pc);
-        a_.alu_imm(0, count_, static_cast<int32_t>(block_end - pc + 1));
+        count_instructions(static_cast<int32_t>(block_end - pc + 1));
       }
       not_run_ = block_end - pc;
       parsed_ = parsed[pc];
@@ -151,7 +159,7 @@ class Compiler {
     // Exits of the run from inside a block, one per site: the instructions after it did not run.
     for (const auto& s : sites_) {
       a_.bind(s.label);
-      if (s.not_run) a_.alu_imm(5, count_, static_cast<int32_t>(s.not_run));
+      if (s.not_run) count_instructions(-static_cast<int32_t>(s.not_run));
       a_.mov_imm(RAX, s.exit);
       a_.jmp(exit_);
     }
@@ -166,13 +174,16 @@ class Compiler {
       if (frames_) a_.load(RSP, state_, l_.native_sp);  // leaves the program's native frames
       spill();
       a_.mov(RDI, state_);
+      finish_count();
       a_.mov(RDX, count_);
       a_.call(reinterpret_cast<const void*>(l_.resume));
       a_.mov(count_, RAX);
       a_.mov_imm(RAX, exit_word(JitExit::Ended));
-      a_.jmp(exit_);
+      a_.jmp(exit_counted_);
     }
     a_.bind(exit_);
+    finish_count();
+    a_.bind(exit_counted_);
     epilogue();
     // A leaf's whole run to the interpreter, as entered: the budget is below
     // what the run may need.
@@ -239,7 +250,7 @@ class Compiler {
     // A leaf has no budget checks past its entry: no loops, no functions.
     for (uint32_t pc = 0; pc < n; ++pc)
       if (flow_.reached(pc) && flow_.checkpoint(pc) && (pc != entry_ || targeted_[pc]))
-        leaf = false;
+        leaf = false, loops_or_functions_ = true;
     // Without a packet, nothing is counted as a packet's verdict: every exit
     // is one the instance reads.
     effects_ |= no_packet_;
@@ -392,25 +403,45 @@ class Compiler {
   }
 
   // The most used gprs live in host registers: the caller-saved r10 and
-  // r11 in a leaf, the callee-saved rbx and rbp when the code calls out.
-  // The rest stay in the state. A run's gprs are dead after it, so nothing
-  // is written back, except before the interpreter reads them.
+  // r11 in a leaf; when the code calls out, the callee-saved rbx and rbp
+  // and r11, which every call out keeps in the state meanwhile
+  // (Asm::keep_across_calls). A use inside a loop counts 16 times one
+  // outside it, per loop around it. The rest stay in the state. A run's
+  // gprs are dead after it, so nothing is written back, except before the
+  // interpreter reads them.
   void assign_host_registers() {
-    std::vector<std::pair<uint32_t, uint8_t>> uses(kGprCount);
-    for (uint8_t r = 0; r < kGprCount; ++r) uses[r] = {0, r};
-    for (uint32_t pc = 0; pc < p_.code.size(); ++pc) {
+    const size_t n = p_.code.size();
+    std::vector<uint32_t> depth(n, 0);  // loops around each pc (a backward edge's span)
+    std::vector<FlowEdge> out;
+    for (uint32_t pc = 0; pc < n; ++pc) {
       if (!flow_.reached(pc)) continue;
+      flow_.edges(pc, out);
+      for (const FlowEdge& e : out)
+        if (e.kind == FlowEdge::Jump && e.to <= pc)
+          for (uint32_t q = e.to; q <= pc; ++q) ++depth[q];
+    }
+    std::vector<std::pair<uint64_t, uint8_t>> uses(kGprCount);
+    for (uint8_t r = 0; r < kGprCount; ++r) uses[r] = {0, r};
+    for (uint32_t pc = 0; pc < n; ++pc) {
+      if (!flow_.reached(pc)) continue;
+      const uint64_t weight = uint64_t{1} << 4 * std::min<uint32_t>(depth[pc], 8);
       for (const Operand* o : {&p_.code[pc].a, &p_.code[pc].b})
-        if (regs_in(*o, true)) ++uses[o->reg].first;
+        if (regs_in(*o, true)) uses[o->reg].first += weight;
     }
     std::stable_sort(uses.begin(), uses.end(), [](auto& x, auto& y) { return x.first > y.first; });
     std::fill(std::begin(host_), std::end(host_), kInState);
     const std::vector<uint8_t> free =
-        full_ ? std::vector<uint8_t>{RBX, RBP} : std::vector<uint8_t>{R10, R11};
-    for (size_t i = 0; i < free.size() && uses[i].first; ++i) {
+        full_ ? std::vector<uint8_t>{RBX, RBP, R11} : std::vector<uint8_t>{R10, R11};
+    for (size_t i = 0; i < free.size() && uses[i].first; ++i)
       host_[uses[i].second] = static_cast<int8_t>(free[i]);
-      saves_rbx_ |= free[i] == RBX;
-    }
+    if (!full_) return;
+    saved_ = {R12, R13, R14, R15};
+    for (uint8_t r : {RBX, RBP})
+      if (std::find(std::begin(host_), std::end(host_), r) != std::end(host_)) saved_.push_back(r);
+    // An odd number of pushes keeps rsp 16-byte aligned: rbp pads (one
+    // byte each way) where it is not pushed anyway.
+    if (saved_.size() % 2 == 0 && std::find(saved_.begin(), saved_.end(), RBP) == saved_.end())
+      saved_.push_back(RBP);
   }
 
   // Before the interpreter reads the gprs, and after it may have written them.
@@ -448,13 +479,11 @@ class Compiler {
     }
     if (full_ || read_regs_) a_.alu(0x31, RAX, RAX);
     if (full_) {
-      // Pushes after the return address, an odd number of them: rsp is
+      // The callee-saved registers the code uses, pushed after the return
+      // address, and 8 bytes more for an even number (all six): rsp is
       // 16-byte aligned for calls.
-      for (uint8_t r : {RBP, R12, R13, R14, R15}) a_.push(r);
-      if (saves_rbx_) {
-        a_.push(RBX);
-        a_.alu_imm(5, RSP, 8);
-      }
+      for (uint8_t r : saved_) a_.push(r);
+      if (saved_.size() % 2 == 0) a_.alu_imm(5, RSP, 8);
       a_.mov(R15, RDI);
       a_.mov(R12, RSI);
       a_.mov(R13, RDX);
@@ -485,7 +514,10 @@ class Compiler {
     } else {
       a_.mov(R8, RDX);
     }
-    a_.alu(0x31, count_, count_);
+    if (counts_down_)
+      a_.load(count_, state_, l_.budget);  // what is left of it
+    else
+      a_.alu(0x31, count_, count_);
     for (uint8_t r = 0; r < kGprCount; ++r) {
       if (!(read_regs_ & (1u << r))) continue;
       if (host_[r] != kInState)
@@ -495,6 +527,22 @@ class Compiler {
     }
   }
 
+  // n instructions counted (n < 0: not run after all): the count goes up,
+  // or what is left of the budget down.
+  void count_instructions(int32_t n) {
+    if (n == 0) return;
+    a_.alu_imm(counts_down_ == (n > 0) ? 5 : 0, count_, n > 0 ? n : -n);  // sub or add
+  }
+
+  // Where the code counts down, the count from what is left: budget - r14.
+  // Every way out of the code does this first (the pc it ends at is past
+  // every block it counted).
+  void finish_count() {
+    if (!counts_down_) return;
+    a_.unary(3, count_);  // neg r14
+    a_.add_memory(count_, state_, l_.budget);
+  }
+
   // Where a run may loop, enter or return from a function: on to the
   // interpreter when the budget would not cover the most it can count
   // before the next check.
@@ -502,6 +550,15 @@ class Compiler {
     const uint64_t most = flow_.reach_from(pc);
     const int bail = a_.new_label();
     bails_.push_back({bail, pc});
+    if (counts_down_) {  // what is left (r14) below the most: cmp r14, most
+      if (most <= INT32_MAX) {
+        a_.alu_imm(7, count_, static_cast<int32_t>(most));
+      } else {
+        a_.mov_imm(RCX, most);
+        a_.alu(0x39, count_, RCX);
+      }
+      return a_.jcc(kB, bail);
+    }
     a_.mov(RAX, count_);
     if (most <= INT32_MAX) {
       a_.alu_imm(0, RAX, static_cast<int32_t>(most));
@@ -522,6 +579,7 @@ class Compiler {
       a_.mov_imm(RAX, exit_word(JitExit::Done, static_cast<uint8_t>(v)));
       return a_.jmp(exit_);
     }
+    finish_count();
     a_.mov_imm(RCX, reinterpret_cast<uintptr_t>(l_.stats));
     a_.add_to_memory(RCX, l_.packets, 1);
     a_.add_register_to_memory(RCX, l_.instructions, count_);
@@ -535,6 +593,7 @@ class Compiler {
   // counts the run as account() would, modified when the state says so, and
   // returns the verdict with kModified then.
   void counted_exit_with_modified(Verdict v) {
+    finish_count();
     a_.mov_imm(RCX, reinterpret_cast<uintptr_t>(l_.stats));
     a_.add_to_memory(RCX, l_.packets, 1);
     a_.add_register_to_memory(RCX, l_.instructions, count_);
@@ -554,12 +613,8 @@ class Compiler {
   void epilogue() {
     a_.mov(RDX, count_);
     if (frames_) a_.load(RSP, state_, l_.native_sp);  // from inside a function, too
-    if (saves_rbx_) {
-      a_.alu_imm(0, RSP, 8);
-      a_.pop(RBX);
-    }
-    if (full_)
-      for (uint8_t r : {R15, R14, R13, R12, RBP}) a_.pop(r);
+    if (full_ && saved_.size() % 2 == 0) a_.alu_imm(0, RSP, 8);
+    for (auto r = saved_.rbegin(); r != saved_.rend(); ++r) a_.pop(*r);
     a_.ret();
   }
 
@@ -974,12 +1029,25 @@ class Compiler {
           a_.jcc(kB, fault_label());
           return a_.load_sized(pkt_, static_cast<int32_t>(o.imm), w, o.attr & attr::kHostOrder);
         }
+        const int fault = fault_label();
+        const int base = o.attr & (attr::kNoBase | attr::kBaseMapped | attr::kScaleMask)
+                             ? -1
+                             : value_register({.kind = Kind::Reg, .reg = o.reg});
+        if (base >= 0 && o.imm == 0 && w == 0) {           // pkt.u8[gpr] of a gpr in a register
+          a_.alu(0x39, static_cast<uint8_t>(base), len_);  // cmp base, len: below is in bounds
+          a_.jcc(kAE, fault);
+          return a_.load_packet(pkt_, w, o.attr & attr::kHostOrder, 0, static_cast<uint8_t>(base));
+        }
         if (o.attr & attr::kNoBase)
           a_.mov_imm(RAX, static_cast<uint64_t>(o.imm));
         else
           computed_offset(o);
+        if (w == 0) {  // one byte: in bounds when offset < len
+          a_.alu(0x39, RAX, len_);
+          a_.jcc(kAE, fault);
+          return a_.load_packet(pkt_, w, o.attr & attr::kHostOrder);
+        }
         // In bounds when len >= width and offset <= len - width (unsigned).
-        const int fault = fault_label();
         a_.mov(RDX, len_);
         a_.alu_imm(5, RDX, 1 << w);
         a_.jcc(kB, fault);
@@ -1148,6 +1216,13 @@ class Compiler {
       case Op::DROP:
         return verdict_exit(Verdict::Drop);
       case Op::MOV:
+        if (const int to = in.a.kind == Kind::Reg ? value_register(in.a) : -1; to >= 0) {
+          // straight into its register
+          const int from = value_register(in.b);
+          if (from >= 0) return a_.mov(static_cast<uint8_t>(to), static_cast<uint8_t>(from));
+          if (in.b.kind == Kind::Imm)
+            return a_.mov_imm(static_cast<uint8_t>(to), static_cast<uint64_t>(in.b.imm));
+        }
         read(in.b);
         return write(in.a);
       case Op::NOT:
@@ -1238,6 +1313,7 @@ class Compiler {
         return a_.jcc(condition(in.op), pc_label_[in.target]);
       }
     }
+    if (register_form(in) || shift_by_constant(in)) return;
     read_pair(in.a, in.b);
     switch (in.op) {
       case Op::ADD:
@@ -1283,6 +1359,82 @@ class Compiler {
     }
     a_.alu(0x39, RAX, RCX);  // cmp rax, rcx
     a_.jcc(condition(in.op), pc_label_[in.target]);
+  }
+
+  // The host register that holds o's value as it is (a gpr that lives in
+  // one, or mlen), or -1.
+  int value_register(const Operand& o) const {
+    if (o.kind == Kind::Reg && host_[o.reg] != kInState) return host_[o.reg];
+    if (o.kind == Kind::Mapped && o.reg == static_cast<uint8_t>(MappedReg::Mlen)) return len_;
+    return -1;
+  }
+
+  // add, sub, and, or, xor and mul into a gpr, and the compare-and-branch
+  // instructions, with a register operand in place: `add rbp, rax` rather
+  // than moves through rax and rcx; add ... xor of a register into a
+  // variable, into its memory. a is then a gpr, mlen or a variable, whose
+  // read has no effect and cannot fault, so reading b first changes nothing.
+  bool register_form(const Insn& in) {
+    static constexpr struct {
+      Op op;
+      uint8_t opcode;  // op r/m64, r64 (imul: 0f af, the other way round)
+    } kForms[] = {{Op::ADD, 0x01}, {Op::SUB, 0x29}, {Op::AND, 0x21},  {Op::OR, 0x09},
+                  {Op::XOR, 0x31}, {Op::MUL, 0},    {Op::BSET, 0x85}, {Op::BCLR, 0x85}};
+    uint8_t opcode = 0x39;  // cmp, for a branch
+    if (!is_branch(in.op) || in.op == Op::BSET || in.op == Op::BCLR) {
+      const auto* f = std::find_if(std::begin(kForms), std::end(kForms),
+                                   [&](const auto& x) { return x.op == in.op; });
+      if (f == std::end(kForms)) return false;
+      opcode = f->opcode;
+    }
+    const bool branch = is_branch(in.op);
+    int rb = value_register(in.b);
+    if (!branch && in.a.kind == Kind::Var && in.op != Op::MUL && rb >= 0) {
+      a_.load(RDX, state_, l_.heap);  // op [heap + a], rb (the verifier proved a in bounds)
+      a_.alu_to_memory(opcode, RDX, static_cast<int32_t>(in.a.imm), static_cast<uint8_t>(rb));
+      return true;
+    }
+    if (!branch && in.a.kind != Kind::Reg) return false;
+    const int ra = value_register(in.a);
+    if (ra < 0 && rb < 0) return false;
+    if (ra < 0 && in.a.kind != Kind::Reg) return false;  // (a's read may have effects)
+    if (rb < 0) {  // b into rax (rcx when a comes into rax next)
+      read(in.b);
+      rb = RAX;
+    }
+    uint8_t dst = static_cast<uint8_t>(ra);
+    if (ra < 0) {
+      if (rb == RAX) a_.mov(RCX, RAX), rb = RCX;
+      read_gpr(in.a.reg);
+      dst = RAX;
+    }
+    if (in.op == Op::MUL)
+      a_.imul(dst, static_cast<uint8_t>(rb));
+    else
+      a_.alu(opcode, dst, static_cast<uint8_t>(rb));
+    if (branch) {
+      const Cond c = in.op == Op::BSET ? kNE : in.op == Op::BCLR ? kE : condition(in.op);
+      return a_.jcc(c, pc_label_[in.target]), true;
+    }
+    if (dst == RAX) write(in.a);
+    return true;
+  }
+
+  // shl, shr and sar by a constant below 64 (`shl gpr1, 2`, a header
+  // length in words to bytes): one shift by an immediate, in place where
+  // a lives in a register. (64 or more: shift() gives 0 or the sign.)
+  bool shift_by_constant(const Insn& in) {
+    if ((in.op != Op::SHL && in.op != Op::SHR && in.op != Op::SAR) || in.b.kind != Kind::Imm ||
+        in.b.imm < 0 || in.b.imm > 63)
+      return false;
+    const uint8_t ext = in.op == Op::SHL ? 4 : in.op == Op::SHR ? 5 : 7;
+    const auto n = static_cast<uint8_t>(in.b.imm);
+    if (const int ra = in.a.kind == Kind::Reg ? value_register(in.a) : -1; ra >= 0)
+      return a_.shift_imm(ext, static_cast<uint8_t>(ra), n), true;
+    read(in.a);
+    a_.shift_imm(ext, RAX, n);
+    write(in.a);
+    return true;
   }
 
   // print and log: the operands read as the interpreter reads them (a fault
@@ -1759,7 +1911,7 @@ class Compiler {
         }
         a_.jcc(kNE, next);
       }
-      a_.alu_imm(0, count_, static_cast<int32_t>(e.walked));
+      count_instructions(static_cast<int32_t>(e.walked));
       a_.jmp(pc_label_[e.to]);
       a_.bind(next);
     }
@@ -1820,19 +1972,22 @@ class Compiler {
   int exit_ = -1;       // returns rax as it is
   int text_body_ = -1;  // .text's first instruction, after any budget check there
   int bail_ = -1, whole_run_ = -1;
+  int exit_counted_ = -1;  // exit_ past finish_count()
   uint32_t pc_ = 0, not_run_ = 0;
   bool calls_out_ = false;  // the code calls the parser or the interpreter
   bool reads_wlen_ = false;
-  bool effects_ = false;         // a run may change more than its verdict
-  bool reported_ = false;        // and more than the packet: the instance reads the state
-  bool flags_ = false;           // flag jumps read the compare flags in the state
-  bool stack_ = false;           // push, pop or call
-  bool frames_ = false;          // native calls
-  bool resizes_ = false;         // the packet's length may change during a run
-  bool full_ = false;            // the full prologue: anything beyond a leaf filter
-  uint32_t read_regs_ = 0;       // bit per gpr
-  int8_t host_[kGprCount] = {};  // the host register of each gpr, or kInState
-  bool saves_rbx_ = false;
+  bool effects_ = false;             // a run may change more than its verdict
+  bool reported_ = false;            // and more than the packet: the instance reads the state
+  bool flags_ = false;               // flag jumps read the compare flags in the state
+  bool stack_ = false;               // push, pop or call
+  bool frames_ = false;              // native calls
+  bool resizes_ = false;             // the packet's length may change during a run
+  bool full_ = false;                // the full prologue: anything beyond a leaf filter
+  bool loops_or_functions_ = false;  // budget checks past the entry
+  bool counts_down_ = false;         // count_ holds what is left of the budget
+  uint32_t read_regs_ = 0;           // bit per gpr
+  int8_t host_[kGprCount] = {};      // the host register of each gpr, or kInState
+  std::vector<uint8_t> saved_;       // the callee-saved registers the prologue pushes
   bool parsed_ = false;              // the headers are parsed on every path to here
   bool unparsed_ = false;            // and not parsed on any: the state says 0
   uint32_t known_ = 0;               // has:: bits set on every path to here

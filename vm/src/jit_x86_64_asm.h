@@ -114,8 +114,13 @@ class Asm {
     byte(static_cast<uint8_t>(v));
   }
   void add_register_to_memory(uint8_t base, int32_t disp, uint8_t src) {
+    alu_to_memory(0x01, base, disp, src);
+  }
+  // op qword [base + disp], src for alu()'s opcodes (add 01, or 09, and 21,
+  // sub 29, xor 31).
+  void alu_to_memory(uint8_t opcode, uint8_t base, int32_t disp, uint8_t src) {
     rex(true, src, 0, base);
-    byte(0x01);
+    byte(opcode);
     mem(src, base, disp);
   }
   // A zero-extended load of 1 << width_log bytes into eax/rax from [base + disp],
@@ -141,25 +146,27 @@ class Asm {
     mem(RAX, base, disp);
     swap_loaded(width_log, host_order);
   }
-  // Like load_sized, from [base + rax + disp] (the packet at the offset in rax).
-  void load_packet(uint8_t base, unsigned width_log, bool host_order, int32_t disp = 0) {
+  // Like load_sized, from [base + index + disp] (the packet at the offset in
+  // index, rax unless a register holds it already). Never index rsp.
+  void load_packet(uint8_t base, unsigned width_log, bool host_order, int32_t disp = 0,
+                   uint8_t index = RAX) {
     switch (width_log) {
       case 0:
-        rex(false, RAX, RAX, base), byte(0x0f), byte(0xb6);
+        rex(false, RAX, index, base), byte(0x0f), byte(0xb6);
         break;
       case 1:
-        rex(false, RAX, RAX, base), byte(0x0f), byte(0xb7);
+        rex(false, RAX, index, base), byte(0x0f), byte(0xb7);
         break;
       case 2:
-        rex(false, RAX, RAX, base), byte(0x8b);
+        rex(false, RAX, index, base), byte(0x8b);
         break;
       default:
-        rex(true, RAX, RAX, base), byte(0x8b);
+        rex(true, RAX, index, base), byte(0x8b);
     }
-    // [base + rax + disp] through a SIB byte, always with a displacement
+    // [base + index + disp] through a SIB byte, always with a displacement
     // (base rbp/r13 needs one): disp8 when it fits.
     modrm(fits8(disp) ? 1 : 2, RAX, RSP);
-    byte(static_cast<uint8_t>((RAX & 7) << 3 | (base & 7)));
+    byte(static_cast<uint8_t>((index & 7) << 3 | (base & 7)));
     byte_or_dword(disp);
     swap_loaded(width_log, host_order);
   }
@@ -294,6 +301,12 @@ class Asm {
     byte(0x3b);
     mem(reg, base, disp);
   }
+  // add reg, qword [base + disp]
+  void add_memory(uint8_t reg, uint8_t base, int32_t disp) {
+    rex(true, reg, 0, base);
+    byte(0x03);
+    mem(reg, base, disp);
+  }
   // mov dword (or sign-extended qword) [base + disp], imm32
   void store_imm32(uint8_t base, int32_t disp, int32_t v, bool qword = false) {
     rex(qword, 0, 0, base);
@@ -368,9 +381,19 @@ class Asm {
     byte(0xe9);
     fixup(label, 4);
   }
+  // A call out (System V: rax, rcx, rdx, rsi, rdi and r8-r11 are the
+  // callee's). The caller-saved registers set by keep_across_calls() are
+  // stored before it and loaded after it, so every call keeps them.
   void call(const void* fn) {
+    for (const Kept& k : kept_) store(k.base, k.disp, k.reg);
     mov_imm(RAX, reinterpret_cast<uint64_t>(fn));
     byte(0xff), byte(0xd0);  // call rax
+    for (const Kept& k : kept_) load(k.reg, k.base, k.disp);
+  }
+  // reg lives in [base + disp] across every call() from now on (reg not an
+  // argument register, whose value the call needs).
+  void keep_across_calls(uint8_t reg, uint8_t base, int32_t disp) {
+    kept_.push_back({reg, base, disp});
   }
   void push(uint8_t r) {
     rex(false, 0, 0, r);
@@ -408,7 +431,12 @@ class Asm {
     int label;
     uint8_t width;
   };
+  struct Kept {
+    uint8_t reg, base;
+    int32_t disp;
+  };
   const Asm* previous_;
+  std::vector<Kept> kept_;
   std::vector<int64_t> labels_;
   std::vector<Fixup> fixups_;
   std::vector<size_t> jumps_;  // where each jump starts, in emission order
