@@ -353,7 +353,9 @@ const auto kLocations = [] {
 
 uint64_t header_field(MappedReg reg, std::span<const uint8_t> pkt, const Headers& h) {
   const Reader r(pkt);
-  if (const auto& loc = kLocations[static_cast<size_t>(reg)]) {
+  const auto index = static_cast<size_t>(reg);
+  if (index >= kLocations.size()) return 0;  // MappedReg::Count names no register
+  if (const auto& loc = kLocations[index]) {
     if (loc->from == FieldLocation::From::Flags) return (h.flags & loc->when) != 0;
     if (loc->when && !(h.flags & loc->when)) return 0;
     if (loc->from == FieldLocation::From::Headers) {
