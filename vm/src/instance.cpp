@@ -58,7 +58,7 @@ InstanceImpl::~InstanceImpl() = default;
 
 namespace {
 
-// The native code adds to the counters with plain 64-bit stores, as add() does.
+// The native code adds to the counters with plain 64-bit stores, as add_to_counter() does.
 static_assert(std::atomic<uint64_t>::is_always_lock_free &&
               sizeof(std::atomic<uint64_t>) == sizeof(uint64_t));
 
@@ -220,17 +220,6 @@ std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps
   return vm;
 }
 
-namespace {
-
-// One thread runs an instance at a time, so it is the counters' only
-// writer: a relaxed load and store keep them readable from other threads
-// without the cost of a locked read-modify-write on every packet.
-void add(std::atomic<uint64_t>& c, uint64_t n = 1) {
-  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
-
-}  // namespace
-
 Verdict InstanceImpl::fault_verdict() const {
   switch (program_.on_fault) {
     case FaultAction::Pass:
@@ -243,25 +232,25 @@ Verdict InstanceImpl::fault_verdict() const {
 }
 
 void InstanceImpl::account(const RunResult& r) {
-  add(stats_.packets);
-  add(stats_.instructions, r.instructions);
+  add_to_counter(stats_.packets);
+  add_to_counter(stats_.instructions, r.instructions);
   switch (r.verdict) {
     case Verdict::Pass:
-      add(stats_.passed);
+      add_to_counter(stats_.passed);
       break;
     case Verdict::Drop:
-      add(stats_.dropped);
+      add_to_counter(stats_.dropped);
       break;
     case Verdict::Redirect:
-      add(stats_.redirected);
+      add_to_counter(stats_.redirected);
       break;
   }
-  if (r.modified) add(stats_.modified);
-  if (r.mirror_port >= 0) add(stats_.mirrored);
-  if (r.emitted) add(stats_.emitted, r.emitted);
+  if (r.modified) add_to_counter(stats_.modified);
+  if (r.mirror_port >= 0) add_to_counter(stats_.mirrored);
+  if (r.emitted) add_to_counter(stats_.emitted, r.emitted);
   if (r.aborted) {
-    add(stats_.aborted);
-    if (r.reason != AbortReason::Budget) add(stats_.errors);
+    add_to_counter(stats_.aborted);
+    if (r.reason != AbortReason::Budget) add_to_counter(stats_.errors);
   }
 }
 

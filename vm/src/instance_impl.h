@@ -4,6 +4,7 @@
 // glue, the output sink and AttachPoint see this.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -14,6 +15,13 @@
 #include "netcpu/vm.h"
 
 namespace netcpu {
+
+// One thread runs an instance at a time, so it is its counters' only
+// writer: a relaxed load and store keep them readable from other threads
+// without the cost of a locked read-modify-write on every packet.
+inline void add_to_counter(std::atomic<uint64_t>& c, uint64_t n = 1) {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
 
 class JitCode;
 struct RunState;

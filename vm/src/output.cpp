@@ -25,12 +25,6 @@ struct Buf {
   }
 };
 
-// One thread runs an instance at a time, its counters' only writer: a
-// relaxed load and store, not a locked add (as instance.cpp's add()).
-void count(std::atomic<uint64_t>& c) {
-  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-}
-
 // steady_clock::now(), read without libstdc++'s out-of-line wrapper: on
 // Linux its clock is CLOCK_MONOTONIC (a vDSO call), the same time points.
 std::chrono::steady_clock::time_point steady_now() {
@@ -117,7 +111,7 @@ namespace {
   }
   vm.last_refill_ = now;
   if (vm.tokens_ < 1) {
-    count(vm.stats_.output_suppressed);
+    add_to_counter(vm.stats_.output_suppressed);
     return false;
   }
   vm.tokens_ -= 1;
@@ -129,7 +123,7 @@ namespace {
 bool output_allowed(InstanceImpl& vm) { return take_token(vm); }
 
 void emit_line(InstanceImpl& vm, OutputKind kind, std::string_view line) {
-  count(vm.stats_.output_lines);
+  add_to_counter(vm.stats_.output_lines);
   vm.sink_(kind, line);
 }
 
