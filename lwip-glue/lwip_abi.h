@@ -1,10 +1,13 @@
 // What lwip-glue needs of lwIPv6 1.5a that <lwipv6.h> does not declare: the
 // userfilter hook registration (exported by liblwipv6.so, C linkage) and the
-// head of struct pbuf. Checked against Debian's liblwipv6 1.5a-9 binary
-// (inet_chksum_pbuf reads payload at +8 and len at +18) and by the tests.
+// head of struct pbuf, the MTU of a struct netif, and the pbuf allocator.
+// Checked against Debian's liblwipv6 1.5a-9 binary (inet_chksum_pbuf reads
+// payload at +8 and len at +18; ip4_frag reads its netif's mtu at +0x60) and
+// by the tests.
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 struct stack;
 struct netif;
@@ -18,6 +21,17 @@ struct pbuf {
   uint16_t len;      // this piece
   // lwIPv6 keeps flags, ref and more after this: never read or written here.
 };
+
+// A netif's MTU: the size above which ip_output_if fragments a packet.
+inline uint16_t netif_mtu(const struct netif* n) {
+  uint16_t mtu;
+  std::memcpy(&mtu, reinterpret_cast<const char*>(n) + 0x60, sizeof mtu);
+  return mtu;
+}
+
+// pbuf_alloc's layer (the header room it reserves) and kind.
+enum : int { kPbufLayerRaw = 3 };
+enum : int { kPbufRef = 2 };
 
 // Verdicts a hook returns.
 enum : int { kDrop = 0, kAccept = 1, kRepeat = 2, kStolen = 3 };
@@ -38,4 +52,10 @@ extern "C" {
 // LWIP_STACK_FLAG_USERFILTER has no hook table).
 int uf_register_hook(struct stack* stack, netcpu::lwip::abi::uf_hook_handler* h);
 int uf_unregister_hook(struct stack* stack, netcpu::lwip::abi::uf_hook_handler* h);
+// A pbuf (kPbufRef: one whose payload the caller points at memory it
+// keeps), or null.
+netcpu::lwip::abi::pbuf* pbuf_alloc(int layer, uint16_t size, int kind);
+// Takes and drops one reference.
+void pbuf_ref(netcpu::lwip::abi::pbuf* p);
+uint8_t pbuf_free(netcpu::lwip::abi::pbuf* p);
 }

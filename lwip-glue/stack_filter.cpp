@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstring>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -71,11 +72,16 @@ using console::kLogCategory;
 
 abi::hookfun on_hook;
 
+// Whether ip_output_if is about to fragment the packet, and if so whether
+// the hook could give it a copy (copy_for_fragmentation).
+enum class Fragmenting { NotNeeded, Copy, NoCopy };
+
 // The one console command that is the host's rather than Control's.
 const struct {
   std::string_view name, syntax, help;
 } kStackCommand = {"netcpu/stack", "",
-                   "packets the hooks ran programs on; how many spanned a pbuf chain"};
+                   "packets the hooks ran programs on; how many spanned a pbuf chain; how "
+                   "many went to lwIPv6's fragmentation as a copy"};
 
 }  // namespace
 
@@ -97,7 +103,7 @@ struct StackFilter::Impl {
   explicit Impl(struct stack* s);
   ~Impl();
 
-  int on_packet(int hooknum, abi::pbuf& p);
+  int on_packet(int hooknum, abi::pbuf& p, Fragmenting f);
   void output_line(const AttachPoint& at, std::string_view line);
   // A console line; `session` names the console connection it came on (0:
   // the API's StackFilter::command).
@@ -121,8 +127,11 @@ struct StackFilter::Impl {
   std::vector<uint8_t> scratch = std::vector<uint8_t>(65535);
   Output output;
   // What `netcpu/stack` reports: packets the hooks ran a program on, and
-  // those that spanned a pbuf chain or did not look like a pbuf.
-  uint64_t runs = 0, chained_runs = 0, malformed = 0;
+  // those that spanned a pbuf chain or did not look like a pbuf; packets
+  // handed to lwIPv6's fragmentation as a copy, and those dropped for want
+  // of memory for one.
+  uint64_t runs = 0, chained_runs = 0, malformed = 0, fragment_copies = 0,
+           fragment_copies_missed = 0;
 
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
@@ -150,12 +159,6 @@ StackFilter::Impl* find_impl(struct stack* s) {
   return nullptr;
 }
 
-int on_hook(struct stack* s, int hooknum, abi::pbuf** p, struct netif*, struct netif*) {
-  if (hooknum < 0 || hooknum >= kHookCount || p == nullptr || *p == nullptr) return abi::kAccept;
-  StackFilter::Impl* impl = find_impl(s);
-  return impl ? impl->on_packet(hooknum, **p) : abi::kAccept;
-}
-
 // Copies len bytes between a pbuf chain and a flat buffer; returns how many
 // the chain held (less than len only for a chain shorter than it claims).
 enum ChainCopy { kFromChain, kToChain };
@@ -170,6 +173,79 @@ uint32_t copy_chain(abi::pbuf& p, uint8_t* flat, uint32_t len, ChainCopy dir) {
     done += n;
   }
   return done;
+}
+
+// lwIPv6 1.5a's ip4_frag and ip6_frag consume the pbuf they cut into
+// fragments: they advance the payload and shorten the length of the pieces
+// they read and leave tot_len alone. TCP keeps that pbuf to send again, so a
+// lost segment larger than the MTU (every full one: its MSS is 1488) was
+// sent again from a chain shorter than it claims, and the stack read a null
+// pbuf (SIGSEGV in copy_from_pbuf). Given a copy instead, TCP's own stays
+// whole. Only ip_output_if may be given another pbuf (ip_forward goes on
+// reading the one it has), and only ip_output_if runs local_out and then
+// post_routing on the same pbuf with no hook between: the thread's last
+// local_out pbuf tells the two apart.
+thread_local const abi::pbuf* t_local_out = nullptr;
+
+// The copies' bytes. A copy is a PBUF_REF pbuf over one of these, as
+// ip4_frag's own fragments are: no heap (where TCP's queue may have left no
+// room), and lwIPv6 frees the pbuf at the end of ip_output_if on this
+// thread. A ring, so that a send nested in another cannot reuse a buffer
+// still in use.
+struct CopyBuffers {
+  std::array<std::array<uint8_t, 65536>, 4> bytes;
+  size_t next = 0;
+};
+thread_local std::unique_ptr<CopyBuffers> t_copy_buffers;
+
+// Puts a copy of *p in its place if it is larger than out's MTU. Without a
+// pbuf for it the packet must not go on (lost, TCP sends it again).
+Fragmenting copy_for_fragmentation(abi::pbuf** p, const struct netif* out) {
+  const uint16_t size = (*p)->tot_len;
+  if (out == nullptr || size <= abi::netif_mtu(out)) return Fragmenting::NotNeeded;
+  if (!t_copy_buffers) t_copy_buffers = std::make_unique<CopyBuffers>();
+  CopyBuffers& buffers = *t_copy_buffers;
+  uint8_t* bytes = buffers.bytes[buffers.next++ % buffers.bytes.size()].data();
+  if (copy_chain(**p, bytes, size, kFromChain) != size) return Fragmenting::NoCopy;
+  abi::pbuf* copy = pbuf_alloc(abi::kPbufLayerRaw, 0, abi::kPbufRef);
+  if (copy == nullptr) return Fragmenting::NoCopy;
+  copy->payload = bytes;
+  copy->tot_len = copy->len = size;
+  // ip_output_if took a reference for a hook that replaces its pbuf to drop,
+  // and frees the replacement when it is done with it.
+  pbuf_free(*p);
+  *p = copy;
+  return Fragmenting::Copy;
+}
+
+// lwIPv6 1.5a's ip_process_exthdr reads an IPv6 fragment's next header
+// after ip6_reass freed the fragment. When the stack's input thread had
+// reused that memory, the read said "hop-by-hop", the stack freed the packet
+// it had just reassembled and went on with a null one (SIGSEGV in
+// nat_pbuf_reset). The reference local_in takes here keeps the fragment
+// until the thread's next hook, which comes after that read.
+thread_local abi::pbuf* t_held = nullptr;
+
+bool ipv6_with_extension_headers(const abi::pbuf& p) {
+  if (p.len < 40) return false;
+  const auto* ip = static_cast<const uint8_t*>(p.payload);
+  const uint8_t next = ip[6];
+  return ip[0] >> 4 == 6 && next != 6 && next != 17 && next != 58;  // TCP, UDP, ICMPv6
+}
+
+int on_hook(struct stack* s, int hooknum, abi::pbuf** p, struct netif*, struct netif* out) {
+  if (t_held) pbuf_free(std::exchange(t_held, nullptr));
+  if (hooknum < 0 || hooknum >= kHookCount || p == nullptr || *p == nullptr) return abi::kAccept;
+  if (hooknum == static_cast<int>(HookPoint::LocalIn) && ipv6_with_extension_headers(**p)) {
+    pbuf_ref(*p);
+    t_held = *p;
+  }
+  const bool from_output = hooknum == static_cast<int>(HookPoint::PostRouting) && *p == t_local_out;
+  t_local_out = hooknum == static_cast<int>(HookPoint::LocalOut) ? *p : nullptr;
+  StackFilter::Impl* impl = find_impl(s);
+  if (!impl) return abi::kAccept;
+  const Fragmenting f = from_output ? copy_for_fragmentation(p, out) : Fragmenting::NotNeeded;
+  return impl->on_packet(hooknum, **p, f);
 }
 
 }  // namespace
@@ -264,8 +340,13 @@ void StackFilter::Impl::output_line(const AttachPoint& at, std::string_view line
 
 // The hook's own program, then the two-hook point's that covers the hook
 // (local, edge); a drop ends the chain.
-int StackFilter::Impl::on_packet(int hooknum, abi::pbuf& p) {
+int StackFilter::Impl::on_packet(int hooknum, abi::pbuf& p, Fragmenting f) {
   std::lock_guard lk(mu);
+  fragment_copies += f == Fragmenting::Copy;
+  if (f == Fragmenting::NoCopy) {
+    ++fragment_copies_missed;
+    return abi::kDrop;
+  }
   const int shared = kSharedPoint[hooknum];
   AttachPoint* chain[2] = {&points[hooknum], shared < 0 ? nullptr : &points[shared]};
   if (!chain[1] || !chain[1]->program()) chain[1] = nullptr;
@@ -321,7 +402,9 @@ Reply StackFilter::Impl::execute(std::string_view line, int session) {
     return {EINVAL, std::string(name) + " takes no arguments"};
   if (name == kStackCommand.name)
     return {0, "runs " + std::to_string(runs) + "\nchained " + std::to_string(chained_runs) +
-                   "\nmalformed " + std::to_string(malformed)};
+                   "\nmalformed " + std::to_string(malformed) + "\nfragment-copies " +
+                   std::to_string(fragment_copies) + "\nfragment-copies-missed " +
+                   std::to_string(fragment_copies_missed)};
   ControlReply r = control->execute(*command, args, session);
   return {r.error, std::move(r.text)};
 }

@@ -14,6 +14,7 @@ extern "C" {
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
 
@@ -412,19 +413,79 @@ uint64_t stack_count(const std::string& out, const std::string& key) {
   return at == std::string::npos ? 0 : std::stoull(out.substr(at + key.size() + 1));
 }
 
+// At local_out a segment is TCP's own pbuf chain: the program's rewrite is
+// gathered from it and scattered back. At post_routing a segment larger than
+// the MTU (every full one) is the copy lwIPv6's fragmentation is given, and
+// the program rewrites that.
 TEST_F(LwipNet, RewriteOfLargeSegmentsOnPbufChainsKeepsChecksumsRight) {
   LwipNode sink(sw, {"--addr", "10.0.0.1/24", "--addr", "fd00::1/64", "--sink", "9"}, "sink");
   std::string prog = write_program(sw, "unmark.ncpu", unmark_program("unmark"));
-  for (const char* to : {"10.0.0.1,9,3000000", "fd00::1,9,3000000"}) {
-    NodeRun r = run_node(sw, {"--addr", "10.0.0.2/24", "--addr", "fd00::2/64", "--load",
-                              "post_routing=" + prog, "--mark", "--stats", "--send", to});
-    EXPECT_EQ(r.status, 0) << r.describe();
-    EXPECT_NE(r.out.find("got 3000000 ok"), std::string::npos) << r.describe();
-    EXPECT_GT(stack_count(r.out, "chained"), 0u)
-        << "no packet spanned a pbuf chain: the test did not exercise chains\n"
-        << r.describe();
-    EXPECT_EQ(stack_count(r.out, "malformed"), 0u) << r.describe();
+  for (const char* hook : {"local_out", "post_routing"}) {
+    for (const char* to : {"10.0.0.1,9,3000000", "fd00::1,9,3000000"}) {
+      SCOPED_TRACE(std::string(hook) + " " + to);
+      NodeRun r = run_node(sw, {"--addr", "10.0.0.2/24", "--addr", "fd00::2/64", "--load",
+                                std::string(hook) + "=" + prog, "--mark", "--stats", "--send", to});
+      EXPECT_EQ(r.status, 0) << r.describe();
+      EXPECT_NE(r.out.find("got 3000000 ok"), std::string::npos) << r.describe();
+      if (hook == std::string("local_out"))
+        EXPECT_GT(stack_count(r.out, "chained"), 0u)
+            << "no packet spanned a pbuf chain: the test did not exercise chains\n"
+            << r.describe();
+      else
+        EXPECT_GT(stack_count(r.out, "fragment-copies"), 0u) << r.describe();
+      EXPECT_EQ(stack_count(r.out, "malformed"), 0u) << r.describe();
+    }
   }
+}
+
+// lwIPv6 1.5a's fragmentation consumes the pbuf it cuts, which TCP keeps to
+// send again: without the copy the glue hands it, the sender died in
+// copy_from_pbuf on the first segment it had to resend.
+TEST_F(LwipNet, LostSegmentsLargerThanTheMtuAreSentAgainIntact) {
+  // Every 32nd segment to port 9 is lost: its first fragment and the rest
+  // of its fragments (which would otherwise hold a reassembly slot).
+  const std::string lose = write_program(sw, "lose.ncpu", R"(.name "lose_every_32nd"
+.data:
+    num segments 0
+    num lost_id 0x100000000
+.text:
+    beq ip.frag, 0, done
+    bne ip.proto, PROTO_TCP, done
+    beq has.l4, 0, later
+    bne l4.dport, 9, done
+    add segments, 1
+    mov gpr0, segments
+    and gpr0, 31
+    bne gpr0, 0, done
+    mov lost_id, ip.id
+    drop
+later:
+    beq ip.id, lost_id, lost
+    pass
+lost:
+    drop
+done:
+    pass
+)");
+  LwipNode sink(sw,
+                {"--addr", "10.0.0.1/24", "--addr", "fd00::1/64", "--sink", "9", "--load",
+                 "local_in=" + lose},
+                "sink");
+  for (const char* to : {"10.0.0.1,9,300000", "fd00::1,9,300000"}) {
+    SCOPED_TRACE(to);
+    NodeRun r = run_node(
+        sw, {"--addr", "10.0.0.2/24", "--addr", "fd00::2/64", "--stats", "--send", to}, 60s);
+    EXPECT_EQ(r.status, 0) << r.describe();
+    EXPECT_NE(r.out.find("got 300000 ok"), std::string::npos) << r.describe();
+    EXPECT_GT(stack_count(r.out, "fragment-copies"), 0u) << r.describe();
+  }
+  Console console(sink.console_path());
+  Reply list = console.cmd_ok("netcpu/list -j local_in");
+  ASSERT_EQ(list.data.size(), 1u) << list.text();
+  const nlohmann::json rows = nlohmann::json::parse(list.data[0]);
+  ASSERT_EQ(rows.size(), 1u) << rows.dump();
+  EXPECT_GT(rows[0]["dropped"].get<uint64_t>(), 0u)
+      << "the sink lost no segment: nothing was sent again";
 }
 
 // The sender's own hook rewrites a header field of every segment it sends

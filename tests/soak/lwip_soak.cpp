@@ -231,12 +231,13 @@ void LwipSoak::sample(double elapsed) {
 
 int LwipSoak::run() {
 #if defined(NETCPU_SANITIZE_BUILD)
-  // Seen in CI: after 4 of 16 transfers the instrumented sender died in
-  // liblwipv6's ip4_frag (the crash docs/soak.md reports for a lost
-  // segment), which ASan's slowdown makes common; the release build runs it.
-  std::cout << "SKIP: lwIPv6 1.5a crashes in ip4_frag when a segment is lost, which an "
-               "AddressSanitizer-instrumented sender under hot swaps makes common (docs/soak.md); "
-               "the lwIPv6 soak runs in the release build\n";
+  // Seen in CI: the instrumented sender died in liblwipv6's ip4_frag after
+  // 4 of 16 transfers. The glue now works around that crash (docs/lwip.md),
+  // but here the sender still stalled between two transfers in 2 of 5 runs
+  // (2026-12-03, cause not found: docs/soak.md); the release build runs it.
+  std::cout << "SKIP: an AddressSanitizer-instrumented lwIPv6 sender under hot swaps still "
+               "stalls between transfers in some runs, for a reason not found yet "
+               "(docs/soak.md); the lwIPv6 soak runs in the release build\n";
   return kSkip;
 #endif
   if (!on_path("vde_switch")) {

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
@@ -275,6 +276,12 @@ VdeSwitch::VdeSwitch(VdeSwitchOptions options) : dir_(make_temp_dir()) {
 VdeSwitch::~VdeSwitch() { stop(); }
 
 void VdeSwitch::stop() {
+  // A switch that ended on its own (a crash, a sanitizer report) says so
+  // with its output, which is removed with its directory below.
+  if (pid_ > 0 && !alive() && !dir_.empty())
+    std::cerr << "vde_switch ended before it was stopped: " << exit_description()
+              << "; its output:\n"
+              << log();
   if (pid_ > 0 && alive()) {
     kill(pid_, SIGTERM);
     if (stdin_fd_ >= 0) close(stdin_fd_);
