@@ -1285,9 +1285,15 @@ class Compiler {
     static constexpr struct {
       Op op;
       uint8_t ext;
-    } kImmForms[] = {{Op::ADD, 0}, {Op::OR, 1},   {Op::AND, 4},  {Op::SUB, 5},  {Op::XOR, 6},
-                     {Op::BEQ, 7}, {Op::BNE, 7},  {Op::BLT, 7},  {Op::BLE, 7},  {Op::BGT, 7},
-                     {Op::BGE, 7}, {Op::BLTU, 7}, {Op::BLEU, 7}, {Op::BGTU, 7}, {Op::BGEU, 7}};
+    } kImmForms[] = {{Op::ADD, 0},
+                     {Op::OR, 1},
+                     {Op::AND, 4},
+                     {Op::SUB, 5},
+                     {Op::XOR, 6},
+#define NETCPU_CMP_IMM_FORM(branch, jump, test) {Op::branch, 7},  // cmp, then the branch's jcc
+                     NETCPU_CONDITIONS(NETCPU_CMP_IMM_FORM)
+#undef NETCPU_CMP_IMM_FORM
+    };
     if (flag_branch(in)) return;
     if (in.op == Op::AND && in.b.kind == Kind::Imm && in.b.imm > INT32_MAX &&
         in.b.imm <= UINT32_MAX) {
@@ -1353,7 +1359,7 @@ class Compiler {
       case Op::BSET:
       case Op::BCLR:
         a_.alu(0x85, RAX, RCX);
-        return a_.jcc(in.op == Op::BSET ? kNE : kE, pc_label_[in.target]);
+        return a_.jcc(condition(in.op), pc_label_[in.target]);
       default:
         break;
     }
@@ -1413,8 +1419,7 @@ class Compiler {
     else
       a_.alu(opcode, dst, static_cast<uint8_t>(rb));
     if (branch) {
-      const Cond c = in.op == Op::BSET ? kNE : in.op == Op::BCLR ? kE : condition(in.op);
-      return a_.jcc(c, pc_label_[in.target]), true;
+      return a_.jcc(condition(in.op), pc_label_[in.target]), true;
     }
     if (dst == RAX) write(in.a);
     return true;
@@ -1838,11 +1843,8 @@ class Compiler {
       a_.load(RAX, state_, l_.cmp_a);
       a_.load(RCX, state_, l_.cmp_b);
     }
-    // je..jae test what beq..bgeu do, in the same order.
-    const auto branch = static_cast<Op>(static_cast<int>(Op::BEQ) + static_cast<int>(in.op) -
-                                        static_cast<int>(Op::JE));
     a_.alu(0x39, RAX, RCX);
-    a_.jcc(condition(branch), pc_label_[in.target]);
+    a_.jcc(condition(in.op), pc_label_[in.target]);
   }
 
   // The data stack and the call stack's return pcs live in the state, as the
@@ -1933,27 +1935,21 @@ class Compiler {
     return true;
   }
 
-  // The x86 condition under which a compare-and-branch jumps, after cmp a, b.
+  // The x86 condition a compare-and-branch or a flag jump takes, from isa.h's
+  // list of both (a flag jump is named after the x86 jump it is).
   static Cond condition(Op op) {
+    constexpr Cond JE = kE, JNE = kNE, JL = kL, JLE = kLE, JG = kG, JGE = kGE, JB = kB, JBE = kBE,
+                   JA = kA, JAE = kAE;
     switch (op) {
-      case Op::BNE:
+#define NETCPU_X86_CONDITION(branch, jump, test) \
+  case Op::branch:                               \
+  case Op::jump:                                 \
+    return jump;
+      NETCPU_CONDITIONS(NETCPU_X86_CONDITION)
+#undef NETCPU_X86_CONDITION
+      case Op::BSET:  // after test: (x & y) != 0
         return kNE;
-      case Op::BLT:
-        return kL;
-      case Op::BLE:
-        return kLE;
-      case Op::BGT:
-        return kG;
-      case Op::BGE:
-        return kGE;
-      case Op::BLTU:
-        return kB;
-      case Op::BLEU:
-        return kBE;
-      case Op::BGTU:
-        return kA;
-      case Op::BGEU:
-        return kAE;
+      case Op::BCLR:  // (x & y) == 0
       default:
         return kE;
     }
