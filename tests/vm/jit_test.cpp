@@ -301,6 +301,16 @@ TEST(Jit, APathThatHasNotParsedYetStillParses) {
       "    beq has.tcp, 0, no\n    pass\nno:\n    drop\n");
 }
 
+// A foreach whose destination reads a header field has not parsed the
+// headers on the way out of an empty walk (found by jit_diff: the rewrite
+// after it changed nothing natively).
+TEST(Jit, AnEmptyWalkHasNotParsedWhatItsOperandsRead) {
+  expect_same(
+      ".data:\n    buf pad 256\n    table w hash key 4 value 8 max 8\n.text:\n"
+      "    foreach w, gpr2, heap.u64[ip.hlen + 130]\n    endfor\n    rewrite ip.ttl, 0\n"
+      "    pass\n");
+}
+
 // eth.type is read from the frame where nothing has parsed yet (untagged,
 // whole Ethernet header), else through the parser: the same value either
 // way, before and after other fields parse, on tagged and short frames.

@@ -805,7 +805,11 @@ class Compiler {
     return flow_.forward<bool>(
         false, false,
         [&](const Insn& in, bool parsed, bool) {
-          return !writes_packet(in) && (parsed || surely_parses(in.a) || surely_parses(in.b));
+          // foreach writes its operands only for an entry: past the walk's
+          // end (an empty table, say) nothing read them.
+          const bool operands_read = in.op != Op::FOREACH;
+          return !writes_packet(in) &&
+                 (parsed || (operands_read && (surely_parses(in.a) || surely_parses(in.b))));
         },
         std::logical_and<>());
   }
