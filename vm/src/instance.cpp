@@ -254,52 +254,37 @@ void InstanceImpl::account(const RunResult& r) {
   }
 }
 
-// A compiled run costs a few tests, one call and a RunResult, all in run()
-// itself: the plain pass or drop is built inline. No packet at
-// all (a null pointer) is the interpreter's NoPacket fault, not an
-// out-of-bounds one.
-__attribute__((always_inline)) inline RunResult InstanceImpl::native_verdict(const JitResult& j,
-                                                                             uint32_t len) {
-  if (j.exit >> 33) [[unlikely]]  // not a plain pass or drop
-    return native_end(j, len);
-  emitted_count_ = 0;  // a timer handler may have emitted; this run did not
-  RunResult r;
-  r.instructions = static_cast<uint32_t>(j.count);
-  r.length = len;
-  r.verdict = static_cast<Verdict>(j.exit >> 32);  // JitExit's Pass and Drop are Verdict's
-  return r;
-}
-
-[[gnu::hot]] RunResult Instance::run(uint8_t* pkt, uint32_t& len, uint32_t capacity,
-                                     const PacketMeta& meta) {
+// Instance::run's inline path runs native code with nothing to set up;
+// the rest comes here. No packet at all (a null pointer) is the
+// interpreter's NoPacket fault, not an out-of-bounds one.
+RunResult Instance::run_other(uint8_t* pkt, uint32_t& len, uint32_t capacity,
+                              const PacketMeta& meta) {
   InstanceImpl& vm = impl(*this);
   vm.start_clock(meta);
   if (!vm.native_ || !pkt) return vm.run_interpreted(pkt, len, capacity, meta);
-  const JitResult j = vm.native_(vm.state_.get(), pkt, len, &len, capacity, &meta);
-  return vm.native_verdict(j, len);  // the length after the run, which may have resized the packet
-}
-
-[[gnu::hot]] RunResult InstanceImpl::native_result(const JitResult& j, uint32_t len) {
-  return native_verdict(j, len);
+  const JitResult j = vm.native_(direct_state_, pkt, len, &len, capacity, &meta);
+  return native_result(j, len);
 }
 
 // A native run that faulted, changed more than its verdict, or that the
 // interpreter finished: counted here, by account(), with what the state
 // says it changed (nothing, for code that cannot change anything).
-__attribute__((noinline)) RunResult InstanceImpl::native_end(const JitResult& j, uint32_t len) {
+RunResult Instance::after_native(JitResult j, uint32_t len) {
+  InstanceImpl& vm = impl(*this);
   static_assert(static_cast<int>(JitExit::Pass) == 0 && static_cast<int>(JitExit::Drop) == 1);
   if ((j.exit >> 32 & ~uint64_t{1}) == uint64_t{kModified} << 8) {
     // A pass or drop of a packet it changed (a rewrite, say): the code counted it.
-    RunResult r = native_verdict({j.exit & ~(uint64_t{0xff} << 40), j.count}, len);
+    emitted_count_ = 0;
+    RunResult r = plain_result({j.exit & ~(uint64_t{0xff} << 40), j.count}, len);
     r.modified = true;
     return r;
   }
-  RunResult r = native_outcome(j, len, jit_->effects());
-  account(r);
+  RunResult r = vm.native_outcome(j, len, vm.jit_->effects());
+  vm.account(r);
   return r;
 }
 
-RunResult InstanceImpl::native_outcome(const JitResult& j, uint32_t len, bool effects) {
+RunResult InstanceImpl::native_outcome(JitResult j, uint32_t len, bool effects) {
   const RunState& st = *state_;
   if (st.walks) close_walks();
   const auto kind = static_cast<JitExit>(static_cast<uint8_t>(j.exit >> 32));
@@ -414,6 +399,8 @@ void InstanceImpl::choose_native() {
   state_->budget = limits_.budget;
   const bool usable = jit_ && limits_.jit && !profiling_;
   native_ = usable ? jit_->entry() : nullptr;
+  direct_ = timed_tables_ ? nullptr : native_;
+  direct_state_ = state_.get();
 }
 
 // The opaque Instance's members, each the implementation's.

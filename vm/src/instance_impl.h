@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "jit_abi.h"
+#include "netcpu/jit_abi.h"
 #include "netcpu/vm.h"
 
 namespace netcpu {
@@ -42,13 +42,11 @@ class alignas(64) InstanceImpl final : public Instance {
   // A whole run from pc by the interpreter (interpreter.cpp).
   RunResult execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
                     const PacketMeta& meta);
-  // The RunResult of a native run (native_ was called): a plain pass or
-  // drop is built inline, the rest by native_end(). native_result() is the
-  // same for AttachPoint's frame path, which calls native_ itself.
-  RunResult native_verdict(const JitResult& j, uint32_t len);
-  RunResult native_result(const JitResult& j, uint32_t len);
-  RunResult native_end(const JitResult& j, uint32_t len);
-  RunResult native_outcome(const JitResult& j, uint32_t len, bool effects);
+  // AttachPoint's frame path calls native_ itself.
+  using Instance::native_result;
+  // The interpreter's emit counts packets here.
+  using Instance::emitted_count_;
+  RunResult native_outcome(JitResult j, uint32_t len, bool effects);
   RunResult run_without_packet(const JitCode* code, uint32_t pc, const PacketMeta& meta);
   RunResult run_interpreted(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
   void account(const RunResult& r);
@@ -56,13 +54,13 @@ class alignas(64) InstanceImpl final : public Instance {
   Verdict fault_verdict() const;  // .onfault, else the host's abort verdict
   void choose_native();
 
-  // What every compiled run touches comes first, on as few cache lines as
-  // possible: a switch runs each frame's program with cold caches.
-  // jit_'s entry while packets may run it (limits_.jit on, no profiling, a
-  // budget that covers its longest path), else null: run() tests only this.
+  // What every compiled run touches comes first (after Instance's direct_),
+  // on as few cache lines as possible: a switch runs each frame's program
+  // with cold caches.
+  // jit_'s entry while packets may run it (limits_.jit on, no profiling),
+  // else null; direct_ is it too unless a run must set the tables' clock.
   NativeEntry native_ = nullptr;
   std::unique_ptr<RunState> state_;
-  uint32_t emitted_count_ = 0;
   // The program has timed tables (lru, idle): each run sets table_clock_.
   bool timed_tables_ = false;
   Stats stats_;

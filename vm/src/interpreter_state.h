@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "jit_abi.h"
+#include "netcpu/jit_abi.h"
 #include "netcpu/packet_view.h"
 #include "netcpu/vm.h"
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "jit_abi.h"
+#include "netcpu/jit_abi.h"
 #include "netcpu/program.h"
 #include "netcpu/vm.h"
 

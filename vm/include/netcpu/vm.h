@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "netcpu/diagnostic.h"
+#include "netcpu/jit_abi.h"
 #include "netcpu/packet_view.h"
 #include "netcpu/program.h"
 #include "netcpu/table.h"
@@ -130,7 +131,15 @@ class Instance {
 
   // Runs the program on pkt[0..len), which it may rewrite in place and
   // resize up to min(capacity, max_packet). len is updated. No allocation.
-  RunResult run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
+  // Inline: where the program runs as native code and ends in a plain pass
+  // or drop (the code counted it), the whole run is the code's call and this
+  // RunResult; everything else goes out of line.
+  RunResult run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta) {
+    if (!direct_ || !pkt) [[unlikely]]
+      return run_other(pkt, len, capacity, meta);
+    const JitResult j = direct_(direct_state_, pkt, len, &len, capacity, &meta);
+    return native_result(j, len);  // the length after the run, which may have resized the packet
+  }
   // Runs timer handler i (no packet).
   RunResult run_timer(size_t i, const PacketMeta& meta);
 
@@ -186,6 +195,36 @@ class Instance {
 
  protected:
   Instance() = default;  // the core's InstanceImpl is the only kind
+
+  // The RunResult of a native run, len the packet's length after it: a
+  // plain pass or drop (the code counted it) built here, the rest out of line.
+  RunResult native_result(JitResult j, uint32_t len) {
+    if (!j.plain()) [[unlikely]]
+      return after_native(j, len);
+    emitted_count_ = 0;  // a timer handler may have emitted; this run did not
+    return plain_result(j, len);
+  }
+  static RunResult plain_result(JitResult j, uint32_t len) {
+    RunResult r;
+    r.verdict = static_cast<Verdict>(j.exit >> 32);  // JitExit's Pass and Drop are Verdict's
+    r.length = len;
+    r.instructions = static_cast<uint32_t>(j.count);
+    return r;
+  }
+
+  // What run()'s inline path reads, on the instance's first cache line: the
+  // native code when packets may call it with nothing set up first (the JIT
+  // on, no profiling, no timed tables to give a clock), else null; its
+  // scratch state; how many packets the last run emitted.
+  NativeEntry direct_ = nullptr;
+  void* direct_state_ = nullptr;
+  uint32_t emitted_count_ = 0;
+
+ private:
+  // The rest of run(), out of line: the interpreter, a clock for timed
+  // tables first, and native runs that end other than in a plain pass or drop.
+  RunResult run_other(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
+  RunResult after_native(JitResult j, uint32_t len);
 };
 
 }  // namespace netcpu

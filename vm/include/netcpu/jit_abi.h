@@ -1,6 +1,8 @@
-// The calling convention between the core and the code the JIT compiles:
-// internal to the core, hosts never see it (they call Instance::run and
-// AttachPoint::run, which take it).
+// The calling convention between the core and the code the JIT compiles.
+// Internal to the core: hosts call Instance::run and AttachPoint::run, which
+// take it. It is in the public tree only because Instance::run's fast path
+// is inline (vm.h): a host's packet loop calls the native code itself, and a
+// run costs no call into the library on top of the program's own.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,8 @@ struct JitResult {
   uint64_t count;
   // A plain pass: no rewrite, copy or emit to act on.
   bool passed() const { return (exit >> 32) == 0; }
+  // A pass or drop and nothing else: no rewrite, fault or hand-over.
+  bool plain() const { return (exit >> 33) == 0; }
 };
 
 // The entry of compiled code, and of the interpreter standing in for it
