@@ -71,6 +71,12 @@ std::vector<std::vector<uint8_t>> packets() {
     }
   }
   p.push_back({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x81, 0x00, 0x00});
+  // A tag whose EtherType ends the frame, and the same one byte short.
+  std::vector<uint8_t> tag_at_end(18, 0);
+  tag_at_end[12] = 0x81, tag_at_end[16] = 0x08, tag_at_end[17] = 0x06;
+  p.push_back(tag_at_end);
+  tag_at_end.pop_back();
+  p.push_back(tag_at_end);
   p.push_back(std::vector<uint8_t>(13, 0x08));
   p.push_back({0x01, 0x02, 0x03});
   p.push_back({});
@@ -316,6 +322,7 @@ TEST(Jit, AnEmptyWalkHasNotParsedWhatItsOperandsRead) {
 // way, before and after other fields parse, on tagged and short frames.
 TEST(Jit, EthTypeReadsAsTheParserGivesIt) {
   expect_same(".text:\n    beq eth.type, ETH_ARP, accept\n    drop\naccept:\n    pass\n");
+  expect_same(".text:\n    print \"%x\", eth.type\n    pass\n");
   expect_same(
       ".text:\n    mov gpr0, eth.type\n    mov gpr1, ip.proto\n    mov gpr2, eth.type\n"
       "    add gpr0, gpr2\n    add gpr0, gpr1\n    bgeu gpr0, 0x1000, big\n    drop\nbig:\n"
@@ -325,6 +332,32 @@ TEST(Jit, EthTypeReadsAsTheParserGivesIt) {
       "    case ETH_IP:\n        pass\n    case ETH_ARP:\n        drop\n    default:\n"
       "        mov gpr2, eth.type\n        beq gpr2, 0, short\n        pass\n    endswitch\n"
       "short:\n    drop\n");
+}
+
+// Where the code reads eth.type from the frame, it walks the tags as the
+// parser does, within the parser's first 65,535 bytes: an EtherType that
+// ends there is read, a tag that would end past it leaves 0.
+TEST(Jit, EthTypeAfterTagsUpToTheParsersLimit) {
+  const std::string src = ".text:\n    print \"%x\", eth.type\n    pass\n";
+  Limits interpreted;
+  interpreted.jit = false;
+  Loaded jit = load_with_output(src), interp = load_with_output(src, interpreted);
+  ASSERT_TRUE(jit.vm && interp.vm);
+  ASSERT_EQ(jit.vm->runs_as().find("native code"), 0u) << jit.vm->runs_as();
+  std::vector<uint8_t> frame(70000, 0);
+  for (size_t at = 12; at < 65532; at += 4) frame[at] = 0x81;
+  frame[65536] = 0x08;  // IPv4 after the tag that does not fit: not read
+  std::string expected;
+  for (const uint8_t last : {0x08, 0x81}) {  // ARP at 65532, or one more tag there
+    frame[65532] = last, frame[65533] = last == 0x81 ? 0x00 : 0x06;
+    for (Loaded* l : {&jit, &interp}) {
+      std::vector<uint8_t> copy = frame;
+      uint32_t len = static_cast<uint32_t>(copy.size());
+      EXPECT_EQ(l->vm->run(copy.data(), len, len, PacketMeta{}).verdict, Verdict::Pass);
+    }
+  }
+  EXPECT_EQ(*interp.output, "0 806\n0 0\n");
+  EXPECT_EQ(*jit.output, *interp.output);
 }
 
 TEST(Jit, BranchesOnHasFieldsAgainstZeroAndOne) {

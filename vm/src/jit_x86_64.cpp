@@ -681,13 +681,21 @@ class Compiler {
   }
 
   // Whether reading o may call out: any mapped register but mlen, which the
-  // code keeps in a host register, and wlen, which the prologue works out;
-  // any operand the code reads through the interpreter.
+  // code keeps in a host register, wlen, which the prologue works out, and
+  // eth.type where read_eth_type() reads it from the frame; any operand the
+  // code reads through the interpreter.
   bool calls(const Operand& o) const {
     if (o.kind != Kind::None && !inline_read(o)) return true;
     const int m = mapped_read(o);
     return m >= 0 && m != static_cast<int>(MappedReg::Mlen) &&
-           m != static_cast<int>(MappedReg::Wlen);
+           m != static_cast<int>(MappedReg::Wlen) && !eth_type_from_frame(m);
+  }
+  // Whether eth.type is read from the frame itself where the headers are
+  // not parsed yet (read_eth_type): a program that only tells EtherTypes
+  // apart (ARP, a switch on eth.type) need not parse through to the
+  // transport header.
+  bool eth_type_from_frame(int mapped) const {
+    return mapped == static_cast<int>(MappedReg::EthType) && l_.ethernet;
   }
 
   int32_t wlen_slot() const { return l_.field + 8 * static_cast<int32_t>(MappedReg::Wlen); }
@@ -705,7 +713,7 @@ class Compiler {
       a_.mov(RAX, len_);
       return a_.bind(whole);
     }
-    if (id == static_cast<uint8_t>(MappedReg::EthType) && eth_type_inline()) return read_eth_type();
+    if (eth_type_from_frame(id)) return read_eth_type();
     if (auto loc = field_location(static_cast<MappedReg>(id))) return read_located(*loc);
     // Header fields are memoised per run; metadata (port, now, rand...) is not.
     const bool memo = !is_metadata(static_cast<MappedReg>(id));
@@ -725,41 +733,48 @@ class Compiler {
     if (memo) parsed_ = true;  // a header field in the memo was parsed for
   }
 
-  // Whether eth.type is read from the frame itself where the headers are
-  // not parsed yet: a program that only tells EtherTypes apart (ARP, a
-  // switch on eth.type) need not parse through to the transport header.
-  bool eth_type_inline() const { return l_.ethernet; }
-
-  // rax = eth.type, as parse_headers gives it: an untagged frame's EtherType
-  // is its bytes 12-13; a tagged or short frame goes through the parser.
-  // Nothing is parsed on the inline path, so afterwards the headers may or
-  // may not be (parsed_on_entry() does not count this read).
+  // rax = eth.type, as parse_headers gives it: the EtherType after any VLAN
+  // tags (0 for a frame shorter than an Ethernet header or a tag cut short,
+  // within the first kMaxParsed bytes), read from the frame where the
+  // headers are not parsed yet. That path parses nothing and calls nothing:
+  // a program that only tells EtherTypes apart (ARP, a switch on eth.type)
+  // is a leaf, and afterwards the headers are as parsed as they were.
   void read_eth_type() {
     const auto loc = field_location(MappedReg::EthType);
+    static_assert(std::size(kVlanTpids) == 3);
     if (parsed_) return read_located(*loc);
-    const int through_parser = a_.new_label(), done = a_.new_label();
+    const int from_frame = a_.new_label(), walk = a_.new_label(), tag = a_.new_label();
+    const int cut_short = a_.new_label(), done = a_.new_label();
     if (!unparsed_) {  // parsed on some path: the parsed headers say
       a_.cmp_byte(state_, l_.parsed, 0);
-      a_.jcc(kNE, through_parser);
+      a_.jcc(kE, from_frame);
+      a_.load_sized(state_, l_.headers + loc->offset, loc->width_log, true);
+      a_.jmp(done);
+      a_.bind(from_frame);
     }
-    a_.alu_imm(7, len_, 14);
-    a_.jcc(kB, through_parser);
-    a_.load_sized(pkt_, 12, 1, false);
+    a_.alu(0x31, RAX, RAX);           // xor eax, eax: no EtherType
+    a_.alu_imm(7, len_, kEthHeader);  // cmp len, 14
+    a_.jcc(kB, done);
+    a_.mov_imm(RCX, kEthHeader - 2);  // rcx: where the EtherType is
+    a_.bind(walk);
+    a_.load_packet(pkt_, 1, false, 0, RCX);  // movzx eax, word [pkt + rcx], to host order
     for (const uint16_t tpid : kVlanTpids) {
-      a_.alu_imm(7, RAX, tpid);
-      a_.jcc(kE, through_parser);
+      a_.alu_imm(7, RAX, tpid);  // cmp rax, tpid
+      a_.jcc(kE, tag);
     }
     a_.jmp(done);
-    a_.bind(through_parser);
-    // Frames that come here are tagged, short or parsed already: the inline
-    // parse of untagged IPv4 and IPv6 would not take them, and stays for the
-    // next field read (ensure_parsed() places it once).
-    const bool inline_parse_placed = parses_inline_;
-    parses_inline_ = true;
-    read_located(*loc);
-    parses_inline_ = inline_parse_placed;
+    a_.bind(tag);  // a tag's 4 bytes after it, the EtherType at their end
+    a_.mov(RDX, RCX);
+    a_.alu_imm(0, RDX, 2 + kVlanTag);  // rdx: the end of the tag
+    a_.alu(0x39, RDX, len_);           // cmp rdx, len
+    a_.jcc(kA, cut_short);
+    a_.alu_imm(7, RDX, kMaxParsed);  // cmp rdx, kMaxParsed
+    a_.jcc(kA, cut_short);
+    a_.alu_imm(0, RCX, kVlanTag);  // add rcx, 4
+    a_.jmp(walk);
+    a_.bind(cut_short);
+    a_.alu(0x31, RAX, RAX);
     a_.bind(done);
-    parsed_ = unparsed_ = false;
   }
 
   // rax = operand a or b of this instruction, read by the interpreter; a
@@ -776,10 +791,11 @@ class Compiler {
   }
 
   // Whether a read of this operand parses the headers (any header field
-  // does, through field_location or the memo; metadata does not).
-  static bool parses(const Operand& o) {
+  // does, through field_location or the memo, but eth.type read from the
+  // frame; metadata does not).
+  bool parses(const Operand& o) const {
     const int m = mapped_read(o);
-    return m >= 0 && !is_metadata(static_cast<MappedReg>(m));
+    return m >= 0 && !is_metadata(static_cast<MappedReg>(m)) && !eth_type_from_frame(m);
   }
 
   // Per pc, whether no path from the entry to it has done anything that
@@ -798,10 +814,6 @@ class Compiler {
   // Per pc, whether every path from .text to it has parsed the headers
   // (since the packet last changed): the code there needs no test.
   std::vector<bool> parsed_on_entry() const {
-    auto surely_parses = [this](const Operand& o) {
-      return parses(o) &&
-             !(mapped_read(o) == static_cast<int>(MappedReg::EthType) && eth_type_inline());
-    };
     return flow_.forward<bool>(
         false, false,
         [&](const Insn& in, bool parsed, bool) {
@@ -809,7 +821,7 @@ class Compiler {
           // end (an empty table, say) nothing read them.
           const bool operands_read = in.op != Op::FOREACH;
           return !writes_packet(in) &&
-                 (parsed || (operands_read && (surely_parses(in.a) || surely_parses(in.b))));
+                 (parsed || (operands_read && (parses(in.a) || parses(in.b))));
         },
         std::logical_and<>());
   }

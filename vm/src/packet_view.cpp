@@ -11,13 +11,9 @@
 namespace netcpu {
 namespace {
 
-constexpr size_t kEthHeader = 14;
-constexpr size_t kVlanTag = 4;
 constexpr size_t kIp4MinHeader = 20;
 constexpr size_t kIp6Header = 40;
 constexpr size_t kArpBody = 28;  // IPv4 over Ethernet
-// Headers stores offsets in 16 bits; nothing past 64 KiB is a header anyway.
-constexpr size_t kMaxParsed = 0xffff;
 // A chain longer than this is an attack or garbage, not a real packet.
 constexpr int kMaxExtHeaders = 16;
 
@@ -173,7 +169,7 @@ void parse_arp(const Reader& r, Headers& h) {
 
 Headers parse_headers(std::span<const uint8_t> pkt, LinkType link) {
   Headers h;
-  const Reader r(pkt.first(std::min(pkt.size(), kMaxParsed)));
+  const Reader r(pkt.first(std::min<size_t>(pkt.size(), kMaxParsed)));
   size_t l3 = 0;
   if (link == LinkType::Ethernet) {
     if (!r.fits(0, kEthHeader)) return h;
