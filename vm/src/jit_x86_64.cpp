@@ -471,19 +471,19 @@ class Compiler {
     if (reads_wlen_ && !resizes_) {
       const int whole = a_.new_label();
       a_.load_sized(R9, static_cast<int32_t>(offsetof(PacketMeta, wire_len)), 2, true);
-      a_.alu(0x85, RAX, RAX);
+      a_.test(RAX, RAX);
       a_.jcc(kNE, whole);
       a_.mov(RAX, RDX);
       a_.bind(whole);
       a_.store(RDI, wlen_slot(), RAX);
     }
-    if (full_ || read_regs_) a_.alu(0x31, RAX, RAX);
+    if (full_ || read_regs_) a_.alu(Alu::Xor, RAX, RAX);
     if (full_) {
       // The callee-saved registers the code uses, pushed after the return
       // address, and 8 bytes more for an even number (all six): rsp is
       // 16-byte aligned for calls.
       for (uint8_t r : saved_) a_.push(r);
-      if (saved_.size() % 2 == 0) a_.alu_imm(5, RSP, 8);
+      if (saved_.size() % 2 == 0) a_.alu_imm(Alu::Sub, RSP, 8);
       a_.mov(R15, RDI);
       a_.mov(R12, RSI);
       a_.mov(R13, RDX);
@@ -517,7 +517,7 @@ class Compiler {
     if (counts_down_)
       a_.load(count_, state_, l_.budget);  // what is left of it
     else
-      a_.alu(0x31, count_, count_);
+      a_.alu(Alu::Xor, count_, count_);
     for (uint8_t r = 0; r < kGprCount; ++r) {
       if (!(read_regs_ & (1u << r))) continue;
       if (host_[r] != kInState)
@@ -531,7 +531,7 @@ class Compiler {
   // or what is left of the budget down.
   void count_instructions(int32_t n) {
     if (n == 0) return;
-    a_.alu_imm(counts_down_ == (n > 0) ? 5 : 0, count_, n > 0 ? n : -n);  // sub or add
+    a_.alu_imm(counts_down_ == (n > 0) ? Alu::Sub : Alu::Add, count_, n > 0 ? n : -n);
   }
 
   // Where the code counts down, the count from what is left: budget - r14.
@@ -539,7 +539,7 @@ class Compiler {
   // every block it counted).
   void finish_count() {
     if (!counts_down_) return;
-    a_.unary(3, count_);  // neg r14
+    a_.unary(Unary::Neg, count_);
     a_.add_memory(count_, state_, l_.budget);
   }
 
@@ -552,19 +552,19 @@ class Compiler {
     bails_.push_back({bail, pc});
     if (counts_down_) {  // what is left (r14) below the most: cmp r14, most
       if (most <= INT32_MAX) {
-        a_.alu_imm(7, count_, static_cast<int32_t>(most));
+        a_.alu_imm(Alu::Cmp, count_, static_cast<int32_t>(most));
       } else {
         a_.mov_imm(RCX, most);
-        a_.alu(0x39, count_, RCX);
+        a_.alu(Alu::Cmp, count_, RCX);
       }
       return a_.jcc(kB, bail);
     }
     a_.mov(RAX, count_);
     if (most <= INT32_MAX) {
-      a_.alu_imm(0, RAX, static_cast<int32_t>(most));
+      a_.alu_imm(Alu::Add, RAX, static_cast<int32_t>(most));
     } else {
       a_.mov_imm(RCX, most);
-      a_.alu(0x01, RAX, RCX);
+      a_.alu(Alu::Add, RAX, RCX);
     }
     a_.cmp_memory(RAX, state_, l_.budget);
     a_.jcc(kA, bail);
@@ -601,10 +601,10 @@ class Compiler {
     a_.load_sized(state_, l_.modified, 0, true);  // movzx eax: 0 or 1
     a_.add_register_to_memory(RCX, l_.modified_packets, RAX);
     static_assert(kModified == 1);
-    a_.shift_imm(4, RAX, 40);  // shl rax, 40: kModified, or 0
+    a_.shift_imm(Shift::Shl, RAX, 40);  // kModified, or 0
     if (v == Verdict::Drop) {
       a_.mov_imm(RDX, exit_word(JitExit::Drop));
-      a_.alu(0x09, RAX, RDX);  // or rax, rdx
+      a_.alu(Alu::Or, RAX, RDX);
     }
     epilogue();
   }
@@ -613,7 +613,7 @@ class Compiler {
   void epilogue() {
     a_.mov(RDX, count_);
     if (frames_) a_.load(RSP, state_, l_.native_sp);  // from inside a function, too
-    if (full_ && saved_.size() % 2 == 0) a_.alu_imm(0, RSP, 8);
+    if (full_ && saved_.size() % 2 == 0) a_.alu_imm(Alu::Add, RSP, 8);
     for (auto r = saved_.rbegin(); r != saved_.rend(); ++r) a_.pop(*r);
     a_.ret();
   }
@@ -641,7 +641,7 @@ class Compiler {
     a_.mov_imm(RSI, pc_);
     a_.call(reinterpret_cast<const void*>(l_.step));
     reload();
-    a_.alu(0x85, RAX, RAX);
+    a_.test(RAX, RAX);
     a_.jcc(kNE, exit_label(JitExit::Ended));
     if (in.op == Op::RESIZE) {  // the length may have changed
       a_.load(RAX, state_, l_.run_len);
@@ -665,7 +665,7 @@ class Compiler {
     std::vector<FlowEdge> out;
     flow_.edges(pc_, out);
     for (const FlowEdge& e : out) {
-      a_.alu_imm(7, RAX, static_cast<int32_t>(e.to));  // cmp rax, the way's pc
+      a_.alu_imm(Alu::Cmp, RAX, static_cast<int32_t>(e.to));  // the way's pc
       a_.jcc(kE, pc_label_[e.to]);
     }
     a_.jmp(exit_label(JitExit::Ended));
@@ -708,7 +708,7 @@ class Compiler {
       const int whole = a_.new_label();
       a_.load(RDX, state_, l_.run_meta);
       a_.load_sized(RDX, static_cast<int32_t>(offsetof(PacketMeta, wire_len)), 2, true);
-      a_.alu(0x85, RAX, RAX);
+      a_.test(RAX, RAX);
       a_.jcc(kNE, whole);
       a_.mov(RAX, len_);
       return a_.bind(whole);
@@ -752,28 +752,28 @@ class Compiler {
       a_.jmp(done);
       a_.bind(from_frame);
     }
-    a_.alu(0x31, RAX, RAX);           // xor eax, eax: no EtherType
-    a_.alu_imm(7, len_, kEthHeader);  // cmp len, 14
+    a_.alu(Alu::Xor, RAX, RAX);  // no EtherType
+    a_.alu_imm(Alu::Cmp, len_, kEthHeader);
     a_.jcc(kB, done);
     a_.mov_imm(RCX, kEthHeader - 2);  // rcx: where the EtherType is
     a_.bind(walk);
     a_.load_packet(pkt_, 1, false, 0, RCX);  // movzx eax, word [pkt + rcx], to host order
     for (const uint16_t tpid : kVlanTpids) {
-      a_.alu_imm(7, RAX, tpid);  // cmp rax, tpid
+      a_.alu_imm(Alu::Cmp, RAX, tpid);
       a_.jcc(kE, tag);
     }
     a_.jmp(done);
     a_.bind(tag);  // a tag's 4 bytes after it, the EtherType at their end
     a_.mov(RDX, RCX);
-    a_.alu_imm(0, RDX, 2 + kVlanTag);  // rdx: the end of the tag
-    a_.alu(0x39, RDX, len_);           // cmp rdx, len
+    a_.alu_imm(Alu::Add, RDX, 2 + kVlanTag);  // rdx: the end of the tag
+    a_.alu(Alu::Cmp, RDX, len_);
     a_.jcc(kA, cut_short);
-    a_.alu_imm(7, RDX, kMaxParsed);  // cmp rdx, kMaxParsed
+    a_.alu_imm(Alu::Cmp, RDX, kMaxParsed);
     a_.jcc(kA, cut_short);
-    a_.alu_imm(0, RCX, kVlanTag);  // add rcx, 4
+    a_.alu_imm(Alu::Add, RCX, kVlanTag);
     a_.jmp(walk);
     a_.bind(cut_short);
-    a_.alu(0x31, RAX, RAX);
+    a_.alu(Alu::Xor, RAX, RAX);
     a_.bind(done);
   }
 
@@ -899,7 +899,7 @@ class Compiler {
   // rcx, rdx, rsi and rdi; the state, packet and length registers stay.
   void parse_common(int call, int parsed) {
     const int v6 = a_.new_label(), store = a_.new_label();
-    a_.alu_imm(7, len_, 42);  // Ethernet, IPv4 and 8 transport bytes
+    a_.alu_imm(Alu::Cmp, len_, 42);  // Ethernet, IPv4 and 8 transport bytes
     a_.jcc(kB, call);
     a_.cmp_word(pkt_, 12, 0x0008);  // EtherType 0x0800, as the bytes read little-endian
     a_.jcc(kNE, v6);
@@ -914,13 +914,13 @@ class Compiler {
     a_.bind(v6);
     a_.cmp_word(pkt_, 12, 0xdd86);  // EtherType 0x86dd
     a_.jcc(kNE, call);
-    a_.alu_imm(7, len_, 62);  // Ethernet, IPv6 and 8 transport bytes
+    a_.alu_imm(Alu::Cmp, len_, 62);  // Ethernet, IPv6 and 8 transport bytes
     a_.jcc(kB, call);
     a_.load_sized(pkt_, 14, 0, true);
     a_.and_imm32(RAX, 0xf0);
-    a_.alu_imm(7, RAX, 0x60);  // version 6
+    a_.alu_imm(Alu::Cmp, RAX, 0x60);  // version 6
     a_.jcc(kNE, call);
-    a_.alu(0x31, RDI, RDI);            // no fragment header: id 0
+    a_.alu(Alu::Xor, RDI, RDI);        // no fragment header: id 0
     a_.load_sized(pkt_, 20, 0, true);  // next header: the transport
     common_transport(true, call, store);
     a_.bind(store);
@@ -929,7 +929,7 @@ class Compiler {
                   offsetof(Headers, ip_id) == 24);
     a_.store(state_, h, RAX);
     a_.store(state_, h + 8, RSI);
-    a_.alu(0x31, RAX, RAX);
+    a_.alu(Alu::Xor, RAX, RAX);
     a_.store(state_, h + 16, RAX);
     a_.store(state_, h + static_cast<int32_t>(offsetof(Headers, ip_proto)), RCX, 1);
     a_.store(state_, h + static_cast<int32_t>(offsetof(Headers, payload)), RDX, 2);
@@ -948,11 +948,11 @@ class Compiler {
     a_.mov(RCX, RAX);
     a_.mov_imm(RSI, word(common_headers(v6, 0), 8));  // the same for every protocol
     a_.mov_imm(RDX, static_cast<uint64_t>(l4 + 8));   // UDP's and ICMP's payload, after 8 bytes
-    a_.alu_imm(7, RCX, kProtoTcp);
+    a_.alu_imm(Alu::Cmp, RCX, kProtoTcp);
     a_.jcc(kE, tcp);
-    a_.alu_imm(7, RCX, v6 ? kProtoIcmp6 : kProtoIcmp);
+    a_.alu_imm(Alu::Cmp, RCX, v6 ? kProtoIcmp6 : kProtoIcmp);
     a_.jcc(kE, icmp);
-    a_.alu_imm(7, RCX, kProtoUdp);
+    a_.alu_imm(Alu::Cmp, RCX, kProtoUdp);
     a_.jcc(kNE, call);
     a_.mov_imm(RAX, word(common_headers(v6, has::kUdp), 0));
     a_.jmp(store);
@@ -962,15 +962,15 @@ class Compiler {
     a_.bind(tcp);
     // 20 bytes of TCP header in the frame before its data offset is read, an
     // offset of at least 5 words, and the header with its options inside the frame.
-    a_.alu_imm(7, len_, l4 + 20);
+    a_.alu_imm(Alu::Cmp, len_, l4 + 20);
     a_.jcc(kB, call);
     a_.load_sized(pkt_, l4 + 12, 0, true);
-    a_.shift_imm(5, RAX, 4);
-    a_.alu_imm(7, RAX, 5);
+    a_.shift_imm(Shift::Shr, RAX, 4);
+    a_.alu_imm(Alu::Cmp, RAX, 5);
     a_.jcc(kB, call);
-    a_.shift_imm(4, RAX, 2);
-    a_.alu_imm(0, RAX, l4);
-    a_.alu(0x39, RAX, len_);  // cmp rax, len
+    a_.shift_imm(Shift::Shl, RAX, 2);
+    a_.alu_imm(Alu::Add, RAX, l4);
+    a_.alu(Alu::Cmp, RAX, len_);
     a_.jcc(kA, call);
     a_.mov(RDX, RAX);
     a_.mov_imm(RAX, word(common_headers(v6, has::kTcp), 0));
@@ -996,7 +996,7 @@ class Compiler {
     const int absent = a_.new_label();
     const bool test = loc.when && !(known_ & loc.when);
     if (test) {
-      a_.alu(0x31, RAX, RAX);  // 0 when absent
+      a_.alu(Alu::Xor, RAX, RAX);  // 0 when absent
       test_header_flags(loc.when);
       a_.jcc(kE, absent);
     }
@@ -1041,7 +1041,7 @@ class Compiler {
         const unsigned w = o.attr & attr::kWidthMask;
         if ((o.attr & attr::kNoBase) && o.imm >= 0 && o.imm + (1 << w) <= INT32_MAX) {
           // A constant offset: in bounds when len >= offset + width.
-          a_.alu_imm(7, len_, static_cast<int32_t>(o.imm + (1 << w)));
+          a_.alu_imm(Alu::Cmp, len_, static_cast<int32_t>(o.imm + (1 << w)));
           a_.jcc(kB, fault_label());
           return a_.load_sized(pkt_, static_cast<int32_t>(o.imm), w, o.attr & attr::kHostOrder);
         }
@@ -1049,8 +1049,8 @@ class Compiler {
         const int base = o.attr & (attr::kNoBase | attr::kBaseMapped | attr::kScaleMask)
                              ? -1
                              : value_register({.kind = Kind::Reg, .reg = o.reg});
-        if (base >= 0 && o.imm == 0 && w == 0) {           // pkt.u8[gpr] of a gpr in a register
-          a_.alu(0x39, static_cast<uint8_t>(base), len_);  // cmp base, len: below is in bounds
+        if (base >= 0 && o.imm == 0 && w == 0) {               // pkt.u8[gpr] of a gpr in a register
+          a_.alu(Alu::Cmp, static_cast<uint8_t>(base), len_);  // below is in bounds
           a_.jcc(kAE, fault);
           return a_.load_packet(pkt_, w, o.attr & attr::kHostOrder, 0, static_cast<uint8_t>(base));
         }
@@ -1059,15 +1059,15 @@ class Compiler {
         else
           computed_offset(o);
         if (w == 0) {  // one byte: in bounds when offset < len
-          a_.alu(0x39, RAX, len_);
+          a_.alu(Alu::Cmp, RAX, len_);
           a_.jcc(kAE, fault);
           return a_.load_packet(pkt_, w, o.attr & attr::kHostOrder);
         }
         // In bounds when len >= width and offset <= len - width (unsigned).
         a_.mov(RDX, len_);
-        a_.alu_imm(5, RDX, 1 << w);
+        a_.alu_imm(Alu::Sub, RDX, 1 << w);
         a_.jcc(kB, fault);
-        a_.alu(0x39, RAX, RDX);  // cmp rax, rdx
+        a_.alu(Alu::Cmp, RAX, RDX);
         a_.jcc(kA, fault);
         return a_.load_packet(pkt_, w, o.attr & attr::kHostOrder);
       }
@@ -1122,10 +1122,10 @@ class Compiler {
     else
       read_gpr(o.reg);
     if (unsigned scale = (o.attr & attr::kScaleMask) >> attr::kScaleShift)
-      a_.shift_imm(4, RAX, static_cast<uint8_t>(scale));
+      a_.shift_imm(Shift::Shl, RAX, static_cast<uint8_t>(scale));
     if (o.imm != 0) {
       a_.mov_imm(RDX, static_cast<uint64_t>(o.imm));
-      a_.alu(0x01, RAX, RDX);
+      a_.alu(Alu::Add, RAX, RDX);
     }
   }
 
@@ -1137,7 +1137,7 @@ class Compiler {
     const int fault = fault_label(AbortReason::HeapFault);
     if (l_.heap_size < w) return a_.jmp(fault);
     a_.mov_imm(RDX, l_.heap_size - w);
-    a_.alu(0x39, RAX, RDX);  // cmp rax, rdx: above is out of bounds
+    a_.alu(Alu::Cmp, RAX, RDX);  // above is out of bounds
     a_.jcc(kA, fault);
   }
 
@@ -1157,7 +1157,7 @@ class Compiler {
         a_.mov_imm(RCX, static_cast<uint64_t>(o.imm));
       }
       if (!(o.attr & attr::kHostOrder)) {
-        if (w == 1) a_.byte(0x66), a_.byte(0xc1), a_.byte(0xc0), a_.byte(8);  // rol ax, 8
+        if (w == 1) a_.rol_ax_8();
         if (w == 2) a_.bswap32_rax();
         if (w == 3) a_.bswap64_rax();
       }
@@ -1169,48 +1169,48 @@ class Compiler {
   }
 
   // Shifts of 64 or more give 0 (sar: the sign), where x86 would mask the count.
-  void shift(uint8_t ext) {
+  void shift(Shift op) {
     int big = a_.new_label(), done = a_.new_label();
-    a_.alu_imm(7, RCX, 63);
+    a_.alu_imm(Alu::Cmp, RCX, 63);
     a_.jcc(kA, big);
-    a_.shift_cl(ext, RAX);
+    a_.shift_cl(op, RAX);
     a_.jmp(done);
     a_.bind(big);
-    if (ext == 7)
-      a_.shift_imm(7, RAX, 63);
+    if (op == Shift::Sar)
+      a_.shift_imm(Shift::Sar, RAX, 63);
     else
-      a_.alu(0x31, RAX, RAX);
+      a_.alu(Alu::Xor, RAX, RAX);
     a_.bind(done);
   }
 
   void divide(bool remainder) {
     int zero = a_.new_label(), done = a_.new_label();
-    a_.alu(0x85, RCX, RCX);
+    a_.test(RCX, RCX);
     a_.jcc(kE, zero);
-    a_.alu(0x31, RDX, RDX);
-    a_.unary(6, RCX);  // div rcx: rdx:rax / rcx
+    a_.alu(Alu::Xor, RDX, RDX);
+    a_.unary(Unary::Div, RCX);  // rdx:rax / rcx
     if (remainder) a_.mov(RAX, RDX);
     a_.jmp(done);
     a_.bind(zero);
-    if (!remainder) a_.alu(0x31, RAX, RAX);  // b == 0: div gives 0, mod leaves a
+    if (!remainder) a_.alu(Alu::Xor, RAX, RAX);  // b == 0: div gives 0, mod leaves a
     a_.bind(done);
   }
 
   // Signed division as the interpreter's: b == 0 gives 0, INT64_MIN / -1 gives a.
   void signed_divide() {
     int zero = a_.new_label(), done = a_.new_label(), divide = a_.new_label();
-    a_.alu(0x85, RCX, RCX);
+    a_.test(RCX, RCX);
     a_.jcc(kE, zero);
-    a_.alu_imm(7, RCX, -1);
+    a_.alu_imm(Alu::Cmp, RCX, -1);
     a_.jcc(kNE, divide);
-    a_.unary(3, RAX);  // a / -1 is -a, which leaves INT64_MIN as it is
+    a_.unary(Unary::Neg, RAX);  // a / -1 is -a, which leaves INT64_MIN as it is
     a_.jmp(done);
     a_.bind(divide);
     a_.cqo();
-    a_.unary(7, RCX);  // idiv rcx
+    a_.unary(Unary::Idiv, RCX);
     a_.jmp(done);
     a_.bind(zero);
-    a_.alu(0x31, RAX, RAX);
+    a_.alu(Alu::Xor, RAX, RAX);
     a_.bind(done);
   }
 
@@ -1247,7 +1247,8 @@ class Compiler {
       case Op::BSWAP32:
       case Op::BSWAP64:
         read(in.a);
-        if (in.op == Op::NOT || in.op == Op::NEG) a_.unary(in.op == Op::NOT ? 2 : 3, RAX);
+        if (in.op == Op::NOT || in.op == Op::NEG)
+          a_.unary(in.op == Op::NOT ? Unary::Not : Unary::Neg, RAX);
         if (in.op == Op::BSWAP16) a_.bswap16_rax();
         if (in.op == Op::BSWAP32) a_.bswap32_rax();
         if (in.op == Op::BSWAP64) a_.bswap64_rax();
@@ -1300,13 +1301,13 @@ class Compiler {
     // With a 32-bit immediate b: the instruction's imm32 form, rax = a only.
     static constexpr struct {
       Op op;
-      uint8_t ext;
-    } kImmForms[] = {{Op::ADD, 0},
-                     {Op::OR, 1},
-                     {Op::AND, 4},
-                     {Op::SUB, 5},
-                     {Op::XOR, 6},
-#define NETCPU_CMP_IMM_FORM(branch, jump, test) {Op::branch, 7},  // cmp, then the branch's jcc
+      Alu alu;
+    } kImmForms[] = {{Op::ADD, Alu::Add},
+                     {Op::OR, Alu::Or},
+                     {Op::AND, Alu::And},
+                     {Op::SUB, Alu::Sub},
+                     {Op::XOR, Alu::Xor},
+#define NETCPU_CMP_IMM_FORM(branch, jump, test) {Op::branch, Alu::Cmp},  // then the branch's jcc
                      NETCPU_CONDITIONS(NETCPU_CMP_IMM_FORM)
 #undef NETCPU_CMP_IMM_FORM
     };
@@ -1325,13 +1326,13 @@ class Compiler {
       for (const auto& f : kImmForms) {
         if (f.op != in.op) continue;
         if (in.a.kind == Kind::Reg && host_[in.a.reg] != kInState) {  // op r, imm32 in place
-          a_.alu_imm(f.ext, static_cast<uint8_t>(host_[in.a.reg]), static_cast<int32_t>(in.b.imm));
-          if (f.ext == 7) a_.jcc(condition(in.op), pc_label_[in.target]);
+          a_.alu_imm(f.alu, static_cast<uint8_t>(host_[in.a.reg]), static_cast<int32_t>(in.b.imm));
+          if (f.alu == Alu::Cmp) a_.jcc(condition(in.op), pc_label_[in.target]);
           return;
         }
         read(in.a);
-        a_.alu_imm(f.ext, RAX, static_cast<int32_t>(in.b.imm));
-        if (f.ext != 7) return write(in.a);
+        a_.alu_imm(f.alu, RAX, static_cast<int32_t>(in.b.imm));
+        if (f.alu != Alu::Cmp) return write(in.a);
         return a_.jcc(condition(in.op), pc_label_[in.target]);
       }
     }
@@ -1339,31 +1340,31 @@ class Compiler {
     read_pair(in.a, in.b);
     switch (in.op) {
       case Op::ADD:
-        a_.alu(0x01, RAX, RCX);
+        a_.alu(Alu::Add, RAX, RCX);
         return write(in.a);
       case Op::SUB:
-        a_.alu(0x29, RAX, RCX);
+        a_.alu(Alu::Sub, RAX, RCX);
         return write(in.a);
       case Op::AND:
-        a_.alu(0x21, RAX, RCX);
+        a_.alu(Alu::And, RAX, RCX);
         return write(in.a);
       case Op::OR:
-        a_.alu(0x09, RAX, RCX);
+        a_.alu(Alu::Or, RAX, RCX);
         return write(in.a);
       case Op::XOR:
-        a_.alu(0x31, RAX, RCX);
+        a_.alu(Alu::Xor, RAX, RCX);
         return write(in.a);
       case Op::MUL:
         a_.imul(RAX, RCX);
         return write(in.a);
       case Op::SHL:
-        shift(4);
+        shift(Shift::Shl);
         return write(in.a);
       case Op::SHR:
-        shift(5);
+        shift(Shift::Shr);
         return write(in.a);
       case Op::SAR:
-        shift(7);
+        shift(Shift::Sar);
         return write(in.a);
       case Op::DIV:
       case Op::MOD:
@@ -1374,12 +1375,12 @@ class Compiler {
         return write(in.a);
       case Op::BSET:
       case Op::BCLR:
-        a_.alu(0x85, RAX, RCX);
+        a_.test(RAX, RCX);
         return a_.jcc(condition(in.op), pc_label_[in.target]);
       default:
         break;
     }
-    a_.alu(0x39, RAX, RCX);  // cmp rax, rcx
+    a_.alu(Alu::Cmp, RAX, RCX);
     a_.jcc(condition(in.op), pc_label_[in.target]);
   }
 
@@ -1399,21 +1400,27 @@ class Compiler {
   bool register_form(const Insn& in) {
     static constexpr struct {
       Op op;
-      uint8_t opcode;  // op r/m64, r64 (imul: 0f af, the other way round)
-    } kForms[] = {{Op::ADD, 0x01}, {Op::SUB, 0x29}, {Op::AND, 0x21},  {Op::OR, 0x09},
-                  {Op::XOR, 0x31}, {Op::MUL, 0},    {Op::BSET, 0x85}, {Op::BCLR, 0x85}};
-    uint8_t opcode = 0x39;  // cmp, for a branch
-    if (!is_branch(in.op) || in.op == Op::BSET || in.op == Op::BCLR) {
+      Alu alu;  // op r/m64, r64
+    } kForms[] = {{Op::ADD, Alu::Add},
+                  {Op::SUB, Alu::Sub},
+                  {Op::AND, Alu::And},
+                  {Op::OR, Alu::Or},
+                  {Op::XOR, Alu::Xor}};
+    // mul: imul (0f af, the other way round); bset and bclr: test; the
+    // other branches: cmp.
+    const bool branch = is_branch(in.op);
+    const bool bit_test = in.op == Op::BSET || in.op == Op::BCLR;
+    Alu alu = Alu::Cmp;
+    if (!branch && in.op != Op::MUL) {
       const auto* f = std::find_if(std::begin(kForms), std::end(kForms),
                                    [&](const auto& x) { return x.op == in.op; });
       if (f == std::end(kForms)) return false;
-      opcode = f->opcode;
+      alu = f->alu;
     }
-    const bool branch = is_branch(in.op);
     int rb = value_register(in.b);
     if (!branch && in.a.kind == Kind::Var && in.op != Op::MUL && rb >= 0) {
       a_.load(RDX, state_, l_.heap);  // op [heap + a], rb (the verifier proved a in bounds)
-      a_.alu_to_memory(opcode, RDX, static_cast<int32_t>(in.a.imm), static_cast<uint8_t>(rb));
+      a_.alu_to_memory(alu, RDX, static_cast<int32_t>(in.a.imm), static_cast<uint8_t>(rb));
       return true;
     }
     if (!branch && in.a.kind != Kind::Reg) return false;
@@ -1432,8 +1439,10 @@ class Compiler {
     }
     if (in.op == Op::MUL)
       a_.imul(dst, static_cast<uint8_t>(rb));
+    else if (bit_test)
+      a_.test(dst, static_cast<uint8_t>(rb));
     else
-      a_.alu(opcode, dst, static_cast<uint8_t>(rb));
+      a_.alu(alu, dst, static_cast<uint8_t>(rb));
     if (branch) {
       return a_.jcc(condition(in.op), pc_label_[in.target]), true;
     }
@@ -1448,12 +1457,12 @@ class Compiler {
     if ((in.op != Op::SHL && in.op != Op::SHR && in.op != Op::SAR) || in.b.kind != Kind::Imm ||
         in.b.imm < 0 || in.b.imm > 63)
       return false;
-    const uint8_t ext = in.op == Op::SHL ? 4 : in.op == Op::SHR ? 5 : 7;
+    const Shift op = in.op == Op::SHL ? Shift::Shl : in.op == Op::SHR ? Shift::Shr : Shift::Sar;
     const auto n = static_cast<uint8_t>(in.b.imm);
     if (const int ra = in.a.kind == Kind::Reg ? value_register(in.a) : -1; ra >= 0)
-      return a_.shift_imm(ext, static_cast<uint8_t>(ra), n), true;
+      return a_.shift_imm(op, static_cast<uint8_t>(ra), n), true;
     read(in.a);
-    a_.shift_imm(ext, RAX, n);
+    a_.shift_imm(op, RAX, n);
     write(in.a);
     return true;
   }
@@ -1498,10 +1507,10 @@ class Compiler {
       a_.mov(RDI, state_);
       a_.mov_imm(RSI, in.a.reg);
       a_.call(reinterpret_cast<const void*>(l_.rewrite));
-      a_.alu32_imm(6, RAX, 1);  // xor eax, 1: equal (0) when rewritten
+      a_.alu32_imm(Alu::Xor, RAX, 1);  // equal (0) when rewritten
     }
     a_.store(state_, l_.cmp_a, RAX);
-    a_.alu(0x31, RCX, RCX);
+    a_.alu(Alu::Xor, RCX, RCX);
     a_.store(state_, l_.cmp_b, RCX);
     flags_in_registers_ = true;
   }
@@ -1522,8 +1531,8 @@ class Compiler {
     a_.load_sized(RDI, offset, 2, false);  // the old address
     // The delta, ~m + m' a word at a time: 2 * 0xffff - the old words + the new.
     a_.mov_imm(RDX, 2 * 0xffff);
-    add_words(RAX, 0x29);  // sub
-    add_words(RSI, 0x01);  // add
+    add_words(RAX, Alu::Sub);
+    add_words(RSI, Alu::Add);
     a_.mov(RAX, RSI);
     a_.bswap32_rax();
     a_.store(RDI, offset, RAX, 4);
@@ -1548,8 +1557,8 @@ class Compiler {
     header_in_packet(headers_member(offsetof(Headers, l4)), 8, absent);
     a_.load_sized(RDI, offset, 1, false);  // the old port
     a_.mov_imm(RDX, 0xffff);               // the delta, ~m + m'
-    a_.alu(0x29, RDX, RAX);
-    a_.alu(0x01, RDX, RSI);
+    a_.alu(Alu::Sub, RDX, RAX);
+    a_.alu(Alu::Add, RDX, RSI);
     a_.mov(RAX, RSI);
     a_.bswap16_rax();
     a_.store(RDI, offset, RAX, 2);
@@ -1585,7 +1594,7 @@ class Compiler {
     const int done = a_.new_label();
     a_.mov_imm(RAX, 1);
     a_.store(state_, l_.modified, RAX, 1);
-    a_.alu(0x31, RAX, RAX);
+    a_.alu(Alu::Xor, RAX, RAX);
     a_.store(state_, l_.field_known, RAX);
     a_.jmp(done);
     a_.bind(absent);
@@ -1600,16 +1609,16 @@ class Compiler {
   void header_in_packet(int32_t at, int32_t bytes, int short_packet) {
     a_.load_sized(state_, at, 1, true);
     a_.mov(RDI, RAX);
-    a_.alu_imm(0, RAX, bytes);
-    a_.alu(0x39, RAX, len_);  // cmp rax, len
+    a_.alu_imm(Alu::Add, RAX, bytes);
+    a_.alu(Alu::Cmp, RAX, len_);
     a_.jcc(kA, short_packet);
-    a_.alu(0x01, RDI, pkt_);
+    a_.alu(Alu::Add, RDI, pkt_);
   }
 
-  // rdx +=, or -= (op 0x01 or 0x29), the two 16-bit words of the 32-bit value in src.
-  void add_words(uint8_t src, uint8_t op) {
+  // rdx +=, or -= (op Add or Sub), the two 16-bit words of the 32-bit value in src.
+  void add_words(uint8_t src, Alu op) {
     a_.mov(RCX, src);
-    a_.shift_imm(5, RCX, 16);
+    a_.shift_imm(Shift::Shr, RCX, 16);
     a_.alu(op, RDX, RCX);
     a_.mov(RCX, src);
     a_.and_imm32(RCX, 0xffff);
@@ -1622,18 +1631,18 @@ class Compiler {
   void apply_checksum_delta(int32_t at, bool udp, int none) {
     a_.load_sized(RDI, at, 1, false);
     if (udp) {
-      a_.alu(0x85, RAX, RAX);
+      a_.test(RAX, RAX);
       a_.jcc(kE, none);
     }
-    a_.alu32_imm(6, RAX, 0xffff);  // ~HC
-    a_.alu(0x01, RAX, RDX);
+    a_.alu32_imm(Alu::Xor, RAX, 0xffff);  // ~HC
+    a_.alu(Alu::Add, RAX, RDX);
     for (int fold = 0; fold < 2; ++fold) {  // at most 0x4fffb: twice leaves 16 bits
       a_.mov(RCX, RAX);
-      a_.shift_imm(5, RCX, 16);
+      a_.shift_imm(Shift::Shr, RCX, 16);
       a_.and_imm32(RAX, 0xffff);
-      a_.alu(0x01, RAX, RCX);
+      a_.alu(Alu::Add, RAX, RCX);
     }
-    a_.alu32_imm(6, RAX, 0xffff);  // ~, in 16 bits
+    a_.alu32_imm(Alu::Xor, RAX, 0xffff);  // ~, in 16 bits
     if (udp) {
       const int store = a_.new_label();
       a_.jcc(kNE, store);
@@ -1661,7 +1670,8 @@ class Compiler {
         a_.store(state_, l_.scratch + 8, RAX);
       }
       a_.load(RSI, state_, l_.heap);
-      a_.alu_imm(0, RSI, static_cast<int32_t>((lookup ? in.b : in.a).imm));  // the key's address
+      a_.alu_imm(Alu::Add, RSI,
+                 static_cast<int32_t>((lookup ? in.b : in.a).imm));  // the key's address
       a_.mov_imm(RDI, reinterpret_cast<uint64_t>(t));
       a_.call(reinterpret_cast<const void*>(lookup ? &Table::lookup_bytes
                                                    : &Table::find_or_insert_bytes));
@@ -1694,7 +1704,7 @@ class Compiler {
     a_.jmp(done);
     a_.bind(absent);
     if (lookup)
-      a_.alu(0x31, RAX, RAX);
+      a_.alu(Alu::Xor, RAX, RAX);
     else  // not there: the table inserts it, or fails when full
       call_number_keyed(t, lookup);
     a_.bind(done);
@@ -1743,7 +1753,7 @@ class Compiler {
     const bool lookup = in.op == Op::LOOKUP;
     const int absent = a_.new_label(), done = a_.new_label();
     a_.mov(RSI, RAX);
-    a_.alu(0x85, RAX, RAX);
+    a_.test(RAX, RAX);
     a_.jcc(kE, absent);
     const uint32_t size = t->decl().value_size;
     const uint64_t mask = size < 8 ? (uint64_t{1} << 8 * size) - 1 : ~uint64_t{0};
@@ -1751,7 +1761,7 @@ class Compiler {
       a_.load(RAX, RAX, 0);
       if (size < 8) {  // the value's bytes (a tadd may have carried past them)
         a_.mov_imm(RDX, mask);
-        a_.alu(0x21, RAX, RDX);
+        a_.alu(Alu::And, RAX, RDX);
       }
       write(in.a);
     } else {
@@ -1764,22 +1774,22 @@ class Compiler {
         a_.load(RCX, state_, l_.scratch + 8);
         if (size < 8) {  // update writes the value's bytes alone
           a_.mov_imm(RDI, mask);
-          a_.alu(0x21, RCX, RDI);  // and rcx, rdi
-          a_.unary(2, RDI);        // not rdi
+          a_.alu(Alu::And, RCX, RDI);
+          a_.unary(Unary::Not, RDI);
           a_.load(RDX, RAX, 0);
-          a_.alu(0x21, RDX, RDI);  // the bytes past the value, as they were
-          a_.alu(0x09, RCX, RDX);  // or rcx, rdx
+          a_.alu(Alu::And, RDX, RDI);  // the bytes past the value, as they were
+          a_.alu(Alu::Or, RCX, RDX);
         }
         a_.store(RAX, 0, RCX);
       }
     }
-    a_.alu(0x31, RAX, RAX);
+    a_.alu(Alu::Xor, RAX, RAX);
     a_.jmp(done);
     a_.bind(absent);
     a_.mov_imm(RAX, 1);
     a_.bind(done);
     a_.store(state_, l_.cmp_a, RAX);
-    a_.alu(0x31, RCX, RCX);
+    a_.alu(Alu::Xor, RCX, RCX);
     a_.store(state_, l_.cmp_b, RCX);
     flags_in_registers_ = true;
   }
@@ -1790,14 +1800,14 @@ class Compiler {
   // (Table::WordProbe) as immediates. rcx, rdx, rsi, rdi and r8-r10 are free.
   void probe_inline(const Table::WordProbe& p, int absent) {
     a_.bswap64_rax();  // the key's bytes, big-endian, as a little-endian word
-    if (p.key_size < 8) a_.shift_imm(5, RAX, static_cast<uint8_t>(64 - 8 * p.key_size));
+    if (p.key_size < 8) a_.shift_imm(Shift::Shr, RAX, static_cast<uint8_t>(64 - 8 * p.key_size));
     a_.mov(RSI, RAX);  // w
     a_.mov_imm(RDX, p.seed);
-    a_.alu(0x31, RAX, RDX);
+    a_.alu(Alu::Xor, RAX, RDX);
     a_.mov_imm(RDX, p.mul);
     a_.mul_rdx();
-    a_.alu(0x31, RAX, RDX);             // the hash: lo ^ hi
-    a_.alu32_imm(1, RAX, 0x80000000u);  // the tag
+    a_.alu(Alu::Xor, RAX, RDX);               // the hash: lo ^ hi
+    a_.alu32_imm(Alu::Or, RAX, 0x80000000u);  // the tag
     a_.mov(RDI, RAX);
     a_.and_imm32(RAX, p.mask);  // the home slot
     a_.mov_imm(R8, reinterpret_cast<uint64_t>(p.tags));
@@ -1806,17 +1816,17 @@ class Compiler {
     const int loop = a_.new_label(), next = a_.new_label(), found = a_.new_label();
     a_.bind(loop);
     a_.load32_indexed4(RDX, R8, RAX);  // tags[i]
-    a_.alu(0x85, RDX, RDX);
+    a_.test(RDX, RDX);
     a_.jcc(kE, absent);  // an empty slot ends the probe
-    a_.alu(0x39, RDX, RDI);
+    a_.alu(Alu::Cmp, RDX, RDI);
     a_.jcc(kNE, next);
     a_.imul_imm(RCX, RAX, static_cast<int32_t>(p.key_size));
     a_.load_indexed(RCX, R9, RCX, 0, 0);  // the key's 8 bytes
-    a_.alu(0x21, RCX, R10);
-    a_.alu(0x39, RCX, RSI);
+    a_.alu(Alu::And, RCX, R10);
+    a_.alu(Alu::Cmp, RCX, RSI);
     a_.jcc(kE, found);
     a_.bind(next);
-    a_.alu_imm(0, RAX, 1);
+    a_.alu_imm(Alu::Add, RAX, 1);
     a_.and_imm32(RAX, p.mask);
     a_.jmp(loop);
     a_.bind(found);
@@ -1827,9 +1837,9 @@ class Compiler {
   // low 4 bytes, as the key of a number gives them), or on to `absent`
   // when it is out of range: an array's number_lookup() inline.
   void index_inline(const Table::IndexProbe& p, int absent) {
-    a_.alu32_imm(4, RAX, 0xffffffffu);  // and eax, -1: the low 4 bytes
+    a_.alu32_imm(Alu::And, RAX, 0xffffffffu);  // the low 4 bytes
     a_.mov_imm(RCX, p.entries);
-    a_.alu(0x39, RAX, RCX);  // cmp rax, rcx
+    a_.alu(Alu::Cmp, RAX, RCX);
     a_.jcc(kAE, absent);
     slot_address(p.values, p.stride);
   }
@@ -1838,7 +1848,7 @@ class Compiler {
   void slot_address(uint8_t* values, uint32_t stride) {
     a_.imul_imm(RAX, RAX, static_cast<int32_t>(stride));
     a_.mov_imm(RCX, reinterpret_cast<uint64_t>(values));
-    a_.alu(0x01, RAX, RCX);
+    a_.alu(Alu::Add, RAX, RCX);
   }
 
   // cmp and test leave their operands in the state for the flag jumps (and
@@ -1846,8 +1856,8 @@ class Compiler {
   void compare(const Insn& in) {
     read_pair(in.a, in.b);
     if (in.op == Op::TEST) {
-      a_.alu(0x21, RAX, RCX);
-      a_.alu(0x31, RCX, RCX);
+      a_.alu(Alu::And, RAX, RCX);
+      a_.alu(Alu::Xor, RCX, RCX);
     }
     a_.store(state_, l_.cmp_a, RAX);
     a_.store(state_, l_.cmp_b, RCX);
@@ -1859,7 +1869,7 @@ class Compiler {
       a_.load(RAX, state_, l_.cmp_a);
       a_.load(RCX, state_, l_.cmp_b);
     }
-    a_.alu(0x39, RAX, RCX);
+    a_.alu(Alu::Cmp, RAX, RCX);
     a_.jcc(condition(in.op), pc_label_[in.target]);
   }
 
@@ -1868,18 +1878,18 @@ class Compiler {
   void push(const Insn& in) {
     read(in.a);
     a_.load32(RCX, state_, l_.sp);
-    a_.alu_imm(7, RCX, kStackSlots);
+    a_.alu_imm(Alu::Cmp, RCX, kStackSlots);
     a_.jcc(kAE, fault_label(AbortReason::StackFault));
     a_.store_indexed(state_, RCX, 3, l_.stack, RAX);
-    a_.alu_imm(0, RCX, 1);
+    a_.alu_imm(Alu::Add, RCX, 1);
     a_.store(state_, l_.sp, RCX, 4);
   }
 
   void pop(const Insn& in) {
     a_.load32(RCX, state_, l_.sp);
-    a_.alu(0x85, RCX, RCX);
+    a_.test(RCX, RCX);
     a_.jcc(kE, fault_label(AbortReason::StackFault));
-    a_.alu_imm(5, RCX, 1);
+    a_.alu_imm(Alu::Sub, RCX, 1);
     a_.store(state_, l_.sp, RCX, 4);
     a_.load_indexed(RAX, state_, RCX, 3, l_.stack);
     write(in.a);
@@ -1890,21 +1900,21 @@ class Compiler {
   // The padding keeps rsp 16-byte aligned in the function.
   void call(const Insn& in) {
     a_.load32(RCX, state_, l_.csp);
-    a_.alu_imm(7, RCX, kMaxCallDepth);
+    a_.alu_imm(Alu::Cmp, RCX, kMaxCallDepth);
     a_.jcc(kAE, fault_label(AbortReason::StackFault));
     a_.store_imm32_indexed(state_, RCX, l_.calls, static_cast<int32_t>(pc_ + 1));
-    a_.alu_imm(0, RCX, 1);
+    a_.alu_imm(Alu::Add, RCX, 1);
     a_.store(state_, l_.csp, RCX, 4);
-    a_.alu_imm(5, RSP, 8);
+    a_.alu_imm(Alu::Sub, RSP, 8);
     a_.call_label(pc_label_[in.target]);
-    a_.alu_imm(0, RSP, 8);
+    a_.alu_imm(Alu::Add, RSP, 8);
   }
 
   void ret() {
     a_.load32(RCX, state_, l_.csp);
-    a_.alu(0x85, RCX, RCX);
+    a_.test(RCX, RCX);
     a_.jcc(kE, fault_label(AbortReason::StackFault));
-    a_.alu_imm(5, RCX, 1);
+    a_.alu_imm(Alu::Sub, RCX, 1);
     a_.store(state_, l_.csp, RCX, 4);
     a_.ret();
   }
@@ -1922,10 +1932,10 @@ class Compiler {
       if (!last) {
         const int64_t v = p_.code[e.to].a.imm;
         if (v >= INT32_MIN && v <= INT32_MAX) {
-          a_.alu_imm(7, RAX, static_cast<int32_t>(v));
+          a_.alu_imm(Alu::Cmp, RAX, static_cast<int32_t>(v));
         } else {
           a_.mov_imm(RCX, static_cast<uint64_t>(v));
-          a_.alu(0x39, RAX, RCX);
+          a_.alu(Alu::Cmp, RAX, RCX);
         }
         a_.jcc(kNE, next);
       }

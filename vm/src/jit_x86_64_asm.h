@@ -28,6 +28,31 @@ enum Cond : uint8_t {
   kG = 15
 };
 
+// Group 1: the /digit of 80, 81 and 83 (op r/m, imm). The register form
+// `op r/m, r` is opcode digit * 8 + 1 (add 01 ... cmp 39), so one name
+// serves both.
+enum class Alu : uint8_t { Add = 0, Or = 1, And = 4, Sub = 5, Xor = 6, Cmp = 7 };
+// Group 2: the /digit of C1 (by imm8) and D3 (by cl).
+enum class Shift : uint8_t { Rol = 0, Shl = 4, Shr = 5, Sar = 7 };
+// Group 3: the /digit of F6 and F7 (test r/m, imm is /0).
+enum class Unary : uint8_t { Test = 0, Not = 2, Neg = 3, Mul = 4, Div = 6, Idiv = 7 };
+
+// A group's /digit, for ModRM's reg field.
+template <typename Group>
+constexpr uint8_t digit(Group g) {
+  return static_cast<uint8_t>(g);
+}
+
+// The REX prefix, 0100WRXB: W a 64-bit operand, R, X and B the fourth bit
+// of ModRM.reg, SIB.index and ModRM.rm or SIB.base.
+constexpr uint8_t kRex = 0x40, kRexW = 0x08, kRexR = 0x04, kRexX = 0x02, kRexB = 0x01;
+// ModRM.mod: [rm + disp8], [rm + disp32], the register rm itself.
+constexpr uint8_t kModDisp8 = 1, kModDisp32 = 2, kModReg = 3;
+// ModRM.rm = 4 (rsp's number): a SIB byte follows; SIB.index = 4: no index.
+constexpr uint8_t kRmSib = 4, kSibNoIndex = 4;
+// The operand-size prefix: 16-bit operands.
+constexpr uint8_t kOperand16 = 0x66;
+
 // A byte emitter with labels for forward jumps. Jumps take the 2-byte
 // rel8 form where the same code assembled once before (`previous`) shows
 // they can: the second assembly differs from the first only in jumps that
@@ -70,18 +95,21 @@ class Asm {
     code.insert(code.end(), b, b + 8);
   }
   void rex(bool w, uint8_t reg, uint8_t index, uint8_t base) {
-    uint8_t r = static_cast<uint8_t>(0x40 | (w << 3) | ((reg >> 3) & 1) << 2 |
-                                     ((index >> 3) & 1) << 1 | ((base >> 3) & 1));
-    if (r != 0x40) byte(r);
+    const uint8_t r = static_cast<uint8_t>(kRex | (w ? kRexW : 0) | (reg & 8 ? kRexR : 0) |
+                                           (index & 8 ? kRexX : 0) | (base & 8 ? kRexB : 0));
+    if (r != kRex) byte(r);
   }
   void modrm(uint8_t mod, uint8_t reg, uint8_t rm) {
     byte(static_cast<uint8_t>(mod << 6 | (reg & 7) << 3 | (rm & 7)));
   }
+  void sib_byte(uint8_t scale_log, uint8_t index, uint8_t base) {
+    byte(static_cast<uint8_t>(scale_log << 6 | (index & 7) << 3 | (base & 7)));
+  }
   static bool fits8(int64_t v) { return v >= INT8_MIN && v <= INT8_MAX; }
   // ModRM (and SIB) for [base + disp], disp8 when it fits.
   void mem(uint8_t reg, uint8_t base, int32_t disp) {
-    modrm(fits8(disp) ? 1 : 2, reg, base);
-    if ((base & 7) == RSP) byte(0x24);
+    modrm(fits8(disp) ? kModDisp8 : kModDisp32, reg, base);
+    if ((base & 7) == kRmSib) sib_byte(0, kSibNoIndex, base);  // rsp or r12 as the base
     byte_or_dword(disp);
   }
   // A displacement or immediate: 1 byte where fits8 (the short form the
@@ -101,7 +129,7 @@ class Asm {
   }
   // [base + disp] = src: 8 bytes, or the low 4, 2 or 1 (rax..rbx for a byte).
   void store(uint8_t base, int32_t disp, uint8_t src, unsigned bytes = 8) {
-    if (bytes == 2) byte(0x66);
+    if (bytes == 2) byte(kOperand16);
     rex(bytes == 8, src, 0, base);
     byte(bytes == 1 ? 0x88 : 0x89);
     mem(src, base, disp);
@@ -110,17 +138,16 @@ class Asm {
   void add_to_memory(uint8_t base, int32_t disp, int8_t v) {
     rex(true, 0, 0, base);
     byte(0x83);
-    mem(0, base, disp);
+    mem(digit(Alu::Add), base, disp);
     byte(static_cast<uint8_t>(v));
   }
   void add_register_to_memory(uint8_t base, int32_t disp, uint8_t src) {
-    alu_to_memory(0x01, base, disp, src);
+    alu_to_memory(Alu::Add, base, disp, src);
   }
-  // op qword [base + disp], src for alu()'s opcodes (add 01, or 09, and 21,
-  // sub 29, xor 31).
-  void alu_to_memory(uint8_t opcode, uint8_t base, int32_t disp, uint8_t src) {
+  // op qword [base + disp], src
+  void alu_to_memory(Alu op, uint8_t base, int32_t disp, uint8_t src) {
     rex(true, src, 0, base);
-    byte(opcode);
+    byte(register_opcode(op));
     mem(src, base, disp);
   }
   // A zero-extended load of 1 << width_log bytes into eax/rax from [base + disp],
@@ -165,15 +192,15 @@ class Asm {
     }
     // [base + index + disp] through a SIB byte, always with a displacement
     // (base rbp/r13 needs one): disp8 when it fits.
-    modrm(fits8(disp) ? 1 : 2, RAX, RSP);
-    byte(static_cast<uint8_t>((index & 7) << 3 | (base & 7)));
+    modrm(fits8(disp) ? kModDisp8 : kModDisp32, RAX, kRmSib);
+    sib_byte(0, index, base);
     byte_or_dword(disp);
     swap_loaded(width_log, host_order);
   }
   void swap_loaded(unsigned width_log, bool host_order) {
     if (host_order || width_log == 0) return;
     if (width_log == 1) {
-      byte(0x66), byte(0xc1), byte(0xc0), byte(8);  // rol ax, 8 (the upper bits were 0)
+      rol_ax_8();  // (the upper bits were 0)
     } else if (width_log == 2) {
       bswap32_rax();
     } else {
@@ -184,7 +211,7 @@ class Asm {
   void mov(uint8_t dst, uint8_t src) {
     rex(true, src, 0, dst);
     byte(0x89);
-    modrm(3, src, dst);
+    modrm(kModReg, src, dst);
   }
   void mov_imm(uint8_t dst, uint64_t v) {
     const auto s = static_cast<int64_t>(v);
@@ -195,7 +222,7 @@ class Asm {
     } else if (s >= INT32_MIN && s <= INT32_MAX) {
       rex(true, 0, 0, dst);
       byte(0xc7);
-      modrm(3, 0, dst);
+      modrm(kModReg, 0, dst);
       imm32(static_cast<int32_t>(s));
     } else {
       rex(true, 0, 0, dst);
@@ -203,39 +230,43 @@ class Asm {
       imm64(v);
     }
   }
-  // op dst, src for the classic two-operand ALU opcodes (add 01, or 09, and 21,
-  // sub 29, xor 31, cmp 39, test 85).
-  void alu(uint8_t opcode, uint8_t dst, uint8_t src) {
+  // op dst, src (64 bits)
+  void alu(Alu op, uint8_t dst, uint8_t src) {
     rex(true, src, 0, dst);
-    byte(opcode);
-    modrm(3, src, dst);
+    byte(register_opcode(op));
+    modrm(kModReg, src, dst);
   }
-  // op dst, imm (sign-extended; imm8 when it fits) with the /ext of opcodes
-  // 81 and 83: add 0, or 1, and 4, sub 5, xor 6, cmp 7.
-  void alu_imm(uint8_t ext, uint8_t dst, int32_t v) {
+  // test dst, src (64 bits)
+  void test(uint8_t dst, uint8_t src) {
+    rex(true, src, 0, dst);
+    byte(0x85);
+    modrm(kModReg, src, dst);
+  }
+  // op dst, imm (sign-extended; imm8 when it fits)
+  void alu_imm(Alu op, uint8_t dst, int32_t v) {
     rex(true, 0, 0, dst);
     byte(fits8(v) ? 0x83 : 0x81);
-    modrm(3, ext, dst);
+    modrm(kModReg, digit(op), dst);
     byte_or_dword(v);
   }
   // and r32, imm32: zero-extends, so rax & mask for any mask below 2^32.
-  void and_imm32(uint8_t dst, uint32_t mask) { alu32_imm(4, dst, mask); }
-  // op r32, imm32 (group 1 as alu_imm: or 1, and 4): zero-extends into r64.
-  void alu32_imm(uint8_t ext, uint8_t dst, uint32_t v) {
+  void and_imm32(uint8_t dst, uint32_t mask) { alu32_imm(Alu::And, dst, mask); }
+  // op r32, imm32: zero-extends into r64.
+  void alu32_imm(Alu op, uint8_t dst, uint32_t v) {
     rex(false, 0, 0, dst);
     byte(0x81);
-    modrm(3, ext, dst);
+    modrm(kModReg, digit(op), dst);
     imm32(static_cast<int32_t>(v));
   }
   // imul dst, src, imm32
   void imul_imm(uint8_t dst, uint8_t src, int32_t v) {
     rex(true, dst, 0, src);
     byte(0x69);
-    modrm(3, dst, src);
+    modrm(kModReg, dst, src);
     imm32(v);
   }
   // mul rdx: rdx:rax = rax * rdx (unsigned, 128 bits)
-  void mul_rdx() { byte(0x48), byte(0xf7), byte(0xe2); }
+  void mul_rdx() { unary(Unary::Mul, RDX); }
   // dst = dword [base + index * 4], zero-extended
   void load32_indexed4(uint8_t dst, uint8_t base, uint8_t index) {
     rex(false, dst, index, base);
@@ -245,39 +276,45 @@ class Asm {
   void imul(uint8_t dst, uint8_t src) {
     rex(true, dst, 0, src);
     byte(0x0f), byte(0xaf);
-    modrm(3, dst, src);
+    modrm(kModReg, dst, src);
   }
-  // Group 2 by cl (shl 4, shr 5, sar 7) and by an immediate.
-  void shift_cl(uint8_t ext, uint8_t dst) {
+  // op dst, cl and op dst, imm8 (64 bits)
+  void shift_cl(Shift op, uint8_t dst) {
     rex(true, 0, 0, dst);
     byte(0xd3);
-    modrm(3, ext, dst);
+    modrm(kModReg, digit(op), dst);
   }
-  void shift_imm(uint8_t ext, uint8_t dst, uint8_t n) {
+  void shift_imm(Shift op, uint8_t dst, uint8_t n) {
     rex(true, 0, 0, dst);
     byte(0xc1);
-    modrm(3, ext, dst);
+    modrm(kModReg, digit(op), dst);
     byte(n);
   }
-  // Group 3 (not 2, neg 3, div 6).
-  void unary(uint8_t ext, uint8_t dst) {
+  // rol ax, 8: swaps the low two bytes.
+  void rol_ax_8() {
+    byte(kOperand16), byte(0xc1);
+    modrm(kModReg, digit(Shift::Rol), RAX);
+    byte(8);
+  }
+  // op dst (64 bits; mul, div and idiv on rdx:rax)
+  void unary(Unary op, uint8_t dst) {
     rex(true, 0, 0, dst);
     byte(0xf7);
-    modrm(3, ext, dst);
+    modrm(kModReg, digit(op), dst);
   }
   // cmp word [base + disp], imm16
   void cmp_word(uint8_t base, int32_t disp, uint16_t v) {
-    byte(0x66);
+    byte(kOperand16);
     rex(false, 0, 0, base);
     byte(0x81);
-    mem(7, base, disp);
+    mem(digit(Alu::Cmp), base, disp);
     byte(static_cast<uint8_t>(v)), byte(static_cast<uint8_t>(v >> 8));
   }
   // cmp byte [base + disp], imm8
   void cmp_byte(uint8_t base, int32_t disp, uint8_t v) {
     rex(false, 0, 0, base);
     byte(0x80);
-    mem(7, base, disp);
+    mem(digit(Alu::Cmp), base, disp);
     byte(v);
   }
   // test [base + disp], mask: a byte test when the mask lies in one byte.
@@ -286,12 +323,12 @@ class Asm {
       if (mask & ~(0xffu << 8 * k)) continue;
       rex(false, 0, 0, base);
       byte(0xf6);
-      mem(0, base, disp + k);
+      mem(digit(Unary::Test), base, disp + k);
       return byte(static_cast<uint8_t>(mask >> 8 * k));
     }
     rex(false, 0, 0, base);
     byte(0xf7);
-    mem(0, base, disp);
+    mem(digit(Unary::Test), base, disp);
     imm32(static_cast<int32_t>(mask));
   }
   void setne_al() { byte(0x0f), byte(0x95), byte(0xc0); }
@@ -324,7 +361,7 @@ class Asm {
   // (bytes: 8, 4, 2 or 1; a byte from rax..rbx.)
   void store_indexed(uint8_t base, uint8_t index, uint8_t scale_log, int32_t disp, uint8_t src,
                      unsigned bytes = 8) {
-    if (bytes == 2) byte(0x66);
+    if (bytes == 2) byte(kOperand16);
     rex(bytes == 8, src, index, base);
     byte(bytes == 1 ? 0x88 : 0x89);
     sib(src, base, index, scale_log, disp);
@@ -342,12 +379,12 @@ class Asm {
     imm32(v);
   }
   void bswap16_rax() {
-    byte(0x66), byte(0xc1), byte(0xc0), byte(8);  // rol ax, 8
-    byte(0x0f), byte(0xb7), byte(0xc0);           // movzx eax, ax
+    rol_ax_8();
+    byte(0x0f), byte(0xb7), byte(0xc0);  // movzx eax, ax
   }
   void bswap32_rax() { byte(0x0f), byte(0xc8); }
-  void bswap64_rax() { byte(0x48), byte(0x0f), byte(0xc8); }
-  void cqo() { byte(0x48), byte(0x99); }
+  void bswap64_rax() { byte(kRex | kRexW), byte(0x0f), byte(0xc8); }
+  void cqo() { byte(kRex | kRexW), byte(0x99); }
   // A near call to a label (functions of the program), ret, and jmp rax.
   void call_label(int label) {
     byte(0xe8);
@@ -358,7 +395,7 @@ class Asm {
   void bt(uint8_t dst, uint8_t bit) {
     rex(true, 0, 0, dst);
     byte(0x0f), byte(0xba);
-    modrm(3, 4, dst);
+    modrm(kModReg, 4, dst);  // 0f ba /4: bt r/m64, imm8
     byte(bit);
   }
   void jcc(Cond c, int label) {
@@ -407,10 +444,12 @@ class Asm {
  private:
   // ModRM and SIB for [base + index * 2^scale_log + disp32].
   void sib(uint8_t reg, uint8_t base, uint8_t index, uint8_t scale_log, int32_t disp) {
-    modrm(2, reg, RSP);
-    byte(static_cast<uint8_t>(scale_log << 6 | (index & 7) << 3 | (base & 7)));
+    modrm(kModDisp32, reg, kRmSib);
+    sib_byte(scale_log, index, base);
     imm32(disp);
   }
+  // The opcode of `op r/m64, r64`: the /digit * 8 + 1.
+  static uint8_t register_opcode(Alu op) { return static_cast<uint8_t>(digit(op) * 8 + 1); }
   // Whether the jump about to be emitted, the same one as the previous
   // assembly's jump number jumps_.size(), fits rel8 there: then it does here.
   bool reaches_short(int label) const {
