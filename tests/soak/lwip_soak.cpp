@@ -361,7 +361,7 @@ int LwipSoak::run() {
       size_t paren = stat.rfind(')');
       return paren != std::string::npos && stat.size() > paren + 2 && stat[paren + 2] != 'Z';
     };
-    while (running() && Clock::now() < give_up) {
+    while (running() && Clock::now() < give_up && !stop_requested()) {
       next += 1s;
       std::this_thread::sleep_until(next);
       garbage.pause();
@@ -376,7 +376,7 @@ int LwipSoak::run() {
     garbage_summary_ = garbage.summary();
   }
   con_.reset();
-  exit_status = sender_->wait(10s);
+  exit_status = sender_->wait(stop_requested() ? 0s : 10s);  // stopped: no transfer to finish
   std::string output = sender_->output();
   for (size_t at = 0; (at = output.find("got " + std::to_string(transfer_bytes_) + " ok", at)) !=
                       std::string::npos;

@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -34,6 +35,14 @@ std::string kib_text(long kib) {
   return buf;
 }
 
+namespace {
+std::atomic<int> stop_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "set from a signal handler");
+}  // namespace
+
+void request_stop(int signal) { stop_signal.store(signal); }
+int stop_requested() { return stop_signal.load(); }
+
 void Verdict::fail(const std::string& what) {
   std::lock_guard lock(mu_);
   if (first_.size() < 10) first_.push_back(what);
@@ -44,12 +53,16 @@ bool Verdict::failed() const { return count() > 0; }
 
 size_t Verdict::count() const {
   std::lock_guard lock(mu_);
-  return count_;
+  return count_ + (stop_requested() ? 1 : 0);
 }
 
 std::vector<std::string> Verdict::first() const {
   std::lock_guard lock(mu_);
-  return first_;
+  std::vector<std::string> f = first_;
+  if (const int sig = stop_requested())
+    f.push_back("stopped by signal " + std::to_string(sig) + " (" + strsignal(sig) +
+                ") before its time");
+  return f;
 }
 
 // ---------------------------------------------------------------------------

@@ -51,8 +51,15 @@ struct ProcessSample {
 ProcessSample sample_process(pid_t pid);
 std::string kib_text(long kib);  // "5.2 MiB"
 
+// A SIGINT, SIGTERM or SIGHUP (soak_main's handler) asks the soak to stop
+// before its time: every Verdict then counts as failed, so the soak's loops
+// end, its threads, switch and lwIPv6 processes go as at its end (none is
+// left running), and its report says why. Async-signal-safe.
+void request_stop(int signal);
+int stop_requested();  // the signal, or 0
+
 // Failures collect here (the first few with their details); the soak goes on
-// to its summary and exits non-zero.
+// to its summary and exits non-zero. A stop request counts as one.
 class Verdict {
  public:
   void fail(const std::string& what);

@@ -52,6 +52,13 @@ int run_caught(const char* what, int (*soak)(const netcpu::soak::SoakOptions&),
 int main(int argc, char** argv) {
   using namespace netcpu::soak;
   signal(SIGPIPE, SIG_IGN);
+  // Stopped from outside (Ctrl-C, kill): end as at the soak's end, so that
+  // no switch or lwIPv6 process it started is left running.
+  struct sigaction stop = {};
+  stop.sa_handler = [](int sig) { request_stop(sig); };
+  sigemptyset(&stop.sa_mask);
+  stop.sa_flags = SA_RESTART;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &stop, nullptr);
   if (argc < 2) {
     usage();
     return kUsage;
