@@ -323,6 +323,11 @@ TEST(Jit, AnEmptyWalkHasNotParsedWhatItsOperandsRead) {
 TEST(Jit, EthTypeReadsAsTheParserGivesIt) {
   expect_same(".text:\n    beq eth.type, ETH_ARP, accept\n    drop\naccept:\n    pass\n");
   expect_same(".text:\n    print \"%x\", eth.type\n    pass\n");
+  // The other operand, read first, waits in a register while the tags are
+  // walked (jit_diff found it clobbered).
+  expect_same(
+      ".data:\n    num v 0x800\n.text:\n    print \"%x %x\", eth.type, v\n"
+      "    bne eth.type, v, other\n    pass\nother:\n    drop\n");
   expect_same(
       ".text:\n    mov gpr0, eth.type\n    mov gpr1, ip.proto\n    mov gpr2, eth.type\n"
       "    add gpr0, gpr2\n    add gpr0, gpr1\n    bgeu gpr0, 0x1000, big\n    drop\nbig:\n"

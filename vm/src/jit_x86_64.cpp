@@ -743,8 +743,8 @@ class Compiler {
     const auto loc = field_location(MappedReg::EthType);
     static_assert(std::size(kVlanTpids) == 3);
     if (parsed_) return read_located(*loc);
-    const int from_frame = a_.new_label(), walk = a_.new_label(), tag = a_.new_label();
-    const int cut_short = a_.new_label(), done = a_.new_label();
+    const int from_frame = a_.new_label(), tagged = a_.new_label(), tag = a_.new_label();
+    const int cut_short = a_.new_label(), walked = a_.new_label(), done = a_.new_label();
     if (!unparsed_) {  // parsed on some path: the parsed headers say
       a_.cmp_byte(state_, l_.parsed, 0);
       a_.jcc(kE, from_frame);
@@ -755,15 +755,20 @@ class Compiler {
     a_.alu(Alu::Xor, RAX, RAX);  // no EtherType
     a_.alu_imm(Alu::Cmp, len_, kEthHeader);
     a_.jcc(kB, done);
-    a_.mov_imm(RCX, kEthHeader - 2);  // rcx: where the EtherType is
-    a_.bind(walk);
-    a_.load_packet(pkt_, 1, false, 0, RCX);  // movzx eax, word [pkt + rcx], to host order
+    a_.load_sized(pkt_, kEthHeader - 2, 1, false);
     for (const uint16_t tpid : kVlanTpids) {
       a_.alu_imm(Alu::Cmp, RAX, tpid);
-      a_.jcc(kE, tag);
+      a_.jcc(kE, tagged);
     }
     a_.jmp(done);
-    a_.bind(tag);  // a tag's 4 bytes after it, the EtherType at their end
+    // A read that calls nothing changes no register but rax (read_pair
+    // keeps the other operand in rcx): the walk's two are kept on the
+    // stack, which nothing else touches before they are back.
+    a_.bind(tagged);
+    a_.push(RCX);
+    a_.push(RDX);
+    a_.mov_imm(RCX, kEthHeader - 2);  // rcx: where the tag's TPID is
+    a_.bind(tag);
     a_.mov(RDX, RCX);
     a_.alu_imm(Alu::Add, RDX, 2 + kVlanTag);  // rdx: the end of the tag
     a_.alu(Alu::Cmp, RDX, len_);
@@ -771,9 +776,17 @@ class Compiler {
     a_.alu_imm(Alu::Cmp, RDX, kMaxParsed);
     a_.jcc(kA, cut_short);
     a_.alu_imm(Alu::Add, RCX, kVlanTag);
-    a_.jmp(walk);
+    a_.load_packet(pkt_, 1, false, 0, RCX);  // the EtherType after the tag
+    for (const uint16_t tpid : kVlanTpids) {
+      a_.alu_imm(Alu::Cmp, RAX, tpid);
+      a_.jcc(kE, tag);
+    }
+    a_.jmp(walked);
     a_.bind(cut_short);
     a_.alu(Alu::Xor, RAX, RAX);
+    a_.bind(walked);
+    a_.pop(RDX);
+    a_.pop(RCX);
     a_.bind(done);
   }
 
