@@ -274,8 +274,7 @@ RunResult Instance::after_native(JitResult j, uint32_t len) {
   static_assert(static_cast<int>(JitExit::Pass) == 0 && static_cast<int>(JitExit::Drop) == 1);
   if ((j.exit >> 32 & ~uint64_t{1}) == uint64_t{kModified} << 8) {
     // A pass or drop of a packet it changed (a rewrite, say): the code counted it.
-    emitted_count_ = 0;
-    RunResult r = plain_result({j.exit & ~(uint64_t{0xff} << 40), j.count}, len);
+    RunResult r = native_result({j.exit & ~(uint64_t{0xff} << 40), j.count}, len);
     r.modified = true;
     return r;
   }

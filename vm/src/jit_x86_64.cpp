@@ -755,11 +755,14 @@ class Compiler {
     a_.alu(Alu::Xor, RAX, RAX);  // no EtherType
     a_.alu_imm(Alu::Cmp, len_, kEthHeader);
     a_.jcc(kB, done);
+    auto to_if_tag = [&](int label) {  // on to label when rax is a VLAN tag's TPID
+      for (const uint16_t tpid : kVlanTpids) {
+        a_.alu_imm(Alu::Cmp, RAX, tpid);
+        a_.jcc(kE, label);
+      }
+    };
     a_.load_sized(pkt_, kEthHeader - 2, 1, false);
-    for (const uint16_t tpid : kVlanTpids) {
-      a_.alu_imm(Alu::Cmp, RAX, tpid);
-      a_.jcc(kE, tagged);
-    }
+    to_if_tag(tagged);
     a_.jmp(done);
     // A read that calls nothing changes no register but rax (read_pair
     // keeps the other operand in rcx): the walk's two are kept on the
@@ -777,10 +780,7 @@ class Compiler {
     a_.jcc(kA, cut_short);
     a_.alu_imm(Alu::Add, RCX, kVlanTag);
     a_.load_packet(pkt_, 1, false, 0, RCX);  // the EtherType after the tag
-    for (const uint16_t tpid : kVlanTpids) {
-      a_.alu_imm(Alu::Cmp, RAX, tpid);
-      a_.jcc(kE, tag);
-    }
+    to_if_tag(tag);
     a_.jmp(walked);
     a_.bind(cut_short);
     a_.alu(Alu::Xor, RAX, RAX);
