@@ -99,15 +99,12 @@ class Translator {
     const char* type = BPF_SIZE(in.code) == BPF_W   ? "u32"
                        : BPF_SIZE(in.code) == BPF_H ? "u16"
                                                     : "u8";
-    if (BPF_MODE(in.code) == BPF_ABS) {
-      // Packets are shorter than 2^31 bytes: such an offset always rejects.
-      if (in.k > 0x7fffffffu) return code = "    drop\n", true;
-      code = "    mov " + std::string(dst) + ", pkt." + type + "[" + num(in.k) + "]\n";
-    } else {
-      // X + k without wrapping (bpf_filter checks each against the length).
-      code = "    mov gpr5, gpr1\n    add gpr5, " + num(in.k) + "\n    mov " + dst + ", pkt." +
-             type + "[gpr5]\n";
-    }
+    // Packets are shorter than 2^31 bytes: such an offset always rejects.
+    if (in.k > 0x7fffffffu) return code = "    drop\n", true;
+    // X + k is a 64-bit sum, never wrapping, as bpf_filter checks each
+    // against the length.
+    const std::string at = BPF_MODE(in.code) == BPF_ABS ? num(in.k) : "gpr1 + " + num(in.k);
+    code = "    mov " + std::string(dst) + ", pkt." + type + "[" + at + "]\n";
     return true;
   }
 
