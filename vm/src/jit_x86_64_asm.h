@@ -83,6 +83,9 @@ class Asm {
     return true;
   }
 
+  // The raw bytes of an instruction: an opcode byte, a 4- or 8-byte
+  // immediate (little-endian), the REX prefix when it has a bit to set, the
+  // ModRM and SIB bytes.
   void byte(uint8_t b) { code.push_back(b); }
   void imm32(int32_t v) {
     uint8_t b[4];
@@ -197,6 +200,7 @@ class Asm {
     byte_or_dword(disp);
     swap_loaded(width_log, host_order);
   }
+  // A loaded value from network to host order (rax; nothing for a byte).
   void swap_loaded(unsigned width_log, bool host_order) {
     if (host_order || width_log == 0) return;
     if (width_log == 1) {
@@ -208,14 +212,17 @@ class Asm {
     }
   }
 
+  // mov dst, src (64 bits): 89 /r
   void mov(uint8_t dst, uint8_t src) {
     rex(true, src, 0, dst);
     byte(0x89);
     modrm(kModReg, src, dst);
   }
+  // dst = v in the shortest form: mov r32, imm32 (B8+r, zero-extends), mov
+  // r/m64, simm32 (C7 /0), else movabs r64, imm64 (REX.W B8+r).
   void mov_imm(uint8_t dst, uint64_t v) {
     const auto s = static_cast<int64_t>(v);
-    if (v <= 0xffffffffu) {  // mov r32, imm32 zero-extends
+    if (v <= 0xffffffffu) {
       rex(false, 0, 0, dst);
       byte(static_cast<uint8_t>(0xb8 + (dst & 7)));
       imm32(static_cast<int32_t>(static_cast<uint32_t>(v)));
@@ -273,12 +280,13 @@ class Asm {
     byte(0x8b);
     sib(dst, base, index, 2, 0);
   }
+  // imul dst, src (64 bits): 0f af /r
   void imul(uint8_t dst, uint8_t src) {
     rex(true, dst, 0, src);
     byte(0x0f), byte(0xaf);
     modrm(kModReg, dst, src);
   }
-  // op dst, cl and op dst, imm8 (64 bits)
+  // op dst, cl (d3 /digit) and op dst, imm8 (c1 /digit ib), 64 bits
   void shift_cl(Shift op, uint8_t dst) {
     rex(true, 0, 0, dst);
     byte(0xd3);
@@ -331,6 +339,7 @@ class Asm {
     mem(digit(Unary::Test), base, disp);
     imm32(static_cast<int32_t>(mask));
   }
+  // setne al: 0f 95 /0
   void setne_al() { byte(0x0f), byte(0x95), byte(0xc0); }
   // cmp reg, qword [base + disp]
   void cmp_memory(uint8_t reg, uint8_t base, int32_t disp) {
@@ -378,26 +387,32 @@ class Asm {
     sib(0, base, index, 2, disp);
     imm32(v);
   }
+  // rol ax, 8, then movzx eax, ax (0f b7 /r): the low two bytes swapped, the rest 0.
   void bswap16_rax() {
     rol_ax_8();
-    byte(0x0f), byte(0xb7), byte(0xc0);  // movzx eax, ax
+    byte(0x0f), byte(0xb7), byte(0xc0);
   }
+  // bswap eax (0f c8, zero-extends) and bswap rax.
   void bswap32_rax() { byte(0x0f), byte(0xc8); }
   void bswap64_rax() { byte(kRex | kRexW), byte(0x0f), byte(0xc8); }
+  // cqo: rdx:rax = rax sign-extended, for idiv.
   void cqo() { byte(kRex | kRexW), byte(0x99); }
-  // A near call to a label (functions of the program), ret, and jmp rax.
+  // A near call to a label (functions of the program): e8 rel32; ret: c3;
+  // jmp rax: ff /4.
   void call_label(int label) {
     byte(0xe8);
     fixup(label, 4);
   }
   void ret() { byte(0xc3); }
   void jmp_rax() { byte(0xff), byte(0xe0); }
+  // bt dst, bit: 0f ba /4 ib (carry = the bit).
   void bt(uint8_t dst, uint8_t bit) {
     rex(true, 0, 0, dst);
     byte(0x0f), byte(0xba);
-    modrm(kModReg, 4, dst);  // 0f ba /4: bt r/m64, imm8
+    modrm(kModReg, 4, dst);
     byte(bit);
   }
+  // jcc label: 70+cc rel8 where it reaches, else 0f 80+cc rel32.
   void jcc(Cond c, int label) {
     const bool short_jump = reaches_short(label);
     jumps_.push_back(code.size());
@@ -408,6 +423,7 @@ class Asm {
     byte(0x0f), byte(static_cast<uint8_t>(0x80 | c));
     fixup(label, 4);
   }
+  // jmp label: eb rel8 where it reaches, else e9 rel32.
   void jmp(int label) {
     const bool short_jump = reaches_short(label);
     jumps_.push_back(code.size());
@@ -424,7 +440,7 @@ class Asm {
   void call(const void* fn) {
     for (const Kept& k : kept_) store(k.base, k.disp, k.reg);
     mov_imm(RAX, reinterpret_cast<uint64_t>(fn));
-    byte(0xff), byte(0xd0);  // call rax
+    byte(0xff), byte(0xd0);  // call rax: ff /2
     for (const Kept& k : kept_) load(k.reg, k.base, k.disp);
   }
   // reg lives in [base + disp] across every call() from now on (reg not an
@@ -432,6 +448,7 @@ class Asm {
   void keep_across_calls(uint8_t reg, uint8_t base, int32_t disp) {
     kept_.push_back({reg, base, disp});
   }
+  // push r: 50+r; pop r: 58+r.
   void push(uint8_t r) {
     rex(false, 0, 0, r);
     byte(static_cast<uint8_t>(0x50 + (r & 7)));
