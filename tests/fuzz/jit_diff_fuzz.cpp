@@ -1,8 +1,10 @@
 // The JIT against the interpreter. The input becomes a valid program
-// (program_generator.h) and a few packets; two instances of the program,
-// one with native code allowed (Limits::jit) and one without, start from
-// the same fresh state and run the same packets, each packet placed right
-// before an unreadable page, with the program's timer between packets.
+// (program_generator.h) and a few packets; three instances of the program,
+// one with native code allowed (Limits::jit), one without (the interpreter,
+// in its filter loop where the program is a filter) and one profiled (the
+// whole interpreter's loop, counting each instruction), start from the same
+// fresh state and run the same packets, each packet placed right before an
+// unreadable page, with the program's timer between packets.
 // Any difference in verdict, abort reason or pc, instruction count, packet
 // bytes or length, emitted packets, heap, tables, counters or printed
 // output stops the fuzzer with the program and the packet.
@@ -74,13 +76,17 @@ std::string state_of(Engine& e, const RunResult& r, const uint8_t* pkt, uint32_t
 }
 
 // The first line where two states differ, for the failure's headline.
-std::string first_difference(const std::string& a, const std::string& b) {
+std::string first_difference(const std::string& a, const std::string& b, const char* a_name,
+                             const char* b_name) {
   size_t i = 0;
   while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
   const size_t line = a.rfind('\n', i == 0 ? 0 : i - 1);
   const size_t from = line == std::string::npos ? 0 : line + 1;
-  return "native:      " + a.substr(from, a.find('\n', i) - from) +
-         "\ninterpreted: " + b.substr(from, b.find('\n', i) - from);
+  char names[64];
+  std::snprintf(names, sizeof names, "%-12s ", a_name);
+  std::string out = names + a.substr(from, a.find('\n', i) - from) + "\n";
+  std::snprintf(names, sizeof names, "%-12s ", b_name);
+  return out + names + b.substr(from, b.find('\n', i) - from);
 }
 
 std::vector<uint8_t> packet_from(FuzzedDataProvider& in) {
@@ -130,7 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.budget = 4000;
   limits.output_per_second = 0;  // no refill by the clock: the two engines print alike
   limits.table_seed = 1;         // one hash function for both loads: tables compare slot by slot
-  Engine native, interpreted;
+  Engine native, interpreted, profiled;
   native.vm = Instance::create(
       program, caps, limits,
       [&](OutputKind k, std::string_view l) {
@@ -144,7 +150,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         interpreted.output += std::to_string(int(k)) + " " + std::string(l) + "\n";
       },
       &err);
-  if (!native.vm != !interpreted.vm)
+  profiled.vm = Instance::create(
+      program, caps, limits,
+      [&](OutputKind k, std::string_view l) {
+        profiled.output += std::to_string(int(k)) + " " + std::string(l) + "\n";
+      },
+      &err);
+  if (profiled.vm) profiled.vm->set_profiling(true);
+  if (!native.vm != !interpreted.vm || !native.vm != !profiled.vm)
     fuzz::fail("the program loads with the JIT on or off only: " + err.str(),
                disassemble(program, {.loc = false, .pcs = true}));
   if (!native.vm) return 0;  // .init stopped
@@ -160,9 +173,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     meta.now_ms = 1000 * static_cast<uint64_t>(n) + 7;
     meta.wire_len =
         in.ConsumeBool() ? 0 : static_cast<uint32_t>(bytes.size()) + in.ConsumeIntegral<uint8_t>();
-    std::string states[2];
+    std::string states[3];
     int i = 0;
-    for (Engine* e : {&native, &interpreted}) {
+    for (Engine* e : {&native, &interpreted, &profiled}) {
       uint8_t* pkt = e->buffer.put(bytes, slack);
       uint32_t len = static_cast<uint32_t>(bytes.size());
       const RunResult r = e->vm->run(pkt, len, static_cast<uint32_t>(bytes.size() + slack), meta);
@@ -176,10 +189,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                std::to_string(slack) + "\n";
     if (states[0] != states[1])
       fuzz::fail("the JIT and the interpreter differ (" + native.vm->runs_as() + ")\n" +
-                     first_difference(states[0], states[1]),
+                     first_difference(states[0], states[1], "native:", "interpreted:"),
                  "--- program:\n" + disassemble(program, {.loc = false, .pcs = true}) +
                      "--- packets:\n" + history + "--- native:\n" + states[0] +
                      "--- interpreted:\n" + states[1]);
+    if (states[1] != states[2])
+      fuzz::fail("the interpreter's two loops differ\n" +
+                     first_difference(states[1], states[2], "interpreted:", "profiled:"),
+                 "--- program:\n" + disassemble(program, {.loc = false, .pcs = true}) +
+                     "--- packets:\n" + history + "--- interpreted:\n" + states[1] +
+                     "--- profiled:\n" + states[2]);
   }
   return 0;
 }

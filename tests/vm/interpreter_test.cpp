@@ -855,6 +855,18 @@ TEST(Interpreter, ALoadAndItsBranchCountAsTwoInstructions) {
   EXPECT_EQ(faulted.result.instructions, 3u);
 }
 
+TEST(Interpreter, AMirrorToANegativePortIsReportedAsItIs) {
+  // A port from a heap word above 2^31 is negative: no copy is made (and
+  // none counted), but the RunResult says what the program asked for, as
+  // the native code's does (jit_diff found the interpreter saying -1).
+  const std::string src = ".data:\nnum to 0xc2000000\n.text:\nmirror to\nend\n";
+  const RunResult interpreted = interpret(src, std::vector<uint8_t>(60)).result;
+  EXPECT_EQ(interpreted.mirror_port, static_cast<int32_t>(0xc2000000u));
+  const auto native = run_program(src, std::vector<uint8_t>(60));
+  EXPECT_EQ(native.result.mirror_port, interpreted.mirror_port);
+  EXPECT_EQ(native.vm->stats().mirrored, 0u);
+}
+
 TEST(Interpreter, GprsStartAtZeroOnEveryRun) {
   std::vector<std::string> lines;
   Limits limits;

@@ -278,7 +278,7 @@ RunResult Instance::after_native(JitResult j, uint32_t len) {
     r.modified = true;
     return r;
   }
-  RunResult r = vm.native_outcome(j, len, vm.jit_->effects());
+  RunResult r = vm.native_outcome(j, len, !vm.native_ || vm.jit_->effects());
   vm.account(r);
   return r;
 }
@@ -398,7 +398,12 @@ void InstanceImpl::choose_native() {
   state_->budget = limits_.budget;
   const bool usable = jit_ && limits_.jit && !profiling_;
   native_ = usable ? jit_->entry() : nullptr;
-  direct_ = timed_tables_ ? nullptr : native_;
+  // Packets without native code run in the interpreter through the same
+  // entry, a filter in its own loop (never while profiling, which counts
+  // each instruction).
+  const NativeEntry interpreted =
+      state_->filter_program && !profiling_ ? interpreter_filter_run : interpreter_run;
+  direct_ = timed_tables_ ? nullptr : native_ ? native_ : interpreted;
   direct_state_ = state_.get();
 }
 

@@ -44,12 +44,19 @@ class alignas(64) InstanceImpl final : public Instance {
                     const PacketMeta& meta);
   // AttachPoint's frame path calls native_ itself.
   using Instance::native_result;
+  using Instance::plain_result;
   // The interpreter's emit counts packets here.
   using Instance::emitted_count_;
   RunResult native_outcome(JitResult j, uint32_t len, bool effects);
   RunResult run_without_packet(const JitCode* code, uint32_t pc, const PacketMeta& meta);
   RunResult run_interpreted(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta);
   void account(const RunResult& r);
+  // A plain pass or drop (JitResult::plain), counted as native code counts it.
+  void count_plain(JitResult j) {
+    add_to_counter(stats_.packets);
+    add_to_counter(stats_.instructions, j.count);
+    add_to_counter(j.passed() ? stats_.passed : stats_.dropped);
+  }
   void close_walks();
   Verdict fault_verdict() const;  // .onfault, else the host's abort verdict
   void choose_native();

@@ -13,6 +13,7 @@
 
 #include "byte_order.h"
 #include "instance_impl.h"
+#include "interpreter_forms.h"
 #include "interpreter_state.h"
 #include "jit.h"
 #include "netcpu/checksum.h"
@@ -23,19 +24,6 @@
 namespace netcpu {
 
 namespace {
-
-inline uint64_t load_be(const uint8_t* p, unsigned width_log) {
-  switch (width_log) {
-    case 0:
-      return p[0];
-    case 1:
-      return be::load16(p);
-    case 2:
-      return be::load32(p);
-    default:
-      return be::load64(p);
-  }
-}
 
 inline uint64_t load_host(const uint8_t* p, unsigned width_log) {
   uint64_t v = 0;
@@ -51,58 +39,9 @@ inline void store_host(uint8_t* p, unsigned width_log, uint64_t v) {
   std::memcpy(p, &v, size_t{1} << width_log);
 }
 
-inline bool in_bounds(uint64_t addr, uint64_t width, uint64_t size) {
-  return addr <= size && width <= size - addr;
-}
-
 }  // namespace
 
 namespace {
-
-// The handlers, generated from isa.h's lists the way the kernel's
-// BPF_INSN_MAP lists its opcodes once: one generic handler per opcode (any
-// operand kinds), then specialised forms that skip operand decoding. Each
-// arithmetic op (NETCPU_ALU) gets _RI (gpr, immediate) and _RR (gpr, gpr);
-// each condition (NETCPU_CONDITIONS, NETCPU_BIT_CONDITIONS) gets _RI, _RR and
-// _MI (mapped register, immediate); the loads get one handler per width, for
-// a packet address that is a constant (_RP) or a gpr plus a displacement
-// (_RX). The enum, the selection table, the label table and the handlers
-// below all expand these lists.
-// X(bits, log2 of bytes, extra arguments...)
-#define NETCPU_WIDTHS(X, ...) \
-  X(8, 0, __VA_ARGS__) X(16, 1, __VA_ARGS__) X(32, 2, __VA_ARGS__) X(64, 3, __VA_ARGS__)
-#define NETCPU_MOVES(X) X(MOV_RI, Reg, Imm) X(MOV_RR, Reg, Reg) X(MOV_RM, Reg, Mapped)
-#define NETCPU_CMPS(X) X(CMP_RI, Reg, Imm) X(CMP_MI, Mapped, Imm)
-
-enum HandlerId : uint16_t {
-#define NETCPU_H(name, mn, a, b, t, x, f, s) H_##name,
-  NETCPU_OPCODES(NETCPU_H)
-#undef NETCPU_H
-#define NETCPU_ALU_ID(op, expr) H_##op##_RI, H_##op##_RR,
-      NETCPU_ALU(NETCPU_ALU_ID)
-#undef NETCPU_ALU_ID
-#define NETCPU_COND_ID(op, jop, cond) H_##op##_RI, H_##op##_RR, H_##op##_MI,
-          NETCPU_CONDITIONS(NETCPU_COND_ID)
-#undef NETCPU_COND_ID
-#define NETCPU_BIT_ID(op, cond) H_##op##_RI, H_##op##_RR, H_##op##_MI,
-              NETCPU_BIT_CONDITIONS(NETCPU_BIT_ID)
-#undef NETCPU_BIT_ID
-#define NETCPU_LOAD_ID(bits, w, ...) H_MOV_RP##bits, H_MOV_RX##bits,
-                  NETCPU_WIDTHS(NETCPU_LOAD_ID, )
-#undef NETCPU_LOAD_ID
-#define NETCPU_SIMPLE_ID(name, ka, kb) H_##name,
-                      NETCPU_MOVES(NETCPU_SIMPLE_ID) NETCPU_CMPS(NETCPU_SIMPLE_ID)
-#undef NETCPU_SIMPLE_ID
-#define NETCPU_FUSED_ID(bits, w, op) H_MOV_RP##bits##_##op, H_MOV_RX##bits##_##op,
-#define NETCPU_COND_FUSED_ID(op, jop, cond) NETCPU_WIDTHS(NETCPU_FUSED_ID, op)
-#define NETCPU_BIT_FUSED_ID(op, cond) NETCPU_WIDTHS(NETCPU_FUSED_ID, op)
-                          NETCPU_CONDITIONS(NETCPU_COND_FUSED_ID)
-                              NETCPU_BIT_CONDITIONS(NETCPU_BIT_FUSED_ID)
-#undef NETCPU_BIT_FUSED_ID
-#undef NETCPU_COND_FUSED_ID
-#undef NETCPU_FUSED_ID
-                                  H_Count
-};
 
 // A specialised form: the opcode and operand kinds it takes. Packet loads
 // (`address`) also need a network-order operand of that width whose address
@@ -207,6 +146,7 @@ uint16_t gprs_of(const Operand& o) {
 void prepare_handlers(RunState& st, const Program& p) {
   st.decoded.resize(p.code.size());
   st.handlers_ready = false;
+  st.filter_handlers_ready = false;
   st.gprs_used = 0;
   for (size_t i = 0; i < p.code.size(); ++i) {
     const Insn& in = p.code[i];
@@ -224,6 +164,8 @@ void prepare_handlers(RunState& st, const Program& p) {
     for (const Fusion& f : kFusions)
       if (st.decoded[i].id == f.load && st.decoded[i + 1].id == f.branch)
         st.decoded[i].id = f.fused;
+  st.filter_program = std::all_of(st.decoded.begin(), st.decoded.end(),
+                                  [](const DecodedInsn& d) { return is_filter_form(d.id); });
 }
 
 struct Interpreter {
@@ -586,24 +528,24 @@ struct Interpreter {
   }
 
   // From entry with `start` instructions already counted, until the run
-  // ends or `budget` instructions are counted.
-  RunResult run(uint32_t entry, uint64_t budget, uint64_t start = 0) {
+  // ends or `budget` instructions are counted: how it ended as native code
+  // says it (jit_abi.h), a plain pass or drop in the exit word and anything
+  // else JitExit::Ended with its RunResult in st.result. Nothing is counted.
+  JitResult run_to_end(uint32_t entry, uint64_t budget, uint64_t start = 0) {
     return vm.profiling_ ? run_loop<true>(entry, budget, start)
                          : run_loop<false>(entry, budget, start);
   }
+  RunResult run(uint32_t entry, uint64_t budget, uint64_t start = 0) {
+    const JitResult j = run_to_end(entry, budget, start);
+    return j.plain() ? InstanceImpl::plain_result(j, len) : st.result;
+  }
   // The dispatch loop; with kProfile, counting each instruction's runs.
   template <bool kProfile>
-  RunResult run_loop(uint32_t entry, uint64_t budget, uint64_t start);
-
-  // A whole run of .text from the start.
-  static RunResult whole(InstanceImpl& vm, uint8_t* pkt, uint32_t& len, uint32_t capacity,
-                         const PacketMeta& meta) {
-    return vm.execute(vm.program_.text_pc, pkt, len, capacity, meta);
-  }
+  JitResult run_loop(uint32_t entry, uint64_t budget, uint64_t start);
 };
 
 template <bool kProfile>
-RunResult Interpreter::run_loop(uint32_t entry, uint64_t budget, uint64_t start) {
+JitResult Interpreter::run_loop(uint32_t entry, uint64_t budget, uint64_t start) {
   static const void* const kLabels[H_Count] = {
 #define NETCPU_L(name, mn, a, b, t, x, f, s) &&L_##name,
       NETCPU_OPCODES(NETCPU_L)
@@ -646,8 +588,9 @@ RunResult Interpreter::run_loop(uint32_t entry, uint64_t budget, uint64_t start)
   uint32_t pc = entry;
   uint32_t sp = st.sp, csp = st.csp;
   const DecodedInsn* d = nullptr;
-  RunResult res;
   Verdict verdict = Verdict::Pass;
+  int32_t redirect_port = -1;
+  AbortReason abort = AbortReason::None;
 
 // The instruction at pc, for the generic handlers.
 #define IN (&code[pc])
@@ -661,16 +604,6 @@ RunResult Interpreter::run_loop(uint32_t entry, uint64_t budget, uint64_t start)
     } else {                                  \
       goto * d->handler;                      \
     }                                         \
-  } while (0)
-#define NEXT()  \
-  do {          \
-    ++pc;       \
-    DISPATCH(); \
-  } while (0)
-#define JUMP_IF(cond)                 \
-  do {                                \
-    pc = (cond) ? d->target : pc + 1; \
-    DISPATCH();                       \
   } while (0)
 #define CHECK()                                      \
   do {                                               \
@@ -692,25 +625,15 @@ L_MOV : {
   CHECK();
   NEXT();
 }
-// The arithmetic: generic, then gpr with immediate and gpr with gpr.
-#define NETCPU_ALU_HANDLERS(op, expr)        \
-  L_##op : {                                 \
-    const uint64_t x = read(IN->a);          \
-    const uint64_t y = read(IN->b);          \
-    CHECK();                                 \
-    write(IN->a, (expr));                    \
-    CHECK();                                 \
-    NEXT();                                  \
-  }                                          \
-  L_##op##_RI : {                            \
-    const uint64_t x = r[d->a], y = d->imm;  \
-    r[d->a] = (expr);                        \
-    NEXT();                                  \
-  }                                          \
-  L_##op##_RR : {                            \
-    const uint64_t x = r[d->a], y = r[d->b]; \
-    r[d->a] = (expr);                        \
-    NEXT();                                  \
+// The arithmetic, generic (the gpr forms are the filter forms below).
+#define NETCPU_ALU_HANDLERS(op, expr) \
+  L_##op : {                          \
+    const uint64_t x = read(IN->a);   \
+    const uint64_t y = read(IN->b);   \
+    CHECK();                          \
+    write(IN->a, (expr));             \
+    CHECK();                          \
+    NEXT();                           \
   }
   NETCPU_ALU(NETCPU_ALU_HANDLERS)
 #undef NETCPU_ALU_HANDLERS
@@ -725,22 +648,14 @@ L_MOV : {
   NETCPU_UNARY(NETCPU_UNARY_HANDLER)
 #undef NETCPU_UNARY_HANDLER
 
-  // The conditions: compare-and-branch generic, then on gprs and mapped
-  // registers against an immediate or a gpr; the flag jump on the last
-  // compare's operands.
+  // The conditions: compare-and-branch generic and on a mapped register
+  // against an immediate (the gpr forms are the filter forms below); the
+  // flag jump on the last compare's operands.
 #define NETCPU_BRANCH_HANDLERS(op, cond)         \
   L_##op : {                                     \
     const uint64_t x = read(IN->a);              \
     const uint64_t y = read(IN->b);              \
     CHECK();                                     \
-    JUMP_IF(cond);                               \
-  }                                              \
-  L_##op##_RI : {                                \
-    const uint64_t x = r[d->a], y = d->imm;      \
-    JUMP_IF(cond);                               \
-  }                                              \
-  L_##op##_RR : {                                \
-    const uint64_t x = r[d->a], y = r[d->b];     \
     JUMP_IF(cond);                               \
   }                                              \
   L_##op##_MI : {                                \
@@ -889,7 +804,7 @@ L_REDIRECT : {
   uint64_t port = read(IN->a);
   CHECK();
   verdict = Verdict::Redirect;
-  res.redirect_port = static_cast<int32_t>(port);
+  redirect_port = static_cast<int32_t>(port);
   goto finish;
 }
 L_MIRROR : {
@@ -1002,13 +917,7 @@ L_DUMP:
   CHECK();
   NEXT();
 
-  // The moves and compares the filters are made of.
-L_MOV_RI:
-  r[d->a] = d->imm;
-  NEXT();
-L_MOV_RR:
-  r[d->a] = r[d->b];
-  NEXT();
+  // Mapped registers moved and compared.
 L_MOV_RM:
   r[d->a] = mapped(d->b);
   NEXT();
@@ -1018,16 +927,7 @@ L_CMP_RI:
 L_CMP_MI:
   set_flags(mapped(d->a), d->imm);
   NEXT();
-  // Packet loads, one handler per width: at a constant offset (RP), or at
-  // a gpr plus a displacement (RX); then each fused with the branch after
-  // it, which is the next instruction's DISPATCH written out in line.
-#define LOAD(at, w)                                          \
-  do {                                                       \
-    const uint64_t addr = (at);                              \
-    if (!pkt || !in_bounds(addr, 1u << w, len)) [[unlikely]] \
-      goto packet_fault;                                     \
-    r[d->a] = load_be(pkt + addr, w);                        \
-  } while (0)
+  // The specialised forms the filter loop runs too (interpreter_forms.h).
 #define STEP_TO_NEXT()                        \
   do {                                        \
     ++pc;                                     \
@@ -1035,65 +935,43 @@ L_CMP_MI:
     ++d;                                      \
     if constexpr (kProfile) ++prof[pc];       \
   } while (0)
-#define NETCPU_LOAD_HANDLERS(bits, w, ...)    \
-  L_MOV_RP##bits : LOAD(d->imm, w);           \
-  NEXT();                                     \
-  L_MOV_RX##bits : LOAD(d->imm + r[d->b], w); \
-  NEXT();
-  NETCPU_WIDTHS(NETCPU_LOAD_HANDLERS, )
-#undef NETCPU_LOAD_HANDLERS
-#define NETCPU_FUSED_HANDLERS(bits, w, op, cond) \
-  L_MOV_RP##bits##_##op : {                      \
-    LOAD(d->imm, w);                             \
-    STEP_TO_NEXT();                              \
-    const uint64_t x = r[d->a], y = d->imm;      \
-    JUMP_IF(cond);                               \
-  }                                              \
-  L_MOV_RX##bits##_##op : {                      \
-    LOAD(d->imm + r[d->b], w);                   \
-    STEP_TO_NEXT();                              \
-    const uint64_t x = r[d->a], y = d->imm;      \
-    JUMP_IF(cond);                               \
-  }
-#define NETCPU_COND_FUSED_HANDLERS(op, jop, cond) NETCPU_WIDTHS(NETCPU_FUSED_HANDLERS, op, cond)
-#define NETCPU_BIT_FUSED_HANDLERS(op, cond) NETCPU_WIDTHS(NETCPU_FUSED_HANDLERS, op, cond)
-  NETCPU_CONDITIONS(NETCPU_COND_FUSED_HANDLERS)
-  NETCPU_BIT_CONDITIONS(NETCPU_BIT_FUSED_HANDLERS)
-#undef NETCPU_BIT_FUSED_HANDLERS
-#undef NETCPU_COND_FUSED_HANDLERS
-#undef NETCPU_FUSED_HANDLERS
+  NETCPU_FILTER_FORM_HANDLERS
 #undef STEP_TO_NEXT
-#undef LOAD
 
 packet_fault:
   fault(pkt ? AbortReason::Fault : AbortReason::NoPacket);
   goto faulted;
 out_of_budget:
-  res.aborted = true;
-  res.reason = AbortReason::Budget;
-  res.abort_pc = pc;
+  abort = AbortReason::Budget;
   verdict = vm.limits_.on_abort;
   --count;
   goto finish;
 faulted:
-  res.aborted = true;
-  res.reason = st.fault;
-  res.abort_pc = pc;
+  abort = st.fault;
   verdict = vm.fault_verdict();
 finish:
   st.sp = sp, st.csp = csp;
-  res.mirror_port = st.mirror_port;
-  res.verdict = verdict;
-  res.instructions = static_cast<uint32_t>(count);
-  res.length = len;
-  res.modified = st.modified;
-  res.emitted = static_cast<uint8_t>(vm.emitted_count_);
-  if (verdict != Verdict::Redirect) res.redirect_port = -1;
-  return res;
+  // (A mirror to a negative port is no mirror, but the RunResult says it.)
+  if (abort == AbortReason::None && verdict != Verdict::Redirect && !st.modified &&
+      st.mirror_port == -1 && !vm.emitted_count_) [[likely]]
+    return {uint64_t{static_cast<uint8_t>(verdict)} << 32, count};
+  {
+    RunResult& res = st.result;
+    res = RunResult{};
+    res.verdict = verdict;
+    res.aborted = abort != AbortReason::None;
+    res.reason = abort;
+    res.abort_pc = res.aborted ? pc : 0;
+    res.redirect_port = redirect_port;
+    res.mirror_port = st.mirror_port;
+    res.instructions = static_cast<uint32_t>(count);
+    res.length = len;
+    res.modified = st.modified;
+    res.emitted = static_cast<uint8_t>(vm.emitted_count_);
+  }
+  return {uint64_t{static_cast<uint8_t>(JitExit::Ended)} << 32, count};
 #undef IN
 #undef DISPATCH
-#undef NEXT
-#undef JUMP_IF
 #undef CHECK
 #undef SX
 }
@@ -1150,18 +1028,11 @@ uint64_t interpreter_operand(void* state, uint32_t pc, uint32_t which) {
   return it.read(which == 0 ? in.a : in.b);
 }
 
-JitResult interpreter_run(void* state, uint8_t* pkt, uint64_t, uint32_t* len_ptr, uint64_t capacity,
-                          const void* meta) {
-  auto& st = *static_cast<RunState*>(state);
-  st.result = Interpreter::whole(*st.vm, pkt, *len_ptr, static_cast<uint32_t>(capacity),
-                                 *static_cast<const PacketMeta*>(meta));
-  return {uint64_t{static_cast<uint8_t>(JitExit::Ended)} << 32, st.result.instructions};
-}
-
 namespace {
 
-// A run from pc on a fresh state: execute's, inlined into the packet path.
-__attribute__((always_inline)) inline RunResult fresh_run(InstanceImpl& vm, uint32_t pc,
+// A run from pc on a fresh state, as Interpreter::run_to_end says it ended:
+// execute's, inlined into the packet path.
+__attribute__((always_inline)) inline JitResult fresh_run(InstanceImpl& vm, uint32_t pc,
                                                           uint8_t* pkt, uint32_t& len,
                                                           uint32_t capacity,
                                                           const PacketMeta& meta) {
@@ -1180,25 +1051,40 @@ __attribute__((always_inline)) inline RunResult fresh_run(InstanceImpl& vm, uint
   vm.out_len_ = 0;
   st.pkt = pkt, st.len = &len, st.capacity = capacity, st.meta = &meta;
   Interpreter it{vm, st, vm.program_, pkt, len, capacity, meta};
-  RunResult r = it.run(pc, vm.limits_.budget);
+  const JitResult j = it.run_to_end(pc, vm.limits_.budget);
   if (st.walks) vm.close_walks();
-  return r;
+  return j;
 }
 
 }  // namespace
 
-RunResult InstanceImpl::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
-                                const PacketMeta& meta) {
-  return fresh_run(*this, pc, pkt, len, capacity, meta);
+// The interpreter standing in for native code where there is none (no JIT,
+// JIT off, profiling) and where a leaf's native code hands a whole run over:
+// a plain pass or drop is counted here, as native code counts it, so that
+// Instance::run's inline path returns it; anything else is in st.result, for
+// Instance::after_native to count.
+JitResult interpreter_run(void* state, uint8_t* pkt, uint64_t, uint32_t* len_ptr, uint64_t capacity,
+                          const void* meta) {
+  InstanceImpl& vm = *static_cast<RunState*>(state)->vm;
+  const JitResult j =
+      fresh_run(vm, vm.program_.text_pc, pkt, *len_ptr, static_cast<uint32_t>(capacity),
+                *static_cast<const PacketMeta*>(meta));
+  if (j.plain()) [[likely]]
+    vm.count_plain(j);
+  return j;
 }
 
-// A packet's run when no native code runs it: in this file, so that the
-// reset above is inlined into it (a filter's whole run is a few dozen
-// instructions; each call and copy of the state around it shows).
-__attribute__((noinline)) RunResult InstanceImpl::run_interpreted(uint8_t* pkt, uint32_t& len,
-                                                                  uint32_t capacity,
-                                                                  const PacketMeta& meta) {
-  RunResult r = fresh_run(*this, program_.text_pc, pkt, len, capacity, meta);
+RunResult InstanceImpl::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
+                                const PacketMeta& meta) {
+  const JitResult j = fresh_run(*this, pc, pkt, len, capacity, meta);
+  return j.plain() ? plain_result(j, len) : state_->result;
+}
+
+// A packet's run when no native code runs it and the packet path needs
+// something first (timed tables' clock), or when there is no packet.
+RunResult InstanceImpl::run_interpreted(uint8_t* pkt, uint32_t& len, uint32_t capacity,
+                                        const PacketMeta& meta) {
+  const RunResult r = execute(program_.text_pc, pkt, len, capacity, meta);
   account(r);
   return r;
 }

@@ -21,7 +21,9 @@ static_assert(kGprCount <= 16, "RunState::gprs_used has one bit per gpr");
 // that handler reads, so that the common forms decode nothing per run.
 struct DecodedInsn {
   const void* handler = nullptr;  // the handler's label (filled by the first run)
-  uint64_t imm = 0;               // operand b's immediate, displacement or offset
+  // Its label in the filter loop, where the program is a filter (is_filter_form).
+  const void* filter_handler = nullptr;
+  uint64_t imm = 0;  // operand b's immediate, displacement or offset
   uint32_t target = kNoTarget;
   uint8_t a = 0, b = 0;  // operand a's and b's register (gpr, mapped id or memory base)
   uint16_t id = 0;       // which handler
@@ -65,6 +67,10 @@ struct alignas(64) RunState {
   uint32_t calls[kMaxCallDepth] = {};
   std::vector<DecodedInsn> decoded;  // per instruction, chosen at load
   bool handlers_ready = false;       // decoded[].handler filled
+  // Every instruction of the program is a filter form, so that packets may
+  // run in the filter loop (interpreter_filter_run); filter_handler filled.
+  bool filter_program = false;
+  bool filter_handlers_ready = false;
   // The gprs the program names: the only ones a run must clear, since no
   // run ever writes the others.
   uint16_t gprs_used = 0;
@@ -94,9 +100,15 @@ uint64_t find_in_packet(const uint8_t* pkt, uint64_t len, uint64_t start, const 
                         uint64_t size);
 uint64_t interpreter_resume(void* state, uint32_t pc, uint64_t count);
 uint64_t interpreter_operand(void* state, uint32_t pc, uint32_t which);
-// The whole run from .text, for the native code's entry to hand over when
-// the budget is below its longest path: the entry's own signature.
+// The whole run from .text, with native code's entry's own signature: for
+// the native code to hand over when the budget is below its longest path,
+// and for packets where no native code runs. A plain pass or drop is
+// counted, as the native code counts it.
 JitResult interpreter_run(void* state, uint8_t* pkt, uint64_t len, uint32_t* len_ptr,
                           uint64_t capacity, const void* meta);
+// The same for a program whose instructions are all filter forms
+// (RunState::filter_program), in a loop that needs nothing reset or saved.
+JitResult interpreter_filter_run(void* state, uint8_t* pkt, uint64_t len, uint32_t* len_ptr,
+                                 uint64_t capacity, const void* meta);
 
 }  // namespace netcpu
