@@ -66,6 +66,7 @@ JitResult interpreter_filter_run(void* state, uint8_t* pkt, uint64_t len, uint32
     }
     st.filter_handlers_ready = true;
   }
+  if (!pkt) __builtin_unreachable();  // Instance::run calls this with a packet only
   InstanceImpl& vm = *st.vm;
   const DecodedInsn* const decoded = st.decoded.data();
   const uint64_t budget = st.budget;

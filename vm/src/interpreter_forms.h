@@ -139,12 +139,21 @@ constexpr bool is_filter_form(uint16_t id) {
     pc = (cond) ? d->target : pc + 1; \
     DISPATCH();                       \
   } while (0)
+// A load at the gpr b plus the displacement, whose sum may be anything, and
+// at a constant offset, which fits() took only below 2^63: adding the width
+// cannot wrap, so one compare checks it.
 #define NETCPU_LOAD(at, w)                                   \
   do {                                                       \
     const uint64_t addr = (at);                              \
     if (!pkt || !in_bounds(addr, 1u << w, len)) [[unlikely]] \
       goto packet_fault;                                     \
     r[d->a] = load_be(pkt + addr, w);                        \
+  } while (0)
+#define NETCPU_LOAD_CONSTANT(w)                        \
+  do {                                                 \
+    if (!pkt || d->imm + (1u << w) > len) [[unlikely]] \
+      goto packet_fault;                               \
+    r[d->a] = load_be(pkt + d->imm, w);                \
   } while (0)
 #define NETCPU_ALU_FORMS(op, expr)           \
   L_##op##_RI : {                            \
@@ -171,13 +180,13 @@ constexpr bool is_filter_form(uint16_t id) {
 // gpr plus a displacement (RX); then each fused with the branch after it,
 // which is the next instruction's dispatch written out in line.
 #define NETCPU_LOAD_FORMS(bits, w, ...)              \
-  L_MOV_RP##bits : NETCPU_LOAD(d->imm, w);           \
+  L_MOV_RP##bits : NETCPU_LOAD_CONSTANT(w);          \
   NEXT();                                            \
   L_MOV_RX##bits : NETCPU_LOAD(d->imm + r[d->b], w); \
   NEXT();
 #define NETCPU_FUSED_FORMS(bits, w, op, cond) \
   L_MOV_RP##bits##_##op : {                   \
-    NETCPU_LOAD(d->imm, w);                   \
+    NETCPU_LOAD_CONSTANT(w);                  \
     STEP_TO_NEXT();                           \
     const uint64_t x = r[d->a], y = d->imm;   \
     JUMP_IF(cond);                            \
