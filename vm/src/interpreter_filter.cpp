@@ -8,6 +8,7 @@
 // from the start: the program has no side effects, so that run is exactly
 // the run (the same verdict, fault pc and instruction count).
 #include <bit>
+#include <span>
 
 #include "instance_impl.h"
 #include "interpreter_forms.h"
@@ -16,12 +17,32 @@
 
 namespace netcpu {
 
+namespace {
+
+struct Label {
+  uint16_t id;
+  const void* label;
+};
+
+// Each instruction's label in the loop: out of it, so that what only the
+// first run does takes no registers from the loop. A form is_filter_form
+// names and the table lacks goes to the whole interpreter: slower, never
+// wrong.
+__attribute__((noinline, cold)) void fill_filter_handlers(RunState& st,
+                                                          std::span<const Label> labels,
+                                                          const void* whole_interpreter) {
+  for (DecodedInsn& x : st.decoded) {
+    x.filter_handler = whole_interpreter;
+    for (const Label& l : labels)
+      if (l.id == x.id) x.filter_handler = l.label;
+  }
+  st.filter_handlers_ready = true;
+}
+
+}  // namespace
+
 JitResult interpreter_filter_run(void* state, uint8_t* pkt, uint64_t len, uint32_t* len_ptr,
                                  uint64_t capacity, const void* meta) {
-  struct Label {
-    uint16_t id;
-    const void* label;
-  };
   static const Label kLabels[] = {
       {H_PASS, &&L_PASS},
       {H_DROP, &&L_DROP},
@@ -56,16 +77,8 @@ JitResult interpreter_filter_run(void* state, uint8_t* pkt, uint64_t len, uint32
 #undef NETCPU_FUSED_LABELS
   };
   auto& st = *static_cast<RunState*>(state);
-  if (!st.filter_handlers_ready) [[unlikely]] {
-    // A form is_filter_form names and this table lacks goes to the whole
-    // interpreter: slower, never wrong.
-    for (DecodedInsn& x : st.decoded) {
-      x.filter_handler = &&whole_interpreter;
-      for (const Label& l : kLabels)
-        if (l.id == x.id) x.filter_handler = l.label;
-    }
-    st.filter_handlers_ready = true;
-  }
+  if (!st.filter_handlers_ready) [[unlikely]]
+    fill_filter_handlers(st, kLabels, &&whole_interpreter);
   if (!pkt) __builtin_unreachable();  // Instance::run calls this with a packet only
   InstanceImpl& vm = *st.vm;
   const DecodedInsn* const decoded = st.decoded.data();
