@@ -84,6 +84,22 @@ TEST(InterpreterFilter, GivesTheWholeInterpretersResults) {
   }
 }
 
+TEST(InterpreterFilter, RunsAsSaysWhichLoopRuns) {
+  const std::string filter =
+      ".text:\n    mov gpr0, pkt.u16[12]\n    beq gpr0, 0x806, no\n"
+      "    pass\nno:\n    drop\n";
+  auto vm = interpreted(filter, Limits{}.budget, false);
+  ASSERT_TRUE(vm);
+  EXPECT_EQ(vm->runs_as(), "interpreter (native code turned off), in its filter loop");
+  vm->set_profiling(true);  // counts each instruction: the whole loop
+  EXPECT_EQ(vm->runs_as(), "interpreter (native code turned off)");
+  // A mapped register (the parser's memo) is state: not a filter form.
+  auto mapped = interpreted(".text:\n    beq eth.type, 0x806, no\n    pass\nno:\n    drop\n",
+                            Limits{}.budget, false);
+  ASSERT_TRUE(mapped);
+  EXPECT_EQ(mapped->runs_as(), "interpreter (native code turned off)");
+}
+
 TEST(InterpreterFilter, AFaultHandedOverCountsOnce) {
   // The short frame faults in the filter loop and runs again in the whole
   // interpreter: one packet, one abort, the load's pc.

@@ -190,7 +190,9 @@ class Instance {
   bool jit_compiled() const;
   const std::string& jit_status() const;
   // What packets run now, and why: "native code (compiled, N bytes)" or
-  // "interpreter (...)" with what keeps the native code from running.
+  // "interpreter (...)" with what keeps the native code from running, and
+  // ", in its filter loop" for a program made of classic BPF's operations
+  // only (the interpreter's quicker loop for such programs).
   std::string runs_as() const;
 
  protected:
