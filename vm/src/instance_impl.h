@@ -65,7 +65,8 @@ class alignas(64) InstanceImpl final : public Instance {
   // on as few cache lines as possible: a switch runs each frame's program
   // with cold caches.
   // jit_'s entry while packets may run it (limits_.jit on, no profiling),
-  // else null; direct_ is it too unless a run must set the tables' clock.
+  // else null; direct_ is it, or the interpreter's entry where it is null,
+  // unless a run must set the tables' clock.
   NativeEntry native_ = nullptr;
   std::unique_ptr<RunState> state_;
   // The program has timed tables (lru, idle): each run sets table_clock_.

@@ -131,9 +131,9 @@ class Instance {
 
   // Runs the program on pkt[0..len), which it may rewrite in place and
   // resize up to min(capacity, max_packet). len is updated. No allocation.
-  // Inline: where the program runs as native code and ends in a plain pass
-  // or drop (the code counted it), the whole run is the code's call and this
-  // RunResult; everything else goes out of line.
+  // Inline: where the run ends in a plain pass or drop, counted by the
+  // native code or the interpreter's entry that stands in for it, the whole
+  // run is that call and this RunResult; everything else goes out of line.
   RunResult run(uint8_t* pkt, uint32_t& len, uint32_t capacity, const PacketMeta& meta) {
     if (!direct_ || !pkt) [[unlikely]]
       return run_other(pkt, len, capacity, meta);
@@ -215,9 +215,10 @@ class Instance {
   }
 
   // What run()'s inline path reads, on the instance's first cache line: the
-  // native code when packets may call it with nothing set up first (the JIT
-  // on, no profiling, no timed tables to give a clock), else null; its
-  // scratch state; how many packets the last run emitted.
+  // entry packets may call with nothing set up first (the native code, else
+  // the interpreter's, with the same convention), null where a run must set
+  // the timed tables' clock first; its scratch state; how many packets the
+  // last run emitted.
   NativeEntry direct_ = nullptr;
   void* direct_state_ = nullptr;
   uint32_t emitted_count_ = 0;
