@@ -389,7 +389,7 @@ static_assert(static_cast<int>(JitExit::Pass) == static_cast<int>(Verdict::Pass)
 
 std::string InstanceImpl::runs_as() const {
   if (native_) return "native code (" + jit_status_ + ")";
-  const std::string loop = state_->filter_program && !profiling_ ? ", in its filter loop" : "";
+  const std::string loop = direct_ == interpreter_filter_run ? ", in its filter loop" : "";
   if (!jit_) return "interpreter (" + jit_status_ + ")" + loop;
   if (!limits_.jit) return "interpreter (native code turned off)" + loop;
   return "interpreter (profiling is on)";

@@ -168,6 +168,16 @@ void prepare_handlers(RunState& st, const Program& p) {
                                   [](const DecodedInsn& d) { return is_filter_form(d.id); });
 }
 
+namespace {
+
+// The RunResult of a run that ended as j says (Interpreter::run_to_end),
+// len the packet's length after it.
+RunResult result_of(const RunState& st, JitResult j, uint32_t len) {
+  return j.plain() ? InstanceImpl::plain_result(j, len) : st.result;
+}
+
+}  // namespace
+
 struct Interpreter {
   InstanceImpl& vm;
   RunState& st;
@@ -536,8 +546,7 @@ struct Interpreter {
                          : run_loop<false>(entry, budget, start);
   }
   RunResult run(uint32_t entry, uint64_t budget, uint64_t start = 0) {
-    const JitResult j = run_to_end(entry, budget, start);
-    return j.plain() ? InstanceImpl::plain_result(j, len) : st.result;
+    return result_of(st, run_to_end(entry, budget, start), len);
   }
   // The dispatch loop; with kProfile, counting each instruction's runs.
   template <bool kProfile>
@@ -1077,7 +1086,7 @@ JitResult interpreter_run(void* state, uint8_t* pkt, uint64_t, uint32_t* len_ptr
 RunResult InstanceImpl::execute(uint32_t pc, uint8_t* pkt, uint32_t& len, uint32_t capacity,
                                 const PacketMeta& meta) {
   const JitResult j = fresh_run(*this, pc, pkt, len, capacity, meta);
-  return j.plain() ? plain_result(j, len) : state_->result;
+  return result_of(*state_, j, len);
 }
 
 // A packet's run when no native code runs it and the packet path needs
