@@ -46,6 +46,20 @@ std::vector<std::vector<uint8_t>> packets() {
   p.push_back(fragment);
   auto icmp = test::ipv4_frame(1, 0x0a000001, 0x0a000002, 0x0800, 0);
   p.push_back(icmp);
+  // IPv4 headers other than 20 bytes: with 4 bytes of options, a header
+  // length below 20, version 5; and the header cut one byte short.
+  auto options = test::ipv4_frame(17, 0x0a000001, 0x0a000002, 53, 9);
+  options.insert(options.begin() + 34, {1, 1, 1, 0});
+  options[14] = 0x46;
+  p.push_back(options);
+  for (uint8_t ver_ihl : {0x44, 0x55}) {
+    auto odd = test::ipv4_frame(6, 0x0a000001, 0x0a000002, 40000, 80);
+    odd[14] = ver_ihl;
+    p.push_back(odd);
+  }
+  auto header_cut = test::ipv4_frame(6, 0x0a000001, 0x0a000002, 1, 2);
+  header_cut.resize(33);
+  p.push_back(header_cut);
   // UDP without a checksum (0, which a rewrite leaves 0), and with 0xffff,
   // which rewriting an address to itself would turn into 0 (written 0xffff).
   for (uint8_t sum : {0x00, 0xff}) {
@@ -363,6 +377,31 @@ TEST(Jit, EthTypeAfterTagsUpToTheParsersLimit) {
   }
   EXPECT_EQ(*interp.output, "0 806\n0 0\n");
   EXPECT_EQ(*jit.output, *interp.output);
+}
+
+// ip.src and ip.dst are read from the frame where nothing has parsed yet
+// (untagged IPv4 with a 20-byte header), else through the parser: the same
+// values either way, on every frame, whether or not another read parsed
+// before or after, with both read by one instruction, and after a rewrite.
+TEST(Jit, IpAddressesReadAsTheParserGivesThem) {
+  expect_same(
+      ".text:\n    bne eth.type, ETH_IP, reject\n    bne ip.src, 10.0.0.1, reject\n"
+      "    bne ip.dst, 10.0.0.2, reject\n    pass\nreject:\n    drop\n");
+  expect_same(
+      ".text:\n    print \"%x %x\", ip.src, ip.dst\n    print \"%d %d\", has.tcp, l4.dport\n"
+      "    pass\n");
+  expect_same(
+      ".text:\n    bltu ip.src, ip.dst, low\n    mov gpr0, l4.dport\n    mov gpr1, ip.dst\n"
+      "    beq gpr0, gpr1, low\n    pass\nlow:\n    mov gpr2, has.ip4\n    beq gpr2, 1, yes\n"
+      "    drop\nyes:\n    pass\n");
+  expect_same(
+      ".text:\n    bgtu mlen, 60, long\n    mov gpr1, ip.proto\nlong:\n    mov gpr0, ip.src\n"
+      "    add gpr0, ip.dst\n    add gpr0, gpr1\n    bltu gpr0, 0x14000004, no\n    pass\nno:\n"
+      "    drop\n");
+  expect_same(
+      ".text:\n    print \"%x\", ip.src\n    rewrite ip.src, 10.9.9.9\n    print \"%x %x\", "
+      "ip.src, "
+      "ip.dst\n    pass\n");
 }
 
 TEST(Jit, BranchesOnHasFieldsAgainstZeroAndOne) {

@@ -803,12 +803,19 @@ class Compiler {
     parsed_ = unparsed_ = false;  // it may or may not have parsed
   }
 
-  // Whether a read of this operand parses the headers (any header field
+  // Whether a read of this operand may parse the headers (any header field
   // does, through field_location or the memo, but eth.type read from the
   // frame; metadata does not).
   bool parses(const Operand& o) const {
     const int m = mapped_read(o);
     return m >= 0 && !is_metadata(static_cast<MappedReg>(m)) && !eth_type_from_frame(m);
+  }
+  // Whether it parses them on every path: not a field read_from_frame()
+  // takes from the frame itself where it can.
+  bool surely_parses(const Operand& o) const {
+    if (!parses(o)) return false;
+    const auto loc = field_location(static_cast<MappedReg>(mapped_read(o)));
+    return !loc || !from_frame(*loc);
   }
 
   // Per pc, whether no path from the entry to it has done anything that
@@ -834,7 +841,7 @@ class Compiler {
           // end (an empty table, say) nothing read them.
           const bool operands_read = in.op != Op::FOREACH;
           return !writes_packet(in) &&
-                 (parsed || (operands_read && (parses(in.a) || parses(in.b))));
+                 (parsed || (operands_read && (surely_parses(in.a) || surely_parses(in.b))));
         },
         std::logical_and<>());
   }
@@ -999,6 +1006,7 @@ class Compiler {
   // packet reads need no bounds check: the `when` bits vouch for them.
   void read_located(const FieldLocation& loc) {
     using From = FieldLocation::From;
+    if (!parsed_ && from_frame(loc)) return read_from_frame(loc);
     ensure_parsed();
     if (loc.from == From::Flags) {
       if (known_ & loc.when) return a_.mov_imm(RAX, 1);
@@ -1021,6 +1029,37 @@ class Compiler {
       a_.load_packet(pkt_, loc.width_log, false, loc.offset);
     }
     if (test) a_.bind(absent);
+  }
+
+  // Whether read_located() reads the field from the frame where the headers
+  // are not parsed yet (read_from_frame): an IPv4 header field, ip.src or
+  // ip.dst. A program that reads only addresses (ip_pair) parses nothing.
+  bool from_frame(const FieldLocation& loc) const {
+    return l_.ethernet && !no_packet_ && loc.from == FieldLocation::From::L3 &&
+           loc.when == has::kIp4 && loc.offset + (1u << loc.width_log) <= kIp4MinHeader;
+  }
+
+  // rax = an IPv4 header field from the frame where it is untagged IPv4 with
+  // a 20-byte header, the frames a switch forwards most: for them
+  // parse_headers gives l3 = 14 and kIp4 (the whole header is in the
+  // frame). Any other frame is parsed and the field read as parsed. Either
+  // way the headers may still be unparsed after it: so nothing after this
+  // read assumes they are parsed (surely_parses).
+  void read_from_frame(const FieldLocation& loc) {
+    const int parse = a_.new_label(), done = a_.new_label();
+    a_.alu_imm(Alu::Cmp, len_, kEthHeader + kIp4MinHeader);
+    a_.jcc(kB, parse);
+    a_.cmp_word(pkt_, 12, 0x0008);  // EtherType 0x0800, as the bytes read little-endian
+    a_.jcc(kNE, parse);
+    a_.cmp_byte(pkt_, kEthHeader, 0x45);  // version 4, 20-byte header
+    a_.jcc(kNE, parse);
+    a_.load_sized(pkt_, static_cast<int32_t>(kEthHeader + loc.offset), loc.width_log, false);
+    a_.jmp(done);
+    a_.bind(parse);
+    ensure_parsed();
+    read_located(loc);
+    a_.bind(done);
+    parsed_ = unparsed_ = false;  // parsed on one way here, not on the other
   }
 
   // rax = the value of o.

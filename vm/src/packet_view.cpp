@@ -11,7 +11,6 @@
 namespace netcpu {
 namespace {
 
-constexpr size_t kIp4MinHeader = 20;
 constexpr size_t kIp6Header = 40;
 constexpr size_t kArpBody = 28;  // IPv4 over Ethernet
 // A chain longer than this is an attack or garbage, not a real packet.

@@ -14,6 +14,7 @@ constexpr uint16_t kTypeIp6 = 0x86dd;
 constexpr uint16_t kVlanTpids[] = {0x8100, 0x88a8, 0x9100};
 constexpr uint32_t kEthHeader = 14;
 constexpr uint32_t kVlanTag = 4;
+constexpr uint32_t kIp4MinHeader = 20;  // without options
 // Headers stores offsets in 16 bits: the parser reads only this many of a
 // packet's bytes (nothing past 64 KiB is a header anyway).
 constexpr uint32_t kMaxParsed = 0xffff;
