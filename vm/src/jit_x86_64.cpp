@@ -1561,10 +1561,7 @@ class Compiler {
       a_.call(reinterpret_cast<const void*>(l_.rewrite));
       a_.alu32_imm(Alu::Xor, RAX, 1);  // equal (0) when rewritten
     }
-    a_.store(state_, l_.cmp_a, RAX);
-    a_.alu(Alu::Xor, RCX, RCX);
-    a_.store(state_, l_.cmp_b, RCX);
-    flags_in_registers_ = true;
+    found_flags();
   }
 
   // rewrite ip.src or ip.dst (the IPv4 header's bytes at `offset`) to the
@@ -1840,10 +1837,7 @@ class Compiler {
     a_.bind(absent);
     a_.mov_imm(RAX, 1);
     a_.bind(done);
-    a_.store(state_, l_.cmp_a, RAX);
-    a_.alu(Alu::Xor, RCX, RCX);
-    a_.store(state_, l_.cmp_b, RCX);
-    flags_in_registers_ = true;
+    found_flags();
   }
 
   // rax = the value slot of the key whose number is in rax, or on to
@@ -1911,8 +1905,25 @@ class Compiler {
       a_.alu(Alu::And, RAX, RCX);
       a_.alu(Alu::Xor, RCX, RCX);
     }
-    a_.store(state_, l_.cmp_a, RAX);
-    a_.store(state_, l_.cmp_b, RCX);
+    store_flags();
+  }
+
+  // The flags as the interpreter's set_found leaves them, from rax: 0 when
+  // found (or rewritten), 1 when not.
+  void found_flags() {
+    a_.alu(Alu::Xor, RCX, RCX);
+    store_flags();
+  }
+
+  // The flags' operands, rax and rcx, kept in the state for a flag jump
+  // that a branch or the interpreter comes between (and in rax and rcx for
+  // one right after): in a program with flag jumps; without one nothing
+  // reads them.
+  void store_flags() {
+    if (flags_) {
+      a_.store(state_, l_.cmp_a, RAX);
+      a_.store(state_, l_.cmp_b, RCX);
+    }
     flags_in_registers_ = true;
   }
 
