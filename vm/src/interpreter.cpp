@@ -188,7 +188,7 @@ struct Interpreter {
   const PacketMeta& meta;
 
   void parse() {
-    st.h = parse_headers({pkt, len}, vm.caps_.link);
+    parse_headers({pkt, len}, vm.caps_.link, st.h);
     st.parsed = true;
   }
 

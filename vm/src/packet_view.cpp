@@ -164,20 +164,67 @@ void parse_arp(const Reader& r, Headers& h) {
   if (r.fits(h.l3, kArpBody) && r.u8(h.l3 + 4) == 6 && r.u8(h.l3 + 5) == 4) h.flags |= has::kArp;
 }
 
-}  // namespace
+// The walk's result for the frames a switch forwards most, without the
+// walk: untagged IPv4 with a 20-byte header, not a fragment, or untagged
+// IPv6 without extension headers, carrying a whole TCP, UDP or ICMP
+// header (the frames the JIT's inline parse takes too), into a fresh h.
+// False, and h untouched, for any other frame. Every offset here lies far
+// inside kMaxParsed, so the whole frame's length stands for the walk's.
+bool parse_common(std::span<const uint8_t> p, Headers& h) {
+  constexpr size_t kL4Ip4 = kEthHeader + kIp4MinHeader, kL4Ip6 = kEthHeader + kIp6Header;
+  const size_t n = p.size();
+  if (n < kL4Ip4 + 8) return false;  // 8 transport bytes
+  const uint16_t type = be::load16(&p[12]);
+  uint32_t flags = has::kEth | has::kL4;
+  size_t l4 = 0;
+  uint8_t proto = 0, icmp = 0;
+  if (type == kTypeIp4) {
+    // Version 4, no options; neither MF nor a fragment offset (DF may be set).
+    if (p[kEthHeader] != 0x45 || (be::load16(&p[kEthHeader + 6]) & 0x3fff) != 0) return false;
+    flags |= has::kIp4, l4 = kL4Ip4, proto = p[kEthHeader + 9], icmp = kProtoIcmp;
+  } else if (type == kTypeIp6) {
+    if (n < kL4Ip6 + 8 || p[kEthHeader] >> 4 != 6) return false;
+    flags |= has::kIp6, l4 = kL4Ip6, proto = p[kEthHeader + 6], icmp = kProtoIcmp6;
+  } else {
+    return false;
+  }
+  size_t payload = l4 + 8;  // UDP's and ICMP's (8 bytes are there)
+  if (proto == kProtoTcp) {
+    if (n < l4 + 20) return false;
+    const size_t data_off = (p[l4 + 12] >> 4) * size_t{4};
+    if (data_off < 20) return false;
+    flags |= has::kTcp, payload = std::min(l4 + data_off, n);
+  } else if (proto == kProtoUdp) {
+    flags |= has::kUdp;
+  } else if (proto == icmp) {
+    flags |= has::kIcmp;
+  } else {
+    return false;
+  }
+  h.flags = flags;
+  h.l3 = kEthHeader;
+  h.l4 = static_cast<uint16_t>(l4);
+  h.payload = static_cast<uint16_t>(payload);
+  h.eth_type = type;
+  h.ip_hlen = static_cast<uint16_t>(l4 - kEthHeader);
+  h.ip_proto = proto;
+  if (type == kTypeIp4) h.ip_id = be::load16(&p[kEthHeader + 4]);
+  return true;
+}
 
-Headers parse_headers(std::span<const uint8_t> pkt, LinkType link) {
-  Headers h;
+// The general walk, into a fresh h: through any VLAN tags, IPv4 options and
+// IPv6 extension headers, as far as the packet goes.
+void walk(std::span<const uint8_t> pkt, LinkType link, Headers& h) {
   const Reader r(pkt.first(std::min<size_t>(pkt.size(), kMaxParsed)));
   size_t l3 = 0;
   if (link == LinkType::Ethernet) {
-    if (!r.fits(0, kEthHeader)) return h;
+    if (!r.fits(0, kEthHeader)) return;
     h.flags |= has::kEth;
     uint16_t type = r.u16_in(12);
     l3 = kEthHeader;
     while (is_vlan_tpid(type)) {
       // A tag cut short leaves eth_type 0: there is no EtherType after the tags.
-      if (!r.fits(l3, kVlanTag)) return h;
+      if (!r.fits(l3, kVlanTag)) return;
       if (!h.has(has::kVlan)) {
         h.flags |= has::kVlan;
         h.vlan_tci = r.u16(l3);
@@ -187,7 +234,7 @@ Headers parse_headers(std::span<const uint8_t> pkt, LinkType link) {
     }
     h.eth_type = type;
   } else {
-    if (!r.fits(0, 1)) return h;
+    if (!r.fits(0, 1)) return;
     switch (r.u8(0) >> 4) {
       case 4:
         h.eth_type = kTypeIp4;
@@ -196,7 +243,7 @@ Headers parse_headers(std::span<const uint8_t> pkt, LinkType link) {
         h.eth_type = kTypeIp6;
         break;
       default:
-        return h;
+        return;
     }
   }
   h.l3 = static_cast<uint16_t>(l3);
@@ -214,6 +261,25 @@ Headers parse_headers(std::span<const uint8_t> pkt, LinkType link) {
     default:
       break;
   }
+}
+
+}  // namespace
+
+void parse_headers(std::span<const uint8_t> pkt, LinkType link, Headers& h) {
+  h = Headers{};
+  if (link == LinkType::Ethernet && parse_common(pkt, h)) return;
+  walk(pkt, link, h);
+}
+
+Headers parse_headers(std::span<const uint8_t> pkt, LinkType link) {
+  Headers h;
+  parse_headers(pkt, link, h);
+  return h;
+}
+
+Headers parse_headers_walk(std::span<const uint8_t> pkt, LinkType link) {
+  Headers h;
+  walk(pkt, link, h);
   return h;
 }
 

@@ -43,11 +43,20 @@ struct Headers {
   uint32_t ip_id = 0;       // IPv4 id or IPv6 fragment header id
 
   bool has(uint32_t bit) const { return (flags & bit) != 0; }
+  bool operator==(const Headers&) const = default;
 };
 
 // Parse what is there; never reads outside pkt. A truncated header leaves its
 // has:: bit (and everything after it) clear.
 Headers parse_headers(std::span<const uint8_t> pkt, LinkType link);
+// The same into h, which it overwrites: a run's own headers, written in
+// place (a Headers returned and then copied is read back whole from
+// narrower stores, which the CPU cannot forward).
+void parse_headers(std::span<const uint8_t> pkt, LinkType link, Headers& h);
+// The same by the general walk alone, without parse_headers' shortcut for
+// the frames a switch forwards most: what the shortcut must give (the
+// PacketView tests and the packet_view fuzz target compare the two).
+Headers parse_headers_walk(std::span<const uint8_t> pkt, LinkType link);
 
 // Where a header field is, for the fields that are one fixed-width read once
 // the headers are parsed: a has:: test, a member of Headers, or network-order
