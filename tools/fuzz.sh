@@ -61,12 +61,16 @@ for t in "${run[@]}"; do
     args+=(-jobs="$jobs" -workers="$jobs")
   fi
   log=$cache/$t.log
+  # The workers' logs of an earlier run with NETCPU_FUZZ_JOBS: not this run's.
+  rm -f "$artifacts"/fuzz-*.log
   echo "fuzz: $t for $minutes min into $corpus (log: $log)"
   # The tree's corpus is read as a second directory: new inputs go to the first.
   result=ok
   (cd "$artifacts" && "$build/tests/fuzz/fuzz_$t" "${args[@]}" "$corpus" "$root/tests/fuzz/corpus/$t") >"$log" 2>&1 ||
     { result=FAILED; status=1; }
-  execs=$(grep -h 'stat::number_of_executed_units' "$log" "$artifacts"/fuzz-*.log 2>/dev/null |
+  # Every process's final count is in the main log (with NETCPU_FUZZ_JOBS,
+  # libFuzzer copies each worker's fuzz-N.log into it when the worker ends).
+  execs=$(grep -h 'stat::number_of_executed_units' "$log" |
           awk '{ s += $2 } END { print s + 0 }' || true)
   last=$(grep -hE '^#[0-9]+' "$log" | tail -n 1 || true)
   [ "$execs" -gt 0 ] || execs=$(sed -nE 's/^#([0-9]+).*/\1/p' <<<"$last")
