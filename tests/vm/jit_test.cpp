@@ -379,19 +379,18 @@ TEST(Jit, EthTypeAfterTagsUpToTheParsersLimit) {
   EXPECT_EQ(*jit.output, *interp.output);
 }
 
-// ip.src and ip.dst are read from the frame where nothing has parsed yet
-// (untagged IPv4 with a 20-byte header), else through the parser: the same
-// values either way, on every frame, whether or not another read parsed
-// before or after, with both read by one instruction, and after a rewrite.
-TEST(Jit, IpAddressesReadAsTheParserGivesThem) {
+// ip.src, ip.dst, ip.proto and the network layer's has.* flags are read
+// from the frame where nothing has parsed yet (untagged IPv4 with a 20-byte
+// header), else through the parser: the same values either way, on every
+// frame, whether or not another read parsed before or after, with two read
+// by one instruction, as branches on a flag, and after a rewrite.
+TEST(Jit, FieldsReadFromTheFrameAsTheParserGivesThem) {
+  // Programs that read no other header field: frames are read where they can be.
   expect_same(
       ".text:\n    bne eth.type, ETH_IP, reject\n    bne ip.src, 10.0.0.1, reject\n"
       "    bne ip.dst, 10.0.0.2, reject\n    pass\nreject:\n    drop\n");
   expect_same(
-      ".text:\n    print \"%x %x\", ip.src, ip.dst\n    print \"%d %d\", has.tcp, l4.dport\n"
-      "    pass\n");
-  expect_same(
-      ".text:\n    bltu ip.src, ip.dst, low\n    mov gpr0, l4.dport\n    mov gpr1, ip.dst\n"
+      ".text:\n    bltu ip.src, ip.dst, low\n    mov gpr0, ip.proto\n    mov gpr1, ip.dst\n"
       "    beq gpr0, gpr1, low\n    pass\nlow:\n    mov gpr2, has.ip4\n    beq gpr2, 1, yes\n"
       "    drop\nyes:\n    pass\n");
   expect_same(
@@ -399,9 +398,30 @@ TEST(Jit, IpAddressesReadAsTheParserGivesThem) {
       "    add gpr0, ip.dst\n    add gpr0, gpr1\n    bltu gpr0, 0x14000004, no\n    pass\nno:\n"
       "    drop\n");
   expect_same(
-      ".text:\n    print \"%x\", ip.src\n    rewrite ip.src, 10.9.9.9\n    print \"%x %x\", "
-      "ip.src, "
-      "ip.dst\n    pass\n");
+      ".text:\n    print \"%x\", ip.src\n    rewrite ip.src, 10.9.9.9\n"
+      "    print \"%x %x\", ip.src, ip.dst\n    pass\n");
+  expect_same(
+      ".text:\n    print \"%d %d\", has.eth, has.vlan\n    print \"%d %d\", has.arp, has.ip4\n"
+      "    print \"%d %d\", has.ip6, has.ip\n    print \"%d\", ip.proto\n    pass\n");
+  expect_same(
+      ".data:\n    table seen hash key 4 value 8 max 64\n.text:\n    beq has.ip4, 0, accept\n"
+      "    tadd seen, ip.src, 1\n    lookup gpr0, seen, ip.src\n    bgtu gpr0, 3, over\n"
+      "accept:\n    pass\nover:\n    drop\n");
+  const std::string flags =
+      "other:\n    beq has.ip6, 1, accept\n    bne has.arp, 0, accept\n    beq has.vlan, 1, "
+      "accept\n    bne has.eth, 1, accept\n    beq has.ip, 0, accept\n    mov gpr1, ip.proto\n"
+      "    beq gpr1, PROTO_UDP, accept\n    drop\naccept:\n    pass\n";
+  expect_same(".text:\n    bne ip.proto, PROTO_TCP, other\n    bne ip.dst, 10.0.0.2, accept\n" +
+              flags);
+  // And where another read parses: the frame is not read, the same values.
+  expect_same(
+      ".text:\n    print \"%x %x\", ip.src, ip.dst\n    print \"%d %d\", has.tcp, l4.dport\n"
+      "    pass\n");
+  expect_same(
+      ".data:\n    table ports hash key 2 value 1 max 8\n.init:\n    update ports, 80, 1\n    end\n"
+      ".text:\n    bne ip.proto, PROTO_TCP, other\n    lookup gpr0, ports, l4.dport\n"
+      "    je accept\n    drop\n" +
+      flags);
 }
 
 TEST(Jit, BranchesOnHasFieldsAgainstZeroAndOne) {

@@ -247,6 +247,17 @@ class Compiler {
       frames_ |= in.op == Op::CALL;
       resizes_ |= in.op == Op::RESIZE;
     }
+    // Whether every header field the code reads is one a frame gives (eth.type too).
+    frame_fields_only_ = true;
+    for (uint32_t pc = 0; pc < n; ++pc) {
+      if (!flow_.reached(pc)) continue;
+      for (const Operand* o : {&p_.code[pc].a, &p_.code[pc].b}) {
+        if (!parses(*o)) continue;
+        const auto loc = field_location(static_cast<MappedReg>(mapped_read(*o)));
+        if (!loc || !frame_field(*loc)) frame_fields_only_ = false;
+      }
+      if (steps(p_.code[pc]) || walks(p_.code[pc])) frame_fields_only_ = false;  // they parse too
+    }
     // A leaf has no budget checks past its entry: no loops, no functions.
     for (uint32_t pc = 0; pc < n; ++pc)
       if (flow_.reached(pc) && flow_.checkpoint(pc) && (pc != entry_ || targeted_[pc]))
@@ -1006,10 +1017,10 @@ class Compiler {
   // packet reads need no bounds check: the `when` bits vouch for them.
   void read_located(const FieldLocation& loc) {
     using From = FieldLocation::From;
+    if (loc.from == From::Flags && (known_ & loc.when)) return a_.mov_imm(RAX, 1);
     if (!parsed_ && from_frame(loc)) return read_from_frame(loc);
     ensure_parsed();
     if (loc.from == From::Flags) {
-      if (known_ & loc.when) return a_.mov_imm(RAX, 1);
       test_header_flags(loc.when);
       a_.mov_imm(RAX, 0);  // mov eax, 0 leaves the flags alone
       return a_.setne_al();
@@ -1031,29 +1042,61 @@ class Compiler {
     if (test) a_.bind(absent);
   }
 
-  // Whether read_located() reads the field from the frame where the headers
-  // are not parsed yet (read_from_frame): an IPv4 header field, ip.src or
-  // ip.dst. A program that reads only addresses (ip_pair) parses nothing.
-  bool from_frame(const FieldLocation& loc) const {
-    return l_.ethernet && !no_packet_ && loc.from == FieldLocation::From::L3 &&
-           loc.when == has::kIp4 && loc.offset + (1u << loc.width_log) <= kIp4MinHeader;
+  // Whether read_located() takes the field from the frame itself where the
+  // headers are not parsed yet and the frame is untagged IPv4 with a
+  // 20-byte header (read_from_frame): in a program that reads no header
+  // field but these (frame_fields_only_), so that such a frame is never
+  // parsed (ip_pair; rate_limit's has.ip4 and ip.src). Where another read
+  // parses anyway, testing the frame before it costs more than it saves.
+  bool from_frame(const FieldLocation& loc) const { return frame_fields_only_ && frame_field(loc); }
+  // The fields such a frame gives: ip.src and ip.dst (bytes of that
+  // header), ip.proto (its byte 9), and has.eth, has.vlan, has.arp,
+  // has.ip4, has.ip6 and has.ip (what such a frame has, and has not).
+  bool frame_field(const FieldLocation& loc) const {
+    using From = FieldLocation::From;
+    if (!l_.ethernet || no_packet_) return false;
+    constexpr uint32_t kNetwork = has::kEth | has::kVlan | has::kArp | has::kIp4 | has::kIp6;
+    switch (loc.from) {
+      case From::L3:
+        return loc.when == has::kIp4 && loc.offset + (1u << loc.width_log) <= kIp4MinHeader;
+      case From::Flags:
+        return (loc.when & ~kNetwork) == 0;
+      case From::Headers:
+        return loc.offset == offsetof(Headers, ip_proto);
+      default:
+        return false;
+    }
   }
+  // Such a flag's value in such a frame.
+  static bool frame_flag(uint32_t when) { return (when & (has::kEth | has::kIp4)) != 0; }
 
-  // rax = an IPv4 header field from the frame where it is untagged IPv4 with
-  // a 20-byte header, the frames a switch forwards most: for them
-  // parse_headers gives l3 = 14 and kIp4 (the whole header is in the
-  // frame). Any other frame is parsed and the field read as parsed. Either
-  // way the headers may still be unparsed after it: so nothing after this
-  // read assumes they are parsed (surely_parses).
-  void read_from_frame(const FieldLocation& loc) {
-    const int parse = a_.new_label(), done = a_.new_label();
+  // On to `parse` unless the frame is untagged IPv4 with a 20-byte header,
+  // the frames a switch forwards most: for them parse_headers gives
+  // kEth and kIp4 (the whole header is in the frame), l3 = 14, and no
+  // kVlan, kArp or kIp6.
+  void check_common_ip4(int parse) {
     a_.alu_imm(Alu::Cmp, len_, kEthHeader + kIp4MinHeader);
     a_.jcc(kB, parse);
     a_.cmp_word(pkt_, 12, 0x0008);  // EtherType 0x0800, as the bytes read little-endian
     a_.jcc(kNE, parse);
     a_.cmp_byte(pkt_, kEthHeader, 0x45);  // version 4, 20-byte header
     a_.jcc(kNE, parse);
-    a_.load_sized(pkt_, static_cast<int32_t>(kEthHeader + loc.offset), loc.width_log, false);
+  }
+
+  // rax = a field from_frame() names, from the frame where check_common_ip4
+  // passes; any other frame is parsed and the field read as parsed. Either
+  // way the headers may still be unparsed after it: so nothing after this
+  // read assumes they are parsed (surely_parses).
+  void read_from_frame(const FieldLocation& loc) {
+    using From = FieldLocation::From;
+    const int parse = a_.new_label(), done = a_.new_label();
+    check_common_ip4(parse);
+    if (loc.from == From::Flags)
+      a_.mov_imm(RAX, frame_flag(loc.when));
+    else if (loc.from == From::L3)
+      a_.load_sized(pkt_, static_cast<int32_t>(kEthHeader + loc.offset), loc.width_log, false);
+    else  // ip.proto
+      a_.load_sized(pkt_, static_cast<int32_t>(kEthHeader + 9), 0, true);
     a_.jmp(done);
     a_.bind(parse);
     ensure_parsed();
@@ -2018,9 +2061,19 @@ class Compiler {
       if (jump_if_set) a_.jmp(pc_label_[in.target]);
       return true;
     }
+    const auto loc = field_location(static_cast<MappedReg>(in.a.reg));
+    int done = -1;
+    if (!parsed_ && from_frame(*loc)) {  // the frame's value where it can, as read_from_frame
+      const int parse = a_.new_label();
+      done = a_.new_label();
+      check_common_ip4(parse);
+      a_.jmp(frame_flag(when) == jump_if_set ? pc_label_[in.target] : done);
+      a_.bind(parse);
+    }
     ensure_parsed();
     test_header_flags(when);
     a_.jcc(jump_if_set ? kNE : kE, pc_label_[in.target]);
+    if (done >= 0) a_.bind(done);  // (the instruction ends here: nothing after it assumes a parse)
     return true;
   }
 
@@ -2068,6 +2121,7 @@ class Compiler {
   bool frames_ = false;              // native calls
   bool resizes_ = false;             // the packet's length may change during a run
   bool full_ = false;                // the full prologue: anything beyond a leaf filter
+  bool frame_fields_only_ = false;   // the program reads no header field a frame does not give
   bool loops_or_functions_ = false;  // budget checks past the entry
   bool counts_down_ = false;         // count_ holds what is left of the budget
   uint32_t read_regs_ = 0;           // bit per gpr
