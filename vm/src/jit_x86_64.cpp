@@ -227,6 +227,7 @@ class Compiler {
     targeted_.assign(n, false);
     std::vector<FlowEdge> out;
     bool leaf = true;
+    frame_fields_only_ = true;
     for (uint32_t pc = 0; pc < n; ++pc) {
       if (!flow_.reached(pc)) continue;
       const Insn& in = p_.code[pc];
@@ -236,7 +237,9 @@ class Compiler {
       for (const Operand* o : {&in.a, &in.b}) {
         calls_out_ |= calls(*o);
         reads_wlen_ |= mapped_read(*o) == static_cast<int>(MappedReg::Wlen);
+        if (parses(*o) && !frame_field_read(*o)) frame_fields_only_ = false;
       }
+      if (steps(in) || walks(in)) frame_fields_only_ = false;  // the interpreter's handler parses
       if (steps(in) || walks(in) || op_info(in.op).aux == Aux::Table || in.op == Op::FIND ||
           calls_helper(in))
         calls_out_ = true;
@@ -246,17 +249,6 @@ class Compiler {
       stack_ |= in.op == Op::PUSH || in.op == Op::POP || in.op == Op::CALL || in.op == Op::FOREACH;
       frames_ |= in.op == Op::CALL;
       resizes_ |= in.op == Op::RESIZE;
-    }
-    // Whether every header field the code reads is one a frame gives (eth.type too).
-    frame_fields_only_ = true;
-    for (uint32_t pc = 0; pc < n; ++pc) {
-      if (!flow_.reached(pc)) continue;
-      for (const Operand* o : {&p_.code[pc].a, &p_.code[pc].b}) {
-        if (!parses(*o)) continue;
-        const auto loc = field_location(static_cast<MappedReg>(mapped_read(*o)));
-        if (!loc || !frame_field(*loc)) frame_fields_only_ = false;
-      }
-      if (steps(p_.code[pc]) || walks(p_.code[pc])) frame_fields_only_ = false;  // they parse too
     }
     // A leaf has no budget checks past its entry: no loops, no functions.
     for (uint32_t pc = 0; pc < n; ++pc)
@@ -824,9 +816,14 @@ class Compiler {
   // Whether it parses them on every path: not a field read_from_frame()
   // takes from the frame itself where it can.
   bool surely_parses(const Operand& o) const {
-    if (!parses(o)) return false;
-    const auto loc = field_location(static_cast<MappedReg>(mapped_read(o)));
-    return !loc || !from_frame(*loc);
+    return parses(o) && !(frame_fields_only_ && frame_field_read(o));
+  }
+  // Whether o reads a header field a frame gives (frame_field).
+  bool frame_field_read(const Operand& o) const {
+    const int m = mapped_read(o);
+    if (m < 0) return false;
+    const auto loc = field_location(static_cast<MappedReg>(m));
+    return loc && frame_field(*loc);
   }
 
   // Per pc, whether no path from the entry to it has done anything that
