@@ -154,6 +154,7 @@ class Generator {
     const int kind = in_.ConsumeIntegralInRange(0, opt_.jit_shapes ? 0 : 12);
     if (kind == 1) return switch_block();
     if (kind == 5) return foreach_block();
+    if (kind == 6) return counted_loop_block();
     if (kind == 2) {  // push, a few instructions, pop
       p_.code.push_back(make(Op::PUSH, read()));
       body();
@@ -231,11 +232,68 @@ class Generator {
     p_.code.push_back(end);
   }
 
-  // Branch targets were item numbers while the region grew; now pcs.
+  // A gpr counted up by a power of two to a bound, around reads of the
+  // packet based on it (`add gpr0, 1` ... `bltu gpr0, gpr2, loop`), which
+  // the JIT checks once on entry (CountedLoop); now and then with an
+  // instruction in it that makes it another kind of loop.
+  void counted_loop_block() {
+    const uint8_t counter = gpr().reg;
+    Insn start = make(Op::MOV, Operand{Kind::Reg, 0, counter, 0});
+    start.b =
+        in_.ConsumeBool() ? Operand{Kind::Imm, 0, 0, in_.ConsumeIntegralInRange(0, 80)} : read();
+    p_.code.push_back(start);
+    Operand bound = gpr();
+    switch (in_.ConsumeIntegralInRange(0, 2)) {
+      case 0:
+        bound = Operand{Kind::Imm, 0, 0,
+                        in_.ConsumeBool() ? in_.ConsumeIntegralInRange(0, 120) : immediate()};
+        break;
+      case 1: {
+        Insn to_mlen = make(Op::MOV, bound);
+        to_mlen.b = Operand{Kind::Mapped, 0, static_cast<uint8_t>(MappedReg::Mlen), 0};
+        p_.code.push_back(to_mlen);
+        break;
+      }
+      default:
+        break;
+    }
+    const uint32_t head = pc();
+    for (int n = in_.ConsumeIntegralInRange(0, 2); n > 0; --n) loop_insn(counter);
+    Insn step = make(Op::ADD, Operand{Kind::Reg, 0, counter, 0});
+    step.b = Operand{Kind::Imm, 0, 0, int64_t{1} << in_.ConsumeIntegralInRange(0, 3)};
+    p_.code.push_back(step);
+    for (int n = in_.ConsumeIntegralInRange(0, 2); n > 0; --n) loop_insn(counter);
+    Insn back = make(Op::BLTU, Operand{Kind::Reg, 0, counter, 0});
+    back.b = bound;
+    if (in_.ConsumeBool()) back.op = Op::BGTU, std::swap(back.a, back.b);
+    back.target = head;
+    back_branches_.push_back(pc());
+    p_.code.push_back(back);
+  }
+
+  // In a counted loop: mostly arithmetic with the packet at the counter.
+  void loop_insn(uint8_t counter) {
+    static constexpr Op kArithmetic[] = {Op::ADD, Op::XOR, Op::MOV, Op::SUB, Op::MUL};
+    if (in_.ConsumeIntegralInRange(0, 3) == 0)
+      return p_.code.push_back(insn(pick(straight_pool_), 0, 0));
+    Insn in = make(kArithmetic[in_.ConsumeIntegralInRange<size_t>(0, std::size(kArithmetic) - 1)],
+                   in_.ConsumeBool() ? gpr() : write());
+    Operand at{Kind::PktMem, in_.ConsumeIntegralInRange<uint8_t>(0, 3), counter,
+               in_.ConsumeIntegralInRange(0, 3) == 0 ? in_.ConsumeIntegral<int32_t>()
+                                                     : in_.ConsumeIntegralInRange(0, 8)};
+    if (in_.ConsumeIntegralInRange(0, 3) == 0) at.attr |= attr::kHostOrder;
+    in.b = in_.ConsumeIntegralInRange(0, 4) == 0 ? read() : at;
+    p_.code.push_back(in);
+  }
+
+  // Branch targets were item numbers while the region grew; now pcs (but
+  // for the branches back of loops, made with their pcs).
   void resolve_labels(uint32_t base) {
     for (uint32_t at = base; at < pc(); ++at) {
       Insn& in = p_.code[at];
-      if (op_info(in.op).target == Target::Label) in.target = item_starts_.at(in.target);
+      if (op_info(in.op).target == Target::Label &&
+          !std::count(back_branches_.begin(), back_branches_.end(), at))
+        in.target = item_starts_.at(in.target);
     }
   }
 
@@ -433,6 +491,7 @@ class Generator {
   Program p_;
   std::vector<Op> pool_, straight_pool_, terminators_;
   std::vector<uint32_t> item_starts_;
+  std::vector<uint32_t> back_branches_;          // their targets are pcs already
   std::vector<std::pair<uint32_t, int>> calls_;  // call pc, function index
 };
 

@@ -574,6 +574,53 @@ TEST(Jit, LoopsWithGprsLiveAcrossCallsUnderEveryBudget) {
   expect_same_under_every_budget(nested, 50);
 }
 
+// A loop of one block that counts a gpr up to a bound (`add gpr0, 1` ...
+// `bltu gpr0, gpr2, loop`) checks the budget and its reads based on the
+// counter once on entry, for the whole loop, and runs without checks when
+// they hold: it must stop, fault and count where the interpreter does when
+// they do not, by a byte or an instruction.
+TEST(Jit, CountedLoopsCheckTheirBudgetAndReadsOnceWithTheInterpretersResults) {
+  // Every byte of the packet summed, to its last (the end of a guarded page),
+  // and one past it (the last iteration faults).
+  for (const char* last : {"", " + 1"}) {
+    const std::string whole = std::string(".text:\n    mov gpr2, mlen\n    mov gpr0, 0\nloop:\n") +
+                              "    add gpr1, pkt.u8[gpr0" + last +
+                              "]\n    add gpr0, 1\n    bltu gpr0, gpr2, loop\n"
+                              "    bgeu gpr1, 2000, heavy\n    pass\nheavy:\n    drop\n";
+    expect_same(whole);
+    expect_same_under_every_budget(whole, 40);
+    Limits l;
+    for (uint64_t budget : {60, 61, 62, 63, 64, 100, 200, 213, 214, 215, 216, 300}) {
+      l.budget = budget;
+      expect_same(whole, l);
+    }
+  }
+  // 32-bit reads by a step of 4, before and after the step, to a constant
+  // bound; reads at an offset; the bound first (bgtu); a counter at or past
+  // the bound (one iteration); a counter or bound at 2^32 and past it.
+  for (const char* start : {"0", "2", "14", "60", "200", "0xfffffffc", "0x100000000"}) {
+    for (const char* bound : {"40", "gpr2", "0x100000004"}) {
+      const std::string src = std::string(".text:\n    mov gpr2, mlen\n    mov gpr0, ") + start +
+                              "\nloop:\n    add gpr1, pkt.u32[gpr0]\n    add gpr0, 4\n"
+                              "    xor gpr1, pkt.u16[gpr0 + 2]\n    bgtu " +
+                              bound +
+                              ", gpr0, loop\n    bgeu gpr1, 0x10000, heavy\n    pass\n"
+                              "heavy:\n    drop\n";
+      expect_same(src);
+      expect_same_under_every_budget(src, 20);
+    }
+  }
+  // A loop with reads the entry check does not cover (the heap at a
+  // computed address, a constant offset): it counts each iteration as it
+  // starts, so one that faults part way counts what ran.
+  const char* faulting =
+      ".data:\nbytes b 16\n.text:\n    mov gpr0, 0\nloop:\n    add gpr1, b[gpr0]\n"
+      "    add gpr1, pkt.u8[gpr0 + 10]\n    add gpr1, pkt.u8[40]\n    add gpr0, 1\n"
+      "    bltu gpr0, 20, loop\n    pass\n";
+  expect_same(faulting);
+  expect_same_under_every_budget(faulting, 120);
+}
+
 TEST(Jit, FunctionsCallNativelyWithTheDataStack) {
   const char* src =
       ".data:\nnum depth 0\n.text:\n    push mlen\n    call outer\n    pop gpr5\n"

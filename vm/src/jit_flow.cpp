@@ -1,10 +1,45 @@
 #include "jit_flow.h"
 
 #include <algorithm>
+#include <bit>
 
 #include "netcpu/isa.h"
 
 namespace netcpu {
+
+bool is_branch(Op op) { return op >= Op::BEQ && op <= Op::BCLR; }
+bool is_flag_jump(Op op) { return op >= Op::JE && op <= Op::JAE; }
+bool is_alu(Op op) { return op >= Op::MOV && op <= Op::BSWAP64; }
+
+static_assert(static_cast<int>(Op::BGEU) - static_cast<int>(Op::BEQ) ==
+                  static_cast<int>(Op::JAE) - static_cast<int>(Op::JE) &&
+              Op::BCLR > Op::BEQ && Op::JAE > Op::JE && Op::BSWAP64 > Op::MOV &&
+              static_cast<int>(Op::JAE) - static_cast<int>(Op::JE) == 9 &&
+              static_cast<int>(Op::BCLR) - static_cast<int>(Op::BEQ) == 11 &&
+              static_cast<int>(Op::BSWAP64) - static_cast<int>(Op::MOV) == 17);
+
+uint32_t regs_in(const Operand& o, bool as_value) {
+  if (o.kind == Kind::Reg) return as_value ? 1u << o.reg : 0;
+  const bool based =
+      (o.kind == Kind::PktMem || o.kind == Kind::HeapMem || o.kind == Kind::OutMem) &&
+      !(o.attr & attr::kNoBase);
+  return based && !(o.attr & attr::kBaseMapped) ? 1u << o.reg : 0;
+}
+
+namespace {
+// Whether an instruction's a is only written (not read first).
+bool writes_only_a(Op op) { return op == Op::MOV || op == Op::POP || op == Op::FIND; }
+}  // namespace
+
+uint32_t regs_read(const Insn& in) {
+  uint32_t r = regs_in(in.a, !writes_only_a(in.op)) | regs_in(in.b, true);
+  if (in.op == Op::COPY && length_in_gpr(in.aux)) r |= 1u << in.aux;
+  return r;
+}
+uint32_t regs_written(const Insn& in) {
+  const bool writes = is_alu(in.op) || in.op == Op::POP || in.op == Op::FIND;
+  return writes && in.a.kind == Kind::Reg ? 1u << in.a.reg : 0;
+}
 
 void Flow::edges(uint32_t pc, std::vector<FlowEdge>& out) const {
   out.clear();
@@ -101,6 +136,59 @@ uint32_t Flow::block_end(uint32_t pc) const {
         pc + 1 >= p_.code.size() || leader_[pc + 1])
       return pc;
   }
+}
+
+bool counted_read(const CountedLoop& loop, const Operand& o) {
+  return o.kind == Kind::PktMem && !(o.attr & (attr::kNoBase | attr::kBaseMapped)) &&
+         !(o.attr & attr::kScaleMask) && o.reg == loop.counter;
+}
+
+std::optional<CountedLoop> counted_loop(const Flow& flow, uint32_t head) {
+  const Program& p = flow.program();
+  if (!flow.reached(head) || !flow.leader(head) || !flow.checkpoint(head) || head == flow.entry() ||
+      flow.function_entry(head))
+    return std::nullopt;
+  CountedLoop loop;
+  loop.head = head;
+  loop.end = flow.block_end(head);
+  const Insn& back = p.code[loop.end];
+  if (back.target != head || loop.end + 1 >= p.code.size()) return std::nullopt;
+  // bltu counter, bound, head (or bgtu bound, counter, head)
+  const Operand *counter = &back.a, *bound = &back.b;
+  if (back.op == Op::BGTU)
+    std::swap(counter, bound);
+  else if (back.op != Op::BLTU)
+    return std::nullopt;
+  if (counter->kind != Kind::Reg || (bound->kind != Kind::Reg && bound->kind != Kind::Imm) ||
+      (bound->kind == Kind::Reg && bound->reg == counter->reg))
+    return std::nullopt;
+  loop.counter = counter->reg;
+  loop.bound = *bound;
+  const uint32_t bound_reg = bound->kind == Kind::Reg ? 1u << bound->reg : 0;
+  // Arithmetic only; the counter written once, by the step; the bound never.
+  constexpr int64_t kMostStep = 1 << 16;  // and no read further past the counter
+  bool stepped = false;
+  uint64_t reach = 0;
+  for (uint32_t pc = head; pc < loop.end; ++pc) {
+    const Insn& in = p.code[pc];
+    if (!is_alu(in.op) || (regs_written(in) & bound_reg)) return std::nullopt;
+    for (const Operand* o : {&in.a, &in.b}) {
+      if (!counted_read(loop, *o)) continue;
+      if (o->imm < 0 || o->imm > kMostStep) return std::nullopt;
+      const uint64_t past = (stepped ? 1u << loop.step_log : 0) + static_cast<uint64_t>(o->imm) +
+                            (1u << (o->attr & attr::kWidthMask));
+      reach = std::max(reach, past);
+    }
+    if (!(regs_written(in) & (1u << loop.counter))) continue;
+    if (stepped || in.op != Op::ADD || in.b.kind != Kind::Imm || in.b.imm <= 0 ||
+        in.b.imm > kMostStep || !std::has_single_bit(static_cast<uint64_t>(in.b.imm)))
+      return std::nullopt;
+    stepped = true;
+    loop.step_log = static_cast<uint8_t>(std::countr_zero(static_cast<uint64_t>(in.b.imm)));
+  }
+  if (!stepped) return std::nullopt;
+  loop.packet_reach = static_cast<uint32_t>(reach);
+  return loop;
 }
 
 }  // namespace netcpu

@@ -5,11 +5,26 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "netcpu/program.h"
 
 namespace netcpu {
+
+// What kind of instruction: a compare-and-branch (beq ... bclr), a jump on
+// the flags (je ... jae), one compiled as "a = f(a, b)" (or f(a)) on a gpr
+// or a variable (mov ... bswap64).
+bool is_branch(Op op);
+bool is_flag_jump(Op op);
+bool is_alu(Op op);
+
+// The gprs an operand reads, as a value or as a memory base.
+uint32_t regs_in(const Operand& o, bool as_value);
+// The gprs an instruction may read, and those it surely writes unless the
+// run stops there.
+uint32_t regs_read(const Insn& in);
+uint32_t regs_written(const Insn& in);
 
 struct FlowEdge {
   enum Kind : uint8_t {
@@ -97,5 +112,25 @@ class Flow {
   std::vector<uint64_t> dist_;
   bool has_calls_ = false;
 };
+
+// A loop of one block that counts a gpr up by a constant power of two while
+// it stays below a bound the block does not change (`add gpr0, 1` ...
+// `bltu gpr0, gpr2, loop`), and does nothing else but arithmetic: how many
+// times it runs is known on entry, so a back end can check the budget and
+// the bounds of the packet reads based on the counter once, for the whole
+// loop, instead of in every iteration.
+struct CountedLoop {
+  uint32_t head = 0, end = 0;  // the block's first pc and its last, the branch back
+  uint8_t counter = 0;         // the gpr counted up
+  uint8_t step_log = 0;        // by 1 << step_log an iteration
+  Operand bound;               // a gpr or a constant: the loop goes on while counter < bound
+  // The packet reads based on the counter (counted_read): the most bytes
+  // past the counter's value at the start of an iteration that one may
+  // read to its end, 0 for none.
+  uint32_t packet_reach = 0;
+};
+std::optional<CountedLoop> counted_loop(const Flow& flow, uint32_t head);
+// Whether o is one of the loop's packet reads based on the counter.
+bool counted_read(const CountedLoop& loop, const Operand& o);
 
 }  // namespace netcpu

@@ -41,19 +41,6 @@ using namespace x86;
 
 constexpr int8_t kInState = -1;  // a gpr without a host register
 
-bool is_branch(Op op) { return op >= Op::BEQ && op <= Op::BCLR; }
-bool is_flag_jump(Op op) { return op >= Op::JE && op <= Op::JAE; }
-
-// The instructions compiled as "a = f(a, b)" (or f(a)) on a gpr or a variable.
-bool is_alu(Op op) { return op >= Op::MOV && op <= Op::BSWAP64; }
-
-static_assert(static_cast<int>(Op::BGEU) - static_cast<int>(Op::BEQ) ==
-                  static_cast<int>(Op::JAE) - static_cast<int>(Op::JE) &&
-              Op::BCLR > Op::BEQ && Op::JAE > Op::JE && Op::BSWAP64 > Op::MOV &&
-              static_cast<int>(Op::JAE) - static_cast<int>(Op::JE) == 9 &&
-              static_cast<int>(Op::BCLR) - static_cast<int>(Op::BEQ) == 11 &&
-              static_cast<int>(Op::BSWAP64) - static_cast<int>(Op::MOV) == 17);
-
 // Whether an instruction may change the packet's bytes (the headers parsed
 // before it may no longer hold) and, more widely, whether it may change a
 // run's result beyond its verdict: packet, mirror, emits, redirect.
@@ -69,30 +56,6 @@ bool has_effects(const Insn& in) {
   return writes_packet(in) || in.op == Op::CSUM || in.op == Op::OUTLEN || in.op == Op::FOREACH ||
          (info.flags & (flag::kMirror | flag::kEmit | flag::kRedirect)) ||
          in.a.kind == Kind::OutMem || in.b.kind == Kind::OutMem;
-}
-
-// The gprs an operand reads, as a value or as a memory base.
-uint32_t regs_in(const Operand& o, bool as_value) {
-  if (o.kind == Kind::Reg) return as_value ? 1u << o.reg : 0;
-  const bool based =
-      (o.kind == Kind::PktMem || o.kind == Kind::HeapMem || o.kind == Kind::OutMem) &&
-      !(o.attr & attr::kNoBase);
-  return based && !(o.attr & attr::kBaseMapped) ? 1u << o.reg : 0;
-}
-
-// Whether an instruction's a is only written (not read first).
-bool writes_only_a(Op op) { return op == Op::MOV || op == Op::POP || op == Op::FIND; }
-
-// The gprs an instruction may read, and those it surely writes unless the
-// run stops there.
-uint32_t regs_read(const Insn& in) {
-  uint32_t r = regs_in(in.a, !writes_only_a(in.op)) | regs_in(in.b, true);
-  if (in.op == Op::COPY && length_in_gpr(in.aux)) r |= 1u << in.aux;
-  return r;
-}
-uint32_t regs_written(const Insn& in) {
-  const bool writes = is_alu(in.op) || in.op == Op::POP || in.op == Op::FIND;
-  return writes && in.a.kind == Kind::Reg ? 1u << in.a.reg : 0;
 }
 
 class Compiler {
@@ -137,15 +100,11 @@ class Compiler {
     while (!flow_.reached(first)) ++first;
     if (first != entry_ || targeted_[entry_]) a_.jmp(text_body_);
     uint32_t block_end = 0;  // last pc of the current block
-    for (uint32_t pc = 0; pc < n; ++pc) {
-      if (!flow_.reached(pc)) continue;
-      a_.bind(pc_label_[pc]);
+    auto emit_at = [&](uint32_t pc) {
       pc_ = pc;
-      if (flow_.checkpoint(pc) && (pc != entry_ || targeted_[pc])) budget_check(pc);
-      if (pc == entry_) a_.bind(text_body_);
       if (flow_.leader(pc)) {
         block_end = flow_.block_end(pc);
-        count_instructions(static_cast<int32_t>(block_end - pc + 1));
+        if (!uncounted_) count_instructions(static_cast<int32_t>(block_end - pc + 1));
       }
       not_run_ = block_end - pc;
       parsed_ = parsed[pc];
@@ -155,6 +114,36 @@ class Compiler {
       const bool was = flags_in_registers_;
       emit(p_.code[pc]);
       if (was) flags_in_registers_ = false;
+    };
+    for (uint32_t pc = 0; pc < n; ++pc) {
+      if (!flow_.reached(pc)) continue;
+      a_.bind(pc_label_[pc]);
+      if (const std::optional<CountedLoop> loop = fast_loop(pc)) {
+        // Twice: first a copy without budget checks or bounds checks on the
+        // counted reads, taken when the entry check covers the whole loop,
+        // then the loop as it is.
+        const int checked = a_.new_label();
+        pc_ = pc;
+        counted_loop_entry(*loop, checked);
+        loop_ = *loop, loop_head_ = a_.new_label(), fast_ = true;
+        uncounted_ = counted_up_front(*loop);
+        a_.align(32);
+        a_.bind(loop_head_);
+        for (uint32_t q = pc; q <= loop->end; ++q) emit_at(q);
+        a_.jmp(pc_label_[loop->end + 1]);
+        a_.bind(loop_head_ = checked), fast_ = uncounted_ = false;
+        budget_check(pc);
+        for (uint32_t q = pc; q <= loop->end; ++q) {
+          if (q != pc) a_.bind(pc_label_[q]);
+          emit_at(q);
+        }
+        loop_head_ = -1;
+        pc = loop->end;
+        continue;
+      }
+      if (flow_.checkpoint(pc) && (pc != entry_ || targeted_[pc])) budget_check(pc);
+      if (pc == entry_) a_.bind(text_body_);
+      emit_at(pc);
     }
     // Exits of the run from inside a block, one per site: the instructions after it did not run.
     for (const auto& s : sites_) {
@@ -528,6 +517,77 @@ class Compiler {
       else
         a_.store(state_, l_.regs + 8 * r, RAX);
     }
+  }
+
+  // Where a jump to pc goes: inside a counted loop's copy, its head is that copy's.
+  int target_label(uint32_t pc) const {
+    return loop_head_ >= 0 && pc == loop_.head ? loop_head_ : pc_label_[pc];
+  }
+
+  // A counted loop (jit_flow.h) at pc, in code that counts down (the
+  // budget left is one register) and has a packet.
+  std::optional<CountedLoop> fast_loop(uint32_t pc) const {
+    if (!counts_down_ || no_packet_) return std::nullopt;
+    std::optional<CountedLoop> loop = counted_loop(flow_, pc);
+    if (!loop || !flow_.reached(loop->end + 1) || flow_.reach_from(pc) > INT32_MAX ||
+        loop->end - pc >= INT32_MAX)
+      return std::nullopt;
+    for (uint32_t q = pc; q < loop->end; ++q)
+      if (steps(p_.code[q])) return std::nullopt;
+    return loop;
+  }
+
+  // On to `checked` (the loop as it is) unless the whole loop, run to its
+  // end from here, stays within the budget and its counted reads within the
+  // packet. With c the counter, b the bound and s the step (both below
+  // 2^32, so nothing wraps): it runs n = 1 + ((b - c - 1) >> log s) times
+  // when c < b, else once; the budget must cover (n - 1) iterations and what
+  // the check at its head covers; the last iteration starts at
+  // c + (n - 1) * s, and reads up to packet_reach bytes past that.
+  void counted_loop_entry(const CountedLoop& loop, int checked) {
+    read(loop.bound);
+    a_.mov(RCX, RAX);
+    read_gpr(loop.counter);
+    a_.mov(RDX, RAX);  // both below 2^32
+    a_.alu(Alu::Or, RDX, RCX);
+    a_.shift_imm(Shift::Shr, RDX, 32);
+    a_.jcc(kNE, checked);
+    const int once = a_.new_label(), counted = a_.new_label();
+    a_.alu(Alu::Sub, RCX, RAX);  // b - c
+    a_.jcc(kBE, once);
+    a_.alu_imm(Alu::Sub, RCX, 1);
+    if (loop.step_log) a_.shift_imm(Shift::Shr, RCX, loop.step_log);  // n - 1
+    a_.jmp(counted);
+    a_.bind(once);
+    a_.alu(Alu::Xor, RCX, RCX);
+    a_.bind(counted);
+    const uint64_t block = loop.end - loop.head + 1, head = flow_.reach_from(loop.head);
+    a_.imul_imm(RDX, RCX, static_cast<int32_t>(block));  // (n - 1) * block, below 2^63
+    a_.alu_imm(Alu::Add, RDX, static_cast<int32_t>(head));
+    a_.alu(Alu::Cmp, count_, RDX);
+    a_.jcc(kB, checked);
+    if (loop.packet_reach > 0) {
+      if (loop.step_log) a_.shift_imm(Shift::Shl, RCX, loop.step_log);
+      a_.alu(Alu::Add, RAX, RCX);
+      a_.alu_imm(Alu::Add, RAX, static_cast<int32_t>(loop.packet_reach));
+      a_.alu(Alu::Cmp, RAX, len_);
+      a_.jcc(kA, checked);
+    }
+    if (!counted_up_front(loop)) return;
+    a_.alu_imm(Alu::Sub, RDX, static_cast<int32_t>(head - block));  // n * block
+    a_.alu(Alu::Sub, count_, RDX);
+  }
+
+  // Whether no run can leave the loop before its end (nothing in it
+  // faults), so its copy without checks can count all its iterations on
+  // entry rather than each as it starts.
+  bool counted_up_front(const CountedLoop& loop) const {
+    for (uint32_t pc = loop.head; pc < loop.end; ++pc)
+      for (const Operand* o : {&p_.code[pc].a, &p_.code[pc].b})
+        if (o->kind != Kind::None && o->kind != Kind::Reg && o->kind != Kind::Imm &&
+            o->kind != Kind::Var && !counted_read(loop, *o))
+          return false;
+    return true;
   }
 
   // n instructions counted (n < 0: not run after all): the count goes up,
@@ -1137,10 +1197,17 @@ class Compiler {
           a_.jcc(kB, fault_label());
           return a_.load_sized(pkt_, static_cast<int32_t>(o.imm), w, o.attr & attr::kHostOrder);
         }
-        const int fault = fault_label();
         const int base = o.attr & (attr::kNoBase | attr::kBaseMapped | attr::kScaleMask)
                              ? -1
                              : value_register({.kind = Kind::Reg, .reg = o.reg});
+        if (fast_ && counted_read(loop_, o)) {  // in bounds: counted_loop_entry() checked
+          if (base >= 0)
+            return a_.load_packet(pkt_, w, o.attr & attr::kHostOrder, static_cast<int32_t>(o.imm),
+                                  static_cast<uint8_t>(base));
+          read_gpr(o.reg);
+          return a_.load_packet(pkt_, w, o.attr & attr::kHostOrder, static_cast<int32_t>(o.imm));
+        }
+        const int fault = fault_label();
         if (base >= 0 && o.imm == 0 && w == 0) {               // pkt.u8[gpr] of a gpr in a register
           a_.alu(Alu::Cmp, static_cast<uint8_t>(base), len_);  // below is in bounds
           a_.jcc(kAE, fault);
@@ -1317,7 +1384,7 @@ class Compiler {
         return;
       case Op::JMP:
       case Op::BREAK:
-        return a_.jmp(pc_label_[in.target]);
+        return a_.jmp(target_label(in.target));
       case Op::PASS:
       case Op::END:
         return verdict_exit(Verdict::Pass);
@@ -1419,13 +1486,13 @@ class Compiler {
         if (f.op != in.op) continue;
         if (in.a.kind == Kind::Reg && host_[in.a.reg] != kInState) {  // op r, imm32 in place
           a_.alu_imm(f.alu, static_cast<uint8_t>(host_[in.a.reg]), static_cast<int32_t>(in.b.imm));
-          if (f.alu == Alu::Cmp) a_.jcc(condition(in.op), pc_label_[in.target]);
+          if (f.alu == Alu::Cmp) a_.jcc(condition(in.op), target_label(in.target));
           return;
         }
         read(in.a);
         a_.alu_imm(f.alu, RAX, static_cast<int32_t>(in.b.imm));
         if (f.alu != Alu::Cmp) return write(in.a);
-        return a_.jcc(condition(in.op), pc_label_[in.target]);
+        return a_.jcc(condition(in.op), target_label(in.target));
       }
     }
     if (register_form(in) || shift_by_constant(in)) return;
@@ -1468,12 +1535,12 @@ class Compiler {
       case Op::BSET:
       case Op::BCLR:
         a_.test(RAX, RCX);
-        return a_.jcc(condition(in.op), pc_label_[in.target]);
+        return a_.jcc(condition(in.op), target_label(in.target));
       default:
         break;
     }
     a_.alu(Alu::Cmp, RAX, RCX);
-    a_.jcc(condition(in.op), pc_label_[in.target]);
+    a_.jcc(condition(in.op), target_label(in.target));
   }
 
   // The host register that holds o's value as it is (a gpr that lives in
@@ -1536,7 +1603,7 @@ class Compiler {
     else
       a_.alu(alu, dst, static_cast<uint8_t>(rb));
     if (branch) {
-      return a_.jcc(condition(in.op), pc_label_[in.target]), true;
+      return a_.jcc(condition(in.op), target_label(in.target)), true;
     }
     if (dst == RAX) write(in.a);
     return true;
@@ -1973,7 +2040,7 @@ class Compiler {
       a_.load(RCX, state_, l_.cmp_b);
     }
     a_.alu(Alu::Cmp, RAX, RCX);
-    a_.jcc(condition(in.op), pc_label_[in.target]);
+    a_.jcc(condition(in.op), target_label(in.target));
   }
 
   // The data stack and the call stack's return pcs live in the state, as the
@@ -2009,7 +2076,7 @@ class Compiler {
     a_.alu_imm(Alu::Add, RCX, 1);
     a_.store(state_, l_.csp, RCX, 4);
     a_.alu_imm(Alu::Sub, RSP, 8);
-    a_.call_label(pc_label_[in.target]);
+    a_.call_label(target_label(in.target));
     a_.alu_imm(Alu::Add, RSP, 8);
   }
 
@@ -2055,7 +2122,7 @@ class Compiler {
     const uint32_t when = flag_test(in, &jump_if_set);
     if (!when) return false;
     if (known_ & when) {
-      if (jump_if_set) a_.jmp(pc_label_[in.target]);
+      if (jump_if_set) a_.jmp(target_label(in.target));
       return true;
     }
     const auto loc = field_location(static_cast<MappedReg>(in.a.reg));
@@ -2064,12 +2131,12 @@ class Compiler {
       const int parse = a_.new_label();
       done = a_.new_label();
       check_common_ip4(parse);
-      a_.jmp(frame_flag(when) == jump_if_set ? pc_label_[in.target] : done);
+      a_.jmp(frame_flag(when) == jump_if_set ? target_label(in.target) : done);
       a_.bind(parse);
     }
     ensure_parsed();
     test_header_flags(when);
-    a_.jcc(jump_if_set ? kNE : kE, pc_label_[in.target]);
+    a_.jcc(jump_if_set ? kNE : kE, target_label(in.target));
     if (done >= 0) a_.bind(done);  // (the instruction ends here: nothing after it assumes a parse)
     return true;
   }
@@ -2101,6 +2168,12 @@ class Compiler {
   uint32_t entry_;  // .text, .init or a timer handler
   bool no_packet_;  // .init or a timer handler: runs without a packet
   std::vector<int> pc_label_;
+  // The counted loop being compiled (loop_head_ >= 0): the label of its
+  // copy's head, and whether this is the copy without checks.
+  CountedLoop loop_;
+  int loop_head_ = -1;
+  bool fast_ = false;
+  bool uncounted_ = false;      // its iterations counted on entry (counted_up_front)
   std::vector<bool> targeted_;  // some jump, branch, case or call goes there
   std::vector<ExitSite> sites_;
   std::vector<BailSite> bails_;
