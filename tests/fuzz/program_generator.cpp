@@ -243,7 +243,7 @@ class Generator {
         in_.ConsumeBool() ? Operand{Kind::Imm, 0, 0, in_.ConsumeIntegralInRange(0, 80)} : read();
     p_.code.push_back(start);
     Operand bound = gpr();
-    switch (in_.ConsumeIntegralInRange(0, 2)) {
+    switch (in_.ConsumeIntegralInRange(0, 3)) {
       case 0:
         bound = Operand{Kind::Imm, 0, 0,
                         in_.ConsumeBool() ? in_.ConsumeIntegralInRange(0, 120) : immediate()};
@@ -254,6 +254,9 @@ class Generator {
         p_.code.push_back(to_mlen);
         break;
       }
+      case 2:
+        bound = Operand{Kind::Mapped, 0, static_cast<uint8_t>(MappedReg::Mlen), 0};
+        break;
       default:
         break;
     }

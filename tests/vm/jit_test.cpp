@@ -581,18 +581,21 @@ TEST(Jit, LoopsWithGprsLiveAcrossCallsUnderEveryBudget) {
 // they do not, by a byte or an instruction.
 TEST(Jit, CountedLoopsCheckTheirBudgetAndReadsOnceWithTheInterpretersResults) {
   // Every byte of the packet summed, to its last (the end of a guarded page),
-  // and one past it (the last iteration faults).
+  // and one past it (the last iteration faults); to mlen in a gpr or mlen.
   for (const char* last : {"", " + 1"}) {
-    const std::string whole = std::string(".text:\n    mov gpr2, mlen\n    mov gpr0, 0\nloop:\n") +
-                              "    add gpr1, pkt.u8[gpr0" + last +
-                              "]\n    add gpr0, 1\n    bltu gpr0, gpr2, loop\n"
-                              "    bgeu gpr1, 2000, heavy\n    pass\nheavy:\n    drop\n";
-    expect_same(whole);
-    expect_same_under_every_budget(whole, 40);
-    Limits l;
-    for (uint64_t budget : {60, 61, 62, 63, 64, 100, 200, 213, 214, 215, 216, 300}) {
-      l.budget = budget;
-      expect_same(whole, l);
+    for (const char* end : {"gpr2", "mlen"}) {
+      const std::string whole =
+          std::string(".text:\n    mov gpr2, mlen\n    mov gpr0, 0\nloop:\n") +
+          "    add gpr1, pkt.u8[gpr0" + last + "]\n    add gpr0, 1\n    bltu gpr0, " + end +
+          ", loop\n"
+          "    bgeu gpr1, 2000, heavy\n    pass\nheavy:\n    drop\n";
+      expect_same(whole);
+      expect_same_under_every_budget(whole, 40);
+      Limits l;
+      for (uint64_t budget : {60, 61, 62, 63, 64, 100, 200, 213, 214, 215, 216, 300}) {
+        l.budget = budget;
+        expect_same(whole, l);
+      }
     }
   }
   // 32-bit reads by a step of 4, before and after the step, to a constant

@@ -159,7 +159,11 @@ std::optional<CountedLoop> counted_loop(const Flow& flow, uint32_t head) {
     std::swap(counter, bound);
   else if (back.op != Op::BLTU)
     return std::nullopt;
-  if (counter->kind != Kind::Reg || (bound->kind != Kind::Reg && bound->kind != Kind::Imm) ||
+  // The bound: a gpr, a constant or mlen (arithmetic changes no packet's length).
+  const bool mlen =
+      bound->kind == Kind::Mapped && bound->reg == static_cast<uint8_t>(MappedReg::Mlen);
+  if (counter->kind != Kind::Reg ||
+      (bound->kind != Kind::Reg && bound->kind != Kind::Imm && !mlen) ||
       (bound->kind == Kind::Reg && bound->reg == counter->reg))
     return std::nullopt;
   loop.counter = counter->reg;

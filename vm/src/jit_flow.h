@@ -123,7 +123,7 @@ struct CountedLoop {
   uint32_t head = 0, end = 0;  // the block's first pc and its last, the branch back
   uint8_t counter = 0;         // the gpr counted up
   uint8_t step_log = 0;        // by 1 << step_log an iteration
-  Operand bound;               // a gpr or a constant: the loop goes on while counter < bound
+  Operand bound;               // a gpr, a constant or mlen: the loop goes on while counter < bound
   // The packet reads based on the counter (counted_read): the most bytes
   // past the counter's value at the start of an iteration that one may
   // read to its end, 0 for none.
