@@ -383,6 +383,51 @@ end
   EXPECT_EQ(out.lines, (std::vector<std::string>{"44", "255", "255", "65535", "1"}));
 }
 
+// lookup, update and tadd with a key in a gpr, a constant or a mapped
+// register, a value in a gpr or a constant, and lookup into a gpr run in
+// their own handlers (interpreter_forms.h); a lookup into a variable runs
+// the generic one: both read and write the same entries.
+TEST(Interpreter, NumberKeyedFormsTakeKeysFromGprsConstantsAndFields) {
+  const char* src = R"(.data:
+table h hash key 4 value 8 max 8
+table l lru key 2 value 4 max 4
+table a array value 8 max 4
+num v 0
+.text:
+mov gpr0, 7
+mov gpr1, 1000
+update h, gpr0, gpr1
+tadd h, gpr0, 5
+lookup gpr2, h, 7
+print gpr2
+lookup v, h, gpr0
+print v
+tadd l, ip.proto, gpr1
+tadd l, 6, 1
+lookup gpr3, l, ip.proto
+print gpr3
+tadd a, gpr0, 1
+je fail
+tadd a, 3, gpr1
+lookup gpr4, a, 3
+print gpr4
+lookup gpr5, h, gpr1
+je fail
+print "ok"
+end
+fail:
+print "fail"
+end
+)";
+  for (bool jit : {false, true}) {
+    Limits limits;
+    limits.jit = jit;
+    auto out = run_program(src, ipv4_frame(6, 1, 2, 3, 4), {}, limits);
+    EXPECT_EQ(out.lines, (std::vector<std::string>{"1005", "1005", "1001", "1000", "ok"}))
+        << (jit ? "native" : "interpreted");
+  }
+}
+
 TEST(Interpreter, LpmAndArrayTables) {
   const char* src = R"(.data:
 table routes lpm4 value 8 max 16

@@ -101,8 +101,35 @@ constexpr Fusion kFusions[] = {
 #undef NETCPU_COND_FUSION
 #undef NETCPU_FUSION
 };
-static_assert(std::size(kShapes) + std::size(kFusions) == H_Count - kOpCount,
-              "one shape or fusion per specialised handler");
+constexpr uint16_t kTableForms[][2] = {
+#define NETCPU_TABLE_FORM(op) {static_cast<uint16_t>(Op::op), H_##op##_N},
+    NETCPU_TABLE_FORMS(NETCPU_TABLE_FORM)
+#undef NETCPU_TABLE_FORM
+};
+static_assert(std::size(kShapes) + std::size(kFusions) + std::size(kTableForms) ==
+                  H_Count - kOpCount,
+              "one shape, fusion or table form per specialised handler");
+
+// A table op's number-keyed form (NETCPU_TABLE_FORMS), or 0. Its handler
+// still asks the table for the function and runs the generic one without.
+uint16_t table_form(const Insn& in, const Program& p) {
+  const auto* form =
+      std::find_if(std::begin(kTableForms), std::end(kTableForms),
+                   [&](const auto& f) { return f[0] == static_cast<uint16_t>(in.op); });
+  if (form == std::end(kTableForms) || in.aux >= p.tables.size()) return 0;
+  const TableDecl& t = p.tables[in.aux];
+  const bool number_keys =
+      t.kind == TableKind::Array ||
+      ((t.kind == TableKind::Hash || t.kind == TableKind::Lru) && t.key_size <= 8);
+  const Operand& key = in.op == Op::LOOKUP ? in.b : in.a;
+  const Operand& other = in.op == Op::LOOKUP ? in.a : in.b;
+  const bool number =
+      key.kind == Kind::Reg || key.kind == Kind::Imm ||
+      (key.kind == Kind::Mapped && mapped_info(static_cast<MappedReg>(key.reg)).bytes == 8);
+  const bool other_fits =
+      other.kind == Kind::Reg || (in.op != Op::LOOKUP && other.kind == Kind::Imm);
+  return number_keys && t.value_size <= 8 && number && other_fits ? (*form)[1] : 0;
+}
 
 bool fits(const Shape& shape, const Insn& in) {
   if (in.op != shape.op || in.a.kind != shape.a || in.b.kind != shape.b) return false;
@@ -152,6 +179,7 @@ void prepare_handlers(RunState& st, const Program& p) {
     const Insn& in = p.code[i];
     DecodedInsn& d = st.decoded[i];
     d.id = select_handler(in);
+    if (const uint16_t form = table_form(in, p)) d.id = form;
     d.imm = static_cast<uint64_t>(in.b.imm);
     d.target = in.target;
     d.a = in.a.reg;
@@ -403,27 +431,28 @@ struct Interpreter {
       set_found(false);
       return true;
     }
+    number_table_run(in, t, number);
+    return true;
+  }
+
+  // lookup, update or tadd of `number` in t, which has number-keyed
+  // functions and values of at most 8 bytes.
+  __attribute__((always_inline)) void number_table_run(const Insn& in, Table& t, uint64_t number) {
+    const TableDecl& d = t.decl();
     // Value slots are 8 bytes: the value is their low value_size bytes.
     const uint64_t mask = d.value_size < 8 ? (uint64_t{1} << 8 * d.value_size) - 1 : ~uint64_t{0};
     if (in.op == Op::LOOKUP) {
       const uint8_t* v = t.number_lookup()(t, number);
-      if (!v) {
-        set_found(false);
-        return true;
-      }
+      if (!v) return set_found(false);
       uint64_t x;
       std::memcpy(&x, v, 8);
       write(in.a, x & mask);
-      set_found(true);
-      return true;
+      return set_found(true);
     }
     const uint64_t x = read(in.b);
-    if (st.fault != AbortReason::None) return true;  // an instruction that faults changes nothing
+    if (st.fault != AbortReason::None) return;  // an instruction that faults changes nothing
     uint8_t* v = t.number_find_or_insert()(t, number);
-    if (!v) {
-      set_found(false);
-      return true;
-    }
+    if (!v) return set_found(false);
     // One thread runs an instance at a time, so it is the table's only
     // writer: a plain add or store, no locked one. Readers on other
     // threads (a console's dump) see the value before or after it.
@@ -432,7 +461,6 @@ struct Interpreter {
     value.store(in.op == Op::TADD ? old + x : (old & ~mask) | (x & mask),
                 std::memory_order_relaxed);
     set_found(true);
-    return true;
   }
 
   void table_op(const Insn& in) {
@@ -582,6 +610,9 @@ JitResult Interpreter::run_loop(uint32_t entry, uint64_t budget, uint64_t start)
 #undef NETCPU_BIT_FUSED_LABEL
 #undef NETCPU_COND_FUSED_LABEL
 #undef NETCPU_FUSED_LABEL
+#define NETCPU_TABLE_LABEL(op) &&L_##op##_N,
+                                      NETCPU_TABLE_FORMS(NETCPU_TABLE_LABEL)
+#undef NETCPU_TABLE_LABEL
   };
   if constexpr (!kProfile) {
     if (!st.handlers_ready) [[unlikely]] {
@@ -913,6 +944,25 @@ L_TADD:
   table_op(*IN);
   CHECK();
   NEXT();
+  // The number-keyed forms: the key read and the table's function called
+  // with no operand decoding (the key's read cannot fault).
+#define NETCPU_TABLE_HANDLER(op)                                              \
+  L_##op##_N : {                                                              \
+    Table& t = *vm.tables_[IN->aux];                                          \
+    if (!t.number_lookup()) [[unlikely]] {                                    \
+      table_op(*IN);                                                          \
+      CHECK();                                                                \
+      NEXT();                                                                 \
+    }                                                                         \
+    const Operand& key = Op::op == Op::LOOKUP ? IN->b : IN->a;                \
+    number_table_run(*IN, t,                                                  \
+                     key.kind == Kind::Reg   ? r[key.reg]                     \
+                     : key.kind == Kind::Imm ? static_cast<uint64_t>(key.imm) \
+                                             : mapped(key.reg));              \
+    NEXT();                                                                   \
+  }
+  NETCPU_TABLE_FORMS(NETCPU_TABLE_HANDLER)
+#undef NETCPU_TABLE_HANDLER
 L_TCLEAR:
   vm.tables_[IN->aux]->clear();
   NEXT();

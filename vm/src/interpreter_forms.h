@@ -42,6 +42,11 @@ inline bool in_bounds(uint64_t addr, uint64_t width, uint64_t size) {
   X(8, 0, __VA_ARGS__) X(16, 1, __VA_ARGS__) X(32, 2, __VA_ARGS__) X(64, 3, __VA_ARGS__)
 #define NETCPU_MOVES(X) X(MOV_RI, Reg, Imm) X(MOV_RR, Reg, Reg) X(MOV_RM, Reg, Mapped)
 #define NETCPU_CMPS(X) X(CMP_RI, Reg, Imm) X(CMP_MI, Mapped, Imm)
+// Table ops on a number key (_N): a table whose functions take one (hash and
+// lru tables with keys of at most 8 bytes, arrays) and values of at most 8
+// bytes; the key a gpr, a constant or an 8-byte mapped register; the value
+// (update, tadd) a gpr or a constant; lookup's destination a gpr.
+#define NETCPU_TABLE_FORMS(X) X(LOOKUP) X(UPDATE) X(TADD)
 
 enum HandlerId : uint16_t {
 #define NETCPU_H(name, mn, a, b, t, x, f, s) H_##name,
@@ -70,7 +75,10 @@ enum HandlerId : uint16_t {
 #undef NETCPU_BIT_FUSED_ID
 #undef NETCPU_COND_FUSED_ID
 #undef NETCPU_FUSED_ID
-                                  H_Count
+#define NETCPU_TABLE_ID(op) H_##op##_N,
+                                  NETCPU_TABLE_FORMS(NETCPU_TABLE_ID)
+#undef NETCPU_TABLE_ID
+                                      H_Count
 };
 
 // The forms the filter loop runs: what classic BPF has (gpr arithmetic,
