@@ -92,8 +92,9 @@ struct RunOutput {
   std::unique_ptr<Instance> vm;
 };
 
-inline RunOutput run_program(std::string_view src, std::vector<uint8_t> packet, HostCaps caps = {},
-                             Limits limits = {}, PacketMeta meta = {}) {
+// One run of src over packet with these limits.
+inline RunOutput run_program_once(std::string_view src, std::vector<uint8_t> packet,
+                                  const HostCaps& caps, const Limits& limits, PacketMeta meta) {
   RunOutput out;
   auto lines = std::make_shared<std::vector<std::string>>();
   Diagnostic d;
@@ -109,6 +110,31 @@ inline RunOutput run_program(std::string_view src, std::vector<uint8_t> packet, 
   packet.resize(len);
   out.packet = packet;
   out.lines = *lines;
+  return out;
+}
+
+// Runs src over packet and returns what the run left. Where that ran
+// native code, the same run interpreted must leave the same (so the tests
+// that use this check both engines; the table seed is fixed for both, so
+// walks print in one order).
+inline RunOutput run_program(std::string_view src, std::vector<uint8_t> packet, HostCaps caps = {},
+                             Limits limits = {}, PacketMeta meta = {}) {
+  if (limits.table_seed == 0) limits.table_seed = 1;
+  RunOutput out = run_program_once(src, packet, caps, limits, meta);
+  if (!out.vm || !limits.jit || !out.vm->jit_compiled()) return out;
+  Limits interpreted = limits;
+  interpreted.jit = false;
+  const RunOutput other = run_program_once(src, packet, caps, interpreted, meta);
+  if (!other.vm) return out;
+  EXPECT_EQ(other.lines, out.lines) << "interpreted and native lines differ\n" << src;
+  EXPECT_EQ(other.packet, out.packet) << "interpreted and native packets differ\n" << src;
+  const RunResult &a = out.result, &b = other.result;
+  EXPECT_TRUE(a.verdict == b.verdict && a.aborted == b.aborted && a.reason == b.reason &&
+              a.length == b.length && a.instructions == b.instructions &&
+              a.abort_pc == b.abort_pc && a.redirect_port == b.redirect_port &&
+              a.mirror_port == b.mirror_port && a.emitted == b.emitted)
+      << "interpreted and native results differ\n"
+      << src;
   return out;
 }
 
