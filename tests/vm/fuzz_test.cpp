@@ -597,14 +597,7 @@ TEST(Fuzz, RunsAreDeterministic) {
       RunResult ra = a->run(ba.data(), la, static_cast<uint32_t>(ba.size()), m);
       RunResult rb = b->run(bb.data(), lb, static_cast<uint32_t>(bb.size()), m);
       ASSERT_EQ(la, lb);
-      EXPECT_EQ(ra.verdict, rb.verdict);
-      EXPECT_EQ(ra.aborted, rb.aborted);
-      EXPECT_EQ(ra.reason, rb.reason);
-      EXPECT_EQ(ra.instructions, rb.instructions);
-      EXPECT_EQ(ra.modified, rb.modified);
-      EXPECT_EQ(ra.redirect_port, rb.redirect_port);
-      EXPECT_EQ(ra.mirror_port, rb.mirror_port);
-      EXPECT_EQ(ra.emitted, rb.emitted);
+      expect_same_result(*a, ra, *b, rb);
       EXPECT_TRUE(std::equal(ba.begin(), ba.begin() + la, bb.begin())) << src;
     }
     EXPECT_TRUE(std::equal(a->heap().begin(), a->heap().end(), b->heap().begin(), b->heap().end()));

@@ -141,24 +141,6 @@ std::string tables_of(Instance& vm) {
   return s;
 }
 
-void expect_same_result(const Instance& vm_a, const RunResult& a, const Instance& vm_b,
-                        const RunResult& b) {
-  EXPECT_STREQ(verdict_name(a.verdict), verdict_name(b.verdict));
-  EXPECT_EQ(a.aborted, b.aborted);
-  EXPECT_STREQ(abort_reason_name(a.reason), abort_reason_name(b.reason));
-  EXPECT_EQ(a.abort_pc, b.abort_pc);
-  EXPECT_EQ(a.instructions, b.instructions);
-  EXPECT_EQ(a.length, b.length);
-  EXPECT_EQ(a.modified, b.modified);
-  EXPECT_EQ(a.redirect_port, b.redirect_port);
-  EXPECT_EQ(a.mirror_port, b.mirror_port);
-  EXPECT_EQ(a.emitted, b.emitted);
-  for (size_t e = 0; e < std::min(vm_a.emitted().size(), vm_b.emitted().size()); ++e) {
-    const auto x = vm_a.emitted()[e].bytes(), y = vm_b.emitted()[e].bytes();
-    EXPECT_EQ(std::vector<uint8_t>(x.begin(), x.end()), std::vector<uint8_t>(y.begin(), y.end()));
-  }
-}
-
 // Runs src natively and interpreted over every packet (and its timers after
 // each); both must agree on everything a run leaves behind.
 void expect_same(const std::string& src, Limits limits = {}) {
@@ -188,13 +170,14 @@ void expect_same(const std::string& src, Limits limits = {}) {
     const RunResult b =
         interp.vm->run(bytes.size() == room ? nullptr : copy.data(), li, capacity, PacketMeta{});
     bytes.assign(guarded, guarded + bytes.size());
-    expect_same_result(*jit.vm, a, *interp.vm, b);
+    test::expect_same_result(*jit.vm, a, *interp.vm, b);
     // The timers after each packet, and the .init once: without a packet.
     for (size_t t = 0; t < jit.vm->program().timers.size(); ++t) {
       SCOPED_TRACE("timer " + std::to_string(t));
       PacketMeta m;
       m.now_ms = 1000 + i;
-      expect_same_result(*jit.vm, jit.vm->run_timer(t, m), *interp.vm, interp.vm->run_timer(t, m));
+      test::expect_same_result(*jit.vm, jit.vm->run_timer(t, m), *interp.vm,
+                               interp.vm->run_timer(t, m));
     }
     EXPECT_EQ(bytes, copy);
     EXPECT_EQ(tables_of(*jit.vm), tables_of(*interp.vm));

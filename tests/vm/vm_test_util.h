@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -92,6 +93,26 @@ struct RunOutput {
   std::unique_ptr<Instance> vm;
 };
 
+// Two runs of one program, by two engines or two instances, left the same
+// result and emitted the same packets.
+inline void expect_same_result(const Instance& vm_a, const RunResult& a, const Instance& vm_b,
+                               const RunResult& b) {
+  EXPECT_STREQ(verdict_name(a.verdict), verdict_name(b.verdict));
+  EXPECT_EQ(a.aborted, b.aborted);
+  EXPECT_STREQ(abort_reason_name(a.reason), abort_reason_name(b.reason));
+  EXPECT_EQ(a.abort_pc, b.abort_pc);
+  EXPECT_EQ(a.instructions, b.instructions);
+  EXPECT_EQ(a.length, b.length);
+  EXPECT_EQ(a.modified, b.modified);
+  EXPECT_EQ(a.redirect_port, b.redirect_port);
+  EXPECT_EQ(a.mirror_port, b.mirror_port);
+  EXPECT_EQ(a.emitted, b.emitted);
+  for (size_t e = 0; e < std::min(vm_a.emitted().size(), vm_b.emitted().size()); ++e) {
+    const auto x = vm_a.emitted()[e].bytes(), y = vm_b.emitted()[e].bytes();
+    EXPECT_EQ(std::vector<uint8_t>(x.begin(), x.end()), std::vector<uint8_t>(y.begin(), y.end()));
+  }
+}
+
 // One run of src over packet with these limits.
 inline RunOutput run_program_once(std::string_view src, std::vector<uint8_t> packet,
                                   const HostCaps& caps, const Limits& limits, PacketMeta meta) {
@@ -126,15 +147,10 @@ inline RunOutput run_program(std::string_view src, std::vector<uint8_t> packet, 
   interpreted.jit = false;
   const RunOutput other = run_program_once(src, packet, caps, interpreted, meta);
   if (!other.vm) return out;
-  EXPECT_EQ(other.lines, out.lines) << "interpreted and native lines differ\n" << src;
-  EXPECT_EQ(other.packet, out.packet) << "interpreted and native packets differ\n" << src;
-  const RunResult &a = out.result, &b = other.result;
-  EXPECT_TRUE(a.verdict == b.verdict && a.aborted == b.aborted && a.reason == b.reason &&
-              a.length == b.length && a.instructions == b.instructions &&
-              a.abort_pc == b.abort_pc && a.redirect_port == b.redirect_port &&
-              a.mirror_port == b.mirror_port && a.emitted == b.emitted)
-      << "interpreted and native results differ\n"
-      << src;
+  SCOPED_TRACE(std::string("native against interpreted:\n") + std::string(src));
+  EXPECT_EQ(other.lines, out.lines);
+  EXPECT_EQ(other.packet, out.packet);
+  expect_same_result(*out.vm, out.result, *other.vm, other.result);
   return out;
 }
 

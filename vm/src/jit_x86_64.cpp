@@ -124,9 +124,9 @@ class Compiler {
         // then the loop as it is.
         const int checked = a_.new_label();
         pc_ = pc;
+        uncounted_ = counted_up_front(*loop);
         counted_loop_entry(*loop, checked);
         loop_ = *loop, loop_head_ = a_.new_label(), fast_ = true;
-        uncounted_ = counted_up_front(*loop);
         a_.align(32);
         a_.bind(loop_head_);
         for (uint32_t q = pc; q <= loop->end; ++q) emit_at(q);
@@ -539,7 +539,8 @@ class Compiler {
 
   // On to `checked` (the loop as it is) unless the whole loop, run to its
   // end from here, stays within the budget and its counted reads within the
-  // packet. With c the counter, b the bound and s the step (both below
+  // packet; when it does and uncounted_ is set, all its iterations are
+  // counted here. With c the counter, b the bound and s the step (both below
   // 2^32, so nothing wraps): it runs n = 1 + ((b - c - 1) >> log s) times
   // when c < b, else once; the budget must cover (n - 1) iterations and what
   // the check at its head covers; the last iteration starts at
@@ -573,7 +574,7 @@ class Compiler {
       a_.alu(Alu::Cmp, RAX, len_);
       a_.jcc(kA, checked);
     }
-    if (!counted_up_front(loop)) return;
+    if (!uncounted_) return;
     a_.alu_imm(Alu::Sub, RDX, static_cast<int32_t>(head - block));  // n * block
     a_.alu(Alu::Sub, count_, RDX);
   }

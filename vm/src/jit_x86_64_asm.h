@@ -466,9 +466,10 @@ class Asm {
                                             {0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00},
                                             {0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00},
                                             {0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00}};
-    for (; pad > 0; pad -= std::min<size_t>(pad, 8)) {
+    while (pad > 0) {
       const size_t n = std::min<size_t>(pad, 8);
       code.insert(code.end(), kNops[n - 1], kNops[n - 1] + n);
+      pad -= n;
     }
   }
   // push r: 50+r; pop r: 58+r.
