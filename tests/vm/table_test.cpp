@@ -316,6 +316,58 @@ TEST(TableHash, ForEachIsDeterministic) {
 
 // --- array ------------------------------------------------------------------
 
+// What the interpreter and the native code probe without a call: for keys
+// of 1 to 8 bytes made of numbers, the slot lookup() finds, through clusters
+// (a table filled to its max, half its capacity), after removals that
+// shifted keys back, and past the marks a removal leaves during a walk.
+TEST(TableHash, TheWordProbeFindsTheSlotsLookupFinds) {
+  for (uint32_t key_size : {1u, 2u, 3u, 4u, 6u, 8u}) {
+    SCOPED_TRACE(key_size);
+    const uint32_t max = key_size == 1 ? 200 : 512;
+    auto t = make(decl(TableKind::Hash, key_size, 4, max));
+    ASSERT_EQ(t->number_probe().way, Table::NumberProbe::Way::Word);
+    const Table::NumberProbe& probe = t->number_probe();
+    EXPECT_EQ(probe.value_mask, 0xffffffffu);
+    const uint64_t key_mask = key_size == 8 ? ~uint64_t{0} : (uint64_t{1} << 8 * key_size) - 1;
+    auto bytes = [&](uint64_t number) {  // the key of a number: its low bytes, big-endian
+      std::vector<uint8_t> k(key_size);
+      for (uint32_t i = 0; i < key_size; ++i) k[i] = uint8_t(number >> 8 * (key_size - 1 - i));
+      return k;
+    };
+    std::mt19937_64 rng(key_size);
+    std::vector<uint64_t> keys;
+    std::set<uint64_t> seen;
+    while (keys.size() < max) {
+      const uint64_t k = rng() & key_mask;
+      if (seen.insert(k).second) keys.push_back(k);
+    }
+    for (uint64_t k : keys) ASSERT_TRUE(t->update(bytes(k).data(), val64(k).data()));
+    auto expect_agree = [&](uint64_t k) {
+      uint8_t* v = t->lookup(bytes(k).data());
+      EXPECT_EQ(probe.lookup(*t, k), v) << k;
+      EXPECT_EQ(probe.word.find(k), v) << k;
+      EXPECT_EQ(probe.lookup(*t, k | ~key_mask), v) << "bytes above the key's count for nothing";
+    };
+    for (uint64_t k : keys) expect_agree(k);
+    for (int i = 0; i < 2000; ++i) expect_agree(rng() & key_mask);  // mostly absent
+    // Removals: half outside a walk (backward shifts), a quarter inside one (marks).
+    for (size_t i = 0; i < keys.size() / 2; ++i) ASSERT_TRUE(t->erase(bytes(keys[i]).data()));
+    t->walk_begin();
+    for (size_t i = keys.size() / 2; i < keys.size() * 3 / 4; ++i)
+      ASSERT_TRUE(t->erase(bytes(keys[i]).data()));
+    for (uint64_t k : keys) expect_agree(k);
+    t->walk_end();
+    for (uint64_t k : keys) expect_agree(k);
+    // find_or_insert finds with the probe, inserts through the table.
+    const uint64_t fresh = keys[0];
+    uint8_t* slot = probe.find_or_insert(*t, fresh);
+    ASSERT_NE(slot, nullptr);
+    EXPECT_EQ(get64(slot), 0u);
+    EXPECT_EQ(t->lookup(bytes(fresh).data()), slot);
+    EXPECT_EQ(probe.find_or_insert(*t, fresh), slot);
+  }
+}
+
 TEST(TableArray, BoundsAndZeroInit) {
   auto t = make(decl(TableKind::Array, 4, 8, 10));
   EXPECT_EQ(t->size(), 10u);
@@ -353,14 +405,16 @@ TEST(TableArray, BoundsAndZeroInit) {
 // kinds are refused.
 TEST(TableArray, TheIndexProbeAddressesTheSlotsLookupGives) {
   auto t = make(decl(TableKind::Array, 4, 2, 5));
-  Table::IndexProbe p;
-  ASSERT_TRUE(t->index_probe(&p));
+  ASSERT_EQ(t->number_probe().way, Table::NumberProbe::Way::Index);
+  const Table::IndexProbe& p = t->number_probe().index;
   EXPECT_EQ(p.entries, 5u);
   EXPECT_EQ(p.stride, 8u);
   for (uint32_t i = 0; i < 5; ++i) EXPECT_EQ(p.values + i * p.stride, t->lookup(be32(i).data()));
   EXPECT_EQ(t->number_lookup()(*t, 0x100000003), t->lookup(be32(3).data()));  // the low 4 bytes
+  EXPECT_EQ(p.find(0x100000003), t->lookup(be32(3).data()));
+  EXPECT_EQ(p.find(5), nullptr);
   for (TableKind kind : {TableKind::Hash, TableKind::Lru, TableKind::Lpm4})
-    EXPECT_FALSE(make(decl(kind, 4, 8, 4))->index_probe(&p));
+    EXPECT_NE(make(decl(kind, 4, 8, 4))->number_probe().way, Table::NumberProbe::Way::Index);
 }
 
 TEST(TableArray, ForEachVisitsEveryIndex) {
@@ -828,8 +882,8 @@ TEST(TableLru, NumberFunctionsUseEntriesAndTheInlineProbeIsRefused) {
     if (kind == TableKind::Hash) d.idle_ms = 100;
     auto t = make(d);
     t->clock().now_ms = 1000;
-    Table::WordProbe probe;
-    EXPECT_FALSE(t->word_probe(&probe));  // the native code calls the functions
+    // The native code and the interpreter call the functions.
+    EXPECT_EQ(t->number_probe().way, Table::NumberProbe::Way::Call);
     auto lookup = t->number_lookup();
     auto insert = t->number_find_or_insert();
     ASSERT_NE(lookup, nullptr);
@@ -850,8 +904,7 @@ TEST(TableLru, NumberFunctionsUseEntriesAndTheInlineProbeIsRefused) {
   }
   // Plain hash tables keep the inline probe.
   auto plain = make(decl(TableKind::Hash, 4, 8, 3));
-  Table::WordProbe probe;
-  EXPECT_TRUE(plain->word_probe(&probe));
+  EXPECT_EQ(plain->number_probe().way, Table::NumberProbe::Way::Word);
 }
 
 TEST(TableIdle, AnEntryIsGoneAtExactlyTheTimeout) {

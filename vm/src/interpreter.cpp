@@ -431,35 +431,54 @@ struct Interpreter {
       set_found(false);
       return true;
     }
-    number_table_run(in, t, number);
+    switch (in.op) {
+      case Op::LOOKUP:
+        number_table_run<Op::LOOKUP, false>(in, t, number);
+        break;
+      case Op::TADD:
+        number_table_run<Op::TADD, false>(in, t, number);
+        break;
+      default:
+        number_table_run<Op::UPDATE, false>(in, t, number);
+    }
     return true;
   }
 
   // lookup, update or tadd of `number` in t, which has number-keyed
-  // functions and values of at most 8 bytes.
+  // functions and values of at most 8 bytes: the slot probed inline where
+  // the table allows (Table::NumberProbe). kForm: the instruction is one of
+  // the number-keyed forms (table_form), whose other operand is a gpr, or
+  // a constant value, which neither a read nor a write can fault on.
+  template <Op kOp, bool kForm>
   __attribute__((always_inline)) void number_table_run(const Insn& in, Table& t, uint64_t number) {
-    const TableDecl& d = t.decl();
-    // Value slots are 8 bytes: the value is their low value_size bytes.
-    const uint64_t mask = d.value_size < 8 ? (uint64_t{1} << 8 * d.value_size) - 1 : ~uint64_t{0};
-    if (in.op == Op::LOOKUP) {
-      const uint8_t* v = t.number_lookup()(t, number);
+    const Table::NumberProbe& probe = t.number_probe();
+    const uint64_t mask = probe.value_mask;
+    if constexpr (kOp == Op::LOOKUP) {
+      const uint8_t* v = probe.lookup(t, number);
       if (!v) return set_found(false);
       uint64_t x;
       std::memcpy(&x, v, 8);
-      write(in.a, x & mask);
+      if constexpr (kForm)
+        st.r[in.a.reg] = x & mask;
+      else
+        write(in.a, x & mask);
       return set_found(true);
     }
-    const uint64_t x = read(in.b);
-    if (st.fault != AbortReason::None) return;  // an instruction that faults changes nothing
-    uint8_t* v = t.number_find_or_insert()(t, number);
+    uint64_t x;
+    if constexpr (kForm) {
+      x = in.b.kind == Kind::Reg ? st.r[in.b.reg] : static_cast<uint64_t>(in.b.imm);
+    } else {
+      x = read(in.b);
+      if (st.fault != AbortReason::None) return;  // an instruction that faults changes nothing
+    }
+    uint8_t* v = probe.find_or_insert(t, number);
     if (!v) return set_found(false);
     // One thread runs an instance at a time, so it is the table's only
     // writer: a plain add or store, no locked one. Readers on other
     // threads (a console's dump) see the value before or after it.
     std::atomic_ref<uint64_t> value(*reinterpret_cast<uint64_t*>(v));
     const uint64_t old = value.load(std::memory_order_relaxed);
-    value.store(in.op == Op::TADD ? old + x : (old & ~mask) | (x & mask),
-                std::memory_order_relaxed);
+    value.store(kOp == Op::TADD ? old + x : (old & ~mask) | (x & mask), std::memory_order_relaxed);
     set_found(true);
   }
 
@@ -944,22 +963,22 @@ L_TADD:
   table_op(*IN);
   CHECK();
   NEXT();
-  // The number-keyed forms: the key read and the table's function called
-  // with no operand decoding (the key's read cannot fault).
-#define NETCPU_TABLE_HANDLER(op)                                              \
-  L_##op##_N : {                                                              \
-    Table& t = *vm.tables_[IN->aux];                                          \
-    if (!t.number_lookup()) [[unlikely]] {                                    \
-      table_op(*IN);                                                          \
-      CHECK();                                                                \
-      NEXT();                                                                 \
-    }                                                                         \
-    const Operand& key = Op::op == Op::LOOKUP ? IN->b : IN->a;                \
-    number_table_run(*IN, t,                                                  \
-                     key.kind == Kind::Reg   ? r[key.reg]                     \
-                     : key.kind == Kind::Imm ? static_cast<uint64_t>(key.imm) \
-                                             : mapped(key.reg));              \
-    NEXT();                                                                   \
+  // The number-keyed forms: the key read and the slot probed with no
+  // operand decoding (neither the key's read nor the value's can fault).
+#define NETCPU_TABLE_HANDLER(op)                                                            \
+  L_##op##_N : {                                                                            \
+    Table& t = *vm.tables_[IN->aux];                                                        \
+    if (t.number_probe().way == Table::NumberProbe::Way::None) [[unlikely]] {               \
+      table_op(*IN);                                                                        \
+      CHECK();                                                                              \
+      NEXT();                                                                               \
+    }                                                                                       \
+    const Operand& key = Op::op == Op::LOOKUP ? IN->b : IN->a;                              \
+    number_table_run<Op::op, true>(*IN, t,                                                  \
+                                   key.kind == Kind::Reg   ? r[key.reg]                     \
+                                   : key.kind == Kind::Imm ? static_cast<uint64_t>(key.imm) \
+                                                           : mapped(key.reg));              \
+    NEXT();                                                                                 \
   }
   NETCPU_TABLE_FORMS(NETCPU_TABLE_HANDLER)
 #undef NETCPU_TABLE_HANDLER

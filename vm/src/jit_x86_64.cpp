@@ -1847,13 +1847,12 @@ class Compiler {
         a_.load(RAX, state_, l_.scratch);
       }
     }
-    Table::WordProbe probe;
-    Table::IndexProbe index;
+    const Table::NumberProbe& probe = t->number_probe();
     const int absent = a_.new_label(), done = a_.new_label();
-    if (t->word_probe(&probe)) {
-      probe_inline(probe, absent);
-    } else if (t->index_probe(&index)) {
-      index_inline(index, absent);
+    if (probe.way == Table::NumberProbe::Way::Word) {
+      probe_inline(probe.word, absent);
+    } else if (probe.way == Table::NumberProbe::Way::Index) {
+      index_inline(probe.index, absent);
     } else {
       call_number_keyed(t, lookup);
       return table_op_result(in, t);
@@ -1913,7 +1912,7 @@ class Compiler {
     a_.test(RAX, RAX);
     a_.jcc(kE, absent);
     const uint32_t size = t->decl().value_size;
-    const uint64_t mask = size < 8 ? (uint64_t{1} << 8 * size) - 1 : ~uint64_t{0};
+    const uint64_t mask = t->number_probe().value_mask;
     if (lookup) {
       a_.load(RAX, RAX, 0);
       if (size < 8) {  // the value's bytes (a tadd may have carried past them)

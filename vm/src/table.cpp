@@ -46,21 +46,11 @@ uint64_t fmix64(uint64_t h) {
 
 // Keys of 1 to 8 bytes (addresses, ports, pairs of them: most keys), as the
 // little-endian word of their bytes: one 64x64->128-bit multiply by a
-// seeded odd constant, folded (wyhash's mum). Every input bit reaches the
-// low bits the home slot takes, at a fraction of fmix64's cost.
-uint64_t hash_word_multiplier(size_t n, uint64_t seed) {
-  return (std::rotl(seed, 32) ^ (n * 0x9e3779b97f4a7c15ull)) | 1;
-}
-
-// The 64x64->128-bit multiply folded to 64 bits (wyhash's mum): every bit
-// of either input reaches the low bits.
-uint64_t mum(uint64_t a, uint64_t b) {
-  const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
-  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
-}
-
+// seeded odd constant, folded (table.h's table_hash). Every input bit
+// reaches the low bits the home slot takes, at a fraction of fmix64's cost.
+using table_hash::mum;
 uint64_t hash_word(uint64_t w, size_t n, uint64_t seed) {
-  return mum(w ^ seed, hash_word_multiplier(n, seed));
+  return mum(w ^ seed, table_hash::word_multiplier(n, seed));
 }
 
 // Longer keys (flow 5-tuples, IPv6 pairs: 9 to 64 bytes) 16 bytes a step,
@@ -96,10 +86,6 @@ uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t seed) {
   }
   return mum(k2 ^ n, mum(a ^ key, b ^ h));
 }
-
-// The little-endian word of a key built from a number (its n low bytes,
-// big-endian: how the VM makes a key of a number).
-uint64_t key_word(uint64_t number, uint32_t n) { return __builtin_bswap64(number) >> (64 - 8 * n); }
 
 // The declaration's part of the seed: tables with different names get
 // unrelated collision patterns even under one load seed. With load seed 0
@@ -142,7 +128,17 @@ class HashCore {
         tags_(std::make_unique<uint32_t[]>(cap_)),
         // 8 bytes more, for find_word's 8-byte loads of the last key.
         keys_(std::make_unique_for_overwrite<uint8_t[]>(size_t(cap_) * key_size + 8)),
-        values_(std::make_unique_for_overwrite<uint64_t[]>(size_t(cap_) * stride_words_)) {}
+        values_(std::make_unique_for_overwrite<uint64_t[]>(size_t(cap_) * stride_words_)),
+        words_{tags_.get(),
+               keys_.get(),
+               reinterpret_cast<uint8_t*>(values_.get()),
+               mask_,
+               key_size_,
+               stride_words_ * 8,
+               64 - 8 * key_size_,
+               seed_,
+               table_hash::word_multiplier(key_size_, seed_),
+               key_mask_} {}
 
   uint32_t find(const uint8_t* key) const {
     return probe(make_tag(key), [&](uint32_t i) { return same_key(i, key); }).first;
@@ -158,10 +154,7 @@ class HashCore {
   // The same for keys of at most 8 bytes given as their little-endian word
   // (the native code's fast path): one hash step and word compares, no
   // loop and no library call.
-  uint32_t find_word(uint64_t w) const {
-    return probe(word_tag(w), [&](uint32_t i) { return (load64(key_at(i)) & key_mask_) == w; })
-        .first;
-  }
+  uint32_t find_word(uint64_t w) const { return words_.slot(w); }
   uint32_t find_or_insert_word(uint64_t w, bool* inserted) {
     const uint32_t tag = word_tag(w);
     const auto at = probe(tag, [&](uint32_t i) { return (load64(key_at(i)) & key_mask_) == w; });
@@ -252,27 +245,19 @@ class HashCore {
   uint8_t* value_at(uint32_t i) const { return reinterpret_cast<uint8_t*>(value_words(i)); }
   uint32_t value_size() const { return value_size_; }
 
-  void describe(Table::WordProbe* p) const {
-    *p = {tags_.get(),
-          keys_.get(),
-          reinterpret_cast<uint8_t*>(values_.get()),
-          mask_,
-          key_size_,
-          stride_words_ * 8,
-          seed_,
-          hash_word_multiplier(key_size_, seed_),
-          key_mask_};
-  }
+  // Keys of at most 8 bytes as words, and numbers as keys: the slots and
+  // hash constants for a probe without a call (Table::WordProbe).
+  const Table::WordProbe& words() const { return words_; }
 
  private:
   // Bit 31 marks the slot used; the low bits are the hash, from which the home
   // slot is recovered during deletion (capacity never exceeds 2^21) and which
   // rejects almost every non-matching slot before comparing keys.
-  static constexpr uint32_t kLive = 0x80000000u;
+  static constexpr uint32_t kLive = Table::WordProbe::kLive;
   uint32_t make_tag(const uint8_t* key) const {
     return uint32_t(hash_bytes(key, key_size_, seed_)) | kLive;
   }
-  uint32_t word_tag(uint64_t w) const { return uint32_t(hash_word(w, key_size_, seed_)) | kLive; }
+  uint32_t word_tag(uint64_t w) const { return words_.tag(w); }
 
   // Empties slot hole: pulls later members of the cluster back into the hole
   // whenever that does not move them in front of their home slot, so every
@@ -345,6 +330,7 @@ class HashCore {
   // uninitialised: a large table costs no page faults until it fills.
   std::unique_ptr<uint8_t[]> keys_;
   std::unique_ptr<uint64_t[]> values_;
+  Table::WordProbe words_;  // the same, for word probes
 };
 
 class HashTable final : public Table {
@@ -354,6 +340,8 @@ class HashTable final : public Table {
     if (d.key_size <= 8) {
       number_lookup_ = &lookup_number;
       number_find_or_insert_ = &find_or_insert_number;
+      number_probe_.way = NumberProbe::Way::Word;
+      number_probe_.word = core_.words();
     }
   }
 
@@ -380,20 +368,13 @@ class HashTable final : public Table {
 
   // number_lookup() and number_find_or_insert(), for keys of at most 8 bytes.
   static uint8_t* lookup_number(Table& t, uint64_t number) {
-    auto& h = static_cast<HashTable&>(t);
-    const uint32_t i = h.core_.find_word(key_word(number, h.decl_.key_size));
-    return i == HashCore::kNone ? nullptr : h.core_.value_at(i);
+    return static_cast<HashTable&>(t).core_.words().find(number);
   }
   static uint8_t* find_or_insert_number(Table& t, uint64_t number) {
     auto& h = static_cast<HashTable&>(t);
     bool inserted;
-    const uint32_t i = h.core_.find_or_insert_word(key_word(number, h.decl_.key_size), &inserted);
+    const uint32_t i = h.core_.find_or_insert_word(h.core_.words().word(number), &inserted);
     return i == HashCore::kNone ? nullptr : h.core_.value_at(i);
-  }
-  bool word_probe(WordProbe* p) const override {
-    if (decl_.key_size > 8) return false;
-    core_.describe(p);
-    return true;
   }
 
   size_t size() const override { return core_.size(); }
@@ -446,6 +427,7 @@ class TimedHashTable final : public Table {
     if (d.key_size <= 8) {
       number_lookup_ = &lookup_number;
       number_find_or_insert_ = &find_or_insert_number;
+      number_probe_.way = NumberProbe::Way::Call;
     }
   }
 
@@ -471,15 +453,15 @@ class TimedHashTable final : public Table {
   uint8_t* find_or_insert(const uint8_t* key) override { return use(core_.probe_key(key), key); }
 
   // The native code's and the interpreter's calls: the same, with the key
-  // as a number. No inline probe (word_probe() says no): a lookup must
-  // also stamp and relink.
+  // as a number. No inline probe (NumberProbe's Call): a lookup must also
+  // stamp and relink.
   static uint8_t* lookup_number(Table& t, uint64_t number) {
     auto& h = static_cast<TimedHashTable&>(t);
-    return h.found(h.core_.find_word(key_word(number, h.decl_.key_size)));
+    return h.found(h.core_.find_word(h.core_.words().word(number)));
   }
   static uint8_t* find_or_insert_number(Table& t, uint64_t number) {
     auto& h = static_cast<TimedHashTable&>(t);
-    const uint64_t w = key_word(number, h.decl_.key_size);
+    const uint64_t w = h.core_.words().word(number);
     return h.use(h.core_.probe_word(w), reinterpret_cast<const uint8_t*>(&w));
   }
 
@@ -638,6 +620,9 @@ class ArrayTable final : public Table {
         stride_words_(value_stride(d.value_size) / 8),
         values_(std::make_unique<uint64_t[]>(size_t(d.max_entries) * stride_words_)) {
     number_lookup_ = number_find_or_insert_ = &slot_of_number;
+    number_probe_.way = NumberProbe::Way::Index;
+    number_probe_.index = {reinterpret_cast<uint8_t*>(values_.get()), d.max_entries,
+                           stride_words_ * 8};
   }
 
   uint8_t* lookup(const uint8_t* key) override { return slot(index(key)); }
@@ -660,11 +645,7 @@ class ArrayTable final : public Table {
 
   // The index is the number's low 4 bytes, as index() reads them from the key.
   static uint8_t* slot_of_number(Table& t, uint64_t number) {
-    return static_cast<ArrayTable&>(t).slot(static_cast<uint32_t>(number));
-  }
-  bool index_probe(IndexProbe* p) const override {
-    *p = {reinterpret_cast<uint8_t*>(values_.get()), decl_.max_entries, stride_words_ * 8};
-    return true;
+    return static_cast<ArrayTable&>(t).number_probe_.index.find(number);
   }
 
   size_t size() const override { return decl_.max_entries; }
@@ -694,7 +675,7 @@ class ArrayTable final : public Table {
   uint8_t* slot_bytes(uint32_t i) const {
     return reinterpret_cast<uint8_t*>(values_.get() + size_t(i) * stride_words_);
   }
-  uint8_t* slot(uint32_t i) const { return i < decl_.max_entries ? slot_bytes(i) : nullptr; }
+  uint8_t* slot(uint32_t i) const { return number_probe_.index.find(i); }
 
   uint32_t stride_words_;
   std::unique_ptr<uint64_t[]> values_;

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -17,6 +19,21 @@
 #include "netcpu/program.h"
 
 namespace netcpu {
+
+// The hash of keys of at most 8 bytes, given as the little-endian word of
+// their bytes: one 64x64->128-bit multiply by a seeded odd constant, folded
+// (wyhash's mum). Here, inline, for the probes that run without a call
+// (Table::WordProbe); table.cpp hashes longer keys with the same mum.
+namespace table_hash {
+inline uint64_t mum(uint64_t a, uint64_t b) {
+  const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
+  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+}
+// The multiplier of an n-byte key's word under a table's seed.
+inline uint64_t word_multiplier(size_t n, uint64_t seed) {
+  return (std::rotl(seed, 32) ^ (n * 0x9e3779b97f4a7c15ull)) | 1;
+}
+}  // namespace table_hash
 
 // The time, in milliseconds, by which lru tables and tables with an idle
 // timeout ("timed tables") stamp and age their entries. An Instance has one
@@ -99,21 +116,76 @@ class Table {
   // key_size, masked with key_mask, equal w; an empty slot (tag 0) ends the
   // probe. The value is at values + i * stride.
   struct WordProbe {
+    static constexpr uint32_t kLive = 0x80000000u;  // a used slot's tag has it
+    static constexpr uint32_t kNone = ~0u;
+
     const uint32_t* tags;
     const uint8_t* keys;
     uint8_t* values;
     uint32_t mask, key_size, stride;
+    uint32_t word_shift;  // 64 - 8 * key_size
     uint64_t seed, mul, key_mask;
+
+    // The word of the key made of a number (its key_size low bytes, big-endian).
+    uint64_t word(uint64_t number) const { return __builtin_bswap64(number) >> word_shift; }
+    uint32_t tag(uint64_t w) const { return uint32_t(table_hash::mum(w ^ seed, mul)) | kLive; }
+    // The slot holding key word w, or kNone.
+    uint32_t slot(uint64_t w) const {
+      const uint32_t t = tag(w);
+      for (uint32_t i = t & mask;; i = (i + 1) & mask) {
+        if (tags[i] == 0) return kNone;
+        if (tags[i] != t) continue;
+        uint64_t k;
+        std::memcpy(&k, keys + size_t(i) * key_size, 8);
+        if ((k & key_mask) == w) return i;
+      }
+    }
+    // The value slot of the key made of number, or nullptr: number_lookup(), inline.
+    uint8_t* find(uint64_t number) const {
+      const uint32_t i = slot(word(number));
+      return i == kNone ? nullptr : values + size_t(i) * stride;
+    }
   };
-  virtual bool word_probe(WordProbe*) const { return false; }
   // For native code that indexes an array table itself: index i (the key's
   // 4 bytes, big-endian) has its value at values + i * stride when i <
   // entries, and none otherwise.
   struct IndexProbe {
     uint8_t* values;
     uint32_t entries, stride;
+
+    // The value slot of the index in number's low 4 bytes, or nullptr.
+    uint8_t* find(uint64_t number) const {
+      const uint32_t i = static_cast<uint32_t>(number);
+      return i < entries ? values + size_t(i) * stride : nullptr;
+    }
   };
-  virtual bool index_probe(IndexProbe*) const { return false; }
+  // How a caller (the native code, the interpreter) reaches the slot of a
+  // number key without a call where it can: a hash table's probe (Word),
+  // an array's index (Index), else the number-keyed functions (Call: lru
+  // and idle tables, which stamp and relink on every use); None where there
+  // are none (LPM, longer keys). Fixed for the table's life.
+  struct NumberProbe {
+    enum class Way : uint8_t { None, Word, Index, Call };
+    Way way = Way::None;
+    WordProbe word{};
+    IndexProbe index{};
+    uint64_t value_mask = 0;  // the bits of a value slot's first 8 bytes that hold the value
+
+    // number_lookup() and number_find_or_insert() of t (the table this is
+    // its probe of), inline where they can be.
+    uint8_t* lookup(Table& t, uint64_t number) const {
+      if (way == Way::Word) return word.find(number);
+      if (way == Way::Index) return index.find(number);
+      return t.number_lookup_(t, number);
+    }
+    uint8_t* find_or_insert(Table& t, uint64_t number) const {
+      if (way == Way::Index) return index.find(number);
+      if (way == Way::Word)
+        if (uint8_t* v = word.find(number)) return v;
+      return t.number_find_or_insert_(t, number);  // inserts it, or fails on a full table
+    }
+  };
+  const NumberProbe& number_probe() const { return number_probe_; }
 
   // Entries held: for a table with an idle timeout, expired ones that
   // expire() has not removed yet count too (readers skip them).
@@ -175,7 +247,10 @@ class Table {
   virtual void for_each(const Visitor& visit) const = 0;
 
  protected:
-  explicit Table(const TableDecl& d) : decl_(d) {}
+  explicit Table(const TableDecl& d) : decl_(d) {
+    number_probe_.value_mask =
+        d.value_size < 8 ? (uint64_t{1} << 8 * d.value_size) - 1 : ~uint64_t{0};
+  }
   // Compacts what removals left behind during walks.
   virtual void tidy() {}
   // The thread that uses the table is the counters' only writer (as Stats).
@@ -184,6 +259,7 @@ class Table {
   }
   TableDecl decl_;
   NumberKeyFn number_lookup_ = nullptr, number_find_or_insert_ = nullptr;
+  NumberProbe number_probe_;
   uint32_t walks_ = 0;
   TableClock own_clock_;
   TableClock* clock_ = &own_clock_;
