@@ -84,6 +84,27 @@ std::vector<std::vector<uint8_t>> packets() {
       p.push_back(tagged);
     }
   }
+  // What the code parses itself in one 802.1Q tag, and its edges: TCP (and
+  // cut inside its header), ICMP, IPv6, options, a fragment, ARP (which
+  // only an untagged frame parses inline).
+  auto tag = [](std::vector<uint8_t> f) {
+    f.insert(f.begin() + 12, {0x81, 0x00, 0xe0, 0x2a});
+    return f;
+  };
+  p.push_back(tag(test::ipv4_frame(6, 0x0a000001, 0x0a000002, 40000, 80, "data")));
+  for (size_t cut : {45, 46, 57}) {
+    auto tcp = tag(test::ipv4_frame(6, 0x0a000001, 0x0a000002, 40000, 80));
+    tcp.resize(cut);
+    p.push_back(tcp);
+  }
+  p.push_back(tag(icmp));
+  p.push_back(tag(options));
+  p.push_back(tag(fragment));
+  p.push_back(tag(ip6));
+  p.push_back(tag(arp));
+  auto arp_ip6 = arp;  // protocol addresses of 16 bytes: no has.arp
+  arp_ip6[19] = 16;
+  p.push_back(arp_ip6);
   p.push_back({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x81, 0x00, 0x00});
   // A tag whose EtherType ends the frame, and the same one byte short.
   std::vector<uint8_t> tag_at_end(18, 0);
@@ -293,6 +314,23 @@ TEST(Jit, HeaderFieldsThroughTheParser) {
       "    beq l4.dport, 80, allow\n    mov gpr1, pkt.u16[l4 + 2]\n"
       "    beq gpr1, 443, allow\n    jmp deny\nudp:\n    blt l4.sport, l4.dport, deny\n"
       "    bgeu mlen, 60, allow\ndeny:\n    drop\nallow:\n    pass\n");
+}
+
+// The code parses the common frames itself (untagged or in one 802.1Q
+// tag; ARP untagged) and calls the parser for the rest: every field the
+// parse gives reads the same either way.
+TEST(Jit, EveryParsedFieldReadsAsTheParserGivesIt) {
+  std::string src = ".text:\n    mov gpr0, payload\n";
+  const char* fields[] = {
+      "gpr0",    "has.eth", "has.vlan", "has.arp",  "has.ip4",    "has.ip6",   "has.l4",
+      "has.tcp", "has.udp", "has.icmp", "eth.type", "vlan.id",    "vlan.pcp",  "l3",
+      "l4",      "ip.hlen", "ip.proto", "ip.id",    "ip.fragoff", "ip.mf",     "arp.op",
+      "arp.spa", "ip.src",  "l4.sport", "l4.dport", "tcp.flags",  "icmp.type", "ip.ttl"};
+  for (size_t i = 0; i + 1 < std::size(fields); i += 2)
+    src += std::string("    print \"%x %x\", ") + fields[i] + ", " + fields[i + 1] + "\n";
+  Limits limits;
+  limits.output_burst = 100000;
+  expect_same(src + "    pass\n", limits);
 }
 
 // The native code parses once per run: where one path to an instruction has
@@ -653,6 +691,26 @@ TEST(Jit, FlagJumpsReadTheFlagsOfTheLastCompare) {
                 " yes\n    drop\nyes:\n    pass\n");
   }
   expect_same(".text:\n    je never\n    pass\nnever:\n    drop\n");  // flags start at 0
+}
+
+// The code keeps the flags in the state only where a flag jump may read
+// them there (past the one right after), and a lookup's value only where
+// its gpr is read later (live_after): flags read again after a branch, by
+// the interpreter where the budget hands a run over, after consecutive
+// setters; a lookup's gpr dead on one path and read on another.
+TEST(Jit, FlagsAndLookupValuesAreKeptWhereALaterReadNeedsThem) {
+  const char* src =
+      ".data:\ntable h hash key 2 value 8 max 8\nnum seen 0\n"
+      ".text:\n    update h, 60, 6\n    update h, 42, 4\n    lookup gpr0, h, mlen\n"
+      "    jne missing\n    cmp mlen, 14\n    cmp mlen, 60\n    jb short\n"
+      "    lookup gpr1, h, 42\n    tadd h, 60, 1\n    jne never\n    print \"%u\", gpr0\n"
+      "    pass\nmissing:\n    mov gpr2, 0\nloop:\n    add gpr2, 1\n    bltu gpr2, 3, loop\n"
+      "    je equal\n    add seen, 1\nequal:\n    jae high\n    print \"low\"\n    pass\n"
+      "high:\n    lookup gpr0, h, 60\n    jne never\n    drop\n"
+      "short:\n    lookup gpr3, h, 42\n    cmp gpr3, 4\n    je four\n    pass\nfour:\n"
+      "    print \"%u\", gpr3\n    drop\nnever:\n    print \"never\"\n    end\n";
+  expect_same(src);
+  expect_same_under_every_budget(src, 40);
 }
 
 TEST(Jit, TablesWithNumberKeysAndEveryOtherKind) {

@@ -1,7 +1,8 @@
 // The JIT's architecture-neutral analyses of a program, for any back end:
 // what .text reaches (with the functions it calls), the edges between
 // instructions, where blocks start, where the budget must be checked and how
-// far a run can go from there, and a forward dataflow solved to a fixpoint.
+// far a run can go from there, and forward and backward dataflows solved to
+// a fixpoint.
 #pragma once
 
 #include <cstdint>
@@ -103,6 +104,37 @@ class Flow {
       }
     }
     return at;
+  }
+
+  // A backward dataflow over the reached code: what holds right after each
+  // pc, on its way out. through(insn, after) is what holds before insn given
+  // what holds after it; an instruction that ends the run has `exit` after
+  // it; a call into a function or a return from one carries `unknown`
+  // (liveness does not follow the program's functions); meet joins the
+  // values of several successors. Iterated to a fixpoint from `exit`.
+  template <class T, class Through, class Meet>
+  std::vector<T> backward(T exit, T unknown, Through through, Meet meet) const {
+    const size_t n = size();
+    std::vector<T> after(n, exit);
+    std::vector<FlowEdge> out_edges;
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (uint32_t pc = static_cast<uint32_t>(n); pc-- > 0;) {
+        if (!reach_[pc]) continue;
+        edges(pc, out_edges);
+        T v = exit;
+        bool first = true;
+        for (const FlowEdge& e : out_edges) {
+          const T w = e.kind == FlowEdge::Call || e.kind == FlowEdge::Return || e.to >= n
+                          ? unknown
+                          : through(p_.code[e.to], T(after[e.to]));
+          v = first ? w : meet(T(v), w);
+          first = false;
+        }
+        if (!(v == after[pc])) after[pc] = v, changed = true;
+      }
+    }
+    return after;
   }
 
  private:

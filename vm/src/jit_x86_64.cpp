@@ -77,6 +77,7 @@ class Compiler {
     survey();
     counts_down_ = full_ && loops_or_functions_;
     read_regs_ = regs_read_unset();
+    live_after_ = live_after();
     assign_host_registers();
     const std::vector<bool> parsed = parsed_on_entry();
     const std::vector<bool> unparsed = unparsed_on_entry();
@@ -110,10 +111,7 @@ class Compiler {
       parsed_ = parsed[pc];
       unparsed_ = unparsed[pc];
       known_ = known[pc];
-      flags_in_registers_ = flags_in_registers_ && !flow_.leader(pc);
-      const bool was = flags_in_registers_;
       emit(p_.code[pc]);
-      if (was) flags_in_registers_ = false;
     };
     for (uint32_t pc = 0; pc < n; ++pc) {
       if (!flow_.reached(pc)) continue;
@@ -394,6 +392,28 @@ class Compiler {
     return needed;
   }
 
+  // Bit r: some path after pc may read gpr r before writing it; kFlagsLive:
+  // some path may reach a flag jump before a cmp, test or other instruction
+  // that sets the flags. A run's gprs and flags are dead after it, and the
+  // interpreter, where it takes over, reads only what the program does.
+  static constexpr uint32_t kFlagsLive = 1u << kGprCount;
+  std::vector<uint32_t> live_after() const {
+    return flow_.backward<uint32_t>(
+        0, ~0u,
+        [](const Insn& in, uint32_t after) {
+          uint32_t before = (after & ~regs_written(in)) | regs_read(in);
+          if (op_info(in.op).flags & flag::kSetsFlags) before &= ~kFlagsLive;
+          if (is_flag_jump(in.op)) before |= kFlagsLive;
+          return before;
+        },
+        std::bit_or<>());
+  }
+  // A lookup into a gpr nothing reads afterwards: only its found flag counts.
+  bool dead_destination(uint32_t pc) const {
+    const Insn& in = p_.code[pc];
+    return in.op == Op::LOOKUP && in.a.kind == Kind::Reg && !(live_after_[pc] & (1u << in.a.reg));
+  }
+
   // The most used gprs live in host registers: the caller-saved r10 and
   // r11 in a leaf; when the code calls out, the callee-saved rbx and rbp
   // and r11, which every call out keeps in the state meanwhile
@@ -418,7 +438,8 @@ class Compiler {
       if (!flow_.reached(pc)) continue;
       const uint64_t weight = uint64_t{1} << 4 * std::min<uint32_t>(depth[pc], 8);
       for (const Operand* o : {&p_.code[pc].a, &p_.code[pc].b})
-        if (regs_in(*o, true)) uses[o->reg].first += weight;
+        if (regs_in(*o, true) && !(o == &p_.code[pc].a && dead_destination(pc)))
+          uses[o->reg].first += weight;
     }
     std::stable_sort(uses.begin(), uses.end(), [](auto& x, auto& y) { return x.first > y.first; });
     std::fill(std::begin(host_), std::end(host_), kInState);
@@ -962,20 +983,24 @@ class Compiler {
     a_.bind(parsed);
   }
 
-  // What parse_headers gives an untagged IPv4 frame without options, not a
-  // fragment, or an untagged IPv6 frame without extension headers, with a
-  // whole TCP, UDP or ICMP header (the bytes of Headers, from the same
-  // members): the frames a switch forwards most. The code checks for one
-  // and writes these bytes itself; anything else jumps to `call`, the
-  // parser. Only the flags, ip_proto, ip_id and the payload vary.
-  static std::array<uint8_t, sizeof(Headers)> common_headers(bool v6, uint32_t transport) {
+  // What parse_headers gives an IPv4 frame without options, not a
+  // fragment, or an IPv6 frame without extension headers, with a whole TCP,
+  // UDP or ICMP header, untagged or in one 802.1Q tag (`tag`: its 4 bytes),
+  // and an untagged ARP frame (transport 0): the frames a switch forwards
+  // most. The code checks for one and writes these bytes itself; anything
+  // else jumps to `call`, the parser. Only the flags, ip_proto, ip_id, the
+  // payload and the tag's TCI vary.
+  static std::array<uint8_t, sizeof(Headers)> common_headers(uint16_t type, uint32_t transport,
+                                                             int32_t tag) {
     std::array<uint8_t, sizeof(Headers)> b{};
     auto put = [&](size_t at, auto v) { std::memcpy(&b[at], &v, sizeof v); };
-    put(offsetof(Headers, flags), has::kEth | (v6 ? has::kIp6 : has::kIp4) | has::kL4 | transport);
-    put(offsetof(Headers, l3), uint16_t{14});
-    put(offsetof(Headers, l4), static_cast<uint16_t>(v6 ? 54 : 34));
-    put(offsetof(Headers, eth_type), v6 ? kTypeIp6 : kTypeIp4);
-    put(offsetof(Headers, ip_hlen), static_cast<uint16_t>(v6 ? 40 : 20));
+    const bool v6 = type == kTypeIp6, arp = type == kTypeArp;
+    const uint32_t network = arp ? 0 : (v6 ? has::kIp6 : has::kIp4) | has::kL4;
+    put(offsetof(Headers, flags), has::kEth | (tag ? has::kVlan : 0) | network | transport);
+    put(offsetof(Headers, l3), static_cast<uint16_t>(14 + tag));
+    if (!arp) put(offsetof(Headers, l4), static_cast<uint16_t>((v6 ? 54 : 34) + tag));
+    put(offsetof(Headers, eth_type), type);
+    if (!arp) put(offsetof(Headers, ip_hlen), static_cast<uint16_t>(v6 ? 40 : 20));
     return b;
   }
   static uint64_t word(const std::array<uint8_t, sizeof(Headers)>& b, size_t at) {
@@ -985,37 +1010,44 @@ class Compiler {
   }
 
   // The parser's own registers are free here (the code calls out): rax,
-  // rcx, rdx, rsi and rdi; the state, packet and length registers stay.
+  // rcx, rdx, rsi, rdi and r8; the state, packet and length registers stay.
   void parse_common(int call, int parsed) {
-    const int v6 = a_.new_label(), store = a_.new_label();
-    a_.alu_imm(Alu::Cmp, len_, 42);  // Ethernet, IPv4 and 8 transport bytes
+    const int store = a_.new_label(), store_tagged = a_.new_label(), tagged = a_.new_label();
+    a_.alu_imm(Alu::Cmp, len_, 42);  // Ethernet, IPv4 and 8 transport bytes; a whole ARP body
     a_.jcc(kB, call);
-    a_.cmp_word(pkt_, 12, 0x0008);  // EtherType 0x0800, as the bytes read little-endian
-    a_.jcc(kNE, v6);
-    a_.cmp_byte(pkt_, 14, 0x45);  // version 4, 20-byte header
+    const int not_ip = a_.new_label();
+    common_network(0, call, store, not_ip);
+    a_.bind(not_ip);
+    // ARP: its has:: bit for 6-byte hardware and 4-byte protocol addresses.
+    const int odd_arp = a_.new_label();
+    a_.cmp_word(pkt_, 12, 0x0608);  // EtherType 0x0806
+    a_.jcc(kNE, tagged);
+    a_.alu(Alu::Xor, RCX, RCX);  // no protocol, payload, id
+    a_.alu(Alu::Xor, RDX, RDX);
+    a_.alu(Alu::Xor, RDI, RDI);
+    a_.mov_imm(RSI, word(common_headers(kTypeArp, 0, 0), 8));
+    a_.mov_imm(RAX, word(common_headers(kTypeArp, 0, 0), 0));
+    a_.cmp_word(pkt_, 18, 0x0406);  // hardware and protocol address lengths 6 and 4
+    a_.jcc(kNE, odd_arp);
+    a_.alu_imm(Alu::Or, RAX, has::kArp);  // (64 bits: the word holds l3 too)
+    a_.bind(odd_arp);
+    a_.jmp(store);
+    // One 802.1Q tag: its TCI in r8, where the second word of Headers has it.
+    a_.bind(tagged);
+    a_.cmp_word(pkt_, 12, 0x0081);  // TPID 0x8100
     a_.jcc(kNE, call);
-    a_.test_memory(pkt_, 20, 0xff3f);  // MF and the fragment offset
-    a_.jcc(kNE, call);
-    a_.load_sized(pkt_, 18, 1, false);  // the IPv4 id
-    a_.mov(RDI, RAX);
-    a_.load_sized(pkt_, 23, 0, true);  // protocol
-    common_transport(false, call, store);
-    a_.bind(v6);
-    a_.cmp_word(pkt_, 12, 0xdd86);  // EtherType 0x86dd
-    a_.jcc(kNE, call);
-    a_.alu_imm(Alu::Cmp, len_, 62);  // Ethernet, IPv6 and 8 transport bytes
+    a_.alu_imm(Alu::Cmp, len_, 46);
     a_.jcc(kB, call);
-    a_.load_sized(pkt_, 14, 0, true);
-    a_.and_imm32(RAX, 0xf0);
-    a_.alu_imm(Alu::Cmp, RAX, 0x60);  // version 6
-    a_.jcc(kNE, call);
-    a_.alu(Alu::Xor, RDI, RDI);        // no fragment header: id 0
-    a_.load_sized(pkt_, 20, 0, true);  // next header: the transport
-    common_transport(true, call, store);
+    a_.load_sized(pkt_, 14, 1, false);
+    a_.mov(R8, RAX);
+    a_.shift_imm(Shift::Shl, R8, 8 * (offsetof(Headers, vlan_tci) - 8));
+    common_network(4, call, store_tagged, call);
+    a_.bind(store_tagged);
+    a_.alu(Alu::Or, RSI, R8);
     a_.bind(store);
     const int32_t h = l_.headers;
     static_assert(sizeof(Headers) == 28 && offsetof(Headers, ip_proto) == 16 &&
-                  offsetof(Headers, ip_id) == 24);
+                  offsetof(Headers, ip_id) == 24 && offsetof(Headers, vlan_tci) == 12);
     a_.store(state_, h, RAX);
     a_.store(state_, h + 8, RSI);
     a_.alu(Alu::Xor, RAX, RAX);
@@ -1028,25 +1060,55 @@ class Compiler {
     a_.jmp(parsed);
   }
 
+  // An IPv4 or IPv6 header after the EtherType at 12 + tag, with 42 + tag
+  // bytes in the frame: on to `store` as common_transport says; to `call`
+  // for any other such header, to `other` for any other EtherType.
+  void common_network(int32_t tag, int call, int store, int other) {
+    const int v6 = a_.new_label();
+    a_.cmp_word(pkt_, 12 + tag, 0x0008);  // EtherType 0x0800, as the bytes read little-endian
+    a_.jcc(kNE, v6);
+    a_.cmp_byte(pkt_, 14 + tag, 0x45);  // version 4, 20-byte header
+    a_.jcc(kNE, call);
+    a_.test_memory(pkt_, 20 + tag, 0xff3f);  // MF and the fragment offset
+    a_.jcc(kNE, call);
+    a_.load_sized(pkt_, 18 + tag, 1, false);  // the IPv4 id
+    a_.mov(RDI, RAX);
+    a_.load_sized(pkt_, 23 + tag, 0, true);  // protocol
+    common_transport(false, tag, call, store);
+    a_.bind(v6);
+    a_.cmp_word(pkt_, 12 + tag, 0xdd86);  // EtherType 0x86dd
+    a_.jcc(kNE, other);
+    a_.alu_imm(Alu::Cmp, len_, 62 + tag);  // Ethernet, IPv6 and 8 transport bytes
+    a_.jcc(kB, call);
+    a_.load_sized(pkt_, 14 + tag, 0, true);
+    a_.and_imm32(RAX, 0xf0);
+    a_.alu_imm(Alu::Cmp, RAX, 0x60);  // version 6
+    a_.jcc(kNE, call);
+    a_.alu(Alu::Xor, RDI, RDI);              // no fragment header: id 0
+    a_.load_sized(pkt_, 20 + tag, 0, true);  // next header: the transport
+    common_transport(true, tag, call, store);
+  }
+
   // With the protocol in rax and 8 bytes after the network header checked:
   // rax = the first word of Headers, rsi the second, rcx the protocol, rdx
   // the payload's offset, then on to `store`; to `call` for anything else.
-  void common_transport(bool v6, int call, int store) {
-    const int32_t l4 = v6 ? 54 : 34;
+  void common_transport(bool v6, int32_t tag, int call, int store) {
+    const uint16_t type = v6 ? kTypeIp6 : kTypeIp4;
+    const int32_t l4 = (v6 ? 54 : 34) + tag;
     const int tcp = a_.new_label(), icmp = a_.new_label();
     a_.mov(RCX, RAX);
-    a_.mov_imm(RSI, word(common_headers(v6, 0), 8));  // the same for every protocol
-    a_.mov_imm(RDX, static_cast<uint64_t>(l4 + 8));   // UDP's and ICMP's payload, after 8 bytes
+    a_.mov_imm(RSI, word(common_headers(type, 0, tag), 8));  // the same for every protocol
+    a_.mov_imm(RDX, static_cast<uint64_t>(l4 + 8));  // UDP's and ICMP's payload, after 8 bytes
     a_.alu_imm(Alu::Cmp, RCX, kProtoTcp);
     a_.jcc(kE, tcp);
     a_.alu_imm(Alu::Cmp, RCX, v6 ? kProtoIcmp6 : kProtoIcmp);
     a_.jcc(kE, icmp);
     a_.alu_imm(Alu::Cmp, RCX, kProtoUdp);
     a_.jcc(kNE, call);
-    a_.mov_imm(RAX, word(common_headers(v6, has::kUdp), 0));
+    a_.mov_imm(RAX, word(common_headers(type, has::kUdp, tag), 0));
     a_.jmp(store);
     a_.bind(icmp);
-    a_.mov_imm(RAX, word(common_headers(v6, has::kIcmp), 0));
+    a_.mov_imm(RAX, word(common_headers(type, has::kIcmp, tag), 0));
     a_.jmp(store);
     a_.bind(tcp);
     // 20 bytes of TCP header in the frame before its data offset is read, an
@@ -1062,7 +1124,7 @@ class Compiler {
     a_.alu(Alu::Cmp, RAX, len_);
     a_.jcc(kA, call);
     a_.mov(RDX, RAX);
-    a_.mov_imm(RAX, word(common_headers(v6, has::kTcp), 0));
+    a_.mov_imm(RAX, word(common_headers(type, has::kTcp, tag), 0));
     a_.jmp(store);
   }
 
@@ -1914,12 +1976,14 @@ class Compiler {
     const uint32_t size = t->decl().value_size;
     const uint64_t mask = t->number_probe().value_mask;
     if (lookup) {
-      a_.load(RAX, RAX, 0);
-      if (size < 8) {  // the value's bytes (a tadd may have carried past them)
-        a_.mov_imm(RDX, mask);
-        a_.alu(Alu::And, RAX, RDX);
+      if (!dead_destination(pc_)) {
+        a_.load(RAX, RAX, 0);
+        if (size < 8) {  // the value's bytes (a tadd may have carried past them)
+          a_.mov_imm(RDX, mask);
+          a_.alu(Alu::And, RAX, RDX);
+        }
+        write(in.a);
       }
-      write(in.a);
     } else {
       if (small_increment(in)) {
         a_.add_to_memory(RAX, 0, static_cast<int8_t>(in.b.imm));
@@ -2024,18 +2088,22 @@ class Compiler {
 
   // The flags' operands, rax and rcx, kept in the state for a flag jump
   // that a branch or the interpreter comes between (and in rax and rcx for
-  // one right after): in a program with flag jumps; without one nothing
-  // reads them.
+  // one right after): where some path may read them from the state, past
+  // the flag jump right after, if there is one (live_after).
   void store_flags() {
-    if (flags_) {
+    const uint32_t next = pc_ + 1;
+    const bool jump_next = next < p_.code.size() && flow_.reached(next) && !flow_.leader(next) &&
+                           is_flag_jump(p_.code[next].op);
+    if (live_after_[jump_next ? next : pc_] & kFlagsLive) {
       a_.store(state_, l_.cmp_a, RAX);
       a_.store(state_, l_.cmp_b, RCX);
     }
-    flags_in_registers_ = true;
+    flags_set_at_ = pc_;
   }
 
   void flag_jump(const Insn& in) {
-    if (!flags_in_registers_) {
+    // In rax and rcx when the instruction before set them, and no branch lands here.
+    if (pc_ == 0 || flags_set_at_ != pc_ - 1 || flow_.leader(pc_)) {
       a_.load(RAX, state_, l_.cmp_a);
       a_.load(RCX, state_, l_.cmp_b);
     }
@@ -2184,24 +2252,26 @@ class Compiler {
   uint32_t pc_ = 0, not_run_ = 0;
   bool calls_out_ = false;  // the code calls the parser or the interpreter
   bool reads_wlen_ = false;
-  bool effects_ = false;             // a run may change more than its verdict
-  bool reported_ = false;            // and more than the packet: the instance reads the state
-  bool flags_ = false;               // flag jumps read the compare flags in the state
-  bool stack_ = false;               // push, pop or call
-  bool frames_ = false;              // native calls
-  bool resizes_ = false;             // the packet's length may change during a run
-  bool full_ = false;                // the full prologue: anything beyond a leaf filter
-  bool frame_fields_only_ = false;   // the program reads no header field a frame does not give
-  bool loops_or_functions_ = false;  // budget checks past the entry
-  bool counts_down_ = false;         // count_ holds what is left of the budget
-  uint32_t read_regs_ = 0;           // bit per gpr
-  int8_t host_[kGprCount] = {};      // the host register of each gpr, or kInState
-  std::vector<uint8_t> saved_;       // the callee-saved registers the prologue pushes
-  bool parsed_ = false;              // the headers are parsed on every path to here
-  bool unparsed_ = false;            // and not parsed on any: the state says 0
-  uint32_t known_ = 0;               // has:: bits set on every path to here
-  bool parses_inline_ = false;       // parse_common has been emitted
-  bool flags_in_registers_ = false;  // rax and rcx hold the flags of the cmp just before
+  bool effects_ = false;              // a run may change more than its verdict
+  bool reported_ = false;             // and more than the packet: the instance reads the state
+  bool flags_ = false;                // flag jumps read the compare flags in the state
+  bool stack_ = false;                // push, pop or call
+  bool frames_ = false;               // native calls
+  bool resizes_ = false;              // the packet's length may change during a run
+  bool full_ = false;                 // the full prologue: anything beyond a leaf filter
+  bool frame_fields_only_ = false;    // the program reads no header field a frame does not give
+  bool loops_or_functions_ = false;   // budget checks past the entry
+  bool counts_down_ = false;          // count_ holds what is left of the budget
+  uint32_t read_regs_ = 0;            // bit per gpr
+  std::vector<uint32_t> live_after_;  // by pc: live_after()
+  int8_t host_[kGprCount] = {};       // the host register of each gpr, or kInState
+  std::vector<uint8_t> saved_;        // the callee-saved registers the prologue pushes
+  bool parsed_ = false;               // the headers are parsed on every path to here
+  bool unparsed_ = false;             // and not parsed on any: the state says 0
+  uint32_t known_ = 0;                // has:: bits set on every path to here
+  bool parses_inline_ = false;        // parse_common has been emitted
+  uint32_t flags_set_at_ =
+      kNoTarget;  // the pc whose flags rax and rcx hold, if the next reads them
   uint8_t state_ = RDI, pkt_ = RSI, len_ = R8, count_ = R9;
 };
 
