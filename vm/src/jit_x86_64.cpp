@@ -83,6 +83,8 @@ class Compiler {
     const std::vector<bool> unparsed = unparsed_on_entry();
     const std::vector<uint32_t> known = flags_on_entry();
     for (uint32_t pc = 0; pc < n; ++pc) pc_label_.push_back(a_.new_label());
+    if (common_copy_)
+      for (uint32_t pc = 0; pc < n; ++pc) copy_label_.push_back(a_.new_label());
     exit_ = a_.new_label(), text_body_ = a_.new_label(), bail_ = a_.new_label();
     exit_counted_ = a_.new_label();
     whole_run_ = a_.new_label();
@@ -96,6 +98,12 @@ class Compiler {
 
     prologue();
     if (full_) budget_check(entry_);
+    if (common_copy_) {  // untagged IPv4 with a 20-byte header: the copy for such frames
+      const int other = a_.new_label();
+      check_common_ip4(other);
+      a_.jmp(copy_label_[entry_]);
+      a_.bind(other);
+    }
     // On to the entry, unless its code comes next.
     uint32_t first = 0;
     while (!flow_.reached(first)) ++first;
@@ -113,35 +121,44 @@ class Compiler {
       known_ = known[pc];
       emit(p_.code[pc]);
     };
-    for (uint32_t pc = 0; pc < n; ++pc) {
-      if (!flow_.reached(pc)) continue;
-      a_.bind(pc_label_[pc]);
-      if (const std::optional<CountedLoop> loop = fast_loop(pc)) {
-        // Twice: first a copy without budget checks or bounds checks on the
-        // counted reads, taken when the entry check covers the whole loop,
-        // then the loop as it is.
-        const int checked = a_.new_label();
-        pc_ = pc;
-        uncounted_ = counted_up_front(*loop);
-        counted_loop_entry(*loop, checked);
-        loop_ = *loop, loop_head_ = a_.new_label(), fast_ = true;
-        a_.align(32);
-        a_.bind(loop_head_);
-        for (uint32_t q = pc; q <= loop->end; ++q) emit_at(q);
-        a_.jmp(pc_label_[loop->end + 1]);
-        a_.bind(loop_head_ = checked), fast_ = uncounted_ = false;
-        budget_check(pc);
-        for (uint32_t q = pc; q <= loop->end; ++q) {
-          if (q != pc) a_.bind(pc_label_[q]);
-          emit_at(q);
+    auto emit_program = [&] {
+      for (uint32_t pc = 0; pc < n; ++pc) {
+        if (!flow_.reached(pc)) continue;
+        a_.bind(label_of(pc));
+        if (const std::optional<CountedLoop> loop = fast_loop(pc)) {
+          // Twice: first a copy without budget checks or bounds checks on the
+          // counted reads, taken when the entry check covers the whole loop,
+          // then the loop as it is.
+          const int checked = a_.new_label();
+          pc_ = pc;
+          uncounted_ = counted_up_front(*loop);
+          counted_loop_entry(*loop, checked);
+          loop_ = *loop, loop_head_ = a_.new_label(), fast_ = true;
+          a_.align(32);
+          a_.bind(loop_head_);
+          for (uint32_t q = pc; q <= loop->end; ++q) emit_at(q);
+          a_.jmp(label_of(loop->end + 1));
+          a_.bind(loop_head_ = checked), fast_ = uncounted_ = false;
+          budget_check(pc);
+          for (uint32_t q = pc; q <= loop->end; ++q) {
+            if (q != pc) a_.bind(label_of(q));
+            emit_at(q);
+          }
+          loop_head_ = -1;
+          pc = loop->end;
+          continue;
         }
-        loop_head_ = -1;
-        pc = loop->end;
-        continue;
+        if (flow_.checkpoint(pc) && (pc != entry_ || targeted_[pc])) budget_check(pc);
+        if (pc == entry_ && !in_copy_) a_.bind(text_body_);
+        emit_at(pc);
       }
-      if (flow_.checkpoint(pc) && (pc != entry_ || targeted_[pc])) budget_check(pc);
-      if (pc == entry_) a_.bind(text_body_);
-      emit_at(pc);
+    };
+    emit_program();
+    // The same again for the frames the entry found common, with its own labels.
+    if (common_copy_) {
+      in_copy_ = true, flags_set_at_ = kNoTarget;
+      emit_program();
+      in_copy_ = false;
     }
     // Exits of the run from inside a block, one per site: the instructions after it did not run.
     for (const auto& s : sites_) {
@@ -213,7 +230,7 @@ class Compiler {
     const size_t n = p_.code.size();
     targeted_.assign(n, false);
     std::vector<FlowEdge> out;
-    bool leaf = true;
+    bool leaf = true, reads_network = false;
     frame_fields_only_ = true;
     for (uint32_t pc = 0; pc < n; ++pc) {
       if (!flow_.reached(pc)) continue;
@@ -225,7 +242,10 @@ class Compiler {
         calls_out_ |= calls(*o);
         reads_wlen_ |= mapped_read(*o) == static_cast<int>(MappedReg::Wlen);
         if (parses(*o) && !frame_field_read(*o)) frame_fields_only_ = false;
+        reads_network |=
+            frame_field_read(*o) || mapped_read(*o) == static_cast<int>(MappedReg::EthType);
       }
+      writes_packet_ |= writes_packet(in);
       if (steps(in) || walks(in)) frame_fields_only_ = false;  // the interpreter's handler parses
       if (steps(in) || walks(in) || op_info(in.op).aux == Aux::Table || in.op == Op::FIND ||
           calls_helper(in))
@@ -246,6 +266,13 @@ class Compiler {
     effects_ |= no_packet_;
     reported_ |= no_packet_;
     full_ = calls_out_ || !leaf || effects_ || flags_ || stack_ || frames_;
+    // A second copy of the program for untagged IPv4 frames with a 20-byte
+    // header, where every network-layer field it reads is a load from the
+    // frame or a constant, checked for once on entry: for a program that
+    // reads no other header field and never changes the packet (so the
+    // frame stays such a frame), and calls no functions of its own.
+    common_copy_ = frame_fields_only_ && reads_network && l_.ethernet && !no_packet_ &&
+                   !writes_packet_ && !frames_;
   }
 
   // print, log, dump and rewrite, when the code runs them: it reads their
@@ -542,8 +569,10 @@ class Compiler {
 
   // Where a jump to pc goes: inside a counted loop's copy, its head is that copy's.
   int target_label(uint32_t pc) const {
-    return loop_head_ >= 0 && pc == loop_.head ? loop_head_ : pc_label_[pc];
+    return loop_head_ >= 0 && pc == loop_.head ? loop_head_ : label_of(pc);
   }
+  // The label of pc's code in the copy being compiled.
+  int label_of(uint32_t pc) const { return in_copy_ ? copy_label_[pc] : pc_label_[pc]; }
 
   // A counted loop (jit_flow.h) at pc, in code that counts down (the
   // budget left is one register) and has a packet.
@@ -751,7 +780,7 @@ class Compiler {
     flow_.edges(pc_, out);
     for (const FlowEdge& e : out) {
       a_.alu_imm(Alu::Cmp, RAX, static_cast<int32_t>(e.to));  // the way's pc
-      a_.jcc(kE, pc_label_[e.to]);
+      a_.jcc(kE, label_of(e.to));
     }
     a_.jmp(exit_label(JitExit::Ended));
   }
@@ -827,6 +856,7 @@ class Compiler {
   void read_eth_type() {
     const auto loc = field_location(MappedReg::EthType);
     static_assert(std::size(kVlanTpids) == 3);
+    if (in_copy_) return a_.mov_imm(RAX, kTypeIp4);  // the copy's frames are untagged IPv4
     if (parsed_) return read_located(*loc);
     const int from_frame = a_.new_label(), tagged = a_.new_label(), tag = a_.new_label();
     const int cut_short = a_.new_label(), walked = a_.new_label(), done = a_.new_label();
@@ -1210,13 +1240,14 @@ class Compiler {
   void read_from_frame(const FieldLocation& loc) {
     using From = FieldLocation::From;
     const int parse = a_.new_label(), done = a_.new_label();
-    check_common_ip4(parse);
+    if (!in_copy_) check_common_ip4(parse);  // (the copy's frames passed it on entry)
     if (loc.from == From::Flags)
       a_.mov_imm(RAX, frame_flag(loc.when));
     else if (loc.from == From::L3)
       a_.load_sized(pkt_, static_cast<int32_t>(kEthHeader + loc.offset), loc.width_log, false);
     else  // ip.proto
       a_.load_sized(pkt_, static_cast<int32_t>(kEthHeader + 9), 0, true);
+    if (in_copy_) return;
     a_.jmp(done);
     a_.bind(parse);
     ensure_parsed();
@@ -1533,7 +1564,7 @@ class Compiler {
                      NETCPU_CONDITIONS(NETCPU_CMP_IMM_FORM)
 #undef NETCPU_CMP_IMM_FORM
     };
-    if (flag_branch(in)) return;
+    if (flag_branch(in) || known_branch(in)) return;
     if (in.op == Op::AND && in.b.kind == Kind::Imm && in.b.imm > INT32_MAX &&
         in.b.imm <= UINT32_MAX) {
       // A 32-bit mask: the 32-bit and, which clears the upper half as the mask does.
@@ -2178,9 +2209,46 @@ class Compiler {
         a_.jcc(kNE, next);
       }
       count_instructions(static_cast<int32_t>(e.walked));
-      a_.jmp(pc_label_[e.to]);
+      a_.jmp(label_of(e.to));
       a_.bind(next);
     }
+  }
+
+  // The value o has on every run that reaches this code, where the compiler
+  // knows it: a constant, and in the copy for common frames eth.type.
+  std::optional<uint64_t> known_value(const Operand& o) const {
+    if (o.kind == Kind::Imm) return static_cast<uint64_t>(o.imm);
+    if (in_copy_ && mapped_read(o) == static_cast<int>(MappedReg::EthType) &&
+        o.kind == Kind::Mapped)
+      return kTypeIp4;
+    return std::nullopt;
+  }
+  // A compare-and-branch of two known values (known_value): a jump or nothing.
+  bool known_branch(const Insn& in) {
+    if (!is_branch(in.op)) return false;
+    const std::optional<uint64_t> a = known_value(in.a), b = known_value(in.b);
+    if (!a || !b) return false;
+    const uint64_t x = *a, y = *b;
+    auto SX = [](uint64_t v) { return static_cast<int64_t>(v); };
+    bool taken = false;
+    switch (in.op) {
+#define NETCPU_KNOWN(branch, jump, test) \
+  case Op::branch:                       \
+    taken = (test);                      \
+    break;
+      NETCPU_CONDITIONS(NETCPU_KNOWN)
+#undef NETCPU_KNOWN
+#define NETCPU_KNOWN_BIT(branch, test) \
+  case Op::branch:                     \
+    taken = (test);                    \
+    break;
+      NETCPU_BIT_CONDITIONS(NETCPU_KNOWN_BIT)
+#undef NETCPU_KNOWN_BIT
+      default:
+        return false;
+    }
+    if (taken) a_.jmp(target_label(in.target));
+    return true;
   }
 
   // beq/bne of a has.* field against 0 or 1: a test of the parser's flags.
@@ -2195,6 +2263,10 @@ class Compiler {
     }
     const auto loc = field_location(static_cast<MappedReg>(in.a.reg));
     int done = -1;
+    if (in_copy_ && from_frame(*loc)) {  // known in the copy for common frames
+      if (frame_flag(when) == jump_if_set) a_.jmp(target_label(in.target));
+      return true;
+    }
     if (!parsed_ && from_frame(*loc)) {  // the frame's value where it can, as read_from_frame
       const int parse = a_.new_label();
       done = a_.new_label();
@@ -2260,6 +2332,10 @@ class Compiler {
   bool resizes_ = false;              // the packet's length may change during a run
   bool full_ = false;                 // the full prologue: anything beyond a leaf filter
   bool frame_fields_only_ = false;    // the program reads no header field a frame does not give
+  bool writes_packet_ = false;        // some instruction may change the packet's bytes
+  bool common_copy_ = false;          // compiled twice: survey()
+  bool in_copy_ = false;              // compiling the copy for common frames
+  std::vector<int> copy_label_;       // by pc: its code in that copy
   bool loops_or_functions_ = false;   // budget checks past the entry
   bool counts_down_ = false;          // count_ holds what is left of the budget
   uint32_t read_regs_ = 0;            // bit per gpr
