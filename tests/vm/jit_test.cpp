@@ -26,6 +26,8 @@ std::vector<std::vector<uint8_t>> packets() {
   p.push_back(test::ipv4_frame(17, 0xc0a80101, 0x0a000002, 53, 9, "payload bytes"));
   p.push_back(test::ipv4_frame(17, 0x7f000001, 0xe0000001, 123, 123));
   p.push_back(test::ipv4_frame(6, 0x0a000003, 0x0a000002, 22, 443));
+  p.back()[18] = 0x12, p.back()[19] = 0x34;  // an IPv4 id
+  p[1][19] = 0x56;
   std::vector<uint8_t> arp(42, 0);
   arp[12] = 0x08, arp[13] = 0x06;
   p.push_back(arp);  // too odd to be ARP: hardware and protocol lengths 0
@@ -41,8 +43,18 @@ std::vector<std::vector<uint8_t>> packets() {
     tcp.resize(cut);
     p.push_back(tcp);
   }
+  // TCP data offsets: 6 words (4 bytes of options), 4 (too short: no TCP
+  // header), 15 (past the frame's end).
+  for (uint8_t offset : {0x60, 0x40, 0xf0}) {
+    auto tcp = test::ipv4_frame(6, 0x0a000001, 0x0a000002, 40000, 80, "some data");
+    tcp[14 + 20 + 12] = offset;
+    if (offset == 0x60) tcp.insert(tcp.begin() + 54, {1, 1, 1, 1});
+    p.push_back(tcp);
+  }
   auto fragment = test::ipv4_frame(17, 0x0a000001, 0x0a000002, 123, 123);
   fragment[14 + 6] = 0x00, fragment[14 + 7] = 0x10;  // a later fragment: no ports
+  p.push_back(fragment);
+  fragment[14 + 6] = 0x20, fragment[14 + 7] = 0x00;  // the first of several: MF
   p.push_back(fragment);
   auto icmp = test::ipv4_frame(1, 0x0a000001, 0x0a000002, 0x0800, 0);
   p.push_back(icmp);
@@ -732,6 +744,21 @@ TEST(Jit, FlagsAndLookupValuesAreKeptWhereALaterReadNeedsThem) {
       "    print \"%u\", gpr3\n    drop\nnever:\n    print \"never\"\n    end\n";
   expect_same(src);
   expect_same_under_every_budget(src, 40);
+}
+
+// What a function leaves behind is live after its ret: flags its lookup or
+// cmp set, read by a flag jump in the caller or at the function's next
+// call, and a gpr its lookup wrote (found by jit_diff: the flags were taken
+// as dead after ret, as after the run's end).
+TEST(Jit, FlagsAndGprsAFunctionSetsAreReadAfterItReturns) {
+  const char* src =
+      ".data:\ntable h hash key 2 value 8 max 8\n"
+      ".text:\n    update h, 60, 6\n    call f\n    jne missing\n    call f\n"
+      "    print \"%u\", gpr3\n    pass\nmissing:\n    call f\n    print \"missing %u\", gpr3\n"
+      "    drop\nfunc f:\n    ja above\n    add gpr3, 1\nabove:\n    lookup gpr3, h, mlen\n"
+      "    cmp mlen, 60\n    ret\n";
+  expect_same(src);
+  expect_same_under_every_budget(src, 30);
 }
 
 TEST(Jit, TablesWithNumberKeysAndEveryOtherKind) {

@@ -111,7 +111,8 @@ class Flow {
   // what holds after it; an instruction that ends the run has `exit` after
   // it; a call into a function or a return from one carries `unknown`
   // (liveness does not follow the program's functions); meet joins the
-  // values of several successors. Iterated to a fixpoint from `exit`.
+  // values of several successors; after a `ret`, `unknown`. Iterated to a
+  // fixpoint from `exit`.
   template <class T, class Through, class Meet>
   std::vector<T> backward(T exit, T unknown, Through through, Meet meet) const {
     const size_t n = size();
@@ -122,7 +123,9 @@ class Flow {
       for (uint32_t pc = static_cast<uint32_t>(n); pc-- > 0;) {
         if (!reach_[pc]) continue;
         edges(pc, out_edges);
-        T v = exit;
+        // ret goes back to where each call came from (a call's Return
+        // edge, not one of its own): unknown after it, not the run's end.
+        T v = p_.code[pc].op == Op::RET ? unknown : exit;
         bool first = true;
         for (const FlowEdge& e : out_edges) {
           const T w = e.kind == FlowEdge::Call || e.kind == FlowEdge::Return || e.to >= n

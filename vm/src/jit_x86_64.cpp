@@ -41,6 +41,14 @@ using namespace x86;
 
 constexpr int8_t kInState = -1;  // a gpr without a host register
 
+// The frames a copy of a program is compiled for, checked for once on entry
+// (Compiler::dispatch_shapes): untagged IPv4 with a 20-byte header (Ip4,
+// what a program that reads only the network layer's fields needs), and
+// such frames, not fragments, carrying TCP with its whole header or UDP.
+enum class Shape : uint8_t { General, Ip4, Tcp4, Udp4 };
+// Programs with at most this many instructions reached get their copies.
+constexpr uint32_t kMostCopied = 256;
+
 // Whether an instruction may change the packet's bytes (the headers parsed
 // before it may no longer hold) and, more widely, whether it may change a
 // run's result beyond its verdict: packet, mirror, emits, redirect.
@@ -83,8 +91,8 @@ class Compiler {
     const std::vector<bool> unparsed = unparsed_on_entry();
     const std::vector<uint32_t> known = flags_on_entry();
     for (uint32_t pc = 0; pc < n; ++pc) pc_label_.push_back(a_.new_label());
-    if (common_copy_)
-      for (uint32_t pc = 0; pc < n; ++pc) copy_label_.push_back(a_.new_label());
+    for (size_t c = 0; c < copies_.size(); ++c)
+      for (uint32_t pc = 0; pc < n; ++pc) copy_labels_[c].push_back(a_.new_label());
     exit_ = a_.new_label(), text_body_ = a_.new_label(), bail_ = a_.new_label();
     exit_counted_ = a_.new_label();
     whole_run_ = a_.new_label();
@@ -98,10 +106,9 @@ class Compiler {
 
     prologue();
     if (full_) budget_check(entry_);
-    if (common_copy_) {  // untagged IPv4 with a 20-byte header: the copy for such frames
+    if (!copies_.empty()) {  // the frames of each copy's shape on to it
       const int other = a_.new_label();
-      check_common_ip4(other);
-      a_.jmp(copy_label_[entry_]);
+      dispatch_shapes(other);
       a_.bind(other);
     }
     // On to the entry, unless its code comes next.
@@ -116,8 +123,10 @@ class Compiler {
         if (!uncounted_) count_instructions(static_cast<int32_t>(block_end - pc + 1));
       }
       not_run_ = block_end - pc;
-      parsed_ = parsed[pc];
-      unparsed_ = unparsed[pc];
+      // (A copy reads what its shape gives from the frame and parses
+      // nothing itself: what else it reads tests whether the run parsed.)
+      parsed_ = shape_ == Shape::General && parsed[pc];
+      unparsed_ = shape_ == Shape::General && unparsed[pc];
       known_ = known[pc];
       emit(p_.code[pc]);
     };
@@ -149,17 +158,17 @@ class Compiler {
           continue;
         }
         if (flow_.checkpoint(pc) && (pc != entry_ || targeted_[pc])) budget_check(pc);
-        if (pc == entry_ && !in_copy_) a_.bind(text_body_);
+        if (pc == entry_ && shape_ == Shape::General) a_.bind(text_body_);
         emit_at(pc);
       }
     };
     emit_program();
-    // The same again for the frames the entry found common, with its own labels.
-    if (common_copy_) {
-      in_copy_ = true, flags_set_at_ = kNoTarget;
+    // The same again for the frames of each shape, with its own labels.
+    for (size_t c = 0; c < copies_.size(); ++c) {
+      shape_ = copies_[c], copy_ = c, flags_set_at_ = kNoTarget;
       emit_program();
-      in_copy_ = false;
     }
+    shape_ = Shape::General;
     // Exits of the run from inside a block, one per site: the instructions after it did not run.
     for (const auto& s : sites_) {
       a_.bind(s.label);
@@ -230,10 +239,12 @@ class Compiler {
     const size_t n = p_.code.size();
     targeted_.assign(n, false);
     std::vector<FlowEdge> out;
-    bool leaf = true, reads_network = false;
+    bool leaf = true, reads_fields = false;
+    uint32_t reached = 0;
     frame_fields_only_ = true;
     for (uint32_t pc = 0; pc < n; ++pc) {
       if (!flow_.reached(pc)) continue;
+      ++reached;
       const Insn& in = p_.code[pc];
       flow_.edges(pc, out);
       for (const FlowEdge& e : out)
@@ -242,8 +253,7 @@ class Compiler {
         calls_out_ |= calls(*o);
         reads_wlen_ |= mapped_read(*o) == static_cast<int>(MappedReg::Wlen);
         if (parses(*o) && !frame_field_read(*o)) frame_fields_only_ = false;
-        reads_network |=
-            frame_field_read(*o) || mapped_read(*o) == static_cast<int>(MappedReg::EthType);
+        reads_fields |= parses(*o) || mapped_read(*o) == static_cast<int>(MappedReg::EthType);
       }
       writes_packet_ |= writes_packet(in);
       if (steps(in) || walks(in)) frame_fields_only_ = false;  // the interpreter's handler parses
@@ -266,13 +276,20 @@ class Compiler {
     effects_ |= no_packet_;
     reported_ |= no_packet_;
     full_ = calls_out_ || !leaf || effects_ || flags_ || stack_ || frames_;
-    // A second copy of the program for untagged IPv4 frames with a 20-byte
-    // header, where every network-layer field it reads is a load from the
-    // frame or a constant, checked for once on entry: for a program that
-    // reads no other header field and never changes the packet (so the
-    // frame stays such a frame), and calls no functions of its own.
-    common_copy_ = frame_fields_only_ && reads_network && l_.ethernet && !no_packet_ &&
-                   !writes_packet_ && !frames_;
+    // Copies of the program for the frames a switch forwards most, where
+    // the header fields it reads are loads from the frame at known offsets
+    // or constants, the frame's shape checked for once on entry: for a
+    // program that reads header fields, never changes the packet (so the
+    // frame keeps its shape) and calls no functions of its own. One that
+    // reads only the network layer's needs its IPv4 header alone.
+    if (reads_fields && l_.ethernet && !no_packet_ && !writes_packet_ && !frames_ &&
+        reached <= kMostCopied) {
+      if (frame_fields_only_)
+        copies_ = {Shape::Ip4};
+      else
+        copies_ = {Shape::Tcp4, Shape::Udp4};
+    }
+    copy_labels_.resize(copies_.size());
   }
 
   // print, log, dump and rewrite, when the code runs them: it reads their
@@ -572,7 +589,9 @@ class Compiler {
     return loop_head_ >= 0 && pc == loop_.head ? loop_head_ : label_of(pc);
   }
   // The label of pc's code in the copy being compiled.
-  int label_of(uint32_t pc) const { return in_copy_ ? copy_label_[pc] : pc_label_[pc]; }
+  int label_of(uint32_t pc) const {
+    return shape_ == Shape::General ? pc_label_[pc] : copy_labels_[copy_][pc];
+  }
 
   // A counted loop (jit_flow.h) at pc, in code that counts down (the
   // budget left is one register) and has a packet.
@@ -856,7 +875,7 @@ class Compiler {
   void read_eth_type() {
     const auto loc = field_location(MappedReg::EthType);
     static_assert(std::size(kVlanTpids) == 3);
-    if (in_copy_) return a_.mov_imm(RAX, kTypeIp4);  // the copy's frames are untagged IPv4
+    if (shape_ != Shape::General) return a_.mov_imm(RAX, kTypeIp4);  // untagged IPv4 frames
     if (parsed_) return read_located(*loc);
     const int from_frame = a_.new_label(), tagged = a_.new_label(), tag = a_.new_label();
     const int cut_short = a_.new_label(), walked = a_.new_label(), done = a_.new_label();
@@ -1168,6 +1187,7 @@ class Compiler {
   void read_located(const FieldLocation& loc) {
     using From = FieldLocation::From;
     if (loc.from == From::Flags && (known_ & loc.when)) return a_.mov_imm(RAX, 1);
+    if (read_in_shape(loc)) return;
     if (!parsed_ && from_frame(loc)) return read_from_frame(loc);
     ensure_parsed();
     if (loc.from == From::Flags) {
@@ -1233,6 +1253,114 @@ class Compiler {
     a_.jcc(kNE, parse);
   }
 
+  // On to the copy of each shape the frame has (copies_), else on.
+  void dispatch_shapes(int other) {
+    const auto copy = [&](Shape shape) {
+      const size_t c = std::find(copies_.begin(), copies_.end(), shape) - copies_.begin();
+      return copy_labels_[c][entry_];
+    };
+    if (copies_ == std::vector<Shape>{Shape::Ip4}) {
+      check_common_ip4(other);
+      return a_.jmp(copy(Shape::Ip4));
+    }
+    constexpr int32_t l4 = kEthHeader + kIp4MinHeader;
+    a_.alu_imm(Alu::Cmp, len_, l4 + 8);  // 8 transport bytes
+    a_.jcc(kB, other);
+    a_.cmp_word(pkt_, 12, 0x0008);  // EtherType 0x0800, as the bytes read little-endian
+    a_.jcc(kNE, other);
+    a_.cmp_byte(pkt_, kEthHeader, 0x45);  // version 4, 20-byte header
+    a_.jcc(kNE, other);
+    a_.test_memory(pkt_, kEthHeader + 6, 0xff3f);  // MF and the fragment offset
+    a_.jcc(kNE, other);
+    a_.load_sized(pkt_, kEthHeader + 9, 0, true);  // protocol
+    a_.alu_imm(Alu::Cmp, RAX, kProtoUdp);
+    a_.jcc(kE, copy(Shape::Udp4));
+    a_.alu_imm(Alu::Cmp, RAX, kProtoTcp);
+    a_.jcc(kNE, other);
+    // TCP: its 20 bytes, a data offset of 5 words at least, and the
+    // header with its options inside the frame, as the parser needs them.
+    a_.alu_imm(Alu::Cmp, len_, l4 + 20);
+    a_.jcc(kB, other);
+    tcp_payload();
+    a_.alu(Alu::Cmp, RAX, len_);
+    a_.jcc(kA, other);
+    a_.alu_imm(Alu::Cmp, RAX, l4 + 20);
+    a_.jcc(kB, other);
+    a_.jmp(copy(Shape::Tcp4));
+  }
+  // rax = where the data of a TCP header at 34 starts: its data offset in words.
+  void tcp_payload() {
+    constexpr int32_t l4 = kEthHeader + kIp4MinHeader;
+    a_.load_sized(pkt_, l4 + 12, 0, true);
+    a_.shift_imm(Shift::Shr, RAX, 4);
+    a_.shift_imm(Shift::Shl, RAX, 2);
+    a_.alu_imm(Alu::Add, RAX, l4);
+  }
+
+  // What a field is in every frame of the copy's shape where it is one
+  // value: a has bit, a member of the parsed headers but the IPv4 id and a
+  // TCP payload's offset, and 0 for a field such a frame lacks (an ARP, an
+  // ICMP or, in a UDP frame, a TCP field). Ip4 knows only the network
+  // layer's bits (read_from_frame's).
+  std::optional<uint64_t> shape_value(const FieldLocation& loc) const {
+    using From = FieldLocation::From;
+    if (shape_ == Shape::General) return std::nullopt;
+    if (shape_ == Shape::Ip4) {
+      if (loc.from == From::Flags && frame_field(loc)) return frame_flag(loc.when);
+      return std::nullopt;
+    }
+    const bool tcp = shape_ == Shape::Tcp4;
+    const std::array<uint8_t, sizeof(Headers)> b =
+        common_headers(kTypeIp4, tcp ? has::kTcp : has::kUdp, 0);
+    uint32_t flags;
+    std::memcpy(&flags, &b[offsetof(Headers, flags)], sizeof flags);
+    if (loc.from == From::Flags) return (flags & loc.when) != 0;
+    if (loc.when && !(flags & loc.when)) return 0;       // absent
+    if (loc.from != From::Headers) return std::nullopt;  // in the frame
+    switch (loc.offset) {
+      case offsetof(Headers, ip_proto):
+        return tcp ? kProtoTcp : kProtoUdp;
+      case offsetof(Headers, ip_id):
+        return std::nullopt;
+      case offsetof(Headers, payload):
+        if (tcp) return std::nullopt;
+        return kEthHeader + kIp4MinHeader + 8;
+      default: {
+        uint64_t v = 0;
+        std::memcpy(&v, &b[loc.offset], size_t{1} << loc.width_log);
+        return v;
+      }
+    }
+  }
+
+  // rax = a field in a copy for frames of one shape (shape_value, else its
+  // bytes at their place in such a frame); false where the copy reads it as
+  // the general code does.
+  bool read_in_shape(const FieldLocation& loc) {
+    using From = FieldLocation::From;
+    if (shape_ == Shape::General) return false;
+    if (const std::optional<uint64_t> v = shape_value(loc)) return a_.mov_imm(RAX, *v), true;
+    constexpr int32_t l3 = kEthHeader, l4 = kEthHeader + kIp4MinHeader;
+    if (shape_ == Shape::Ip4) {  // the network layer's: in the IPv4 header
+      if (!frame_field(loc)) return false;
+      if (loc.from == From::L3)
+        a_.load_sized(pkt_, l3 + loc.offset, loc.width_log, false);
+      else  // ip.proto
+        a_.load_sized(pkt_, l3 + 9, 0, true);
+      return true;
+    }
+    if (loc.from == From::L3 || loc.from == From::L4) {
+      a_.load_sized(pkt_, (loc.from == From::L3 ? l3 : l4) + loc.offset, loc.width_log, false);
+      return true;
+    }
+    if (loc.offset == offsetof(Headers, ip_id)) {
+      a_.load_sized(pkt_, l3 + 4, 1, false);
+      return true;
+    }
+    tcp_payload();  // (the entry checked it is inside the frame)
+    return true;
+  }
+
   // rax = a field from_frame() names, from the frame where check_common_ip4
   // passes; any other frame is parsed and the field read as parsed. Either
   // way the headers may still be unparsed after it: so nothing after this
@@ -1240,14 +1368,13 @@ class Compiler {
   void read_from_frame(const FieldLocation& loc) {
     using From = FieldLocation::From;
     const int parse = a_.new_label(), done = a_.new_label();
-    if (!in_copy_) check_common_ip4(parse);  // (the copy's frames passed it on entry)
+    check_common_ip4(parse);
     if (loc.from == From::Flags)
       a_.mov_imm(RAX, frame_flag(loc.when));
     else if (loc.from == From::L3)
       a_.load_sized(pkt_, static_cast<int32_t>(kEthHeader + loc.offset), loc.width_log, false);
     else  // ip.proto
       a_.load_sized(pkt_, static_cast<int32_t>(kEthHeader + 9), 0, true);
-    if (in_copy_) return;
     a_.jmp(done);
     a_.bind(parse);
     ensure_parsed();
@@ -2215,13 +2342,14 @@ class Compiler {
   }
 
   // The value o has on every run that reaches this code, where the compiler
-  // knows it: a constant, and in the copy for common frames eth.type.
+  // knows it: a constant, and in a copy for frames of one shape eth.type and
+  // what shape_value() knows.
   std::optional<uint64_t> known_value(const Operand& o) const {
     if (o.kind == Kind::Imm) return static_cast<uint64_t>(o.imm);
-    if (in_copy_ && mapped_read(o) == static_cast<int>(MappedReg::EthType) &&
-        o.kind == Kind::Mapped)
-      return kTypeIp4;
-    return std::nullopt;
+    if (shape_ == Shape::General || o.kind != Kind::Mapped) return std::nullopt;
+    if (o.reg == static_cast<uint8_t>(MappedReg::EthType)) return kTypeIp4;
+    const auto loc = field_location(static_cast<MappedReg>(o.reg));
+    return loc ? shape_value(*loc) : std::nullopt;
   }
   // A compare-and-branch of two known values (known_value): a jump or nothing.
   bool known_branch(const Insn& in) {
@@ -2263,8 +2391,8 @@ class Compiler {
     }
     const auto loc = field_location(static_cast<MappedReg>(in.a.reg));
     int done = -1;
-    if (in_copy_ && from_frame(*loc)) {  // known in the copy for common frames
-      if (frame_flag(when) == jump_if_set) a_.jmp(target_label(in.target));
+    if (const std::optional<uint64_t> v = shape_value(*loc)) {  // known in this copy
+      if ((*v != 0) == jump_if_set) a_.jmp(target_label(in.target));
       return true;
     }
     if (!parsed_ && from_frame(*loc)) {  // the frame's value where it can, as read_from_frame
@@ -2324,28 +2452,29 @@ class Compiler {
   uint32_t pc_ = 0, not_run_ = 0;
   bool calls_out_ = false;  // the code calls the parser or the interpreter
   bool reads_wlen_ = false;
-  bool effects_ = false;              // a run may change more than its verdict
-  bool reported_ = false;             // and more than the packet: the instance reads the state
-  bool flags_ = false;                // flag jumps read the compare flags in the state
-  bool stack_ = false;                // push, pop or call
-  bool frames_ = false;               // native calls
-  bool resizes_ = false;              // the packet's length may change during a run
-  bool full_ = false;                 // the full prologue: anything beyond a leaf filter
-  bool frame_fields_only_ = false;    // the program reads no header field a frame does not give
-  bool writes_packet_ = false;        // some instruction may change the packet's bytes
-  bool common_copy_ = false;          // compiled twice: survey()
-  bool in_copy_ = false;              // compiling the copy for common frames
-  std::vector<int> copy_label_;       // by pc: its code in that copy
-  bool loops_or_functions_ = false;   // budget checks past the entry
-  bool counts_down_ = false;          // count_ holds what is left of the budget
-  uint32_t read_regs_ = 0;            // bit per gpr
-  std::vector<uint32_t> live_after_;  // by pc: live_after()
-  int8_t host_[kGprCount] = {};       // the host register of each gpr, or kInState
-  std::vector<uint8_t> saved_;        // the callee-saved registers the prologue pushes
-  bool parsed_ = false;               // the headers are parsed on every path to here
-  bool unparsed_ = false;             // and not parsed on any: the state says 0
-  uint32_t known_ = 0;                // has:: bits set on every path to here
-  bool parses_inline_ = false;        // parse_common has been emitted
+  bool effects_ = false;            // a run may change more than its verdict
+  bool reported_ = false;           // and more than the packet: the instance reads the state
+  bool flags_ = false;              // flag jumps read the compare flags in the state
+  bool stack_ = false;              // push, pop or call
+  bool frames_ = false;             // native calls
+  bool resizes_ = false;            // the packet's length may change during a run
+  bool full_ = false;               // the full prologue: anything beyond a leaf filter
+  bool frame_fields_only_ = false;  // the program reads no header field a frame does not give
+  bool writes_packet_ = false;      // some instruction may change the packet's bytes
+  std::vector<Shape> copies_;       // the shapes the program is compiled for too: survey()
+  Shape shape_ = Shape::General;    // the copy being compiled
+  size_t copy_ = 0;                 // its index in copies_
+  std::vector<std::vector<int>> copy_labels_;  // by copy and pc: its code there
+  bool loops_or_functions_ = false;            // budget checks past the entry
+  bool counts_down_ = false;                   // count_ holds what is left of the budget
+  uint32_t read_regs_ = 0;                     // bit per gpr
+  std::vector<uint32_t> live_after_;           // by pc: live_after()
+  int8_t host_[kGprCount] = {};                // the host register of each gpr, or kInState
+  std::vector<uint8_t> saved_;                 // the callee-saved registers the prologue pushes
+  bool parsed_ = false;                        // the headers are parsed on every path to here
+  bool unparsed_ = false;                      // and not parsed on any: the state says 0
+  uint32_t known_ = 0;                         // has:: bits set on every path to here
+  bool parses_inline_ = false;                 // parse_common has been emitted
   uint32_t flags_set_at_ =
       kNoTarget;  // the pc whose flags rax and rcx hold, if the next reads them
   uint8_t state_ = RDI, pkt_ = RSI, len_ = R8, count_ = R9;
