@@ -133,7 +133,10 @@ class Compiler {
     auto emit_program = [&] {
       for (uint32_t pc = 0; pc < n; ++pc) {
         if (!flow_.reached(pc)) continue;
-        a_.bind(label_of(pc));
+        if (only_fallen_into(pc))
+          a_.bind_fallen_into(label_of(pc));
+        else
+          a_.bind(label_of(pc));
         if (const std::optional<CountedLoop> loop = fast_loop(pc)) {
           // Twice: first a copy without budget checks or bounds checks on the
           // counted reads, taken when the entry check covers the whole loop,
@@ -664,7 +667,10 @@ class Compiler {
   // or what is left of the budget down.
   void count_instructions(int32_t n) {
     if (n == 0) return;
-    a_.alu_imm(counts_down_ == (n > 0) ? Alu::Sub : Alu::Add, count_, n > 0 ? n : -n);
+    const Alu op = counts_down_ == (n > 0) ? Alu::Sub : Alu::Add;
+    // A block entered only by falling in from one that counted just before
+    // (a branch decided when compiling): one add for both.
+    if (!a_.merge_into_last_imm(op, count_, n > 0 ? n : -n)) a_.alu_imm(op, count_, n > 0 ? n : -n);
   }
 
   // Where the code counts down, the count from what is left: budget - r14.
@@ -2375,8 +2381,18 @@ class Compiler {
       default:
         return false;
     }
-    if (taken) a_.jmp(target_label(in.target));
+    if (taken)
+      a_.jmp(target_label(in.target));
+    else
+      fallen_silently_into_ = pc_ + 1;
     return true;
+  }
+
+  // Whether the code only falls into pc, from an instruction that emitted
+  // nothing (a branch decided not to jump): no jump or branch goes there.
+  bool only_fallen_into(uint32_t pc) const {
+    return pc == fallen_silently_into_ && !targeted_[pc] && pc != entry_ &&
+           !flow_.function_entry(pc) && !flow_.checkpoint(pc);
   }
 
   // beq/bne of a has.* field against 0 or 1: a test of the parser's flags.
@@ -2392,7 +2408,10 @@ class Compiler {
     const auto loc = field_location(static_cast<MappedReg>(in.a.reg));
     int done = -1;
     if (const std::optional<uint64_t> v = shape_value(*loc)) {  // known in this copy
-      if ((*v != 0) == jump_if_set) a_.jmp(target_label(in.target));
+      if ((*v != 0) == jump_if_set)
+        a_.jmp(target_label(in.target));
+      else
+        fallen_silently_into_ = pc_ + 1;
       return true;
     }
     if (!parsed_ && from_frame(*loc)) {  // the frame's value where it can, as read_from_frame
@@ -2463,7 +2482,8 @@ class Compiler {
   bool writes_packet_ = false;      // some instruction may change the packet's bytes
   std::vector<Shape> copies_;       // the shapes the program is compiled for too: survey()
   Shape shape_ = Shape::General;    // the copy being compiled
-  size_t copy_ = 0;                 // its index in copies_
+  uint32_t fallen_silently_into_ = kNoTarget;  // only_fallen_into()
+  size_t copy_ = 0;                            // its index in copies_
   std::vector<std::vector<int>> copy_labels_;  // by copy and pc: its code there
   bool loops_or_functions_ = false;            // budget checks past the entry
   bool counts_down_ = false;                   // count_ holds what is left of the budget

@@ -68,7 +68,10 @@ class Asm {
     labels_.push_back(-1);
     return static_cast<int>(labels_.size()) - 1;
   }
-  void bind(int label) { labels_[label] = static_cast<int64_t>(code.size()); }
+  void bind(int label) { labels_[label] = last_bound_ = static_cast<int64_t>(code.size()); }
+  // The same for a label nothing has jumped to or will (the code only falls
+  // in there): what was emitted just before may still merge_into_last_imm.
+  void bind_fallen_into(int label) { labels_[label] = static_cast<int64_t>(code.size()); }
   bool resolve() {
     for (const auto& f : fixups_) {
       if (labels_[f.label] < 0) return false;
@@ -256,6 +259,20 @@ class Asm {
     byte(fits8(v) ? 0x83 : 0x81);
     modrm(kModReg, digit(op), dst);
     byte_or_dword(v);
+    last_imm_ = {static_cast<int64_t>(code.size()), op, dst, v};
+  }
+  // Adds v to the immediate of the alu_imm just emitted when it was the
+  // same op on dst, with an 8-bit immediate that still fits, and nothing
+  // was emitted or bound since (so no jump lands between the two): false,
+  // and nothing changed, otherwise.
+  bool merge_into_last_imm(Alu op, uint8_t dst, int32_t v) {
+    const int64_t end = static_cast<int64_t>(code.size());
+    if (last_imm_.end != end || last_bound_ == end || last_imm_.op != op || last_imm_.dst != dst ||
+        !fits8(last_imm_.v) || !fits8(int64_t{last_imm_.v} + v))
+      return false;
+    last_imm_.v += v;
+    code.back() = static_cast<uint8_t>(static_cast<int8_t>(last_imm_.v));
+    return true;
   }
   // and r32, imm32: zero-extends, so rax & mask for any mask below 2^32.
   void and_imm32(uint8_t dst, uint32_t mask) { alu32_imm(Alu::And, dst, mask); }
@@ -518,6 +535,13 @@ class Asm {
   const Asm* previous_;
   std::vector<Kept> kept_;
   std::vector<int64_t> labels_;
+  int64_t last_bound_ = -1;  // where the last label was bound
+  struct {
+    int64_t end = -1;  // where the last alu_imm ended
+    Alu op;
+    uint8_t dst;
+    int32_t v;
+  } last_imm_;
   std::vector<Fixup> fixups_;
   std::vector<size_t> jumps_;  // where each jump starts, in emission order
 };
