@@ -125,6 +125,7 @@ std::vector<std::vector<uint8_t>> packets() {
   tag_at_end.pop_back();
   p.push_back(tag_at_end);
   p.push_back(std::vector<uint8_t>(13, 0x08));
+  p.push_back(std::vector<uint8_t>(100, 0xff));  // the largest bytes, for sums
   p.push_back({0x01, 0x02, 0x03});
   p.push_back({});
   return p;
@@ -676,6 +677,33 @@ TEST(Jit, CountedLoopsCheckTheirBudgetAndReadsOnceWithTheInterpretersResults) {
       "    bltu gpr0, 20, loop\n    pass\n";
   expect_same(faulting);
   expect_same_under_every_budget(faulting, 120);
+}
+
+// A counted loop that only sums reads at its counter runs 8 iterations a
+// round into four partial sums while 8 are due, then one at a time: the
+// same sum and counter as the interpreter's for every width, step, start
+// and bound, rounds and remainders of every length, sums that wrap, and
+// (reads past the packet) the loop as it is.
+TEST(Jit, SummingLoopsGiveTheInterpretersSumsInRoundsOfEight) {
+  for (const char* width : {"u8", "u16", "u32", "h64"}) {
+    for (const char* step : {"1", "2", "4"}) {
+      for (const char* start : {"0", "3", "14"}) {
+        for (const char* bound : {"mlen", "gpr2", "37"}) {
+          const std::string src = std::string(".text:\n    mov gpr2, mlen\n    sub gpr2, 8\n") +
+                                  "    mov gpr1, 0xfffffffffffff000\n    mov gpr0, " + start +
+                                  "\nloop:\n    add gpr1, pkt." + width + "[gpr0]\n    add gpr0, " +
+                                  step + "\n    bltu gpr0, " + bound +
+                                  ", loop\n    print \"%x %u\", gpr1, gpr0\n    pass\n";
+          expect_same(src);
+          if (testing::Test::HasFailure()) return;
+        }
+      }
+    }
+  }
+  expect_same_under_every_budget(
+      ".text:\n    mov gpr0, 2\nloop:\n    add gpr1, pkt.u8[gpr0 + 1]\n    add gpr0, 1\n"
+      "    bltu gpr0, 30, loop\n    print \"%u\", gpr1\n    pass\n",
+      40);
 }
 
 TEST(Jit, FunctionsCallNativelyWithTheDataStack) {

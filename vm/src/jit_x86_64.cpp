@@ -146,9 +146,17 @@ class Compiler {
           uncounted_ = counted_up_front(*loop);
           counted_loop_entry(*loop, checked);
           loop_ = *loop, loop_head_ = a_.new_label(), fast_ = true;
+          const std::optional<uint32_t> sum = uncounted_ ? summing_loop(*loop) : std::nullopt;
+          const int combine = a_.new_label();
+          if (sum) unrolled_sum(*loop, *sum, combine);
           a_.align(32);
           a_.bind(loop_head_);
           for (uint32_t q = pc; q <= loop->end; ++q) emit_at(q);
+          if (sum) {
+            a_.bind(combine);
+            for (uint8_t r : kSumPartials)
+              a_.alu(Alu::Add, static_cast<uint8_t>(host_[p_.code[*sum].a.reg]), r);
+          }
           a_.jmp(label_of(loop->end + 1));
           a_.bind(loop_head_ = checked), fast_ = uncounted_ = false;
           budget_check(pc);
@@ -607,6 +615,85 @@ class Compiler {
     for (uint32_t q = pc; q < loop->end; ++q)
       if (steps(p_.code[q])) return std::nullopt;
     return loop;
+  }
+
+  // A counted loop whose iterations only add a read of the packet at the
+  // counter to one gpr (`add gpr1, pkt[gpr0]`, then the step: a checksum, a
+  // byte sum), both gprs in host registers, in a copy that counted its
+  // iterations on entry (no budget check or fault can stop it half way):
+  // the pc of that add. Addition wraps the same in any order, so the sum
+  // may be split.
+  std::optional<uint32_t> summing_loop(const CountedLoop& loop) const {
+    const Insn& add = p_.code[loop.head];
+    if (loop.end != loop.head + 2 || add.op != Op::ADD || add.a.kind != Kind::Reg ||
+        add.a.reg == loop.counter || !counted_read(loop, add.b) ||
+        (loop.bound.kind == Kind::Reg && loop.bound.reg == add.a.reg) ||
+        host_[add.a.reg] == kInState || host_[loop.counter] == kInState)
+      return std::nullopt;
+    return loop.head;
+  }
+
+  // The loop of summing_loop(), a round of iterations at a time while a
+  // round's are due: reads at fixed distances from the counter into
+  // partial sums (the gpr and kSumPartials, zeroed here), so no sum waits
+  // for the one before; then the loop as compiled for the rest, and the
+  // partial sums added to the gpr at `combine` (the caller's). Single bytes
+  // one after the other (`pkt.u8[gpr0]`, a step of 1) are summed 8 at a
+  // time from one 8-byte load: the bytes added pairwise into four 16-bit
+  // lanes, which one multiply adds into its top 16 bits (at most 2040:
+  // nothing carries out). Other widths and steps: 8 reads a round into
+  // four sums.
+  static constexpr uint8_t kSumPartials[] = {R8, R9, RSI};
+  void unrolled_sum(const CountedLoop& loop, uint32_t pc, int combine) {
+    const Operand& term = p_.code[pc].b;  // the read added
+    const unsigned w = term.attr & attr::kWidthMask;
+    const bool bytes = w == 0 && loop.step_log == 0;
+    const int round = bytes ? 16 : 8;
+    const auto counter = static_cast<uint8_t>(host_[loop.counter]);
+    const uint8_t sums[] = {static_cast<uint8_t>(host_[p_.code[pc].a.reg]), R8, R9, RSI};
+    const int32_t step = 1 << loop.step_log;
+    const int head = a_.new_label();
+    read(loop.bound);
+    a_.mov(R10, RAX);  // the bound: the loop never changes it
+    for (uint8_t r : kSumPartials) a_.alu(Alu::Xor, r, r);
+    if (bytes) {  // r9 and rsi: the lanes' mask and the multiplier, not sums
+      a_.mov_imm(R9, 0x00ff00ff00ff00ffull);
+      a_.mov_imm(RSI, 0x0001000100010001ull);
+    }
+    a_.align(32);
+    a_.bind(head);
+    a_.mov(RDX, counter);
+    a_.alu_imm(Alu::Add, RDX, (round - 1) * step);  // the round's last counter: below the bound?
+    a_.alu(Alu::Cmp, RDX, R10);
+    const int rest = bytes ? a_.new_label() : loop_head_;  // fewer due: one at a time
+    a_.jcc(kAE, rest);
+    for (int i = 0; i < round; i += bytes ? 8 : 1) {
+      const auto at = static_cast<int32_t>(term.imm + int64_t{i} * step);
+      if (!bytes) {
+        a_.load_packet(pkt_, w, term.attr & attr::kHostOrder, at, counter);
+        a_.alu(Alu::Add, sums[i % 4], RAX);
+        continue;
+      }
+      a_.load_packet(pkt_, 3, true, at, counter);  // 8 bytes, in any order
+      a_.mov(RCX, RAX);
+      a_.alu(Alu::And, RAX, R9);  // bytes 0, 2, 4, 6
+      a_.shift_imm(Shift::Shr, RCX, 8);
+      a_.alu(Alu::And, RCX, R9);  // bytes 1, 3, 5, 7
+      a_.alu(Alu::Add, RAX, RCX);
+      a_.imul(RAX, RSI);  // the four lanes summed into bits 48-63
+      a_.shift_imm(Shift::Shr, RAX, 48);
+      a_.alu(Alu::Add, sums[i / 8], RAX);
+    }
+    a_.alu_imm(Alu::Add, counter, round * step);
+    a_.alu(Alu::Cmp, counter, R10);
+    a_.jcc(kB, head);
+    if (!bytes) return a_.jmp(combine);
+    for (int way : {combine, loop_head_}) {  // r8 the only partial sum
+      if (way == loop_head_) a_.bind(rest);
+      a_.alu(Alu::Xor, R9, R9);
+      a_.alu(Alu::Xor, RSI, RSI);
+      a_.jmp(way);
+    }
   }
 
   // On to `checked` (the loop as it is) unless the whole loop, run to its
