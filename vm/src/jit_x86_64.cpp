@@ -1436,14 +1436,18 @@ class Compiler {
     constexpr int32_t l3 = kEthHeader, l4 = kEthHeader + kIp4MinHeader;
     if (shape_ == Shape::Ip4) {  // the network layer's: in the IPv4 header
       if (!frame_field(loc)) return false;
+      raw_key_read_ = loc.from == From::L3 && raw_key_bytes_ == 1u << loc.width_log;
       if (loc.from == From::L3)
-        a_.load_sized(pkt_, l3 + loc.offset, loc.width_log, false);
+        a_.load_sized(pkt_, l3 + loc.offset, loc.width_log, raw_key_read_);
       else  // ip.proto
         a_.load_sized(pkt_, l3 + 9, 0, true);
       return true;
     }
     if (loc.from == From::L3 || loc.from == From::L4) {
-      a_.load_sized(pkt_, (loc.from == From::L3 ? l3 : l4) + loc.offset, loc.width_log, false);
+      // A table key of the field's width: its bytes as they are (table_op).
+      raw_key_read_ = raw_key_bytes_ == 1u << loc.width_log;
+      a_.load_sized(pkt_, (loc.from == From::L3 ? l3 : l4) + loc.offset, loc.width_log,
+                    raw_key_read_);
       return true;
     }
     if (loc.offset == offsetof(Headers, ip_id)) {
@@ -2151,7 +2155,16 @@ class Compiler {
       a_.mov(RAX, RSI);
       return table_op_result(in, t);
     }
-    read(lookup ? in.b : in.a);
+    // A hash table's probe takes the key as the word of its bytes: a field
+    // the code loads from the frame at the key's width is that word as
+    // loaded (read_in_shape), any other key is made one.
+    const Table::NumberProbe& probe = t->number_probe();
+    const bool word = probe.way == Table::NumberProbe::Way::Word;
+    const Operand& key = lookup ? in.b : in.a;
+    raw_key_bytes_ = word && key.kind == Kind::Mapped ? probe.word.key_size : 0;
+    read(key);
+    if (word && !raw_key_read_) key_word(probe.word.key_size);
+    raw_key_bytes_ = 0, raw_key_read_ = false;
     if (!lookup) {  // the key in the first scratch slot, the value in the second
       a_.store(state_, l_.scratch, RAX);
       if (!small_increment(in)) {
@@ -2160,9 +2173,8 @@ class Compiler {
         a_.load(RAX, state_, l_.scratch);
       }
     }
-    const Table::NumberProbe& probe = t->number_probe();
     const int absent = a_.new_label(), done = a_.new_label();
-    if (probe.way == Table::NumberProbe::Way::Word) {
+    if (word) {
       probe_inline(probe.word, absent);
     } else if (probe.way == Table::NumberProbe::Way::Index) {
       index_inline(probe.index, absent);
@@ -2172,12 +2184,25 @@ class Compiler {
     }
     a_.jmp(done);
     a_.bind(absent);
-    if (lookup)
+    if (lookup) {
       a_.alu(Alu::Xor, RAX, RAX);
-    else  // not there: the table inserts it, or fails when full
+    } else {       // not there: the table inserts it, or fails when full
+      if (word) {  // the number of the key's word in the first scratch slot
+        a_.load(RAX, state_, l_.scratch);
+        key_word(probe.word.key_size);  // (its own inverse)
+        a_.store(state_, l_.scratch, RAX);
+      }
       call_number_keyed(t, lookup);
+    }
     a_.bind(done);
     table_op_result(in, t);
+  }
+
+  // rax = the word of a key of `size` bytes made of the number in rax (its
+  // bytes, big-endian, as a little-endian word), or the number of such a word.
+  void key_word(uint32_t size) {
+    a_.bswap64_rax();
+    if (size < 8) a_.shift_imm(Shift::Shr, RAX, static_cast<uint8_t>(64 - 8 * size));
   }
 
   // A tadd of a constant that fits an add's 8-bit immediate (a counter's
@@ -2254,6 +2279,7 @@ class Compiler {
         a_.store(RAX, 0, RCX);
       }
     }
+    if (!(live_after_[pc_] & kFlagsLive)) return a_.bind(absent);  // no flag jump reads them
     a_.alu(Alu::Xor, RAX, RAX);
     a_.jmp(done);
     a_.bind(absent);
@@ -2267,8 +2293,6 @@ class Compiler {
   // HashCore::probe does it, with its slots and hash constants
   // (Table::WordProbe) as immediates. rcx, rdx, rsi, rdi and r8-r10 are free.
   void probe_inline(const Table::WordProbe& p, int absent) {
-    a_.bswap64_rax();  // the key's bytes, big-endian, as a little-endian word
-    if (p.key_size < 8) a_.shift_imm(Shift::Shr, RAX, static_cast<uint8_t>(64 - 8 * p.key_size));
     a_.mov(RSI, RAX);  // w
     a_.mov_imm(RDX, p.seed);
     a_.alu(Alu::Xor, RAX, RDX);
@@ -2570,6 +2594,8 @@ class Compiler {
   std::vector<Shape> copies_;       // the shapes the program is compiled for too: survey()
   Shape shape_ = Shape::General;    // the copy being compiled
   uint32_t fallen_silently_into_ = kNoTarget;  // only_fallen_into()
+  uint32_t raw_key_bytes_ = 0;                 // a table key of this many bytes is read (table_op)
+  bool raw_key_read_ = false;                  // and was read as its bytes are
   size_t copy_ = 0;                            // its index in copies_
   std::vector<std::vector<int>> copy_labels_;  // by copy and pc: its code there
   bool loops_or_functions_ = false;            // budget checks past the entry
