@@ -479,6 +479,24 @@ TEST(Jit, TheCopyForCommonFramesGivesTheParsersValuesUnderEveryBudget) {
   expect_same_under_every_budget(src, 40);
 }
 
+// A copy for common frames goes on in the general code after an
+// instruction that changes the packet: fields read after it are what the
+// changed frame has (a rewrite of an address, the protocol byte changed
+// from TCP to UDP, the EtherType to ARP), as the interpreter reads them.
+TEST(Jit, ACopyThatChangesThePacketGoesOnInTheGeneralCode) {
+  expect_same(
+      ".text:\n    beq has.ip4, 0, done\n    mov gpr0, ip.src\n    and gpr0, 0xffffff00\n"
+      "    bne gpr0, 0x0a000000, done\n    rewrite ip.src, 0xc6336401\n"
+      "    print \"%x %x\", ip.src, ip.dst\ndone:\n    pass\n");
+  for (const char* change : {"mov pkt.u8[23], 17", "mov pkt.u16[12], 0x0806"}) {
+    expect_same(std::string(".text:\n    bne ip.proto, PROTO_TCP, other\n    print \"%u %u\", "
+                            "l4.dport, has.udp\n    ") +
+                change +
+                "\n    print \"%u %u\", has.tcp, has.udp\n    print \"%u %u\", l4.dport, has.arp\n"
+                "    print \"%x\", eth.type\nother:\n    pass\n");
+  }
+}
+
 TEST(Jit, BranchesOnHasFieldsAgainstZeroAndOne) {
   expect_same(
       ".text:\n    beq has.arp, 1, yes\n    bne has.ip4, 1, no\n    bne has.tcp, 0, yes\n"

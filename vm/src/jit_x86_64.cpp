@@ -129,6 +129,10 @@ class Compiler {
       unparsed_ = shape_ == Shape::General && unparsed[pc];
       known_ = known[pc];
       emit(p_.code[pc]);
+      // The frame may no longer have its copy's shape: on in the general code.
+      if (shape_ != Shape::General && writes_packet(p_.code[pc]) && pc + 1 < n &&
+          flow_.reached(pc + 1))
+        a_.jmp(pc_label_[pc + 1]);
     };
     auto emit_program = [&] {
       for (uint32_t pc = 0; pc < n; ++pc) {
@@ -290,11 +294,13 @@ class Compiler {
     // Copies of the program for the frames a switch forwards most, where
     // the header fields it reads are loads from the frame at known offsets
     // or constants, the frame's shape checked for once on entry: for a
-    // program that reads header fields, never changes the packet (so the
-    // frame keeps its shape) and calls no functions of its own. One that
-    // reads only the network layer's needs its IPv4 header alone.
-    if (reads_fields && l_.ethernet && !no_packet_ && !writes_packet_ && !frames_ &&
-        reached <= kMostCopied) {
+    // program that reads header fields and calls no functions of its own;
+    // where it changes the packet (a rewrite), the copy goes on in the
+    // general code, unless a loop could come back (a counted loop's copy
+    // counts its iterations once). One that reads only the network
+    // layer's needs its IPv4 header alone.
+    if (reads_fields && l_.ethernet && !no_packet_ && !(writes_packet_ && loops_or_functions_) &&
+        !frames_ && reached <= kMostCopied) {
       if (frame_fields_only_)
         copies_ = {Shape::Ip4};
       else
