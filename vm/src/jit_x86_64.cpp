@@ -180,7 +180,7 @@ class Compiler {
     emit_program();
     // The same again for the frames of each shape, with its own labels.
     for (size_t c = 0; c < copies_.size(); ++c) {
-      shape_ = copies_[c], copy_ = c, flags_set_at_ = kNoTarget;
+      shape_ = copies_[c], copy_ = c, flags_set_at_ = fallen_silently_into_ = kNoTarget;
       emit_program();
     }
     shape_ = Shape::General;
