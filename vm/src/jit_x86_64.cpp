@@ -254,7 +254,7 @@ class Compiler {
     const size_t n = p_.code.size();
     targeted_.assign(n, false);
     std::vector<FlowEdge> out;
-    bool leaf = true, reads_fields = false;
+    bool leaf = true, reads_fields = false, writes = false;
     uint32_t reached = 0;
     frame_fields_only_ = true;
     for (uint32_t pc = 0; pc < n; ++pc) {
@@ -270,7 +270,7 @@ class Compiler {
         if (parses(*o) && !frame_field_read(*o)) frame_fields_only_ = false;
         reads_fields |= parses(*o) || mapped_read(*o) == static_cast<int>(MappedReg::EthType);
       }
-      writes_packet_ |= writes_packet(in);
+      writes |= writes_packet(in);
       if (steps(in) || walks(in)) frame_fields_only_ = false;  // the interpreter's handler parses
       if (steps(in) || walks(in) || op_info(in.op).aux == Aux::Table || in.op == Op::FIND ||
           calls_helper(in))
@@ -299,7 +299,7 @@ class Compiler {
     // general code, unless a loop could come back (a counted loop's copy
     // counts its iterations once). One that reads only the network
     // layer's needs its IPv4 header alone.
-    if (reads_fields && l_.ethernet && !no_packet_ && !(writes_packet_ && loops_or_functions_) &&
+    if (reads_fields && l_.ethernet && !no_packet_ && !(writes && loops_or_functions_) &&
         !frames_ && reached <= kMostCopied) {
       if (frame_fields_only_)
         copies_ = {Shape::Ip4};
@@ -1259,18 +1259,7 @@ class Compiler {
     a_.mov_imm(RAX, word(common_headers(type, has::kIcmp, tag), 0));
     a_.jmp(store);
     a_.bind(tcp);
-    // 20 bytes of TCP header in the frame before its data offset is read, an
-    // offset of at least 5 words, and the header with its options inside the frame.
-    a_.alu_imm(Alu::Cmp, len_, l4 + 20);
-    a_.jcc(kB, call);
-    a_.load_sized(pkt_, l4 + 12, 0, true);
-    a_.shift_imm(Shift::Shr, RAX, 4);
-    a_.alu_imm(Alu::Cmp, RAX, 5);
-    a_.jcc(kB, call);
-    a_.shift_imm(Shift::Shl, RAX, 2);
-    a_.alu_imm(Alu::Add, RAX, l4);
-    a_.alu(Alu::Cmp, RAX, len_);
-    a_.jcc(kA, call);
+    check_tcp_header(l4, call);
     a_.mov(RDX, RAX);
     a_.mov_imm(RAX, word(common_headers(type, has::kTcp, tag), 0));
     a_.jmp(store);
@@ -1339,12 +1328,12 @@ class Compiler {
   // Such a flag's value in such a frame.
   static bool frame_flag(uint32_t when) { return (when & (has::kEth | has::kIp4)) != 0; }
 
-  // On to `parse` unless the frame is untagged IPv4 with a 20-byte header,
-  // the frames a switch forwards most: for them parse_headers gives
-  // kEth and kIp4 (the whole header is in the frame), l3 = 14, and no
-  // kVlan, kArp or kIp6.
-  void check_common_ip4(int parse) {
-    a_.alu_imm(Alu::Cmp, len_, kEthHeader + kIp4MinHeader);
+  // On to `parse` unless the frame is untagged IPv4 with a 20-byte header
+  // (and at least min_len bytes), the frames a switch forwards most: for
+  // them parse_headers gives kEth and kIp4 (the whole header is in the
+  // frame), l3 = 14, and no kVlan, kArp or kIp6.
+  void check_common_ip4(int parse, int32_t min_len = kEthHeader + kIp4MinHeader) {
+    a_.alu_imm(Alu::Cmp, len_, min_len);
     a_.jcc(kB, parse);
     a_.cmp_word(pkt_, 12, 0x0008);  // EtherType 0x0800, as the bytes read little-endian
     a_.jcc(kNE, parse);
@@ -1363,12 +1352,7 @@ class Compiler {
       return a_.jmp(copy(Shape::Ip4));
     }
     constexpr int32_t l4 = kEthHeader + kIp4MinHeader;
-    a_.alu_imm(Alu::Cmp, len_, l4 + 8);  // 8 transport bytes
-    a_.jcc(kB, other);
-    a_.cmp_word(pkt_, 12, 0x0008);  // EtherType 0x0800, as the bytes read little-endian
-    a_.jcc(kNE, other);
-    a_.cmp_byte(pkt_, kEthHeader, 0x45);  // version 4, 20-byte header
-    a_.jcc(kNE, other);
+    check_common_ip4(other, l4 + 8);               // and 8 transport bytes
     a_.test_memory(pkt_, kEthHeader + 6, 0xff3f);  // MF and the fragment offset
     a_.jcc(kNE, other);
     a_.load_sized(pkt_, kEthHeader + 9, 0, true);  // protocol
@@ -1376,24 +1360,27 @@ class Compiler {
     a_.jcc(kE, copy(Shape::Udp4));
     a_.alu_imm(Alu::Cmp, RAX, kProtoTcp);
     a_.jcc(kNE, other);
-    // TCP: its 20 bytes, a data offset of 5 words at least, and the
-    // header with its options inside the frame, as the parser needs them.
-    a_.alu_imm(Alu::Cmp, len_, l4 + 20);
-    a_.jcc(kB, other);
-    tcp_payload();
-    a_.alu(Alu::Cmp, RAX, len_);
-    a_.jcc(kA, other);
-    a_.alu_imm(Alu::Cmp, RAX, l4 + 20);
-    a_.jcc(kB, other);
+    check_tcp_header(l4, other);
     a_.jmp(copy(Shape::Tcp4));
   }
-  // rax = where the data of a TCP header at 34 starts: its data offset in words.
-  void tcp_payload() {
-    constexpr int32_t l4 = kEthHeader + kIp4MinHeader;
+  // rax = where the data of a TCP header at l4 starts: its data offset in words.
+  void tcp_payload(int32_t l4) {
     a_.load_sized(pkt_, l4 + 12, 0, true);
     a_.shift_imm(Shift::Shr, RAX, 4);
     a_.shift_imm(Shift::Shl, RAX, 2);
     a_.alu_imm(Alu::Add, RAX, l4);
+  }
+  // On to `fail` unless the TCP header at l4 is as the parser needs it:
+  // its 20 bytes in the frame, a data offset of 5 words at least, and the
+  // header with its options inside the frame. rax = tcp_payload().
+  void check_tcp_header(int32_t l4, int fail) {
+    a_.alu_imm(Alu::Cmp, len_, l4 + 20);
+    a_.jcc(kB, fail);
+    tcp_payload(l4);
+    a_.alu(Alu::Cmp, RAX, len_);
+    a_.jcc(kA, fail);
+    a_.alu_imm(Alu::Cmp, RAX, l4 + 20);
+    a_.jcc(kB, fail);
   }
 
   // What a field is in every frame of the copy's shape where it is one
@@ -1440,28 +1427,34 @@ class Compiler {
     if (shape_ == Shape::General) return false;
     if (const std::optional<uint64_t> v = shape_value(loc)) return a_.mov_imm(RAX, *v), true;
     constexpr int32_t l3 = kEthHeader, l4 = kEthHeader + kIp4MinHeader;
+    // A table key of the field's width: its bytes as they are (table_op).
+    const bool raw = loc.from != From::Headers && raw_key_bytes_ == 1u << loc.width_log;
     if (shape_ == Shape::Ip4) {  // the network layer's: in the IPv4 header
       if (!frame_field(loc)) return false;
-      raw_key_read_ = loc.from == From::L3 && raw_key_bytes_ == 1u << loc.width_log;
-      if (loc.from == From::L3)
-        a_.load_sized(pkt_, l3 + loc.offset, loc.width_log, raw_key_read_);
-      else  // ip.proto
-        a_.load_sized(pkt_, l3 + 9, 0, true);
+      load_ip4_field(loc, raw_key_read_ = raw);
       return true;
     }
     if (loc.from == From::L3 || loc.from == From::L4) {
-      // A table key of the field's width: its bytes as they are (table_op).
-      raw_key_read_ = raw_key_bytes_ == 1u << loc.width_log;
       a_.load_sized(pkt_, (loc.from == From::L3 ? l3 : l4) + loc.offset, loc.width_log,
-                    raw_key_read_);
+                    raw_key_read_ = raw);
       return true;
     }
     if (loc.offset == offsetof(Headers, ip_id)) {
       a_.load_sized(pkt_, l3 + 4, 1, false);
       return true;
     }
-    tcp_payload();  // (the entry checked it is inside the frame)
+    tcp_payload(l4);  // (the entry checked it is inside the frame)
     return true;
+  }
+
+  // rax = an IPv4 header's field frame_field() names (not a has bit) in a
+  // frame check_common_ip4 passed: its bytes at 14 + their offset, in
+  // network order unless `raw`, or ip.proto.
+  void load_ip4_field(const FieldLocation& loc, bool raw) {
+    if (loc.from == FieldLocation::From::L3)
+      a_.load_sized(pkt_, static_cast<int32_t>(kEthHeader + loc.offset), loc.width_log, raw);
+    else  // ip.proto
+      a_.load_sized(pkt_, static_cast<int32_t>(kEthHeader + 9), 0, true);
   }
 
   // rax = a field from_frame() names, from the frame where check_common_ip4
@@ -1474,10 +1467,8 @@ class Compiler {
     check_common_ip4(parse);
     if (loc.from == From::Flags)
       a_.mov_imm(RAX, frame_flag(loc.when));
-    else if (loc.from == From::L3)
-      a_.load_sized(pkt_, static_cast<int32_t>(kEthHeader + loc.offset), loc.width_log, false);
-    else  // ip.proto
-      a_.load_sized(pkt_, static_cast<int32_t>(kEthHeader + 9), 0, true);
+    else
+      load_ip4_field(loc, false);
     a_.jmp(done);
     a_.bind(parse);
     ensure_parsed();
@@ -2596,7 +2587,6 @@ class Compiler {
   bool resizes_ = false;            // the packet's length may change during a run
   bool full_ = false;               // the full prologue: anything beyond a leaf filter
   bool frame_fields_only_ = false;  // the program reads no header field a frame does not give
-  bool writes_packet_ = false;      // some instruction may change the packet's bytes
   std::vector<Shape> copies_;       // the shapes the program is compiled for too: survey()
   Shape shape_ = Shape::General;    // the copy being compiled
   uint32_t fallen_silently_into_ = kNoTarget;  // only_fallen_into()
