@@ -72,6 +72,10 @@ std::vector<std::vector<uint8_t>> packets() {
   auto header_cut = test::ipv4_frame(6, 0x0a000001, 0x0a000002, 1, 2);
   header_cut.resize(33);
   p.push_back(header_cut);
+  // The whole IPv4 header, half of the UDP one.
+  auto transport_cut = test::ipv4_frame(17, 0x0a000001, 0x0a000002, 53, 9);
+  transport_cut.resize(38);
+  p.push_back(transport_cut);
   // UDP without a checksum (0, which a rewrite leaves 0), and with 0xffff,
   // which rewriting an address to itself would turn into 0 (written 0xffff).
   for (uint8_t sum : {0x00, 0xff}) {
@@ -961,6 +965,13 @@ TEST(Jit, RewritesChangeThePacketAsTheInterpretersHandler) {
   expect_same(
       ".text:\n    beq has.ip4, 0, done\n    mov gpr1, ip.src\n    xor gpr1, 0xff\n"
       "    rewrite ip.src, gpr1\n    bne l4.sport, 53, done\n    rewrite ip.dst, gpr1\n"
+      "    drop\ndone:\n    pass\n");
+  // Network-layer fields alone, as nat.ncpu: the copy for IPv4 frames with
+  // a 20-byte header parses at the rewrite what its shape leaves open (the
+  // transport; a fragment, a transport header cut short go to the parser).
+  expect_same(
+      ".text:\n    beq has.ip4, 0, done\n    mov gpr1, ip.src\n    xor gpr1, 0xff\n"
+      "    rewrite ip.src, gpr1\n    rewrite ip.dst, ip.src\n    beq ip.ttl, 64, done\n"
       "    drop\ndone:\n    pass\n");
   // Each address to itself: the checksums' words stay, but a UDP checksum
   // of 0xffff would come out 0, and is written 0xffff.

@@ -271,13 +271,8 @@ RunResult Instance::run_other(uint8_t* pkt, uint32_t& len, uint32_t capacity,
 // says it changed (nothing, for code that cannot change anything).
 RunResult Instance::after_native(JitResult j, uint32_t len) {
   InstanceImpl& vm = impl(*this);
-  static_assert(static_cast<int>(JitExit::Pass) == 0 && static_cast<int>(JitExit::Drop) == 1);
-  if ((j.exit >> 32 & ~uint64_t{1}) == uint64_t{kModified} << 8) {
-    // A pass or drop of a packet it changed (a rewrite, say): the code counted it.
-    RunResult r = native_result({j.exit & ~(uint64_t{0xff} << 40), j.count}, len);
-    r.modified = true;
-    return r;
-  }
+  static_assert(static_cast<int>(JitExit::Pass) == 0 && static_cast<int>(JitExit::Drop) == 1 &&
+                kModified == 1);  // (JitResult::counted)
   RunResult r = vm.native_outcome(j, len, !vm.native_ || vm.jit_->effects());
   vm.account(r);
   return r;

@@ -1122,9 +1122,13 @@ class Compiler {
       a_.cmp_byte(state_, l_.parsed, 0);
       a_.jcc(kNE, parsed);
     }
-    // Inline once: a later site where some path has not parsed yet is rare.
-    if (l_.ethernet && !parses_inline_) parse_common(call, parsed);
-    parses_inline_ = true;
+    if (shape_ != Shape::General) {
+      parse_in_shape(call, parsed);
+    } else if (l_.ethernet && !parses_inline_) {
+      // Inline once: a later site where some path has not parsed yet is rare.
+      parse_common(call, parsed);
+      parses_inline_ = true;
+    }
     a_.bind(call);
     a_.mov(RDI, state_);
     a_.call(reinterpret_cast<const void*>(l_.parse));
@@ -1193,6 +1197,25 @@ class Compiler {
     a_.bind(store_tagged);
     a_.alu(Alu::Or, RSI, R8);
     a_.bind(store);
+    store_headers(parsed);
+  }
+
+  // The parse in a copy: its frames are untagged IPv4 with a 20-byte
+  // header (dispatch_shapes), so only what the shape leaves open is checked.
+  void parse_in_shape(int call, int parsed) {
+    const int store = a_.new_label();
+    if (shape_ == Shape::Ip4) {
+      a_.alu_imm(Alu::Cmp, len_, kEthHeader + kIp4MinHeader + 8);  // 8 transport bytes
+      a_.jcc(kB, call);
+    }
+    common_ip4_transport(0, call, store);
+    a_.bind(store);
+    store_headers(parsed);
+  }
+
+  // The words common_transport leaves in rax, rsi, rcx, rdx and rdi
+  // written to the state's Headers, the run marked parsed, on to `parsed`.
+  void store_headers(int parsed) {
     const int32_t h = l_.headers;
     static_assert(sizeof(Headers) == 28 && offsetof(Headers, ip_proto) == 16 &&
                   offsetof(Headers, ip_id) == 24 && offsetof(Headers, vlan_tci) == 12);
@@ -1217,12 +1240,7 @@ class Compiler {
     a_.jcc(kNE, v6);
     a_.cmp_byte(pkt_, 14 + tag, 0x45);  // version 4, 20-byte header
     a_.jcc(kNE, call);
-    a_.test_memory(pkt_, 20 + tag, 0xff3f);  // MF and the fragment offset
-    a_.jcc(kNE, call);
-    a_.load_sized(pkt_, 18 + tag, 1, false);  // the IPv4 id
-    a_.mov(RDI, RAX);
-    a_.load_sized(pkt_, 23 + tag, 0, true);  // protocol
-    common_transport(false, tag, call, store);
+    common_ip4_transport(tag, call, store);
     a_.bind(v6);
     a_.cmp_word(pkt_, 12 + tag, 0xdd86);  // EtherType 0x86dd
     a_.jcc(kNE, other);
@@ -1235,6 +1253,18 @@ class Compiler {
     a_.alu(Alu::Xor, RDI, RDI);              // no fragment header: id 0
     a_.load_sized(pkt_, 20 + tag, 0, true);  // next header: the transport
     common_transport(true, tag, call, store);
+  }
+
+  // After an IPv4 header of 20 bytes at 14 + tag, with 42 + tag bytes in
+  // the frame: on to `store` as common_transport says when it is no
+  // fragment, to `call` otherwise.
+  void common_ip4_transport(int32_t tag, int call, int store) {
+    a_.test_memory(pkt_, 20 + tag, 0xff3f);  // MF and the fragment offset
+    a_.jcc(kNE, call);
+    a_.load_sized(pkt_, 18 + tag, 1, false);  // the IPv4 id
+    a_.mov(RDI, RAX);
+    a_.load_sized(pkt_, 23 + tag, 0, true);  // protocol
+    common_transport(false, tag, call, store);
   }
 
   // With the protocol in rax and 8 bytes after the network header checked:
@@ -2162,7 +2192,10 @@ class Compiler {
     read(key);
     if (word && !raw_key_read_) key_word(probe.word.key_size);
     raw_key_bytes_ = 0, raw_key_read_ = false;
-    if (!lookup) {  // the key in the first scratch slot, the value in the second
+    // The key in the first scratch slot, the value in the second; a word
+    // probe's key stays in rsi for an insert where no value is read.
+    const bool key_in_rsi = word && small_increment(in);
+    if (!lookup && !key_in_rsi) {
       a_.store(state_, l_.scratch, RAX);
       if (!small_increment(in)) {
         read(in.b);
@@ -2185,7 +2218,10 @@ class Compiler {
       a_.alu(Alu::Xor, RAX, RAX);
     } else {       // not there: the table inserts it, or fails when full
       if (word) {  // the number of the key's word in the first scratch slot
-        a_.load(RAX, state_, l_.scratch);
+        if (key_in_rsi)
+          a_.mov(RAX, RSI);  // (probe_inline's w)
+        else
+          a_.load(RAX, state_, l_.scratch);
         key_word(probe.word.key_size);  // (its own inverse)
         a_.store(state_, l_.scratch, RAX);
       }
@@ -2301,17 +2337,22 @@ class Compiler {
     a_.and_imm32(RAX, p.mask);  // the home slot
     a_.mov_imm(R8, reinterpret_cast<uint64_t>(p.tags));
     a_.mov_imm(R9, reinterpret_cast<uint64_t>(p.keys));
-    a_.mov_imm(R10, p.key_mask);
+    const std::optional<uint8_t> key_scale = scale_log(p.key_size);
+    if (!key_scale) a_.mov_imm(R10, p.key_mask);
     const int loop = a_.new_label(), next = a_.new_label(), found = a_.new_label();
     a_.bind(loop);
-    a_.load32_indexed4(RDX, R8, RAX);  // tags[i]
+    a_.load_indexed(RDX, R8, RAX, 2, 0, 4);  // tags[i]
     a_.test(RDX, RDX);
     a_.jcc(kE, absent);  // an empty slot ends the probe
     a_.alu(Alu::Cmp, RDX, RDI);
     a_.jcc(kNE, next);
-    a_.imul_imm(RCX, RAX, static_cast<int32_t>(p.key_size));
-    a_.load_indexed(RCX, R9, RCX, 0, 0);  // the key's 8 bytes
-    a_.alu(Alu::And, RCX, R10);
+    if (key_scale) {  // the key's bytes
+      a_.load_indexed(RCX, R9, RAX, *key_scale, 0, p.key_size);
+    } else {  // its 8 bytes, then its own
+      a_.imul_imm(RCX, RAX, static_cast<int32_t>(p.key_size));
+      a_.load_indexed(RCX, R9, RCX, 0, 0);
+      a_.alu(Alu::And, RCX, R10);
+    }
     a_.alu(Alu::Cmp, RCX, RSI);
     a_.jcc(kE, found);
     a_.bind(next);
@@ -2335,9 +2376,18 @@ class Compiler {
 
   // rax = values + rax * stride.
   void slot_address(uint8_t* values, uint32_t stride) {
-    a_.imul_imm(RAX, RAX, static_cast<int32_t>(stride));
     a_.mov_imm(RCX, reinterpret_cast<uint64_t>(values));
-    a_.alu(Alu::Add, RAX, RCX);
+    if (const std::optional<uint8_t> scale = scale_log(stride)) {
+      a_.lea_indexed(RAX, RCX, RAX, *scale, 0);
+    } else {
+      a_.imul_imm(RAX, RAX, static_cast<int32_t>(stride));
+      a_.alu(Alu::Add, RAX, RCX);
+    }
+  }
+  // The SIB scale that multiplies by n, where one does (1, 2, 4 or 8).
+  static std::optional<uint8_t> scale_log(uint32_t n) {
+    if (n == 0 || n > 8 || !std::has_single_bit(n)) return std::nullopt;
+    return static_cast<uint8_t>(std::countr_zero(n));
   }
 
   // cmp and test leave their operands in the state for the flag jumps (and

@@ -292,12 +292,6 @@ class Asm {
   }
   // mul rdx: rdx:rax = rax * rdx (unsigned, 128 bits)
   void mul_rdx() { unary(Unary::Mul, RDX); }
-  // dst = dword [base + index * 4], zero-extended
-  void load32_indexed4(uint8_t dst, uint8_t base, uint8_t index) {
-    rex(false, dst, index, base);
-    byte(0x8b);
-    sib(dst, base, index, 2, 0);
-  }
   // imul dst, src (64 bits): 0f af /r
   void imul(uint8_t dst, uint8_t src) {
     rex(true, dst, 0, src);
@@ -393,9 +387,20 @@ class Asm {
     byte(bytes == 1 ? 0x88 : 0x89);
     sib(src, base, index, scale_log, disp);
   }
-  void load_indexed(uint8_t dst, uint8_t base, uint8_t index, uint8_t scale_log, int32_t disp) {
+  // dst = the `bytes` (1, 2, 4 or 8) at [base + index * 2^scale_log + disp], zero-extended
+  void load_indexed(uint8_t dst, uint8_t base, uint8_t index, uint8_t scale_log, int32_t disp,
+                    unsigned bytes = 8) {
+    rex(bytes == 8, dst, index, base);
+    if (bytes < 4)
+      byte(0x0f), byte(bytes == 1 ? 0xb6 : 0xb7);  // movzx
+    else
+      byte(0x8b);
+    sib(dst, base, index, scale_log, disp);
+  }
+  // lea dst, [base + index * 2^scale_log + disp]
+  void lea_indexed(uint8_t dst, uint8_t base, uint8_t index, uint8_t scale_log, int32_t disp) {
     rex(true, dst, index, base);
-    byte(0x8b);
+    byte(0x8d);
     sib(dst, base, index, scale_log, disp);
   }
   // mov dword [base + index * 4 + disp32], imm32

@@ -19,6 +19,10 @@ struct JitResult {
   bool passed() const { return (exit >> 32) == 0; }
   // A pass or drop and nothing else: no rewrite, fault or hand-over.
   bool plain() const { return (exit >> 33) == 0; }
+  // A pass or drop the code counted, of a packet it may have changed in
+  // place (bit 40, jit.h's kModified), and nothing else.
+  bool counted() const { return (exit >> 33 & ~uint64_t{0x80}) == 0; }
+  bool modified() const { return (exit >> 40 & 1) != 0; }
 };
 
 // The entry of compiled code, and of the interpreter standing in for it

@@ -199,16 +199,19 @@ class Instance {
   Instance() = default;  // the core's InstanceImpl is the only kind
 
   // The RunResult of a native run, len the packet's length after it: a
-  // plain pass or drop (the code counted it) built here, the rest out of line.
+  // pass or drop the code counted (a packet rewritten in place, say) built
+  // here, the rest out of line.
   RunResult native_result(JitResult j, uint32_t len) {
-    if (!j.plain()) [[unlikely]]
+    if (!j.counted()) [[unlikely]]
       return after_native(j, len);
     emitted_count_ = 0;  // a timer handler may have emitted; this run did not
-    return plain_result(j, len);
+    RunResult r = plain_result(j, len);
+    r.modified = j.modified();
+    return r;
   }
   static RunResult plain_result(JitResult j, uint32_t len) {
     RunResult r;
-    r.verdict = static_cast<Verdict>(j.exit >> 32);  // JitExit's Pass and Drop are Verdict's
+    r.verdict = static_cast<Verdict>(j.exit >> 32 & 1);  // JitExit's Pass and Drop are Verdict's
     r.length = len;
     r.instructions = static_cast<uint32_t>(j.count);
     return r;
