@@ -1371,6 +1371,24 @@ class Compiler {
     a_.jcc(kNE, parse);
   }
 
+  // On to `absent` where the frame's EtherType (14 bytes at least) is
+  // neither IPv4 nor a VLAN tag's TPID: the parser finds no IPv4 header
+  // there. Else on (rax changed).
+  void no_ip4_in_frame(int absent) {
+    const int walk = a_.new_label();
+    a_.alu_imm(Alu::Cmp, len_, kEthHeader);
+    a_.jcc(kB, walk);
+    a_.load_sized(pkt_, 12, 1, false);
+    a_.alu_imm(Alu::Cmp, RAX, kTypeIp4);
+    a_.jcc(kE, walk);
+    for (uint16_t tpid : kVlanTpids) {
+      a_.alu_imm(Alu::Cmp, RAX, tpid);
+      a_.jcc(kE, walk);
+    }
+    a_.jmp(absent);
+    a_.bind(walk);
+  }
+
   // On to the copy of each shape the frame has (copies_), else on.
   void dispatch_shapes(int other) {
     const auto copy = [&](Shape shape) {
@@ -2578,6 +2596,12 @@ class Compiler {
       check_common_ip4(parse);
       a_.jmp(frame_flag(when) == jump_if_set ? target_label(in.target) : done);
       a_.bind(parse);
+    }
+    if (!parsed_ && when == has::kIp4 && l_.ethernet && !no_packet_) {
+      // A frame of another EtherType (IPv6, ARP) has no IPv4 header: the
+      // program's usual first test, decided without parsing it.
+      if (done < 0) done = a_.new_label();
+      no_ip4_in_frame(jump_if_set ? done : target_label(in.target));
     }
     ensure_parsed();
     test_header_flags(when);
