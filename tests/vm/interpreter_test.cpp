@@ -874,6 +874,56 @@ TEST(Interpreter, EveryFormOfEveryArithmeticOpAgrees) {
   }
 }
 
+// lookup, update and tadd on a plain hash table with the key in a gpr run in
+// their own handlers (NETCPU_WORD_TABLE_FORMS: the value a gpr or a
+// constant): two-byte values read back as their bytes after an update of a
+// wider number and a tadd that carries past them, a missing key inserted,
+// a full table refused, a missing key not found, and the flags, as the
+// generic handlers (operands in variables) give them.
+TEST(Interpreter, TheHashTableFormsGiveTheGenericHandlersEntriesAndFlags) {
+  const std::string program = R"(update h, K1, V
+print "%u", Found
+update h, K1, 0x1fff0
+tadd h, K1, 0x20
+lookup R, h, K1
+print "%x", R
+tadd h, K2, V
+tadd h, K2, V
+lookup R, h, K2
+print "%x", R
+tadd h, K3, 1
+jne full
+print "inserted"
+full:
+update h, K3, V
+jne full2
+print "inserted"
+full2:
+lookup R, h, K3
+je found
+print "absent %x", R
+found:
+end
+)";
+  auto spelled = [&](bool gprs) {
+    std::string src = ".data:\ntable h hash key 2 value 2 max 2\n";
+    if (!gprs) src += "num k1 1\nnum k2 2\nnum k3 3\nnum v 0xfff0\nnum r 0\n";
+    src += ".text:\n";
+    if (gprs) src += "mov gpr0, 1\nmov gpr1, 2\nmov gpr2, 3\nmov gpr3, 0xfff0\n";
+    std::string body = program;
+    const std::pair<std::string, std::string> names[] = {
+        {"K1", gprs ? "gpr0" : "k1"}, {"K2", gprs ? "gpr1" : "k2"}, {"K3", gprs ? "gpr2" : "k3"},
+        {"V", gprs ? "gpr3" : "v"},   {"R", gprs ? "gpr4" : "r"},   {"Found", "1"}};
+    for (const auto& [from, to] : names)
+      for (size_t at; (at = body.find(from)) != std::string::npos;)
+        body.replace(at, from.size(), to);
+    return src + body;
+  };
+  const std::string forms = printed(interpret(spelled(true), packet_holding(0)));
+  EXPECT_EQ(forms, "1\n10\nffe0\nabsent ffe0") << spelled(true);
+  EXPECT_EQ(forms, printed(interpret(spelled(false), packet_holding(0))));
+}
+
 TEST(Interpreter, ALoadAndItsBranchCountAsTwoInstructions) {
   // A packet load followed by a branch runs as one handler; the budget, a
   // fault and a jump onto the branch see two instructions all the same.

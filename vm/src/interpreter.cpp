@@ -106,7 +106,18 @@ constexpr uint16_t kTableForms[][2] = {
     NETCPU_TABLE_FORMS(NETCPU_TABLE_FORM)
 #undef NETCPU_TABLE_FORM
 };
-static_assert(std::size(kShapes) + std::size(kFusions) + std::size(kTableForms) ==
+struct WordTableForm {
+  Op op;
+  Kind other;
+  uint16_t id;
+};
+constexpr WordTableForm kWordTableForms[] = {
+#define NETCPU_WORD_TABLE_FORM(form, op, other) {Op::op, Kind::other, H_##form},
+    NETCPU_WORD_TABLE_FORMS(NETCPU_WORD_TABLE_FORM)
+#undef NETCPU_WORD_TABLE_FORM
+};
+static_assert(std::size(kShapes) + std::size(kFusions) + std::size(kTableForms) +
+                      std::size(kWordTableForms) ==
                   H_Count - kOpCount,
               "one shape, fusion or table form per specialised handler");
 
@@ -129,6 +140,19 @@ uint16_t table_form(const Insn& in, const Program& p) {
   const bool other_fits =
       other.kind == Kind::Reg || (in.op != Op::LOOKUP && other.kind == Kind::Imm);
   return number_keys && t.value_size <= 8 && number && other_fits ? (*form)[1] : 0;
+}
+
+// A number-keyed table op's form on a plain hash table (a HashTable, whose
+// way is Word) with its key in a gpr (NETCPU_WORD_TABLE_FORMS), or 0.
+uint16_t word_table_form(const Insn& in, const Program& p) {
+  if (!table_form(in, p)) return 0;
+  const TableDecl& t = p.tables[in.aux];
+  const Operand& key = in.op == Op::LOOKUP ? in.b : in.a;
+  const Operand& other = in.op == Op::LOOKUP ? in.a : in.b;
+  if (t.kind != TableKind::Hash || t.idle_ms || key.kind != Kind::Reg) return 0;
+  for (const WordTableForm& f : kWordTableForms)
+    if (f.op == in.op && f.other == other.kind) return f.id;
+  return 0;
 }
 
 bool fits(const Shape& shape, const Insn& in) {
@@ -182,6 +206,8 @@ void prepare_handlers(RunState& st, const Program& p) {
     if (const uint16_t form = table_form(in, p)) d.id = form;
     d.imm = static_cast<uint64_t>(in.b.imm);
     d.target = in.target;
+    if (const uint16_t form = word_table_form(in, p))
+      d.id = form, d.target = in.aux;  // (a table op has no target)
     d.a = in.a.reg;
     d.b = in.b.reg;
     st.gprs_used |= gprs_of(in.a) | gprs_of(in.b);
@@ -482,6 +508,33 @@ struct Interpreter {
     set_found(true);
   }
 
+  // number_table_run for a plain hash table's form (NETCPU_WORD_TABLE_FORMS),
+  // its operands as prepare_handlers decoded them (r: the gprs): the probe
+  // inline, a call only to insert a key a tadd or update does not find.
+  template <Op kOp, Kind kOther>
+  __attribute__((always_inline)) void word_table_run(const DecodedInsn& d, Table& t, uint64_t* r) {
+    const Table::NumberProbe& probe = t.number_probe();
+    const uint64_t number = r[kOp == Op::LOOKUP ? d.b : d.a];
+    uint8_t* v = probe.word.find(number);
+    if constexpr (kOp == Op::LOOKUP) {
+      if (!v) return set_found(false);
+      uint64_t x;
+      std::memcpy(&x, v, 8);
+      r[d.a] = x & probe.value_mask;
+      return set_found(true);
+    }
+    const uint64_t x = kOther == Kind::Reg ? r[d.b] : d.imm;
+    if (!v) [[unlikely]] {
+      v = t.number_find_or_insert()(t, number);  // inserts it, or fails on a full table
+      if (!v) return set_found(false);
+    }
+    std::atomic_ref<uint64_t> value(*reinterpret_cast<uint64_t*>(v));  // as number_table_run
+    const uint64_t old = value.load(std::memory_order_relaxed);
+    const uint64_t mask = probe.value_mask;
+    value.store(kOp == Op::TADD ? old + x : (old & ~mask) | (x & mask), std::memory_order_relaxed);
+    set_found(true);
+  }
+
   void table_op(const Insn& in) {
     Table& t = *vm.tables_[in.aux];
     if (number_table_op(in, t)) return;
@@ -632,6 +685,9 @@ JitResult Interpreter::run_loop(uint32_t entry, uint64_t budget, uint64_t start)
 #define NETCPU_TABLE_LABEL(op) &&L_##op##_N,
                                       NETCPU_TABLE_FORMS(NETCPU_TABLE_LABEL)
 #undef NETCPU_TABLE_LABEL
+#define NETCPU_WORD_TABLE_LABEL(form, op, other) &&L_##form,
+                                          NETCPU_WORD_TABLE_FORMS(NETCPU_WORD_TABLE_LABEL)
+#undef NETCPU_WORD_TABLE_LABEL
   };
   if constexpr (!kProfile) {
     if (!st.handlers_ready) [[unlikely]] {
@@ -982,6 +1038,21 @@ L_TADD:
   }
   NETCPU_TABLE_FORMS(NETCPU_TABLE_HANDLER)
 #undef NETCPU_TABLE_HANDLER
+  // The forms on a plain hash table with the key in a gpr: d's a and b
+  // the gprs (or b's constant in imm), target the table.
+#define NETCPU_WORD_TABLE_HANDLER(form, op, other)                            \
+  L_##form : {                                                                \
+    Table& t = *vm.tables_[d->target];                                        \
+    if (t.number_probe().way != Table::NumberProbe::Way::Word) [[unlikely]] { \
+      table_op(*IN);                                                          \
+      CHECK();                                                                \
+      NEXT();                                                                 \
+    }                                                                         \
+    word_table_run<Op::op, Kind::other>(*d, t, r);                            \
+    NEXT();                                                                   \
+  }
+  NETCPU_WORD_TABLE_FORMS(NETCPU_WORD_TABLE_HANDLER)
+#undef NETCPU_WORD_TABLE_HANDLER
 L_TCLEAR:
   vm.tables_[IN->aux]->clear();
   NEXT();

@@ -47,6 +47,13 @@ inline bool in_bounds(uint64_t addr, uint64_t width, uint64_t size) {
 // bytes; the key a gpr, a constant or an 8-byte mapped register; the value
 // (update, tadd) a gpr or a constant; lookup's destination a gpr.
 #define NETCPU_TABLE_FORMS(X) X(LOOKUP) X(UPDATE) X(TADD)
+// The same on a plain hash table (its probe Table::WordProbe) with the key in
+// a gpr: the handler probes with no operand decoding and no test of the
+// table's way. X(form, op, the kind of the other operand: lookup's
+// destination, the value of update and tadd).
+#define NETCPU_WORD_TABLE_FORMS(X) \
+  X(LOOKUP_W, LOOKUP, Reg)         \
+  X(UPDATE_WR, UPDATE, Reg) X(UPDATE_WI, UPDATE, Imm) X(TADD_WR, TADD, Reg) X(TADD_WI, TADD, Imm)
 
 enum HandlerId : uint16_t {
 #define NETCPU_H(name, mn, a, b, t, x, f, s) H_##name,
@@ -78,7 +85,10 @@ enum HandlerId : uint16_t {
 #define NETCPU_TABLE_ID(op) H_##op##_N,
                                   NETCPU_TABLE_FORMS(NETCPU_TABLE_ID)
 #undef NETCPU_TABLE_ID
-                                      H_Count
+#define NETCPU_WORD_TABLE_ID(form, op, other) H_##form,
+                                      NETCPU_WORD_TABLE_FORMS(NETCPU_WORD_TABLE_ID)
+#undef NETCPU_WORD_TABLE_ID
+                                          H_Count
 };
 
 // The forms the filter loop runs: what classic BPF has (gpr arithmetic,
