@@ -462,6 +462,25 @@ TEST(Jit, FieldsReadFromTheFrameAsTheParserGivesThem) {
       flags);
 }
 
+// A frame that is no IPv4 (IPv6, ARP, odd EtherTypes; not one in a VLAN
+// tag, a short or an empty one) leaves at the verdict the entry's branches
+// on has.ip4, has.vlan or eth.type against IPv4 give it, before any setup:
+// the same verdict, count and stats as interpreted, under every budget
+// (one too small stops it where the interpreter does), in a leaf, in code
+// that calls out and in code that rewrites.
+TEST(Jit, AFrameThatIsNoIpv4LeavesAtTheVerdictItsEntryGives) {
+  expect_same_under_every_budget(
+      ".text:\n    beq has.ip4, 0, done\n    bne ip.src, 0x0a000001, done\n    drop\n"
+      "done:\n    pass\n",
+      5);
+  expect_same_under_every_budget(
+      ".text:\n    bne has.vlan, 0, other\n    bne eth.type, ETH_IP, no\n    mov gpr0, l4.dport\n"
+      "    beq gpr0, 80, other\nno:\n    jmp deny\nother:\n    pass\ndeny:\n    drop\n",
+      8);
+  expect_same_under_every_budget(
+      ".text:\n    beq 1, has.ip4, v4\n    drop\nv4:\n    rewrite ip.ttl, 9\n    pass\n", 5);
+}
+
 // A program that reads no header field beyond the network layer's and
 // never changes the packet runs a copy of its code for untagged IPv4 frames
 // with a 20-byte header (checked for once, on entry), where those fields

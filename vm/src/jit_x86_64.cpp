@@ -104,6 +104,7 @@ class Compiler {
       state_ = RDI, pkt_ = RSI, len_ = R8, count_ = R9;
     }
 
+    exit_without_ip4();
     prologue();
     if (full_) budget_check(entry_);
     if (!copies_.empty()) {  // the frames of each copy's shape on to it
@@ -2538,30 +2539,104 @@ class Compiler {
     if (!is_branch(in.op)) return false;
     const std::optional<uint64_t> a = known_value(in.a), b = known_value(in.b);
     if (!a || !b) return false;
-    const uint64_t x = *a, y = *b;
-    auto SX = [](uint64_t v) { return static_cast<int64_t>(v); };
-    bool taken = false;
-    switch (in.op) {
-#define NETCPU_KNOWN(branch, jump, test) \
-  case Op::branch:                       \
-    taken = (test);                      \
-    break;
-      NETCPU_CONDITIONS(NETCPU_KNOWN)
-#undef NETCPU_KNOWN
-#define NETCPU_KNOWN_BIT(branch, test) \
-  case Op::branch:                     \
-    taken = (test);                    \
-    break;
-      NETCPU_BIT_CONDITIONS(NETCPU_KNOWN_BIT)
-#undef NETCPU_KNOWN_BIT
-      default:
-        return false;
-    }
-    if (taken)
+    const std::optional<bool> taken = branch_taken(in.op, *a, *b);
+    if (!taken) return false;
+    if (*taken)
       a_.jmp(target_label(in.target));
     else
       fallen_silently_into_ = pc_ + 1;
     return true;
+  }
+  // Whether a compare-and-branch of x and y jumps (isa.h's conditions).
+  static std::optional<bool> branch_taken(Op op, uint64_t x, uint64_t y) {
+    auto SX = [](uint64_t v) { return static_cast<int64_t>(v); };
+    switch (op) {
+#define NETCPU_KNOWN(branch, jump, test) \
+  case Op::branch:                       \
+    return (test);
+      NETCPU_CONDITIONS(NETCPU_KNOWN)
+#undef NETCPU_KNOWN
+#define NETCPU_KNOWN_BIT(branch, test) \
+  case Op::branch:                     \
+    return (test);
+      NETCPU_BIT_CONDITIONS(NETCPU_KNOWN_BIT)
+#undef NETCPU_KNOWN_BIT
+      default:
+        return std::nullopt;
+    }
+  }
+
+  // A run on a frame that is no IPv4 (an untagged one of another EtherType
+  // than IPv4 or a VLAN TPID: has.ip4 and has.vlan 0, eth.type not
+  // 0x0800), where the entry reaches its verdict through branches that
+  // alone decides: that verdict and the instructions counted (every IPv4
+  // program's `beq has.ip4, 0, out` / `out: pass`).
+  std::optional<std::pair<Verdict, uint32_t>> verdict_without_ip4() const {
+    uint32_t pc = entry_, count = 0;
+    for (int steps = 0; steps < 16 && pc < p_.code.size(); ++steps) {
+      const Insn& in = p_.code[pc];
+      ++count;
+      if (in.op == Op::PASS || in.op == Op::DROP)
+        return std::pair{in.op == Op::PASS ? Verdict::Pass : Verdict::Drop, count};
+      if (in.op == Op::JMP) {
+        pc = in.target;
+        continue;
+      }
+      const std::optional<bool> taken = taken_without_ip4(in);
+      if (!taken) return std::nullopt;
+      pc = *taken ? in.target : pc + 1;
+    }
+    return std::nullopt;
+  }
+  static std::optional<bool> taken_without_ip4(const Insn& in) {
+    if (!is_branch(in.op)) return std::nullopt;
+    auto value = [](const Operand& o) -> std::optional<uint64_t> {
+      if (o.kind == Kind::Imm) return static_cast<uint64_t>(o.imm);
+      if (o.kind == Kind::Mapped && (o.reg == static_cast<uint8_t>(MappedReg::HasIp4) ||
+                                     o.reg == static_cast<uint8_t>(MappedReg::HasVlan)))
+        return 0;
+      return std::nullopt;
+    };
+    const std::optional<uint64_t> a = value(in.a), b = value(in.b);
+    if (a && b) return branch_taken(in.op, *a, *b);
+    auto type = [](const Operand& o) {
+      return o.kind == Kind::Mapped && o.reg == static_cast<uint8_t>(MappedReg::EthType);
+    };
+    auto ip4 = [](const Operand& o) { return o.kind == Kind::Imm && o.imm == kTypeIp4; };
+    if ((in.op == Op::BEQ || in.op == Op::BNE) &&
+        ((type(in.a) && ip4(in.b)) || (ip4(in.a) && type(in.b))))
+      return in.op == Op::BNE;
+    return std::nullopt;
+  }
+
+  // Before any setup, a frame that is no IPv4 gets verdict_without_ip4()'s
+  // verdict, counted as a leaf's (the entry's arguments as they came: rdi
+  // the state, rsi the packet, rdx its length).
+  void exit_without_ip4() {
+    const std::optional<std::pair<Verdict, uint32_t>> exit = verdict_without_ip4();
+    if (!exit || !l_.ethernet || no_packet_) return;
+    const auto [verdict, count] = *exit;
+    const int other = a_.new_label();
+    a_.alu_imm(Alu::Cmp, RDX, kEthHeader);
+    a_.jcc(kB, other);
+    a_.load_sized(RSI, 12, 1, false);  // the EtherType
+    a_.alu_imm(Alu::Cmp, RAX, kTypeIp4);
+    a_.jcc(kE, other);
+    for (uint16_t tpid : kVlanTpids) {
+      a_.alu_imm(Alu::Cmp, RAX, tpid);
+      a_.jcc(kE, other);
+    }
+    a_.mov_imm(RAX, count);
+    a_.cmp_memory(RAX, RDI, l_.budget);
+    a_.jcc(kA, other);
+    a_.mov_imm(RCX, reinterpret_cast<uintptr_t>(l_.stats));
+    a_.add_to_memory(RCX, l_.packets, 1);
+    a_.add_register_to_memory(RCX, l_.instructions, RAX);
+    a_.add_to_memory(RCX, verdict == Verdict::Drop ? l_.dropped : l_.passed, 1);
+    a_.mov(RDX, RAX);
+    a_.mov_imm(RAX, exit_word(verdict == Verdict::Drop ? JitExit::Drop : JitExit::Pass));
+    a_.ret();
+    a_.bind(other);
   }
 
   // Whether the code only falls into pc, from an instruction that emitted
