@@ -575,6 +575,37 @@ TEST(Jit, ArithmeticEdgeCases) {
       "    bne gpr4, 0, no\n    bne gpr6, 0, no\n    bne gpr9, 3, no\n    pass\nno:\n    drop\n");
 }
 
+// div and mod by a constant: a shift or a mask for a power of two, a
+// multiply for any other (divide_by_constant), the interpreter's quotient
+// and remainder for every 64-bit value (the packet's bytes, the largest
+// ones, mlen) and divisors up to 2^64 - 1.
+TEST(Jit, DivisionsByConstantsGiveTheInterpretersQuotientsAndRemainders) {
+  std::string src = ".data:\nnum q 0\nnum r 0\n.text:\n";
+  const char* sources[] = {"pkt.u64[0]", "pkt.u64[6]", "mlen", "-1"};
+  const char* divisors[] = {"1",
+                            "2",
+                            "3",
+                            "7",
+                            "10",
+                            "64",
+                            "12345",
+                            "0x100000001",
+                            "0x7fffffffffffffff",
+                            "0x8000000000000000",
+                            "0x8000000000000001",
+                            "-2",
+                            "-1"};
+  for (const char* x : sources) {
+    for (const char* d : divisors) {
+      for (const char* op : {"div", "mod"}) {
+        src += std::string("    mov gpr0, ") + x + "\n    " + op + " gpr0, " + d + "\n";
+        src += std::string("    add ") + (op[0] == 'd' ? "q" : "r") + ", gpr0\n    mul q, 3\n";
+      }
+    }
+  }
+  expect_same(src + "    pass\n");
+}
+
 // Shifts by a constant below 64 are one shift by an immediate, in place
 // where the gpr lives in a host register: by 0, 1 and 63, of negative
 // values and of the packet's bytes, on gprs in registers and in the state,
