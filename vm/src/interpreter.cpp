@@ -499,9 +499,16 @@ struct Interpreter {
     }
     uint8_t* v = probe.find_or_insert(t, number);
     if (!v) return set_found(false);
-    // One thread runs an instance at a time, so it is the table's only
-    // writer: a plain add or store, no locked one. Readers on other
-    // threads (a console's dump) see the value before or after it.
+    change_value<kOp>(v, x, mask);
+  }
+
+  // tadd's add of x to the value slot v, or update's store of x's value
+  // bytes (mask) into it; found. One thread runs an instance at a time, so
+  // it is the table's only writer: a plain add or store, no locked one.
+  // Readers on other threads (a console's dump) see the value before or
+  // after it.
+  template <Op kOp>
+  __attribute__((always_inline)) void change_value(uint8_t* v, uint64_t x, uint64_t mask) {
     std::atomic_ref<uint64_t> value(*reinterpret_cast<uint64_t*>(v));
     const uint64_t old = value.load(std::memory_order_relaxed);
     value.store(kOp == Op::TADD ? old + x : (old & ~mask) | (x & mask), std::memory_order_relaxed);
@@ -528,11 +535,7 @@ struct Interpreter {
       v = t.number_find_or_insert()(t, number);  // inserts it, or fails on a full table
       if (!v) return set_found(false);
     }
-    std::atomic_ref<uint64_t> value(*reinterpret_cast<uint64_t*>(v));  // as number_table_run
-    const uint64_t old = value.load(std::memory_order_relaxed);
-    const uint64_t mask = probe.value_mask;
-    value.store(kOp == Op::TADD ? old + x : (old & ~mask) | (x & mask), std::memory_order_relaxed);
-    set_found(true);
+    change_value<kOp>(v, x, probe.value_mask);
   }
 
   void table_op(const Insn& in) {

@@ -1377,17 +1377,23 @@ class Compiler {
   // there. Else on (rax changed).
   void no_ip4_in_frame(int absent) {
     const int walk = a_.new_label();
-    a_.alu_imm(Alu::Cmp, len_, kEthHeader);
-    a_.jcc(kB, walk);
-    a_.load_sized(pkt_, 12, 1, false);
-    a_.alu_imm(Alu::Cmp, RAX, kTypeIp4);
-    a_.jcc(kE, walk);
-    for (uint16_t tpid : kVlanTpids) {
-      a_.alu_imm(Alu::Cmp, RAX, tpid);
-      a_.jcc(kE, walk);
-    }
+    on_unless_no_ip4(walk, pkt_, len_);
     a_.jmp(absent);
     a_.bind(walk);
+  }
+  // On past this code for a frame no_ip4_in_frame() says has no IPv4
+  // header, to `maybe` for any other (short, IPv4, tagged); pkt and len
+  // the registers that hold the packet and its length.
+  void on_unless_no_ip4(int maybe, uint8_t pkt, uint8_t len) {
+    a_.alu_imm(Alu::Cmp, len, kEthHeader);
+    a_.jcc(kB, maybe);
+    a_.load_sized(pkt, 12, 1, false);  // the EtherType
+    a_.alu_imm(Alu::Cmp, RAX, kTypeIp4);
+    a_.jcc(kE, maybe);
+    for (uint16_t tpid : kVlanTpids) {
+      a_.alu_imm(Alu::Cmp, RAX, tpid);
+      a_.jcc(kE, maybe);
+    }
   }
 
   // On to the copy of each shape the frame has (copies_), else on.
@@ -2654,15 +2660,7 @@ class Compiler {
     if (!exit || !l_.ethernet || no_packet_) return;
     const auto [verdict, count] = *exit;
     const int other = a_.new_label();
-    a_.alu_imm(Alu::Cmp, RDX, kEthHeader);
-    a_.jcc(kB, other);
-    a_.load_sized(RSI, 12, 1, false);  // the EtherType
-    a_.alu_imm(Alu::Cmp, RAX, kTypeIp4);
-    a_.jcc(kE, other);
-    for (uint16_t tpid : kVlanTpids) {
-      a_.alu_imm(Alu::Cmp, RAX, tpid);
-      a_.jcc(kE, other);
-    }
+    on_unless_no_ip4(other, RSI, RDX);
     a_.mov_imm(RAX, count);
     a_.cmp_memory(RAX, RDI, l_.budget);
     a_.jcc(kA, other);
