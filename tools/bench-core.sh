@@ -18,16 +18,22 @@
 # same machine), the fastest round of each, what the program runs as, the VM
 # instructions per packet and the goal of issue 16 (NetCPU/C <= 1.3x, 1.2x
 # for drop_string against memmem, 1.5x for the payload loop; native code).
+# With --by-class, each program and its twin also on each kind of frame
+# alone (IPv4 TCP, UDP and other, IPv6, ARP, tagged), as many packets a
+# measurement: where a program's time goes, apart from how the mix's
+# branches predict.
 # Shared machines are noisy: compare figures of one run with each other.
-# Usage: tools/bench-core.sh [rounds] [passes]   (default 400 rounds of 20 passes)
+# Usage: tools/bench-core.sh [rounds] [passes] [--by-class]
+#   (default 400 rounds of 20 passes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-400}
 passes=${2:-20}
+shift $(($# < 2 ? $# : 2))
 build=build/bench
 tools/bench-build.sh netcpu-bench-core
 
-"$build/tests/bench/netcpu-bench-core" --frames 512 --rounds "$rounds" --passes "$passes"
+"$build/tests/bench/netcpu-bench-core" --frames 512 --rounds "$rounds" --passes "$passes" "$@"
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
 git diff --quiet HEAD -- vm tools tests/bench 2>/dev/null || rev+=" + uncommitted changes"
 echo "($(nproc) cores, $(date -u +%Y-%m-%d), $rev)"

@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -31,6 +32,7 @@
 #include "netcpu/file.h"
 #include "netcpu/load.h"
 #include "netcpu/pcap_read.h"
+#include "netcpu/protocols.h"
 #include "netcpu/verifier.h"
 #include "packet_builder.h"
 
@@ -188,7 +190,7 @@ double median(std::vector<double> v) {
 int usage() {
   std::fprintf(stderr,
                "usage: netcpu-bench-core [--rounds N] [--passes N] [--frames N] [--check N] "
-               "[--check-only] [--check-pcap FILE]... [PROGRAM...]\n");
+               "[--check-only] [--check-pcap FILE]... [--by-class] [PROGRAM...]\n");
   return 2;
 }
 
@@ -217,6 +219,22 @@ Frames mutants(const Frames& frames, int copies) {
   return out;
 }
 
+// The kind of frame, for --by-class: what decides which way a program's
+// code goes (its copies for common frames, the parser's short way).
+std::string frame_class(const std::vector<uint8_t>& f) {
+  if (f.size() < 14) return "short";
+  const uint16_t type = static_cast<uint16_t>(f[12] << 8 | f[13]);
+  if (type == netcpu::kTypeIp4 && f.size() > 23)
+    return f[23] == netcpu::kProtoTcp   ? "IPv4 TCP"
+           : f[23] == netcpu::kProtoUdp ? "IPv4 UDP"
+                                        : "IPv4 other";
+  if (type == netcpu::kTypeIp6) return "IPv6";
+  if (type == netcpu::kTypeArp) return "ARP";
+  for (uint16_t tpid : netcpu::kVlanTpids)
+    if (type == tpid) return "tagged";
+  return "other";
+}
+
 // Appends the frames of an Ethernet capture.
 void read_pcap(const std::string& path, Frames& frames) {
   netcpu::PcapReader r(path);
@@ -230,7 +248,7 @@ void read_pcap(const std::string& path, Frames& frames) {
 int main(int argc, char** argv) {
   int rounds = 200, passes = 20, check_passes = 100;
   size_t nframes = 512;
-  bool check_only = false;
+  bool check_only = false, by_class = false;
   std::vector<std::string> pcaps, paths;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -250,6 +268,8 @@ int main(int argc, char** argv) {
       pcaps.emplace_back(argv[++i]);
     } else if (a == "--check-only") {
       check_only = true;
+    } else if (a == "--by-class") {
+      by_class = true;
     } else if (a.starts_with("-")) {
       return usage();
     } else {
@@ -305,13 +325,19 @@ int main(int argc, char** argv) {
   if (check_only) return mismatches ? 1 : 0;
 
   std::vector<uint8_t> buf(netcpu::kMaxCapturedPacket);
-  auto time_ncpu = [&](Bench& b) {
+  auto ncpu_ns = [&](Bench& b, const Frames& f, int n) {
     Instance& vm = *b.vm;
     const uint32_t cap = static_cast<uint32_t>(buf.size());
-    b.ncpu_ns.push_back(time_passes(frames, passes, b.writes, buf, [&](uint8_t* p, uint32_t len) {
+    return time_passes(f, n, b.writes, buf, [&](uint8_t* p, uint32_t len) {
       return static_cast<uint64_t>(vm.run(p, len, cap, kMeta).verdict);
-    }));
+    });
   };
+  auto c_ns = [&](Bench& b, const Frames& f, int n, int (*run)(uint8_t*, uint32_t)) {
+    return time_passes(f, n, b.writes, buf, [&](uint8_t* p, uint32_t len) {
+      return static_cast<uint64_t>(run(p, len));
+    });
+  };
+  auto time_ncpu = [&](Bench& b) { b.ncpu_ns.push_back(ncpu_ns(b, frames, passes)); };
   auto time_direct = [&](Bench& b) {
     netcpu::InstanceImpl& vm = netcpu::impl(*b.vm);
     void* state = vm.state_.get();
@@ -321,14 +347,8 @@ int main(int argc, char** argv) {
     }));
   };
   auto time_c = [&](Bench& b) {
-    for (auto [c_run, ns] : {std::pair{b.c->run, &b.c_ns}, std::pair{b.c->scalar, &b.scalar_ns}}) {
-      if (!c_run) continue;
-      // A copy: C++20 lambdas may not capture a structured binding (clang refuses).
-      const auto run = c_run;
-      ns->push_back(time_passes(frames, passes, b.writes, buf, [&](uint8_t* p, uint32_t len) {
-        return static_cast<uint64_t>(run(p, len));
-      }));
-    }
+    for (auto [run, ns] : {std::pair{b.c->run, &b.c_ns}, std::pair{b.c->scalar, &b.scalar_ns}})
+      if (run) ns->push_back(c_ns(b, frames, passes, run));
   };
   for (auto& b : benches) {  // warm caches and branch predictors
     time_passes(frames, 1, b.writes, buf, [&](uint8_t* p, uint32_t len) {
@@ -404,6 +424,29 @@ int main(int argc, char** argv) {
       "\n(%zu synthetic frames x %d passes per measurement, %d interleaved rounds; ns/packet are "
       "medians of the rounds, ratio the median of the rounds' NetCPU/C, best the fastest round)\n",
       frames.size(), passes, rounds);
+  if (by_class) {
+    // Each kind of frame alone, as many packets a measurement as above:
+    // where a program's time goes apart from how well the mix predicts.
+    std::map<std::string, Frames> classes;
+    for (const auto& f : frames) classes[frame_class(f)].push_back(f);
+    std::printf("\nby class of frame, each alone (medians of %d interleaved rounds):\n", rounds);
+    for (auto& b : benches) {
+      for (const auto& [name, f] : classes) {
+        const int n = static_cast<int>(std::max<size_t>(1, frames.size() * passes / f.size()));
+        std::vector<double> ncpu, c, ratios;
+        for (int r = 0; r < rounds; ++r) {
+          const bool c_first = r % 2;
+          const double first = c_first ? c_ns(b, f, n, b.c->run) : ncpu_ns(b, f, n);
+          const double second = c_first ? ncpu_ns(b, f, n) : c_ns(b, f, n, b.c->run);
+          ncpu.push_back(c_first ? second : first);
+          c.push_back(c_first ? first : second);
+          ratios.push_back(ncpu.back() / c.back());
+        }
+        std::printf("%-14s %-12s %4zu frames %8.1f ns %8.1f ns %6.2fx\n", b.name.c_str(),
+                    name.c_str(), f.size(), median(ncpu), median(c), median(ratios));
+      }
+    }
+  }
   std::printf("goal: every program runs as native code -> %s\n", all_native ? "met" : "not met");
   std::printf("goal: NetCPU/C within each program's bound -> %s\n",
               all_met ? "met" : "not met (see the goal column)");
