@@ -142,10 +142,10 @@ uint16_t table_form(const Insn& in, const Program& p) {
   return number_keys && t.value_size <= 8 && number && other_fits ? (*form)[1] : 0;
 }
 
-// A number-keyed table op's form on a plain hash table (a HashTable, whose
-// way is Word) with its key in a gpr (NETCPU_WORD_TABLE_FORMS), or 0.
+// A number-keyed table op's (table_form's) form on a plain hash table (a
+// HashTable, whose way is Word) with its key in a gpr
+// (NETCPU_WORD_TABLE_FORMS), or 0.
 uint16_t word_table_form(const Insn& in, const Program& p) {
-  if (!table_form(in, p)) return 0;
   const TableDecl& t = p.tables[in.aux];
   const Operand& key = in.op == Op::LOOKUP ? in.b : in.a;
   const Operand& other = in.op == Op::LOOKUP ? in.a : in.b;
@@ -203,11 +203,13 @@ void prepare_handlers(RunState& st, const Program& p) {
     const Insn& in = p.code[i];
     DecodedInsn& d = st.decoded[i];
     d.id = select_handler(in);
-    if (const uint16_t form = table_form(in, p)) d.id = form;
     d.imm = static_cast<uint64_t>(in.b.imm);
     d.target = in.target;
-    if (const uint16_t form = word_table_form(in, p))
-      d.id = form, d.target = in.aux;  // (a table op has no target)
+    if (const uint16_t form = table_form(in, p)) {
+      d.id = form;
+      if (const uint16_t word = word_table_form(in, p))
+        d.id = word, d.target = in.aux;  // (a table op has no target)
+    }
     d.a = in.a.reg;
     d.b = in.b.reg;
     st.gprs_used |= gprs_of(in.a) | gprs_of(in.b);

@@ -813,12 +813,18 @@ class Compiler {
       return a_.jmp(exit_);
     }
     finish_count();
-    a_.mov_imm(RCX, reinterpret_cast<uintptr_t>(l_.stats));
-    a_.add_to_memory(RCX, l_.packets, 1);
-    a_.add_register_to_memory(RCX, l_.instructions, count_);
-    a_.add_to_memory(RCX, v == Verdict::Drop ? l_.dropped : l_.passed, 1);
+    count_verdict(v, count_);
     a_.mov_imm(RAX, exit_word(v == Verdict::Drop ? JitExit::Drop : JitExit::Pass));
     epilogue();
+  }
+
+  // A pass or drop the code counts itself in the instance's Stats: the
+  // packet, the instructions in `count`, the verdict. rcx = the Stats.
+  void count_verdict(Verdict v, uint8_t count) {
+    a_.mov_imm(RCX, reinterpret_cast<uintptr_t>(l_.stats));
+    a_.add_to_memory(RCX, l_.packets, 1);
+    a_.add_register_to_memory(RCX, l_.instructions, count);
+    a_.add_to_memory(RCX, v == Verdict::Drop ? l_.dropped : l_.passed, 1);
   }
 
   // Code whose only effect beyond its verdict is the packet changed
@@ -827,10 +833,7 @@ class Compiler {
   // returns the verdict with kModified then.
   void counted_exit_with_modified(Verdict v) {
     finish_count();
-    a_.mov_imm(RCX, reinterpret_cast<uintptr_t>(l_.stats));
-    a_.add_to_memory(RCX, l_.packets, 1);
-    a_.add_register_to_memory(RCX, l_.instructions, count_);
-    a_.add_to_memory(RCX, v == Verdict::Drop ? l_.dropped : l_.passed, 1);
+    count_verdict(v, count_);
     a_.load_sized(state_, l_.modified, 0, true);  // movzx eax: 0 or 1
     a_.add_register_to_memory(RCX, l_.modified_packets, RAX);
     static_assert(kModified == 1);
@@ -2664,10 +2667,7 @@ class Compiler {
     a_.mov_imm(RAX, count);
     a_.cmp_memory(RAX, RDI, l_.budget);
     a_.jcc(kA, other);
-    a_.mov_imm(RCX, reinterpret_cast<uintptr_t>(l_.stats));
-    a_.add_to_memory(RCX, l_.packets, 1);
-    a_.add_register_to_memory(RCX, l_.instructions, RAX);
-    a_.add_to_memory(RCX, verdict == Verdict::Drop ? l_.dropped : l_.passed, 1);
+    count_verdict(verdict, RAX);
     a_.mov(RDX, RAX);
     a_.mov_imm(RAX, exit_word(verdict == Verdict::Drop ? JitExit::Drop : JitExit::Pass));
     a_.ret();
