@@ -696,13 +696,14 @@ TEST(TableSeed, EachSeedIsAnotherHashFunctionAndZeroIsRepeatable) {
 
 TEST(TableMemory, MemoryBytesIsThePreallocation) {
   // A hash table has twice max_entries slots (rounded up to a power of two),
-  // each a 4-byte tag, the key and the value padded to 8 bytes.
+  // each a 4-byte tag, the key and the value, each of those two padded to 8
+  // bytes.
   EXPECT_EQ(Table::memory_bytes(decl(TableKind::Hash, 16, 8, 1u << 20)),
             (uint64_t{1} << 21) * (4 + 16 + 8));
-  EXPECT_EQ(Table::memory_bytes(decl(TableKind::Hash, 2, 1, 64)), 128u * (4 + 2 + 8));
+  EXPECT_EQ(Table::memory_bytes(decl(TableKind::Hash, 2, 1, 64)), 128u * (4 + 8 + 8));
   EXPECT_EQ(Table::memory_bytes(decl(TableKind::Array, 4, 12, 1000)), 1000u * 16);
-  // LPM keys carry the prefix length.
-  EXPECT_EQ(Table::memory_bytes(decl(TableKind::Lpm6, 16, 4, 100)), 256u * (4 + 17 + 8));
+  // LPM keys carry the prefix length: 17 bytes, padded to 24.
+  EXPECT_EQ(Table::memory_bytes(decl(TableKind::Lpm6, 16, 4, 100)), 256u * (4 + 24 + 8));
   EXPECT_EQ(Table::memory_bytes(decl(TableKind::Hash, 0, 8, 64)), 0u);  // invalid
 }
 
@@ -826,13 +827,14 @@ TEST(TableCreate, IdleTimeoutsAreForHashAndLruTables) {
 
 TEST(TableMemory, TimedTablesCountTheirLinksAndTimes) {
   TableDecl d = decl(TableKind::Lru, 4, 8, 64);
-  // Per slot: a tag, the key, the value, two 4-byte links and an 8-byte time.
-  EXPECT_EQ(Table::memory_bytes(d), 128u * (4 + 4 + 8 + 16));
+  // Per slot: a tag, the key and the value (padded to 8 bytes each), two
+  // 4-byte links and an 8-byte time.
+  EXPECT_EQ(Table::memory_bytes(d), 128u * (4 + 8 + 8 + 16));
   d.kind = TableKind::Hash;
   d.idle_ms = 100;
-  EXPECT_EQ(Table::memory_bytes(d), 128u * (4 + 4 + 8 + 16));
+  EXPECT_EQ(Table::memory_bytes(d), 128u * (4 + 8 + 8 + 16));
   d.idle_ms = 0;
-  EXPECT_EQ(Table::memory_bytes(d), 128u * (4 + 4 + 8));
+  EXPECT_EQ(Table::memory_bytes(d), 128u * (4 + 8 + 8));
 }
 
 TEST(TableLru, FullTableEvictsTheLeastRecentlyUsed) {

@@ -184,12 +184,12 @@ std::unique_ptr<Instance> Instance::create(Program program, const HostCaps& caps
   vm->out_.assign(caps.max_packet, 0);
   vm->emitted_.resize(caps.emit ? kMaxEmitted : 0);
   for (auto& e : vm->emitted_) e.data.assign(caps.max_packet, 0);
-  vm->state_ = std::make_unique<RunState>();
-  prepare_handlers(*vm->state_, vm->program_);
-  vm->state_->vm = vm.get();
-  vm->state_->heap = vm->heap_.data();
   std::vector<Table*> tables;
   for (auto& t : vm->tables_) tables.push_back(t.get());
+  vm->state_ = std::make_unique<RunState>();
+  prepare_handlers(*vm->state_, vm->program_, tables);
+  vm->state_->vm = vm.get();
+  vm->state_->heap = vm->heap_.data();
   const JitLayout layout = layout_of(*vm->state_, vm->stats_, vm->heap_.size(), vm->caps_.link,
                                      std::move(tables), &vm->emitted_count_, &vm->out_len_);
   vm->jit_ = jit_compile(vm->program_, layout, &vm->jit_status_);

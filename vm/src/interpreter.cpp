@@ -121,17 +121,14 @@ static_assert(std::size(kShapes) + std::size(kFusions) + std::size(kTableForms) 
                   H_Count - kOpCount,
               "one shape, fusion or table form per specialised handler");
 
-// A table op's number-keyed form (NETCPU_TABLE_FORMS), or 0. Its handler
-// still asks the table for the function and runs the generic one without.
-uint16_t table_form(const Insn& in, const Program& p) {
+// A table op's number-keyed form (NETCPU_TABLE_FORMS) on t, its table,
+// or 0: t has a way to reach a number key's slot (Table::NumberProbe).
+uint16_t table_form(const Insn& in, const Table& t) {
   const auto* form =
       std::find_if(std::begin(kTableForms), std::end(kTableForms),
                    [&](const auto& f) { return f[0] == static_cast<uint16_t>(in.op); });
-  if (form == std::end(kTableForms) || in.aux >= p.tables.size()) return 0;
-  const TableDecl& t = p.tables[in.aux];
-  const bool number_keys =
-      t.kind == TableKind::Array ||
-      ((t.kind == TableKind::Hash || t.kind == TableKind::Lru) && t.key_size <= 8);
+  if (form == std::end(kTableForms)) return 0;
+  const bool number_keys = t.number_probe().way != Table::NumberProbe::Way::None;
   const Operand& key = in.op == Op::LOOKUP ? in.b : in.a;
   const Operand& other = in.op == Op::LOOKUP ? in.a : in.b;
   const bool number =
@@ -139,17 +136,15 @@ uint16_t table_form(const Insn& in, const Program& p) {
       (key.kind == Kind::Mapped && mapped_info(static_cast<MappedReg>(key.reg)).bytes == 8);
   const bool other_fits =
       other.kind == Kind::Reg || (in.op != Op::LOOKUP && other.kind == Kind::Imm);
-  return number_keys && t.value_size <= 8 && number && other_fits ? (*form)[1] : 0;
+  return number_keys && t.decl().value_size <= 8 && number && other_fits ? (*form)[1] : 0;
 }
 
-// A number-keyed table op's (table_form's) form on a plain hash table (a
-// HashTable, whose way is Word) with its key in a gpr
-// (NETCPU_WORD_TABLE_FORMS), or 0.
-uint16_t word_table_form(const Insn& in, const Program& p) {
-  const TableDecl& t = p.tables[in.aux];
+// A number-keyed table op's (table_form's) form on a plain hash table
+// (whose way is Word) with its key in a gpr (NETCPU_WORD_TABLE_FORMS), or 0.
+uint16_t word_table_form(const Insn& in, const Table& t) {
   const Operand& key = in.op == Op::LOOKUP ? in.b : in.a;
   const Operand& other = in.op == Op::LOOKUP ? in.a : in.b;
-  if (t.kind != TableKind::Hash || t.idle_ms || key.kind != Kind::Reg) return 0;
+  if (t.number_probe().way != Table::NumberProbe::Way::Word || key.kind != Kind::Reg) return 0;
   for (const WordTableForm& f : kWordTableForms)
     if (f.op == in.op && f.other == other.kind) return f.id;
   return 0;
@@ -194,7 +189,7 @@ uint16_t gprs_of(const Operand& o) {
 
 }  // namespace
 
-void prepare_handlers(RunState& st, const Program& p) {
+void prepare_handlers(RunState& st, const Program& p, std::span<Table* const> tables) {
   st.decoded.resize(p.code.size());
   st.handlers_ready = false;
   st.filter_handlers_ready = false;
@@ -205,10 +200,11 @@ void prepare_handlers(RunState& st, const Program& p) {
     d.id = select_handler(in);
     d.imm = static_cast<uint64_t>(in.b.imm);
     d.target = in.target;
-    if (const uint16_t form = table_form(in, p)) {
-      d.id = form;
-      if (const uint16_t word = word_table_form(in, p))
-        d.id = word, d.target = in.aux;  // (a table op has no target)
+    Table* t = in.aux < tables.size() ? tables[in.aux] : nullptr;  // if in is a table op
+    if (const uint16_t form = t ? table_form(in, *t) : 0) {
+      const uint16_t word = word_table_form(in, *t);
+      d.id = word ? word : form;
+      d.table = t;
     }
     d.a = in.a.reg;
     d.b = in.b.reg;
@@ -521,7 +517,8 @@ struct Interpreter {
   // its operands as prepare_handlers decoded them (r: the gprs): the probe
   // inline, a call only to insert a key a tadd or update does not find.
   template <Op kOp, Kind kOther>
-  __attribute__((always_inline)) void word_table_run(const DecodedInsn& d, Table& t, uint64_t* r) {
+  __attribute__((always_inline)) void word_table_run(const DecodedInsn& d, uint64_t* r) {
+    Table& t = *d.table;
     const Table::NumberProbe& probe = t.number_probe();
     const uint64_t number = r[kOp == Op::LOOKUP ? d.b : d.a];
     uint8_t* v = probe.word.find(number);
@@ -532,12 +529,18 @@ struct Interpreter {
       r[d.a] = x & probe.value_mask;
       return set_found(true);
     }
-    const uint64_t x = kOther == Kind::Reg ? r[d.b] : d.imm;
-    if (!v) [[unlikely]] {
-      v = t.number_find_or_insert()(t, number);  // inserts it, or fails on a full table
-      if (!v) return set_found(false);
-    }
-    change_value<kOp>(v, x, probe.value_mask);
+    if (!v) [[unlikely]]
+      return insert_then_change<kOp, kOther>(d, r);
+    change_value<kOp>(v, kOther == Kind::Reg ? r[d.b] : d.imm, probe.value_mask);
+  }
+  // word_table_run's tadd or update of a key its probe did not find: out
+  // of line, so that the probe keeps nothing for it in registers.
+  template <Op kOp, Kind kOther>
+  __attribute__((noinline, cold)) void insert_then_change(const DecodedInsn& d, uint64_t* r) {
+    Table& t = *d.table;
+    uint8_t* v = t.number_find_or_insert()(t, r[d.a]);  // inserts it, or fails on a full table
+    if (!v) return set_found(false);
+    change_value<kOp>(v, kOther == Kind::Reg ? r[d.b] : d.imm, t.number_probe().value_mask);
   }
 
   void table_op(const Insn& in) {
@@ -705,21 +708,21 @@ JitResult Interpreter::run_loop(uint32_t entry, uint64_t budget, uint64_t start)
   uint64_t* const r = st.r;
   uint64_t* const prof = kProfile ? vm.profile_.data() : nullptr;
   uint64_t count = start;
-  uint32_t pc = entry;
   uint32_t sp = st.sp, csp = st.csp;
-  const DecodedInsn* d = nullptr;
+  // The instruction in progress: d is the program counter, its pc PC.
+  const DecodedInsn* d = decoded + entry;
   Verdict verdict = Verdict::Pass;
   int32_t redirect_port = -1;
   AbortReason abort = AbortReason::None;
 
-// The instruction at pc, for the generic handlers.
-#define IN (&code[pc])
+#define PC static_cast<uint32_t>(d - decoded)
+// The instruction at d, for the generic handlers.
+#define IN (&code[PC])
 #define DISPATCH()                            \
   do {                                        \
     if (++count > budget) goto out_of_budget; \
-    d = &decoded[pc];                         \
     if constexpr (kProfile) {                 \
-      ++prof[pc];                             \
+      ++prof[PC];                             \
       goto* kLabels[d->id];                   \
     } else {                                  \
       goto * d->handler;                      \
@@ -819,7 +822,7 @@ L_CMP16 : {
   NEXT();
 }
 L_JMP:
-  pc = d->target;
+  d = decoded + d->target;
   DISPATCH();
 L_PUSH : {
   uint64_t v = read(IN->a);
@@ -845,15 +848,15 @@ L_CALL:
     fault(AbortReason::StackFault);
     goto faulted;
   }
-  st.calls[csp++] = pc + 1;
-  pc = IN->target;
+  st.calls[csp++] = PC + 1;
+  d = decoded + d->target;
   DISPATCH();
 L_RET:
   if (csp == 0) {
     fault(AbortReason::StackFault);
     goto faulted;
   }
-  pc = st.calls[--csp];
+  d = decoded + st.calls[--csp];
   DISPATCH();
 L_SWITCH : {
   uint64_t v = read(IN->a);
@@ -870,17 +873,17 @@ L_SWITCH : {
     }
     c = code[c].target;
   }
-  pc = code[c].op == Op::ENDSWITCH && dflt != kNoTarget ? dflt : c;
+  d = decoded + (code[c].op == Op::ENDSWITCH && dflt != kNoTarget ? dflt : c);
   DISPATCH();
 }
 L_BREAK:
   if (code[IN->target].op == Op::ENDFOR) {  // out of a foreach body: the walk ends
     end_walk(code[code[IN->target].target]);
     --sp;
-    pc = IN->target + 1;
+    d = decoded + IN->target + 1;
     DISPATCH();
   }
-  pc = IN->target;
+  d = decoded + IN->target;
   DISPATCH();
 L_FOREACH : {
   // The walk's cursor lives on the data stack while the body runs; the
@@ -894,7 +897,7 @@ L_FOREACH : {
   st.stack[sp] = 0;
   if (!walk_step(*IN, &st.stack[sp])) {
     end_walk(*IN);
-    pc = IN->target + 1;
+    d = decoded + IN->target + 1;
     DISPATCH();
   }
   ++sp;
@@ -905,7 +908,7 @@ L_ENDFOR : {
   const Insn& loop = code[IN->target];
   if (walk_step(loop, &st.stack[sp - 1])) {
     CHECK();
-    pc = IN->target + 1;
+    d = decoded + IN->target + 1;
     DISPATCH();
   }
   end_walk(loop);
@@ -1028,14 +1031,8 @@ L_TADD:
   // operand decoding (neither the key's read nor the value's can fault).
 #define NETCPU_TABLE_HANDLER(op)                                                            \
   L_##op##_N : {                                                                            \
-    Table& t = *vm.tables_[IN->aux];                                                        \
-    if (t.number_probe().way == Table::NumberProbe::Way::None) [[unlikely]] {               \
-      table_op(*IN);                                                                        \
-      CHECK();                                                                              \
-      NEXT();                                                                               \
-    }                                                                                       \
     const Operand& key = Op::op == Op::LOOKUP ? IN->b : IN->a;                              \
-    number_table_run<Op::op, true>(*IN, t,                                                  \
+    number_table_run<Op::op, true>(*IN, *d->table,                                          \
                                    key.kind == Kind::Reg   ? r[key.reg]                     \
                                    : key.kind == Kind::Imm ? static_cast<uint64_t>(key.imm) \
                                                            : mapped(key.reg));              \
@@ -1044,18 +1041,10 @@ L_TADD:
   NETCPU_TABLE_FORMS(NETCPU_TABLE_HANDLER)
 #undef NETCPU_TABLE_HANDLER
   // The forms on a plain hash table with the key in a gpr: d's a and b
-  // the gprs (or b's constant in imm), target the table.
-#define NETCPU_WORD_TABLE_HANDLER(form, op, other)                            \
-  L_##form : {                                                                \
-    Table& t = *vm.tables_[d->target];                                        \
-    if (t.number_probe().way != Table::NumberProbe::Way::Word) [[unlikely]] { \
-      table_op(*IN);                                                          \
-      CHECK();                                                                \
-      NEXT();                                                                 \
-    }                                                                         \
-    word_table_run<Op::op, Kind::other>(*d, t, r);                            \
-    NEXT();                                                                   \
-  }
+  // the gprs (or b's constant in imm).
+#define NETCPU_WORD_TABLE_HANDLER(form, op, other)       \
+  L_##form : word_table_run<Op::op, Kind::other>(*d, r); \
+  NEXT();
   NETCPU_WORD_TABLE_FORMS(NETCPU_WORD_TABLE_HANDLER)
 #undef NETCPU_WORD_TABLE_HANDLER
 L_TCLEAR:
@@ -1084,10 +1073,9 @@ L_CMP_MI:
   // The specialised forms the filter loop runs too (interpreter_forms.h).
 #define STEP_TO_NEXT()                        \
   do {                                        \
-    ++pc;                                     \
-    if (++count > budget) goto out_of_budget; \
     ++d;                                      \
-    if constexpr (kProfile) ++prof[pc];       \
+    if (++count > budget) goto out_of_budget; \
+    if constexpr (kProfile) ++prof[PC];       \
   } while (0)
   NETCPU_FILTER_FORM_HANDLERS
 #undef STEP_TO_NEXT
@@ -1115,7 +1103,7 @@ finish:
     res.verdict = verdict;
     res.aborted = abort != AbortReason::None;
     res.reason = abort;
-    res.abort_pc = res.aborted ? pc : 0;
+    res.abort_pc = res.aborted ? PC : 0;
     res.redirect_port = redirect_port;
     res.mirror_port = st.mirror_port;
     res.instructions = static_cast<uint32_t>(count);
@@ -1124,6 +1112,7 @@ finish:
     res.emitted = static_cast<uint8_t>(vm.emitted_count_);
   }
   return {uint64_t{static_cast<uint8_t>(JitExit::Ended)} << 32, count};
+#undef PC
 #undef IN
 #undef DISPATCH
 #undef CHECK

@@ -87,21 +87,18 @@ JitResult interpreter_filter_run(void* state, uint8_t* pkt, uint64_t len, uint32
   uint64_t r[kGprCount];
   for (uint32_t used = st.gprs_used; used; used &= used - 1) r[std::countr_zero(used)] = 0;
   uint64_t count = 0;
-  uint32_t pc = vm.program_.text_pc;
-  const DecodedInsn* d = nullptr;
+  const DecodedInsn* d = decoded + vm.program_.text_pc;  // the program counter
   JitResult verdict;
 
 #define DISPATCH()                                \
   do {                                            \
     if (++count > budget) goto whole_interpreter; \
-    d = &decoded[pc];                             \
     goto * d->filter_handler;                     \
   } while (0)
 #define STEP_TO_NEXT()                            \
   do {                                            \
-    ++pc;                                         \
-    if (++count > budget) goto whole_interpreter; \
     ++d;                                          \
+    if (++count > budget) goto whole_interpreter; \
   } while (0)
 #define SX(v) static_cast<int64_t>(v)
 
@@ -110,7 +107,7 @@ JitResult interpreter_filter_run(void* state, uint8_t* pkt, uint64_t len, uint32
 L_NOP:
   NEXT();
 L_JMP:
-  pc = d->target;
+  d = decoded + d->target;
   DISPATCH();
   NETCPU_FILTER_FORM_HANDLERS
 

@@ -143,19 +143,20 @@ constexpr bool is_filter_form(uint16_t id) {
 // The bodies of the filter forms but pass, drop, end and jmp, for a loop to
 // expand with NETCPU_FILTER_FORM_HANDLERS. The loop names its gprs r, the
 // decoded instruction d (DecodedInsn), the packet pkt and its length len,
-// and defines DISPATCH() (count the instruction at pc and go to its
-// handler), STEP_TO_NEXT() (pc and d to the next instruction, counted,
-// without dispatching to it), SX(v) (signed) and a label packet_fault.
-// NEXT() goes on at pc + 1; JUMP_IF(cond) at d->target if cond holds.
+// and its first (decoded), and defines DISPATCH() (count the instruction
+// at d and go to its handler), STEP_TO_NEXT() (d to the next instruction,
+// counted, without dispatching to it), SX(v) (signed) and a label
+// packet_fault. d is the program counter: NEXT() goes on at the next
+// instruction, JUMP_IF(cond) at d->target if cond holds.
 #define NEXT()  \
   do {          \
-    ++pc;       \
+    ++d;        \
     DISPATCH(); \
   } while (0)
-#define JUMP_IF(cond)                 \
-  do {                                \
-    pc = (cond) ? d->target : pc + 1; \
-    DISPATCH();                       \
+#define JUMP_IF(cond)                         \
+  do {                                        \
+    d = (cond) ? decoded + d->target : d + 1; \
+    DISPATCH();                               \
   } while (0)
 // A load at the gpr b plus the displacement, whose sum may be anything, and
 // at a constant offset, which fits() took only below 2^63: adding the width

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "netcpu/jit_abi.h"
 #include "netcpu/packet_view.h"
+#include "netcpu/table.h"
 #include "netcpu/vm.h"
 
 namespace netcpu {
@@ -21,8 +23,13 @@ static_assert(kGprCount <= 16, "RunState::gprs_used has one bit per gpr");
 // that handler reads, so that the common forms decode nothing per run.
 struct DecodedInsn {
   const void* handler = nullptr;  // the handler's label (filled by the first run)
-  // Its label in the filter loop, where the program is a filter (is_filter_form).
-  const void* filter_handler = nullptr;
+  union {
+    // Its label in the filter loop, where the program is a filter (is_filter_form).
+    const void* filter_handler = nullptr;
+    // A table op's table, in the forms that name it (table_form): no filter
+    // form touches a table, so a program with one never runs in the filter loop.
+    Table* table;
+  };
   uint64_t imm = 0;  // operand b's immediate, displacement or offset
   uint32_t target = kNoTarget;
   uint8_t a = 0, b = 0;  // operand a's and b's register (gpr, mapped id or memory base)
@@ -76,7 +83,10 @@ struct alignas(64) RunState {
   uint16_t gprs_used = 0;
 };
 
-void prepare_handlers(RunState& st, const Program& p);
+// Chooses each instruction's handler; tables: the instance's, the
+// program's declarations made (a table op's form depends on how its table
+// probes a key).
+void prepare_handlers(RunState& st, const Program& p, std::span<Table* const> tables);
 
 // The interpreter's lazy header parser, for the JIT's code to call with the
 // State of the run in progress: parse the headers (st.h, st.parsed), or read

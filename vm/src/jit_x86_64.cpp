@@ -2253,9 +2253,9 @@ class Compiler {
     const Table::NumberProbe& probe = t->number_probe();
     const bool word = probe.way == Table::NumberProbe::Way::Word;
     const Operand& key = lookup ? in.b : in.a;
-    raw_key_bytes_ = word && key.kind == Kind::Mapped ? probe.word.key_size : 0;
+    raw_key_bytes_ = word && key.kind == Kind::Mapped ? t->decl().key_size : 0;
     read(key);
-    if (word && !raw_key_read_) key_word(probe.word.key_size);
+    if (word && !raw_key_read_) key_word(t->decl().key_size);
     raw_key_bytes_ = 0, raw_key_read_ = false;
     // The key in the first scratch slot, the value in the second; a word
     // probe's key stays in rsi for an insert where no value is read.
@@ -2287,7 +2287,7 @@ class Compiler {
           a_.mov(RAX, RSI);  // (probe_inline's w)
         else
           a_.load(RAX, state_, l_.scratch);
-        key_word(probe.word.key_size);  // (its own inverse)
+        key_word(t->decl().key_size);  // (its own inverse)
         a_.store(state_, l_.scratch, RAX);
       }
       call_number_keyed(t, lookup);
@@ -2401,9 +2401,7 @@ class Compiler {
     a_.mov(RDI, RAX);
     a_.and_imm32(RAX, p.mask);  // the home slot
     a_.mov_imm(R8, reinterpret_cast<uint64_t>(p.tags));
-    a_.mov_imm(R9, reinterpret_cast<uint64_t>(p.keys));
-    const std::optional<uint8_t> key_scale = scale_log(p.key_size);
-    if (!key_scale) a_.mov_imm(R10, p.key_mask);
+    a_.mov_imm(R9, reinterpret_cast<uint64_t>(p.slots));
     const int loop = a_.new_label(), next = a_.new_label(), found = a_.new_label();
     a_.bind(loop);
     a_.load_indexed(RDX, R8, RAX, 2, 0, 4);  // tags[i]
@@ -2411,13 +2409,9 @@ class Compiler {
     a_.jcc(kE, absent);  // an empty slot ends the probe
     a_.alu(Alu::Cmp, RDX, RDI);
     a_.jcc(kNE, next);
-    if (key_scale) {  // the key's bytes
-      a_.load_indexed(RCX, R9, RAX, *key_scale, 0, p.key_size);
-    } else {  // its 8 bytes, then its own
-      a_.imul_imm(RCX, RAX, static_cast<int32_t>(p.key_size));
-      a_.load_indexed(RCX, R9, RCX, 0, 0);
-      a_.alu(Alu::And, RCX, R10);
-    }
+    static_assert(Table::WordProbe::kSlotSize == 16);
+    a_.lea_indexed(RDX, RAX, RAX, 0, 0);  // i * 2: the slot's first 8-byte word
+    a_.load_indexed(RCX, R9, RDX, 3, 0);  // the key, zero-padded to its 8 bytes
     a_.alu(Alu::Cmp, RCX, RSI);
     a_.jcc(kE, found);
     a_.bind(next);
@@ -2425,7 +2419,7 @@ class Compiler {
     a_.and_imm32(RAX, p.mask);
     a_.jmp(loop);
     a_.bind(found);
-    slot_address(p.values, p.stride);
+    a_.lea_indexed(RAX, R9, RDX, 3, Table::WordProbe::kValueOffset);
   }
 
   // rax = the value slot of the array index whose number is in rax (its

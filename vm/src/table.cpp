@@ -19,8 +19,10 @@ constexpr uint32_t kLpm4Bytes = 4;
 constexpr uint32_t kLpm6Bytes = 16;
 
 // Value slots are padded to 8 bytes so the VM's atomic adds (atomic_ref<uint64_t>)
-// always land on an aligned word.
+// always land on an aligned word; a hash table's keys too, ahead of their
+// values in one slot.
 constexpr uint32_t value_stride(uint32_t value_size) { return (value_size + 7) & ~7u; }
+constexpr uint32_t key_stride(uint32_t key_size) { return value_stride(key_size); }
 
 uint64_t load64(const uint8_t* p) {
   uint64_t w;
@@ -119,26 +121,16 @@ class HashCore {
   HashCore(uint32_t key_size, uint32_t value_size, uint32_t max_entries, uint64_t seed)
       : key_size_(key_size),
         value_size_(value_size),
-        stride_words_(value_stride(value_size) / 8),
+        key_words_(key_stride(key_size) / 8),
+        slot_words_(key_words_ + value_stride(value_size) / 8),
         cap_(static_cast<uint32_t>(hash_capacity(max_entries))),
         mask_(cap_ - 1),
         max_(max_entries),
         seed_(seed),
-        key_mask_(key_size >= 8 ? ~uint64_t{0} : (uint64_t{1} << 8 * key_size) - 1),
         tags_(std::make_unique<uint32_t[]>(cap_)),
-        // 8 bytes more, for find_word's 8-byte loads of the last key.
-        keys_(std::make_unique_for_overwrite<uint8_t[]>(size_t(cap_) * key_size + 8)),
-        values_(std::make_unique_for_overwrite<uint64_t[]>(size_t(cap_) * stride_words_)),
-        words_{tags_.get(),
-               keys_.get(),
-               reinterpret_cast<uint8_t*>(values_.get()),
-               mask_,
-               key_size_,
-               stride_words_ * 8,
-               64 - 8 * key_size_,
-               seed_,
-               table_hash::word_multiplier(key_size_, seed_),
-               key_mask_} {}
+        slots_(std::make_unique_for_overwrite<uint64_t[]>(size_t(cap_) * slot_words_)),
+        words_{tags_.get(), reinterpret_cast<uint8_t*>(slots_.get()),     mask_, 64 - 8 * key_size_,
+               seed_,       table_hash::word_multiplier(key_size_, seed_)} {}
 
   uint32_t find(const uint8_t* key) const {
     return probe(make_tag(key), [&](uint32_t i) { return same_key(i, key); }).first;
@@ -153,11 +145,13 @@ class HashCore {
 
   // The same for keys of at most 8 bytes given as their little-endian word
   // (the native code's fast path): one hash step and word compares, no
-  // loop and no library call.
-  uint32_t find_word(uint64_t w) const { return words_.slot(w); }
+  // library call.
+  uint32_t find_word(uint64_t w) const {
+    return probe(word_tag(w), [&](uint32_t i) { return load64(key_at(i)) == w; }).first;
+  }
   uint32_t find_or_insert_word(uint64_t w, bool* inserted) {
     const uint32_t tag = word_tag(w);
-    const auto at = probe(tag, [&](uint32_t i) { return (load64(key_at(i)) & key_mask_) == w; });
+    const auto at = probe(tag, [&](uint32_t i) { return load64(key_at(i)) == w; });
     return insert_at(at, tag, reinterpret_cast<const uint8_t*>(&w), inserted);
   }
 
@@ -207,7 +201,7 @@ class HashCore {
   }
   Probe probe_word(uint64_t w) const {
     const uint32_t tag = word_tag(w);
-    const auto at = probe(tag, [&](uint32_t i) { return (load64(key_at(i)) & key_mask_) == w; });
+    const auto at = probe(tag, [&](uint32_t i) { return load64(key_at(i)) == w; });
     return {at.first, at.second, tag};
   }
   // Inserts the absent key p was probed for, zero-filled, as find_or_insert
@@ -241,12 +235,15 @@ class HashCore {
     *cursor = cap_;
     return kNone;
   }
-  const uint8_t* key_at(uint32_t i) const { return keys_.get() + size_t(i) * key_size_; }
+  const uint8_t* key_at(uint32_t i) const {
+    return reinterpret_cast<const uint8_t*>(slot_words(i));
+  }
   uint8_t* value_at(uint32_t i) const { return reinterpret_cast<uint8_t*>(value_words(i)); }
   uint32_t value_size() const { return value_size_; }
 
   // Keys of at most 8 bytes as words, and numbers as keys: the slots and
-  // hash constants for a probe without a call (Table::WordProbe).
+  // hash constants for a probe without a call (Table::WordProbe), where
+  // values too are at most 8 bytes (its slots are 16 bytes).
   const Table::WordProbe& words() const { return words_; }
 
  private:
@@ -300,44 +297,45 @@ class HashCore {
     if (size_ >= max_ || size_ + removed_ + 1 >= cap_) return kNone;
     const uint32_t i = at.second;
     tags_[i] = tag;
-    std::memcpy(key_slot(i), key, key_size_);
-    std::memset(value_words(i), 0, size_t(stride_words_) * 8);
+    // The key's padding zeroed too: a word probe compares all 8 bytes.
+    std::memset(slot_words(i), 0, size_t(slot_words_) * 8);
+    std::memcpy(slot_words(i), key, key_size_);
     ++size_;
     *inserted = true;
     return i;
   }
-  uint8_t* key_slot(uint32_t i) { return keys_.get() + size_t(i) * key_size_; }
-  uint64_t* value_words(uint32_t i) const { return values_.get() + size_t(i) * stride_words_; }
+  uint64_t* slot_words(uint32_t i) const { return slots_.get() + size_t(i) * slot_words_; }
+  uint64_t* value_words(uint32_t i) const { return slot_words(i) + key_words_; }
 
   void move(uint32_t from, uint32_t to) {
     tags_[to] = tags_[from];
-    std::memcpy(key_slot(to), key_slot(from), key_size_);
-    std::memcpy(value_words(to), value_words(from), size_t(stride_words_) * 8);
+    std::memcpy(slot_words(to), slot_words(from), size_t(slot_words_) * 8);
   }
 
   uint32_t key_size_;
   uint32_t value_size_;
-  uint32_t stride_words_;
+  uint32_t key_words_;   // a slot's words before its value: the key's, padded
+  uint32_t slot_words_;  // a slot's: the key's, then the value's, padded
   uint32_t cap_;
   uint32_t mask_;
   uint32_t max_;
   uint32_t size_ = 0;
   uint32_t removed_ = 0;  // slots marked kRemoved
   uint64_t seed_;
-  uint64_t key_mask_;                 // the bytes of a key in an 8-byte load
   std::unique_ptr<uint32_t[]> tags_;  // 0 = empty
-  // Key and value storage of empty slots is never read, so it is left
-  // uninitialised: a large table costs no page faults until it fills.
-  std::unique_ptr<uint8_t[]> keys_;
-  std::unique_ptr<uint64_t[]> values_;
-  Table::WordProbe words_;  // the same, for word probes
+  // Each slot's key (zero-padded) and value side by side, so that a probe
+  // that finds the key finds its value in the same cache line. Empty slots
+  // are never read, so they are left uninitialised: a large table costs no
+  // page faults until it fills.
+  std::unique_ptr<uint64_t[]> slots_;
+  Table::WordProbe words_;  // the same, for word probes (of 16-byte slots)
 };
 
 class HashTable final : public Table {
  public:
   HashTable(const TableDecl& d, uint64_t seed)
       : Table(d), core_(d.key_size, d.value_size, d.max_entries, table_seed(d, seed)) {
-    if (d.key_size <= 8) {
+    if (d.key_size <= 8 && d.value_size <= 8) {  // (the number-keyed paths take no more)
       number_lookup_ = &lookup_number;
       number_find_or_insert_ = &find_or_insert_number;
       number_probe_.way = NumberProbe::Way::Word;
@@ -860,10 +858,11 @@ uint64_t Table::memory_bytes(const TableDecl& d) {
     case TableKind::Lru:
     case TableKind::Lpm4:
     case TableKind::Lpm6: {
-      // HashCore: a tag, a key and a value slot per slot (LPM keys carry a
-      // length byte); a timed table's slots also hold two links and a time.
+      // HashCore: a tag, a key and a value per slot, each padded to 8 bytes
+      // (LPM keys carry a length byte); a timed table's slots also hold two
+      // links and a time.
       const bool lpm = d.kind == TableKind::Lpm4 || d.kind == TableKind::Lpm6;
-      const uint64_t key = lpm ? d.key_size + 1u : d.key_size;
+      const uint64_t key = key_stride(lpm ? d.key_size + 1u : d.key_size);
       const uint64_t timed =
           d.kind == TableKind::Lru || d.idle_ms ? 2 * sizeof(uint32_t) + sizeof(uint64_t) : 0;
       return hash_capacity(d.max_entries) * (sizeof(uint32_t) + key + stride + timed);

@@ -26,8 +26,17 @@ namespace netcpu {
 // (Table::WordProbe); table.cpp hashes longer keys with the same mum.
 namespace table_hash {
 inline uint64_t mum(uint64_t a, uint64_t b) {
+#if defined(__x86_64__)
+  // One mul, its two halves in rax and rdx: GCC spills an __int128 product
+  // to the stack and reloads it where registers are short (the
+  // interpreter's loop), three instructions of a table probe.
+  uint64_t lo, hi;
+  asm("mulq %3" : "=a"(lo), "=d"(hi) : "a"(a), "rm"(b) : "cc");
+  return lo ^ hi;
+#else
   const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
   return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+#endif
 }
 // The multiplier of an n-byte key's word under a table's seed.
 inline uint64_t word_multiplier(size_t n, uint64_t seed) {
@@ -107,43 +116,42 @@ class Table {
   NumberKeyFn number_lookup() const { return number_lookup_; }
   NumberKeyFn number_find_or_insert() const { return number_find_or_insert_; }
 
-  // For native code that probes a hash table with keys of at most 8 bytes
-  // itself (what number_lookup() does, inline): where the slots are and the
-  // constants of the hash. The key word w is the key's bytes as a
-  // little-endian word; its hash is lo ^ hi of the 128-bit (w ^ seed) * mul;
-  // the tag is its low 32 bits with bit 31 set; the home slot tag & mask;
-  // slot i matches when tags[i] == tag and the 8 bytes at keys + i *
-  // key_size, masked with key_mask, equal w; an empty slot (tag 0) ends the
-  // probe. The value is at values + i * stride.
+  // For native code that probes a hash table with keys and values of at
+  // most 8 bytes each itself (what number_lookup() does, inline): where the
+  // slots are and the constants of the hash. The key word w is the key's
+  // bytes as a little-endian word; its hash is lo ^ hi of the 128-bit (w ^
+  // seed) * mul; the tag is its low 32 bits with bit 31 set; the home slot
+  // tag & mask; slot i matches when tags[i] == tag and the 8 bytes at slots
+  // + i * kSlotSize (the key, zero-padded) equal w; an empty slot (tag 0)
+  // ends the probe. The value is the slot's second 8 bytes.
   struct WordProbe {
     static constexpr uint32_t kLive = 0x80000000u;  // a used slot's tag has it
-    static constexpr uint32_t kNone = ~0u;
+    static constexpr uint32_t kSlotSize = 16, kValueOffset = 8;
 
     const uint32_t* tags;
-    const uint8_t* keys;
-    uint8_t* values;
-    uint32_t mask, key_size, stride;
+    uint8_t* slots;
+    uint32_t mask;
     uint32_t word_shift;  // 64 - 8 * key_size
-    uint64_t seed, mul, key_mask;
+    uint64_t seed, mul;
 
     // The word of the key made of a number (its key_size low bytes, big-endian).
     uint64_t word(uint64_t number) const { return __builtin_bswap64(number) >> word_shift; }
     uint32_t tag(uint64_t w) const { return uint32_t(table_hash::mum(w ^ seed, mul)) | kLive; }
-    // The slot holding key word w, or kNone.
-    uint32_t slot(uint64_t w) const {
-      const uint32_t t = tag(w);
-      for (uint32_t i = t & mask;; i = (i + 1) & mask) {
-        if (tags[i] == 0) return kNone;
-        if (tags[i] != t) continue;
-        uint64_t k;
-        std::memcpy(&k, keys + size_t(i) * key_size, 8);
-        if ((k & key_mask) == w) return i;
-      }
-    }
     // The value slot of the key made of number, or nullptr: number_lookup(), inline.
     uint8_t* find(uint64_t number) const {
-      const uint32_t i = slot(word(number));
-      return i == kNone ? nullptr : values + size_t(i) * stride;
+      const uint64_t w = word(number);
+      const uint32_t t = tag(w);
+      for (uint32_t i = t & mask;; i = (i + 1) & mask) {
+        if (tags[i] == t) {
+          uint8_t* slot = slots + size_t(i) * kSlotSize;
+          uint64_t k;
+          std::memcpy(&k, slot, 8);
+          if (k != w) continue;
+          if (!slot) __builtin_unreachable();  // (a caller's test of nullptr folds away here)
+          return slot + kValueOffset;
+        }
+        if (tags[i] == 0) return nullptr;
+      }
     }
   };
   // For native code that indexes an array table itself: index i (the key's
