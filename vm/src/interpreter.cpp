@@ -16,6 +16,7 @@
 #include "interpreter_forms.h"
 #include "interpreter_state.h"
 #include "jit.h"
+#include "jit_flow.h"
 #include "netcpu/checksum.h"
 #include "netcpu/clock.h"
 #include "netcpu/vm.h"
@@ -82,11 +83,12 @@ constexpr Shape kShapes[] = {
 #undef NETCPU_CMP_SHAPE
 };
 
-// A packet load into a gpr followed by a compare of a gpr with an immediate
-// and branch (what every translated BPF filter is made of) runs as one
-// handler that does both, without a second dispatch: the load's handler
-// becomes `fused` when the next instruction's is `branch`. The branch keeps
-// its own handler for the jumps that land on it.
+// A packet load into a gpr followed by a compare of that gpr with an
+// immediate and branch (what every translated BPF filter is made of) runs as
+// one handler that does both, without a second dispatch and without reading
+// the gpr back: the load's handler becomes `fused` when the next
+// instruction's is `branch` on the same gpr. The branch keeps its own
+// handler for the jumps that land on it.
 struct Fusion {
   uint16_t load, branch, fused;
 };
@@ -214,10 +216,13 @@ void prepare_handlers(RunState& st, const Program& p, std::span<Table* const> ta
   }
   for (size_t i = 0; i + 1 < st.decoded.size(); ++i)
     for (const Fusion& f : kFusions)
-      if (st.decoded[i].id == f.load && st.decoded[i + 1].id == f.branch)
+      if (st.decoded[i].id == f.load && st.decoded[i + 1].id == f.branch &&
+          st.decoded[i].a == st.decoded[i + 1].a)
         st.decoded[i].id = f.fused;
   st.filter_program = std::all_of(st.decoded.begin(), st.decoded.end(),
                                   [](const DecodedInsn& d) { return is_filter_form(d.id); });
+  st.filter_gprs_to_clear =
+      st.filter_program ? static_cast<uint16_t>(Flow(p, p.text_pc).regs_read_unset()) : 0;
 }
 
 namespace {

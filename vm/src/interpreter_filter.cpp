@@ -83,9 +83,11 @@ JitResult interpreter_filter_run(void* state, uint8_t* pkt, uint64_t len, uint32
   InstanceImpl& vm = *st.vm;
   const DecodedInsn* const decoded = st.decoded.data();
   const uint64_t budget = st.budget;
-  // Only the gprs the program names are ever read: the rest stay unset.
+  // Only the gprs some path reads before writing them start at 0: every
+  // other one is written before it is read.
   uint64_t r[kGprCount];
-  for (uint32_t used = st.gprs_used; used; used &= used - 1) r[std::countr_zero(used)] = 0;
+  for (uint32_t clear = st.filter_gprs_to_clear; clear; clear &= clear - 1)
+    r[std::countr_zero(clear)] = 0;
   uint64_t count = 0;
   const DecodedInsn* d = decoded + vm.program_.text_pc;  // the program counter
   JitResult verdict;
@@ -95,10 +97,13 @@ JitResult interpreter_filter_run(void* state, uint8_t* pkt, uint64_t len, uint32
     if (++count > budget) goto whole_interpreter; \
     goto * d->filter_handler;                     \
   } while (0)
-#define STEP_TO_NEXT()                            \
-  do {                                            \
-    ++d;                                          \
-    if (++count > budget) goto whole_interpreter; \
+// Counted, not tested: the dispatch that follows every step tests a count
+// at least as large, and any run past the budget starts again in the whole
+// interpreter (which stops it where the budget says).
+#define STEP_TO_NEXT() \
+  do {                 \
+    ++d;               \
+    ++count;           \
   } while (0)
 #define SX(v) static_cast<int64_t>(v)
 

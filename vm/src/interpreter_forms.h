@@ -161,18 +161,19 @@ constexpr bool is_filter_form(uint16_t id) {
 // A load at the gpr b plus the displacement, whose sum may be anything, and
 // at a constant offset, which fits() took only below 2^63: adding the width
 // cannot wrap, so one compare checks it.
+// Each leaves what it loaded in `loaded` too.
 #define NETCPU_LOAD(at, w)                                   \
   do {                                                       \
     const uint64_t addr = (at);                              \
     if (!pkt || !in_bounds(addr, 1u << w, len)) [[unlikely]] \
       goto packet_fault;                                     \
-    r[d->a] = load_be(pkt + addr, w);                        \
+    r[d->a] = loaded = load_be(pkt + addr, w);               \
   } while (0)
 #define NETCPU_LOAD_CONSTANT(w)                        \
   do {                                                 \
     if (!pkt || d->imm + (1u << w) > len) [[unlikely]] \
       goto packet_fault;                               \
-    r[d->a] = load_be(pkt + d->imm, w);                \
+    r[d->a] = loaded = load_be(pkt + d->imm, w);       \
   } while (0)
 #define NETCPU_ALU_FORMS(op, expr)           \
   L_##op##_RI : {                            \
@@ -198,22 +199,31 @@ constexpr bool is_filter_form(uint16_t id) {
 // Packet loads, one handler per width: at a constant offset (RP), or at a
 // gpr plus a displacement (RX); then each fused with the branch after it,
 // which is the next instruction's dispatch written out in line.
-#define NETCPU_LOAD_FORMS(bits, w, ...)              \
-  L_MOV_RP##bits : NETCPU_LOAD_CONSTANT(w);          \
-  NEXT();                                            \
-  L_MOV_RX##bits : NETCPU_LOAD(d->imm + r[d->b], w); \
-  NEXT();
+#define NETCPU_LOAD_FORMS(bits, w, ...) \
+  L_MOV_RP##bits : {                    \
+    uint64_t loaded;                    \
+    NETCPU_LOAD_CONSTANT(w);            \
+    NEXT();                             \
+  }                                     \
+  L_MOV_RX##bits : {                    \
+    uint64_t loaded;                    \
+    NETCPU_LOAD(d->imm + r[d->b], w);   \
+    NEXT();                             \
+  }
+// (The branch compares the gpr loaded: x is the value loaded.)
 #define NETCPU_FUSED_FORMS(bits, w, op, cond) \
   L_MOV_RP##bits##_##op : {                   \
+    uint64_t loaded;                          \
     NETCPU_LOAD_CONSTANT(w);                  \
     STEP_TO_NEXT();                           \
-    const uint64_t x = r[d->a], y = d->imm;   \
+    const uint64_t x = loaded, y = d->imm;    \
     JUMP_IF(cond);                            \
   }                                           \
   L_MOV_RX##bits##_##op : {                   \
+    uint64_t loaded;                          \
     NETCPU_LOAD(d->imm + r[d->b], w);         \
     STEP_TO_NEXT();                           \
-    const uint64_t x = r[d->a], y = d->imm;   \
+    const uint64_t x = loaded, y = d->imm;    \
     JUMP_IF(cond);                            \
   }
 #define NETCPU_COND_FUSED_FORMS(op, jop, cond) NETCPU_WIDTHS(NETCPU_FUSED_FORMS, op, cond)

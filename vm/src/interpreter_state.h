@@ -81,6 +81,10 @@ struct alignas(64) RunState {
   // The gprs the program names: the only ones a run must clear, since no
   // run ever writes the others.
   uint16_t gprs_used = 0;
+  // Of those, the ones the filter loop clears: the ones a path from .text
+  // may read before writing (Flow::regs_read_unset; any other is written
+  // before it is read).
+  uint16_t filter_gprs_to_clear = 0;
 };
 
 // Chooses each instruction's handler; tables: the instance's, the

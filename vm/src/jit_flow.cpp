@@ -41,6 +41,17 @@ uint32_t regs_written(const Insn& in) {
   return writes && in.a.kind == Kind::Reg ? 1u << in.a.reg : 0;
 }
 
+uint32_t Flow::regs_read_unset() const {
+  constexpr uint32_t all = (1u << kGprCount) - 1;
+  const std::vector<uint32_t> unset = forward<uint32_t>(
+      all, all, [](const Insn& in, uint32_t u, bool) { return u & ~regs_written(in); },
+      std::bit_or<>());
+  uint32_t needed = 0;
+  for (uint32_t pc = 0; pc < p_.code.size(); ++pc)
+    if (reach_[pc]) needed |= regs_read(p_.code[pc]) & unset[pc];
+  return needed;
+}
+
 void Flow::edges(uint32_t pc, std::vector<FlowEdge>& out) const {
   out.clear();
   const Insn& in = p_.code[pc];

@@ -65,6 +65,11 @@ class Flow {
   // count before the next checkpoint or its end.
   uint64_t reach_from(uint32_t pc) const { return dist_[pc]; }
 
+  // The gprs some path reads before writing them (a run starts with every
+  // gpr 0: only those need zeroing). Functions and return sites are taken
+  // as reached with any gpr unset.
+  uint32_t regs_read_unset() const;
+
   bool has_calls() const { return has_calls_; }
   bool function_entry(uint32_t pc) const { return function_entry_[pc]; }
 

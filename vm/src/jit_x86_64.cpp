@@ -84,7 +84,7 @@ class Compiler {
     if (entry_ >= n) return fail(why, "no entry point");
     survey();
     counts_down_ = full_ && loops_or_functions_;
-    read_regs_ = regs_read_unset();
+    read_regs_ = flow_.regs_read_unset();  // the prologue zeroes those, and leaves the rest
     live_after_ = live_after();
     assign_host_registers();
     const std::vector<bool> parsed = parsed_on_entry();
@@ -438,20 +438,6 @@ class Compiler {
   // checked as the interpreter checks them (a HeapFault where it faults).
   static bool indexed_heap(const Operand& o) {
     return o.kind == Kind::HeapMem && !(o.attr & attr::kNoBase);
-  }
-
-  // The gprs some path reads before writing them: the prologue zeroes those
-  // (a run starts with every gpr 0) and leaves the rest alone. Functions
-  // and return sites are taken as reached with any gpr unset.
-  uint32_t regs_read_unset() const {
-    constexpr uint32_t all = (1u << kGprCount) - 1;
-    const std::vector<uint32_t> unset = flow_.forward<uint32_t>(
-        all, all, [](const Insn& in, uint32_t u, bool) { return u & ~regs_written(in); },
-        std::bit_or<>());
-    uint32_t needed = 0;
-    for (uint32_t pc = 0; pc < p_.code.size(); ++pc)
-      if (flow_.reached(pc)) needed |= regs_read(p_.code[pc]) & unset[pc];
-    return needed;
   }
 
   // Bit r: some path after pc may read gpr r before writing it; kFlagsLive:
