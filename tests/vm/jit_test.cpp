@@ -611,6 +611,21 @@ TEST(Jit, DivisionsByConstantsGiveTheInterpretersQuotientsAndRemainders) {
   expect_same(src + "    pass\n");
 }
 
+// add ... xor into a variable or an array element at a computed index is
+// one op into its memory (the address checked once): with constants of 8
+// and 32 bits, gprs and mlen, on heaps that carry over from packet to
+// packet, and an index the packet takes out of bounds half the time (a
+// heap fault at the same pc, nothing written).
+TEST(Jit, OpsIntoHeapWordsGiveTheInterpretersHeapsAndFaults) {
+  expect_same(
+      ".data:\nnum v 5\narray h 4\n.text:\n    mov gpr0, pkt.u8[14]\n    and gpr0, 3\n"
+      "    add h[gpr0], 1\n    add h[gpr0], mlen\n    mov gpr1, pkt.u32[0]\n"
+      "    sub h[gpr0], gpr1\n    or h[gpr0], 0x40000000\n    and h[gpr0], -2\n"
+      "    xor h[gpr0], 0x7fffffff\n    add v, 1\n    sub v, gpr1\n    xor v, -1\n"
+      "    or v, mlen\n    mov gpr2, pkt.u8[15]\n    and gpr2, 7\n    add h[gpr2], 3\n"
+      "    sub h[gpr2], gpr1\n    pass\n");
+}
+
 // Shifts by a constant below 64 are one shift by an immediate, in place
 // where the gpr lives in a host register: by 0, 1 and 63, of negative
 // values and of the packet's bytes, on gprs in registers and in the state,

@@ -439,6 +439,12 @@ class Compiler {
   static bool indexed_heap(const Operand& o) {
     return o.kind == Kind::HeapMem && !(o.attr & attr::kNoBase);
   }
+  // A variable, or an 8-byte word of heap memory in host order at a
+  // computed address: what an op into memory changes as it is.
+  static bool heap_word(const Operand& o) {
+    return o.kind == Kind::Var ||
+           (indexed_heap(o) && (o.attr & attr::kWidthMask) == 3 && (o.attr & attr::kHostOrder));
+  }
 
   // Bit r: some path after pc may read gpr r before writing it; kFlagsLive:
   // some path may reach a flag jump before a cmp, test or other instruction
@@ -1641,7 +1647,9 @@ class Compiler {
       read_gpr(o.reg);
     if (unsigned scale = (o.attr & attr::kScaleMask) >> attr::kScaleShift)
       a_.shift_imm(Shift::Shl, RAX, static_cast<uint8_t>(scale));
-    if (o.imm != 0) {
+    if (o.imm >= INT32_MIN && o.imm <= INT32_MAX) {
+      if (o.imm != 0) a_.alu_imm(Alu::Add, RAX, static_cast<int32_t>(o.imm));
+    } else {
       a_.mov_imm(RDX, static_cast<uint64_t>(o.imm));
       a_.alu(Alu::Add, RAX, RDX);
     }
@@ -1654,9 +1662,13 @@ class Compiler {
     computed_offset(o);
     const int fault = fault_label(AbortReason::HeapFault);
     if (l_.heap_size < w) return a_.jmp(fault);
-    a_.mov_imm(RDX, l_.heap_size - w);
-    a_.alu(Alu::Cmp, RAX, RDX);  // above is out of bounds
-    a_.jcc(kA, fault);
+    if (l_.heap_size - w <= INT32_MAX) {
+      a_.alu_imm(Alu::Cmp, RAX, static_cast<int32_t>(l_.heap_size - w));
+    } else {
+      a_.mov_imm(RDX, l_.heap_size - w);
+      a_.alu(Alu::Cmp, RAX, RDX);
+    }
+    a_.jcc(kA, fault);  // above is out of bounds
   }
 
   void write(const Operand& o) {
@@ -1716,11 +1728,13 @@ class Compiler {
 
   // rax = rax / d, or rax % d, for a constant d > 0, as a compiler divides
   // by one (no div: 10-18 cycles of latency on Zen 4, more on older cores;
-  // rcx and rdx are free): a power of two by a shift or a
-  // mask, any other d by the high half of a multiply with
-  // m = floor(2^64 * (2^l - d) / d) + 1, l = ceil(log2 d), then
-  // q = (t + ((x - t) >> 1)) >> (l - 1) with t = mulhi(x, m), exact for
-  // every 64-bit x (Granlund and Montgomery); the remainder x - q * d.
+  // rcx and rdx are free): a power of two by a shift or a mask, any other d
+  // by the high half of a multiply (Granlund and Montgomery), l = ceil(log2
+  // d). Where m = ceil(2^(63 + l) / d) (below 2^64) is close enough, m * d -
+  // 2^(63 + l) <= 2^(l - 1), q = mulhi(x, m) >> (l - 1) (d = 10: m =
+  // 0xcccccccccccccccd, a shift of 3); else m = floor(2^64 * (2^l - d) / d)
+  // + 1 and q = (t + ((x - t) >> 1)) >> (l - 1) with t = mulhi(x, m). Both
+  // exact for every 64-bit x; the remainder x - q * d.
   void divide_by_constant(uint64_t d, bool remainder) {
     if (std::has_single_bit(d)) {
       const auto l = static_cast<uint8_t>(std::countr_zero(d));
@@ -1730,18 +1744,30 @@ class Compiler {
     }
     const int l = 64 - std::countl_zero(d - 1);  // ceil(log2 d): 2 ..= 64
     using u128 = unsigned __int128;
-    const auto m = static_cast<uint64_t>(((u128{1} << l) - d) * (u128{1} << 64) / d + 1);
-    a_.mov(RCX, RAX);  // x
-    a_.mov_imm(RDX, m);
-    a_.mul_rdx();  // rdx = t
-    a_.mov(RAX, RCX);
-    a_.alu(Alu::Sub, RAX, RDX);
-    a_.shift_imm(Shift::Shr, RAX, 1);
-    a_.alu(Alu::Add, RAX, RDX);
+    const u128 top = u128{1} << (63 + l);
+    const auto near = static_cast<uint64_t>((top + d - 1) / d);
+    const bool close = u128{near} * d - top <= (u128{1} << (l - 1));
+    if (remainder || !close) a_.mov(RCX, RAX);  // x
+    if (close) {
+      a_.mov_imm(RDX, near);
+      a_.mul_rdx();
+      a_.mov(RAX, RDX);
+    } else {
+      a_.mov_imm(RDX, static_cast<uint64_t>(((u128{1} << l) - d) * (u128{1} << 64) / d + 1));
+      a_.mul_rdx();  // rdx = t
+      a_.mov(RAX, RCX);
+      a_.alu(Alu::Sub, RAX, RDX);
+      a_.shift_imm(Shift::Shr, RAX, 1);
+      a_.alu(Alu::Add, RAX, RDX);
+    }
     a_.shift_imm(Shift::Shr, RAX, static_cast<uint8_t>(l - 1));  // q
     if (!remainder) return;
-    a_.mov_imm(RDX, d);
-    a_.imul(RAX, RDX);
+    if (d <= INT32_MAX) {
+      a_.imul_imm(RAX, RAX, static_cast<int32_t>(d));
+    } else {
+      a_.mov_imm(RDX, d);
+      a_.imul(RAX, RDX);
+    }
     a_.alu(Alu::Sub, RCX, RAX);
     a_.mov(RAX, RCX);
   }
@@ -1880,6 +1906,7 @@ class Compiler {
           if (f.alu == Alu::Cmp) a_.jcc(condition(in.op), target_label(in.target));
           return;
         }
+        if (f.alu != Alu::Cmp && into_heap_word(in, f.alu, -1)) return;
         read(in.a);
         a_.alu_imm(f.alu, RAX, static_cast<int32_t>(in.b.imm));
         if (f.alu != Alu::Cmp) return write(in.a);
@@ -1947,11 +1974,37 @@ class Compiler {
     return -1;
   }
 
+  // op a, b (add ... xor) as one op into a's memory where a is a heap word
+  // (a variable, or a host-order 8-byte word at a computed address: the
+  // address worked out and checked once) and b is in register rb, or a
+  // constant that fits 32 bits (rb < 0); false, with nothing emitted,
+  // otherwise. Reading a has no effect, so nothing is lost by not reading
+  // it first.
+  bool into_heap_word(const Insn& in, Alu alu, int rb) {
+    if (!heap_word(in.a) || (rb < 0 && !imm32(in.b))) return false;
+    int32_t disp = 0;
+    if (in.a.kind == Kind::Var) {  // (the verifier proved a in bounds)
+      a_.load(RDX, state_, l_.heap);
+      disp = static_cast<int32_t>(in.a.imm);
+    } else {
+      heap_address(in.a);  // rax = the offset, or a heap fault
+      a_.load(RDX, state_, l_.heap);
+      a_.alu(Alu::Add, RDX, RAX);
+    }
+    if (rb >= 0)
+      a_.alu_to_memory(alu, RDX, disp, static_cast<uint8_t>(rb));
+    else
+      a_.alu_imm_to_memory(alu, RDX, disp, static_cast<int32_t>(in.b.imm));
+    return true;
+  }
+
   // add, sub, and, or, xor and mul into a gpr, and the compare-and-branch
   // instructions, with a register operand in place: `add rbp, rax` rather
-  // than moves through rax and rcx; add ... xor of a register into a
-  // variable, into its memory. a is then a gpr, mlen or a variable, whose
-  // read has no effect and cannot fault, so reading b first changes nothing.
+  // than moves through rax and rcx; add ... xor of a register into a heap
+  // word, into its memory (into_heap_word). a is then a gpr, mlen or heap
+  // memory, whose read has no effect (an address out of bounds faults
+  // before anything is read or written, either way), so reading b first
+  // changes nothing.
   bool register_form(const Insn& in) {
     static constexpr struct {
       Op op;
@@ -1973,11 +2026,7 @@ class Compiler {
       alu = f->alu;
     }
     int rb = value_register(in.b);
-    if (!branch && in.a.kind == Kind::Var && in.op != Op::MUL && rb >= 0) {
-      a_.load(RDX, state_, l_.heap);  // op [heap + a], rb (the verifier proved a in bounds)
-      a_.alu_to_memory(alu, RDX, static_cast<int32_t>(in.a.imm), static_cast<uint8_t>(rb));
-      return true;
-    }
+    if (!branch && in.op != Op::MUL && rb >= 0 && into_heap_word(in, alu, rb)) return true;
     if (!branch && in.a.kind != Kind::Reg) return false;
     const int ra = value_register(in.a);
     if (ra < 0 && rb < 0) return false;

@@ -143,10 +143,14 @@ class Asm {
   }
   // add qword [base + disp], imm8 / src
   void add_to_memory(uint8_t base, int32_t disp, int8_t v) {
+    alu_imm_to_memory(Alu::Add, base, disp, v);
+  }
+  // op qword [base + disp], imm (sign-extended from 8 or 32 bits)
+  void alu_imm_to_memory(Alu op, uint8_t base, int32_t disp, int32_t v) {
     rex(true, 0, 0, base);
-    byte(0x83);
-    mem(digit(Alu::Add), base, disp);
-    byte(static_cast<uint8_t>(v));
+    byte(fits8(v) ? 0x83 : 0x81);
+    mem(digit(op), base, disp);
+    byte_or_dword(v);
   }
   void add_register_to_memory(uint8_t base, int32_t disp, uint8_t src) {
     alu_to_memory(Alu::Add, base, disp, src);

@@ -127,25 +127,35 @@ void emit_line(InstanceImpl& vm, OutputKind kind, std::string_view line) {
   vm.sink_(kind, line);
 }
 
-void output_values(InstanceImpl& vm, const Program& prog, const Insn& in, const uint64_t* vals,
-                   int n) {
-  if (!take_token(vm)) return;
+namespace {
+// output_values' line, once the bucket let it through: out of line, so
+// that a line the bucket suppresses (a program printing faster than its
+// limit) sets up no frame for the formatting.
+[[gnu::noinline]] void format_and_emit(InstanceImpl& vm, const Program& prog, const Insn& in,
+                                       const uint64_t* vals, int n) {
   const std::string_view text =
       in.target == kNoTarget ? std::string_view() : std::string_view(prog.strings[in.target]);
   char buf[kMaxOutputLine];
   const size_t l = format_output(buf, sizeof buf, text, vals, n);
   emit_line(vm, in.op == Op::LOG ? OutputKind::Log : OutputKind::Print, {buf, l});
 }
+}  // namespace
+
+void output_values(InstanceImpl& vm, const Program& prog, const Insn& in, const uint64_t* vals,
+                   int n) {
+  if (take_token(vm)) format_and_emit(vm, prog, in, vals, n);
+}
 
 // The native code's print, log and dump (jit_calls.h): here, where the
 // token bucket inlines into them.
 void jit_output(void* state, const Insn* in, uint64_t a, uint64_t b) {
-  auto& st = *static_cast<RunState*>(state);
+  InstanceImpl& vm = *static_cast<RunState*>(state)->vm;
+  if (!take_token(vm)) return;
   uint64_t vals[2];
   int n = 0;
   if (in->a.kind != Kind::None) vals[n++] = a;
   if (in->b.kind != Kind::None) vals[n++] = b;
-  output_values(*st.vm, st.vm->program_, *in, vals, n);
+  format_and_emit(vm, vm.program_, *in, vals, n);
 }
 
 void jit_dump(void* state, uint64_t max) {
