@@ -53,7 +53,15 @@ CTEST_ARGS=("$@")
 mkdir -p "$root/build"
 run_variant release || status=1
 # halt_on_error: the first report fails the test instead of scrolling past.
-ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+# intercept_tls_get_addr=0: GCC 12's runtime (up to GCC 13 and LLVM 16) takes a
+# dynamic TLS block that happens to start 16 bytes into a page for a glibc
+# 2.19 header and reads garbage as its bounds, and the leak check at exit
+# dies in its tracer ("Tracer caught signal 11"); a test process that loads
+# a module with TLS (Boost.Asio's, in libvdeplug_netcpu.so) hits it or not
+# by where malloc puts the block. The leak check then does not scan dynamic
+# TLS blocks (here only Boost.Asio's pointer into a running thread's stack).
+ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:intercept_tls_get_addr=0 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_variant sanitize -DNETCPU_SANITIZE=ON || status=1
 if command -v clang++ >/dev/null && fuzzer_toolchain_works; then
   run_fuzz_variant || status=1
