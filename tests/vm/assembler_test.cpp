@@ -964,6 +964,15 @@ TEST(AssemblerErrors, BadMemorySpace) {
                        "bad.ncpu:2:8: error: ", "expected a memory reference"));
 }
 
+// An empty .file named no file: the disassembly left it out, and
+// assembled back it named the file it was read from (the assembler fuzz
+// target, 2026-12-05).
+TEST(AssemblerErrors, FileTakesAFileName) {
+  EXPECT_TRUE(error_is(".file \"\"\n.text:\n  end\n",
+                       "bad.ncpu:1:7: error: ", ".file takes a file name, not an empty string"));
+  EXPECT_EQ(must_assemble(".file \"a.ncpu\"\n.text:\n  end\n", "b.ncpu").source_file, "a.ncpu");
+}
+
 TEST(AssemblerErrors, UnterminatedString) {
   EXPECT_TRUE(
       error_is(".text:\n  print \"abc\n  end\n", "bad.ncpu:2:9: error: ", "unterminated string"));

@@ -607,9 +607,14 @@ class Assembler {
     }
     if (base == ".name" || base == ".file") {
       if (l.ops.size() != 1) fail(l.word_col, base + " takes a string");
-      if (first)
-        (base == ".name" ? prog_.name : prog_.source_file) =
-            parse_string(l.ops[0].text, l.ops[0].col);
+      if (first) {
+        std::string text = parse_string(l.ops[0].text, l.ops[0].col);
+        // (An empty one would be no file: the disassembly, which names
+        // none then, would assemble as the file it is read from.)
+        if (base == ".file" && text.empty())
+          fail(l.ops[0].col, ".file takes a file name, not an empty string");
+        (base == ".name" ? prog_.name : prog_.source_file) = std::move(text);
+      }
       return true;
     }
     if (base == ".loc") {
