@@ -973,6 +973,18 @@ TEST(AssemblerErrors, FileTakesAFileName) {
   EXPECT_EQ(must_assemble(".file \"a.ncpu\"\n.text:\n  end\n", "b.ncpu").source_file, "a.ncpu");
 }
 
+// Constants in an address multiply and add up in 64 bits, checked: one
+// whose product or sum overflows on the way is out of range, as a sum
+// past 32 bits is (UBSan found the unchecked product with the assembler
+// fuzz target, 2026-12-05).
+TEST(AssemblerErrors, AddressConstantsThatOverflowAreOutOfRange) {
+  EXPECT_TRUE(error_is(".text:\n  mov gpr0, out[3709551615*7000000000000000000]\n  end\n",
+                       "bad.ncpu:2:17: error: ", "address offset out of range"));
+  EXPECT_TRUE(error_is(".text:\n  mov gpr0, pkt[9223372036854775807 + 1]\n  end\n",
+                       "bad.ncpu:2:39: error: ", "address offset out of range"));
+  EXPECT_EQ(asm_error(".text:\n  mov gpr0, pkt[4000000000 - 3999999990]\n  end\n"), "");
+}
+
 TEST(AssemblerErrors, UnterminatedString) {
   EXPECT_TRUE(
       error_is(".text:\n  print \"abc\n  end\n", "bad.ncpu:2:9: error: ", "unterminated string"));

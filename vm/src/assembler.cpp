@@ -807,12 +807,15 @@ class Assembler {
         } else {
           v = const_value({term, tcol});
         }
+        // Checked: constants of any size multiply and add up here, and
+        // only the sum must fit 32 bits.
         if (!scale_txt.empty()) {
           auto s = parse_int(scale_txt);
           if (!s) fail(tcol, "bad scale");
-          v *= *s;
+          if (__builtin_mul_overflow(v, *s, &v)) fail(tcol, "address offset out of range");
         }
-        disp += sign * v * elem;
+        if (__builtin_mul_overflow(v, elem * sign, &v) || __builtin_add_overflow(disp, v, &disp))
+          fail(tcol, "address offset out of range");
       }
       sign = 1;
       if (i < rest.size()) {
@@ -822,7 +825,7 @@ class Assembler {
         if (i == rest.size()) fail(icol + static_cast<unsigned>(i), "missing term in address");
       }
     }
-    disp += base_off;
+    if (__builtin_add_overflow(disp, base_off, &disp)) fail(icol, "address offset out of range");
     if (!have_base) o.attr |= attr::kNoBase, o.reg = 0;
     if (disp < INT32_MIN || disp > INT32_MAX) fail(icol, "address offset out of range");
     o.imm = disp;
