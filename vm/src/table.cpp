@@ -147,11 +147,11 @@ class HashCore {
   // (the native code's fast path): one hash step and word compares, no
   // library call.
   uint32_t find_word(uint64_t w) const {
-    return probe(word_tag(w), [&](uint32_t i) { return load64(key_at(i)) == w; }).first;
+    return probe(word_tag(w), [&](uint32_t i) { return holds_word(i, w); }).first;
   }
   uint32_t find_or_insert_word(uint64_t w, bool* inserted) {
     const uint32_t tag = word_tag(w);
-    const auto at = probe(tag, [&](uint32_t i) { return load64(key_at(i)) == w; });
+    const auto at = probe(tag, [&](uint32_t i) { return holds_word(i, w); });
     return insert_at(at, tag, reinterpret_cast<const uint8_t*>(&w), inserted);
   }
 
@@ -201,7 +201,7 @@ class HashCore {
   }
   Probe probe_word(uint64_t w) const {
     const uint32_t tag = word_tag(w);
-    const auto at = probe(tag, [&](uint32_t i) { return load64(key_at(i)) == w; });
+    const auto at = probe(tag, [&](uint32_t i) { return holds_word(i, w); });
     return {at.first, at.second, tag};
   }
   // Inserts the absent key p was probed for, zero-filled, as find_or_insert
@@ -274,6 +274,8 @@ class HashCore {
     }
     tags_[hole] = 0;
   }
+  // Slot i holds the key of word w (keys are zero-padded to 8 bytes).
+  bool holds_word(uint32_t i, uint64_t w) const { return load64(key_at(i)) == w; }
   bool same_key(uint32_t i, const uint8_t* key) const {
     return std::memcmp(key_at(i), key, key_size_) == 0;
   }
