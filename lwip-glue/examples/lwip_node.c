@@ -133,10 +133,24 @@ static double now_s(void) {
   return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-/* Waits until fd is readable, at most g_timeout_s seconds. */
+/* Waits until fd is readable, at most g_timeout_s seconds. lwIPv6 1.5a's
+   lwip_poll can return 0 at once, long before its timeout: it takes the
+   connection's count of unread bytes (recv_avail), which the stack's thread
+   and the reading thread change without a lock, as a sign of data; after a
+   lost update the count reads -1488 (as a u16: data, so poll does not
+   wait), and a segment arriving brings it to 0 before its event is counted,
+   so poll's last look finds nothing (docs/lwip.md). Such a 0 is not the
+   timeout: poll again for the time left. */
 static int readable(int fd) {
-  struct pollfd p = {fd, POLLIN, 0};
-  return lwip_poll(&p, 1, g_timeout_s * 1000) > 0;
+  double deadline = now_s() + g_timeout_s;
+  for (;;) {
+    double left = deadline - now_s();
+    if (left <= 0) return 0;
+    struct pollfd p = {fd, POLLIN, 0};
+    int r = lwip_poll(&p, 1, (int)(left * 1000) + 1);
+    if (r > 0) return 1;
+    if (r < 0 && errno != EINTR) return 0;
+  }
 }
 
 static int read_full(int fd, void *buf, size_t len) {
@@ -194,10 +208,19 @@ static void *sink_session(void *arg) {
     int ok = 1;
     static __thread unsigned char buf[65536];
     while (got < want) {
-      if (!readable(fd)) break;
+      if (!readable(fd)) {
+        fprintf(stderr, "%s: sink: nothing to read for %d s after %llu of %llu bytes\n", g_name,
+                g_timeout_s, (unsigned long long)got, (unsigned long long)want);
+        break;
+      }
       size_t ask = want - got < sizeof buf ? (size_t)(want - got) : sizeof buf;
       ssize_t n = lwip_read(fd, buf, (int)ask);
-      if (n <= 0) break;
+      if (n <= 0) {
+        fprintf(stderr, "%s: sink: read after %llu of %llu bytes: %s\n", g_name,
+                (unsigned long long)got, (unsigned long long)want,
+                n == 0 ? "the peer closed" : strerror(errno));
+        break;
+      }
       for (ssize_t i = 0; i < n; ++i) ok &= buf[i] == (unsigned char)((got + (uint64_t)i) % 127);
       got += (uint64_t)n;
     }
