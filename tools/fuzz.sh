@@ -66,8 +66,10 @@ for t in "${run[@]}"; do
   echo "fuzz: $t for $minutes min into $corpus (log: $log)"
   # The tree's corpus is read as a second directory: new inputs go to the first.
   result=ok
+  # A campaign stopped early (SIGINT to the fuzzer: libFuzzer exits 72)
+  # counts what it ran and found nothing wrong.
   (cd "$artifacts" && "$build/tests/fuzz/fuzz_$t" "${args[@]}" "$corpus" "$root/tests/fuzz/corpus/$t") >"$log" 2>&1 ||
-    { result=FAILED; status=1; }
+    { code=$?; if [ $code -eq 72 ]; then result=interrupted; else result=FAILED; status=1; fi; }
   # Every process's final count is in the main log (with NETCPU_FUZZ_JOBS,
   # libFuzzer copies each worker's fuzz-N.log into it when the worker ends).
   execs=$(grep -h 'stat::number_of_executed_units' "$log" |
