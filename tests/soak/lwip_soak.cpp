@@ -35,9 +35,6 @@ using test::NodeRun;
 using test::Reply;
 using test::VdeSwitch;
 
-// As in the switch soak (docs/soak.md): RSS may grow by at most this much
-// from the baseline.
-constexpr long kRssBoundKib = 4096;
 // The console closes a connection when its thread reads the end of it, which
 // may come after a reading: each of the soak's two console feeders (garbage,
 // commands) may have one open and one being closed. A leak grows past any
@@ -409,7 +406,7 @@ int LwipSoak::report(int exit_status, const std::string&) {
                     kib_text(watch_.last.rss_kib) + " at the last (at most " +
                     kib_text(watch_.rss_max_kib) + "; bound: baseline + " + kib_text(kRssBoundKib);
 #if defined(NETCPU_SANITIZE_BUILD)
-  rss += ", not held in a sanitizer build: ASan's quarantine keeps freed memory";
+  rss += kRssNotHeldInSanitizerBuilds;
 #endif
   lines.push_back("lwIPv6 process: exit status " + std::to_string(exit_status) + "; " + rss +
                   "); open descriptors " + std::to_string(watch_.start.fds) +

@@ -77,11 +77,6 @@ constexpr size_t kRing = 1024;         // send times kept per flow: more than an
 constexpr size_t kPayload = 42;        // Ethernet 14 + IPv4 20 + UDP 8
 constexpr size_t kProbeFrames = 2000;  // the capacity probe
 constexpr size_t kSizes[] = {60, 60, 60, 60, 128, 300, 700, 1514};
-// RSS may grow by at most this much from the baseline. Chosen from long
-// runs, where it moved by less than 1 MiB after the warm-up (docs/soak.md); a
-// leak of 100 bytes per swap breaks it within about 8 minutes, one of 1 KiB
-// within one, one of 64 KiB per plugin cycle within 16 cycles.
-constexpr long kRssBoundKib = 4096;
 
 size_t frame_size(uint64_t s) { return kSizes[(s / 48) % std::size(kSizes)]; }
 int frame_class(uint64_t s) { return static_cast<int>((s / 3) % 32); }
@@ -1023,7 +1018,7 @@ int SwitchSoak::report(bool alive) {
                     kib_text(watch_.last.rss_kib) + " at the end (at most " +
                     kib_text(watch_.rss_max_kib) + "; bound: baseline + " + kib_text(kRssBoundKib);
 #if defined(NETCPU_SWITCH_PRELOAD)
-  rss += ", not held in a sanitizer build: ASan's quarantine keeps freed memory";
+  rss += kRssNotHeldInSanitizerBuilds;
 #endif
   lines.push_back("switch: " + std::string(alive ? "alive" : "DEAD") + "; " + rss +
                   "); open descriptors " + std::to_string(watch_.start.fds) + " at the start, " +
