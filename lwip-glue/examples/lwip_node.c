@@ -13,8 +13,8 @@
  * ADDR,PORT (prints the banner), --send ADDR,PORT,BYTES (a --sink transfer,
  * prints MB/s; --mark sets bit 7 of every data byte, for a program on the
  * way to clear), --udp ADDR,PORT,TEXT (prints the echo), --ping ADDR.
- * A client step that gets no answer within --timeout seconds (default 10)
- * fails the run.
+ * A client step that gets no answer within --timeout seconds (default 10),
+ * or a --send that can write nothing for as long, fails the run.
  * It prints "ready" once set up; without clients it then serves until stdin
  * reaches EOF. --stats prints what netcpu/stack says before exiting (a
  * client) or what netcpu/list says at that EOF (a server).
@@ -327,11 +327,44 @@ static int client_connect(const char *spec) {
   return r == 0 ? 0 : 1;
 }
 
+/* lwIPv6 1.5a has no persist timer and sends no RST when its application
+   closes with data unread: a transfer whose peer stopped reading, or whose
+   window update was lost, blocks lwip_write for ever. The watchdog ends the
+   process when nothing was written for g_timeout_s seconds. */
+struct send_progress {
+  const char *spec;
+  uint64_t total, sent; /* sent: written by the sender, read atomically here */
+};
+
+static void *send_watchdog(void *arg) {
+  const struct send_progress *p = arg;
+  uint64_t seen = 0;
+  double since = now_s();
+  for (;;) {
+    sleep(1);
+    uint64_t sent = __atomic_load_n(&p->sent, __ATOMIC_RELAXED);
+    if (sent != seen) {
+      seen = sent, since = now_s();
+    } else if (now_s() - since >= g_timeout_s) {
+      fprintf(stderr,
+              "%s: send %s: nothing written for %d s after %llu of %llu bytes (the peer stopped "
+              "reading)\n",
+              g_name, p->spec, g_timeout_s, (unsigned long long)sent, (unsigned long long)p->total);
+      fflush(stdout);
+      _exit(1);
+    }
+  }
+  return NULL;
+}
+
 static int client_send(const char *spec) {
   const char *rest = NULL;
   int fd = connect_to(spec, &rest);
   if (fd < 0) return 1;
   uint64_t total = rest ? strtoull(rest, NULL, 10) : 0;
+  struct send_progress progress = {spec, total, 0};
+  pthread_t watchdog;
+  pthread_create(&watchdog, NULL, send_watchdog, &progress);
   /* A text header: bytes below 0x80, which --mark programs leave alone. */
   char hdr[18];
   snprintf(hdr, sizeof hdr, "%016llx\n", (unsigned long long)total);
@@ -344,7 +377,10 @@ static int client_send(const char *spec) {
     for (size_t i = 0; i < n; ++i) buf[i] = (unsigned char)((sent + i) % 127) | g_mark;
     ok = write_full(fd, buf, n) == 0;
     sent += n;
+    __atomic_store_n(&progress.sent, sent, __ATOMIC_RELAXED);
   }
+  pthread_cancel(watchdog);
+  pthread_join(watchdog, NULL);
   char line[80] = "";
   ok = ok && read_line(fd, line, sizeof line) == 0;
   double secs = now_s() - t0;

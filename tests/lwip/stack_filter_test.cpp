@@ -736,6 +736,23 @@ TEST_F(LwipNet, HotSwapDuringATransferLosesNoByte) {
                              << swap_error;
 }
 
+// lwIPv6 1.5a has no persist timer: a sender whose peer stops reading
+// would wait in lwip_write for ever. netcpu-lwip-node ends such a transfer
+// after its --timeout with the reason. The echo server writes back what it
+// reads; the sender never reads the echo, so the server's writes block, it
+// stops reading, and the sender's window closes.
+TEST_F(LwipNet, ASendWhosePeerStopsReadingEndsAfterTheTimeout) {
+  LwipNode server(sw, {"--addr", "10.0.0.1/24", "--echo", "7"}, "server");
+  NodeRun r =
+      run_node(sw, {"--addr", "10.0.0.2/24", "--timeout", "2", "--send", "10.0.0.1,7,100000000"});
+  EXPECT_EQ(r.status, 1) << r.describe();
+  EXPECT_NE(r.err.find("send 10.0.0.1,7,100000000: nothing written for 2 s after "),
+            std::string::npos)
+      << r.describe();
+  EXPECT_NE(r.err.find("of 100000000 bytes (the peer stopped reading)"), std::string::npos)
+      << r.describe();
+}
+
 TEST_F(LwipNet, ProgramOutputReachesTheConsoleLog) {
   LwipNode server(sw, {"--addr", "10.0.0.1/24", "--echo", "7"}, "server");
   Console console(server.console_path());
