@@ -330,31 +330,49 @@ static int client_connect(const char *spec) {
 /* lwIPv6 1.5a has no persist timer and sends no RST when its application
    closes with data unread: a transfer whose peer stopped reading, or whose
    window update was lost, blocks lwip_write for ever. The watchdog ends the
-   process when nothing was written for g_timeout_s seconds. */
+   process when nothing was written for g_timeout_s seconds. It is woken to
+   stop, not cancelled: a thread cancelled in sleep() leaves AddressSanitizer
+   its frame poisoned, and its exit then reports a use after scope. */
 struct send_progress {
   const char *spec;
-  uint64_t total, sent; /* sent: written by the sender, read atomically here */
+  uint64_t total, sent;
+  int done;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
 };
 
 static void *send_watchdog(void *arg) {
-  const struct send_progress *p = arg;
+  struct send_progress *p = arg;
   uint64_t seen = 0;
   double since = now_s();
-  for (;;) {
-    sleep(1);
-    uint64_t sent = __atomic_load_n(&p->sent, __ATOMIC_RELAXED);
-    if (sent != seen) {
-      seen = sent, since = now_s();
+  pthread_mutex_lock(&p->lock);
+  while (!p->done) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += 1;
+    pthread_cond_timedwait(&p->wake, &p->lock, &t);
+    if (p->done) break;
+    if (p->sent != seen) {
+      seen = p->sent, since = now_s();
     } else if (now_s() - since >= g_timeout_s) {
       fprintf(stderr,
               "%s: send %s: nothing written for %d s after %llu of %llu bytes (the peer stopped "
               "reading)\n",
-              g_name, p->spec, g_timeout_s, (unsigned long long)sent, (unsigned long long)p->total);
+              g_name, p->spec, g_timeout_s, (unsigned long long)p->sent,
+              (unsigned long long)p->total);
       fflush(stdout);
       _exit(1);
     }
   }
+  pthread_mutex_unlock(&p->lock);
   return NULL;
+}
+
+static void send_progressed(struct send_progress *p, uint64_t sent, int done) {
+  pthread_mutex_lock(&p->lock);
+  p->sent = sent, p->done = done;
+  if (done) pthread_cond_signal(&p->wake);
+  pthread_mutex_unlock(&p->lock);
 }
 
 static int client_send(const char *spec) {
@@ -362,7 +380,8 @@ static int client_send(const char *spec) {
   int fd = connect_to(spec, &rest);
   if (fd < 0) return 1;
   uint64_t total = rest ? strtoull(rest, NULL, 10) : 0;
-  struct send_progress progress = {spec, total, 0};
+  struct send_progress progress = {
+      spec, total, 0, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
   pthread_t watchdog;
   pthread_create(&watchdog, NULL, send_watchdog, &progress);
   /* A text header: bytes below 0x80, which --mark programs leave alone. */
@@ -377,9 +396,9 @@ static int client_send(const char *spec) {
     for (size_t i = 0; i < n; ++i) buf[i] = (unsigned char)((sent + i) % 127) | g_mark;
     ok = write_full(fd, buf, n) == 0;
     sent += n;
-    __atomic_store_n(&progress.sent, sent, __ATOMIC_RELAXED);
+    send_progressed(&progress, sent, 0);
   }
-  pthread_cancel(watchdog);
+  send_progressed(&progress, sent, 1);
   pthread_join(watchdog, NULL);
   char line[80] = "";
   ok = ok && read_line(fd, line, sizeof line) == 0;
