@@ -272,13 +272,78 @@ static void *serve(void *arg) {
 
 /* ---- clients ---- */
 
-/* lwip_connect has no timeout of its own: a dropped SYN would block for minutes. */
-static void *connect_watchdog(void *arg) {
-  sleep((unsigned)g_timeout_s);
-  fprintf(stderr, "%s: connect %s: no answer within %d s\n", g_name, (const char *)arg,
-          g_timeout_s);
-  fflush(stdout);
-  _exit(1);
+/* The clients' watchdog, which ends the process when its step made no
+   progress for g_timeout_s seconds. lwip_connect has no timeout of its own
+   (a dropped SYN would block for minutes), and lwIPv6 1.5a has no persist
+   timer and sends no RST when its application closes with data unread, so
+   a transfer whose peer stopped reading, or whose window update was lost,
+   blocks lwip_write for ever. It is woken to stop, not cancelled: a thread
+   cancelled in sleep() leaves AddressSanitizer its frame poisoned, and its
+   exit then reports a use after scope. */
+struct watchdog {
+  const char *step, *spec; /* "connect ADDR,PORT" or "send ADDR,PORT,BYTES" */
+  int counts_bytes;        /* send: written moves, of total */
+  uint64_t written, total;
+  int stop;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  pthread_t thread;
+};
+
+static void *watchdog_run(void *arg) {
+  struct watchdog *w = arg;
+  uint64_t seen = 0;
+  double since = now_s();
+  pthread_mutex_lock(&w->lock);
+  while (!w->stop) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += 1;
+    pthread_cond_timedwait(&w->wake, &w->lock, &t);
+    if (w->stop) break;
+    if (w->written != seen) {
+      seen = w->written, since = now_s();
+    } else if (now_s() - since >= g_timeout_s) {
+      if (w->counts_bytes)
+        fprintf(stderr,
+                "%s: %s %s: nothing written for %d s after %llu of %llu bytes (the peer "
+                "stopped reading)\n",
+                g_name, w->step, w->spec, g_timeout_s, (unsigned long long)w->written,
+                (unsigned long long)w->total);
+      else
+        fprintf(stderr, "%s: %s %s: no answer within %d s\n", g_name, w->step, w->spec,
+                g_timeout_s);
+      fflush(stdout);
+      _exit(1);
+    }
+  }
+  pthread_mutex_unlock(&w->lock);
+  return NULL;
+}
+
+static void watchdog_start(struct watchdog *w, const char *step, const char *spec, int counts_bytes,
+                           uint64_t total) {
+  *w = (struct watchdog){.step = step,
+                         .spec = spec,
+                         .counts_bytes = counts_bytes,
+                         .total = total,
+                         .lock = PTHREAD_MUTEX_INITIALIZER,
+                         .wake = PTHREAD_COND_INITIALIZER};
+  pthread_create(&w->thread, NULL, watchdog_run, w);
+}
+
+static void watchdog_written(struct watchdog *w, uint64_t written) {
+  pthread_mutex_lock(&w->lock);
+  w->written = written;
+  pthread_mutex_unlock(&w->lock);
+}
+
+static void watchdog_stop(struct watchdog *w) {
+  pthread_mutex_lock(&w->lock);
+  w->stop = 1;
+  pthread_cond_signal(&w->wake);
+  pthread_mutex_unlock(&w->lock);
+  pthread_join(w->thread, NULL);
 }
 
 static int connect_to(const char *spec, const char **rest) {
@@ -290,11 +355,10 @@ static int connect_to(const char *spec, const char **rest) {
   }
   int fd = lwip_msocket(g_stack, ss.ss_family, SOCK_STREAM, 0);
   if (fd < 0) return -1;
-  pthread_t watchdog;
-  pthread_create(&watchdog, NULL, connect_watchdog, (void *)spec);
+  struct watchdog watchdog;
+  watchdog_start(&watchdog, "connect", spec, 0, 0);
   int r = lwip_connect(fd, (struct sockaddr *)&ss, len);
-  pthread_cancel(watchdog);
-  pthread_join(watchdog, NULL);
+  watchdog_stop(&watchdog);
   if (r < 0) {
     fprintf(stderr, "%s: connect %s: %s\n", g_name, spec, strerror(errno));
     lwip_close(fd);
@@ -327,63 +391,13 @@ static int client_connect(const char *spec) {
   return r == 0 ? 0 : 1;
 }
 
-/* lwIPv6 1.5a has no persist timer and sends no RST when its application
-   closes with data unread: a transfer whose peer stopped reading, or whose
-   window update was lost, blocks lwip_write for ever. The watchdog ends the
-   process when nothing was written for g_timeout_s seconds. It is woken to
-   stop, not cancelled: a thread cancelled in sleep() leaves AddressSanitizer
-   its frame poisoned, and its exit then reports a use after scope. */
-struct send_progress {
-  const char *spec;
-  uint64_t total, sent;
-  int done;
-  pthread_mutex_t lock;
-  pthread_cond_t wake;
-};
-
-static void *send_watchdog(void *arg) {
-  struct send_progress *p = arg;
-  uint64_t seen = 0;
-  double since = now_s();
-  pthread_mutex_lock(&p->lock);
-  while (!p->done) {
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    t.tv_sec += 1;
-    pthread_cond_timedwait(&p->wake, &p->lock, &t);
-    if (p->done) break;
-    if (p->sent != seen) {
-      seen = p->sent, since = now_s();
-    } else if (now_s() - since >= g_timeout_s) {
-      fprintf(stderr,
-              "%s: send %s: nothing written for %d s after %llu of %llu bytes (the peer stopped "
-              "reading)\n",
-              g_name, p->spec, g_timeout_s, (unsigned long long)p->sent,
-              (unsigned long long)p->total);
-      fflush(stdout);
-      _exit(1);
-    }
-  }
-  pthread_mutex_unlock(&p->lock);
-  return NULL;
-}
-
-static void send_progressed(struct send_progress *p, uint64_t sent, int done) {
-  pthread_mutex_lock(&p->lock);
-  p->sent = sent, p->done = done;
-  if (done) pthread_cond_signal(&p->wake);
-  pthread_mutex_unlock(&p->lock);
-}
-
 static int client_send(const char *spec) {
   const char *rest = NULL;
   int fd = connect_to(spec, &rest);
   if (fd < 0) return 1;
   uint64_t total = rest ? strtoull(rest, NULL, 10) : 0;
-  struct send_progress progress = {
-      spec, total, 0, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
-  pthread_t watchdog;
-  pthread_create(&watchdog, NULL, send_watchdog, &progress);
+  struct watchdog watchdog;
+  watchdog_start(&watchdog, "send", spec, 1, total);
   /* A text header: bytes below 0x80, which --mark programs leave alone. */
   char hdr[18];
   snprintf(hdr, sizeof hdr, "%016llx\n", (unsigned long long)total);
@@ -396,10 +410,9 @@ static int client_send(const char *spec) {
     for (size_t i = 0; i < n; ++i) buf[i] = (unsigned char)((sent + i) % 127) | g_mark;
     ok = write_full(fd, buf, n) == 0;
     sent += n;
-    send_progressed(&progress, sent, 0);
+    watchdog_written(&watchdog, sent);
   }
-  send_progressed(&progress, sent, 1);
-  pthread_join(watchdog, NULL);
+  watchdog_stop(&watchdog);
   char line[80] = "";
   ok = ok && read_line(fd, line, sizeof line) == 0;
   double secs = now_s() - t0;
